@@ -1,0 +1,136 @@
+# Chronik build.
+#
+#   make            build/chronik (-O2 -g)
+#   make run        build and start one node with the defaults (127.0.0.1:9092)
+#   make test       sanitizer build + every test tier (unit, codec freshness, sim, integration)
+#   make test-long  the long tiers: 100k simulation seeds, 60 s fuzzing per target
+#   make regen      regenerate src/proto/gen from ../shared/kafka-protocol
+#   make fuzz       build the libFuzzer targets
+#   make sim SEEDS=N FIRST=S
+#   make bench      build the benchmarks
+
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+SHARED  ?= ../shared
+SCHEMAS ?= $(SHARED)/kafka-protocol
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+CSTD    := -std=c17 -D_GNU_SOURCE
+INC     := -Isrc
+CFLAGS_COMMON := $(CSTD) $(WARN) $(INC) -pthread -fno-strict-aliasing
+CFLAGS_REL  := $(CFLAGS_COMMON) -O2 -g
+CFLAGS_ASAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDLIBS  := -pthread -lm
+
+LIB_SRC  := $(shell find src -name '*.c' ! -path src/main.c | sort)
+HDRS     := $(shell find src -name '*.h')
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+SIM_SRC  := $(sort $(wildcard tests/sim/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRC:= $(sort $(wildcard bench/*.c))
+
+REL_OBJ  := $(LIB_SRC:%.c=build/rel/%.o)
+ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+BENCH_BIN:= $(BENCH_SRC:bench/%.c=build/bench/%)
+
+.PHONY: all run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench clean format
+
+all: build/chronik
+
+build/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS_REL) -MMD -MP -c $< -o $@
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC(asan) $<"
+	@$(CC) $(CFLAGS_ASAN) -MMD -MP -c $< -o $@
+
+-include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) build/rel/src/main.d build/asan/src/main.d
+
+build/libchronik.a: $(REL_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+build/asan/libchronik.a: $(ASAN_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+build/chronik: build/rel/src/main.o build/libchronik.a
+	$(CC) $(CFLAGS_REL) -o $@ $^ $(LDLIBS)
+
+build/asan/chronik: build/asan/src/main.o build/asan/libchronik.a
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+
+build/asan/tests/%: tests/unit/%.c tests/unit/test.h build/asan/libchronik.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -Itests/unit -o $@ $< build/asan/libchronik.a $(LDLIBS)
+
+# The simulator runs thousands of seeds: optimised, with UBSan and assertions.
+build/sim/chronik-sim: $(SIM_SRC) build/libchronik.a $(wildcard tests/sim/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -fsanitize=undefined -fno-sanitize-recover=undefined -Itests/sim -o $@ $(SIM_SRC) build/libchronik.a $(LDLIBS)
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-command-line-argument -O1 -g -fsanitize=fuzzer,address,undefined -pthread -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+build/bench/%: bench/%.c build/libchronik.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -o $@ $< build/libchronik.a $(LDLIBS) -lrdkafka
+
+run: deps build/chronik
+	./build/chronik server
+
+deps:
+	@tools/deps.sh build
+
+deps-test:
+	@tools/deps.sh test
+
+unit: $(UNIT_BIN)
+	@tools/run-unit.sh $(UNIT_BIN)
+
+SEEDS ?= 2000
+FIRST ?= 1
+sim-build: $(if $(SIM_SRC),build/sim/chronik-sim)
+sim: sim-build
+	$(if $(SIM_SRC),./build/sim/chronik-sim --seeds $(SEEDS) --first $(FIRST),@echo "sim: no simulator sources")
+
+regen:
+	$(PYTHON) tools/protogen.py --schemas $(SCHEMAS) --out src/proto/gen
+
+# Fails when the committed generated code differs from what the schemas give.
+gen-check:
+	@if [ -d $(SCHEMAS)/messages ]; then \
+	  rm -rf build/gencheck && mkdir -p build/gencheck && \
+	  $(PYTHON) tools/protogen.py --schemas $(SCHEMAS) --out build/gencheck && \
+	  diff -r src/proto/gen build/gencheck >/dev/null && echo "gen-check: src/proto/gen is up to date" \
+	  || { echo "gen-check: src/proto/gen is stale: run 'make regen'"; exit 1; }; \
+	else echo "gen-check: $(SCHEMAS) not present, skipped"; fi
+
+integration: build/chronik build/asan/chronik
+	@tools/run-integration.sh
+
+test: deps-test gen-check unit sim
+	@echo "make test: all tiers passed"
+
+fuzz: $(FUZZ_BIN)
+
+FUZZ_SECONDS ?= 60
+fuzz-run: fuzz
+	@tools/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+test-long: deps-test
+	$(MAKE) test
+	$(MAKE) sim SEEDS=100000 FIRST=1
+	$(MAKE) fuzz-run FUZZ_SECONDS=60
+
+bench: $(BENCH_BIN)
+
+format:
+	clang-format -i $$(find src tests bench -name '*.[ch]' ! -path 'src/proto/gen/*')
+
+clean:
+	rm -rf build

@@ -1,0 +1,132 @@
+/* broker.c - a node's start-up, shutdown, readiness and metrics (broker.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "broker/broker_int.h"
+
+static _Atomic(net_t *) g_net;
+static _Atomic int g_stop_requested;
+
+void broker_request_stop(void)
+{
+    atomic_store(&g_stop_requested, 1);
+    net_t *n = atomic_load(&g_net);
+    if (n)
+        net_request_stop(n);
+}
+
+static void metrics_line(buf_t *out, const char *name, const char *labels, uint64_t v)
+{
+    char line[256];
+    int n = snprintf(line, sizeof line, "%s%s %" PRIu64 "\n", name, labels, v);
+    buf_put(out, line, (size_t)n);
+}
+
+static void broker_metrics(buf_t *out, void *ctx)
+{
+    broker *b = ctx;
+    net_stats ns;
+    net_stats_get(b->net, &ns);
+    static const char help[] =
+        "# TYPE chronik_connections_accepted_total counter\n"
+        "# TYPE chronik_connections_active gauge\n"
+        "# TYPE chronik_network_bytes_in_total counter\n"
+        "# TYPE chronik_network_bytes_out_total counter\n"
+        "# TYPE chronik_requests_total counter\n"
+        "# TYPE chronik_request_errors_total counter\n";
+    buf_put(out, help, sizeof help - 1);
+    metrics_line(out, "chronik_connections_accepted_total", "", ns.connections_accepted);
+    metrics_line(out, "chronik_connections_active", "", ns.connections_active);
+    metrics_line(out, "chronik_network_bytes_in_total", "", ns.bytes_in);
+    metrics_line(out, "chronik_network_bytes_out_total", "", ns.bytes_out);
+    metrics_line(out, "chronik_request_errors_total", "{reason=\"malformed\"}",
+                 atomic_load(&b->stats.request_errors));
+    metrics_line(out, "chronik_request_errors_total", "{reason=\"oversize\"}", ns.oversize_closes);
+    metrics_line(out, "chronik_request_errors_total", "{reason=\"bad_length\"}", ns.bad_length_closes);
+    metrics_line(out, "chronik_request_errors_total", "{reason=\"unsupported_version\"}",
+                 atomic_load(&b->stats.unsupported_versions));
+    for (int k = 0; k < PROTO_API_KEY_LIMIT; k++) {
+        uint64_t v = atomic_load(&b->stats.requests[k]);
+        const proto_api_desc *api = proto_api((int16_t)k);
+        if (!v || !api)
+            continue;
+        char labels[96];
+        snprintf(labels, sizeof labels, "{api=\"%s\"}", api->name);
+        metrics_line(out, "chronik_requests_total", labels, v);
+    }
+}
+
+static bool broker_ready(char *reason, size_t len, void *ctx)
+{
+    (void)ctx;
+    if (atomic_load(&g_stop_requested)) {
+        snprintf(reason, len, "shutting down");
+        return false;
+    }
+    return true;
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    log_error("broker", "cannot create data directory dir=%s err=\"%s\"", path, strerror(errno));
+    return -1;
+}
+
+static int start_listeners(broker *b)
+{
+    net_config nc = net_config_defaults();
+    nc.num_threads = b->cfg.num_network_threads;
+    nc.request_max_bytes = (size_t)b->cfg.socket_request_max_bytes;
+    b->net = net_new(&nc);
+    net_handler h = {.on_frame = broker_on_frame, .ctx = b};
+    char addr[CONFIG_HOST_MAX + 16];
+    snprintf(addr, sizeof addr, strchr(b->cfg.listen.host, ':') ? "[%s]:%d" : "%s:%d",
+             b->cfg.listen.host, b->cfg.listen.port);
+    int rc = net_listen(b->net, addr, &h, &b->port);
+    if (rc != 0) {
+        log_error("broker", "cannot listen addr=%s err=\"%s\"", addr, strerror(-rc));
+        return -1;
+    }
+    admin_http_cb acb = {.metrics = broker_metrics, .ready = broker_ready, .ctx = b};
+    b->admin = admin_http_start(b->cfg.admin_listen.host, b->cfg.admin_listen.port, &acb, NULL);
+    if (!b->admin)
+        return -1;
+    log_info("broker", "listening addr=%s advertised=%s:%d node_id=%d threads=%d", addr,
+             b->cfg.advertise.host, b->cfg.advertise.port, b->cfg.node_id, nc.num_threads);
+    return 0;
+}
+
+int broker_run(const config *cfg)
+{
+    broker *b = xcalloc(1, sizeof *b);
+    b->cfg = *cfg;
+    b->started_ms = clock_mono_ms();
+    int rc = 1;
+    if (make_dir(cfg->data_dir) != 0 || start_listeners(b) != 0)
+        goto out;
+    atomic_store(&g_net, b->net);
+    if (atomic_load(&g_stop_requested))
+        net_request_stop(b->net);
+    log_info("broker", "started version=%s data_dir=%s cluster_id=%s", CHRONIK_VERSION, cfg->data_dir,
+             cfg->cluster_id);
+    net_run(b->net);
+    log_info("broker", "stopping");
+    rc = 0;
+out:
+    atomic_store(&g_net, NULL);
+    admin_http_stop(b->admin);
+    if (b->net)
+        net_free(b->net);
+    free(b);
+    if (rc == 0)
+        log_info("broker", "stopped");
+    return rc;
+}

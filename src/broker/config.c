@@ -1,0 +1,340 @@
+/* config.c - the configuration table, properties-file reader and value parsers (config.h). */
+#include "broker/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+
+enum ctype {
+    CT_I16, CT_I32, CT_I64, CT_BOOL, CT_STR, CT_ADDR, CT_LISTENERS, CT_VOTERS,
+    CT_HOURS_AS_MS, CT_MINUTES_AS_MS, CT_LOGLEVEL, CT_IGNORED
+};
+
+struct ckey {
+    const char *key;
+    enum ctype type;
+    size_t off;
+    size_t size; /* for CT_STR */
+    const char *dflt;
+    const char *help;
+};
+
+#define F(field) offsetof(config, field)
+#define S(field) sizeof(((config *)0)->field)
+
+/* One row per key. A key with a NULL default keeps what config_defaults set. */
+static const struct ckey keys[] = {
+    {"node.id", CT_I32, F(node_id), 0, "1", "this node's id"},
+    {"listeners", CT_LISTENERS, 0, 0, NULL,
+     "PLAINTEXT://HOST:PORT[,CONTROLLER://HOST:PORT] (default 127.0.0.1:9092, controller :9093)"},
+    {"advertised.listeners", CT_ADDR, F(advertise), 0, NULL,
+     "address given to clients in Metadata (default: the client listener)"},
+    {"controller.quorum.voters", CT_VOTERS, 0, 0, NULL,
+     "ID@HOST:PORT,... the metadata quorum (default: this node alone)"},
+    {"admin.listeners", CT_ADDR, F(admin_listen), 0, "127.0.0.1:9644",
+     "HTTP address for /health, /ready and /metrics"},
+    {"log.dirs", CT_STR, F(data_dir), S(data_dir), "./chronik-data", "data directory"},
+    {"log.dir", CT_STR, F(data_dir), S(data_dir), NULL, "same as log.dirs"},
+    {"cluster.id", CT_STR, F(cluster_id), S(cluster_id), "chronik-cluster",
+     "cluster id reported to clients"},
+    {"num.partitions", CT_I32, F(num_partitions), 0, "1", "partitions of an auto-created topic"},
+    {"default.replication.factor", CT_I16, F(default_replication_factor), 0, "1",
+     "replication factor of an auto-created topic"},
+    {"min.insync.replicas", CT_I32, F(min_insync_replicas), 0, "1",
+     "ISR size required for acks=all"},
+    {"auto.create.topics.enable", CT_BOOL, F(auto_create_topics_enable), 0, "true",
+     "create a topic on first use"},
+    {"log.retention.ms", CT_I64, F(log_retention_ms), 0, "604800000", "time-based retention"},
+    {"log.retention.minutes", CT_MINUTES_AS_MS, F(log_retention_ms), 0, NULL,
+     "time-based retention, minutes"},
+    {"log.retention.hours", CT_HOURS_AS_MS, F(log_retention_ms), 0, NULL,
+     "time-based retention, hours"},
+    {"log.retention.bytes", CT_I64, F(log_retention_bytes), 0, "-1",
+     "size-based retention per partition (-1: none)"},
+    {"log.segment.bytes", CT_I64, F(log_segment_bytes), 0, "1073741824", "segment size"},
+    {"log.roll.ms", CT_I64, F(log_roll_ms), 0, "604800000", "roll a segment after this long"},
+    {"log.roll.hours", CT_HOURS_AS_MS, F(log_roll_ms), 0, NULL, "log.roll.ms in hours"},
+    {"log.index.interval.bytes", CT_I32, F(log_index_interval_bytes), 0, "4096",
+     "bytes between offset-index entries"},
+    {"log.flush.interval.messages", CT_I64, F(log_flush_interval_messages), 0,
+     "9223372036854775807", "sync after this many messages (default: before every ack)"},
+    {"log.flush.interval.ms", CT_I64, F(log_flush_interval_ms), 0, "9223372036854775807",
+     "sync after this long (default: before every ack)"},
+    {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch"},
+    {"socket.request.max.bytes", CT_I32, F(socket_request_max_bytes), 0, "104857600",
+     "largest request"},
+    {"num.network.threads", CT_I32, F(num_network_threads), 0, "0",
+     "network threads (0: one per core)"},
+    {"offsets.topic.num.partitions", CT_I32, F(offsets_topic_num_partitions), 0, "50",
+     "partitions of __consumer_offsets"},
+    {"offsets.retention.minutes", CT_I64, F(offsets_retention_minutes), 0, "10080",
+     "how long offsets of empty groups are kept"},
+    {"group.min.session.timeout.ms", CT_I32, F(group_min_session_timeout_ms), 0, "6000",
+     "smallest session timeout a member may ask for"},
+    {"group.max.session.timeout.ms", CT_I32, F(group_max_session_timeout_ms), 0, "1800000",
+     "largest session timeout a member may ask for"},
+    {"group.initial.rebalance.delay.ms", CT_I32, F(group_initial_rebalance_delay_ms), 0, "0",
+     "wait for more members before the first rebalance of a new group"},
+    {"quorum.election.timeout.ms", CT_I32, F(quorum_election_timeout_ms), 0, "1000",
+     "metadata quorum election timeout"},
+    {"quorum.election.backoff.max.ms", CT_I32, F(quorum_election_backoff_max_ms), 0, "1000",
+     "largest back-off after a failed election"},
+    {"quorum.fetch.timeout.ms", CT_I32, F(quorum_fetch_timeout_ms), 0, "2000",
+     "leader silence before a follower stands for election"},
+    {"replica.lag.time.max.ms", CT_I32, F(replica_lag_time_max_ms), 0, "30000",
+     "a follower this far behind leaves the ISR"},
+    {"log.level", CT_LOGLEVEL, F(log_level), 0, "info", "debug, info, warn or error"},
+    {"process.roles", CT_IGNORED, 0, 0, NULL, "accepted; every node is broker and controller"},
+    {"controller.listener.names", CT_IGNORED, 0, 0, NULL, "accepted; CONTROLLER is the name"},
+    {"listener.security.protocol.map", CT_IGNORED, 0, 0, NULL, "accepted; PLAINTEXT only"},
+    {"inter.broker.listener.name", CT_IGNORED, 0, 0, NULL, "accepted; PLAINTEXT only"},
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int config_parse_addr(const char *s, config_addr *out)
+{
+    const char *p = strstr(s, "://");
+    if (p)
+        s = p + 3;
+    const char *colon;
+    size_t hostlen;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        hostlen = (size_t)(close - s - 1);
+        memcpy(out->host, s + 1, MIN(hostlen, CONFIG_HOST_MAX - 1));
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hostlen = (size_t)(colon - s);
+        memcpy(out->host, s, MIN(hostlen, CONFIG_HOST_MAX - 1));
+    }
+    if (hostlen >= CONFIG_HOST_MAX)
+        return -1;
+    out->host[hostlen] = 0;
+    if (hostlen == 0)
+        snprintf(out->host, sizeof out->host, "0.0.0.0");
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port < 0 || port > 65535)
+        return -1;
+    out->port = (int)port;
+    return 0;
+}
+
+static int parse_i64(const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int set_listeners(config *c, const char *value, char *err, size_t errlen)
+{
+    char *copy = xstrdup(value), *save = NULL;
+    int rc = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        while (isspace((unsigned char)*tok))
+            tok++;
+        config_addr *dst = strncmp(tok, "CONTROLLER://", 13) == 0 ? &c->controller_listen : &c->listen;
+        if (config_parse_addr(tok, dst) != 0)
+            rc = fail(err, errlen, "invalid listener '%s' (want NAME://HOST:PORT)", tok);
+    }
+    free(copy);
+    return rc;
+}
+
+static int set_voters(config *c, const char *value, char *err, size_t errlen)
+{
+    char *copy = xstrdup(value), *save = NULL;
+    int rc = 0;
+    c->nvoters = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        char *at = strchr(tok, '@');
+        int64_t id;
+        if (c->nvoters == CONFIG_VOTERS_MAX)
+            rc = fail(err, errlen, "too many voters (at most %d)", CONFIG_VOTERS_MAX);
+        else if (!at || (*at = 0, parse_i64(tok, 0, INT32_MAX, &id) != 0) ||
+                 config_parse_addr(at + 1, &c->voters[c->nvoters].addr) != 0)
+            rc = fail(err, errlen, "invalid voter '%s' (want ID@HOST:PORT)", tok);
+        else
+            c->voters[c->nvoters++].id = (int32_t)id;
+    }
+    free(copy);
+    return rc;
+}
+
+static int set_loglevel(int32_t *dst, const char *v)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(v, names[i]) == 0)
+            return *dst = i, 0;
+    return -1;
+}
+
+static int set_value(config *c, const struct ckey *k, const char *v, char *err, size_t errlen)
+{
+    char *base = (char *)c;
+    int64_t x;
+    switch (k->type) {
+    case CT_I16:
+        if (parse_i64(v, INT16_MIN, INT16_MAX, &x))
+            break;
+        *(int16_t *)(base + k->off) = (int16_t)x;
+        return 0;
+    case CT_I32:
+        if (parse_i64(v, INT32_MIN, INT32_MAX, &x))
+            break;
+        *(int32_t *)(base + k->off) = (int32_t)x;
+        return 0;
+    case CT_I64:
+        if (parse_i64(v, INT64_MIN, INT64_MAX, &x))
+            break;
+        *(int64_t *)(base + k->off) = x;
+        return 0;
+    case CT_HOURS_AS_MS:
+    case CT_MINUTES_AS_MS: {
+        int64_t unit = k->type == CT_HOURS_AS_MS ? 3600000 : 60000;
+        if (parse_i64(v, -1, INT64_MAX / unit, &x))
+            break;
+        *(int64_t *)(base + k->off) = x < 0 ? -1 : x * unit;
+        return 0;
+    }
+    case CT_BOOL:
+        if (strcmp(v, "true") && strcmp(v, "false"))
+            break;
+        *(bool *)(base + k->off) = strcmp(v, "true") == 0;
+        return 0;
+    case CT_STR:
+        if (strlen(v) >= k->size)
+            break;
+        snprintf(base + k->off, k->size, "%s", v);
+        return 0;
+    case CT_ADDR:
+        if (config_parse_addr(v, (config_addr *)(base + k->off)))
+            break;
+        return 0;
+    case CT_LISTENERS:
+        return set_listeners(c, v, err, errlen);
+    case CT_VOTERS:
+        return set_voters(c, v, err, errlen);
+    case CT_LOGLEVEL:
+        if (set_loglevel((int32_t *)(base + k->off), v))
+            break;
+        return 0;
+    case CT_IGNORED:
+        return 0;
+    }
+    return fail(err, errlen, "invalid value '%s' for configuration key '%s'", v, k->key);
+}
+
+int config_set(config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+        if (strcmp(keys[i].key, key) == 0)
+            return set_value(c, &keys[i], value, err, errlen);
+    return fail(err, errlen, "unknown configuration key '%s'", key);
+}
+
+void config_defaults(config *c)
+{
+    memset(c, 0, sizeof *c);
+    char err[256];
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+        if (keys[i].dflt && set_value(c, &keys[i], keys[i].dflt, err, sizeof err) != 0)
+            CK_PANIC("bad default for %s: %s", keys[i].key, err);
+    config_parse_addr("127.0.0.1:9092", &c->listen);
+    config_parse_addr("127.0.0.1:9093", &c->controller_listen);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+int config_load_file(config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(err, errlen, "cannot open config file '%s': %s", path, strerror(errno));
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#' || *s == '!')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = fail(err, errlen, "%s:%d: expected key=value", path, lineno);
+            break;
+        }
+        *eq = 0;
+        char sub[512];
+        if (config_set(c, trim(s), trim(eq + 1), sub, sizeof sub) != 0)
+            rc = fail(err, errlen, "%s:%d: %s", path, lineno, sub);
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_finish(config *c, char *err, size_t errlen)
+{
+    if (c->advertise.port == 0 && c->advertise.host[0] == 0)
+        c->advertise = c->listen;
+    if (strcmp(c->advertise.host, "0.0.0.0") == 0)
+        return fail(err, errlen, "advertised.listeners must name a reachable host, not 0.0.0.0");
+    if (c->nvoters == 0) {
+        c->voters[0].id = c->node_id;
+        c->voters[0].addr = c->controller_listen;
+        c->nvoters = 1;
+    }
+    if (c->num_partitions < 1)
+        return fail(err, errlen, "num.partitions must be at least 1");
+    if (c->default_replication_factor < 1)
+        return fail(err, errlen, "default.replication.factor must be at least 1");
+    if (c->num_network_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->num_network_threads = n > 0 ? (int32_t)MIN(n, 64) : 1;
+    }
+    if (c->socket_request_max_bytes < 1024)
+        return fail(err, errlen, "socket.request.max.bytes must be at least 1024");
+    return 0;
+}
+
+void config_print_keys(FILE *out)
+{
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+        fprintf(out, "  %-34s %s%s%s%s\n", keys[i].key, keys[i].help, keys[i].dflt ? " [default " : "",
+                keys[i].dflt ? keys[i].dflt : "", keys[i].dflt ? "]" : "");
+}

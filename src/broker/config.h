@@ -1,0 +1,86 @@
+/*
+ * config.h - the broker's configuration: Kafka `server.properties` key names,
+ * a properties file plus command-line flags (flags win). Every key is listed
+ * in one table (config.c) with its type, default and a line of help; a key
+ * that is not in the table is an error that names it.
+ */
+#ifndef CHRONIK_BROKER_CONFIG_H
+#define CHRONIK_BROKER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_HOST_MAX 256
+
+typedef struct config_addr {
+    char host[CONFIG_HOST_MAX];
+    int port;
+} config_addr;
+
+typedef struct config_voter {
+    int32_t id;
+    config_addr addr;
+} config_voter;
+
+#define CONFIG_VOTERS_MAX 16
+
+typedef struct config {
+    int32_t node_id;
+    config_addr listen;         /* client listener (PLAINTEXT) */
+    config_addr advertise;      /* what Metadata tells clients */
+    config_addr controller_listen;
+    config_addr admin_listen;   /* HTTP /health /ready /metrics */
+    config_voter voters[CONFIG_VOTERS_MAX];
+    int nvoters;
+    char data_dir[1024];
+    char cluster_id[64];
+
+    int32_t num_partitions;
+    int16_t default_replication_factor;
+    int32_t min_insync_replicas;
+    bool auto_create_topics_enable;
+    int64_t log_retention_ms;
+    int64_t log_retention_bytes;
+    int64_t log_segment_bytes;
+    int64_t log_roll_ms;
+    int32_t log_index_interval_bytes;
+    int64_t log_flush_interval_messages; /* INT64_MAX: sync before ack (default) */
+    int64_t log_flush_interval_ms;       /* INT64_MAX: sync before ack (default) */
+    int32_t message_max_bytes;
+    int32_t socket_request_max_bytes;
+    int32_t num_network_threads;         /* 0: one per core */
+    int32_t offsets_topic_num_partitions;
+    int64_t offsets_retention_minutes;
+    int32_t group_min_session_timeout_ms;
+    int32_t group_max_session_timeout_ms;
+    int32_t group_initial_rebalance_delay_ms;
+    int32_t quorum_election_timeout_ms;
+    int32_t quorum_election_backoff_max_ms;
+    int32_t quorum_fetch_timeout_ms;
+    int32_t replica_lag_time_max_ms;
+    int32_t log_level; /* enum log_level */
+} config;
+
+/* Defaults: a single-node cluster on 127.0.0.1:9092 (DESIGN.md §3). */
+void config_defaults(config *c);
+
+/* Set one key (Kafka name) from its string value. Returns 0, or -1 with a
+ * message in err ("unknown configuration key 'foo'", "invalid value ..."). */
+int config_set(config *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* Read a properties file: `key=value` lines, '#' and '!' comments, blank lines. */
+int config_load_file(config *c, const char *path, char *err, size_t errlen);
+
+/* Fill in what follows from other keys (advertise from listen, voters for a
+ * single node, ...) and check consistency. */
+int config_finish(config *c, char *err, size_t errlen);
+
+/* Parse "HOST:PORT" or "[V6]:PORT" (an optional "NAME://" prefix is skipped). */
+int config_parse_addr(const char *s, config_addr *out);
+
+/* Print every key with its default and help (for --help). */
+void config_print_keys(FILE *out);
+
+#endif

@@ -1,0 +1,144 @@
+/* dispatch.c - from a frame to a handler and back: header, version checks,
+ * body decoding, response encoding (broker_int.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "broker/broker_int.h"
+
+/* Every API this broker implements, by api key. ApiVersions advertises
+ * exactly these ranges (clamped to the schemas' valid versions). */
+static const api_handler handlers[] = {
+    {API_METADATA, 0, 12, api_metadata},
+    {API_API_VERSIONS, 0, 3, api_versions},
+};
+
+const api_handler *broker_handlers(size_t *count)
+{
+    *count = ARRAY_LEN(handlers);
+    return handlers;
+}
+
+const api_handler *broker_handler(int16_t api_key)
+{
+    for (size_t i = 0; i < ARRAY_LEN(handlers); i++)
+        if (handlers[i].api_key == api_key)
+            return &handlers[i];
+    return NULL;
+}
+
+static void breq_free(breq *r)
+{
+    arena_free(&r->arena);
+    free(r);
+}
+
+void breq_finish(breq *r)
+{
+    buf_t b;
+    buf_init(&b);
+    proto_response_encode(r->hdr.api_key, r->hdr.api_version, r->hdr.correlation_id, r->resp, &b);
+    net_req_reply_buf(r->nreq, &b);
+    breq_free(r);
+}
+
+void breq_noreply(breq *r)
+{
+    net_req_noreply(r->nreq);
+    breq_free(r);
+}
+
+static void close_malformed(breq *r, const char *what, const proto_err_t *err)
+{
+    char msg[PROTO_ERR_MSG_MAX];
+    log_warn("broker", "closing connection: %s peer=%s api_key=%d api_version=%d detail=\"%s\"", what,
+             net_conn_peer(net_req_conn(r->nreq)), r->hdr.api_key, r->hdr.api_version,
+             err ? proto_err_format(err, msg, sizeof msg) : "");
+    atomic_fetch_add(&r->b->stats.request_errors, 1);
+    net_req_close_conn(r->nreq);
+    breq_free(r);
+}
+
+/* Set a top-level int16 field named ErrorCode, if the response has one. */
+static void set_top_error(const proto_struct_desc *d, void *resp, int16_t code)
+{
+    for (uint16_t i = 0; i < d->nfields; i++)
+        if (strcmp(d->fields[i].name, "ErrorCode") == 0 && d->fields[i].type == PROTO_T_INT16 &&
+            !(d->fields[i].flags & PROTO_F_ARRAY))
+            *(int16_t *)((char *)resp + d->fields[i].offset) = code;
+}
+
+/* A version this broker does not implement: ApiVersions answers with a v0
+ * body that lists what is supported (so any client can pick); every other
+ * API gets UNSUPPORTED_VERSION with its correlation id. */
+static void answer_unsupported(breq *r)
+{
+    atomic_fetch_add(&r->b->stats.unsupported_versions, 1);
+    const proto_api_desc *api = r->hdr.api;
+    int16_t v = r->hdr.api_version;
+    if (api->api_key == API_API_VERSIONS) {
+        r->hdr.api_version = 0;
+        proto_set_defaults(api->response, 0, r->resp);
+        api_versions(r);
+        ((ApiVersionsResponse *)r->resp)->ErrorCode = KERR_UNSUPPORTED_VERSION;
+    } else {
+        v = v < api->min_version ? api->min_version : v > api->max_version ? api->max_version : v;
+        r->hdr.api_version = v;
+        proto_set_defaults(api->response, v, r->resp);
+        set_top_error(api->response, r->resp, KERR_UNSUPPORTED_VERSION);
+    }
+    breq_finish(r);
+}
+
+static void run_handler(breq *r, const api_handler *h, rd_t *rd)
+{
+    const proto_api_desc *api = r->hdr.api;
+    r->req = arena_alloc(&r->arena, api->request->size);
+    proto_err_t err;
+    if (proto_request_body_decode(&r->hdr, rd, &r->arena, r->req, &err) != 0) {
+        close_malformed(r, "malformed request", &err);
+        return;
+    }
+    proto_set_defaults(api->response, r->hdr.api_version, r->resp);
+    switch (h->fn(r)) {
+    case BREQ_DONE:
+        breq_finish(r);
+        break;
+    case BREQ_NO_RESPONSE:
+        breq_noreply(r);
+        break;
+    case BREQ_PARKED:
+        break;
+    }
+}
+
+void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
+{
+    (void)c;
+    breq *r = xcalloc(1, sizeof *r);
+    r->b = ctx;
+    r->nreq = req;
+    r->received_ms = net_req_received_ms(req);
+    arena_init(&r->arena);
+    rd_t rd;
+    rd_init(&rd, frame, len);
+    proto_err_t err;
+    if (proto_request_header_decode(&rd, &r->arena, &r->hdr, &err) != 0) {
+        close_malformed(r, "bad request header", &err);
+        return;
+    }
+    const api_handler *h = broker_handler(r->hdr.api_key);
+    if (!h) {
+        close_malformed(r, "API not supported", NULL);
+        return;
+    }
+    atomic_fetch_add(&r->b->stats.requests[r->hdr.api_key], 1);
+    r->resp = arena_alloc(&r->arena, r->hdr.api->response->size);
+    if (r->hdr.api_version < h->min_version || r->hdr.api_version > h->max_version ||
+        !r->hdr.version_ok) {
+        answer_unsupported(r);
+        return;
+    }
+    run_handler(r, h, &rd);
+}

@@ -1,0 +1,405 @@
+/*
+ * net.c - the net object: configuration, listeners and accepting, thread
+ * start and join, statistics, address parsing.
+ *
+ * Listeners are registered with reactor 0, which accepts and hands each new
+ * connection to the reactors in turn (round robin) through their message
+ * queues. Stop: net_request_stop() writes the shared stop eventfd, which
+ * every reactor watches (level-triggered, never read, so all of them see it).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "net/net_int.h"
+
+#define NET_ACCEPT_BUDGET 64 /* accepts per readiness event */
+
+net_config net_config_defaults(void)
+{
+    return (net_config){
+        .num_threads = 0,
+        .request_max_bytes = NET_DEFAULT_REQUEST_MAX_BYTES,
+        .output_max_bytes = NET_DEFAULT_OUTPUT_MAX_BYTES,
+        .inflight_max = NET_DEFAULT_INFLIGHT_MAX,
+        .inflight_bytes_max = NET_DEFAULT_INFLIGHT_BYTES_MAX,
+        .read_chunk_bytes = NET_DEFAULT_READ_CHUNK_BYTES,
+        .shutdown_timeout_ms = NET_DEFAULT_SHUTDOWN_TIMEOUT_MS,
+        .connect_timeout_ms = NET_DEFAULT_CONNECT_TIMEOUT_MS,
+        .close_linger_ms = NET_DEFAULT_CLOSE_LINGER_MS,
+        .listen_backlog = NET_DEFAULT_LISTEN_BACKLOG,
+        .max_connections = NET_DEFAULT_MAX_CONNECTIONS,
+        .socket_send_buffer_bytes = 0,
+        .socket_receive_buffer_bytes = 0,
+        .tcp_nodelay = true,
+    };
+}
+
+static void config_check(net_config *cfg)
+{
+    if (cfg->num_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->num_threads = n > 0 ? (int)n : 1;
+    }
+    cfg->num_threads = MIN(cfg->num_threads, NET_MAX_THREADS);
+    CK_ASSERT(cfg->request_max_bytes > 0 && cfg->request_max_bytes <= INT32_MAX);
+    CK_ASSERT(cfg->read_chunk_bytes >= NET_FRAME_HEADER_BYTES);
+    CK_ASSERT(cfg->inflight_max > 0 && cfg->output_max_bytes > 0 && cfg->inflight_bytes_max > 0);
+}
+
+net_t *net_new(const net_config *cfg)
+{
+    net_t *net = xcalloc(1, sizeof(*net));
+    net->cfg = cfg != NULL ? *cfg : net_config_defaults();
+    config_check(&net->cfg);
+    net->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (net->stop_fd < 0)
+        CK_PANIC("eventfd: %s", strerror(errno));
+    pthread_mutex_init(&net->join_mu, NULL);
+    pthread_cond_init(&net->join_cv, NULL);
+    net->nreactors = net->cfg.num_threads;
+    net->reactors = xcalloc((size_t)net->nreactors, sizeof(net_reactor));
+    for (int i = 0; i < net->nreactors; i++)
+        reactor_init(net, &net->reactors[i], i);
+    return net;
+}
+
+/* ---- addresses --------------------------------------------------------------- */
+
+int net_parse_hostport(const char *s, char host[NET_HOST_MAX], uint16_t *port)
+{
+    const char *colon, *h = s;
+    size_t hlen;
+    if (s == NULL)
+        return -EINVAL;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return -EINVAL;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+            return -EINVAL;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen >= NET_HOST_MAX)
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || p > UINT16_MAX || colon[1] == '-' ||
+        colon[1] == '+')
+        return -EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}
+
+void net_format_addr(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+        snprintf(out, cap, "%s:%u", ip, ntohs(a->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+        snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else {
+        snprintf(out, cap, "unknown");
+    }
+}
+
+/* Resolve "HOST:PORT" to the first address; passive: empty host = any. */
+int addr_resolve(const char *hostport, bool passive, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[NET_HOST_MAX], port_s[8];
+    uint16_t port;
+    if (net_parse_hostport(hostport, host, &port) != 0)
+        return -EINVAL;
+    snprintf(port_s, sizeof(port_s), "%u", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host[0] ? host : NULL, port_s, &hints, &res);
+    if (rc != 0 || res == NULL)
+        return -EHOSTUNREACH;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int sock_tune(const net_config *cfg, int fd)
+{
+    int one = 1;
+    if (cfg->tcp_nodelay)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (cfg->socket_send_buffer_bytes > 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cfg->socket_send_buffer_bytes, sizeof(int));
+    if (cfg->socket_receive_buffer_bytes > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cfg->socket_receive_buffer_bytes, sizeof(int));
+    return 0;
+}
+
+/* ---- listeners ------------------------------------------------------------- */
+
+static int listen_socket(const net_config *cfg, const struct sockaddr_storage *ss, socklen_t len,
+                         uint16_t *port)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (cfg->socket_receive_buffer_bytes > 0) /* inherited by accepted sockets */
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cfg->socket_receive_buffer_bytes, sizeof(int));
+    if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, cfg->listen_backlog) != 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
+    return fd;
+}
+
+int net_listen(net_t *net, const char *hostport, const net_handler *h, uint16_t *bound_port)
+{
+    CK_ASSERT(h != NULL && h->on_frame != NULL);
+    CK_ASSERT(!atomic_load(&net->started));
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = addr_resolve(hostport, true, &ss, &len);
+    if (rc != 0)
+        return rc;
+    uint16_t port = 0;
+    int fd = listen_socket(&net->cfg, &ss, len, &port);
+    if (fd < 0)
+        return fd;
+    net->listeners = xrealloc(net->listeners, (size_t)(net->nlisteners + 1) * sizeof(listener *));
+    listener *l = xcalloc(1, sizeof(*l));
+    (net->listeners)[net->nlisteners++] = l;
+    l->src.kind = SRC_LISTENER;
+    l->fd = fd;
+    l->port = port;
+    l->h = *h;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->src};
+    if (epoll_ctl(net->reactors[0].ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+        CK_PANIC("epoll_ctl listener: %s", strerror(errno));
+    if (bound_port != NULL)
+        *bound_port = port;
+    log_info("net", "listening addr=%s port=%u", hostport, port);
+    return 0;
+}
+
+void listeners_close(net_t *net)
+{
+    listener **ls = net->listeners;
+    for (int i = 0; i < net->nlisteners; i++) {
+        if (ls[i]->fd < 0)
+            continue;
+        epoll_ctl(net->reactors[0].ep, EPOLL_CTL_DEL, ls[i]->fd, NULL);
+        close(ls[i]->fd);
+        ls[i]->fd = -1;
+    }
+}
+
+/* On the chosen reactor: register the connection, or close it if dead. */
+static void msg_adopt(net_reactor *r, void *a, void *b)
+{
+    UNUSED(b);
+    net_conn *c = a;
+    if (!r->dead) {
+        conn_adopt(c);
+        return;
+    }
+    close(c->fd);
+    c->fd = -1;
+    c->state = CONN_CLOSED;
+    STAT_ADD(r->net, closed, 1);
+    STAT_SUB(r->net, active, 1);
+    conn_unref(c);
+}
+
+static void accept_one(net_reactor *r, listener *l, int fd, const struct sockaddr_storage *ss)
+{
+    net_t *net = r->net;
+    if (net->cfg.max_connections > 0 &&
+        atomic_load(&net->st.active) >= net->cfg.max_connections) {
+        STAT_ADD(net, rejected, 1);
+        log_warn("net", "connection limit reached max_connections=%u", net->cfg.max_connections);
+        close(fd);
+        return;
+    }
+    sock_tune(&net->cfg, fd);
+    unsigned idx = atomic_fetch_add(&net->rr_accept, 1) % (unsigned)net->nreactors;
+    net_reactor *target = &net->reactors[idx];
+    net_conn *c = conn_new(net, target, fd, false);
+    net_format_addr((const struct sockaddr *)ss, c->peer, sizeof(c->peer));
+    c->h = l->h;
+    STAT_ADD(net, accepted, 1);
+    STAT_ADD(net, active, 1);
+    log_debug("net", "accepted conn=%llu peer=%s reactor=%u", (unsigned long long)c->id, c->peer, idx);
+    if (target == r)
+        conn_adopt(c);
+    else if (!reactor_post(target, msg_adopt, c, NULL))
+        msg_adopt(target, c, NULL); /* target is dead: close */
+}
+
+void listener_on_accept(net_reactor *r, listener *l)
+{
+    for (int i = 0; i < NET_ACCEPT_BUDGET && l->fd >= 0; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            accept_one(r, l, fd, &ss);
+            continue;
+        }
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        if (errno == ECONNABORTED)
+            continue;
+        log_warn("net", "accept failed port=%u err=%s", l->port, strerror(errno));
+        return; /* EMFILE and friends: level-triggered epoll retries */
+    }
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+int net_start(net_t *net)
+{
+    bool expect = false;
+    if (!atomic_compare_exchange_strong(&net->started, &expect, true))
+        return 0;
+    for (int i = 0; i < net->nreactors; i++) {
+        net_reactor *r = &net->reactors[i];
+        int rc = pthread_create(&r->thread, NULL, reactor_main, r);
+        if (rc != 0)
+            CK_PANIC("pthread_create reactor %d: %s", i, strerror(rc));
+        r->thread_started = true;
+        char name[16];
+        snprintf(name, sizeof(name), "net-%d", i);
+        pthread_setname_np(r->thread, name);
+    }
+    return 0;
+}
+
+int net_run(net_t *net)
+{
+    int rc = net_start(net);
+    if (rc != 0)
+        return rc;
+    net_wait(net);
+    return 0;
+}
+
+void net_request_stop(net_t *net)
+{
+    uint64_t one = 1;
+    ssize_t n = write(net->stop_fd, &one, sizeof(one));
+    (void)n; /* async-signal-safe: nothing else to do on failure */
+}
+
+void net_wait(net_t *net)
+{
+    if (!atomic_load(&net->started))
+        return;
+    pthread_mutex_lock(&net->join_mu);
+    while (net->joining && !net->joined)
+        pthread_cond_wait(&net->join_cv, &net->join_mu);
+    if (net->joined) {
+        pthread_mutex_unlock(&net->join_mu);
+        return;
+    }
+    net->joining = true;
+    pthread_mutex_unlock(&net->join_mu);
+    for (int i = 0; i < net->nreactors; i++)
+        pthread_join(net->reactors[i].thread, NULL);
+    pthread_mutex_lock(&net->join_mu);
+    net->joined = true;
+    pthread_cond_broadcast(&net->join_cv);
+    pthread_mutex_unlock(&net->join_mu);
+}
+
+void net_stop(net_t *net)
+{
+    CK_ASSERT(net_tl_reactor == NULL);
+    net_request_stop(net);
+    net_wait(net);
+}
+
+void net_free(net_t *net)
+{
+    if (net == NULL)
+        return;
+    CK_ASSERT(!atomic_load(&net->started) || net->joined);
+    listeners_close(net);
+    for (int i = 0; i < net->nreactors; i++)
+        reactor_destroy(&net->reactors[i]);
+    long live = atomic_load(&net->live_conns);
+    if (live != 0)
+        CK_PANIC("net_free: %ld connections still referenced (requests in flight or handles open)", live);
+    listener **ls = net->listeners;
+    for (int i = 0; i < net->nlisteners; i++)
+        free(ls[i]);
+    free(net->listeners);
+    close(net->stop_fd);
+    pthread_mutex_destroy(&net->join_mu);
+    pthread_cond_destroy(&net->join_cv);
+    free(net->reactors);
+    free(net);
+}
+
+/* ---- accessors and statistics ------------------------------------------------- */
+
+int net_num_reactors(const net_t *net) { return net->nreactors; }
+
+net_reactor *net_reactor_at(net_t *net, int i)
+{
+    CK_ASSERT(i >= 0 && i < net->nreactors);
+    return &net->reactors[i];
+}
+
+#define LOAD(f) atomic_load_explicit(&net->st.f, memory_order_relaxed)
+
+void net_stats_get(net_t *net, net_stats *out)
+{
+    *out = (net_stats){
+        .connections_accepted = LOAD(accepted),
+        .connections_closed = LOAD(closed),
+        .connections_rejected = LOAD(rejected),
+        .connections_active = LOAD(active),
+        .outbound_connects = LOAD(out_connects),
+        .outbound_failures = LOAD(out_failures),
+        .frames_in = LOAD(frames_in),
+        .frames_out = LOAD(frames_out),
+        .bytes_in = LOAD(bytes_in),
+        .bytes_out = LOAD(bytes_out),
+        .sendfile_bytes = LOAD(sendfile_bytes),
+        .oversize_closes = LOAD(oversize),
+        .bad_length_closes = LOAD(bad_length),
+        .malformed_closes = LOAD(malformed),
+        .read_pauses = LOAD(read_pauses),
+        .requests_inflight = LOAD(reqs_inflight),
+        .output_queued_bytes = LOAD(out_queued),
+    };
+}
