@@ -515,7 +515,7 @@ def emit_desc(st):
                1 if st is sc.root else 0))
 
 
-def emit_source(schemas, header, title):
+def emit_source(schemas, title):
     out = [BANNER, "/* %s: descriptor tables walked by src/proto/codec.c. */\n" % title,
            "#include \"proto/proto.h\"\n\n#include <stddef.h>\n\n",
            "#define F(S, N, T, FL, V0, V1, N0, N1, G0, G1, TAG, SUB, DI, DF, DS) \\\n"
@@ -638,9 +638,9 @@ def main():
     rh = emit_header(recs, "CHRONIK_PROTO_GEN_KAFKA_RECORDS_H",
                      "kafka_records.h - structs of the metadata-log, group-coordinator\n"
                      " * and internal records.")
-    mc = emit_source(msgs, "kafka_msgs.h", "kafka_msgs.c") + \
+    mc = emit_source(msgs, "kafka_msgs.c") + \
         emit_all_list(msgs, "proto_message_descs") + api
-    rc = emit_source(recs, "kafka_records.h", "kafka_records.c") + \
+    rc = emit_source(recs, "kafka_records.c") + \
         emit_all_list(recs, "proto_record_descs") + rec
     write(os.path.join(args.out, "kafka_msgs.h"), mh)
     write(os.path.join(args.out, "kafka_msgs.c"), mc)

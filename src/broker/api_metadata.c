@@ -1,13 +1,17 @@
 /* api_metadata.c - Metadata (key 3) v0-v12: the brokers, the cluster id,
- * the controller and the requested topics (all of them when the request's
- * topic list is null, or empty in v0). */
+ * the controller, and the requested topics (all of them when the request's
+ * topic list is null, or empty in v0). A requested topic that does not
+ * exist is created first when auto-creation is on and the request allows
+ * it (v4+ AllowAutoTopicCreation). */
+#include <string.h>
+
 #include "broker/broker_int.h"
 
 static void fill_brokers(breq *r, MetadataResponse *resp)
 {
     const config *c = &r->b->cfg;
     resp->Brokers.count = 1;
-    resp->Brokers.items = arena_alloc(&r->arena, sizeof *resp->Brokers.items);
+    resp->Brokers.items = breq_items(r, &MetadataResponse_MetadataResponseBroker_desc, 1);
     MetadataResponse_MetadataResponseBroker *br = &resp->Brokers.items[0];
     br->NodeId = c->node_id;
     br->Host = kstr_from(c->advertise.host);
@@ -17,28 +21,88 @@ static void fill_brokers(breq *r, MetadataResponse *resp)
     resp->ControllerId = c->node_id;
 }
 
-/* Every requested topic is answered; a topic the node does not have gets
- * UNKNOWN_TOPIC_OR_PARTITION (by name) or UNKNOWN_TOPIC_ID (by id). */
-static void fill_topics(breq *r, const MetadataRequest *req, MetadataResponse *resp)
+static bool is_internal(const char *name)
 {
-    int32_t n = req->Topics.count > 0 ? req->Topics.count : 0;
+    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
+}
+
+static void fill_topic(breq *r, const meta_topic *t, MetadataResponse_MetadataResponseTopic *out)
+{
+    out->ErrorCode = KERR_NONE;
+    out->Name = kstr_from(t->name);
+    out->TopicId = t->id;
+    out->IsInternal = is_internal(t->name);
+    out->Partitions.count = t->npartitions;
+    out->Partitions.items = breq_items(r, &MetadataResponse_MetadataResponsePartition_desc, t->npartitions);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        const meta_partition *mp = &t->partitions[i];
+        MetadataResponse_MetadataResponsePartition *p = &out->Partitions.items[i];
+        p->ErrorCode = mp->leader < 0 ? KERR_LEADER_NOT_AVAILABLE : KERR_NONE;
+        p->PartitionIndex = mp->index;
+        p->LeaderId = mp->leader;
+        p->LeaderEpoch = mp->leader_epoch;
+        p->ReplicaNodes = (kint32_array_t){mp->nreplicas, mp->replicas};
+        p->IsrNodes = (kint32_array_t){mp->nisr, mp->isr};
+        p->OfflineReplicas = (kint32_array_t){0, NULL};
+    }
+}
+
+static bool all_topics(breq *r, const MetadataRequest *req)
+{
+    return req->Topics.count < 0 || (r->hdr.api_version == 0 && req->Topics.count == 0);
+}
+
+/* The response refers into the image, which must outlive the encoding:
+ * it is released when the request is freed (kept in the arena's care). */
+static breq_rc metadata_fill(breq *r)
+{
+    const MetadataRequest *req = r->req;
+    MetadataResponse *resp = r->resp;
+    fill_brokers(r, resp);
+    meta_image *img = meta_acquire(r->b->meta);
+    breq_hold_image(r, img);
+    if (all_topics(r, req)) {
+        resp->Topics.count = img->ntopics;
+        resp->Topics.items = breq_items(r, &MetadataResponse_MetadataResponseTopic_desc, img->ntopics);
+        for (int32_t i = 0; i < img->ntopics; i++)
+            fill_topic(r, img->topics[i], &resp->Topics.items[i]);
+        return BREQ_DONE;
+    }
+    int32_t n = req->Topics.count;
     resp->Topics.count = n;
-    resp->Topics.items = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *resp->Topics.items);
+    resp->Topics.items = breq_items(r, &MetadataResponse_MetadataResponseTopic_desc, n);
     for (int32_t i = 0; i < n; i++) {
         const MetadataRequest_MetadataRequestTopic *t = &req->Topics.items[i];
         MetadataResponse_MetadataResponseTopic *out = &resp->Topics.items[i];
-        proto_set_defaults(&MetadataResponse_MetadataResponseTopic_desc, r->hdr.api_version, out);
+        const meta_topic *mt = !kstr_is_null(t->Name) ? meta_image_topic(img, t->Name.ptr, (size_t)t->Name.len)
+                                                      : meta_image_topic_by_id(img, &t->TopicId);
+        if (mt) {
+            fill_topic(r, mt, out);
+            continue;
+        }
         out->Name = t->Name;
         out->TopicId = t->TopicId;
-        out->ErrorCode = kstr_is_null(t->Name) ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        if (kstr_is_null(t->Name))
+            out->ErrorCode = KERR_UNKNOWN_TOPIC_ID;
+        else if (!meta_valid_topic_name(t->Name.ptr, (size_t)t->Name.len))
+            out->ErrorCode = KERR_INVALID_TOPIC_EXCEPTION;
+        else
+            out->ErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
+    return BREQ_DONE;
 }
 
 breq_rc api_metadata(breq *r)
 {
     const MetadataRequest *req = r->req;
-    MetadataResponse *resp = r->resp;
-    fill_brokers(r, resp);
-    fill_topics(r, req, resp);
-    return BREQ_DONE;
+    bool allow = r->hdr.api_version < 4 || req->AllowAutoTopicCreation;
+    if (allow && !all_topics(r, req)) {
+        int32_t n = req->Topics.count;
+        kstr_t *names = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *names);
+        for (int32_t i = 0; i < n; i++)
+            names[i] = req->Topics.items[i].Name;
+        if (broker_autocreate(r, names, n, metadata_fill))
+            return BREQ_PARKED;
+    }
+    return metadata_fill(r);
 }

@@ -72,6 +72,113 @@ static bool broker_ready(char *reason, size_t len, void *ctx)
     return true;
 }
 
+void broker_park(broker *b, parked *p)
+{
+    pthread_mutex_lock(&b->parked_lock);
+    p->next = b->parked_head.next;
+    p->prev = &b->parked_head;
+    p->next->prev = p;
+    b->parked_head.next = p;
+    pthread_mutex_unlock(&b->parked_lock);
+}
+
+void broker_unpark(broker *b, parked *p)
+{
+    pthread_mutex_lock(&b->parked_lock);
+    if (p->next) {
+        p->prev->next = p->next;
+        p->next->prev = p->prev;
+        p->next = p->prev = NULL;
+    }
+    pthread_mutex_unlock(&b->parked_lock);
+}
+
+/* After the reactors ended: answer what still waits (replies are dropped). */
+static void cancel_parked(broker *b)
+{
+    for (;;) {
+        pthread_mutex_lock(&b->parked_lock);
+        parked *p = b->parked_head.next;
+        pthread_mutex_unlock(&b->parked_lock);
+        if (p == &b->parked_head)
+            return;
+        p->cancel(p);
+    }
+}
+
+static void on_meta_change(void *ctx, const meta_image *old, const meta_image *cur)
+{
+    (void)old;
+    broker *b = ctx;
+    replica_sync(b->replicas, cur);
+}
+
+static void housekeep_one(void *arg, partition *p)
+{
+    (void)arg;
+    int deleted = 0;
+    plog_maybe_roll(p->log);
+    if (plog_retention(p->log, &deleted) == STORAGE_OK && deleted > 0)
+        log_info("storage", "retention deleted segments topic=%s partition=%d segments=%d", p->topic, p->index,
+                 deleted);
+}
+
+/* Retention and time-based rolls, every log.retention.check.interval.ms. */
+static void *housekeeper(void *arg)
+{
+    broker *b = arg;
+    pthread_mutex_lock(&b->hk_lock);
+    while (!b->hk_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ms = MAX(b->cfg.log_retention_check_interval_ms, 10);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&b->hk_cond, &b->hk_lock, &ts);
+        if (b->hk_stop)
+            break;
+        pthread_mutex_unlock(&b->hk_lock);
+        replica_each(b->replicas, housekeep_one, b);
+        pthread_mutex_lock(&b->hk_lock);
+    }
+    pthread_mutex_unlock(&b->hk_lock);
+    return NULL;
+}
+
+static int open_storage(broker *b)
+{
+    sfs_t *fs = sfs_posix();
+    b->replicas = replica_new(b->cfg.data_dir, fs, b->cfg.node_id, topic_config_plog, &b->cfg);
+    int rc = meta_open(b->cfg.data_dir, fs, b->cfg.node_id, on_meta_change, b, &b->meta);
+    if (rc != STORAGE_OK) {
+        log_error("broker", "cannot open the metadata log err=\"%s\"", storage_strerror(rc));
+        return -1;
+    }
+    pthread_mutex_init(&b->hk_lock, NULL);
+    pthread_cond_init(&b->hk_cond, NULL);
+    if (pthread_create(&b->housekeeper, NULL, housekeeper, b) != 0)
+        CK_PANIC("cannot start the housekeeping thread");
+    return 0;
+}
+
+static void close_storage(broker *b)
+{
+    if (b->meta) {
+        pthread_mutex_lock(&b->hk_lock);
+        b->hk_stop = true;
+        pthread_cond_signal(&b->hk_cond);
+        pthread_mutex_unlock(&b->hk_lock);
+        pthread_join(b->housekeeper, NULL);
+        meta_close(b->meta);
+    }
+    if (b->replicas)
+        replica_free(b->replicas);
+}
+
 static int make_dir(const char *path)
 {
     if (mkdir(path, 0755) == 0 || errno == EEXIST)
@@ -109,8 +216,10 @@ int broker_run(const config *cfg)
     broker *b = xcalloc(1, sizeof *b);
     b->cfg = *cfg;
     b->started_ms = clock_mono_ms();
+    pthread_mutex_init(&b->parked_lock, NULL);
+    b->parked_head.next = b->parked_head.prev = &b->parked_head;
     int rc = 1;
-    if (make_dir(cfg->data_dir) != 0 || start_listeners(b) != 0)
+    if (make_dir(cfg->data_dir) != 0 || open_storage(b) != 0 || start_listeners(b) != 0)
         goto out;
     atomic_store(&g_net, b->net);
     if (atomic_load(&g_stop_requested))
@@ -123,8 +232,11 @@ int broker_run(const config *cfg)
 out:
     atomic_store(&g_net, NULL);
     admin_http_stop(b->admin);
+    cancel_parked(b);
+    close_storage(b);
     if (b->net)
         net_free(b->net);
+    pthread_mutex_destroy(&b->parked_lock);
     free(b);
     if (rc == 0)
         log_info("broker", "stopped");

@@ -15,6 +15,9 @@
 #include <stdatomic.h>
 
 #include "admin/http.h"
+#include "base/util.h"
+#include "meta/meta.h"
+#include "replica/replica.h"
 #include "base/arena.h"
 #include "broker/broker.h"
 #include "broker/config.h"
@@ -40,10 +43,25 @@ typedef struct broker_stats {
     _Atomic uint64_t unsupported_versions;
 } broker_stats;
 
+/* A request parked on a timer: answered by the broker at shutdown, after the
+ * reactors have ended, if it is still waiting then. */
+typedef struct parked {
+    struct parked *prev, *next;
+    void (*cancel)(struct parked *p); /* must call broker_unpark */
+} parked;
+
 typedef struct broker {
+    pthread_mutex_t parked_lock;
+    parked parked_head;        /* circular list */
     config cfg;
     net_t *net;
+    meta_t *meta;
+    replica_mgr *replicas;
     admin_http *admin;
+    pthread_t housekeeper;
+    pthread_mutex_t hk_lock;
+    pthread_cond_t hk_cond;
+    bool hk_stop;
     uint16_t port;             /* bound client port */
     int64_t started_ms;
     broker_stats stats;
@@ -56,6 +74,7 @@ typedef struct breq {
     proto_req_header_t hdr;
     void *req;                 /* decoded request body (api->request) */
     void *resp;                /* response body (api->response), defaults set */
+    meta_image *image;         /* held while the response points into it */
     int64_t received_ms;
 } breq;
 
@@ -73,6 +92,11 @@ const api_handler *broker_handler(int16_t api_key);
 /* Every implemented handler, in api-key order (ApiVersions lists them). */
 const api_handler *broker_handlers(size_t *count);
 
+void broker_park(broker *b, parked *p);
+void broker_unpark(broker *b, parked *p); /* no-op when not parked */
+
+/* Free r without answering (after net_req_reply elsewhere). */
+void breq_free(breq *r);
 /* Encode r->resp, send it and free r. Any thread. */
 void breq_finish(breq *r);
 /* Complete r without a response (acks=0) and free it. Any thread. */
@@ -84,6 +108,67 @@ void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len
 /* Handlers, one file each. */
 breq_rc api_versions(breq *r);
 breq_rc api_metadata(breq *r);
+breq_rc api_produce(breq *r);
+breq_rc api_fetch(breq *r);
+breq_rc api_list_offsets(breq *r);
+breq_rc api_create_topics(breq *r);
+breq_rc api_delete_topics(breq *r);
+
+/* ---- topics (topics.c) ---------------------------------------------------- */
+
+/*
+ * Auto-creation: for each name that is valid and not in the current image,
+ * a topic with the broker defaults is created. Returns false when nothing
+ * needs creating (the caller goes on); true when creations were started:
+ * the caller returns BREQ_PARKED and resume(r) runs later on r's reactor.
+ */
+bool broker_autocreate(breq *r, const kstr_t *names, int32_t n, breq_rc (*resume)(breq *r));
+/* Run fn(r) on the reactor that owns r's connection (from any thread);
+ * the breq_rc it returns is acted on as dispatch does. */
+void breq_resume(breq *r, breq_rc (*fn)(breq *r));
+
+/* Waiting for several controller changes (topics.c): submit each with the
+ * response fields its outcome goes to, then return meta_wait_end(w); once
+ * all are done, after(r) runs on r's reactor. */
+typedef struct meta_wait meta_wait;
+meta_wait *meta_wait_new(breq *r, breq_rc (*after)(breq *r));
+void meta_wait_submit(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg);
+breq_rc meta_wait_end(meta_wait *w);
+
+/* ---- topic configuration (topic_config.c) ---------------------------------- */
+
+typedef struct topic_config_key {
+    const char *name;          /* topic-level key */
+    const char *synonym;       /* broker-level key, or NULL */
+    int8_t type;               /* DescribeConfigs ConfigType */
+    size_t broker_off;         /* offsetof(config, ...) of the default, or (size_t)-1 */
+    const char *fixed_default; /* when there is no broker field */
+} topic_config_key;
+
+const topic_config_key *topic_config_keys(size_t *n);
+const topic_config_key *topic_config_find(const char *name, size_t len);
+void topic_config_default(const config *c, const topic_config_key *k, char *out, size_t n);
+bool topic_config_valid(const topic_config_key *k, const char *value);
+int64_t topic_config_long(const config *c, const meta_topic *t, const char *name);
+/* replica_config_fn: a topic's log configuration (ctx is the config). */
+void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out);
+
+/* Keep img alive until r is freed (the response may point into it). */
+static inline void breq_hold_image(breq *r, meta_image *img)
+{
+    if (r->image)
+        meta_image_release(r->image);
+    r->image = img;
+}
+
+/* n response items of struct d, each with the schema defaults. */
+static inline void *breq_items(breq *r, const proto_struct_desc *d, int32_t n)
+{
+    char *items = arena_alloc(&r->arena, (size_t)(n > 0 ? n : 1) * d->size);
+    for (int32_t i = 0; i < n; i++)
+        proto_set_defaults(d, r->hdr.api_version, items + (size_t)i * d->size);
+    return items;
+}
 
 /* A string view as a NUL-terminated copy in the request's arena. */
 static inline char *breq_strdup(breq *r, kstr_t s)

@@ -61,6 +61,8 @@ static const struct ckey keys[] = {
     {"log.segment.bytes", CT_I64, F(log_segment_bytes), 0, "1073741824", "segment size"},
     {"log.roll.ms", CT_I64, F(log_roll_ms), 0, "604800000", "roll a segment after this long"},
     {"log.roll.hours", CT_HOURS_AS_MS, F(log_roll_ms), 0, NULL, "log.roll.ms in hours"},
+    {"log.retention.check.interval.ms", CT_I64, F(log_retention_check_interval_ms), 0, "300000",
+     "how often retention and time-based rolls are checked"},
     {"log.index.interval.bytes", CT_I32, F(log_index_interval_bytes), 0, "4096",
      "bytes between offset-index entries"},
     {"log.flush.interval.messages", CT_I64, F(log_flush_interval_messages), 0,

@@ -45,6 +45,7 @@ typedef struct config {
     int64_t log_retention_bytes;
     int64_t log_segment_bytes;
     int64_t log_roll_ms;
+    int64_t log_retention_check_interval_ms;
     int32_t log_index_interval_bytes;
     int64_t log_flush_interval_messages; /* INT64_MAX: sync before ack (default) */
     int64_t log_flush_interval_ms;       /* INT64_MAX: sync before ack (default) */

@@ -10,8 +10,13 @@
 /* Every API this broker implements, by api key. ApiVersions advertises
  * exactly these ranges (clamped to the schemas' valid versions). */
 static const api_handler handlers[] = {
+    {API_PRODUCE, 3, 9, api_produce},
+    {API_FETCH, 4, 12, api_fetch},
+    {API_LIST_OFFSETS, 1, 7, api_list_offsets},
     {API_METADATA, 0, 12, api_metadata},
     {API_API_VERSIONS, 0, 3, api_versions},
+    {API_CREATE_TOPICS, 0, 7, api_create_topics},
+    {API_DELETE_TOPICS, 0, 6, api_delete_topics},
 };
 
 const api_handler *broker_handlers(size_t *count)
@@ -28,8 +33,9 @@ const api_handler *broker_handler(int16_t api_key)
     return NULL;
 }
 
-static void breq_free(breq *r)
+void breq_free(breq *r)
 {
+    meta_image_release(r->image);
     arena_free(&r->arena);
     free(r);
 }

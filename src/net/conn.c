@@ -64,6 +64,7 @@ net_conn *conn_new(net_t *net, net_reactor *r, int fd, bool outbound)
     c->fd = fd;
     c->outbound = outbound;
     c->state = outbound ? CONN_CONNECTING : CONN_OPEN;
+    c->active_ms = clock_mono_ms();
     net_timer_init(&c->timer);
     atomic_fetch_add(&net->live_conns, 1);
     return c;
@@ -167,6 +168,8 @@ void conn_close(net_conn *c, int err)
     net_timer_cancel(&c->timer);
     output_drop(c); /* c->in stays until conn_free: a callback may still read its frame */
     for (net_req *q = c->rq_head; q != NULL; q = q->next) {
+        if (q->state == REQ_PENDING)
+            continue; /* its completer may be writing q->reply right now */
         net_reply_free(q->reply); /* completed but waiting: nobody to send to */
         q->reply = NULL;
     }
@@ -230,6 +233,8 @@ void conn_enqueue_reply(net_conn *c, net_reply *rep)
 /* Account n bytes written; frees replies that are fully sent. */
 static void output_advance(net_conn *c, size_t n)
 {
+    if (n > 0)
+        c->active_ms = clock_mono_ms();
     STAT_ADD(c->net, bytes_out, n);
     STAT_SUB(c->net, out_queued, n);
     CK_ASSERT(n <= c->out_bytes);
@@ -409,6 +414,8 @@ static void dispatch_request(net_conn *c, const uint8_t *frame, size_t len)
     c->h.on_frame(c, req, frame, len, c->h.ctx);
 }
 
+static void pop_completed(net_conn *c);
+
 /* Validate the next header; false (connection closed) if it is bad. */
 static bool check_length(net_conn *c, int32_t n)
 {
@@ -447,6 +454,8 @@ static bool parse_frames(net_conn *c)
             c->cb.on_frame(c, p + NET_FRAME_HEADER_BYTES, (size_t)n, c->cb.ctx);
         else
             dispatch_request(c, p + NET_FRAME_HEADER_BYTES, (size_t)n);
+        if (!c->outbound && c->state == CONN_OPEN)
+            pop_completed(c); /* inline replies count against output_max_bytes now */
     }
     return c->state != CONN_CLOSED;
 }
@@ -470,6 +479,7 @@ static void on_readable(net_conn *c)
         size_t room = c->in->cap - c->in_end;
         ssize_t n = read(c->fd, c->in->data + c->in_end, room);
         if (n > 0) {
+            c->active_ms = clock_mono_ms();
             STAT_ADD(c->net, bytes_in, (uint64_t)n);
             c->in_end += (size_t)n;
             if (!parse_frames(c) || (size_t)n < room)
@@ -539,6 +549,7 @@ static void pop_head(net_conn *c)
     c->inflight--;
     c->inflight_bytes -= req->len;
     bool live = c->state == CONN_OPEN && !c->discard;
+    c->active_ms = clock_mono_ms();
     if (req->state == REQ_REPLY && live)
         conn_enqueue_reply(c, req->reply);
     else
@@ -549,13 +560,19 @@ static void pop_head(net_conn *c)
         stop_reading(c);
     }
     free(req);
-    conn_unref(c); /* never the last: the dirty list holds one */
+    conn_unref(c); /* never the last: the dirty list or the open socket holds one */
+}
+
+/* Move completed head requests to the output (invariant 3). */
+static void pop_completed(net_conn *c)
+{
+    while (c->rq_head != NULL && c->rq_head->state != REQ_PENDING)
+        pop_head(c);
 }
 
 void conn_advance(net_conn *c)
 {
-    while (c->rq_head != NULL && c->rq_head->state != REQ_PENDING)
-        pop_head(c);
+    pop_completed(c);
     if (c->state != CONN_OPEN)
         return;
     if (!output_flush(c))
@@ -575,6 +592,19 @@ void conn_advance(net_conn *c)
             return;
     }
     conn_set_interest(c);
+}
+
+bool conn_idle_expired(net_conn *c, int64_t now_ms)
+{
+    uint32_t idle = c->net->cfg.idle_timeout_ms;
+    if (c->outbound || c->state != CONN_OPEN || idle == 0 || c->rq_head != NULL ||
+        c->out_head != NULL || now_ms - c->active_ms < (int64_t)idle)
+        return false;
+    STAT_ADD(c->net, idle, 1);
+    log_info("net", "closing idle connection conn=%llu peer=%s idle_ms=%lld",
+             (unsigned long long)c->id, c->peer, (long long)(now_ms - c->active_ms));
+    conn_close(c, ETIMEDOUT);
+    return true;
 }
 
 /* ---- registration and accessors ----------------------------------------------- */

@@ -12,6 +12,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ net_config net_config_defaults(void)
         .shutdown_timeout_ms = NET_DEFAULT_SHUTDOWN_TIMEOUT_MS,
         .connect_timeout_ms = NET_DEFAULT_CONNECT_TIMEOUT_MS,
         .close_linger_ms = NET_DEFAULT_CLOSE_LINGER_MS,
+        .idle_timeout_ms = NET_DEFAULT_IDLE_TIMEOUT_MS,
         .listen_backlog = NET_DEFAULT_LISTEN_BACKLOG,
         .max_connections = NET_DEFAULT_MAX_CONNECTIONS,
         .socket_send_buffer_bytes = 0,
@@ -290,6 +292,12 @@ int net_start(net_t *net)
     bool expect = false;
     if (!atomic_compare_exchange_strong(&net->started, &expect, true))
         return 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
+    for (size_t i = 0; i < ARRAY_LEN(sync_signals); i++)
+        sigdelset(&all, sync_signals[i]);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* inherited by the reactor threads */
     for (int i = 0; i < net->nreactors; i++) {
         net_reactor *r = &net->reactors[i];
         int rc = pthread_create(&r->thread, NULL, reactor_main, r);
@@ -300,6 +308,7 @@ int net_start(net_t *net)
         snprintf(name, sizeof(name), "net-%d", i);
         pthread_setname_np(r->thread, name);
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return 0;
 }
 
@@ -398,6 +407,7 @@ void net_stats_get(net_t *net, net_stats *out)
         .oversize_closes = LOAD(oversize),
         .bad_length_closes = LOAD(bad_length),
         .malformed_closes = LOAD(malformed),
+        .idle_closes = LOAD(idle),
         .read_pauses = LOAD(read_pauses),
         .requests_inflight = LOAD(reqs_inflight),
         .output_queued_bytes = LOAD(out_queued),

@@ -70,6 +70,7 @@ typedef struct net_reply net_reply;
 #define NET_DEFAULT_SHUTDOWN_TIMEOUT_MS 5000u
 #define NET_DEFAULT_CONNECT_TIMEOUT_MS 10000u
 #define NET_DEFAULT_CLOSE_LINGER_MS 5000u
+#define NET_DEFAULT_IDLE_TIMEOUT_MS 600000u                  /* connections.max.idle.ms */
 #define NET_DEFAULT_LISTEN_BACKLOG 1024
 #define NET_DEFAULT_MAX_CONNECTIONS 10000u
 #define NET_MAX_THREADS 256
@@ -84,6 +85,7 @@ typedef struct net_config {
     uint32_t shutdown_timeout_ms;  /* graceful stop: time to finish in-flight */
     uint32_t connect_timeout_ms;   /* outbound connect deadline */
     uint32_t close_linger_ms;      /* net_req_close_conn: time to flush output */
+    uint32_t idle_timeout_ms;      /* close inbound conns idle this long; 0 = never */
     int listen_backlog;
     uint32_t max_connections;      /* inbound connections open at once; 0 = none */
     int socket_send_buffer_bytes;  /* socket.send.buffer.bytes; <= 0: OS default */
@@ -133,7 +135,9 @@ net_t *net_new(const net_config *cfg);
  * in *bound_port (may be NULL), or -errno. */
 int net_listen(net_t *net, const char *hostport, const net_handler *h, uint16_t *bound_port);
 
-/* Start the reactor threads (non-blocking). Returns 0 or -errno. */
+/* Start the reactor threads (non-blocking). Returns 0 or -errno. The
+ * threads block asynchronous signals (SIGPIPE from sendfile becomes EPIPE;
+ * SIGTERM/SIGINT reach the other threads). */
 int net_start(net_t *net);
 
 /* net_start() if needed, then block until stopped (see net_wait). */
@@ -232,13 +236,15 @@ void net_conn_set_user(net_conn *c, void *user);
 void *net_conn_user(const net_conn *c);
 
 /* Open an outbound connection to "HOST:PORT" on reactor r (NULL = round
- * robin). Resolves host on the calling thread (getaddrinfo), then connects
- * without blocking. Returns a handle, or NULL with errno set. net must be
- * started. Release the handle with net_conn_close(). */
+ * robin). Resolves host on the calling thread (getaddrinfo, may block),
+ * then connects without blocking; on_connect or on_close follows on the
+ * reactor. Returns a handle, or NULL with errno set (bad address, or net
+ * already stopped). Release the handle with net_conn_close(). */
 net_conn *net_connect(net_t *net, net_reactor *r, const char *hostport, const net_client_cb *cb);
 /* Queue a frame (prefix added) on an outbound connection, in order; frames
  * sent before the connection is established wait for it. Any thread. Takes
- * r. Returns 0, or -EPIPE if the connection is known closed (r is freed). */
+ * r. Returns 0, or -EPIPE if the connection is known closed (r is freed).
+ * Outbound output is not limited: the caller bounds what it has in flight. */
 int net_conn_send(net_conn *c, net_reply *r);
 int net_conn_send_buf(net_conn *c, buf_t *b);
 /* Outbound: close (unsent output is dropped; on_close(ECANCELED) runs if it
@@ -272,6 +278,7 @@ typedef struct net_stats {
     uint64_t oversize_closes;         /* length > request_max_bytes */
     uint64_t bad_length_closes;       /* negative length */
     uint64_t malformed_closes;        /* net_req_close_conn */
+    uint64_t idle_closes;             /* idle_timeout_ms */
     uint64_t read_pauses;             /* back-pressure engaged */
     uint64_t requests_inflight;       /* inbound, not yet completed */
     uint64_t output_queued_bytes;     /* queued, not yet written (all conns) */

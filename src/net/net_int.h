@@ -35,6 +35,7 @@
 #define NET_IOV_MAX 64
 #define NET_SENDFILE_CHUNK (1u << 30)
 #define NET_PEER_MAX 64
+#define NET_IDLE_SWEEP_MAX_MS 1000   /* idle check period, at most */
 
 enum src_kind { SRC_CONN = 1, SRC_LISTENER, SRC_MSG, SRC_STOP };
 
@@ -107,6 +108,7 @@ struct net_conn {
     int pending_err;           /* outbound: connect() failed at once */
     char peer[NET_PEER_MAX];
     uint32_t events;           /* current epoll interest */
+    int64_t active_ms;         /* last read, write or request completion */
     bool registered;
     /* reading */
     rchunk *in;
@@ -166,6 +168,7 @@ struct net_reactor {
     net_timer **heap;
     uint32_t heap_len, heap_cap;
     uint64_t timer_seq;
+    net_timer idle_sweep;      /* closes idle inbound conns */
 };
 
 typedef struct listener {
@@ -179,7 +182,7 @@ typedef struct net_counters {
     atomic_uint_fast64_t accepted, closed, rejected, active;
     atomic_uint_fast64_t out_connects, out_failures;
     atomic_uint_fast64_t frames_in, frames_out, bytes_in, bytes_out, sendfile_bytes;
-    atomic_uint_fast64_t oversize, bad_length, malformed, read_pauses;
+    atomic_uint_fast64_t oversize, bad_length, malformed, idle, read_pauses;
     atomic_uint_fast64_t reqs_inflight, out_queued;
 } net_counters;
 
@@ -223,6 +226,7 @@ void conn_close(net_conn *c, int err);
 void conn_begin_stop(net_conn *c);
 void conn_enqueue_reply(net_conn *c, net_reply *rep);
 void conn_set_interest(net_conn *c);
+bool conn_idle_expired(net_conn *c, int64_t now_ms); /* closes c if so */
 int sock_tune(const net_config *cfg, int fd);
 
 /* net.c */

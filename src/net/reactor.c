@@ -185,6 +185,7 @@ bool net_timer_cancel(net_timer *t)
     if (!net_timer_pending(t))
         return false;
     net_reactor *r = t->reactor;
+    CK_ASSERT(net_tl_reactor == r || !r->thread_started);
     CK_ASSERT(r != NULL && r->heap[t->heap_idx] == t);
     heap_remove(r, t->heap_idx);
     return true;
@@ -258,6 +259,7 @@ static void begin_stop(net_reactor *r)
         return;
     r->stopping = true;
     r->stop_deadline_ms = clock_mono_ms() + r->net->cfg.shutdown_timeout_ms;
+    net_timer_cancel(&r->idle_sweep);
     epoll_ctl(r->ep, EPOLL_CTL_DEL, r->net->stop_fd, NULL);
     if (r->index == 0)
         listeners_close(r->net);
@@ -286,6 +288,27 @@ static void reactor_finish(net_reactor *r)
     grave_run(r);
     while (r->heap_len > 0)
         heap_remove(r, r->heap_len - 1);
+}
+
+/* ---- idle connections ---------------------------------------------------------- */
+
+static uint32_t idle_period_ms(const net_reactor *r)
+{
+    return MAX(1u, MIN(r->net->cfg.idle_timeout_ms / 2, (uint32_t)NET_IDLE_SWEEP_MAX_MS));
+}
+
+static void idle_sweep(void *arg)
+{
+    net_reactor *r = arg;
+    int64_t now = clock_mono_ms();
+    net_conn *c = r->open_head;
+    while (c != NULL) {
+        net_conn *next = c->next;
+        conn_idle_expired(c, now);
+        c = next;
+    }
+    if (!r->stopping)
+        net_timer_add(r, &r->idle_sweep, idle_period_ms(r), idle_sweep, r);
 }
 
 /* ---- loop ----------------------------------------------------------------------- */
@@ -317,6 +340,8 @@ void *reactor_main(void *arg)
     net_reactor *r = arg;
     net_tl_reactor = r;
     struct epoll_event evs[NET_EPOLL_BATCH];
+    if (r->net->cfg.idle_timeout_ms > 0)
+        net_timer_add(r, &r->idle_sweep, idle_period_ms(r), idle_sweep, r);
     while (!stop_done(r)) {
         int n = epoll_wait(r->ep, evs, NET_EPOLL_BATCH, wait_timeout_ms(r));
         if (n < 0) {
@@ -353,6 +378,7 @@ void reactor_init(net_t *net, net_reactor *r, int index)
     pthread_mutex_init(&r->mu, NULL);
     r->msg_src.kind = SRC_MSG;
     r->stop_src.kind = SRC_STOP;
+    net_timer_init(&r->idle_sweep);
     ep_add(r, r->msg_fd, &r->msg_src);
     ep_add(r, net->stop_fd, &r->stop_src);
 }

@@ -82,7 +82,9 @@ int proto_request_header_decode(rd_t *r, arena_t *a, proto_req_header_t *h, prot
     if (!h->api) {
         char reason[64];
         snprintf(reason, sizeof reason, "unknown api key %d", h->api_key);
-        return header_fail(err, 0, at, reason);
+        header_fail(err, h->api_version, at, reason);
+        err->api_key = h->api_key;
+        return -1;
     }
     h->header_version = proto_request_header_version(h->api_key, h->api_version);
     RequestHeader rh;
@@ -90,7 +92,7 @@ int proto_request_header_decode(rd_t *r, arena_t *a, proto_req_header_t *h, prot
                      err) < 0)
         return -1;
     h->correlation_id = rh.CorrelationId;
-    h->client_id = rh.ClientId;
+    h->client_id = h->header_version >= 1 ? rh.ClientId : KSTR_NULL;
     h->flexible = proto_request_flexible(h->api_key, h->api_version);
     h->version_ok = proto_api_version_ok(h->api, h->api_version);
     return 0;
@@ -143,14 +145,20 @@ void proto_request_encode(int16_t api_key, int16_t api_version, int32_t correlat
     proto_encode(api->request, api_version, proto_request_flexible(api_key, api_version), body, w);
 }
 
-void proto_response_encode(int16_t api_key, int16_t api_version, int32_t correlation_id,
-                           const void *body, buf_t *w)
+void proto_response_encode_holes(int16_t api_key, int16_t api_version, int32_t correlation_id,
+                                 const void *body, buf_t *w, proto_hole_fn hole, void *arg)
 {
     const proto_api_desc *api = proto_api(api_key);
     CK_ASSERT(proto_api_version_ok(api, api_version));
     proto_response_header_encode(api_key, api_version, correlation_id, w);
-    proto_encode(api->response, api_version, proto_response_flexible(api_key, api_version), body,
-                 w);
+    proto_encode_holes(api->response, api_version, proto_response_flexible(api_key, api_version),
+                       body, w, hole, arg);
+}
+
+void proto_response_encode(int16_t api_key, int16_t api_version, int32_t correlation_id,
+                           const void *body, buf_t *w)
+{
+    proto_response_encode_holes(api_key, api_version, correlation_id, body, w, NULL, NULL);
 }
 
 int proto_request_body_decode(const proto_req_header_t *h, rd_t *r, arena_t *a, void *out,

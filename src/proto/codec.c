@@ -27,7 +27,8 @@
  * What the decoder accepts (invariants it guarantees to callers):
  *   1. Every length and count is <= the bytes left; a count is also checked
  *      against PROTO_DECODE_ITEMS_MAX and the arena budget
- *      (PROTO_DECODE_MEM_BASE + PROTO_DECODE_MEM_FACTOR * input bytes)
+ *      (PROTO_DECODE_MEM_BASE + PROTO_DECODE_MEM_FACTOR * input bytes, at
+ *      most PROTO_DECODE_MEM_MAX)
  *      before the arena is touched. An element's cost is its minimum wire
  *      size, worked out from the descriptor for the version.
  *   2. Strings are at most PROTO_STRING_MAX bytes; negative lengths other
@@ -48,6 +49,8 @@
 _Static_assert(sizeof(kint32_array_t) == sizeof(proto_array_t), "array layout");
 _Static_assert(offsetof(ProduceRequest_TopicProduceData_array, items) ==
                    offsetof(proto_array_t, items), "array layout");
+
+#define TAGGED_WIRE_MIN 2 /* a tagged field is at least a tag and a size byte */
 
 static bool in_range(int16_t v, int16_t lo, int16_t hi) { return v >= lo && v <= hi; }
 static bool present(const proto_field_desc *f, int16_t v) { return in_range(v, f->ver_min, f->ver_max); }
@@ -155,6 +158,26 @@ void proto_set_defaults(const proto_struct_desc *d, int16_t version, void *out)
     memset(out, 0, d->size);
     for (uint16_t i = 0; i < d->nfields; i++)
         field_default(&d->fields[i], (uint8_t *)out + d->fields[i].offset);
+}
+
+void *proto_new(arena_t *a, const proto_struct_desc *d)
+{
+    void *p = arena_alloc(a, d->size);
+    proto_set_defaults(d, 0, p);
+    return p;
+}
+
+void *proto_array_init(arena_t *a, void *array, int32_t count, size_t elem_size,
+                       const proto_struct_desc *d)
+{
+    CK_ASSERT(count >= 0 && elem_size > 0);
+    CK_ASSERT(!d || d->size == elem_size);
+    proto_array_t *arr = array;
+    arr->count = count;
+    arr->items = count ? arena_alloc(a, (size_t)count * elem_size) : NULL;
+    for (int32_t i = 0; d && i < count; i++)
+        proto_set_defaults(d, 0, (uint8_t *)arr->items + (size_t)i * elem_size);
+    return arr->items;
 }
 
 static bool struct_is_default(const proto_struct_desc *d, const uint8_t *p);
@@ -517,7 +540,7 @@ static int dec_tagged(dec_t *c, const proto_struct_desc *d, uint8_t *base)
     uint32_t n;
     if (!rd_uvarint32(c->r, &n))
         return fail(c, at, "bad or truncated tagged field count");
-    if (n > rd_left(c->r) / 2)
+    if (n > rd_left(c->r) / TAGGED_WIRE_MIN)
         return fail(c, at, "tagged field count %u exceeds bytes left (%zu)", n, rd_left(c->r));
     for (uint32_t k = 0; k < n; k++) {
         uint32_t tag, size;
@@ -561,9 +584,9 @@ int proto_decode(const proto_struct_desc *d, int16_t version, bool flexible, rd_
     err->version = version;
     err->msg_name = d->name;
     dec_t c = {.r = r, .a = a, .err = err, .v = version, .items_left = PROTO_DECODE_ITEMS_MAX};
-    size_t left = rd_left(r);
-    c.mem_left = PROTO_DECODE_MEM_BASE +
-                 (left > SIZE_MAX / PROTO_DECODE_MEM_FACTOR ? SIZE_MAX / 2 : left * PROTO_DECODE_MEM_FACTOR);
+    size_t left = MIN(rd_left(r), (size_t)PROTO_DECODE_MEM_MAX);
+    c.mem_left = MIN(PROTO_DECODE_MEM_BASE + left * PROTO_DECODE_MEM_FACTOR,
+                     (size_t)PROTO_DECODE_MEM_MAX);
     if (!in_range(version, d->min_version, d->max_version))
         return fail(&c, rd_offset(r), "unsupported version (valid %d-%d)", d->min_version,
                     d->max_version);
@@ -573,7 +596,10 @@ int proto_decode(const proto_struct_desc *d, int16_t version, bool flexible, rd_
 /* ---- encoding and sizing: one walker, writing or only counting ------------ */
 typedef struct out {
     buf_t *w;                /* NULL: count only */
-    size_t n;                /* bytes produced */
+    size_t n;                /* bytes produced, holes included */
+    size_t holes;            /* bytes left to the hole callback */
+    proto_hole_fn hole;      /* NULL: no zero-copy records */
+    void *hole_arg;
 } out_t;
 
 static void put(out_t *o, const void *p, size_t n)
@@ -619,6 +645,15 @@ static void enc_view(out_t *o, const proto_field_desc *f, bool flex, bool may_nu
     if (is_str)
         CK_ASSERT(len <= PROTO_STRING_MAX);
     enc_len(o, compact(f, flex), is_str ? 2 : 4, len < 0 ? -1 : len);
+    if (len > 0 && !data) { /* a zero-copy hole: sized, handed to the hook */
+        CK_ASSERT(f->type == PROTO_T_RECORDS && (o->hole || !o->w));
+        o->n += (size_t)len;
+        if (o->w) {
+            o->holes += (size_t)len;
+            o->hole(o->hole_arg, o->w->len, (size_t)len);
+        }
+        return;
+    }
     if (len > 0)
         put(o, data, (size_t)len);
 }
@@ -628,12 +663,12 @@ static void enc_value(out_t *o, const proto_field_desc *f, int16_t v, bool flex,
 {
     switch ((proto_type)f->type) {
     case PROTO_T_BOOL: put_be(o, *(const bool *)p ? 1 : 0, 1); break;
-    case PROTO_T_INT8: put_be(o, (uint8_t) * (const int8_t *)p, 1); break;
-    case PROTO_T_INT16: put_be(o, (uint16_t) * (const int16_t *)p, 2); break;
+    case PROTO_T_INT8: put_be(o, (uint8_t)*(const int8_t *)p, 1); break;
+    case PROTO_T_INT16: put_be(o, (uint16_t)*(const int16_t *)p, 2); break;
     case PROTO_T_UINT16: put_be(o, *(const uint16_t *)p, 2); break;
-    case PROTO_T_INT32: put_be(o, (uint32_t) * (const int32_t *)p, 4); break;
+    case PROTO_T_INT32: put_be(o, (uint32_t)*(const int32_t *)p, 4); break;
     case PROTO_T_UINT32: put_be(o, *(const uint32_t *)p, 4); break;
-    case PROTO_T_INT64: put_be(o, (uint64_t) * (const int64_t *)p, 8); break;
+    case PROTO_T_INT64: put_be(o, (uint64_t)*(const int64_t *)p, 8); break;
     case PROTO_T_FLOAT64: {
         uint64_t bits;
         memcpy(&bits, p, sizeof bits);
@@ -694,7 +729,7 @@ static void enc_tagged(out_t *o, const proto_struct_desc *d, int16_t v, const ui
         const proto_field_desc *f = &d->fields[i];
         if (!write_tagged(f, v, in))
             continue;
-        out_t count = {NULL, 0};
+        out_t count = {NULL, 0, 0, NULL, NULL};
         enc_field(&count, f, v, true, true, in);
         put_uvarint(o, (uint64_t)f->tag);
         put_uvarint(o, count.n);
@@ -713,20 +748,26 @@ static void enc_struct(out_t *o, const proto_struct_desc *d, int16_t v, bool fle
         enc_tagged(o, d, v, in);
 }
 
+void proto_encode_holes(const proto_struct_desc *d, int16_t version, bool flexible,
+                        const void *in, buf_t *w, proto_hole_fn hole, void *arg)
+{
+    CK_ASSERT(d && in && w);
+    out_t o = {w, 0, 0, hole, arg};
+    size_t before = w->len;
+    enc_struct(&o, d, version, flexible, in);
+    CK_ASSERT(w->len - before + o.holes == o.n);
+}
+
 void proto_encode(const proto_struct_desc *d, int16_t version, bool flexible, const void *in,
                   buf_t *w)
 {
-    CK_ASSERT(d && in && w);
-    out_t o = {w, 0};
-    size_t before = w->len;
-    enc_struct(&o, d, version, flexible, in);
-    CK_ASSERT(w->len - before == o.n);
+    proto_encode_holes(d, version, flexible, in, w, NULL, NULL);
 }
 
 size_t proto_size(const proto_struct_desc *d, int16_t version, bool flexible, const void *in)
 {
     CK_ASSERT(d && in);
-    out_t o = {NULL, 0};
+    out_t o = {NULL, 0, 0, NULL, NULL};
     enc_struct(&o, d, version, flexible, in);
     return o.n;
 }

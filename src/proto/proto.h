@@ -57,7 +57,8 @@
 #define PROTO_DEPTH_MAX 16                /* deepest struct nesting */
 #define PROTO_DECODE_ITEMS_MAX (1 << 22)  /* array elements per decode */
 #define PROTO_DECODE_MEM_BASE (64 * 1024) /* arena bytes per decode: base ... */
-#define PROTO_DECODE_MEM_FACTOR 32        /* ... plus this many per input byte */
+#define PROTO_DECODE_MEM_FACTOR 32        /* ... plus this many per input byte, */
+#define PROTO_DECODE_MEM_MAX (256u << 20) /* ... and never more than this */
 #define PROTO_API_KEY_LIMIT 128           /* api keys are below this */
 #define PROTO_METADATA_TYPE_LIMIT 128     /* metadata record types are below this */
 #define PROTO_V_MAX 0x7fff                /* upper end of an "N+" version range */
@@ -199,6 +200,17 @@ int proto_decode(const proto_struct_desc *d, int16_t version, bool flexible, rd_
 void proto_encode(const proto_struct_desc *d, int16_t version, bool flexible, const void *in,
                   buf_t *w);
 size_t proto_size(const proto_struct_desc *d, int16_t version, bool flexible, const void *in);
+/* Zero-copy records (Fetch responses served with sendfile): a `records`
+ * field with ptr NULL and len > 0 is a hole. Its length prefix is written,
+ * then hole(arg, pos, len) is called with pos = w->len, the offset in w where
+ * the bytes belong; they are NOT written to w (holes take no room in w) and
+ * encoding goes on after them. w->data may move while encoding, so the
+ * callback must read it through the buf_t, not a pointer saved earlier.
+ * proto_size counts hole bytes as if present. Without a hook (proto_encode)
+ * such a field is a programmer error. */
+typedef void (*proto_hole_fn)(void *arg, size_t pos, size_t len);
+void proto_encode_holes(const proto_struct_desc *d, int16_t version, bool flexible,
+                        const void *in, buf_t *w, proto_hole_fn hole, void *arg);
 /* Schema defaults into out: numbers, bools, strings, null; arrays empty (or
  * null when that is the default); nested structs recursively. */
 void proto_set_defaults(const proto_struct_desc *d, int16_t version, void *out);
@@ -206,6 +218,14 @@ void proto_set_defaults(const proto_struct_desc *d, int16_t version, void *out);
  * proto_diff also names the first difference ("Topics[2].Name") in path. */
 bool proto_equal(const proto_struct_desc *d, const void *a, const void *b);
 bool proto_diff(const proto_struct_desc *d, const void *a, const void *b, char *path, size_t n);
+
+/* Building messages: a struct from the arena with its schema defaults, and
+ * an array of count elements (each with defaults when d is a struct
+ * descriptor, zeroed for primitives when d is NULL); sets array->count and
+ * ->items and returns items (NULL when count is 0). */
+void *proto_new(arena_t *a, const proto_struct_desc *d);
+void *proto_array_init(arena_t *a, void *array, int32_t count, size_t elem_size,
+                       const proto_struct_desc *d);
 
 /* Whether version of the schema d is flexible (d->flexible_min rule). */
 bool proto_flexible(const proto_struct_desc *d, int16_t version);
@@ -254,6 +274,9 @@ void proto_request_encode(int16_t api_key, int16_t api_version, int32_t correlat
                           kstr_t client_id, const void *body, buf_t *w);
 void proto_response_encode(int16_t api_key, int16_t api_version, int32_t correlation_id,
                            const void *body, buf_t *w);
+/* proto_response_encode with the zero-copy records hook of proto_encode_holes. */
+void proto_response_encode_holes(int16_t api_key, int16_t api_version, int32_t correlation_id,
+                                 const void *body, buf_t *w, proto_hole_fn hole, void *arg);
 /* Body of a request/response whose header was read: checks the version. */
 int proto_request_body_decode(const proto_req_header_t *h, rd_t *r, arena_t *a, void *out,
                               proto_err_t *err);

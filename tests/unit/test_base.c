@@ -155,3 +155,37 @@ TEST(arena_basics)
     }
     arena_free(&a);
 }
+
+#include "base/hmap.h"
+
+/* The hash map keeps every key through growth, deletes and reinserts. */
+TEST(hmap_basics)
+{
+    hmap m;
+    hmap_init(&m);
+    char key[32];
+    for (intptr_t i = 0; i < 1000; i++) {
+        int n = snprintf(key, sizeof key, "topic-%ld", (long)i);
+        CHECK(hmap_put(&m, key, (size_t)n, (void *)(i + 1)) == NULL);
+    }
+    CHECK_EQ_INT(m.count, 1000);
+    for (intptr_t i = 0; i < 1000; i += 2) {
+        int n = snprintf(key, sizeof key, "topic-%ld", (long)i);
+        CHECK(hmap_del(&m, key, (size_t)n) == (void *)(i + 1));
+    }
+    CHECK_EQ_INT(m.count, 500);
+    for (intptr_t i = 0; i < 1000; i++) {
+        int n = snprintf(key, sizeof key, "topic-%ld", (long)i);
+        void *v = hmap_get(&m, key, (size_t)n);
+        CHECK(v == ((i % 2) ? (void *)(i + 1) : NULL));
+    }
+    CHECK(hmap_put(&m, "topic-1", 7, (void *)99) == (void *)2);
+    size_t it = 0, seen = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    while (hmap_next(&m, &it, &k, &kl, &v))
+        seen++;
+    CHECK_EQ_INT(seen, 500);
+    hmap_free(&m);
+}

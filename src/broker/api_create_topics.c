@@ -1,0 +1,104 @@
+/* api_create_topics.c - CreateTopics (key 19) v0-v7: validate names,
+ * partition counts, replication factors, assignments and configs here;
+ * the controller checks existence and writes the records. validate_only
+ * runs every check and creates nothing. */
+#include <string.h>
+
+#include "broker/broker_int.h"
+
+static bool duplicate(const CreateTopicsRequest *req, int32_t i)
+{
+    kstr_t n = req->Topics.items[i].Name;
+    for (int32_t j = 0; j < req->Topics.count; j++)
+        if (j != i && req->Topics.items[j].Name.len == n.len &&
+            memcmp(req->Topics.items[j].Name.ptr, n.ptr, (size_t)n.len) == 0)
+            return true;
+    return false;
+}
+
+/* Checks that need no metadata; returns an error code with its message. */
+static int16_t check_topic(breq *r, const CreateTopicsRequest_CreatableTopic *t, int32_t *parts, int16_t *rf,
+                           const char **msg)
+{
+    const config *c = &r->b->cfg;
+    *parts = t->NumPartitions == -1 ? c->num_partitions : t->NumPartitions;
+    *rf = t->ReplicationFactor == -1 ? c->default_replication_factor : t->ReplicationFactor;
+    if (t->Assignments.count > 0) {
+        if (t->NumPartitions != -1 || t->ReplicationFactor != -1)
+            return *msg = "give either assignments or partitions and replication factor", KERR_INVALID_REQUEST;
+        *parts = t->Assignments.count;
+        for (int32_t i = 0; i < t->Assignments.count; i++) {
+            const CreateTopicsRequest_CreatableReplicaAssignment *a = &t->Assignments.items[i];
+            if (a->PartitionIndex != i || a->BrokerIds.count != 1 || a->BrokerIds.items[0] != c->node_id)
+                return *msg = "replicas must be the live brokers, partitions 0..n-1", KERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+        *rf = 1;
+    }
+    for (int32_t i = 0; i < MAX(t->Configs.count, 0); i++) {
+        const CreateTopicsRequest_CreateableTopicConfig *cf = &t->Configs.items[i];
+        const topic_config_key *k = topic_config_find(cf->Name.ptr, (size_t)MAX(cf->Name.len, 0));
+        if (!k)
+            return *msg = "unknown topic config", KERR_INVALID_CONFIG;
+        if (!kstr_is_null(cf->Value) && !topic_config_valid(k, breq_strdup(r, cf->Value)))
+            return *msg = "invalid topic config value", KERR_INVALID_CONFIG;
+    }
+    return KERR_NONE;
+}
+
+static breq_rc create_done(breq *r)
+{
+    CreateTopicsResponse *resp = r->resp;
+    meta_image *img = meta_acquire(r->b->meta);
+    for (int32_t i = 0; i < resp->Topics.count; i++) {
+        CreateTopicsResponse_CreatableTopicResult *out = &resp->Topics.items[i];
+        const meta_topic *t = meta_image_topic(img, out->Name.ptr, (size_t)MAX(out->Name.len, 0));
+        if (out->ErrorCode != KERR_NONE) {
+            out->NumPartitions = -1;
+            out->ReplicationFactor = -1;
+            out->Configs.count = -1;
+        } else if (t) {
+            out->TopicId = t->id;
+        }
+    }
+    meta_image_release(img);
+    return BREQ_DONE;
+}
+
+breq_rc api_create_topics(breq *r)
+{
+    const CreateTopicsRequest *req = r->req;
+    CreateTopicsResponse *resp = r->resp;
+    int32_t n = MAX(req->Topics.count, 0);
+    resp->Topics.count = n;
+    resp->Topics.items = breq_items(r, &CreateTopicsResponse_CreatableTopicResult_desc, n);
+    meta_wait *w = meta_wait_new(r, create_done);
+    for (int32_t i = 0; i < n; i++) {
+        const CreateTopicsRequest_CreatableTopic *t = &req->Topics.items[i];
+        CreateTopicsResponse_CreatableTopicResult *out = &resp->Topics.items[i];
+        out->Name = t->Name;
+        out->Configs.count = 0;
+        const char *msg = NULL;
+        int32_t parts;
+        int16_t rf;
+        int16_t err = duplicate(req, i) ? (msg = "topic named twice", KERR_INVALID_REQUEST)
+                                        : check_topic(r, t, &parts, &rf, &msg);
+        if (err != KERR_NONE) {
+            out->ErrorCode = err;
+            out->ErrorMessage = kstr_from(msg);
+            continue;
+        }
+        out->NumPartitions = parts;
+        out->ReplicationFactor = rf;
+        meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, t->Name.ptr, (size_t)MAX(t->Name.len, 0));
+        op->partitions = parts;
+        op->replication_factor = rf;
+        op->validate_only = req->validateOnly;
+        for (int32_t j = 0; j < MAX(t->Configs.count, 0); j++) {
+            const CreateTopicsRequest_CreateableTopicConfig *cf = &t->Configs.items[j];
+            if (!kstr_is_null(cf->Value))
+                meta_op_add_config(op, cf->Name.ptr, (size_t)cf->Name.len, cf->Value.ptr, (size_t)cf->Value.len);
+        }
+        meta_wait_submit(w, op, &out->ErrorCode, &out->ErrorMessage);
+    }
+    return meta_wait_end(w);
+}

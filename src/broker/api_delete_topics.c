@@ -1,0 +1,42 @@
+/* api_delete_topics.c - DeleteTopics (key 20) v0-v6: by name (v0-v5
+ * TopicNames, v6 Topics[].Name) or by topic id (v6). The controller writes
+ * a RemoveTopicRecord; the partitions' logs are then closed and removed. */
+#include <string.h>
+
+#include "broker/broker_int.h"
+
+static breq_rc delete_done(breq *r) { (void)r; return BREQ_DONE; }
+
+breq_rc api_delete_topics(breq *r)
+{
+    const DeleteTopicsRequest *req = r->req;
+    DeleteTopicsResponse *resp = r->resp;
+    bool v6 = r->hdr.api_version >= 6;
+    int32_t n = MAX(v6 ? req->Topics.count : req->TopicNames.count, 0);
+    resp->Responses.count = n;
+    resp->Responses.items = breq_items(r, &DeleteTopicsResponse_DeletableTopicResult_desc, n);
+    meta_wait *w = meta_wait_new(r, delete_done);
+    meta_image *img = meta_acquire(r->b->meta);
+    for (int32_t i = 0; i < n; i++) {
+        DeleteTopicsResponse_DeletableTopicResult *out = &resp->Responses.items[i];
+        kstr_t name = v6 ? req->Topics.items[i].Name : req->TopicNames.items[i];
+        meta_op *op;
+        if (!kstr_is_null(name) && name.len >= 0) {
+            op = meta_op_new(META_OP_DELETE_TOPIC, name.ptr, (size_t)name.len);
+            const meta_topic *t = meta_image_topic(img, name.ptr, (size_t)name.len);
+            if (t)
+                out->TopicId = t->id;
+        } else {
+            op = meta_op_new(META_OP_DELETE_TOPIC, NULL, 0);
+            op->topic_id = req->Topics.items[i].TopicId;
+            out->TopicId = op->topic_id;
+            const meta_topic *t = meta_image_topic_by_id(img, &op->topic_id);
+            if (t)
+                name = (kstr_t){breq_strdup(r, kstr_from(t->name)), (int32_t)strlen(t->name)};
+        }
+        out->Name = name;
+        meta_wait_submit(w, op, &out->ErrorCode, &out->ErrorMessage);
+    }
+    meta_image_release(img);
+    return meta_wait_end(w);
+}

@@ -1,0 +1,266 @@
+/* api_fetch.c - Fetch (key 1) v4-v12 for consumers: whole record batches
+ * up to the high watermark, at most max_bytes in all and
+ * partition_max_bytes per partition (but at least one batch), sent with
+ * sendfile(2) straight from the segment files. A fetch that finds fewer
+ * than min_bytes waits up to max_wait_ms and is woken as soon as a
+ * partition's high watermark advances. No fetch sessions (id 0). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "broker/broker_int.h"
+
+typedef struct fetch_part {
+    partition *p;            /* NULL: error set in out */
+    FetchResponse_PartitionData *out;
+    const FetchRequest_FetchPartition *in;
+    plog_read_result_t rr;   /* current read (fd -1: none) */
+    pwaiter waiter;
+} fetch_part;
+
+typedef struct fetch_state {
+    parked park;             /* first: the broker's list of parked requests */
+    breq *r;
+    net_reactor *reactor;
+    net_timer timer;
+    _Atomic int refs;
+    bool done;
+    int32_t nparts;
+    fetch_part *parts;
+} fetch_state;
+
+static void release_read(fetch_part *fp)
+{
+    if (fp->rr.fd >= 0 || fp->rr.seg_ref)
+        plog_read_release(&fp->rr);
+    memset(&fp->rr, 0, sizeof fp->rr);
+    fp->rr.fd = -1;
+}
+
+/* Read one partition; returns the bytes it contributes. */
+static int64_t read_part(fetch_part *fp, int64_t budget, bool have_data)
+{
+    release_read(fp);
+    FetchResponse_PartitionData *out = fp->out;
+    partition *p = fp->p;
+    int64_t hw = atomic_load(&p->high_watermark);
+    out->HighWatermark = hw;
+    out->LastStableOffset = hw;
+    out->LogStartOffset = plog_log_start_offset(p->log);
+    out->Records = (kbytes_t){(const uint8_t *)"", 0};
+    int64_t limit = MIN((int64_t)fp->in->PartitionMaxBytes, budget);
+    if (limit <= 0 && have_data)
+        return 0;
+    int rc = plog_read(p->log, fp->in->FetchOffset, hw, (uint32_t)MAX(limit, 1), &fp->rr);
+    if (rc != STORAGE_OK) {
+        out->ErrorCode = rc == STORAGE_ERR_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE_ERROR;
+        out->HighWatermark = -1;
+        release_read(fp);
+        return 0;
+    }
+    out->ErrorCode = KERR_NONE;
+    if (fp->rr.length == 0 || (have_data && (int64_t)fp->rr.length > budget)) {
+        release_read(fp);
+        return 0;
+    }
+    out->Records = (kbytes_t){NULL, (int32_t)fp->rr.length}; /* a hole: sent from the file */
+    return fp->rr.length;
+}
+
+/* Read every partition; returns the total bytes, or -1 when an error
+ * means the fetch should be answered at once. */
+static int64_t collect(fetch_state *fs)
+{
+    const FetchRequest *req = fs->r->req;
+    int64_t total = 0, budget = req->MaxBytes > 0 ? req->MaxBytes : INT32_MAX;
+    bool error = false;
+    for (int32_t i = 0; i < fs->nparts; i++) {
+        fetch_part *fp = &fs->parts[i];
+        if (!fp->p) {
+            error = true;
+            continue;
+        }
+        int64_t n = read_part(fp, budget - total, total > 0);
+        total += n;
+        error |= fp->out->ErrorCode != KERR_NONE;
+    }
+    return error ? -1 : total;
+}
+
+typedef struct hole_ctx {
+    fetch_state *fs;
+    net_reply *reply;
+    buf_t *buf;
+    size_t prev;
+    int32_t next_part;
+} hole_ctx;
+
+static void release_file(void *arg)
+{
+    plog_read_result_t *rr = arg;
+    plog_read_release(rr);
+    free(rr);
+}
+
+/* The encoder reached a file-backed Records field: emit the bytes before
+ * it, then the file range (the next partition with a pending read). */
+static void on_hole(void *arg, size_t pos, size_t len)
+{
+    hole_ctx *h = arg;
+    net_reply_add_copy(h->reply, h->buf->data + h->prev, pos - h->prev);
+    h->prev = pos;
+    fetch_part *fp = &h->fs->parts[h->next_part++];
+    while (fp->out->Records.ptr != NULL)
+        fp = &h->fs->parts[h->next_part++];
+    CK_ASSERT(fp->rr.length == len);
+    plog_read_result_t *rr = xmalloc(sizeof *rr);
+    *rr = fp->rr;
+    memset(&fp->rr, 0, sizeof fp->rr);
+    fp->rr.fd = -1;
+    net_reply_add_file(h->reply, rr->fd, (off_t)rr->position, rr->length, release_file, rr);
+}
+
+static void fetch_unref(fetch_state *fs)
+{
+    if (atomic_fetch_sub(&fs->refs, 1) != 1)
+        return;
+    for (int32_t i = 0; i < fs->nparts; i++) {
+        release_read(&fs->parts[i]);
+        partition_put(fs->parts[i].p);
+    }
+    free(fs->parts);
+    free(fs);
+}
+
+static void fetch_respond(fetch_state *fs)
+{
+    breq *r = fs->r;
+    fs->done = true;
+    broker_unpark(r->b, &fs->park);
+    for (int32_t i = 0; i < fs->nparts; i++)
+        if (fs->parts[i].p)
+            partition_unwatch(fs->parts[i].p, &fs->parts[i].waiter);
+    buf_t b;
+    buf_init(&b);
+    hole_ctx h = {fs, net_reply_new(), &b, 0, 0};
+    proto_response_encode_holes(r->hdr.api_key, r->hdr.api_version, r->hdr.correlation_id, r->resp, &b,
+                                on_hole, &h);
+    net_reply_add_copy(h.reply, b.data + h.prev, b.len - h.prev);
+    buf_free(&b);
+    net_req_reply(r->nreq, h.reply);
+    breq_free(r);
+    fetch_unref(fs);
+}
+
+/* Shutdown: the reactors have ended, answer now (the reply is discarded). */
+static void on_cancel(parked *pk)
+{
+    fetch_state *fs = (fetch_state *)pk;
+    collect(fs);
+    fetch_respond(fs);
+}
+
+static void on_timeout(void *arg)
+{
+    fetch_state *fs = arg;
+    if (!fs->done) {
+        collect(fs);
+        fetch_respond(fs);
+    }
+}
+
+static void watch_all(fetch_state *fs)
+{
+    for (int32_t i = 0; i < fs->nparts; i++)
+        if (fs->parts[i].p)
+            partition_watch(fs->parts[i].p, &fs->parts[i].waiter);
+}
+
+/* Runs on the request's reactor after a high watermark advanced. */
+static void on_wake_run(void *arg)
+{
+    fetch_state *fs = arg;
+    if (!fs->done) {
+        const FetchRequest *req = fs->r->req;
+        watch_all(fs);
+        int64_t n = collect(fs);
+        if (n < 0 || n >= MAX(req->MinBytes, 1)) {
+            net_timer_cancel(&fs->timer);
+            fetch_respond(fs);
+        }
+    }
+    fetch_unref(fs);
+}
+
+/* A partition's waiter list calls this with its lock held. */
+static void on_wake(void *arg)
+{
+    fetch_state *fs = arg;
+    atomic_fetch_add(&fs->refs, 1);
+    if (!net_post(fs->reactor, on_wake_run, fs))
+        atomic_fetch_sub(&fs->refs, 1);
+}
+
+static void resolve(breq *r, fetch_state *fs, const meta_image *img)
+{
+    const FetchRequest *req = r->req;
+    FetchResponse *resp = r->resp;
+    int32_t nt = req->Topics.count > 0 ? req->Topics.count : 0, k = 0;
+    resp->Responses.count = nt;
+    resp->Responses.items = breq_items(r, &FetchResponse_FetchableTopicResponse_desc, nt);
+    for (int32_t i = 0; i < nt; i++)
+        fs->nparts += MAX(req->Topics.items[i].Partitions.count, 0);
+    fs->parts = xcalloc((size_t)MAX(fs->nparts, 1), sizeof *fs->parts);
+    for (int32_t i = 0; i < nt; i++) {
+        const FetchRequest_FetchTopic *t = &req->Topics.items[i];
+        FetchResponse_FetchableTopicResponse *to = &resp->Responses.items[i];
+        int32_t np = MAX(t->Partitions.count, 0);
+        to->Topic = t->Topic;
+        to->Partitions.count = np;
+        to->Partitions.items = breq_items(r, &FetchResponse_PartitionData_desc, np);
+        const meta_topic *mt = t->Topic.len > 0 ? meta_image_topic(img, t->Topic.ptr, (size_t)t->Topic.len) : NULL;
+        for (int32_t j = 0; j < np; j++, k++) {
+            fetch_part *fp = &fs->parts[k];
+            fp->in = &t->Partitions.items[j];
+            fp->out = &to->Partitions.items[j];
+            fp->out->PartitionIndex = fp->in->Partition;
+            fp->out->AbortedTransactions.count = -1;
+            fp->out->Records = (kbytes_t){(const uint8_t *)"", 0};
+            fp->rr.fd = -1;
+            fp->waiter = (pwaiter){.wake = on_wake, .arg = fs};
+            fp->p = mt ? replica_get(r->b->replicas, mt->name, strlen(mt->name), fp->in->Partition) : NULL;
+            if (!fp->p) {
+                fp->out->ErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                fp->out->HighWatermark = -1;
+            }
+        }
+    }
+}
+
+breq_rc api_fetch(breq *r)
+{
+    const FetchRequest *req = r->req;
+    fetch_state *fs = xcalloc(1, sizeof *fs);
+    fs->r = r;
+    fs->reactor = net_conn_reactor(net_req_conn(r->nreq));
+    atomic_store(&fs->refs, 1);
+    net_timer_init(&fs->timer);
+    meta_image *img = meta_acquire(r->b->meta);
+    resolve(r, fs, img);
+    meta_image_release(img);
+    int64_t need = MAX(req->MinBytes, 1);
+    int64_t n = collect(fs);
+    if (n >= 0 && n < need && req->MaxWaitMs > 0) {
+        watch_all(fs);
+        n = collect(fs); /* data that arrived before the watch */
+        if (n >= 0 && n < need) {
+            net_timer_add(fs->reactor, &fs->timer, (uint64_t)req->MaxWaitMs, on_timeout, fs);
+            fs->park.cancel = on_cancel;
+            broker_park(r->b, &fs->park);
+            return BREQ_PARKED;
+        }
+    }
+    fetch_respond(fs);
+    return BREQ_PARKED; /* fetch_respond completed and freed r */
+}

@@ -1,0 +1,63 @@
+/* api_list_offsets.c - ListOffsets (key 2) v1-v7: the earliest offset
+ * (-2), the latest (-1, the high watermark), the offset of the largest
+ * timestamp (-3), or the first offset whose timestamp is >= the one asked. */
+#include <string.h>
+
+#include "broker/broker_int.h"
+
+enum { TS_LATEST = -1, TS_EARLIEST = -2, TS_MAX_TIMESTAMP = -3 };
+
+static void lookup(partition *p, int64_t ts, ListOffsetsResponse_ListOffsetsPartitionResponse *out)
+{
+    int64_t off = -1, found_ts = -1;
+    out->LeaderEpoch = p->leader_epoch;
+    if (ts == TS_EARLIEST) {
+        off = plog_log_start_offset(p->log);
+    } else if (ts == TS_LATEST) {
+        off = atomic_load(&p->high_watermark);
+    } else if (ts == TS_MAX_TIMESTAMP) {
+        plog_max_timestamp(p->log, &found_ts, &off);
+    } else if (ts >= 0) {
+        if (plog_offset_for_timestamp(p->log, ts, &off, &found_ts) != STORAGE_OK)
+            out->ErrorCode = KERR_KAFKA_STORAGE_ERROR;
+        if (off >= atomic_load(&p->high_watermark))
+            off = -1, found_ts = -1; /* not yet visible to consumers */
+    } else {
+        out->ErrorCode = KERR_INVALID_REQUEST;
+    }
+    out->Offset = off;
+    out->Timestamp = found_ts;
+}
+
+breq_rc api_list_offsets(breq *r)
+{
+    const ListOffsetsRequest *req = r->req;
+    ListOffsetsResponse *resp = r->resp;
+    int32_t nt = req->Topics.count > 0 ? req->Topics.count : 0;
+    resp->Topics.count = nt;
+    resp->Topics.items = breq_items(r, &ListOffsetsResponse_ListOffsetsTopicResponse_desc, nt);
+    meta_image *img = meta_acquire(r->b->meta);
+    for (int32_t i = 0; i < nt; i++) {
+        const ListOffsetsRequest_ListOffsetsTopic *t = &req->Topics.items[i];
+        ListOffsetsResponse_ListOffsetsTopicResponse *to = &resp->Topics.items[i];
+        int32_t np = t->Partitions.count > 0 ? t->Partitions.count : 0;
+        to->Name = t->Name;
+        to->Partitions.count = np;
+        to->Partitions.items = breq_items(r, &ListOffsetsResponse_ListOffsetsPartitionResponse_desc, np);
+        const meta_topic *mt = t->Name.len > 0 ? meta_image_topic(img, t->Name.ptr, (size_t)t->Name.len) : NULL;
+        for (int32_t j = 0; j < np; j++) {
+            const ListOffsetsRequest_ListOffsetsPartition *pin = &t->Partitions.items[j];
+            ListOffsetsResponse_ListOffsetsPartitionResponse *out = &to->Partitions.items[j];
+            out->PartitionIndex = pin->PartitionIndex;
+            partition *p = mt ? replica_get(r->b->replicas, mt->name, strlen(mt->name), pin->PartitionIndex) : NULL;
+            if (!p) {
+                out->ErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            lookup(p, pin->Timestamp, out);
+            partition_put(p);
+        }
+    }
+    meta_image_release(img);
+    return BREQ_DONE;
+}

@@ -1,0 +1,135 @@
+/* api_produce.c - Produce (key 0) v3-v9: validate each partition's record
+ * batches (magic 2, CRC-32C, counts), append them with broker-assigned
+ * offsets and the leader epoch, and acknowledge once the data is durable
+ * (acks=1/-1: after the group-committed fsync; acks=0: no response).
+ * Topics that do not exist are created first when auto-creation is on. */
+#include <string.h>
+
+#include "base/log.h"
+#include "broker/broker_int.h"
+#include "proto/batch.h"
+
+typedef struct produce_ctx {
+    breq *r;
+    _Atomic int pending; /* partitions not yet acknowledged, plus the handler */
+} produce_ctx;
+
+typedef struct part_ack {
+    produce_ctx *pc;
+    ProduceResponse_PartitionProduceResponse *out;
+} part_ack;
+
+static void produce_release(produce_ctx *pc)
+{
+    if (atomic_fetch_sub(&pc->pending, 1) == 1)
+        breq_finish(pc->r);
+}
+
+static void part_acked(void *arg, int err)
+{
+    part_ack *a = arg;
+    if (err != STORAGE_OK) {
+        a->out->ErrorCode = KERR_KAFKA_STORAGE_ERROR;
+        a->out->BaseOffset = -1;
+    }
+    produce_release(a->pc);
+}
+
+static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const meta_topic *t,
+                                kbytes_t recs, ProduceResponse_PartitionProduceResponse *out, bool ack)
+{
+    if (recs.len <= 0)
+        return KERR_INVALID_RECORD;
+    batch_limits_t lim = {.max_batch_bytes = (uint32_t)topic_config_long(&r->b->cfg, t, "max.message.bytes")};
+    batch_summary_t sum;
+    enum batch_err be = batch_validate(recs.ptr, (size_t)recs.len, &lim, NULL, 0, &sum, NULL);
+    if (be != BATCH_ERR_OK) {
+        out->ErrorMessage = kstr_from(batch_strerror(be));
+        return batch_err_kafka_code(be);
+    }
+    plog_append_result_t res;
+    /* The records are a view into this request's own receive buffer:
+     * patching offsets and epochs in place is safe. */
+    int rc = plog_append(p->log, (uint8_t *)recs.ptr, (size_t)recs.len, p->leader_epoch, &res);
+    if (rc != STORAGE_OK) {
+        log_error("broker", "append failed topic=%s partition=%d err=\"%s\"", p->topic, p->index,
+                  storage_strerror(rc));
+        out->ErrorMessage = kstr_from(storage_strerror(rc));
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    out->BaseOffset = res.base_offset;
+    out->LogStartOffset = res.log_start_offset;
+    if (!ack) {
+        partition_appended(p, res.log_end_offset, NULL, NULL);
+        return KERR_NONE;
+    }
+    part_ack *a = arena_alloc(&r->arena, sizeof *a);
+    *a = (part_ack){pc, out};
+    atomic_fetch_add(&pc->pending, 1);
+    partition_appended(p, res.log_end_offset, part_acked, a);
+    return KERR_NONE;
+}
+
+static void produce_topic(breq *r, produce_ctx *pc, const meta_image *img,
+                          const ProduceRequest_TopicProduceData *td, ProduceResponse_TopicProduceResponse *tr,
+                          bool ack)
+{
+    const ProduceRequest *req = r->req;
+    int32_t n = td->PartitionData.count > 0 ? td->PartitionData.count : 0;
+    tr->Name = td->Name;
+    tr->PartitionResponses.count = n;
+    tr->PartitionResponses.items = breq_items(r, &ProduceResponse_PartitionProduceResponse_desc, n);
+    const meta_topic *t = td->Name.len > 0 ? meta_image_topic(img, td->Name.ptr, (size_t)td->Name.len) : NULL;
+    bool valid_name = td->Name.len > 0 && meta_valid_topic_name(td->Name.ptr, (size_t)td->Name.len);
+    for (int32_t i = 0; i < n; i++) {
+        const ProduceRequest_PartitionProduceData *pd = &td->PartitionData.items[i];
+        ProduceResponse_PartitionProduceResponse *out = &tr->PartitionResponses.items[i];
+        out->Index = pd->Index;
+        out->BaseOffset = -1;
+        if (req->Acks != 0 && req->Acks != 1 && req->Acks != -1) {
+            out->ErrorCode = KERR_INVALID_REQUIRED_ACKS;
+            continue;
+        }
+        partition *p = t ? replica_get(r->b->replicas, t->name, strlen(t->name), pd->Index) : NULL;
+        if (!p) {
+            out->ErrorCode = valid_name ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_INVALID_TOPIC_EXCEPTION;
+            continue;
+        }
+        out->ErrorCode = append_partition(r, pc, p, t, pd->Records, out, ack);
+        partition_put(p);
+    }
+}
+
+static breq_rc produce_run(breq *r)
+{
+    const ProduceRequest *req = r->req;
+    ProduceResponse *resp = r->resp;
+    int32_t n = req->TopicData.count > 0 ? req->TopicData.count : 0;
+    resp->Responses.count = n;
+    resp->Responses.items = breq_items(r, &ProduceResponse_TopicProduceResponse_desc, n);
+    bool ack = req->Acks != 0;
+    produce_ctx *pc = arena_alloc(&r->arena, sizeof *pc);
+    pc->r = r;
+    atomic_store(&pc->pending, 1);
+    meta_image *img = meta_acquire(r->b->meta);
+    for (int32_t i = 0; i < n; i++)
+        produce_topic(r, pc, img, &req->TopicData.items[i], &resp->Responses.items[i], ack);
+    meta_image_release(img);
+    if (!ack)
+        return BREQ_NO_RESPONSE;
+    if (atomic_fetch_sub(&pc->pending, 1) == 1)
+        return BREQ_DONE;
+    return BREQ_PARKED;
+}
+
+breq_rc api_produce(breq *r)
+{
+    const ProduceRequest *req = r->req;
+    int32_t n = req->TopicData.count > 0 ? req->TopicData.count : 0;
+    kstr_t *names = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *names);
+    for (int32_t i = 0; i < n; i++)
+        names[i] = req->TopicData.items[i].Name;
+    if (broker_autocreate(r, names, n, produce_run))
+        return BREQ_PARKED;
+    return produce_run(r);
+}

@@ -1,0 +1,147 @@
+/* topic_config.c - the topic configuration keys (Kafka's names), their
+ * broker-level defaults and synonyms, validation, and the mapping from a
+ * topic's effective configuration to its log's (broker_int.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "broker/broker_int.h"
+
+#define TC_OFF(field) offsetof(config, field)
+#define TC_NONE ((size_t)-1)
+
+/* Config types as DescribeConfigs v3+ reports them. */
+enum { TC_BOOLEAN = 1, TC_STRING = 2, TC_INT = 3, TC_SHORT = 4, TC_LONG = 5, TC_DOUBLE = 6, TC_LIST = 7 };
+
+/* Keys whose default comes from a broker config field use its offset;
+ * the rest have a fixed default. */
+static const topic_config_key keys[] = {
+    {"cleanup.policy", NULL, TC_LIST, TC_NONE, "delete"},
+    {"compression.type", NULL, TC_STRING, TC_NONE, "producer"},
+    {"delete.retention.ms", NULL, TC_LONG, TC_NONE, "86400000"},
+    {"file.delete.delay.ms", NULL, TC_LONG, TC_NONE, "60000"},
+    {"flush.messages", "log.flush.interval.messages", TC_LONG, TC_OFF(log_flush_interval_messages), NULL},
+    {"flush.ms", "log.flush.interval.ms", TC_LONG, TC_OFF(log_flush_interval_ms), NULL},
+    {"index.interval.bytes", "log.index.interval.bytes", TC_INT, TC_OFF(log_index_interval_bytes), NULL},
+    {"max.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "9223372036854775807"},
+    {"max.message.bytes", "message.max.bytes", TC_INT, TC_OFF(message_max_bytes), NULL},
+    {"message.timestamp.type", NULL, TC_STRING, TC_NONE, "CreateTime"},
+    {"min.cleanable.dirty.ratio", NULL, TC_DOUBLE, TC_NONE, "0.5"},
+    {"min.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "0"},
+    {"min.insync.replicas", "min.insync.replicas", TC_INT, TC_OFF(min_insync_replicas), NULL},
+    {"preallocate", NULL, TC_BOOLEAN, TC_NONE, "false"},
+    {"retention.bytes", "log.retention.bytes", TC_LONG, TC_OFF(log_retention_bytes), NULL},
+    {"retention.ms", "log.retention.ms", TC_LONG, TC_OFF(log_retention_ms), NULL},
+    {"segment.bytes", "log.segment.bytes", TC_INT, TC_OFF(log_segment_bytes), NULL},
+    {"segment.index.bytes", NULL, TC_INT, TC_NONE, "10485760"},
+    {"segment.ms", "log.roll.ms", TC_LONG, TC_OFF(log_roll_ms), NULL},
+    {"unclean.leader.election.enable", NULL, TC_BOOLEAN, TC_NONE, "false"},
+};
+
+const topic_config_key *topic_config_keys(size_t *n)
+{
+    *n = ARRAY_LEN(keys);
+    return keys;
+}
+
+const topic_config_key *topic_config_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+        if (strlen(keys[i].name) == len && memcmp(keys[i].name, name, len) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* The broker-level value of a key, formatted. */
+void topic_config_default(const config *c, const topic_config_key *k, char *out, size_t n)
+{
+    if (k->broker_off == TC_NONE) {
+        snprintf(out, n, "%s", k->fixed_default);
+        return;
+    }
+    const char *base = (const char *)c;
+    if (k->type == TC_LONG)
+        snprintf(out, n, "%" PRId64, *(const int64_t *)(base + k->broker_off));
+    else if (k->broker_off == TC_OFF(log_segment_bytes))
+        snprintf(out, n, "%" PRId64, c->log_segment_bytes);
+    else
+        snprintf(out, n, "%" PRId32, *(const int32_t *)(base + k->broker_off));
+}
+
+static bool parse_long(const char *v, int64_t lo, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end || end == v || x < lo)
+        return false;
+    *out = x;
+    return true;
+}
+
+bool topic_config_valid(const topic_config_key *k, const char *v)
+{
+    int64_t x;
+    switch (k->type) {
+    case TC_LONG:
+        return parse_long(v, -1, &x);
+    case TC_INT:
+        return parse_long(v, 0, &x) && x <= INT32_MAX;
+    case TC_BOOLEAN:
+        return strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
+    case TC_DOUBLE: {
+        char *end;
+        strtod(v, &end);
+        return *v && !*end;
+    }
+    default:
+        if (strcmp(k->name, "cleanup.policy") == 0)
+            return strcmp(v, "delete") == 0 || strcmp(v, "compact") == 0 ||
+                   strcmp(v, "compact,delete") == 0 || strcmp(v, "delete,compact") == 0;
+        if (strcmp(k->name, "message.timestamp.type") == 0)
+            return strcmp(v, "CreateTime") == 0 || strcmp(v, "LogAppendTime") == 0;
+        return true;
+    }
+}
+
+/* Effective value: the topic's override, else the broker's. */
+static int64_t effective_long(const config *c, const meta_topic *t, const char *name)
+{
+    const char *v = t ? meta_topic_config(t, name) : NULL;
+    int64_t x;
+    if (v && parse_long(v, INT64_MIN, &x))
+        return x;
+    char buf[64];
+    topic_config_default(c, topic_config_find(name, strlen(name)), buf, sizeof buf);
+    return strtoll(buf, NULL, 10);
+}
+
+int64_t topic_config_long(const config *c, const meta_topic *t, const char *name)
+{
+    return effective_long(c, t, name);
+}
+
+void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out)
+{
+    const config *c = ctx;
+    plog_config_default(out);
+    out->segment_bytes = effective_long(c, t, "segment.bytes");
+    out->roll_ms = effective_long(c, t, "segment.ms");
+    out->index_interval_bytes = (int32_t)effective_long(c, t, "index.interval.bytes");
+    out->retention_ms = effective_long(c, t, "retention.ms");
+    out->retention_bytes = effective_long(c, t, "retention.bytes");
+    int64_t fm = effective_long(c, t, "flush.messages"), fms = effective_long(c, t, "flush.ms");
+    /* Durable by default: only an explicit flush.messages > 1 or a finite
+     * flush.ms lets acknowledgements run ahead of fsync. */
+    if ((fm == INT64_MAX && fms == INT64_MAX) || fm <= 1) {
+        out->flush_messages = 1;
+    } else {
+        out->flush_messages = fm;
+        out->flush_ms = fms;
+    }
+    if (out->segment_bytes < PLOG_SEGMENT_BYTES_MIN)
+        out->segment_bytes = PLOG_SEGMENT_BYTES_MIN;
+}

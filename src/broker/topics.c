@@ -1,0 +1,155 @@
+/* topics.c - auto-creation of topics on first use, and resuming a parked
+ * request on its connection's reactor (broker_int.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "broker/broker_int.h"
+
+typedef struct resume_ctx {
+    breq *r;
+    breq_rc (*fn)(breq *r);
+} resume_ctx;
+
+static void resume_run(void *arg)
+{
+    resume_ctx *c = arg;
+    breq *r = c->r;
+    breq_rc (*fn)(breq *) = c->fn;
+    free(c);
+    switch (fn(r)) {
+    case BREQ_DONE:
+        breq_finish(r);
+        break;
+    case BREQ_NO_RESPONSE:
+        breq_noreply(r);
+        break;
+    case BREQ_PARKED:
+        break;
+    }
+}
+
+void breq_resume(breq *r, breq_rc (*fn)(breq *r))
+{
+    resume_ctx *c = xmalloc(sizeof *c);
+    *c = (resume_ctx){r, fn};
+    net_reactor *re = net_conn_reactor(net_req_conn(r->nreq));
+    if (!net_post(re, resume_run, c))
+        resume_run(c); /* the reactor has ended: finish here */
+}
+
+typedef struct autocreate {
+    breq *r;
+    breq_rc (*resume)(breq *r);
+    _Atomic int pending;
+} autocreate;
+
+static void autocreate_done(void *arg, int16_t err, const char *msg)
+{
+    autocreate *ac = arg;
+    if (err != KERR_NONE && err != KERR_TOPIC_ALREADY_EXISTS)
+        log_warn("broker", "auto-create failed err=%s detail=\"%s\"", kerr_name(err), msg);
+    if (atomic_fetch_sub(&ac->pending, 1) == 1) {
+        breq_resume(ac->r, ac->resume);
+        free(ac);
+    }
+}
+
+static bool seen_before(const kstr_t *names, int32_t i)
+{
+    for (int32_t j = 0; j < i; j++)
+        if (names[j].len == names[i].len && memcmp(names[j].ptr, names[i].ptr, (size_t)names[i].len) == 0)
+            return true;
+    return false;
+}
+
+bool broker_autocreate(breq *r, const kstr_t *names, int32_t n, breq_rc (*resume)(breq *r))
+{
+    broker *b = r->b;
+    if (!b->cfg.auto_create_topics_enable || n <= 0)
+        return false;
+    meta_image *img = meta_acquire(b->meta);
+    meta_op *ops = NULL;
+    int count = 0;
+    autocreate *ac = xcalloc(1, sizeof *ac);
+    for (int32_t i = 0; i < n; i++) {
+        kstr_t s = names[i];
+        if (s.len <= 0 || !meta_valid_topic_name(s.ptr, (size_t)s.len) ||
+            meta_image_topic(img, s.ptr, (size_t)s.len) || seen_before(names, i))
+            continue;
+        meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, s.ptr, (size_t)s.len);
+        op->partitions = b->cfg.num_partitions;
+        op->replication_factor = b->cfg.default_replication_factor;
+        op->done = autocreate_done;
+        op->arg = ac;
+        op->next = ops;
+        ops = op;
+        count++;
+    }
+    meta_image_release(img);
+    if (count == 0) {
+        free(ac);
+        return false;
+    }
+    ac->r = r;
+    ac->resume = resume;
+    atomic_store(&ac->pending, count);
+    for (meta_op *op = ops, *next; op; op = next) {
+        next = op->next;
+        log_info("broker", "auto-creating topic topic=%s partitions=%d", op->topic, op->partitions);
+        meta_submit(b->meta, op);
+    }
+    return true;
+}
+
+/* ---- waiting on several controller changes ------------------------------- */
+
+struct meta_wait {
+    breq *r;
+    breq_rc (*after)(breq *r);
+    _Atomic int pending;
+};
+
+typedef struct meta_slot {
+    meta_wait *w;
+    int16_t *err;
+    kstr_t *msg;
+} meta_slot;
+
+meta_wait *meta_wait_new(breq *r, breq_rc (*after)(breq *r))
+{
+    meta_wait *w = arena_alloc(&r->arena, sizeof *w);
+    w->r = r;
+    w->after = after;
+    atomic_store(&w->pending, 1);
+    return w;
+}
+
+static void meta_slot_done(void *arg, int16_t err, const char *msg)
+{
+    meta_slot *s = arg;
+    *s->err = err;
+    if (s->msg)
+        *s->msg = err ? kstr_from(msg) : KSTR_NULL;
+    meta_wait *w = s->w;
+    if (atomic_fetch_sub(&w->pending, 1) == 1)
+        breq_resume(w->r, w->after);
+}
+
+void meta_wait_submit(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg)
+{
+    meta_slot *s = arena_alloc(&w->r->arena, sizeof *s);
+    *s = (meta_slot){w, err, msg};
+    op->done = meta_slot_done;
+    op->arg = s;
+    atomic_fetch_add(&w->pending, 1);
+    meta_submit(w->r->b->meta, op);
+}
+
+breq_rc meta_wait_end(meta_wait *w)
+{
+    if (atomic_fetch_sub(&w->pending, 1) == 1)
+        return w->after(w->r);
+    return BREQ_PARKED;
+}

@@ -1,0 +1,461 @@
+/* controller.c - the controller thread: validates queued changes, writes
+ * their metadata records to the metadata log, waits for durability, and
+ * publishes the new image (meta.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "meta/meta_int.h"
+#include "proto/batch.h"
+#include "proto/kerr.h"
+
+enum { META_READ_CHUNK_BYTES = 1 << 20 };
+
+struct meta {
+    pthread_t thread;
+    pthread_mutex_t lock;      /* queue, stopping, published */
+    pthread_cond_t cond;
+    meta_op *head, *tail;
+    bool stopping;
+    meta_image *published;
+    meta_image *latest;        /* controller thread only */
+    plog_t *log;
+    flusher_t *flusher;        /* private, driven synchronously */
+    int32_t node_id;
+    meta_listener_fn listener;
+    void *listener_ctx;
+};
+
+/* One round's records: encoded into a batch and applied to the new image. */
+typedef struct round {
+    meta_image *img;
+    buf_t batch;
+    batch_builder_t bb;
+    int32_t nrecords;
+    int64_t now_ms;
+    arena_t arena;
+} round_t;
+
+bool meta_valid_topic_name(const char *name, size_t len)
+{
+    if (len == 0 || len > STORAGE_TOPIC_MAX)
+        return false;
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+meta_op *meta_op_new(meta_op_kind kind, const char *topic, size_t topic_len)
+{
+    meta_op *op = xcalloc(1, sizeof *op);
+    op->kind = kind;
+    op->topic = topic ? xstrndup(topic, topic_len) : NULL;
+    op->replication_factor = -1;
+    op->partitions = -1;
+    return op;
+}
+
+void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *value, size_t vlen)
+{
+    op->configs = xrealloc(op->configs, (size_t)(op->nconfigs + 1) * sizeof *op->configs);
+    op->configs[op->nconfigs].key = xstrndup(key, klen);
+    op->configs[op->nconfigs++].value = value ? xstrndup(value, vlen) : NULL;
+}
+
+static void op_free(meta_op *op)
+{
+    for (int32_t i = 0; i < op->nconfigs; i++) {
+        free(op->configs[i].key);
+        free(op->configs[i].value);
+    }
+    free(op->configs);
+    free(op->topic);
+    free(op);
+}
+
+meta_image *meta_acquire(meta_t *m)
+{
+    pthread_mutex_lock(&m->lock);
+    meta_image *img = m->published;
+    atomic_fetch_add(&img->refs, 1);
+    pthread_mutex_unlock(&m->lock);
+    return img;
+}
+
+/* Encode one record into the round's batch and apply it to the new image. */
+static void emit(round_t *r, int16_t type, const proto_struct_desc *d, const void *rec)
+{
+    buf_t v;
+    buf_init(&v);
+    buf_put_uvarint(&v, META_FRAME_VERSION);
+    buf_put_uvarint(&v, (uint64_t)type);
+    buf_put_uvarint(&v, 0); /* record version */
+    proto_encode(d, 0, true, rec, &v);
+    if (r->nrecords++ == 0)
+        batch_build_begin(&r->bb, &r->batch, 0, 0, r->now_ms, -1, -1, -1);
+    batch_build_add(&r->bb, r->now_ms, NULL, -1, v.data, (int32_t)v.len, NULL, 0);
+    buf_free(&v);
+    meta_image_apply(r->img, type, rec);
+}
+
+static void new_topic_id(const meta_image *img, kuuid_t *id)
+{
+    do {
+        if (getrandom(id->b, sizeof id->b, 0) != (ssize_t)sizeof id->b)
+            CK_PANIC("getrandom failed");
+        id->b[6] = (uint8_t)((id->b[6] & 0x0f) | 0x40); /* version 4 */
+        id->b[8] = (uint8_t)((id->b[8] & 0x3f) | 0x80);
+    } while (meta_image_topic_by_id(img, id));
+}
+
+static void emit_partition(round_t *r, meta_t *m, const kuuid_t *id, int32_t index)
+{
+    PartitionRecord pr;
+    proto_set_defaults(&PartitionRecord_desc, 0, &pr);
+    pr.PartitionId = index;
+    pr.TopicId = *id;
+    pr.Replicas = (kint32_array_t){1, &m->node_id};
+    pr.Isr = (kint32_array_t){1, &m->node_id};
+    pr.RemovingReplicas = (kint32_array_t){0, NULL};
+    pr.AddingReplicas = (kint32_array_t){0, NULL};
+    pr.Leader = m->node_id;
+    pr.LeaderEpoch = 0;
+    pr.PartitionEpoch = 0;
+    emit(r, META_REC_PARTITION, &PartitionRecord_desc, &pr);
+}
+
+static void emit_config(round_t *r, const char *topic, const char *key, const char *value)
+{
+    ConfigRecord cr = {.ResourceType = META_RESOURCE_TOPIC, .ResourceName = kstr_from(topic),
+                       .Name = kstr_from(key), .Value = kstr_from(value)};
+    emit(r, META_REC_CONFIG, &ConfigRecord_desc, &cr);
+}
+
+static int16_t op_create_topic(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    size_t len = strlen(op->topic);
+    if (!meta_valid_topic_name(op->topic, len) || strcmp(op->topic, META_TOPIC_NAME) == 0)
+        return *msg = "invalid topic name", KERR_INVALID_TOPIC_EXCEPTION;
+    if (meta_image_topic(r->img, op->topic, len))
+        return *msg = "topic already exists", KERR_TOPIC_ALREADY_EXISTS;
+    if (op->partitions < 1 || op->partitions > META_PARTITIONS_MAX)
+        return *msg = "number of partitions must be at least 1", KERR_INVALID_PARTITIONS;
+    if (op->replication_factor != 1)
+        return *msg = "replication factor larger than the number of brokers", KERR_INVALID_REPLICATION_FACTOR;
+    if (op->validate_only)
+        return KERR_NONE;
+    TopicRecord tr = {.Name = kstr_from(op->topic)};
+    new_topic_id(r->img, &tr.TopicId);
+    emit(r, META_REC_TOPIC, &TopicRecord_desc, &tr);
+    for (int32_t i = 0; i < op->partitions; i++)
+        emit_partition(r, m, &tr.TopicId, i);
+    for (int32_t i = 0; i < op->nconfigs; i++)
+        emit_config(r, op->topic, op->configs[i].key, op->configs[i].value);
+    return KERR_NONE;
+}
+
+static const meta_topic *op_topic(round_t *r, meta_op *op)
+{
+    return op->topic ? meta_image_topic(r->img, op->topic, strlen(op->topic))
+                     : meta_image_topic_by_id(r->img, &op->topic_id);
+}
+
+static int16_t op_delete_topic(round_t *r, meta_op *op, const char **msg)
+{
+    const meta_topic *t = op_topic(r, op);
+    if (!t)
+        return *msg = "unknown topic", op->topic ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_ID;
+    if (op->validate_only)
+        return KERR_NONE;
+    RemoveTopicRecord rr = {.TopicId = t->id};
+    emit(r, META_REC_REMOVE_TOPIC, &RemoveTopicRecord_desc, &rr);
+    return KERR_NONE;
+}
+
+static int16_t op_create_partitions(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    const meta_topic *t = op_topic(r, op);
+    if (!t)
+        return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (op->partitions <= t->npartitions || op->partitions > META_PARTITIONS_MAX)
+        return *msg = "the new partition count must exceed the current one", KERR_INVALID_PARTITIONS;
+    if (op->validate_only)
+        return KERR_NONE;
+    kuuid_t id = t->id;
+    for (int32_t i = t->npartitions; i < op->partitions; i++)
+        emit_partition(r, m, &id, i);
+    return KERR_NONE;
+}
+
+static int16_t op_alter_configs(round_t *r, meta_op *op, const char **msg)
+{
+    const meta_topic *t = op_topic(r, op);
+    if (!t)
+        return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (op->validate_only)
+        return KERR_NONE;
+    char *name = xstrdup(t->name);
+    if (op->replace_configs) {
+        int32_t n = t->nconfigs;
+        char **old = xcalloc((size_t)(n ? n : 1), sizeof *old);
+        for (int32_t i = 0; i < n; i++)
+            old[i] = xstrdup(t->configs[i].key);
+        for (int32_t i = 0; i < n; i++) {
+            bool kept = false;
+            for (int32_t j = 0; j < op->nconfigs; j++)
+                kept |= strcmp(op->configs[j].key, old[i]) == 0;
+            if (!kept)
+                emit_config(r, name, old[i], NULL);
+            free(old[i]);
+        }
+        free(old);
+    }
+    for (int32_t i = 0; i < op->nconfigs; i++)
+        emit_config(r, name, op->configs[i].key, op->configs[i].value);
+    free(name);
+    return KERR_NONE;
+}
+
+static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    *msg = NULL;
+    switch (op->kind) {
+    case META_OP_CREATE_TOPIC:
+        return op_create_topic(r, m, op, msg);
+    case META_OP_DELETE_TOPIC:
+        return op_delete_topic(r, op, msg);
+    case META_OP_CREATE_PARTITIONS:
+        return op_create_partitions(r, m, op, msg);
+    case META_OP_ALTER_CONFIGS:
+        return op_alter_configs(r, op, msg);
+    }
+    return KERR_UNKNOWN_SERVER_ERROR;
+}
+
+static void sync_done(void *arg, int err)
+{
+    *(int *)arg = err;
+}
+
+/* Append the round's batch and make it durable. Returns a storage error. */
+static int persist(meta_t *m, round_t *r)
+{
+    batch_build_end(&r->bb);
+    plog_append_result_t res;
+    int rc = plog_append(m->log, r->batch.data, r->batch.len, 0, &res);
+    if (rc != STORAGE_OK)
+        return rc;
+    int serr = -1;
+    flusher_request(m->flusher, m->log, res.log_end_offset, sync_done, &serr);
+    while (serr == -1)
+        flusher_run_once(m->flusher);
+    r->img->offset = res.log_end_offset;
+    return serr;
+}
+
+static void publish(meta_t *m, meta_image *img)
+{
+    pthread_mutex_lock(&m->lock);
+    meta_image *old = m->published;
+    atomic_fetch_add(&img->refs, 1);
+    m->published = img;
+    pthread_mutex_unlock(&m->lock);
+    if (m->listener)
+        m->listener(m->listener_ctx, old, img);
+    meta_image_release(old);
+    meta_image_release(m->latest);
+    m->latest = img;
+}
+
+static void run_round(meta_t *m, meta_op *ops)
+{
+    round_t r = {.img = meta_image_copy(m->latest), .now_ms = clock_wall_ms()};
+    buf_init(&r.batch);
+    int16_t errs[256];
+    const char *msgs[256];
+    int n = 0;
+    for (meta_op *op = ops; op; op = op->next, n++)
+        errs[n] = run_op(&r, m, op, &msgs[n]);
+    if (r.nrecords > 0) {
+        int rc = persist(m, &r);
+        if (rc != STORAGE_OK) {
+            log_error("meta", "cannot write the metadata log err=\"%s\"", storage_strerror(rc));
+            for (int i = 0; i < n; i++)
+                if (errs[i] == KERR_NONE)
+                    errs[i] = KERR_KAFKA_STORAGE_ERROR, msgs[i] = "metadata log write failed";
+            meta_image_release(r.img);
+            r.img = NULL;
+        }
+    }
+    if (r.img && r.nrecords > 0)
+        publish(m, r.img);
+    else
+        meta_image_release(r.img);
+    buf_free(&r.batch);
+    n = 0;
+    for (meta_op *op = ops, *next; op; op = next, n++) {
+        next = op->next;
+        op->done(op->arg, errs[n], msgs[n] ? msgs[n] : kerr_message(errs[n]));
+        op_free(op);
+    }
+}
+
+static void *controller_thread(void *arg)
+{
+    meta_t *m = arg;
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        while (!m->head && !m->stopping)
+            pthread_cond_wait(&m->cond, &m->lock);
+        if (!m->head) {
+            pthread_mutex_unlock(&m->lock);
+            return NULL;
+        }
+        /* At most 256 changes a round (errs/msgs arrays in run_round). */
+        meta_op *ops = m->head, *last = ops;
+        for (int i = 1; i < 256 && last->next; i++)
+            last = last->next;
+        m->head = last->next;
+        if (!m->head)
+            m->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&m->lock);
+        run_round(m, ops);
+    }
+}
+
+void meta_submit(meta_t *m, meta_op *op)
+{
+    op->next = NULL;
+    pthread_mutex_lock(&m->lock);
+    if (m->tail)
+        m->tail->next = op;
+    else
+        m->head = op;
+    m->tail = op;
+    pthread_cond_signal(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Decode one framed record value and apply it. */
+static void replay_record(meta_image *img, const uint8_t *v, int32_t len, arena_t *a)
+{
+    rd_t r;
+    rd_init(&r, v, (size_t)len);
+    uint64_t frame, type, ver;
+    if (!rd_uvarint(&r, &frame) || !rd_uvarint(&r, &type) || !rd_uvarint(&r, &ver) || type >= 0x7fff)
+        return;
+    const proto_record_desc *rd = proto_metadata_record((int16_t)type);
+    if (!rd || (int64_t)ver < rd->min_version || (int64_t)ver > rd->max_version)
+        return;
+    void *rec = arena_alloc(a, rd->desc->size);
+    proto_err_t err;
+    if (proto_decode(rd->desc, (int16_t)ver, true, &r, a, rec, &err) != 0) {
+        char msg[PROTO_ERR_MSG_MAX];
+        log_warn("meta", "skipping undecodable metadata record detail=\"%s\"",
+                 proto_err_format(&err, msg, sizeof msg));
+        return;
+    }
+    meta_image_apply(img, (int16_t)type, rec);
+}
+
+static void replay_batch(meta_image *img, const uint8_t *p, size_t size, arena_t *a)
+{
+    batch_iter_t it;
+    batch_record_t rec;
+    if (!batch_iter_init(&it, p, size))
+        return;
+    while (batch_iter_next(&it, &rec))
+        if (rec.value_len > 0)
+            replay_record(img, rec.value, rec.value_len, a);
+}
+
+static int replay(meta_t *m, meta_image *img)
+{
+    int64_t off = plog_log_start_offset(m->log), end = plog_log_end_offset(m->log);
+    buf_t b;
+    buf_init(&b);
+    arena_t a;
+    arena_init(&a);
+    int rc = STORAGE_OK;
+    while (off < end && rc == STORAGE_OK) {
+        buf_reset(&b);
+        int64_t next = off;
+        rc = plog_read_copy(m->log, off, INT64_MAX, META_READ_CHUNK_BYTES, &b, &next);
+        for (size_t pos = 0; rc == STORAGE_OK && pos + BATCH_LOG_OVERHEAD <= b.len;) {
+            batch_info_t bi;
+            if (batch_parse_header(b.data + pos, b.len - pos, &bi) != BATCH_ERR_OK)
+                break;
+            replay_batch(img, b.data + pos, bi.size, &a);
+            arena_reset(&a);
+            pos += bi.size;
+        }
+        if (next <= off)
+            break;
+        off = next;
+    }
+    img->offset = end;
+    arena_free(&a);
+    buf_free(&b);
+    return rc;
+}
+
+int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn listener,
+              void *listener_ctx, meta_t **out)
+{
+    plog_config_t pc;
+    plog_config_default(&pc);
+    plog_t *log;
+    int rc = storage_open_partition(data_dir, META_TOPIC_NAME, 0, &pc, fs, &log);
+    if (rc != STORAGE_OK)
+        return rc;
+    meta_t *m = xcalloc(1, sizeof *m);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    m->log = log;
+    m->flusher = flusher_new();
+    flusher_attach(m->flusher, log);
+    m->node_id = node_id;
+    m->listener = listener;
+    m->listener_ctx = listener_ctx;
+    meta_image *img = meta_image_new();
+    rc = replay(m, img);
+    m->published = img;
+    atomic_fetch_add(&img->refs, 1);
+    m->latest = img;
+    if (listener)
+        listener(listener_ctx, NULL, img);
+    log_info("meta", "metadata loaded topics=%d log_end=%lld", img->ntopics, (long long)img->offset);
+    if (pthread_create(&m->thread, NULL, controller_thread, m) != 0)
+        CK_PANIC("cannot start the controller thread");
+    *out = m;
+    return rc;
+}
+
+void meta_close(meta_t *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->stopping = true;
+    pthread_cond_signal(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->thread, NULL);
+    plog_close(m->log);
+    flusher_free(m->flusher);
+    meta_image_release(m->published);
+    meta_image_release(m->latest);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m);
+}

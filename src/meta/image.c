@@ -1,0 +1,230 @@
+/* image.c - the metadata image: lookups, copies, and applying metadata
+ * records to a private copy before it is published (meta.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "meta/meta_int.h"
+
+static int cmp_topic(const void *a, const void *b)
+{
+    return strcmp((*(meta_topic *const *)a)->name, (*(meta_topic *const *)b)->name);
+}
+
+const meta_topic *meta_image_topic(const meta_image *img, const char *name, size_t len)
+{
+    int32_t lo = 0, hi = img->ntopics - 1;
+    while (lo <= hi) {
+        int32_t mid = (lo + hi) / 2;
+        const char *n = img->topics[mid]->name;
+        int c = strncmp(n, name, len);
+        if (c == 0 && n[len] != 0)
+            c = 1;
+        if (c == 0)
+            return img->topics[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+const meta_topic *meta_image_topic_by_id(const meta_image *img, const kuuid_t *id)
+{
+    for (int32_t i = 0; i < img->ntopics; i++)
+        if (memcmp(img->topics[i]->id.b, id->b, 16) == 0)
+            return img->topics[i];
+    return NULL;
+}
+
+const char *meta_topic_config(const meta_topic *t, const char *key)
+{
+    for (int32_t i = 0; i < t->nconfigs; i++)
+        if (strcmp(t->configs[i].key, key) == 0)
+            return t->configs[i].value;
+    return NULL;
+}
+
+static int32_t *dup_ints(const int32_t *v, int32_t n)
+{
+    int32_t *out = xmalloc((size_t)(n ? n : 1) * sizeof *out);
+    if (n)
+        memcpy(out, v, (size_t)n * sizeof *out);
+    return out;
+}
+
+static void partition_copy(meta_partition *dst, const meta_partition *src)
+{
+    *dst = *src;
+    dst->replicas = dup_ints(src->replicas, src->nreplicas);
+    dst->isr = dup_ints(src->isr, src->nisr);
+}
+
+static meta_topic *topic_copy(const meta_topic *t)
+{
+    meta_topic *c = xcalloc(1, sizeof *c);
+    c->name = xstrdup(t->name);
+    c->id = t->id;
+    c->npartitions = t->npartitions;
+    c->partitions = xcalloc((size_t)(t->npartitions ? t->npartitions : 1), sizeof *c->partitions);
+    for (int32_t i = 0; i < t->npartitions; i++)
+        partition_copy(&c->partitions[i], &t->partitions[i]);
+    c->nconfigs = t->nconfigs;
+    c->configs = xcalloc((size_t)(t->nconfigs ? t->nconfigs : 1), sizeof *c->configs);
+    for (int32_t i = 0; i < t->nconfigs; i++) {
+        c->configs[i].key = xstrdup(t->configs[i].key);
+        c->configs[i].value = xstrdup(t->configs[i].value);
+    }
+    return c;
+}
+
+static void topic_free(meta_topic *t)
+{
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        free(t->partitions[i].replicas);
+        free(t->partitions[i].isr);
+    }
+    for (int32_t i = 0; i < t->nconfigs; i++) {
+        free(t->configs[i].key);
+        free(t->configs[i].value);
+    }
+    free(t->partitions);
+    free(t->configs);
+    free(t->name);
+    free(t);
+}
+
+meta_image *meta_image_new(void)
+{
+    meta_image *img = xcalloc(1, sizeof *img);
+    atomic_store(&img->refs, 1);
+    img->topics = xcalloc(1, sizeof *img->topics);
+    return img;
+}
+
+meta_image *meta_image_copy(const meta_image *src)
+{
+    meta_image *img = xcalloc(1, sizeof *img);
+    atomic_store(&img->refs, 1);
+    img->offset = src->offset;
+    img->ntopics = src->ntopics;
+    img->topics = xcalloc((size_t)(src->ntopics ? src->ntopics : 1), sizeof *img->topics);
+    for (int32_t i = 0; i < src->ntopics; i++)
+        img->topics[i] = topic_copy(src->topics[i]);
+    return img;
+}
+
+void meta_image_release(meta_image *img)
+{
+    if (!img || atomic_fetch_sub(&img->refs, 1) != 1)
+        return;
+    for (int32_t i = 0; i < img->ntopics; i++)
+        topic_free(img->topics[i]);
+    free(img->topics);
+    free(img);
+}
+
+static meta_topic *find_by_id(meta_image *img, const kuuid_t *id)
+{
+    return (meta_topic *)meta_image_topic_by_id(img, id);
+}
+
+static void apply_topic(meta_image *img, const TopicRecord *r)
+{
+    meta_topic *t = xcalloc(1, sizeof *t);
+    t->name = xstrndup(r->Name.ptr, (size_t)r->Name.len);
+    t->id = r->TopicId;
+    t->partitions = xcalloc(1, sizeof *t->partitions);
+    t->configs = xcalloc(1, sizeof *t->configs);
+    img->topics = xrealloc(img->topics, (size_t)(img->ntopics + 1) * sizeof *img->topics);
+    img->topics[img->ntopics++] = t;
+    qsort(img->topics, (size_t)img->ntopics, sizeof *img->topics, cmp_topic);
+}
+
+static void apply_partition(meta_image *img, const PartitionRecord *r)
+{
+    meta_topic *t = find_by_id(img, &r->TopicId);
+    if (!t || r->PartitionId < 0 || r->PartitionId >= META_PARTITIONS_MAX)
+        return;
+    if (r->PartitionId >= t->npartitions) {
+        t->partitions = xrealloc(t->partitions, (size_t)(r->PartitionId + 1) * sizeof *t->partitions);
+        memset(t->partitions + t->npartitions, 0,
+               (size_t)(r->PartitionId + 1 - t->npartitions) * sizeof *t->partitions);
+        t->npartitions = r->PartitionId + 1;
+    }
+    meta_partition *p = &t->partitions[r->PartitionId];
+    free(p->replicas);
+    free(p->isr);
+    p->index = r->PartitionId;
+    p->leader = r->Leader;
+    p->leader_epoch = r->LeaderEpoch;
+    p->partition_epoch = r->PartitionEpoch;
+    p->nreplicas = r->Replicas.count > 0 ? r->Replicas.count : 0;
+    p->replicas = dup_ints(r->Replicas.items, p->nreplicas);
+    p->nisr = r->Isr.count > 0 ? r->Isr.count : 0;
+    p->isr = dup_ints(r->Isr.items, p->nisr);
+}
+
+static void apply_remove_topic(meta_image *img, const RemoveTopicRecord *r)
+{
+    for (int32_t i = 0; i < img->ntopics; i++) {
+        if (memcmp(img->topics[i]->id.b, r->TopicId.b, 16) != 0)
+            continue;
+        topic_free(img->topics[i]);
+        memmove(&img->topics[i], &img->topics[i + 1], (size_t)(img->ntopics - i - 1) * sizeof *img->topics);
+        img->ntopics--;
+        return;
+    }
+}
+
+static int cmp_kv(const void *a, const void *b)
+{
+    return strcmp(((const meta_config_kv *)a)->key, ((const meta_config_kv *)b)->key);
+}
+
+static void apply_config(meta_image *img, const ConfigRecord *r)
+{
+    if (r->ResourceType != META_RESOURCE_TOPIC || r->Name.len <= 0)
+        return;
+    meta_topic *t = (meta_topic *)meta_image_topic(img, r->ResourceName.ptr, (size_t)r->ResourceName.len);
+    if (!t)
+        return;
+    char *key = xstrndup(r->Name.ptr, (size_t)r->Name.len);
+    int32_t i = 0;
+    while (i < t->nconfigs && strcmp(t->configs[i].key, key) != 0)
+        i++;
+    if (i < t->nconfigs) {
+        free(t->configs[i].value);
+        free(t->configs[i].key);
+        t->configs[i] = t->configs[--t->nconfigs];
+    }
+    if (!kstr_is_null(r->Value)) {
+        t->configs = xrealloc(t->configs, (size_t)(t->nconfigs + 1) * sizeof *t->configs);
+        t->configs[t->nconfigs].key = key;
+        t->configs[t->nconfigs++].value = xstrndup(r->Value.ptr, (size_t)r->Value.len);
+        key = NULL;
+    }
+    free(key);
+    qsort(t->configs, (size_t)t->nconfigs, sizeof *t->configs, cmp_kv);
+}
+
+void meta_image_apply(meta_image *img, int16_t type, const void *rec)
+{
+    switch (type) {
+    case META_REC_TOPIC:
+        apply_topic(img, rec);
+        break;
+    case META_REC_PARTITION:
+        apply_partition(img, rec);
+        break;
+    case META_REC_REMOVE_TOPIC:
+        apply_remove_topic(img, rec);
+        break;
+    case META_REC_CONFIG:
+        apply_config(img, rec);
+        break;
+    default:
+        break; /* records this broker does not use yet are skipped */
+    }
+}

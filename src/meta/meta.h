@@ -1,0 +1,129 @@
+/*
+ * meta.h - cluster metadata: the metadata image every broker serves from, and
+ * the controller that changes it by writing KRaft metadata records.
+ *
+ * The image is immutable once published and shared by reference
+ * (meta_acquire / meta_image_release): request handlers read it without
+ * locks. It holds the topics, their partitions (leader, epochs, replicas,
+ * ISR) and their configuration overrides.
+ *
+ * Changes (create/delete topics, add partitions, alter configs) are queued
+ * to the controller thread. It validates each against the latest state,
+ * encodes the resulting records (TopicRecord, PartitionRecord, ConfigRecord,
+ * RemoveTopicRecord from the Kafka metadata schemas), appends them as one
+ * record batch to the metadata log `DATA_DIR/__cluster_metadata-0`, waits
+ * until the batch is durable, applies it to a new image, publishes it, tells
+ * the change listener, and then completes each change's callback. Changes
+ * queued together share one append and one sync.
+ *
+ * On start-up the metadata log is replayed into the first image.
+ *
+ * A record in the metadata log has a null key and a value framed as Kafka's
+ * metadata serde does: uvarint frame version (1), uvarint record type (the
+ * schema's apiKey), uvarint record version, then the record body.
+ */
+#ifndef CHRONIK_META_META_H
+#define CHRONIK_META_META_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+#include "storage/storage.h"
+
+#define META_TOPIC_NAME "__cluster_metadata"
+#define META_PARTITIONS_MAX 100000 /* per topic */
+
+typedef struct meta_partition {
+    int32_t index;
+    int32_t leader;          /* node id, -1 when none */
+    int32_t leader_epoch;
+    int32_t partition_epoch;
+    int32_t nreplicas;
+    int32_t nisr;
+    int32_t *replicas;
+    int32_t *isr;
+} meta_partition;
+
+typedef struct meta_config_kv {
+    char *key;
+    char *value;
+} meta_config_kv;
+
+typedef struct meta_topic {
+    char *name;
+    kuuid_t id;
+    int32_t npartitions;
+    meta_partition *partitions;
+    int32_t nconfigs;
+    meta_config_kv *configs; /* sorted by key */
+} meta_topic;
+
+typedef struct meta_image {
+    _Atomic int refs;
+    int64_t offset;          /* metadata log end this image reflects */
+    int32_t ntopics;
+    meta_topic **topics;     /* sorted by name */
+} meta_image;
+
+typedef struct meta meta_t;
+
+/* Lookups in an image; NULL when absent. */
+const meta_topic *meta_image_topic(const meta_image *img, const char *name, size_t len);
+const meta_topic *meta_image_topic_by_id(const meta_image *img, const kuuid_t *id);
+/* A topic's override for key, or NULL. */
+const char *meta_topic_config(const meta_topic *t, const char *key);
+void meta_image_release(meta_image *img);
+
+/* The published image, with a reference the caller releases. Any thread. */
+meta_image *meta_acquire(meta_t *m);
+
+/* Called on the controller thread after each publish, before the changes'
+ * callbacks: the broker opens the logs of new partitions, closes deleted. */
+typedef void (*meta_listener_fn)(void *ctx, const meta_image *old, const meta_image *cur);
+
+/* Open the metadata log under data_dir, replay it, start the controller
+ * thread. Returns 0 or a storage error. */
+int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn listener,
+              void *listener_ctx, meta_t **out);
+void meta_close(meta_t *m);
+
+/* ---- changes ------------------------------------------------------------ */
+
+/* err: a Kafka error code (0 on success); msg: a static or short text. */
+typedef void (*meta_done_fn)(void *arg, int16_t err, const char *msg);
+
+typedef enum meta_op_kind {
+    META_OP_CREATE_TOPIC,
+    META_OP_DELETE_TOPIC,
+    META_OP_CREATE_PARTITIONS,
+    META_OP_ALTER_CONFIGS,
+} meta_op_kind;
+
+typedef struct meta_op {
+    meta_op_kind kind;
+    char *topic;             /* name (all kinds; delete may give id instead) */
+    kuuid_t topic_id;        /* delete by id when topic is NULL */
+    int32_t partitions;      /* create: count; create partitions: new total */
+    int16_t replication_factor;
+    int32_t nconfigs;
+    meta_config_kv *configs; /* create: overrides; alter: value NULL deletes */
+    bool replace_configs;    /* alter: drop overrides not listed (AlterConfigs) */
+    bool validate_only;
+    meta_done_fn done;
+    void *arg;
+    struct meta_op *next;
+} meta_op;
+
+/* A new op with its strings to be filled by the caller (meta_op_set_*). */
+meta_op *meta_op_new(meta_op_kind kind, const char *topic, size_t topic_len);
+void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *value, size_t vlen);
+/* Queue op (taking it); op->done(arg, err, msg) runs on the controller
+ * thread once it is durable and published, or rejected. */
+void meta_submit(meta_t *m, meta_op *op);
+
+/* Valid topic name (Kafka's rule: 1-249 of [a-zA-Z0-9._-], not "." or ".."). */
+bool meta_valid_topic_name(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,306 @@
+/* replica.c - the partitions this node holds (replica.h). */
+#include "replica/replica.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/hmap.h"
+#include "base/log.h"
+#include "base/util.h"
+
+struct replica_mgr {
+    char *data_dir;
+    sfs_t *fs;
+    int32_t node_id;
+    flusher_t *flusher;
+    replica_config_fn cfg_fn;
+    void *cfg_ctx;
+    pthread_rwlock_t lock; /* the map */
+    hmap parts;            /* "topic\0index" -> partition* */
+};
+
+static size_t part_key(char *key, size_t cap, const char *topic, size_t len, int32_t index)
+{
+    if (len + 16 > cap)
+        return 0;
+    memcpy(key, topic, len);
+    key[len] = 0;
+    memcpy(key + len + 1, &index, sizeof index);
+    return len + 1 + sizeof index;
+}
+
+replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, replica_config_fn cfg_fn,
+                         void *cfg_ctx)
+{
+    replica_mgr *m = xcalloc(1, sizeof *m);
+    m->data_dir = xstrdup(data_dir);
+    m->fs = fs;
+    m->node_id = node_id;
+    m->cfg_fn = cfg_fn;
+    m->cfg_ctx = cfg_ctx;
+    m->flusher = flusher_new();
+    flusher_start(m->flusher);
+    pthread_rwlock_init(&m->lock, NULL);
+    hmap_init(&m->parts);
+    return m;
+}
+
+flusher_t *replica_flusher(replica_mgr *m) { return m->flusher; }
+
+static void wake_all(partition *p)
+{
+    pthread_mutex_lock(&p->wlock);
+    pwaiter *w = p->waiters;
+    p->waiters = NULL;
+    for (; w; w = w->next) {
+        w->queued = false;
+        w->wake(w->arg);
+    }
+    pthread_mutex_unlock(&p->wlock);
+}
+
+typedef struct rm_ctx {
+    sfs_t *fs;
+    const char *dir;
+} rm_ctx;
+
+static int rm_entry(void *arg, const char *name, bool is_dir)
+{
+    rm_ctx *c = arg;
+    char path[STORAGE_PATH_MAX];
+    if (!is_dir && snprintf(path, sizeof path, "%s/%s", c->dir, name) < (int)sizeof path)
+        c->fs->unlink(c->fs, path);
+    return 0;
+}
+
+/* A deleted partition's directory holds only its own files. */
+static void remove_dir(sfs_t *fs, const char *dir)
+{
+    rm_ctx c = {fs, dir};
+    fs->readdir(fs, dir, rm_entry, &c);
+    if (fs->rmdir(fs, dir) != 0)
+        log_warn("replica", "cannot remove partition directory dir=%s", dir);
+}
+
+static void partition_destroy(partition *p)
+{
+    plog_close(p->log);
+    if (atomic_load(&p->removed)) {
+        char dir[STORAGE_PATH_MAX];
+        if (storage_partition_dir(p->mgr->data_dir, p->topic, p->index, dir, sizeof dir))
+            remove_dir(p->mgr->fs, dir);
+    }
+    pthread_mutex_destroy(&p->wlock);
+    free(p->topic);
+    free(p);
+}
+
+void partition_put(partition *p)
+{
+    if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+        partition_destroy(p);
+}
+
+partition *replica_get(replica_mgr *m, const char *topic, size_t len, int32_t index)
+{
+    char key[STORAGE_TOPIC_MAX + 16];
+    size_t kl = part_key(key, sizeof key, topic, len, index);
+    if (!kl)
+        return NULL;
+    pthread_rwlock_rdlock(&m->lock);
+    partition *p = hmap_get(&m->parts, key, kl);
+    if (p)
+        atomic_fetch_add(&p->refs, 1);
+    pthread_rwlock_unlock(&m->lock);
+    return p;
+}
+
+static void update_hw(partition *p, int64_t hw)
+{
+    int64_t cur = atomic_load(&p->high_watermark);
+    while (hw > cur && !atomic_compare_exchange_weak(&p->high_watermark, &cur, hw))
+        ;
+    if (hw > cur)
+        wake_all(p);
+}
+
+static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta_partition *mp)
+{
+    plog_config_t pc;
+    m->cfg_fn(m->cfg_ctx, t, &pc);
+    plog_t *log;
+    int rc = storage_open_partition(m->data_dir, t->name, mp->index, &pc, m->fs, &log);
+    if (rc != STORAGE_OK && rc != STORAGE_ERR_OFFLINE) {
+        log_error("replica", "cannot open partition topic=%s partition=%d err=\"%s\"", t->name, mp->index,
+                  storage_strerror(rc));
+        return NULL;
+    }
+    if (rc == STORAGE_ERR_OFFLINE)
+        log_error("replica", "partition offline topic=%s partition=%d reason=\"%s\"", t->name, mp->index,
+                  plog_errmsg(log));
+    partition *p = xcalloc(1, sizeof *p);
+    atomic_store(&p->refs, 1);
+    p->topic = xstrdup(t->name);
+    p->index = mp->index;
+    p->topic_id = t->id;
+    p->log = log;
+    p->leader_epoch = mp->leader_epoch;
+    p->mgr = m;
+    pthread_mutex_init(&p->wlock, NULL);
+    uint8_t id[16];
+    if (plog_topic_id(log, id) != STORAGE_OK)
+        plog_set_topic_id(log, t->id.b);
+    atomic_store(&p->high_watermark, plog_log_end_offset(log));
+    flusher_attach(m->flusher, log);
+    return p;
+}
+
+static bool holds(const meta_partition *mp, int32_t node)
+{
+    for (int32_t i = 0; i < mp->nreplicas; i++)
+        if (mp->replicas[i] == node)
+            return true;
+    return false;
+}
+
+static void add_new(replica_mgr *m, const meta_image *img)
+{
+    char key[STORAGE_TOPIC_MAX + 16];
+    for (int32_t i = 0; i < img->ntopics; i++) {
+        const meta_topic *t = img->topics[i];
+        for (int32_t j = 0; j < t->npartitions; j++) {
+            const meta_partition *mp = &t->partitions[j];
+            size_t kl = part_key(key, sizeof key, t->name, strlen(t->name), mp->index);
+            if (!holds(mp, m->node_id))
+                continue;
+            partition *p = hmap_get(&m->parts, key, kl);
+            if (p && memcmp(p->topic_id.b, t->id.b, 16) == 0) {
+                p->leader_epoch = mp->leader_epoch;
+                plog_config_t pc;
+                m->cfg_fn(m->cfg_ctx, t, &pc);
+                plog_set_config(p->log, &pc);
+                continue;
+            }
+            p = open_partition(m, t, mp);
+            if (p)
+                hmap_put(&m->parts, key, kl, p);
+        }
+    }
+}
+
+static void remove_gone(replica_mgr *m, const meta_image *img)
+{
+    size_t it = 0, kl;
+    const char *k;
+    void *v;
+    partition *gone[256];
+    int n = 0;
+    while (n < 256 && hmap_next(&m->parts, &it, &k, &kl, &v)) {
+        partition *p = v;
+        const meta_topic *t = meta_image_topic(img, p->topic, strlen(p->topic));
+        if (!t || memcmp(t->id.b, p->topic_id.b, 16) != 0 || p->index >= t->npartitions)
+            gone[n++] = p;
+    }
+    for (int i = 0; i < n; i++) {
+        char key[STORAGE_TOPIC_MAX + 16];
+        size_t len = part_key(key, sizeof key, gone[i]->topic, strlen(gone[i]->topic), gone[i]->index);
+        hmap_del(&m->parts, key, len);
+        atomic_store(&gone[i]->removed, true);
+        wake_all(gone[i]);
+        log_info("replica", "partition removed topic=%s partition=%d", gone[i]->topic, gone[i]->index);
+        partition_put(gone[i]);
+    }
+    if (n == 256)
+        remove_gone(m, img);
+}
+
+void replica_sync(replica_mgr *m, const meta_image *img)
+{
+    pthread_rwlock_wrlock(&m->lock);
+    remove_gone(m, img);
+    add_new(m, img);
+    pthread_rwlock_unlock(&m->lock);
+}
+
+void replica_each(replica_mgr *m, replica_each_fn fn, void *arg)
+{
+    pthread_rwlock_rdlock(&m->lock);
+    size_t it = 0;
+    void *v;
+    while (hmap_next(&m->parts, &it, NULL, NULL, &v))
+        fn(arg, v);
+    pthread_rwlock_unlock(&m->lock);
+}
+
+void replica_free(replica_mgr *m)
+{
+    pthread_rwlock_wrlock(&m->lock);
+    size_t it = 0;
+    void *v;
+    while (hmap_next(&m->parts, &it, NULL, NULL, &v))
+        partition_put(v);
+    hmap_free(&m->parts);
+    pthread_rwlock_unlock(&m->lock);
+    flusher_free(m->flusher);
+    pthread_rwlock_destroy(&m->lock);
+    free(m->data_dir);
+    free(m);
+}
+
+void partition_watch(partition *p, pwaiter *w)
+{
+    pthread_mutex_lock(&p->wlock);
+    if (!w->queued) {
+        w->next = p->waiters;
+        p->waiters = w;
+        w->queued = true;
+    }
+    pthread_mutex_unlock(&p->wlock);
+}
+
+void partition_unwatch(partition *p, pwaiter *w)
+{
+    pthread_mutex_lock(&p->wlock);
+    if (w->queued) {
+        for (pwaiter **pp = &p->waiters; *pp; pp = &(*pp)->next)
+            if (*pp == w) {
+                *pp = w->next;
+                break;
+            }
+        w->queued = false;
+    }
+    pthread_mutex_unlock(&p->wlock);
+}
+
+typedef struct ack_wait {
+    partition *p;
+    int64_t upto;
+    partition_acked_fn done;
+    void *arg;
+} ack_wait;
+
+static void synced(void *arg, int err)
+{
+    ack_wait *a = arg;
+    if (err == STORAGE_OK)
+        update_hw(a->p, a->upto);
+    if (a->done)
+        a->done(a->arg, err);
+    partition_put(a->p);
+    free(a);
+}
+
+void partition_appended(partition *p, int64_t log_end_offset, partition_acked_fn done, void *arg)
+{
+    if (!plog_ack_needs_flush(p->log)) {
+        update_hw(p, log_end_offset);
+        if (done)
+            done(arg, STORAGE_OK);
+        return;
+    }
+    ack_wait *a = xmalloc(sizeof *a);
+    atomic_fetch_add(&p->refs, 1);
+    *a = (ack_wait){p, log_end_offset, done, arg};
+    flusher_request(p->mgr->flusher, p->log, log_end_offset, synced, a);
+}

@@ -1,0 +1,85 @@
+/*
+ * replica.h - the partitions this node holds: their logs, leader epochs,
+ * high watermarks, and the fetch requests waiting for data.
+ *
+ * The set of partitions follows the metadata image (replica_sync): a
+ * partition that names this node as a replica gets its log opened (created
+ * when new); a partition gone from the image has its log closed and its
+ * directory deleted.
+ *
+ * High watermark. With one replica the high watermark is the durable end of
+ * the log: the flushed offset when acknowledgements wait for fsync (the
+ * default), else the log end. Consumers never see a record that a crash
+ * could take back. When it advances, every waiter on the partition is woken
+ * once (one-shot; waiters re-register if they still need to wait).
+ *
+ * References: replica_get returns a counted reference; partition_put drops
+ * it. A removed partition stays valid while referenced (its log is closed
+ * when the last reference goes).
+ */
+#ifndef CHRONIK_REPLICA_REPLICA_H
+#define CHRONIK_REPLICA_REPLICA_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "meta/meta.h"
+#include "storage/storage.h"
+
+typedef struct pwaiter {
+    struct pwaiter *next;
+    void (*wake)(void *arg); /* called with the partition's waiter lock held: keep it short */
+    void *arg;
+    bool queued;
+} pwaiter;
+
+typedef struct partition {
+    _Atomic int refs;
+    char *topic;
+    int32_t index;
+    kuuid_t topic_id;
+    plog_t *log;
+    int32_t leader_epoch;
+    _Atomic int64_t high_watermark;
+    _Atomic bool removed;
+    pthread_mutex_t wlock;   /* waiters */
+    pwaiter *waiters;
+    struct replica_mgr *mgr;
+} partition;
+
+typedef struct replica_mgr replica_mgr;
+
+/* Derives a partition's log configuration from its topic's overrides. */
+typedef void (*replica_config_fn)(void *ctx, const meta_topic *t, plog_config_t *out);
+
+replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, replica_config_fn cfg_fn,
+                         void *cfg_ctx);
+void replica_free(replica_mgr *m); /* closes every log */
+flusher_t *replica_flusher(replica_mgr *m);
+
+/* Bring the partitions in line with img (metadata listener). */
+void replica_sync(replica_mgr *m, const meta_image *img);
+
+partition *replica_get(replica_mgr *m, const char *topic, size_t len, int32_t index);
+void partition_put(partition *p);
+
+/* Number of partitions held, and a walk over them (for retention, metrics). */
+typedef void (*replica_each_fn)(void *arg, partition *p);
+void replica_each(replica_mgr *m, replica_each_fn fn, void *arg);
+
+/* Wait for the high watermark to advance (one-shot). */
+void partition_watch(partition *p, pwaiter *w);
+/* Stop waiting; after it returns, w->wake is not running and will not run. */
+void partition_unwatch(partition *p, pwaiter *w);
+
+/*
+ * After an append (res from plog_append): advance the high watermark now, or
+ * once the data is durable. done(arg, err) is called when the append may be
+ * acknowledged (acks >= 1): at once (from this thread) when no sync is
+ * needed, else on the flusher thread after the sync. done may be NULL
+ * (acks=0).
+ */
+typedef void (*partition_acked_fn)(void *arg, int err);
+void partition_appended(partition *p, int64_t log_end_offset, partition_acked_fn done, void *arg);
+
+#endif

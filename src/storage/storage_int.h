@@ -1,0 +1,169 @@
+/*
+ * storage_int.h - types shared by the storage .c files (not a public
+ * header: the broker includes storage.h only).
+ */
+#ifndef CHRONIK_STORAGE_INT_H
+#define CHRONIK_STORAGE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "proto/batch.h"
+#include "storage/storage.h"
+
+#define SEG_NAME_DIGITS 20
+#define SEG_PATH_MAX 4200
+#define SEG_WALK_CHUNK (16 * 1024)  /* bytes read per pread when walking headers */
+#define IDX_ENTRY_BYTES 8
+#define TIDX_ENTRY_BYTES 12
+#define EPOCH_FILE "leader-epoch-checkpoint"
+#define EPOCH_FILE_VERSION 0
+#define EPOCH_FILE_MAX (1024 * 1024)
+#define META_FILE "partition.metadata"
+#define CKPT_FILE "chronik.checkpoint"
+#define CKPT_MAGIC "chronik-checkpoint"
+#define CKPT_VERSION 1
+#define SMALL_FILE_MAX (64 * 1024)
+
+typedef struct idx_entry {
+    uint32_t rel;   /* last offset of the batch at pos, minus the segment base */
+    uint32_t pos;   /* file position of that batch */
+} idx_entry_t;
+
+typedef struct tidx_entry {
+    int64_t ts;     /* max timestamp so far in the segment */
+    uint32_t rel;   /* offset holding it (batch last offset), minus base */
+} tidx_entry_t;
+
+/* One segment: a .log file plus its indexes, kept whole in memory. */
+typedef struct seg {
+    int64_t base;
+    sfs_t *fs;
+    int fd;               /* .log, read-write */
+    uint64_t size;        /* bytes written (what reads may see) */
+    uint64_t synced;      /* bytes known durable */
+    int64_t end;          /* offset after the last batch; base when empty */
+    int64_t max_ts;       /* -1 when no timestamps */
+    int64_t max_ts_offset;
+    int64_t roll_ref_ms;  /* time the segment counts its age from; -1 empty */
+    idx_entry_t *idx;
+    uint32_t idx_n, idx_cap;
+    tidx_entry_t *tidx;
+    uint32_t tidx_n, tidx_cap;
+    uint64_t bytes_since_index;
+    bool sealed;          /* not the active segment */
+    bool idx_unsynced;    /* index files written, not yet synced */
+    atomic_int refs;      /* the log's list holds one; readers one each */
+} seg_t;
+
+typedef struct epoch_entry {
+    int32_t epoch;
+    int64_t start;
+} epoch_entry_t;
+
+typedef struct flush_req {
+    struct flush_req *next;
+    int64_t upto;
+    flusher_cb cb;
+    void *arg;
+} flush_req_t;
+
+struct plog {
+    pthread_mutex_t mu;        /* in-memory state; never held across fsync */
+    pthread_mutex_t ckpt_mu;   /* serialises checkpoint/epoch file writes */
+    char *dir;
+    sfs_t *fs;
+    plog_config_t cfg;
+    seg_t **segs;              /* sorted by base; the last is active */
+    int nsegs, cap_segs;
+    int64_t log_start;
+    int64_t leo;               /* log end offset */
+    int64_t flushed;           /* everything below is durable */
+    int64_t recovery_point;    /* persisted: below it all is durable */
+    int64_t unflushed_msgs;
+    int64_t oldest_unflushed_ms;
+    uint64_t trunc_gen;        /* bumped by truncation */
+    bool dir_unsynced;         /* a file was created since the last dir sync */
+    bool epochs_dirty;
+    int state;                 /* STORAGE_OK, _OFFLINE, _FAILED */
+    char errmsg[256];
+    epoch_entry_t *epochs;
+    int nepochs, cap_epochs;
+    /* flusher side, guarded by the flusher's mutex */
+    flusher_t *flusher;
+    flush_req_t *req_head, *req_tail;
+    bool attached;
+    bool flush_queued;         /* on the flusher's dirty list */
+};
+
+/* ---- segment.c ---------------------------------------------------------- */
+void seg_path(char *out, size_t n, const char *dir, int64_t base, const char *ext);
+bool seg_parse_name(const char *name, int64_t *base, const char **ext);
+seg_t *seg_new(sfs_t *fs, int64_t base);
+void seg_ref(seg_t *s);
+void seg_unref(seg_t *s);
+int seg_create(sfs_t *fs, const char *dir, int64_t base, seg_t **out);
+int seg_open_file(sfs_t *fs, const char *dir, int64_t base, seg_t **out);
+void seg_idx_push(seg_t *s, uint32_t rel, uint32_t pos);
+void seg_tidx_push(seg_t *s, int64_t ts, uint32_t rel);
+void seg_note_batch(seg_t *s, const batch_info_t *b, uint64_t pos, int32_t interval);
+int seg_write_indexes(seg_t *s, const char *dir, bool sync);
+int seg_load_indexes(seg_t *s, const char *dir);
+int seg_unlink_files(sfs_t *fs, const char *dir, int64_t base);
+uint32_t seg_idx_floor(const seg_t *s, int64_t offset);
+
+/* Result of walking a segment from some position. */
+typedef struct seg_scan {
+    uint64_t valid_end;   /* position after the last valid batch */
+    int64_t next_offset;  /* offset after the last valid batch */
+    int64_t max_ts, max_ts_offset;
+    enum batch_err err;   /* why the walk stopped early (BATCH_OK: clean end) */
+    uint64_t batches;
+} seg_scan_t;
+
+typedef void (*seg_batch_fn)(void *arg, const batch_info_t *b, uint64_t pos);
+/* Walks [from, s->size) batch by batch, checking each stored batch (CRC when
+ * crc is true, offsets increasing from expect_offset). fn may be NULL. */
+int seg_walk(seg_t *s, uint64_t from, int64_t expect_offset, bool crc, seg_batch_fn fn, void *arg,
+             seg_scan_t *out);
+/* Rebuilds the in-memory indexes from the .log (full scan with CRC). */
+int seg_rebuild(seg_t *s, int32_t interval, seg_scan_t *out);
+/* Reads the 27-byte prefix of the batch at pos (enough for offsets). */
+int seg_read_batch_header(seg_t *s, uint64_t pos, uint64_t limit, batch_info_t *b, uint8_t *hdr);
+
+/* Batch headers read through a chunk buffer (one pread per chunk). */
+typedef struct walker {
+    seg_t *s;
+    uint64_t limit; /* bytes of the file that may be read */
+    uint8_t *buf;
+    uint64_t buf_pos;
+    size_t buf_len;
+} walker_t;
+void walker_init(walker_t *w, seg_t *s, uint64_t limit);
+void walker_free(walker_t *w);
+/* 0 with *b filled, 1 at the end of the visible bytes, -errno on error. */
+int walker_header(walker_t *w, uint64_t pos, batch_info_t *b);
+/* First batch at or after from whose last offset is >= offset. */
+int walker_find(walker_t *w, uint64_t from, int64_t offset, uint64_t *pos, batch_info_t *b);
+
+/* ---- fs.c ---------------------------------------------------------------- */
+int sfs_mkdir_p(sfs_t *fs, const char *path);
+
+/* ---- plog.c / flusher.c -------------------------------------------------- */
+void plog_set_error(plog_t *log, int state, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void flusher_notify(flusher_t *f, plog_t *log);
+void flusher_detach(flusher_t *f, plog_t *log, flush_req_t **reqs);
+/* One flush of log: syncs dirty files, persists epochs and the recovery
+ * point. Returns the number of fdatasync calls, or -1 on error. */
+int plog_sync(plog_t *log, bool force);
+bool plog_wants_sync(plog_t *log, int64_t now_ms);
+int plog_write_checkpoint(plog_t *log);
+int plog_write_epochs(plog_t *log);
+int64_t plog_now_ms(const plog_t *log);
+void epochs_truncate_end(plog_t *log, int64_t end);
+void epochs_truncate_start(plog_t *log, int64_t start);
+void plog_epoch_assign_locked(plog_t *log, int32_t epoch, int64_t start);
+void plog_check_locked(const plog_t *log);
+void plog_push_seg(plog_t *log, seg_t *s);
+
+#endif
