@@ -113,7 +113,7 @@ gen-check:
 integration: build/chronik build/asan/chronik
 	@tools/run-integration.sh
 
-test: deps-test gen-check unit sim
+test: deps-test gen-check unit sim integration
 	@echo "make test: all tiers passed"
 
 fuzz: $(FUZZ_BIN)

@@ -113,6 +113,12 @@ breq_rc api_fetch(breq *r);
 breq_rc api_list_offsets(breq *r);
 breq_rc api_create_topics(breq *r);
 breq_rc api_delete_topics(breq *r);
+breq_rc api_delete_records(breq *r);
+breq_rc api_describe_configs(breq *r);
+breq_rc api_alter_configs(breq *r);
+breq_rc api_create_partitions(breq *r);
+breq_rc api_incremental_alter_configs(breq *r);
+breq_rc api_describe_cluster(breq *r);
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 

@@ -289,7 +289,7 @@ void batch_build_add(batch_builder_t *b, int64_t timestamp, const void *key, int
     buf_t body;
     buf_init(&body);
     buf_put_u8(&body, 0);
-    buf_put_varlong(&body, timestamp - b->base_timestamp);
+    buf_put_varlong(&body, (int64_t)((uint64_t)timestamp - (uint64_t)b->base_timestamp));
     buf_put_varint(&body, b->count);
     put_bytes(&body, key, key ? key_len : -1);
     put_bytes(&body, value, value ? value_len : -1);

@@ -132,7 +132,11 @@ static void truncate_diverging(raft_t *r, raft_epoch_end_t d)
 
 static void start_snapshot_fetch(raft_t *r, raft_snapshot_id_t id)
 {
-    if (id.end_offset <= raft_log_end_offset(&r->log) || id.epoch < 0 || id.epoch > r->epoch) {
+    /* The leader may also send us to its snapshot when our fetch offset is
+     * inside its log but our last epoch is older than its snapshot: then
+     * our log diverges below the snapshot end, which must lie past our
+     * high watermark. */
+    if (id.end_offset <= r->hw || id.epoch < 0 || id.epoch > r->epoch) {
         r->stats.protocol_violations++;
         r->fetch_not_before = r->now + r->cfg.retry_backoff_ms;
         return;

@@ -272,8 +272,11 @@ void raft_leader_tick(raft_t *r)
         raft_become_prospective(r);
         return;
     }
-    if (r->role != RAFT_LEADER)
+    if (r->role == RAFT_RESIGNED) {
+        if (r->now >= r->deadline)
+            raft_become_prospective(r);
         return;
+    }
     for (int i = 0; i < r->cfg.n_voters; i++) {
         peer_t *p = &r->peers[i];
         if (i != r->self_voter && !p->begin_acked &&
@@ -285,9 +288,11 @@ void raft_leader_tick(raft_t *r)
 int64_t raft_leader_deadline(const raft_t *r)
 {
     int64_t d = quorum_deadline(r);
+    if (r->role == RAFT_RESIGNED)
+        d = MIN(d, r->deadline);
     for (int i = 0; i < RAFT_PEERS_MAX; i++) {
         const peer_t *p = &r->peers[i];
-        if (p->used && p->parked)
+        if (p->used && p->parked && r->durable_gen == r->state_gen) /* else: after io_done */
             d = MIN(d, p->park_deadline);
         if (r->role == RAFT_LEADER && i < r->cfg.n_voters && i != r->self_voter && !p->begin_acked)
             d = MIN(d, p->begin_sent_ms + r->cfg.request_timeout_ms);

@@ -31,6 +31,8 @@ static void release_outbox(raft_t *r)
     size_t n = 0;
     while (n < r->n_outbox && (int32_t)(r->outbox[n].gate - r->durable_gen) <= 0)
         raft_emit(r, &r->outbox[n++].msg);
+    if (n == 0)
+        return;
     memmove(r->outbox, r->outbox + n, (r->n_outbox - n) * sizeof(*r->outbox));
     r->n_outbox -= n;
 }
@@ -52,7 +54,9 @@ static void fill_committed(raft_t *r, raft_ready_t *rd)
     }
     rd->high_watermark = r->hw;
     int64_t min_entries = r->cfg.snapshot_min_entries;
-    if (min_entries > 0 && !r->snapshot_asked && r->applied - r->log.start >= min_entries) {
+    /* a snapshot is taken at the applied offset, which must be durable here */
+    if (min_entries > 0 && !r->snapshot_asked && r->applied - r->log.start >= min_entries &&
+        r->applied <= r->durable_end) {
         rd->want_snapshot = true;
         r->snapshot_asked = true;
     }

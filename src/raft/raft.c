@@ -519,6 +519,8 @@ void raft_resign(raft_t *r, int64_t now_ms)
         return;
     r->role = RAFT_RESIGNED;
     r->resigning = true;
+    /* should the host never finish shutting down, stand again later */
+    r->deadline = r->now + raft_election_timeout(r);
     raft_send_end_epoch(r);
 }
 

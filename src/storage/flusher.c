@@ -167,7 +167,8 @@ static plog_t **take_round(flusher_t *f, int *n)
     plog_t **src = full ? f->logs : f->dirty;
     *n = full ? f->nlogs : f->ndirty;
     plog_t **list = xmalloc((size_t)(*n + 1) * sizeof *list);
-    memcpy(list, src, (size_t)*n * sizeof *list);
+    if (*n)
+        memcpy(list, src, (size_t)*n * sizeof *list);
     for (int i = 0; i < f->ndirty; i++)
         f->dirty[i]->flush_queued = false;
     f->ndirty = 0;

@@ -468,7 +468,7 @@ static int cmp_i64(const void *a, const void *b)
 
 static bool has_base(const listing_t *l, int64_t base)
 {
-    return bsearch(&base, l->bases, (size_t)l->n, sizeof base, cmp_i64) != NULL;
+    return l->n > 0 && bsearch(&base, l->bases, (size_t)l->n, sizeof base, cmp_i64) != NULL;
 }
 
 /* Lists segments (sorted) and deletes leftovers: tmp files and orphaned
@@ -479,7 +479,8 @@ static int list_dir(plog_t *log, listing_t *l)
     int r = log->fs->readdir(log->fs, log->dir, list_entry, l);
     if (r < 0)
         return r;
-    qsort(l->bases, (size_t)l->n, sizeof *l->bases, cmp_i64);
+    if (l->n > 1)
+        qsort(l->bases, (size_t)l->n, sizeof *l->bases, cmp_i64);
     for (int i = 0; i < l->njunk; i++) {
         int64_t base;
         const char *ext;
@@ -629,7 +630,15 @@ static int recover_segments(plog_t *log, const listing_t *l, int64_t rp)
         int r = recover_one(log, l, i, rp, &torn, &scanned);
         if (r != STORAGE_OK)
             return r;
-        log->segs[log->nsegs - 1]->idx_unsynced = scanned; /* rewrite + sync */
+        seg_t *s = log->segs[log->nsegs - 1];
+        s->idx_unsynced = scanned; /* rewrite + sync */
+        if (!torn && i + 1 < l->n && l->bases[i + 1] > rp && s->end != l->bases[i + 1]) {
+            /* an unsynced sealed segment lost its tail at a batch boundary
+             * while the next one kept data: the log ends here */
+            log_warn("storage", "segment %020" PRId64 " ends at offset %" PRId64 " but the next starts at %"
+                     PRId64 ": unsynced tail lost dir=%s", s->base, s->end, l->bases[i + 1], log->dir);
+            torn = true;
+        }
     }
     return STORAGE_OK;
 }

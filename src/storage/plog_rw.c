@@ -288,16 +288,24 @@ void plog_read_release(plog_read_result_t *res)
 }
 
 /* Extends [start, *end) over whole batches within limit and max_offset. */
-static int extend_range(plog_t *log, walker_t *w, uint64_t start, uint64_t limit, int64_t max_offset,
-                        uint64_t *end, int64_t *next)
+static int extend_range(plog_t *log, walker_t *w, uint64_t limit, int64_t max_offset, uint64_t *end,
+                        int64_t *next)
 {
     pthread_mutex_lock(&log->mu);
     uint64_t jump = idx_jump(w->s, *end, limit, max_offset);
     pthread_mutex_unlock(&log->mu);
-    UNUSED(start);
-    uint64_t pos = jump > *end ? jump : *end;
+    uint64_t pos = *end;
+    batch_info_t b;
+    if (jump > *end) { /* whole batches lie between *end and the entry */
+        int r = walker_header(w, jump, &b);
+        if (r < 0)
+            return r;
+        if (r == 0) {
+            pos = *end = jump;
+            *next = b.base_offset;
+        }
+    }
     for (;;) {
-        batch_info_t b;
         int r = walker_header(w, pos, &b);
         if (r < 0)
             return r;
@@ -349,7 +357,7 @@ int plog_read(plog_t *log, int64_t offset, int64_t max_offset, uint32_t max_byte
         uint64_t end = start + b.size;
         int64_t next = batch_info_last_offset(&b) + 1;
         uint64_t cap = MIN(limit, start + MAX((uint64_t)max_bytes, (uint64_t)b.size));
-        r = extend_range(log, &w, start, cap, max_offset, &end, &next);
+        r = extend_range(log, &w, cap, max_offset, &end, &next);
         res->fd = s->fd;
         res->position = start;
         res->length = (uint32_t)(end - start);

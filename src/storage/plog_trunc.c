@@ -16,10 +16,11 @@
 #include "base/util.h"
 #include "storage/storage_int.h"
 
-/* Deletes segments [from, nsegs) (files and memory). */
+/* Deletes segments [from, nsegs) (files and memory), newest first, so a
+ * crash in between leaves a contiguous prefix of the log. */
 static void drop_tail_locked(plog_t *log, int from)
 {
-    for (int i = from; i < log->nsegs; i++) {
+    for (int i = log->nsegs - 1; i >= from; i--) {
         seg_unlink_files(log->fs, log->dir, log->segs[i]->base);
         seg_unref(log->segs[i]);
     }
@@ -108,7 +109,7 @@ static int truncate_fully_locked(plog_t *log, int64_t offset)
     for (int i = 0; i < log->nsegs; i++)
         if (log->segs[i]->base == offset)
             keep = log->segs[i];
-    for (int i = 0; i < log->nsegs; i++) {
+    for (int i = log->nsegs - 1; i >= 0; i--) { /* newest first */
         if (log->segs[i] == keep)
             continue;
         seg_unlink_files(log->fs, log->dir, log->segs[i]->base);

@@ -120,7 +120,8 @@ static int list_segments(const char *dir, seg_list_t *l, FILE *out)
         fprintf(out, "%s: cannot read directory: %s\n", dir, strerror(-r));
         return -1;
     }
-    qsort(l->bases, (size_t)l->n, sizeof *l->bases, cmp_base);
+    if (l->n > 1)
+        qsort(l->bases, (size_t)l->n, sizeof *l->bases, cmp_base);
     return 0;
 }
 

@@ -331,6 +331,17 @@ class Conn:
         """Half-closes: the broker reads end-of-stream, we can still read."""
         self.sock.shutdown(socket.SHUT_WR)
 
+    def send_bad(self, data, half_close=False):
+        """Sends bytes the broker may refuse midway: a broker that closes (or
+        resets) the connection before everything is written is not an error
+        here; wait_closed() then observes the close."""
+        try:
+            self.sock.sendall(data)
+            if half_close:
+                self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
     def _fill(self, deadline):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -390,7 +401,7 @@ class Conn:
             try:
                 if not self.sock.recv(65536):
                     return True
-            except (ConnectionResetError, BrokenPipeError):
+            except OSError:  # reset, or not connected any more
                 return True
 
 

@@ -137,14 +137,24 @@ def test_out_of_range_version_answered_with_correlation_id(broker, version):
         assert kwire.api_versions(c, 0)["error_code"] == kwire.ERR_NONE
 
 
-# That answer carries UNSUPPORTED_VERSION (35).
-@pytest.mark.parametrize("version", OUT_OF_RANGE_METADATA)
+# An API whose response has a top-level ErrorCode carries UNSUPPORTED_VERSION (35)
+# there when asked at a version outside its range (DescribeCluster: v0-v1 supported).
+# (A Metadata response has no such field: it can only keep the correlation id.)
+API_DESCRIBE_CLUSTER = 60
+
+
+@pytest.mark.parametrize("version", [2, 0x7FFF])
 def test_out_of_range_version_reports_unsupported_version(broker, version):
     with kwire.Conn.to(broker.bootstrap) as c:
-        resp = _out_of_range_metadata(c, version, 4343)
-    assert struct.unpack(">i", resp[:4])[0] == 4343
-    assert struct.pack(">h", kwire.ERR_UNSUPPORTED_VERSION) in resp[4:], \
-        "no error code 35 in the response: %s" % resp.hex()
+        hdr = kwire.request_header(API_DESCRIBE_CLUSTER, version, 4343, "chronik-it")
+        c.send_frame(hdr + kwire.Writer().i8(0).tags().bytes())
+        resp = c.recv_frame()
+        assert struct.unpack(">i", resp[:4])[0] == 4343
+        # response header v1: correlation id, tagged fields; body: ThrottleTimeMs, ErrorCode
+        assert resp[4] == 0, "expected an empty tagged-field section: %s" % resp.hex()
+        throttle, err = struct.unpack(">ih", resp[5:11])
+        assert err == kwire.ERR_UNSUPPORTED_VERSION, "response: %s" % resp.hex()
+        assert kwire.api_versions(c, 0)["error_code"] == kwire.ERR_NONE
 
 
 # Metadata v1 lists this node as the only broker and controller, and no topics yet.
@@ -218,9 +228,7 @@ def test_bad_input_closes_only_that_connection(broker, case):
     data, half_close = BAD_INPUTS[case]
     with kwire.Conn.to(broker.bootstrap) as healthy, kwire.Conn.to(broker.bootstrap) as bad:
         _assert_serving(healthy)
-        bad.send_raw(data)
-        if half_close:
-            bad.shutdown_write()
+        bad.send_bad(data, half_close)
         assert bad.wait_closed(CLOSE_DEADLINE_S), "broker kept the bad connection open (%s)" % case
         assert broker.running()
         _assert_serving(healthy)
@@ -234,8 +242,6 @@ def test_bad_inputs_in_sequence_leave_broker_serving(broker):
         for case in sorted(BAD_INPUTS):
             data, half_close = BAD_INPUTS[case]
             with kwire.Conn.to(broker.bootstrap) as bad:
-                bad.send_raw(data)
-                if half_close:
-                    bad.shutdown_write()
+                bad.send_bad(data, half_close)
                 assert bad.wait_closed(CLOSE_DEADLINE_S), case
             _assert_serving(healthy)
