@@ -4,7 +4,7 @@ set -u
 passed=0; failed=0; bad=()
 for t in "$@"; do
   out=$("$t" 2>&1); rc=$?
-  printf '%s\n' "$out" | grep -E 'FAIL|CHECK|REQUIRE|ERROR|Sanitizer|runtime error' | head -40
+  printf '%s\n' "$out" | grep -E '^FAIL|CHECK failed|REQUIRE failed|ERROR: AddressSanitizer|LeakSanitizer|runtime error|PANIC' | head -40
   line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -1)
   p=$(printf '%s' "$line" | sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1/p')
   f=$(printf '%s' "$line" | sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\2/p')
