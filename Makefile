@@ -72,9 +72,12 @@ build/sim/chronik-sim: $(SIM_SRC) build/libchronik.a $(wildcard tests/sim/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -fsanitize=undefined -fno-sanitize-recover=undefined -Itests/sim -o $@ $(SIM_SRC) build/libchronik.a $(LDLIBS)
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+# Parsers live in base, proto and storage: fuzzers link only those.
+FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/%,$(LIB_SRC))
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
-	clang $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-command-line-argument -O1 -g -fsanitize=fuzzer,address,undefined -pthread -o $@ $< $(LIB_SRC) $(LDLIBS)
+	@echo "CC(fuzz) $@"
+	@clang $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-command-line-argument -O1 -g -fsanitize=fuzzer,address,undefined -pthread -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
 
 build/bench/%: bench/%.c build/libchronik.a
 	@mkdir -p $(dir $@)

@@ -137,13 +137,13 @@ static void complete(flusher_t *f, plog_t *log)
         q->next = NULL;
         *tail = q;
         tail = &q->next;
+        f->st.callbacks++; /* counted before they fire, so a woken waiter sees it */
     }
     if (!log->req_head)
         log->req_tail = NULL;
     else
         mark_dirty(f, log); /* data appended during the round: next one */
     pthread_mutex_unlock(&f->mu);
-    uint64_t n = 0;
     while (done) {
         flush_req_t *q = done;
         done = q->next;
@@ -152,11 +152,7 @@ static void complete(flusher_t *f, plog_t *log)
             err = STORAGE_ERR_OUT_OF_RANGE; /* truncated away before it was durable */
         q->cb(q->arg, err);
         free(q);
-        n++;
     }
-    pthread_mutex_lock(&f->mu);
-    f->st.callbacks += n;
-    pthread_mutex_unlock(&f->mu);
 }
 
 /* Takes the logs to look at this round (under f->mu). */

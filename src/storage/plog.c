@@ -400,6 +400,7 @@ static plog_t *log_new(const char *dir, const plog_config_t *cfg, sfs_t *fs)
     pthread_mutex_init(&log->ckpt_mu, NULL);
     log->dir = xstrdup(dir);
     log->fs = fs;
+    log->oldest_unflushed_ms = -1;
     if (cfg)
         log->cfg = *cfg;
     else

@@ -55,8 +55,11 @@
  *  3. The recovery point R only moves forward to the base of the active
  *     segment, once every older segment and its indexes are durable; at
  *     clean close (everything synced, active indexes written) R = log end.
- *  4. Truncation first lowers R durably (R <= new end), then cuts files,
- *     then fdatasyncs the cut file, so cut data cannot come back as valid.
+ *  4. Truncation deletes whole segments newest first (a crash in between
+ *     leaves a contiguous prefix), cuts the segment holding the offset,
+ *     then, before returning and so before any new append, writes the
+ *     lowered R (R <= new end) and the epochs and fdatasyncs the cut file,
+ *     so new appends never land below a stale R.
  *
  * RECOVERY (plog_open)
  * ====================
@@ -71,14 +74,16 @@
  *    CRC and its indexes rebuilt. At the first invalid batch (short, bad
  *    length, bad CRC, offsets going back): if it lies below R the partition
  *    goes OFFLINE; otherwise it is a torn tail: the segment is cut there,
- *    every later segment deleted, and the bytes dropped are logged.
+ *    every later segment deleted, and the bytes dropped are logged. An
+ *    unsynced sealed segment that ends before the next one begins lost its
+ *    tail at a batch boundary: everything after it is deleted too.
  *  - plog_config.verify_on_open scans every segment with CRC.
  *  - Scanned segments are fdatasynced before the log is used, so the
  *    flushed offset starts at the log end.
  *  - The epoch cache is loaded, extended with the epochs of scanned
  *    batches, and cut to [log start, log end).
  *
- * INVARIANTS (plog_check asserts them)
+ * INVARIANTS (plog_check_locked asserts I1-I5)
  * ==========
  *  I1 segments are sorted and disjoint: segs[i].end <= segs[i+1].base.
  *  I2 log start <= log end == active segment's end; there is always an

@@ -207,7 +207,10 @@ typedef struct plog_append_result {
  * the log end offset and patches baseOffset and partitionLeaderEpoch in
  * data itself, then writes the bytes with one write. Rolls first when
  * needed. The data is in the page cache only: durable once a flusher
- * request up to res->log_end_offset completes.
+ * request up to res->log_end_offset completes. Errors: _INVALID (headers
+ * inconsistent, or leader_epoch below the latest epoch), _TOO_LARGE (more
+ * than segment_bytes), _FAILED/_OFFLINE (state), _IO (the write failed;
+ * the log is failed from then on).
  */
 int plog_append(plog_t *log, uint8_t *data, size_t len, int32_t leader_epoch,
                 plog_append_result_t *res);
@@ -243,7 +246,7 @@ int plog_read(plog_t *log, int64_t offset, int64_t max_offset, uint32_t max_byte
               plog_read_result_t *res);
 void plog_read_release(plog_read_result_t *res);
 /* Same, copying into out (appended; buf.h buf_t); every batch copied is
- * CRC-checked (a bad one below the durable point marks the log offline). */
+ * CRC-checked, and a bad one marks the log offline (STORAGE_ERR_OFFLINE). */
 struct buf;
 int plog_read_copy(plog_t *log, int64_t offset, int64_t max_offset, uint32_t max_bytes,
                    struct buf *out, int64_t *next_offset);
@@ -326,10 +329,14 @@ void flusher_free(flusher_t *f);
 /* A log appended to will be synced by f (plog_open does not attach). */
 void flusher_attach(flusher_t *f, plog_t *log);
 /*
- * Calls cb(arg, err) on the flusher thread once every offset below
- * upto_offset (normally plog_append_result.log_end_offset) is durable, or
- * with an error when the sync failed or the log was closed. Requests on one
- * log complete in the order they were made.
+ * Calls cb(arg, err) on the flusher thread (or the thread running
+ * flusher_run_once) once every offset below upto_offset (normally
+ * plog_append_result.log_end_offset) is durable. err is STORAGE_OK, the
+ * log's error when a sync failed, STORAGE_ERR_OUT_OF_RANGE when a
+ * truncation removed the offsets before they were durable, or
+ * STORAGE_ERR_CLOSED (fired from plog_close / flusher_free). Requests on
+ * one log complete in the order they were made. A callback must not close
+ * a log or free the flusher; it may call flusher_request.
  */
 void flusher_request(flusher_t *f, plog_t *log, int64_t upto_offset, flusher_cb cb, void *arg);
 /* One round: syncs every dirty file once, fires satisfied callbacks.

@@ -1065,6 +1065,33 @@ TEST(flusher_relaxed_flush_messages)
     free(dir);
 }
 
+/* flush.ms: unsynced relaxed writes are synced once the oldest is flush_ms old. */
+TEST(flusher_relaxed_flush_ms)
+{
+    for (int advance = 0; advance < 2; advance++) {
+        char *dir = tmpdir();
+        fault_fs_t *ff = fault_fs_new();
+        flusher_t *f = flusher_new(); /* its first round looks at every log */
+        plog_config_t cfg;
+        small_config(&cfg);
+        cfg.flush_messages = 1000;
+        cfg.flush_ms = 100;
+        plog_t *log;
+        REQUIRE(plog_open(dir, &cfg, fault_fs_sfs(ff), true, &log) == STORAGE_OK);
+        flusher_attach(f, log);
+        plog_append_result_t res;
+        REQUIRE(append_one(log, 3, 1000, 10, 0, &res) == STORAGE_OK);
+        fake_now += advance ? 101 : 99;
+        flusher_run_once(f);
+        CHECK_EQ_INT(plog_flushed_offset(log), advance ? 3 : 0);
+        plog_close(log);
+        flusher_free(f);
+        fault_fs_free(ff);
+        rm_rf(dir);
+        free(dir);
+    }
+}
+
 /* A failed fsync fails the waiting requests and makes the log refuse writes. */
 TEST(sync_failure_is_sticky)
 {
