@@ -1,4 +1,4 @@
-/* api_produce.c - Produce (key 0) v3-v9: validate each partition's record
+/* api_produce.c - Produce (key 0) v0-v9: validate each partition's record
  * batches (magic 2, CRC-32C, counts), append them with broker-assigned
  * offsets and the leader epoch, and acknowledge once the data is durable
  * (acks=1/-1: after the group-committed fsync; acks=0: no response).

@@ -162,11 +162,13 @@ static int open_storage(broker *b)
     pthread_cond_init(&b->hk_cond, NULL);
     if (pthread_create(&b->housekeeper, NULL, housekeeper, b) != 0)
         CK_PANIC("cannot start the housekeeping thread");
+    b->groups = broker_groups_start(b);
     return 0;
 }
 
 static void close_storage(broker *b)
 {
+    group_coord_stop(b->groups);
     if (b->meta) {
         pthread_mutex_lock(&b->hk_lock);
         b->hk_stop = true;

@@ -21,6 +21,7 @@
 #include "base/arena.h"
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "group/group.h"
 #include "net/net.h"
 #include "proto/kerr.h"
 #include "proto/proto.h"
@@ -57,6 +58,7 @@ typedef struct broker {
     net_t *net;
     meta_t *meta;
     replica_mgr *replicas;
+    group_coord *groups;
     admin_http *admin;
     pthread_t housekeeper;
     pthread_mutex_t hk_lock;
@@ -113,6 +115,19 @@ breq_rc api_fetch(breq *r);
 breq_rc api_list_offsets(breq *r);
 breq_rc api_create_topics(breq *r);
 breq_rc api_delete_topics(breq *r);
+breq_rc api_find_coordinator(breq *r);
+breq_rc api_join_group(breq *r);
+breq_rc api_sync_group(breq *r);
+breq_rc api_heartbeat(breq *r);
+breq_rc api_leave_group(breq *r);
+breq_rc api_offset_commit(breq *r);
+breq_rc api_offset_fetch(breq *r);
+breq_rc api_list_groups(breq *r);
+breq_rc api_describe_groups(breq *r);
+breq_rc api_delete_groups(breq *r);
+breq_rc api_offset_delete(breq *r);
+/* The group coordinator for this node's configuration (api_find_coordinator.c). */
+group_coord *broker_groups_start(broker *b);
 breq_rc api_delete_records(breq *r);
 breq_rc api_describe_configs(breq *r);
 breq_rc api_alter_configs(breq *r);

@@ -10,10 +10,19 @@
 /* Every API this broker implements, by api key. ApiVersions advertises
  * exactly these ranges (clamped to the schemas' valid versions). */
 static const api_handler handlers[] = {
-    {API_PRODUCE, 3, 9, api_produce},
+    {API_PRODUCE, 0, 9, api_produce}, /* v0-v2: old message formats get error 43 */
     {API_FETCH, 4, 12, api_fetch},
     {API_LIST_OFFSETS, 1, 7, api_list_offsets},
     {API_METADATA, 0, 12, api_metadata},
+    {API_OFFSET_COMMIT, 0, 9, api_offset_commit},
+    {API_OFFSET_FETCH, 0, 9, api_offset_fetch},
+    {API_FIND_COORDINATOR, 0, 4, api_find_coordinator},
+    {API_JOIN_GROUP, 0, 9, api_join_group},
+    {API_HEARTBEAT, 0, 4, api_heartbeat},
+    {API_LEAVE_GROUP, 0, 5, api_leave_group},
+    {API_SYNC_GROUP, 0, 5, api_sync_group},
+    {API_DESCRIBE_GROUPS, 0, 5, api_describe_groups},
+    {API_LIST_GROUPS, 0, 4, api_list_groups},
     {API_API_VERSIONS, 0, 3, api_versions},
     {API_CREATE_TOPICS, 0, 7, api_create_topics},
     {API_DELETE_TOPICS, 0, 6, api_delete_topics},
@@ -21,7 +30,9 @@ static const api_handler handlers[] = {
     {API_DESCRIBE_CONFIGS, 0, 4, api_describe_configs},
     {API_ALTER_CONFIGS, 0, 2, api_alter_configs},
     {API_CREATE_PARTITIONS, 0, 3, api_create_partitions},
+    {API_DELETE_GROUPS, 0, 2, api_delete_groups},
     {API_INCREMENTAL_ALTER_CONFIGS, 0, 1, api_incremental_alter_configs},
+    {API_OFFSET_DELETE, 0, 0, api_offset_delete},
     {API_DESCRIBE_CLUSTER, 0, 1, api_describe_cluster},
 };
 

@@ -15,7 +15,7 @@ import harness
 import kwire
 
 HERE = Path(__file__).resolve().parent
-CODECS = ["zstd"]  # gzip, snappy, lz4 follow once FindCoordinator is served
+CODECS = ["gzip", "snappy", "lz4", "zstd"]
 
 
 def kcat_consume(kcat, bootstrap, topic, fmt="%k\t%s\n", count=None, timeout_s=60):
@@ -210,3 +210,22 @@ def test_produce_error_codes(broker_factory):
         assert produce_v7(c, "errs", record_batch([b"x" * 3000]))[0] == 10
         assert produce_v7(c, "bad/name", record_batch([b"x"]))[0] == 17
         assert produce_v7(c, "errs", record_batch([b"after"])) == (0, 3)
+
+
+# Produce v0-v2 is advertised (librdkafka gates gzip/snappy/lz4 on it), but the old
+# message formats (magic 0 and 1) are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT (43).
+@pytest.mark.parametrize("version", [0, 2])
+def test_produce_old_message_format_refused(broker, version):
+    value = b"old"
+    msg = struct.pack(">bbq", 1, 0, 0) + struct.pack(">i", -1) + struct.pack(">i", len(value)) + value
+    msg = struct.pack(">I", 0) + msg  # CRC (not reached: the magic is refused first)
+    mset = struct.pack(">qi", 0, len(msg)) + msg
+    w = kwire.Writer().i16(1).i32(5000).i32(1).string("old-format").i32(1).i32(0)
+    w.i32(len(mset)).raw(mset)
+    with kwire.Conn.to(broker.bootstrap) as c:
+        c.send_frame(kwire.request_header(0, version, 11, "chronik-it") + w.bytes())
+        r = kwire.Reader(c.recv_frame())
+        assert r.i32() == 11
+        assert r.array_len() == 1 and r.string() == "old-format"
+        assert r.array_len() == 1 and r.i32() == 0
+        assert r.i16() == 43

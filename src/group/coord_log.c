@@ -1,0 +1,260 @@
+/* coord_log.c - the coordinator's side of __consumer_offsets: appending
+ * records (acknowledged once durable) and rebuilding every group from the
+ * topic at start-up (coord_int.h; record formats in records.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/arena.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "group/coord_int.h"
+#include "proto/kerr.h"
+
+/* ---- deferred work ------------------------------------------------------------- */
+
+void fx_init(fx *f)
+{
+    group_out_init(&f->out);
+    f->jobs = NULL;
+}
+
+static void job_acked(void *arg, int err)
+{
+    append_job *j = arg;
+    if (j->durable)
+        j->durable(j, err == STORAGE_OK ? KERR_NONE : KERR_NOT_COORDINATOR);
+    partition_put(j->p);
+    group_coord *c = j->c;
+    free(j->group_id);
+    free(j->parts);
+    free(j);
+    coord_unref(c);
+}
+
+void fx_run(fx *f)
+{
+    append_job *j = f->jobs;
+    f->jobs = NULL;
+    /* Appends first (in the order they were made), answers after. */
+    append_job *rev = NULL;
+    while (j) {
+        append_job *next = j->next;
+        j->next = rev;
+        rev = j;
+        j = next;
+    }
+    for (j = rev; j;) {
+        append_job *next = j->next;
+        partition_appended(j->p, j->end_offset, job_acked, j);
+        j = next;
+    }
+    group_out_deliver(&f->out);
+}
+
+/* ---- building and appending batches --------------------------------------------------- */
+
+void rb_init(rec_batch *b, int64_t now_ms)
+{
+    buf_init(&b->buf);
+    batch_build_begin(&b->bb, &b->buf, 0, 0, now_ms, -1, -1, -1);
+    b->count = 0;
+}
+
+void rb_add(rec_batch *b, int64_t now_ms, const buf_t *key, const buf_t *value)
+{
+    batch_build_add(&b->bb, now_ms, key->data, (int32_t)key->len, value ? value->data : NULL,
+                    value ? (int32_t)value->len : -1, NULL, 0);
+    b->count++;
+}
+
+void rb_free(rec_batch *b) { buf_free(&b->buf); }
+
+append_job *rb_append(group_coord *c, int32_t index, rec_batch *b, fx *f, int16_t *err)
+{
+    CK_ASSERT(b->count > 0);
+    partition *p = replica_get(c->replicas, GROUP_TOPIC, strlen(GROUP_TOPIC), index);
+    if (!p) {
+        *err = KERR_COORDINATOR_NOT_AVAILABLE;
+        return NULL;
+    }
+    size_t len = batch_build_end(&b->bb);
+    plog_append_result_t res;
+    int rc = plog_append(p->log, b->buf.data, len, p->leader_epoch, &res);
+    if (rc != STORAGE_OK) {
+        log_error("group", "cannot append to %s partition=%d err=\"%s\"", GROUP_TOPIC, index, storage_strerror(rc));
+        partition_put(p);
+        *err = KERR_NOT_COORDINATOR;
+        return NULL;
+    }
+    append_job *j = xcalloc(1, sizeof *j);
+    j->c = c;
+    j->p = p;
+    j->base_offset = res.base_offset;
+    j->end_offset = res.log_end_offset;
+    j->next = f->jobs;
+    f->jobs = j;
+    coord_ref(c);
+    return j;
+}
+
+/* ---- group metadata ------------------------------------------------------------------ */
+
+static void store_durable(append_job *j, int16_t err)
+{
+    group_coord *c = j->c;
+    fx f;
+    fx_init(&f);
+    pthread_mutex_lock(&c->lock);
+    group *g = c->stopping ? NULL : coord_group(c, j->group_id, false, 0);
+    if (g) {
+        group_stored(g, j->generation, err, clock_wall_ms(), &f.out);
+        if (f.out.store) {
+            f.out.store = false;
+            coord_store_group(c, g, clock_wall_ms(), &f);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    fx_run(&f);
+}
+
+void coord_store_group(group_coord *c, group *g, int64_t now_ms, fx *f)
+{
+    buf_t key, value;
+    buf_init(&key);
+    buf_init(&value);
+    group_rec_group_key(&key, g->id);
+    group_rec_group_value(&value, g, now_ms);
+    rec_batch b;
+    rb_init(&b, now_ms);
+    rb_add(&b, now_ms, &key, &value);
+    int16_t err = KERR_NONE;
+    append_job *j = rb_append(c, coord_partition_of(c, g->id), &b, f, &err);
+    rb_free(&b);
+    buf_free(&key);
+    buf_free(&value);
+    g->has_metadata = true;
+    if (j) {
+        j->durable = store_durable;
+        j->group_id = xstrdup(g->id);
+        j->generation = g->generation;
+    } else {
+        group_stored(g, g->generation, err, now_ms, &f->out);
+    }
+}
+
+/* ---- rebuild at start-up ------------------------------------------------------------------ */
+
+typedef struct load_stats {
+    int64_t records, skipped;
+} load_stats;
+
+static void apply(group_coord *c, const group_rec *rec, int64_t record_offset, int64_t now_ms)
+{
+    group *g = coord_group(c, rec->group_id, !rec->tombstone, now_ms);
+    if (!g)
+        return;
+    if (rec->kind == GROUP_REC_OFFSET) {
+        const group_offset *o = &rec->offset;
+        if (rec->tombstone) {
+            group_offset_delete(g, o->topic, strlen(o->topic), o->partition, record_offset);
+        } else {
+            group_offset copy = *o;
+            copy.record_offset = record_offset;
+            group_offset_put(g, &copy);
+        }
+    } else if (rec->tombstone) {
+        group_unload(g);
+    } else {
+        group_load(g, rec->protocol_type, rec->protocol, rec->leader, rec->generation, rec->state_ts_ms,
+                   rec->members, rec->nmembers, now_ms);
+    }
+}
+
+static void load_batch(group_coord *c, const uint8_t *p, size_t size, arena_t *a, load_stats *st)
+{
+    batch_iter_t it;
+    batch_record_t rec;
+    if (!batch_iter_init(&it, p, size)) {
+        log_warn("group", "skipping a compressed batch in %s", GROUP_TOPIC);
+        st->skipped++;
+        return;
+    }
+    int64_t now = clock_wall_ms();
+    while (batch_iter_next(&it, &rec)) {
+        group_rec gr;
+        if (group_rec_decode(rec.key, rec.key_len, rec.value, rec.value_len, a, &gr) != 0) {
+            st->skipped++;
+        } else if (gr.kind != GROUP_REC_OTHER && gr.group_id) {
+            apply(c, &gr, rec.offset, now);
+            st->records++;
+        }
+        arena_reset(a);
+    }
+}
+
+static void load_partition(group_coord *c, partition *p, load_stats *st)
+{
+    int64_t off = plog_log_start_offset(p->log), end = plog_log_end_offset(p->log);
+    buf_t b;
+    buf_init(&b);
+    arena_t a;
+    arena_init(&a);
+    while (off < end) {
+        buf_reset(&b);
+        int64_t next = off;
+        int rc = plog_read_copy(p->log, off, INT64_MAX, COORD_LOAD_CHUNK_BYTES, &b, &next);
+        if (rc != STORAGE_OK) {
+            log_error("group", "cannot read %s partition=%d offset=%lld err=\"%s\"", GROUP_TOPIC, p->index,
+                      (long long)off, storage_strerror(rc));
+            break;
+        }
+        for (size_t pos = 0; pos + BATCH_LOG_OVERHEAD <= b.len;) {
+            batch_info_t bi;
+            if (batch_parse_header(b.data + pos, b.len - pos, &bi) != BATCH_ERR_OK)
+                break;
+            load_batch(c, b.data + pos, bi.size, &a, st);
+            pos += bi.size;
+        }
+        if (next <= off)
+            break;
+        off = next;
+    }
+    arena_free(&a);
+    buf_free(&b);
+}
+
+/* Groups the log knows nothing live about: no metadata, no offsets. */
+static void drop_empty(group_coord *c)
+{
+    size_t it = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    char **gone = NULL;
+    size_t n = 0;
+    while (hmap_next(&c->groups, &it, &k, &kl, &v)) {
+        group *g = v;
+        if (!g->has_metadata && group_offset_count(g) == 0) {
+            gone = xrealloc(gone, (n + 1) * sizeof *gone);
+            gone[n++] = g->id;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        group_free(hmap_del(&c->groups, gone[i], strlen(gone[i])));
+    free(gone);
+}
+
+void coord_load(group_coord *c)
+{
+    load_stats st = {0, 0};
+    for (int32_t i = 0; i < c->npartitions; i++) {
+        partition *p = replica_get(c->replicas, GROUP_TOPIC, strlen(GROUP_TOPIC), i);
+        if (p) {
+            load_partition(c, p, &st);
+            partition_put(p);
+        }
+    }
+    drop_empty(c);
+    log_info("group", "groups loaded groups=%zu records=%lld skipped=%lld", c->groups.count, (long long)st.records,
+             (long long)st.skipped);
+}
