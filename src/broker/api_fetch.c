@@ -153,6 +153,26 @@ static void fetch_respond(fetch_state *fs)
     fetch_unref(fs);
 }
 
+/* A stop was requested: answer now, on the reactor (see on_wake_run). */
+static void expire_run(void *arg)
+{
+    fetch_state *fs = arg;
+    if (!fs->done) {
+        net_timer_cancel(&fs->timer);
+        collect(fs);
+        fetch_respond(fs);
+    }
+    fetch_unref(fs);
+}
+
+static void on_expire(parked *pk)
+{
+    fetch_state *fs = (fetch_state *)pk;
+    atomic_fetch_add(&fs->refs, 1);
+    if (!net_post(fs->reactor, expire_run, fs))
+        atomic_fetch_sub(&fs->refs, 1);
+}
+
 /* Shutdown: the reactors have ended, answer now (the reply is discarded). */
 static void on_cancel(parked *pk)
 {
@@ -256,6 +276,7 @@ breq_rc api_fetch(breq *r)
         n = collect(fs); /* data that arrived before the watch */
         if (n >= 0 && n < need) {
             net_timer_add(fs->reactor, &fs->timer, (uint64_t)req->MaxWaitMs, on_timeout, fs);
+            fs->park.expire = on_expire;
             fs->park.cancel = on_cancel;
             broker_park(r->b, &fs->park);
             return BREQ_PARKED;

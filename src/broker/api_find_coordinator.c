@@ -22,11 +22,14 @@ group_coord *broker_groups_start(broker *b)
     return group_coord_start(&gc, b->meta, b->replicas);
 }
 
-/* The outcome for one key; ready is the state of __consumer_offsets. */
+/* The outcome for one key; ready is the state of __consumer_offsets.
+ * Transactions are not served yet: like a Kafka broker whose transaction
+ * coordinator is unavailable, answer COORDINATOR_NOT_AVAILABLE (clients retry
+ * until their own timeout). */
 static void locate(const breq *r, int8_t key_type, int16_t ready, int16_t *err, int32_t *node, kstr_t *host,
                    int32_t *port)
 {
-    *err = key_type == KEY_GROUP ? ready : key_type == KEY_TRANSACTION ? KERR_NONE : KERR_INVALID_REQUEST;
+    *err = key_type == KEY_GROUP ? ready : key_type == KEY_TRANSACTION ? KERR_COORDINATOR_NOT_AVAILABLE : KERR_INVALID_REQUEST;
     if (*err) {
         *node = -1;
         *host = KSTR_LIT("");

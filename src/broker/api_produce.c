@@ -2,7 +2,14 @@
  * batches (magic 2, CRC-32C, counts), append them with broker-assigned
  * offsets and the leader epoch, and acknowledge once the data is durable
  * (acks=1/-1: after the group-committed fsync; acks=0: no response).
- * Topics that do not exist are created first when auto-creation is on. */
+ * Topics that do not exist are created first when auto-creation is on.
+ *
+ * Idempotent batches (producerId >= 0, KIP-98) come one per partition and
+ * are checked against the partition's producer state (txn.h) under its
+ * produce lock, together with the append and the state update: a retry of
+ * one of the producer's last batches is answered with its original offset
+ * once that is durable, and not appended again; a bad epoch or sequence is
+ * refused with INVALID_PRODUCER_EPOCH or OUT_OF_ORDER_SEQUENCE_NUMBER. */
 #include <string.h>
 
 #include "base/log.h"
@@ -35,6 +42,48 @@ static void part_acked(void *arg, int err)
     produce_release(a->pc);
 }
 
+/* The header of the payload's first batch; refuses idempotent batches that
+ * do not come alone, and control batches from idempotent producers. */
+static int16_t first_batch(kbytes_t recs, int32_t batches, batch_info_t *first, kstr_t *msg)
+{
+    size_t pos = 0;
+    bool idempotent = false;
+    for (int32_t i = 0; i < batches; i++) {
+        batch_info_t bi;
+        enum batch_err be = batch_parse_header(recs.ptr + pos, (size_t)recs.len - pos, &bi);
+        CK_ASSERT(be == BATCH_ERR_OK); /* batch_validate accepted the payload */
+        if (i == 0)
+            *first = bi;
+        idempotent |= bi.producer_id >= 0;
+        pos += bi.size;
+    }
+    if (idempotent && batches != 1)
+        *msg = kstr_from("an idempotent producer sends one record batch per partition");
+    else if (idempotent && first->control)
+        *msg = kstr_from("control batches are written by the broker only");
+    else
+        return KERR_NONE;
+    return KERR_INVALID_RECORD;
+}
+
+/* Check, append and record an idempotent batch as one step under the
+ * partition's produce lock. A duplicate or a refused batch is not appended
+ * (v says which). */
+static int append_idempotent(partition *p, kbytes_t recs, const batch_info_t *b, txn_verdict *v,
+                             plog_append_result_t *res)
+{
+    int rc = STORAGE_OK;
+    pthread_mutex_lock(&p->produce_lock);
+    *v = txn_state_check(p->producers, b);
+    if (v->err == KERR_NONE && !v->duplicate) {
+        rc = plog_append(p->log, (uint8_t *)recs.ptr, (size_t)recs.len, p->leader_epoch, res);
+        if (rc == STORAGE_OK)
+            txn_state_apply(p->producers, b, res->base_offset, res->last_offset);
+    }
+    pthread_mutex_unlock(&p->produce_lock);
+    return rc;
+}
+
 static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const meta_topic *t,
                                 kbytes_t recs, ProduceResponse_PartitionProduceResponse *out, bool ack)
 {
@@ -47,26 +96,42 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
         out->ErrorMessage = kstr_from(batch_strerror(be));
         return batch_err_kafka_code(be);
     }
-    plog_append_result_t res;
+    batch_info_t first;
+    int16_t err = first_batch(recs, sum.batches, &first, &out->ErrorMessage);
+    if (err != KERR_NONE)
+        return err;
+    plog_append_result_t res = {0};
+    txn_verdict v = {0};
     /* The records are a view into this request's own receive buffer:
      * patching offsets and epochs in place is safe. */
-    int rc = plog_append(p->log, (uint8_t *)recs.ptr, (size_t)recs.len, p->leader_epoch, &res);
+    int rc = first.producer_id >= 0
+                 ? append_idempotent(p, recs, &first, &v, &res)
+                 : plog_append(p->log, (uint8_t *)recs.ptr, (size_t)recs.len, p->leader_epoch, &res);
+    if (v.err != KERR_NONE) {
+        out->ErrorMessage = kstr_from(v.msg);
+        return v.err;
+    }
     if (rc != STORAGE_OK) {
         log_error("broker", "append failed topic=%s partition=%d err=\"%s\"", p->topic, p->index,
                   storage_strerror(rc));
         out->ErrorMessage = kstr_from(storage_strerror(rc));
         return KERR_KAFKA_STORAGE_ERROR;
     }
-    out->BaseOffset = res.base_offset;
-    out->LogStartOffset = res.log_start_offset;
+    /* A duplicate is acknowledged with its original offsets once those are
+     * durable (the first attempt may still be waiting for its sync). */
+    int64_t upto = v.duplicate ? v.last_offset + 1 : res.log_end_offset;
+    out->BaseOffset = v.duplicate ? v.first_offset : res.base_offset;
+    out->LogStartOffset = v.duplicate ? plog_log_start_offset(p->log) : res.log_start_offset;
     if (!ack) {
-        partition_appended(p, res.log_end_offset, NULL, NULL);
-        return KERR_NONE;
+        partition_appended(p, upto, NULL, NULL);
+    } else {
+        part_ack *a = arena_alloc(&r->arena, sizeof *a);
+        *a = (part_ack){pc, out};
+        atomic_fetch_add(&pc->pending, 1);
+        partition_appended(p, upto, part_acked, a);
     }
-    part_ack *a = arena_alloc(&r->arena, sizeof *a);
-    *a = (part_ack){pc, out};
-    atomic_fetch_add(&pc->pending, 1);
-    partition_appended(p, res.log_end_offset, part_acked, a);
+    if (!v.duplicate)
+        partition_note_append(p, (size_t)recs.len);
     return KERR_NONE;
 }
 

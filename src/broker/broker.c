@@ -4,21 +4,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <semaphore.h>
 #include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/util.h"
 #include "broker/broker_int.h"
 
-static _Atomic(net_t *) g_net;
 static _Atomic int g_stop_requested;
+
+static sem_t g_stop_sem; /* posted by broker_request_stop: sem_post is async-signal-safe */
+
+/* Before main, so that a signal can never find it uninitialised. */
+__attribute__((constructor)) static void stop_sem_init(void) { sem_init(&g_stop_sem, 0, 0); }
 
 void broker_request_stop(void)
 {
     atomic_store(&g_stop_requested, 1);
-    net_t *n = atomic_load(&g_net);
-    if (n)
-        net_request_stop(n);
+    sem_post(&g_stop_sem);
 }
 
 static void metrics_line(buf_t *out, const char *name, const char *labels, uint64_t v)
@@ -93,6 +96,15 @@ void broker_unpark(broker *b, parked *p)
     pthread_mutex_unlock(&b->parked_lock);
 }
 
+/* A stop was requested: answer every parked request now, on its reactor. */
+static void expire_parked(broker *b)
+{
+    pthread_mutex_lock(&b->parked_lock);
+    for (parked *p = b->parked_head.next; p != &b->parked_head; p = p->next)
+        p->expire(p);
+    pthread_mutex_unlock(&b->parked_lock);
+}
+
 /* After the reactors ended: answer what still waits (replies are dropped). */
 static void cancel_parked(broker *b)
 {
@@ -153,6 +165,7 @@ static int open_storage(broker *b)
 {
     sfs_t *fs = sfs_posix();
     b->replicas = replica_new(b->cfg.data_dir, fs, b->cfg.node_id, topic_config_plog, &b->cfg);
+    replica_set_producer_id_expiration(b->replicas, b->cfg.producer_id_expiration_ms);
     int rc = meta_open(b->cfg.data_dir, fs, b->cfg.node_id, on_meta_change, b, &b->meta);
     if (rc != STORAGE_OK) {
         log_error("broker", "cannot open the metadata log err=\"%s\"", storage_strerror(rc));
@@ -223,16 +236,17 @@ int broker_run(const config *cfg)
     int rc = 1;
     if (make_dir(cfg->data_dir) != 0 || open_storage(b) != 0 || start_listeners(b) != 0)
         goto out;
-    atomic_store(&g_net, b->net);
-    if (atomic_load(&g_stop_requested))
-        net_request_stop(b->net);
     log_info("broker", "started version=%s data_dir=%s cluster_id=%s", CHRONIK_VERSION, cfg->data_dir,
              cfg->cluster_id);
-    net_run(b->net);
+    if (net_start(b->net) != 0)
+        goto out;
+    while (sem_wait(&g_stop_sem) != 0 && errno == EINTR)
+        ;
     log_info("broker", "stopping");
+    expire_parked(b);
+    net_stop(b->net);
     rc = 0;
 out:
-    atomic_store(&g_net, NULL);
     admin_http_stop(b->admin);
     cancel_parked(b);
     close_storage(b);

@@ -44,10 +44,13 @@ typedef struct broker_stats {
     _Atomic uint64_t unsupported_versions;
 } broker_stats;
 
-/* A request parked on a timer: answered by the broker at shutdown, after the
- * reactors have ended, if it is still waiting then. */
+/* A request parked on a timer. When a stop is requested the broker calls
+ * expire (any thread; it must hand the work to the request's reactor) so the
+ * request is answered at once; whatever still waits after the reactors have
+ * ended is answered by cancel (the reply is then dropped). */
 typedef struct parked {
     struct parked *prev, *next;
+    void (*expire)(struct parked *p); /* called with the parked list locked */
     void (*cancel)(struct parked *p); /* must call broker_unpark */
 } parked;
 
@@ -67,6 +70,7 @@ typedef struct broker {
     uint16_t port;             /* bound client port */
     int64_t started_ms;
     broker_stats stats;
+    txn_pids pids;             /* producer-id blocks (api_init_producer_id.c); zeroed = empty */
 } broker;
 
 typedef struct breq {
@@ -134,6 +138,8 @@ breq_rc api_alter_configs(breq *r);
 breq_rc api_create_partitions(breq *r);
 breq_rc api_incremental_alter_configs(breq *r);
 breq_rc api_describe_cluster(breq *r);
+breq_rc api_init_producer_id(breq *r);
+breq_rc api_describe_producers(breq *r);
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 

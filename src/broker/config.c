@@ -92,6 +92,8 @@ static const struct ckey keys[] = {
      "leader silence before a follower stands for election"},
     {"replica.lag.time.max.ms", CT_I32, F(replica_lag_time_max_ms), 0, "30000",
      "a follower this far behind leaves the ISR"},
+    {"producer.id.expiration.ms", CT_I64, F(producer_id_expiration_ms), 0, "86400000",
+     "forget an idle idempotent producer after this long"},
     {"log.level", CT_LOGLEVEL, F(log_level), 0, "info", "debug, info, warn or error"},
     {"process.roles", CT_IGNORED, 0, 0, NULL, "accepted; every node is broker and controller"},
     {"controller.listener.names", CT_IGNORED, 0, 0, NULL, "accepted; CONTROLLER is the name"},

@@ -27,6 +27,7 @@ static const api_handler handlers[] = {
     {API_CREATE_TOPICS, 0, 7, api_create_topics},
     {API_DELETE_TOPICS, 0, 6, api_delete_topics},
     {API_DELETE_RECORDS, 0, 2, api_delete_records},
+    {API_INIT_PRODUCER_ID, 0, 4, api_init_producer_id},
     {API_DESCRIBE_CONFIGS, 0, 4, api_describe_configs},
     {API_ALTER_CONFIGS, 0, 2, api_alter_configs},
     {API_CREATE_PARTITIONS, 0, 3, api_create_partitions},
@@ -34,6 +35,7 @@ static const api_handler handlers[] = {
     {API_INCREMENTAL_ALTER_CONFIGS, 0, 1, api_incremental_alter_configs},
     {API_OFFSET_DELETE, 0, 0, api_offset_delete},
     {API_DESCRIBE_CLUSTER, 0, 1, api_describe_cluster},
+    {API_DESCRIBE_PRODUCERS, 0, 0, api_describe_producers},
 };
 
 const api_handler *broker_handlers(size_t *count)

@@ -226,6 +226,21 @@ static int16_t op_alter_configs(round_t *r, meta_op *op, const char **msg)
     return KERR_NONE;
 }
 
+static int16_t op_alloc_producer_ids(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    int64_t first = r->img->next_producer_id;
+    if (op->producer_ids < 1 || op->producer_ids > META_PRODUCER_ID_BLOCK_MAX)
+        return *msg = "producer id block size out of range", KERR_INVALID_REQUEST;
+    if (first < 0 || first > INT64_MAX - op->producer_ids)
+        return *msg = "producer ids exhausted", KERR_UNKNOWN_SERVER_ERROR;
+    ProducerIdsRecord pr = {.BrokerId = m->node_id, .BrokerEpoch = -1,
+                            .NextProducerId = first + op->producer_ids};
+    emit(r, META_REC_PRODUCER_IDS, &ProducerIdsRecord_desc, &pr);
+    CK_ASSERT(r->img->next_producer_id == first + op->producer_ids);
+    op->first_producer_id = first;
+    return KERR_NONE;
+}
+
 static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
 {
     *msg = NULL;
@@ -238,6 +253,8 @@ static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
         return op_create_partitions(r, m, op, msg);
     case META_OP_ALTER_CONFIGS:
         return op_alter_configs(r, op, msg);
+    case META_OP_ALLOC_PRODUCER_IDS:
+        return op_alloc_producer_ids(r, m, op, msg);
     }
     return KERR_UNKNOWN_SERVER_ERROR;
 }
@@ -345,6 +362,25 @@ void meta_submit(meta_t *m, meta_op *op)
     m->tail = op;
     pthread_cond_signal(&m->cond);
     pthread_mutex_unlock(&m->lock);
+}
+
+static void pids_op_done(void *arg, int16_t err, const char *msg)
+{
+    meta_op *op = arg; /* freed by run_round after this returns */
+    (void)msg;
+    op->pids_done(op->pids_arg, err, err == KERR_NONE ? op->first_producer_id : -1, op->producer_ids);
+}
+
+void meta_alloc_producer_ids(meta_t *m, int32_t count, meta_pids_fn done, void *arg)
+{
+    meta_op *op = meta_op_new(META_OP_ALLOC_PRODUCER_IDS, NULL, 0);
+    op->producer_ids = count;
+    op->first_producer_id = -1;
+    op->pids_done = done;
+    op->pids_arg = arg;
+    op->done = pids_op_done;
+    op->arg = op;
+    meta_submit(m, op);
 }
 
 /* Decode one framed record value and apply it. */

@@ -108,6 +108,7 @@ meta_image *meta_image_copy(const meta_image *src)
     meta_image *img = xcalloc(1, sizeof *img);
     atomic_store(&img->refs, 1);
     img->offset = src->offset;
+    img->next_producer_id = src->next_producer_id;
     img->ntopics = src->ntopics;
     img->topics = xcalloc((size_t)(src->ntopics ? src->ntopics : 1), sizeof *img->topics);
     for (int32_t i = 0; i < src->ntopics; i++)
@@ -209,6 +210,13 @@ static void apply_config(meta_image *img, const ConfigRecord *r)
     qsort(t->configs, (size_t)t->nconfigs, sizeof *t->configs, cmp_kv);
 }
 
+/* Ids only move forward: an older record never lowers the next id. */
+static void apply_producer_ids(meta_image *img, const ProducerIdsRecord *r)
+{
+    if (r->NextProducerId > img->next_producer_id)
+        img->next_producer_id = r->NextProducerId;
+}
+
 void meta_image_apply(meta_image *img, int16_t type, const void *rec)
 {
     switch (type) {
@@ -223,6 +231,9 @@ void meta_image_apply(meta_image *img, int16_t type, const void *rec)
         break;
     case META_REC_CONFIG:
         apply_config(img, rec);
+        break;
+    case META_REC_PRODUCER_IDS:
+        apply_producer_ids(img, rec);
         break;
     default:
         break; /* records this broker does not use yet are skipped */

@@ -63,6 +63,7 @@ typedef struct meta_topic {
 typedef struct meta_image {
     _Atomic int refs;
     int64_t offset;          /* metadata log end this image reflects */
+    int64_t next_producer_id; /* first id of the next producer-id block (ProducerIdsRecord) */
     int32_t ntopics;
     meta_topic **topics;     /* sorted by name */
 } meta_image;
@@ -99,6 +100,7 @@ typedef enum meta_op_kind {
     META_OP_DELETE_TOPIC,
     META_OP_CREATE_PARTITIONS,
     META_OP_ALTER_CONFIGS,
+    META_OP_ALLOC_PRODUCER_IDS,
 } meta_op_kind;
 
 typedef struct meta_op {
@@ -111,6 +113,10 @@ typedef struct meta_op {
     meta_config_kv *configs; /* create: overrides; alter: value NULL deletes */
     bool replace_configs;    /* alter: drop overrides not listed (AlterConfigs) */
     bool validate_only;
+    int32_t producer_ids;    /* alloc producer ids: block size */
+    int64_t first_producer_id; /* alloc producer ids: the result */
+    void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
+    void *pids_arg;
     meta_done_fn done;
     void *arg;
     struct meta_op *next;
@@ -122,6 +128,17 @@ void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *v
 /* Queue op (taking it); op->done(arg, err, msg) runs on the controller
  * thread once it is durable and published, or rejected. */
 void meta_submit(meta_t *m, meta_op *op);
+
+/*
+ * Producer ids: reserves the block [first, first + count) by writing a
+ * ProducerIdsRecord, so no id is ever handed out twice, across restarts
+ * too. done(arg, err, first, count) runs on the controller thread once the
+ * record is durable (err: a Kafka error code, first -1 on error). The one
+ * entry point for producer-id blocks (txn.h's txn_block_request_fn).
+ */
+#define META_PRODUCER_ID_BLOCK_MAX 1000000
+typedef void (*meta_pids_fn)(void *arg, int16_t err, int64_t first, int32_t count);
+void meta_alloc_producer_ids(meta_t *m, int32_t count, meta_pids_fn done, void *arg);
 
 /* Valid topic name (Kafka's rule: 1-249 of [a-zA-Z0-9._-], not "." or ".."). */
 bool meta_valid_topic_name(const char *name, size_t len);

@@ -12,6 +12,7 @@ enum {
     META_REC_CONFIG = 4,
     META_REC_PARTITION_CHANGE = 5,
     META_REC_REMOVE_TOPIC = 9,
+    META_REC_PRODUCER_IDS = 15,
 };
 #define META_RESOURCE_TOPIC 2 /* ConfigRecord.ResourceType */
 #define META_FRAME_VERSION 1

@@ -16,6 +16,7 @@ struct replica_mgr {
     flusher_t *flusher;
     replica_config_fn cfg_fn;
     void *cfg_ctx;
+    _Atomic int64_t producer_id_expiration_ms;
     pthread_rwlock_t lock; /* the map */
     hmap parts;            /* "topic\0index" -> partition* */
 };
@@ -39,6 +40,7 @@ replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, repli
     m->node_id = node_id;
     m->cfg_fn = cfg_fn;
     m->cfg_ctx = cfg_ctx;
+    atomic_store(&m->producer_id_expiration_ms, TXN_PRODUCER_ID_EXPIRATION_MS_DEFAULT);
     m->flusher = flusher_new();
     flusher_start(m->flusher);
     pthread_rwlock_init(&m->lock, NULL);
@@ -47,6 +49,17 @@ replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, repli
 }
 
 flusher_t *replica_flusher(replica_mgr *m) { return m->flusher; }
+
+void replica_set_producer_id_expiration(replica_mgr *m, int64_t ms)
+{
+    CK_ASSERT(ms > 0);
+    atomic_store(&m->producer_id_expiration_ms, ms);
+}
+
+static int64_t expiration_ms(const partition *p)
+{
+    return atomic_load(&p->mgr->producer_id_expiration_ms);
+}
 
 static void wake_all(partition *p)
 {
@@ -83,14 +96,34 @@ static void remove_dir(sfs_t *fs, const char *dir)
         log_warn("replica", "cannot remove partition directory dir=%s", dir);
 }
 
+/* Clean close: the producer state at the log end, written once the log
+ * below it is durable (snapshot.c, WRITING). */
+static void close_log(partition *p, const char *dir)
+{
+    buf_t snap;
+    buf_init(&snap);
+    if (plog_state(p->log) == STORAGE_OK) {
+        txn_state_expire(p->producers, clock_wall_ms(), expiration_ms(p));
+        txn_state_encode(p->producers, plog_log_end_offset(p->log), &snap);
+    }
+    if (plog_close(p->log) == STORAGE_OK && snap.len > 0 && dir)
+        txn_snapshot_write(p->mgr->fs, dir, &snap);
+    buf_free(&snap);
+}
+
 static void partition_destroy(partition *p)
 {
-    plog_close(p->log);
+    char dir[STORAGE_PATH_MAX];
+    bool have_dir = storage_partition_dir(p->mgr->data_dir, p->topic, p->index, dir, sizeof dir);
     if (atomic_load(&p->removed)) {
-        char dir[STORAGE_PATH_MAX];
-        if (storage_partition_dir(p->mgr->data_dir, p->topic, p->index, dir, sizeof dir))
+        plog_close(p->log);
+        if (have_dir)
             remove_dir(p->mgr->fs, dir);
+    } else {
+        close_log(p, have_dir ? dir : NULL);
     }
+    txn_state_free(p->producers);
+    pthread_mutex_destroy(&p->produce_lock);
     pthread_mutex_destroy(&p->wlock);
     free(p->topic);
     free(p);
@@ -148,6 +181,15 @@ static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta
     p->leader_epoch = mp->leader_epoch;
     p->mgr = m;
     pthread_mutex_init(&p->wlock, NULL);
+    pthread_mutex_init(&p->produce_lock, NULL);
+    p->producers = txn_state_new();
+    if (rc == STORAGE_OK) {
+        int lrc = txn_state_load(p->producers, log, m->fs, plog_dir(log), clock_wall_ms(),
+                                 atomic_load(&m->producer_id_expiration_ms));
+        if (lrc != STORAGE_OK)
+            log_error("replica", "cannot rebuild producer state topic=%s partition=%d err=\"%s\"", t->name,
+                      mp->index, storage_strerror(lrc));
+    }
     uint8_t id[16];
     if (plog_topic_id(log, id) != STORAGE_OK)
         plog_set_topic_id(log, t->id.b);
@@ -303,4 +345,23 @@ void partition_appended(partition *p, int64_t log_end_offset, partition_acked_fn
     atomic_fetch_add(&p->refs, 1);
     *a = (ack_wait){p, log_end_offset, done, arg};
     flusher_request(p->mgr->flusher, p->log, log_end_offset, synced, a);
+}
+
+void partition_note_append(partition *p, size_t bytes)
+{
+    if (!txn_state_note_append(p->producers, bytes) || atomic_exchange(&p->snapshotting, true))
+        return;
+    buf_t snap;
+    buf_init(&snap);
+    pthread_mutex_lock(&p->produce_lock);
+    if (txn_state_snapshot_due(p->producers)) {
+        txn_state_expire(p->producers, clock_wall_ms(), expiration_ms(p));
+        txn_state_encode(p->producers, plog_log_end_offset(p->log), &snap);
+    }
+    pthread_mutex_unlock(&p->produce_lock);
+    /* The fsync happens outside the lock: appends go on meanwhile. */
+    if (snap.len > 0 && plog_state(p->log) == STORAGE_OK)
+        txn_snapshot_write(p->mgr->fs, plog_dir(p->log), &snap);
+    buf_free(&snap);
+    atomic_store(&p->snapshotting, false);
 }

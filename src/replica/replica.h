@@ -13,6 +13,12 @@
  * could take back. When it advances, every waiter on the partition is woken
  * once (one-shot; waiters re-register if they still need to wait).
  *
+ * Producer state. Each partition keeps its idempotent producers' state
+ * (txn.h), rebuilt from its snapshot and log when the partition opens and
+ * snapshotted every TXN_SNAPSHOT_INTERVAL_BYTES of appends and at clean
+ * close. Appends of idempotent batches hold produce_lock across the check,
+ * the append and the state update, so those three are atomic.
+ *
  * References: replica_get returns a counted reference; partition_put drops
  * it. A removed partition stays valid while referenced (its log is closed
  * when the last reference goes).
@@ -25,6 +31,7 @@
 
 #include "meta/meta.h"
 #include "storage/storage.h"
+#include "txn/txn.h"
 
 typedef struct pwaiter {
     struct pwaiter *next;
@@ -45,6 +52,9 @@ typedef struct partition {
     pthread_mutex_t wlock;   /* waiters */
     pwaiter *waiters;
     struct replica_mgr *mgr;
+    pthread_mutex_t produce_lock; /* idempotence check + append + state update */
+    txn_state *producers;    /* guarded by produce_lock */
+    _Atomic bool snapshotting; /* a producer snapshot is being written */
 } partition;
 
 typedef struct replica_mgr replica_mgr;
@@ -56,6 +66,9 @@ replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, repli
                          void *cfg_ctx);
 void replica_free(replica_mgr *m); /* closes every log */
 flusher_t *replica_flusher(replica_mgr *m);
+/* producer.id.expiration.ms: idle producers are dropped from the producer
+ * state at snapshots and loads (default TXN_PRODUCER_ID_EXPIRATION_MS_DEFAULT). */
+void replica_set_producer_id_expiration(replica_mgr *m, int64_t ms);
 
 /* Bring the partitions in line with img (metadata listener). */
 void replica_sync(replica_mgr *m, const meta_image *img);
@@ -81,5 +94,9 @@ void partition_unwatch(partition *p, pwaiter *w);
  */
 typedef void (*partition_acked_fn)(void *arg, int err);
 void partition_appended(partition *p, int64_t log_end_offset, partition_acked_fn done, void *arg);
+
+/* Counts bytes appended to p (any append path, after the append, without
+ * produce_lock held) and writes a producer snapshot when one is due. */
+void partition_note_append(partition *p, size_t bytes);
 
 #endif

@@ -403,14 +403,16 @@ def test_silent_member_evicted_after_session_timeout(broker_factory):
         assert heartbeat_v1(c, "evict-group", 1, j["member_id"]) == ERR_UNKNOWN_MEMBER_ID
 
 
-# FindCoordinator v4 answers batched group and transaction keys with this node.
+# FindCoordinator v4 answers batched group keys with this node; transaction keys get
+# COORDINATOR_NOT_AVAILABLE (15) while transactions are not served.
 def test_find_coordinator_batched(broker):
     with kwire.Conn.to(broker.bootstrap) as c:
-        for key_type in (0, 1):
-            got = find_coordinator_v4(c, key_type, ["a", "b"])
-            assert [x["key"] for x in got] == ["a", "b"]
-            assert all(x["error"] == ERR_NONE and x["node_id"] == broker.node_id and x["port"] == broker.port
-                       for x in got)
+        got = find_coordinator_v4(c, 0, ["a", "b"])
+        assert [x["key"] for x in got] == ["a", "b"]
+        assert all(x["error"] == ERR_NONE and x["node_id"] == broker.node_id and x["port"] == broker.port
+                   for x in got)
+        got = find_coordinator_v4(c, 1, ["t1", "t2"])
+        assert [x["key"] for x in got] == ["t1", "t2"] and all(x["error"] == 15 for x in got)
 
 
 # Groups that only commit offsets are listed and described; OffsetFetch v8 reads several groups at once;
