@@ -96,6 +96,11 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
         out->ErrorMessage = kstr_from(batch_strerror(be));
         return batch_err_kafka_code(be);
     }
+    const char *policy = t ? meta_topic_config(t, "cleanup.policy") : NULL;
+    if (policy && strstr(policy, "compact") && !plog_compact_keys_present(recs.ptr, (size_t)recs.len)) {
+        out->ErrorMessage = kstr_from("a compacted topic needs a key on every record");
+        return KERR_INVALID_RECORD;
+    }
     batch_info_t first;
     int16_t err = first_batch(recs, sum.batches, &first, &out->ErrorMessage);
     if (err != KERR_NONE)
@@ -110,6 +115,11 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
     if (v.err != KERR_NONE) {
         out->ErrorMessage = kstr_from(v.msg);
         return v.err;
+    }
+    if (rc == STORAGE_ERR_TOO_LARGE) {
+        /* Larger than segment.bytes: final, as in Kafka (a retry cannot fit). */
+        out->ErrorMessage = kstr_from("record batch larger than the topic's segment.bytes");
+        return KERR_RECORD_LIST_TOO_LARGE;
     }
     if (rc != STORAGE_OK) {
         log_error("broker", "append failed topic=%s partition=%d err=\"%s\"", p->topic, p->index,

@@ -12,7 +12,6 @@
 #include "broker/broker_int.h"
 
 static _Atomic int g_stop_requested;
-
 static sem_t g_stop_sem; /* posted by broker_request_stop: sem_post is async-signal-safe */
 
 /* Before main, so that a signal can never find it uninitialised. */
@@ -135,6 +134,78 @@ static void housekeep_one(void *arg, partition *p)
                  deleted);
 }
 
+/* ---- compaction of cleanup.policy=compact topics (storage compact.c) ---- */
+
+typedef struct compact_todo {
+    const meta_image *img;
+    char **topics;
+    int32_t *parts;
+    int n, cap;
+} compact_todo;
+
+static void compact_collect(void *arg, partition *p)
+{
+    compact_todo *t = arg;
+    const meta_topic *mt = meta_image_topic(t->img, p->topic, strlen(p->topic));
+    const char *policy = mt ? meta_topic_config(mt, "cleanup.policy") : NULL;
+    if (!policy || !strstr(policy, "compact"))
+        return;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->topics = xrealloc(t->topics, (size_t)t->cap * sizeof *t->topics);
+        t->parts = xrealloc(t->parts, (size_t)t->cap * sizeof *t->parts);
+    }
+    t->topics[t->n] = xstrdup(p->topic);
+    t->parts[t->n++] = p->index;
+}
+
+static bool compact_cancelled(void *arg)
+{
+    broker *b = arg;
+    pthread_mutex_lock(&b->hk_lock);
+    bool stop = b->hk_stop;
+    pthread_mutex_unlock(&b->hk_lock);
+    return stop;
+}
+
+static void compact_one(broker *b, const meta_topic *t, partition *p)
+{
+    plog_compact_opts_t o;
+    plog_compact_opts_default(&o);
+    o.max_offset = atomic_load(&p->high_watermark);
+    o.delete_retention_ms = topic_config_long(&b->cfg, t, "delete.retention.ms");
+    o.min_lag_ms = topic_config_long(&b->cfg, t, "min.compaction.lag.ms");
+    o.max_lag_ms = topic_config_long(&b->cfg, t, "max.compaction.lag.ms");
+    const char *ratio = meta_topic_config(t, "min.cleanable.dirty.ratio");
+    if (ratio)
+        o.min_dirty_ratio = strtod(ratio, NULL);
+    o.cancel = compact_cancelled;
+    o.cancel_arg = b;
+    int rc = plog_compact(p->log, &o, NULL);
+    if (rc != STORAGE_OK)
+        log_warn("storage", "compaction failed topic=%s partition=%d err=\"%s\"", p->topic, p->index,
+                 storage_strerror(rc));
+}
+
+/* One pass per compacted partition, outside the partition table's lock. */
+static void compact_all(broker *b)
+{
+    compact_todo todo = {.img = meta_acquire(b->meta)};
+    replica_each(b->replicas, compact_collect, &todo);
+    for (int i = 0; i < todo.n; i++) {
+        size_t len = strlen(todo.topics[i]);
+        const meta_topic *t = meta_image_topic(todo.img, todo.topics[i], len);
+        partition *p = replica_get(b->replicas, todo.topics[i], len, todo.parts[i]);
+        if (t && p && !compact_cancelled(b))
+            compact_one(b, t, p);
+        partition_put(p);
+        free(todo.topics[i]);
+    }
+    meta_image_release((meta_image *)todo.img);
+    free(todo.topics);
+    free(todo.parts);
+}
+
 /* Retention and time-based rolls, every log.retention.check.interval.ms. */
 static void *housekeeper(void *arg)
 {
@@ -155,6 +226,7 @@ static void *housekeeper(void *arg)
             break;
         pthread_mutex_unlock(&b->hk_lock);
         replica_each(b->replicas, housekeep_one, b);
+        compact_all(b);
         pthread_mutex_lock(&b->hk_lock);
     }
     pthread_mutex_unlock(&b->hk_lock);

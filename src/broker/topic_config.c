@@ -144,4 +144,11 @@ void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out)
     }
     if (out->segment_bytes < PLOG_SEGMENT_BYTES_MIN)
         out->segment_bytes = PLOG_SEGMENT_BYTES_MIN;
+    /* A compact-only topic keeps the latest value of every key forever:
+     * time and size retention apply only when the policy includes delete. */
+    const char *policy = t ? meta_topic_config(t, "cleanup.policy") : NULL;
+    if (policy && !strstr(policy, "delete")) {
+        out->retention_ms = -1;
+        out->retention_bytes = -1;
+    }
 }

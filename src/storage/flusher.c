@@ -29,6 +29,7 @@ struct flusher {
     bool stop, started;
     pthread_t thread;
     int64_t last_scan_ms;
+    uint64_t req_seq;   /* requests made so far */
     flusher_stats_t st;
 };
 
@@ -99,6 +100,7 @@ void flusher_request(flusher_t *f, plog_t *log, int64_t upto_offset, flusher_cb 
     q->arg = arg;
     pthread_mutex_lock(&f->mu);
     CK_ASSERT(log->attached && log->flusher == f);
+    q->seq = ++f->req_seq;
     if (log->req_tail)
         log->req_tail->next = q;
     else
@@ -123,14 +125,20 @@ void flusher_detach(flusher_t *f, plog_t *log, flush_req_t **reqs)
     pthread_mutex_unlock(&f->round_mu);
 }
 
-/* Fires the requests of log that are satisfied (or failed), in order. */
+/* Fires the requests of log that are satisfied (or failed), in order. A
+ * request beyond the log end was truncated away, unless it was made after
+ * the log end was read (its offsets were appended since). */
 static void complete(flusher_t *f, plog_t *log)
 {
+    pthread_mutex_lock(&f->mu);
+    uint64_t seen = f->req_seq;
+    pthread_mutex_unlock(&f->mu);
     int64_t flushed = plog_flushed_offset(log), leo = plog_log_end_offset(log);
     int state = plog_state(log);
     flush_req_t *done = NULL, **tail = &done;
     pthread_mutex_lock(&f->mu);
-    while (log->req_head && (log->req_head->upto <= flushed || log->req_head->upto > leo ||
+    while (log->req_head && (log->req_head->upto <= flushed ||
+                             (log->req_head->upto > leo && log->req_head->seq <= seen) ||
                              state != STORAGE_OK)) {
         flush_req_t *q = log->req_head;
         log->req_head = q->next;

@@ -708,6 +708,11 @@ static int open_dir(plog_t *log, bool create)
         return STORAGE_ERR_IO;
     if (!epochs_ok)
         rp = 0;
+    int cr = compact_recover(log->fs, log->dir);
+    if (cr == -ENOENT)
+        return STORAGE_ERR_NOT_FOUND;
+    if (cr < 0)
+        return STORAGE_ERR_IO;
     int lr = list_dir(log, &l);
     if (lr == -ENOENT)
         return STORAGE_ERR_NOT_FOUND;

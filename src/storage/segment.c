@@ -63,6 +63,9 @@
  *
  * RECOVERY (plog_open)
  * ====================
+ *  - What an interrupted compaction left is resolved first (compact.c):
+ *    *.cleaned files are deleted, a committed *.swap replaces the segments
+ *    it names.
  *  - *.tmp files and index files without a .log are deleted.
  *  - A segment whose offsets all lie below R is trusted: its indexes are
  *    loaded and checked (sizes, monotonic, positions inside the file) and
@@ -93,7 +96,8 @@
  *  I5 index entries strictly increase in offset and position, and point
  *     at batch starts inside the file.
  *  I6 only the active segment is written; a sealed one changes only by
- *     truncation, which makes it the active one.
+ *     truncation, which makes it the active one, or is replaced whole by
+ *     compaction (compact.c), which keeps every surviving batch's offsets.
  *  I7 in durable mode a write is acknowledged only once flushed > its last
  *     offset.
  *  I8 no batch at or after the first invalid one is ever served.
@@ -279,20 +283,27 @@ static int write_file(sfs_t *fs, const char *path, const uint8_t *data, size_t n
 /* Writes both index files whole from memory. */
 int seg_write_indexes(seg_t *s, const char *dir, bool sync)
 {
-    char p[SEG_PATH_MAX];
+    return seg_write_indexes_as(s, dir, "", sync);
+}
+
+int seg_write_indexes_as(seg_t *s, const char *dir, const char *suffix, bool sync)
+{
+    char p[SEG_PATH_MAX], ext[64];
     size_t n = (size_t)s->idx_n * IDX_ENTRY_BYTES;
     uint8_t *buf = xmalloc(MAX(n, (size_t)s->tidx_n * TIDX_ENTRY_BYTES) + 1);
     for (uint32_t i = 0; i < s->idx_n; i++) {
         be32_store(buf + i * IDX_ENTRY_BYTES, s->idx[i].rel);
         be32_store(buf + i * IDX_ENTRY_BYTES + 4, s->idx[i].pos);
     }
-    seg_path(p, sizeof p, dir, s->base, ".index");
+    snprintf(ext, sizeof ext, ".index%s", suffix);
+    seg_path(p, sizeof p, dir, s->base, ext);
     int r = write_file(s->fs, p, buf, n, sync);
     for (uint32_t i = 0; i < s->tidx_n; i++) {
         be64_store(buf + i * TIDX_ENTRY_BYTES, (uint64_t)s->tidx[i].ts);
         be32_store(buf + i * TIDX_ENTRY_BYTES + 8, s->tidx[i].rel);
     }
-    seg_path(p, sizeof p, dir, s->base, ".timeindex");
+    snprintf(ext, sizeof ext, ".timeindex%s", suffix);
+    seg_path(p, sizeof p, dir, s->base, ext);
     if (r == 0)
         r = write_file(s->fs, p, buf, (size_t)s->tidx_n * TIDX_ENTRY_BYTES, sync);
     free(buf);

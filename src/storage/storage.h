@@ -9,7 +9,8 @@
  *              Kafka's segment layout (.log, .index, .timeindex),
  *              leader-epoch-checkpoint and partition.metadata. Open with
  *              recovery, append, read (file ranges for sendfile), roll,
- *              retention, delete-records, truncation, timestamp lookup.
+ *              retention, delete-records, truncation, timestamp lookup,
+ *              compaction (cleanup.policy=compact, compact.c).
  *   flusher_*  group-committed fdatasync on its own thread; callbacks fire
  *              once everything up to an offset is durable.
  *   storage_*  data-dir helpers and the offline check/dump tools.
@@ -292,6 +293,58 @@ int plog_delete_records(plog_t *log, int64_t offset);
 int plog_truncate(plog_t *log, int64_t offset, int64_t *new_end);
 /* Empties the log and restarts it at offset (follower out of range). */
 int plog_truncate_fully(plog_t *log, int64_t offset);
+
+/* ---- compaction (compact.c) ------------------------------------------------ */
+
+#define PLOG_COMPACT_MAP_BYTES_DEFAULT (32LL * 1024 * 1024)   /* key map per pass */
+#define PLOG_COMPACT_IO_BYTES_PER_SEC_DEFAULT (100LL * 1024 * 1024)
+#define PLOG_DELETE_RETENTION_MS_DEFAULT (24LL * 3600 * 1000)  /* delete.retention.ms */
+#define PLOG_MIN_DIRTY_RATIO_DEFAULT 0.5                       /* min.cleanable.dirty.ratio */
+
+typedef bool (*plog_cancel_fn)(void *arg);
+
+typedef struct plog_compact_opts {
+    int64_t max_offset;          /* clean nothing at or past it: the high watermark */
+    int64_t delete_retention_ms; /* tombstones live this long after their first cleaning */
+    double min_dirty_ratio;      /* run when dirty / cleanable bytes reaches it */
+    int64_t min_lag_ms;          /* min.compaction.lag.ms: younger segments wait */
+    int64_t max_lag_ms;          /* max.compaction.lag.ms: an older dirty segment forces a run */
+    int64_t map_bytes;           /* memory bound of the key map (more passes when full) */
+    int64_t io_bytes_per_sec;    /* read + write throttle; <= 0 unthrottled */
+    bool force;                  /* run whatever the dirty ratio */
+    plog_cancel_fn cancel;       /* polled between batches; true abandons the pass */
+    void *cancel_arg;
+} plog_compact_opts_t;
+
+typedef struct plog_compact_stats {
+    bool ran;                    /* a pass ran (false: nothing due, or another pass runs) */
+    bool complete;               /* the key map covered every dirty cleanable segment */
+    int64_t clean_offset;        /* after the pass: below it the log is compacted */
+    int groups_rewritten;        /* new segment files swapped in */
+    int segments_before, segments_after;
+    int64_t bytes_read, bytes_written;
+    int64_t records_removed;     /* superseded records dropped */
+    int64_t tombstones_removed;  /* tombstones dropped after delete_retention_ms */
+} plog_compact_stats_t;
+
+void plog_compact_opts_default(plog_compact_opts_t *o);
+/*
+ * One cleaning pass (cleanup.policy=compact), on the calling thread: keeps
+ * the latest record per key, drops tombstones delete_retention_ms after the
+ * pass that first kept them, never touches the active segment, offsets
+ * past opts->max_offset, or segments that are not yet durable. Surviving
+ * records keep their offsets; small adjacent segments are merged. Runs
+ * only when due (dirty ratio, max lag, an expiring tombstone) unless
+ * opts->force. Returns STORAGE_OK (also when nothing was due or the pass
+ * was cancelled or raced with a truncation), or an error (_IO: the pass
+ * failed and the log is unchanged; _FAILED/_OFFLINE: the log's state).
+ * Must not run concurrently with plog_close. st may be NULL.
+ */
+int plog_compact(plog_t *log, const plog_compact_opts_t *opts, plog_compact_stats_t *st);
+/* False when an uncompressed batch in data (concatenated batches that
+ * batch_validate accepted) holds a record without a key: a compacted topic
+ * refuses it (INVALID_RECORD). Compressed batches cannot be checked. */
+bool plog_compact_keys_present(const uint8_t *data, size_t len);
 
 /* ---- leader epochs (leader-epoch-checkpoint) ---------------------------- */
 

@@ -63,6 +63,7 @@ typedef struct epoch_entry {
 
 typedef struct flush_req {
     struct flush_req *next;
+    uint64_t seq;     /* order of the request at its flusher */
     int64_t upto;
     flusher_cb cb;
     void *arg;
@@ -94,6 +95,11 @@ struct plog {
     flush_req_t *req_head, *req_tail;
     bool attached;
     bool flush_queued;         /* on the flusher's dirty list */
+    /* compaction (compact.c), guarded by mu; zero = nothing known clean */
+    int64_t clean_offset;      /* below it no superseded record is left */
+    uint64_t clean_gen;        /* trunc_gen clean_offset belongs to */
+    int64_t clean_horizon_ms;  /* earliest delete horizon of a kept tombstone; 0 none */
+    bool cleaning;             /* a compaction pass runs */
 };
 
 /* ---- segment.c ---------------------------------------------------------- */
@@ -108,6 +114,8 @@ void seg_idx_push(seg_t *s, uint32_t rel, uint32_t pos);
 void seg_tidx_push(seg_t *s, int64_t ts, uint32_t rel);
 void seg_note_batch(seg_t *s, const batch_info_t *b, uint64_t pos, int32_t interval);
 int seg_write_indexes(seg_t *s, const char *dir, bool sync);
+/* Same, to "<base>.index<suffix>" and "<base>.timeindex<suffix>". */
+int seg_write_indexes_as(seg_t *s, const char *dir, const char *suffix, bool sync);
 int seg_load_indexes(seg_t *s, const char *dir);
 int seg_unlink_files(sfs_t *fs, const char *dir, int64_t base);
 uint32_t seg_idx_floor(const seg_t *s, int64_t offset);
@@ -145,6 +153,65 @@ void walker_free(walker_t *w);
 int walker_header(walker_t *w, uint64_t pos, batch_info_t *b);
 /* First batch at or after from whose last offset is >= offset. */
 int walker_find(walker_t *w, uint64_t from, int64_t offset, uint64_t *pos, batch_info_t *b);
+
+/* ---- compact_batch.c ------------------------------------------------------ */
+
+/* Key -> latest offset, exact keys, within a memory bound (compact.c). */
+typedef struct kslot kslot_t;
+typedef struct kmap {
+    kslot_t *slots;
+    uint32_t cap, n;      /* cap: 0 or a power of two */
+    uint8_t *keys;        /* the key bytes, back to back */
+    size_t keys_len, keys_cap;
+    size_t bytes_max;     /* slots + key bytes stay within it */
+} kmap_t;
+void kmap_init(kmap_t *m, size_t bytes_max);
+void kmap_free(kmap_t *m);
+/* True when count more keys of key_bytes in all fit the bound. */
+bool kmap_fits(const kmap_t *m, uint32_t count, size_t key_bytes);
+void kmap_put(kmap_t *m, const void *key, int32_t len, int64_t offset);
+int64_t kmap_get(const kmap_t *m, const void *key, int32_t len); /* -1 when absent */
+
+/* Whole batches of a segment, read in chunks, CRC-checked. */
+typedef struct breader {
+    seg_t *s;
+    uint64_t pos, limit;
+    uint8_t *buf;
+    size_t cap, len;
+    uint64_t buf_pos;
+    uint64_t bytes_read;
+} breader_t;
+/* Reads [from, limit) of s. */
+void breader_init(breader_t *r, seg_t *s, uint64_t from, uint64_t limit);
+void breader_free(breader_t *r);
+/* 0: *b is the next batch (b->data points into the reader until the next
+ * call); 1: end of the segment; -EBADMSG: corrupt batch; other -errno. */
+int breader_next(breader_t *r, batch_info_t *b);
+
+/* What a batch's verdict depends on: the key map of one pass. */
+typedef struct cpass {
+    kmap_t map;
+    int64_t dirty_start, dirty_end; /* the map covers [dirty_start, dirty_end) */
+    int64_t now_ms;
+    int64_t delete_retention_ms;
+    bool opaque_seen;               /* a batch whose keys are unknown lies behind */
+    int64_t next_horizon_ms;        /* earliest horizon of a kept tombstone; INT64_MAX none */
+    int64_t records_removed, tombstones_removed;
+} cpass_t;
+
+enum compact_verdict { COMPACT_KEEP, COMPACT_REWRITE, COMPACT_DROP };
+/* Adds the keys of b's records at or after p->dirty_start to the map;
+ * false (nothing added) when they do not fit, unless force. */
+bool compact_map_batch(cpass_t *p, const batch_info_t *b, bool force);
+/* b's fate in the pass. COMPACT_REWRITE appends the new batch to out.
+ * last_of_producer: b is its producer's last batch in the new segment (an
+ * emptied one is then kept as a bare header). */
+enum compact_verdict compact_batch(cpass_t *p, const batch_info_t *b, bool last_of_producer, buf_t *out);
+
+/* ---- compact.c ------------------------------------------------------------ */
+/* Resolves what an interrupted compaction left (compact.c's header): run by
+ * plog_open before it lists the segments. 0 or -errno. */
+int compact_recover(sfs_t *fs, const char *dir);
 
 /* ---- fs.c ---------------------------------------------------------------- */
 int sfs_mkdir_p(sfs_t *fs, const char *path);

@@ -229,3 +229,14 @@ def test_produce_old_message_format_refused(broker, version):
         assert r.array_len() == 1 and r.string() == "old-format"
         assert r.array_len() == 1 and r.i32() == 0
         assert r.i16() == 43
+
+
+# A batch larger than the topic's segment.bytes is refused with RECORD_LIST_TOO_LARGE (18),
+# a final error, not a retriable storage error; smaller batches still go in.
+def test_batch_larger_than_segment_is_refused(broker):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("small-seg", 1, 1, config={"segment.bytes": "16384"})])["small-seg"].result(30)
+    with kwire.Conn.to(broker.bootstrap) as c:
+        assert produce_v7(c, "small-seg", record_batch([b"y" * 500] * 40))[0] == 18
+        assert produce_v7(c, "small-seg", record_batch([b"small"])) == (0, 0)
