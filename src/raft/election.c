@@ -8,12 +8,14 @@
  * or the same last epoch and an end offset at least as large). The vote is
  * written (PERSIST_STATE) before the response can leave.
  *
- * A pre-vote asks the same question for epoch+1 without changing anything
- * anywhere, and is refused in addition while the voter has proof of a live
- * leader: it is the leader, or it fetched successfully from the leader
- * within fetch_timeout_ms (and the leader has not announced its
+ * A pre-vote asks the same question for epoch+1 without changing any vote
+ * or bumping any epoch, and is refused in addition while the voter has
+ * proof of a live leader: it is the leader, or it fetched successfully from
+ * the leader within fetch_timeout_ms (and the leader has not announced its
  * resignation). Refusals carry the leader, so a prospective voter that
  * only lost touch learns where to fetch from and goes back to following.
+ * The one state change a pre-vote causes is epoch propagation: a voter
+ * behind the candidate's current epoch moves up to it (see below).
  */
 #include "raft/internal.h"
 
@@ -94,6 +96,11 @@ void raft_recv_vote_req(raft_t *r, const raft_msg_t *m)
         return;
     }
     if (q->pre_vote) {
+        /* The candidate already holds epoch candidate_epoch - 1, reached
+         * through a real candidacy. Adopt it, as Raft adopts any newer
+         * epoch it sees: a node stranded in an epoch whose election failed
+         * could otherwise never rejoin a leader of an older epoch. */
+        raft_observe_epoch(r, q->candidate_epoch - 1, RAFT_NO_NODE);
         bool ok = !raft_leader_alive(r) &&
                   log_up_to_date(r, q->last_offset_epoch, q->last_offset);
         respond(r, m, RAFT_ERR_NONE, ok);

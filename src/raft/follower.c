@@ -51,7 +51,8 @@ void raft_follower_maybe_fetch(raft_t *r)
     if (!wants_fetch(r) || r->fetch_inflight || r->now < r->fetch_not_before || !raft_io_idle(r))
         return;
     int32_t target = r->leader_id;
-    if (target < 0)
+    bool probe = target < 0; /* any voter answers at once, naming the leader */
+    if (probe)
         target = r->cfg.voters[r->observer_probe++ % r->cfg.n_voters];
     raft_msg_t m = {.from = r->cfg.node_id, .to = target, .corr = r->next_corr++,
                     .cluster_id = r->cfg.cluster_id};
@@ -66,13 +67,14 @@ void raft_follower_maybe_fetch(raft_t *r)
     } else {
         CK_ASSERT(r->durable_end == raft_log_end_offset(&r->log));
         m.type = RAFT_MSG_FETCH_REQ;
+        int32_t wait_ms = probe ? 0 : r->cfg.fetch_max_wait_ms;
         m.u.fetch_req = (raft_fetch_req_t){.replica_id = r->cfg.node_id,
-                                           .max_wait_ms = r->cfg.fetch_max_wait_ms,
+                                           .max_wait_ms = wait_ms,
                                            .current_leader_epoch = r->epoch,
                                            .fetch_offset = raft_log_end_offset(&r->log),
                                            .last_fetched_epoch = raft_log_last_epoch(&r->log),
                                            .log_start_offset = r->log.start};
-        r->fetch_expiry = r->now + r->cfg.fetch_max_wait_ms + FETCH_RESPONSE_GRACE_MS;
+        r->fetch_expiry = r->now + wait_ms + FETCH_RESPONSE_GRACE_MS;
     }
     r->fetch_inflight = true;
     r->fetch_corr = m.corr;

@@ -121,7 +121,8 @@ struct raft {
 
     /* quorum state: persisted through PERSIST_STATE */
     int32_t epoch, voted_id, leader_id;
-    uint32_t state_gen;      /* bumped at every change of the three above */
+    uint32_t state_gen;      /* bumped at every change of the three above
+                                (but leader_id = self, never persisted) */
     uint32_t durable_gen;    /* the generation known durable */
     raft_role_t role;
 
@@ -156,8 +157,6 @@ struct raft {
     /* leader side */
     peer_t peers[RAFT_PEERS_MAX];
     int64_t epoch_start_offset;
-    int64_t leader_since_ms;
-    bool resigning;
     snap_req_t *snap_reqs;
     size_t n_snap_reqs, cap_snap_reqs;
 

@@ -14,7 +14,9 @@
  */
 #include "raft/internal.h"
 
+#include "base/buf.h"
 #include "base/util.h"
+#include "proto/proto.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,8 @@ static void set_state(raft_t *r, int32_t epoch, int32_t voted, int32_t leader)
         CK_ASSERT(r->voted_id == RAFT_NO_NODE || r->voted_id == voted);
     if (epoch != r->epoch)
         r->leader_resigned = false;
+    if (epoch != r->epoch || leader != r->leader_id)
+        r->last_leader_ms = NEVER_MS; /* contact with a former leader proves nothing */
     r->epoch = epoch;
     r->voted_id = voted;
     r->leader_id = leader;
@@ -157,7 +161,6 @@ void raft_set_hw(raft_t *r, int64_t hw)
 static void leave_role(raft_t *r)
 {
     r->round_active = false;
-    r->resigning = false;
     r->n_snap_reqs = 0;
     for (int i = 0; i < RAFT_PEERS_MAX; i++)
         r->peers[i].parked = false;
@@ -243,35 +246,25 @@ void raft_become_candidate(raft_t *r)
     }
 }
 
-/*
- * The leader-change entry's payload, big-endian (the fields of Kafka's
- * LeaderChangeMessage v0; src/meta wraps it in a control batch):
- *   int16 version (0), int32 leader id,
- *   int32 n, n x int32 voter ids, int32 m, m x int32 granting voter ids.
- */
-static uint8_t *put32(uint8_t *p, int32_t v)
+/* The leader-change entry's payload is Kafka's LeaderChangeMessage v0,
+ * the value of a LEADER_CHANGE control record: the new leader, the voter
+ * set, and the voters that granted it their vote. */
+static void encode_leader_change(const raft_t *r, buf_t *out)
 {
-    uint32_t u = (uint32_t)v;
-    p[0] = (uint8_t)(u >> 24), p[1] = (uint8_t)(u >> 16), p[2] = (uint8_t)(u >> 8), p[3] = (uint8_t)u;
-    return p + 4;
-}
-
-static uint32_t encode_leader_change(const raft_t *r, uint8_t *out)
-{
-    uint8_t *p = out;
-    *p++ = 0, *p++ = 0; /* version */
-    p = put32(p, r->cfg.node_id);
-    p = put32(p, r->cfg.n_voters);
+    LeaderChangeMessage_Voter voters[RAFT_VOTERS_MAX], granted[RAFT_VOTERS_MAX];
     int n_granted = 0;
     for (int i = 0; i < r->cfg.n_voters; i++) {
-        p = put32(p, r->cfg.voters[i]);
-        n_granted += r->vote_state[i] == 1;
-    }
-    p = put32(p, n_granted);
-    for (int i = 0; i < r->cfg.n_voters; i++)
+        voters[i].VoterId = r->cfg.voters[i];
         if (r->vote_state[i] == 1)
-            p = put32(p, r->cfg.voters[i]);
-    return (uint32_t)(p - out);
+            granted[n_granted++].VoterId = r->cfg.voters[i];
+    }
+    LeaderChangeMessage lc = {
+        .Version = 0,
+        .LeaderId = r->cfg.node_id,
+        .Voters = {.count = r->cfg.n_voters, .items = voters},
+        .GrantingVoters = {.count = n_granted, .items = granted},
+    };
+    proto_encode(&LeaderChangeMessage_desc, 0, true, &lc, out);
 }
 
 static void append_local(raft_t *r, uint8_t kind, const void *data, uint32_t len)
@@ -286,17 +279,16 @@ void raft_become_leader(raft_t *r)
     CK_ASSERT(r->role == RAFT_CANDIDATE && r->voted_id == r->cfg.node_id);
     r->role = RAFT_LEADER;
     r->leader_id = r->cfg.node_id; /* not persisted: a restarted leader resigns */
-    r->leader_since_ms = r->now;
     r->round_active = false;
-    r->resigning = false;
     r->backoff_attempts = 0;
     r->leader_resigned = false;
     raft_leader_reset_peers(r);
     r->epoch_start_offset = raft_log_end_offset(&r->log);
-    uint8_t buf[2 + 4 * (4 + 2 * RAFT_VOTERS_MAX)];
-    uint32_t len = encode_leader_change(r, buf);
-    CK_ASSERT(len <= sizeof(buf));
-    append_local(r, RAFT_ENTRY_LEADER_CHANGE, buf, len);
+    buf_t lc;
+    buf_init(&lc);
+    encode_leader_change(r, &lc);
+    append_local(r, RAFT_ENTRY_LEADER_CHANGE, lc.data, (uint32_t)lc.len);
+    buf_free(&lc);
     for (int i = 0; i < r->cfg.n_voters; i++)
         if (i != r->self_voter)
             raft_send_begin_epoch(r, &r->peers[i]);
@@ -518,7 +510,6 @@ void raft_resign(raft_t *r, int64_t now_ms)
     if (r->role != RAFT_LEADER)
         return;
     r->role = RAFT_RESIGNED;
-    r->resigning = true;
     /* should the host never finish shutting down, stand again later */
     r->deadline = r->now + raft_election_timeout(r);
     raft_send_end_epoch(r);

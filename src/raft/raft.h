@@ -130,7 +130,8 @@ const char *raft_role_name(raft_role_t role);
 /* ---- log entries --------------------------------------------------------- */
 enum raft_entry_kind {
     RAFT_ENTRY_DATA = 0,          /* a proposal; applied by the state machine */
-    RAFT_ENTRY_LEADER_CHANGE = 1, /* control record a new leader appends */
+    RAFT_ENTRY_LEADER_CHANGE = 1, /* control record a new leader appends; its data
+                                     is a Kafka LeaderChangeMessage v0 */
 };
 
 typedef struct raft_entry {
