@@ -229,6 +229,23 @@ static void report(const struct opts *o, const struct tally *t, double t0, doubl
     fflush(stdout);
 }
 
+/* Starts the partition at its first offset and reads o->messages; prints the
+ * report. Returns the exit status. */
+static int timed_consume(rd_kafka_topic_t *rkt, const struct opts *o)
+{
+    struct tally t = {.last_offset = -1};
+    double cpu0 = cpu_self_s(), t0 = now_s();
+    if (rd_kafka_consume_start(rkt, o->partition, RD_KAFKA_OFFSET_BEGINNING) == -1) {
+        fprintf(stderr, "consume: consume_start: %s\n", rd_kafka_err2str(rd_kafka_last_error()));
+        return 1;
+    }
+    int rc = consume_all(rkt, o, &t) ? 1 : 0;
+    double secs = now_s() - t0, cpu_s = cpu_self_s() - cpu0;
+    report(o, &t, t0, secs, cpu_s);
+    rd_kafka_consume_stop(rkt, o->partition);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -240,20 +257,7 @@ int main(int argc, char **argv)
     if (!rk)
         return 2;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o.topic, NULL);
-    struct tally t = {.last_offset = -1};
-    int rc = 1;
-    if (wait_leader(rk, rkt, o.partition))
-        goto out;
-    double cpu0 = cpu_self_s(), t0 = now_s();
-    if (rd_kafka_consume_start(rkt, o.partition, RD_KAFKA_OFFSET_BEGINNING) == -1) {
-        fprintf(stderr, "consume: consume_start: %s\n", rd_kafka_err2str(rd_kafka_last_error()));
-    } else {
-        rc = consume_all(rkt, &o, &t) ? 1 : 0;
-        double secs = now_s() - t0, cpu_s = cpu_self_s() - cpu0;
-        report(&o, &t, t0, secs, cpu_s);
-        rd_kafka_consume_stop(rkt, o.partition);
-    }
-out:
+    int rc = wait_leader(rk, rkt, o.partition) ? 1 : timed_consume(rkt, &o);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
     return rc;

@@ -5,18 +5,21 @@
  *
  *   build/bench/produce -b HOST:PORT [-t TOPIC] [-n MESSAGES] [-s BYTES]
  *                       [-a ACKS] [-l LINGER_MS] [-p PARTITION]
- *                       [-X key=value ...]
+ *                       [-X key=value ...] [--idempotence]
  *
  * Defaults: 5,000,000 messages of 100 bytes (no key, no compression),
  * acks=1, linger.ms=5, partition 0. The clock starts after the topic's
  * metadata shows a leader for the partition (so auto-creation and the first
  * connection are not timed) and stops when the last delivery report has
- * arrived. "MB" is 10^6 bytes of message value. Exit status: 0 when every
- * message was acknowledged, 1 when any delivery failed, 2 on bad usage.
+ * arrived. --idempotence turns on enable.idempotence (and acks=all unless
+ * -a says otherwise), to compare with the same run without it. "MB" is 10^6
+ * bytes of message value. Exit status: 0 when every message was
+ * acknowledged, 1 when any delivery failed, 2 on bad usage.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,7 @@ struct opts {
     int partition;
     int nconf;
     const char *conf[PRODUCE_CONF_MAX];
+    bool idempotence;
 };
 
 struct counts {
@@ -73,7 +77,8 @@ static double cpu_self_s(void)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: produce -b HOST:PORT [-t TOPIC] [-n MESSAGES] [-s BYTES] [-a ACKS]\n"
-                 "               [-l LINGER_MS] [-p PARTITION] [-X key=value ...]\n");
+                 "               [-l LINGER_MS] [-p PARTITION] [-X key=value ...]\n"
+                 "               [--idempotence]\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -91,13 +96,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.topic = "bench-produce", .messages = PRODUCE_MESSAGES_DEFAULT,
                        .bytes = PRODUCE_BYTES_DEFAULT, .acks = "1", .linger_ms = "5"};
+    static const struct option longopts[] = {{"idempotence", no_argument, NULL, 'I'}, {0}};
+    bool acks_set = false;
     long v;
     int c;
-    while ((c = getopt(argc, argv, "b:t:n:s:a:l:p:X:h")) != -1) {
+    while ((c = getopt_long(argc, argv, "b:t:n:s:a:l:p:X:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': o->bootstrap = optarg; break;
         case 't': o->topic = optarg; break;
-        case 'a': o->acks = optarg; break;
+        case 'a': o->acks = optarg, acks_set = true; break;
+        case 'I': o->idempotence = true; break;
         case 'l':
             if (parse_long(optarg, 0, INT32_MAX, &v))
                 return -1;
@@ -126,6 +134,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         default: return -1;
         }
     }
+    if (o->idempotence && !acks_set)
+        o->acks = "all"; /* what enable.idempotence requires */
     return o->bootstrap && optind == argc ? 0 : -1;
 }
 
@@ -157,7 +167,8 @@ static rd_kafka_t *make_producer(const struct opts *o, struct counts *n)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int bad = conf_set(conf, "bootstrap.servers", o->bootstrap) ||
               conf_set(conf, "acks", o->acks) || conf_set(conf, "linger.ms", o->linger_ms) ||
-              conf_set(conf, "log_level", "4");
+              conf_set(conf, "log_level", "4") ||
+              (o->idempotence && conf_set(conf, "enable.idempotence", "true"));
     for (int i = 0; i < o->nconf && !bad; i++) {
         char kv[PRODUCE_ERRSTR_BYTES];
         snprintf(kv, sizeof kv, "%s", o->conf[i]);
@@ -235,11 +246,13 @@ static int drain(rd_kafka_t *rk, const struct counts *n, long messages)
 static void report(const struct opts *o, const struct counts *n, double secs, double cpu_s)
 {
     double msgs = (double)n->delivered;
-    printf("{\"bench\": \"produce\", \"acks\": \"%s\", \"linger_ms\": %s, \"message_bytes\": %d, "
+    printf("{\"bench\": \"produce\", \"acks\": \"%s\", \"idempotence\": %s, \"linger_ms\": %s, "
+           "\"message_bytes\": %d, "
            "\"messages\": %ld, \"delivered\": %ld, \"failed\": %ld, \"first_error\": \"%s\", "
            "\"seconds\": %.3f, \"msg_per_s\": %.0f, \"mb_per_s\": %.2f, "
            "\"client_cpu_s\": %.2f, \"librdkafka\": \"%s\"}\n",
-           o->acks, o->linger_ms, o->bytes, o->messages, n->delivered, n->failed,
+           o->acks, o->idempotence ? "true" : "false", o->linger_ms, o->bytes, o->messages,
+           n->delivered, n->failed,
            n->failed ? rd_kafka_err2name(n->first_err) : "", secs, msgs / secs,
            msgs * o->bytes / 1e6 / secs, cpu_s, rd_kafka_version_str());
     fflush(stdout);

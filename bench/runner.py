@@ -24,8 +24,10 @@ process, /proc/PID/stat) is read, giving broker_cpu_s and
 broker_cpu_s_per_M (seconds per million messages), and so are its minor
 page faults (broker_minflt) and, for chronik, its request counters from
 GET /metrics (broker_requests, e.g. {"Produce": 612}). The 1-minute load
-average is read before each benchmark (load_1m): other users of the
-machine show there. The programs are copied to the work directory first,
+average is read before each benchmark (load_1m; this run itself adds to
+it), and others_cpu_frac is the CPU that everything except this broker and
+this benchmark client used meanwhile, as a fraction of all CPUs (from
+/proc/stat): other users of the machine show there. The programs are copied to the work directory first,
 so a rebuild by someone else during the run does not change what runs.
 
 stdout: one JSON object for the run's environment, one per benchmark run,
@@ -35,6 +37,12 @@ Exit status 1 if any benchmark failed.
 The mock keeps only the last 5 MiB of each partition (librdkafka's mock
 log limit), so "consume" cannot read millions of messages from it and is
 not run there.
+
+Once per repetition the disk itself is measured too ("fsync-floor", target
+"disk"): as many appends as seed-sync sends, each FSYNC_FLOOR_BYTES (about
+one 244-byte record's batch as stored) to a file in the work directory and
+each followed by fdatasync; p50/p99 in ms -- the latency any broker that
+fsyncs before acknowledging must add, measured in the same minute.
 """
 
 import argparse
@@ -42,6 +50,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -69,12 +78,17 @@ TOPICS = {"seed-async": "bench-seed-async", "seed-sync": "bench-seed-sync",
           "consume": "bench-produce-acks1"}
 MOCK_SKIPS = {"consume": "the mock keeps only the last 5 MiB of a partition"}
 MEDIAN_KEYS = ("msg_per_s", "mb_per_s", "p50_ms", "p99_ms", "broker_cpu_s_per_M")
+NOISE_KEYS = ("load_1m", "others_cpu_frac")
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 READY_POLL_S = 0.05
+STAGE_RETRIES = 10
+STAGE_RETRY_S = 1.0
+PORT_RETRIES = 3  # fresh ports when one chosen was taken before chronik bound it
 BENCH_TIMEOUT_S = 600.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+FSYNC_FLOOR_BYTES = 320
 
 
 def log(msg):
@@ -123,6 +137,18 @@ def request_counts(admin_port):
     return out
 
 
+def cpu_totals():
+    """(user+nice+system, steal) seconds over all CPUs, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2]) / CLK_TCK, (v[7] if len(v) > 7 else 0) / CLK_TCK
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def load_1m():
     return os.getloadavg()[0]
 
@@ -130,23 +156,35 @@ def load_1m():
 class Broker:
     """A fresh chronik or mock process; .bootstrap, .proc, .stop()."""
 
-    def __init__(self, kind, workdir, topics):
+    def __init__(self, kind, workdir, topics, settings=()):
         self.kind = kind
         self.dir = Path(tempfile.mkdtemp(prefix="%s-" % kind, dir=workdir))
         self.log_path = self.dir / "broker.stderr"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "ab")
         self.admin_port = None
         if kind == "chronik":
-            self._start_chronik()
+            self._start_chronik(settings)
         else:
             self._start_mock(topics)
 
-    def _start_chronik(self):
+    def _start_chronik(self, settings):
+        for attempt in range(PORT_RETRIES):
+            try:
+                return self._spawn_chronik(settings)
+            except RuntimeError:
+                clash = "in use" in self.log_path.read_text(errors="replace")
+                if not clash or attempt + 1 == PORT_RETRIES:
+                    raise
+                log("chronik: a chosen port was taken meanwhile; new ports")
+
+    def _spawn_chronik(self, settings):
         port, self.admin_port = free_port(), free_port()
         cmd = [str(BIN["chronik"]), "server", "--listen", "127.0.0.1:%d" % port,
                "--controller-listen", "127.0.0.1:%d" % free_port(),
                "--admin-listen", "127.0.0.1:%d" % self.admin_port,
                "--data-dir", str(self.dir / "data")]
+        for kv in settings:
+            cmd += ["--set", kv]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self._log, cwd=self.dir)
         self.bootstrap = "127.0.0.1:%d" % port
@@ -157,7 +195,8 @@ class Broker:
             if api_versions_ok(port):
                 return
             time.sleep(READY_POLL_S)
-        self.stop()
+        self.proc.kill()
+        self.proc.wait()
         raise RuntimeError("chronik not ready after %.0f s; see %s" % (START_TIMEOUT_S, self.log_path))
 
     def _start_mock(self, topics):
@@ -209,16 +248,20 @@ def messages_done(r):
 def run_one(name, broker, rep, a):
     """Runs one benchmark against a live broker; returns its JSON, augmented."""
     base = {"bench": name, "target": broker.kind, "rep": rep, "load_1m": round(load_1m(), 2)}
+    if broker.kind == "chronik" and a.chronik_set:
+        base["chronik_set"] = a.chronik_set
     if broker.kind == "mock" and name in MOCK_SKIPS:
         return dict(base, skipped=MOCK_SKIPS[name])
     cmd = bench_command(name, broker.bootstrap, a)
     req0 = request_counts(broker.admin_port)
+    (all0, steal0), kid0 = cpu_totals(), children_cpu()
     (cpu0, flt0), t0 = proc_stat(broker.proc.pid), time.monotonic()
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=BENCH_TIMEOUT_S, cwd=REPO)
     wall = time.monotonic() - t0
     cpu, flt = proc_stat(broker.proc.pid)
     cpu, flt = cpu - cpu0, flt - flt0
+    (all1, steal1), kid = cpu_totals(), children_cpu() - kid0
     req1 = request_counts(broker.admin_port)
     lines = [l for l in p.stdout.decode().splitlines() if l.startswith("{")]
     if p.returncode != 0 or not lines:
@@ -233,17 +276,51 @@ def run_one(name, broker, rep, a):
     n = messages_done(r)
     out["broker_cpu_s_per_M"] = round(cpu / n * 1e6, 3) if n else None
     out["broker_minflt"] = flt
+    # CPU used meanwhile by everything but this broker and this client, as a
+    # fraction of the machine: other users' load during the measurement.
+    others = (all1 - all0) - cpu - kid
+    out["others_cpu_frac"] = round(max(0.0, others) / (wall * os.cpu_count()), 2)
+    out["steal_frac"] = round((steal1 - steal0) / (wall * os.cpu_count()), 2)
     if req1:
         out["broker_requests"] = {k: v - req0.get(k, 0) for k, v in req1.items()
                                   if v - req0.get(k, 0) > 0}
     return out
 
 
+def fsync_floor(rep, workdir, writes):
+    """Latency of append + fdatasync on the work directory's file system."""
+    path = Path(workdir) / "fsync-floor.dat"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    lat = []
+    try:
+        block = b"x" * FSYNC_FLOOR_BYTES
+        t0 = time.perf_counter()
+        for _ in range(writes):
+            s = time.perf_counter()
+            os.write(fd, block)
+            os.fdatasync(fd)
+            lat.append(time.perf_counter() - s)
+        secs = time.perf_counter() - t0
+    finally:
+        os.close(fd)
+        path.unlink()
+    lat.sort()
+    pick = lambda q: round(lat[max(0, -(-len(lat) * q // 100) - 1)] * 1000, 3)
+    return {"bench": "fsync-floor", "target": "disk", "rep": rep, "load_1m": round(load_1m(), 2),
+            "writes": len(lat), "msg_per_s": round(len(lat) / secs, 1), "p50_ms": pick(50),
+            "p99_ms": pick(99), "max_ms": round(lat[-1] * 1000, 3)}
+
+
 def run_rep(rep, targets, a, workdir):
     results = []
+    if "seed-sync" in a.benches:
+        r = fsync_floor(rep, workdir, a.sync_messages)
+        print(json.dumps(r), flush=True)
+        log("rep %d disk fsync-floor: %s" % (rep, summary(r)))
+        results.append(r)
     order = targets if rep % 2 == 1 else list(reversed(targets))
     for kind in order:
-        broker = Broker(kind, workdir, [TOPICS[b] for b in a.benches])
+        broker = Broker(kind, workdir, [TOPICS[b] for b in a.benches], a.chronik_set)
         log("rep %d: %s up at %s (pid %d)" % (rep, kind, broker.bootstrap, broker.proc.pid))
         try:
             for name in a.benches:
@@ -266,7 +343,7 @@ def summary(r):
     if "run_error" in r:
         return "FAILED %s %s" % (r["run_error"], r.get("stderr"))
     parts = ["%s=%s" % (k, r[k]) for k in MEDIAN_KEYS if r.get(k) is not None]
-    return " ".join(parts) + " load=%s" % r["load_1m"]
+    return " ".join(parts) + " load=%s others=%s" % (r["load_1m"], r.get("others_cpu_frac", "-"))
 
 
 def medians(results, benches, targets):
@@ -278,7 +355,7 @@ def medians(results, benches, targets):
             if not ok:
                 continue
             m = {"runs": len(ok)}
-            for k in MEDIAN_KEYS + ("load_1m",):
+            for k in MEDIAN_KEYS + NOISE_KEYS:
                 vals = [r[k] for r in ok if r.get(k) is not None]
                 if vals:
                     m[k] = statistics.median(vals)
@@ -288,12 +365,20 @@ def medians(results, benches, targets):
 
 def stage_binaries(workdir, needed):
     """Copies the programs to workdir/bin so that concurrent rebuilds of
-    build/ cannot swap them mid-run."""
+    build/ cannot swap them mid-run. A copy taken while the linker is still
+    writing the file is not an ELF image yet: wait and copy again."""
     bindir = Path(workdir) / "bin"
     bindir.mkdir(exist_ok=True)
     for name, src in needed.items():
         BIN[name] = bindir / src.name
-        shutil.copy2(src, BIN[name])
+        for _ in range(STAGE_RETRIES):
+            shutil.copy2(src, BIN[name])
+            with open(BIN[name], "rb") as f:
+                if f.read(4) == b"\x7fELF":
+                    break
+            time.sleep(STAGE_RETRY_S)
+        else:
+            sys.exit("runner: %s is not a complete program (being rebuilt?)" % src)
 
 
 def environment():
@@ -319,18 +404,20 @@ def environment():
 
 
 def print_table(med, benches, targets):
-    log("medians (msg/s | p50 ms | p99 ms | broker CPU s per M msgs):")
+    log("medians (msg/s | p50 ms | p99 ms | broker CPU s per M msgs | others' CPU share):")
     for name in benches:
         cells = []
         for kind in targets:
             m = med.get("%s/%s" % (name, kind))
             if not m:
-                cells.append("%s: -" % kind)
                 continue
             txt = "%s: %s msg/s" % (kind, m.get("msg_per_s"))
             if "p99_ms" in m:
                 txt += " p50 %s p99 %s ms" % (m["p50_ms"], m["p99_ms"])
-            txt += " cpu/M %s" % m.get("broker_cpu_s_per_M")
+            if m.get("broker_cpu_s_per_M") is not None:
+                txt += " cpu/M %s" % m["broker_cpu_s_per_M"]
+            if m.get("others_cpu_frac") is not None:
+                txt += " (others %s)" % m["others_cpu_frac"]
             cells.append(txt)
         log("  %-16s %s" % (name, " | ".join(cells)))
 
@@ -345,6 +432,9 @@ def parse_args():
     ap.add_argument("--sync-messages", type=int, default=5_000)
     ap.add_argument("--sync-max-seconds", type=float, default=60.0)
     ap.add_argument("--workdir", default=None, help="default: a new directory under $TMPDIR")
+    ap.add_argument("--chronik-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="passed to chronik as --set (diagnosis only: the recorded figures "
+                         "use the defaults)")
     ap.add_argument("--keep", action="store_true", help="keep data directories and broker logs")
     a = ap.parse_args()
     a.benches = [b for b in a.benches.split(",") if b]
@@ -379,9 +469,12 @@ def main():
     t0 = time.monotonic()
     for rep in range(1, a.reps + 1):
         results += run_rep(rep, a.targets, a, workdir)
-    med = medians(results, a.benches, a.targets)
+    benches, targets = a.benches, a.targets
+    if "seed-sync" in a.benches:
+        benches, targets = benches + ["fsync-floor"], targets + ["disk"]
+    med = medians(results, benches, targets)
     print(json.dumps({"medians": med}), flush=True)
-    print_table(med, a.benches, a.targets)
+    print_table(med, benches, targets)
     log("total %.0f s; work directory %s" % (time.monotonic() - t0, workdir))
     if not a.keep and not a.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
