@@ -137,16 +137,16 @@ static void housekeep_one(void *arg, partition *p)
 
 /* ---- compaction of cleanup.policy=compact topics (storage compact.c) ---- */
 
-typedef struct compact_todo {
+typedef struct compact_list {
     const meta_image *img;
     char **topics;
     int32_t *parts;
     int n, cap;
-} compact_todo;
+} compact_list;
 
 static void compact_collect(void *arg, partition *p)
 {
-    compact_todo *t = arg;
+    compact_list *t = arg;
     const meta_topic *mt = meta_image_topic(t->img, p->topic, strlen(p->topic));
     const char *policy = mt ? meta_topic_config(mt, "cleanup.policy") : NULL;
     if (!policy || !strstr(policy, "compact"))
@@ -191,7 +191,7 @@ static void compact_one(broker *b, const meta_topic *t, partition *p)
 /* One pass per compacted partition, outside the partition table's lock. */
 static void compact_all(broker *b)
 {
-    compact_todo todo = {.img = meta_acquire(b->meta)};
+    compact_list todo = {.img = meta_acquire(b->meta)};
     replica_each(b->replicas, compact_collect, &todo);
     for (int i = 0; i < todo.n; i++) {
         size_t len = strlen(todo.topics[i]);

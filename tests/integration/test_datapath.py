@@ -2,7 +2,6 @@
 auto-creation, durability across kill -9, and the produce error codes."""
 
 import json
-import os
 import struct
 import subprocess
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import harness
+import kbatch
 import kwire
 
 HERE = Path(__file__).resolve().parent
@@ -147,41 +147,8 @@ def test_kill9_keeps_every_acknowledged_message(broker, kcat):
 
 # ---- produce error codes, with hand-built requests ---------------------------
 
-def _crc32c_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def zigzag_varint(v):
-    u = (v << 1) ^ (v >> 63)
-    return kwire.Writer().uvarint(u).bytes()
-
-
 def record_batch(values, corrupt_crc=False):
-    recs = b""
-    for i, v in enumerate(values):
-        body = b"\x00" + zigzag_varint(0) + zigzag_varint(i) + zigzag_varint(-1) + \
-            zigzag_varint(len(v)) + v + zigzag_varint(0)
-        recs += zigzag_varint(len(body)) + body
-    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, 0, 0, -1, -1, -1, len(values)) + recs
-    crc = crc32c(after_crc) ^ (1 if corrupt_crc else 0)
-    tail = struct.pack(">bI", 2, crc) + after_crc
-    return struct.pack(">qii", 0, 4 + len(tail), 0) + tail
+    return kbatch.record_batch(values, corrupt_crc=corrupt_crc)
 
 
 def produce_v7(conn, topic, batch, corr=7):

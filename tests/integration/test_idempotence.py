@@ -4,9 +4,9 @@ epoch checks, producer state across restarts, DescribeProducers.
 Hand-built requests use kwire; the record batches carry a producer id,
 epoch and base sequence and a real CRC-32C."""
 
-import struct
 import time
 
+import kbatch
 import kwire
 
 API_INIT_PRODUCER_ID = 22
@@ -20,40 +20,9 @@ ERR_PRODUCER_FENCED = 90
 
 # ---- wire helpers -------------------------------------------------------------
 
-def _crc32c_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def varint(v):
-    return kwire.Writer().uvarint((v << 1) ^ (v >> 63)).bytes()
-
-
 def idempotent_batch(values, pid, epoch, seq):
     """A magic-2 batch of uncompressed records from producer (pid, epoch), first sequence seq."""
-    recs = b""
-    for i, v in enumerate(values):
-        body = b"\x00" + varint(0) + varint(i) + varint(-1) + varint(len(v)) + v + varint(0)
-        recs += varint(len(body)) + body
-    now = int(time.time() * 1000)
-    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, now, now, pid, epoch, seq, len(values)) + recs
-    tail = struct.pack(">bI", 2, crc32c(after_crc)) + after_crc
-    return struct.pack(">qii", 0, 4 + len(tail), 0) + tail
+    return kbatch.record_batch(values, pid, epoch, seq, timestamp=int(time.time() * 1000))
 
 
 def produce(conn, topic, batch):

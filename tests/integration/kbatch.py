@@ -1,0 +1,45 @@
+"""Record batches (magic 2) built by hand for wire-level tests: CRC-32C,
+zigzag varints, and uncompressed batches with or without producer ids."""
+
+import struct
+
+import kwire
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+        table.append(c)
+    return table
+
+
+CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def varint(v):
+    """A zigzag varint (Kafka's signed varint/varlong)."""
+    return kwire.Writer().uvarint((v << 1) ^ (v >> 63)).bytes()
+
+
+def record_batch(values, pid=-1, epoch=-1, seq=-1, timestamp=0, corrupt_crc=False):
+    """An uncompressed magic-2 batch of keyless records, base offset 0; with pid >= 0
+    the batch carries producer (pid, epoch) and first sequence seq."""
+    recs = b""
+    for i, v in enumerate(values):
+        body = b"\x00" + varint(0) + varint(i) + varint(-1) + varint(len(v)) + v + varint(0)
+        recs += varint(len(body)) + body
+    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, timestamp, timestamp, pid, epoch, seq,
+                            len(values)) + recs
+    crc = crc32c(after_crc) ^ (1 if corrupt_crc else 0)
+    tail = struct.pack(">bI", 2, crc) + after_crc
+    return struct.pack(">qii", 0, 4 + len(tail), 0) + tail
