@@ -20,7 +20,7 @@ INC     := -Isrc
 CFLAGS_COMMON := $(CSTD) $(WARN) $(INC) -pthread -fno-strict-aliasing
 CFLAGS_REL  := $(CFLAGS_COMMON) -O2 -g
 CFLAGS_ASAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-LDLIBS  := -pthread -lm
+LDLIBS  := -pthread -lm -lz -lzstd -llz4 -lsnappy
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path src/main.c | sort)
 HDRS     := $(shell find src -name '*.h')

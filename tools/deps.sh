@@ -6,7 +6,7 @@ set -euo pipefail
 mode=${1:-build}
 cd "$(dirname "$0")/.."
 
-build_pkgs=(gcc make libc6-dev)
+build_pkgs=(gcc make libc6-dev zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev)
 test_pkgs=(clang libclang-rt-14-dev kcat librdkafka-dev python3 python3-kafka
            python3-confluent-kafka python3-pytest curl procps)
 

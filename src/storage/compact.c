@@ -41,8 +41,9 @@
  *     their offset deltas (so lastOffsetDelta may exceed recordsCount - 1).
  *     A batch whose records are all removed disappears; reads of its
  *     offsets land on the next surviving batch.
- *  R2 Only records of plain batches (not transactional, not control,
- *     uncompressed) enter the map: a transactional record may be aborted.
+ *  R2 Only records of plain batches (not transactional, not control)
+ *     enter the map: a transactional record may be aborted. A compressed
+ *     batch's records are read through its decompressed form.
  *  R3 A keyed record whose key maps to a later offset is superseded and
  *     removed, whatever its batch (transactional ones included).
  *  R4 A tombstone (null value, plain batch) that is its key's latest, and
@@ -54,14 +55,18 @@
  *  R5 Keyless records are kept.
  *  R6 maxTimestamp is recomputed over the kept records (CreateTime).
  *  R7 Control batches (transaction markers) are kept whole.
- *  R8 Compressed batches are kept whole (their records are not read, so
- *     their keys stay out of the map); behind one, no tombstone is ever
- *     removed, since it might hide an older value of that key.
+ *  R8 A compressed batch follows R1-R7 and R9 on its decompressed
+ *     records; a rewrite compresses its kept records again with the same
+ *     codec (a rewrite with none left is a bare uncompressed header). One
+ *     whose records cannot be read (corrupt, past the decompression
+ *     bound) is kept whole with a warning, its keys stay out of the map,
+ *     and behind it no tombstone is ever removed, since it might hide an
+ *     older value of that key.
  *  R9 An idempotent batch whose records are all removed is kept as a bare
  *     header when it is its producer's last batch in the new segment, so
  *     the producer state rebuilt from the log keeps its last sequence.
  *  Invariant: after a pass, every record below E superseded by a record in
- *  the map's range is gone (compressed ones aside); by induction, below C
+ *  the map's range is gone (unreadable batches aside); by induction, below C
  *  no superseded record is left, which is what makes R4 safe.
  *
  * FILES AND THE SWAP

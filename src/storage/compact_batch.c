@@ -2,20 +2,31 @@
  * compact_batch.c - the parts of a compaction pass that work on batches:
  * the bounded key map, a whole-batch reader over a segment, and each
  * batch's verdict (keep it byte for byte, rewrite it without some records,
- * or drop it). The rules themselves are in compact.c's header (R1-R8).
+ * or drop it). The rules themselves are in compact.c's header (R1-R9).
+ *
+ * A compressed batch is worked on through its EXPANSION: a copy of its
+ * header with the codec bits cleared and batchLength fixed, followed by
+ * its decompressed records, i.e. the uncompressed batch it stands for (its
+ * CRC is stale and never checked). A rewrite of the expansion gets its
+ * records compressed again with the original codec before the header is
+ * finished; a rewrite left with no record stays uncompressed, as an empty
+ * header needs no codec.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/hmap.h"
+#include "base/log.h"
 #include "base/util.h"
+#include "proto/compress.h"
 #include "storage/storage_int.h"
 
 #define KMAP_CAP_MIN 16u
 #define KMAP_LOAD_NUM 3  /* grow past 3/4 full */
 #define KMAP_LOAD_DEN 4
 #define BREADER_CHUNK (256 * 1024)
+#define EXPAND_MAX_BYTES KCODEC_MAX_OUT_DEFAULT /* decompressed records per batch, at most */
 
 /* ---- key map ----------------------------------------------------------------- */
 
@@ -187,14 +198,38 @@ int breader_next(breader_t *r, batch_info_t *b)
 /* Batches whose records may stand as a key's latest value (R2). */
 static bool mappable(const batch_info_t *b)
 {
-    return !b->control && !b->transactional && b->codec == BATCH_CODEC_NONE;
+    return !b->control && !b->transactional;
 }
 
-bool compact_map_batch(cpass_t *p, const batch_info_t *b, bool force)
+/* Builds b's expansion (see the top) in tmp and describes it in *x; false
+ * when b's records cannot be decompressed. */
+static bool expand(const batch_info_t *b, buf_t *tmp, batch_info_t *x, bool warn)
+{
+    CK_ASSERT(b->codec != BATCH_CODEC_NONE && b->size >= BATCH_HEADER_BYTES);
+    buf_reset(tmp);
+    buf_put(tmp, b->data, BATCH_HEADER_BYTES);
+    int rc = kcodec_decompress(b->codec, b->data + BATCH_HEADER_BYTES, b->size - BATCH_HEADER_BYTES, tmp,
+                               EXPAND_MAX_BYTES);
+    if (rc == 0 && tmp->len - BATCH_LOG_OVERHEAD > INT32_MAX)
+        rc = -EFBIG;
+    if (rc == 0) {
+        be32_store(tmp->data + BATCH_OFF_LENGTH, (uint32_t)(tmp->len - BATCH_LOG_OVERHEAD));
+        be16_store(tmp->data + BATCH_OFF_ATTRIBUTES, (uint16_t)(b->attributes & ~BATCH_ATTR_CODEC_MASK));
+        if (batch_parse_header(tmp->data, tmp->len, x) != BATCH_OK)
+            rc = -EBADMSG;
+    }
+    if (rc < 0 && warn)
+        log_warn("compact", "%s batch at offset %lld kept whole: records unreadable (%s)",
+                 batch_codec_name(b->codec), (long long)b->base_offset, strerror(-rc));
+    return rc == 0;
+}
+
+/* Puts the keys of an uncompressed batch (or expansion) into the map. */
+static bool map_records(cpass_t *p, const batch_info_t *b, bool force)
 {
     batch_iter_t it;
     batch_record_t rec;
-    if (!mappable(b) || !batch_iter_init(&it, b->data, b->size))
+    if (!batch_iter_init(&it, b->data, b->size))
         return true;
     uint32_t count = 0;
     size_t bytes = 0;
@@ -213,6 +248,20 @@ bool compact_map_batch(cpass_t *p, const batch_info_t *b, bool force)
         if (rec.key && rec.offset >= p->dirty_start)
             kmap_put(&p->map, rec.key, rec.key_len, rec.offset);
     return true;
+}
+
+bool compact_map_batch(cpass_t *p, const batch_info_t *b, bool force)
+{
+    if (!mappable(b))
+        return true;
+    if (b->codec == BATCH_CODEC_NONE)
+        return map_records(p, b, force);
+    buf_t tmp;
+    batch_info_t x;
+    buf_init(&tmp);
+    bool ok = !expand(b, &tmp, &x, false) || map_records(p, &x, force);
+    buf_free(&tmp);
+    return ok;
 }
 
 enum rec_fate { FATE_KEEP, FATE_SUPERSEDED, FATE_EXPIRED };
@@ -334,12 +383,31 @@ static bool count_fates(const cpass_t *p, const batch_info_t *b, tally_t *t)
     return !it.failed && t->kept + t->superseded + t->expired == b->records_count;
 }
 
-enum compact_verdict compact_batch(cpass_t *p, const batch_info_t *b, bool last_of_producer, buf_t *out)
+/* Compresses the records of the rewritten expansion at out[at..] with
+ * codec, in place, and finishes its header (length, codec bits, CRC). */
+static void recompress(int codec, buf_t *out, size_t at)
+{
+    buf_t z;
+    buf_init(&z);
+    size_t rec_at = at + BATCH_HEADER_BYTES;
+    int rc = kcodec_compress(codec, out->data + rec_at, out->len - rec_at, &z);
+    CK_ASSERT(rc == 0); /* compressing memory cannot fail but for memory */
+    out->len = rec_at;
+    buf_put(out, z.data, z.len);
+    buf_free(&z);
+    uint8_t *hd = out->data + at;
+    size_t size = out->len - at;
+    CK_ASSERT(size <= INT32_MAX);
+    be32_store(hd + BATCH_OFF_LENGTH, (uint32_t)(size - BATCH_LOG_OVERHEAD));
+    be16_store(hd + BATCH_OFF_ATTRIBUTES, (uint16_t)(be16_load(hd + BATCH_OFF_ATTRIBUTES) | codec));
+    be32_store(hd + BATCH_OFF_CRC, batch_crc_compute(hd, size));
+}
+
+/* The verdict on an uncompressed batch (or an expansion). */
+static enum compact_verdict verdict(cpass_t *p, const batch_info_t *b, bool last_of_producer, buf_t *out)
 {
     tally_t t;
-    if (b->control)
-        return COMPACT_KEEP; /* R7 */
-    if (b->codec != BATCH_CODEC_NONE || !count_fates(p, b, &t)) {
+    if (!count_fates(p, b, &t)) {
         p->opaque_seen = true; /* R8 */
         return COMPACT_KEEP;
     }
@@ -352,6 +420,28 @@ enum compact_verdict compact_batch(cpass_t *p, const batch_info_t *b, bool last_
         return COMPACT_DROP;
     rewrite(p, b, t.stamp, out);
     return COMPACT_REWRITE;
+}
+
+enum compact_verdict compact_batch(cpass_t *p, const batch_info_t *b, bool last_of_producer, buf_t *out)
+{
+    if (b->control)
+        return COMPACT_KEEP; /* R7 */
+    if (b->codec == BATCH_CODEC_NONE)
+        return verdict(p, b, last_of_producer, out);
+    buf_t tmp;
+    batch_info_t x;
+    buf_init(&tmp);
+    enum compact_verdict v = COMPACT_KEEP;
+    if (!expand(b, &tmp, &x, true)) {
+        p->opaque_seen = true; /* R8 */
+    } else {
+        size_t at = out->len;
+        v = verdict(p, &x, last_of_producer, out);
+        if (v == COMPACT_REWRITE && be32_load(out->data + at + BATCH_OFF_RECORDS_COUNT) > 0)
+            recompress(b->codec, out, at);
+    }
+    buf_free(&tmp);
+    return v;
 }
 
 /* ---- produce-side check ------------------------------------------------------------ */

@@ -343,7 +343,8 @@ void plog_compact_opts_default(plog_compact_opts_t *o);
 int plog_compact(plog_t *log, const plog_compact_opts_t *opts, plog_compact_stats_t *st);
 /* False when an uncompressed batch in data (concatenated batches that
  * batch_validate accepted) holds a record without a key: a compacted topic
- * refuses it (INVALID_RECORD). Compressed batches cannot be checked. */
+ * refuses it (INVALID_RECORD). Compressed batches are not looked into here
+ * (compaction keeps keyless records, so nothing is lost). */
 bool plog_compact_keys_present(const uint8_t *data, size_t len);
 
 /* ---- leader epochs (leader-epoch-checkpoint) ---------------------------- */

@@ -3,10 +3,13 @@ keeps the latest value of every key at its original offset, drops older
 values and (after delete.retention.ms) tombstones, never moves the log
 start, and refuses records without a key."""
 
+import os
+import struct
 import time
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer
+from confluent_kafka import TopicPartition as CkTopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -34,9 +37,10 @@ def create_topic(broker, name, policy):
         f.result(timeout=CLIENT_TIMEOUT_S)
 
 
-def produce(broker, topic, records):
+def produce(broker, topic, records, compression="none"):
     """Produces (key, value) pairs in order; returns {offset: (key, value)}."""
-    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5, "batch.size": SEGMENT_BYTES // 2})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5, "batch.size": SEGMENT_BYTES // 2,
+                  "compression.type": compression})
     reports = []
     for k, v in records:
         p.produce(topic, v, key=k, partition=0,
@@ -67,13 +71,33 @@ def read_all(broker, topic):
         c.close()
 
 
+def read_all_librdkafka(broker, topic):
+    """read_all through librdkafka, which decodes every codec (zstd included)."""
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "compaction-reader",
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    try:
+        earliest, end = c.get_watermark_offsets(CkTopicPartition(topic, 0), timeout=CLIENT_TIMEOUT_S)
+        c.assign([CkTopicPartition(topic, 0, OFFSET_BEGINNING)])
+        out = []
+        deadline = time.monotonic() + READ_DEADLINE_S
+        while (not out or out[-1][0] < end - 1) and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                out.append((m.offset(), m.key(), m.value()))
+        assert out and out[-1][0] == end - 1, "could not read up to the end offset %d" % end
+        return earliest, out
+    finally:
+        c.close()
+
+
 def segment_files(broker, topic):
     return sorted((broker.data_dir / ("%s-0" % topic)).glob("*.log"))
 
 
-def compacted_state(broker, topic, produced, deleted_key):
+def compacted_state(broker, topic, produced, deleted_key, max_records=KEYS + SEGMENT_BYTES // VALUE_PAD,
+                    reader=read_all):
     """None when the log is not compacted yet, else a summary for the checks."""
-    earliest, recs = read_all(broker, topic)
+    earliest, recs = reader(broker, topic)
     assert earliest == 0, "the log start moved to %d" % earliest
     for off, k, v in recs:  # offsets never move: each survivor is what was produced there
         assert produced.get(off) == (k, v), "offset %d holds %r, produced %r" % (off, (k, v), produced.get(off))
@@ -84,7 +108,7 @@ def compacted_state(broker, topic, produced, deleted_key):
     assert all(latest[k] in kept for k in latest if k != deleted_key), "a latest value is missing"
     if any(k == deleted_key for _, k, _ in recs):
         return None  # the tombstone or an older value of its key is still there
-    if len(recs) > KEYS + SEGMENT_BYTES // VALUE_PAD or len(segment_files(broker, topic)) > SEGMENT_FILES_MAX:
+    if len(recs) > max_records or len(segment_files(broker, topic)) > SEGMENT_FILES_MAX:
         return None
     return len(recs)
 
@@ -109,6 +133,56 @@ def test_compacted_topic_keeps_latest_per_key(broker_factory, policy):
     assert state is not None, "not compacted within %.0f s: %d segment files" % (
         COMPACTION_DEADLINE_S, len(segment_files(b, topic)))
     assert state < len(records) // 10
+
+
+def batch_codecs(broker, topic):
+    """The codec of every record batch with records in the partition's segment files."""
+    codecs = []
+    for f in segment_files(broker, topic):
+        data = f.read_bytes()
+        pos = 0
+        while pos + 61 <= len(data):
+            length, = struct.unpack_from(">i", data, pos + 8)
+            attributes, = struct.unpack_from(">h", data, pos + 21)
+            count, = struct.unpack_from(">i", data, pos + 57)
+            if count > 0:
+                codecs.append(attributes & 7)
+            pos += 12 + length
+    return codecs
+
+
+CODEC_IDS = {"gzip": 1, "zstd": 4}
+
+
+# Compressed batches (written by librdkafka) are compacted too: the count
+# shrinks, the latest value per key stays at its offset, the tombstone goes,
+# and the surviving batches are still compressed with the producer's codec.
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_compressed_topic_compacted(broker_factory, compression):
+    b = broker_factory(settings={"log.retention.check.interval.ms": "200"})
+    topic = "compacted-" + compression
+    create_topic(b, topic, "compact")
+
+    def value(tag, i):  # hex text: compresses to about half, so batches stay compressed
+        return b"%s%d-" % (tag, i) + os.urandom(VALUE_PAD // 2).hex().encode()
+    records = [(b"k%d" % (i % KEYS), value(b"v", i)) for i in range(UPDATES)]
+    deleted = b"k%d" % (KEYS - 1)
+    records.append((deleted, None))
+    records += [(b"k%d" % (i % (KEYS - 1)), value(b"w", i)) for i in range(AFTER_TOMBSTONE)]
+    produced = produce(b, topic, records, compression)
+    assert len(produced) == len(records)
+    assert CODEC_IDS[compression] in batch_codecs(b, topic), "the producer did not compress"
+    max_records = KEYS + 2 * SEGMENT_BYTES // VALUE_PAD  # the active segment holds more compressed
+    deadline = time.monotonic() + COMPACTION_DEADLINE_S
+    state = compacted_state(b, topic, produced, deleted, max_records, read_all_librdkafka)
+    while state is None and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL_S)
+        state = compacted_state(b, topic, produced, deleted, max_records, read_all_librdkafka)
+    assert state is not None, "not compacted within %.0f s: %d segment files" % (
+        COMPACTION_DEADLINE_S, len(segment_files(b, topic)))
+    assert state < len(records) // 10
+    codecs = batch_codecs(b, topic)
+    assert codecs and all(c == CODEC_IDS[compression] for c in codecs), codecs
 
 
 def test_compacted_topic_refuses_keyless_records(broker):

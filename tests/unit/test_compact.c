@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "proto/batch.h"
+#include "proto/compress.h"
 #include "storage/storage.h"
 #include "test.h"
 
@@ -95,10 +96,12 @@ static void fx_free(fx_t *x)
     free(x);
 }
 
+static void compress_batch(buf_t *b, size_t at, int codec);
+
 /* Appends one batch of n records (key NULL: keyless; value NULL:
  * tombstone) with the given attributes and producer; returns its base. */
-static int64_t put_batch(fx_t *x, int n, const char *const *keys, const char *const *values, int16_t attrs,
-                         int64_t pid, int32_t seq)
+static int64_t put_batch_codec(fx_t *x, int n, const char *const *keys, const char *const *values, int16_t attrs,
+                               int64_t pid, int32_t seq, int codec)
 {
     buf_t b;
     batch_builder_t bb;
@@ -108,6 +111,8 @@ static int64_t put_batch(fx_t *x, int n, const char *const *keys, const char *co
         batch_build_add(&bb, fake_now + i, keys[i], keys[i] ? (int32_t)strlen(keys[i]) : -1, values[i],
                         values[i] ? (int32_t)strlen(values[i]) : -1, NULL, 0);
     batch_build_end(&bb);
+    if (codec != BATCH_CODEC_NONE)
+        compress_batch(&b, 0, codec);
     plog_append_result_t res;
     CK_ASSERT(plog_append(x->log, b.data, b.len, 0, &res) == STORAGE_OK);
     buf_free(&b);
@@ -120,6 +125,12 @@ static int64_t put_batch(fx_t *x, int n, const char *const *keys, const char *co
         snprintf(m->value, sizeof m->value, "%s", values[i] ? values[i] : "");
     }
     return res.base_offset;
+}
+
+static int64_t put_batch(fx_t *x, int n, const char *const *keys, const char *const *values, int16_t attrs,
+                         int64_t pid, int32_t seq)
+{
+    return put_batch_codec(x, n, keys, values, attrs, pid, seq, BATCH_CODEC_NONE);
 }
 
 static int64_t put(fx_t *x, const char *key, const char *value)
@@ -150,14 +161,46 @@ static int compact(fx_t *x, plog_compact_stats_t *st)
     return plog_compact(x->log, &o, st);
 }
 
+/* The uncompressed twin of the compressed batch at p (codec bits cleared,
+ * records decompressed) in out; false when unreadable. */
+static bool expand_batch(const uint8_t *p, const batch_info_t *info, buf_t *out)
+{
+    buf_reset(out);
+    buf_put(out, p, BATCH_HEADER_BYTES);
+    if (kcodec_decompress(info->codec, p + BATCH_HEADER_BYTES, info->size - BATCH_HEADER_BYTES, out,
+                          KCODEC_MAX_OUT_DEFAULT) != 0)
+        return false;
+    be32_store(out->data + BATCH_OFF_LENGTH, (uint32_t)(out->len - BATCH_LOG_OVERHEAD));
+    be16_store(out->data + BATCH_OFF_ATTRIBUTES, (uint16_t)(info->attributes & ~BATCH_ATTR_CODEC_MASK));
+    return true;
+}
+
+/* Compresses the records of the uncompressed batch at b[at..] with codec
+ * and fixes its header (length, codec bits, CRC). */
+static void compress_batch(buf_t *b, size_t at, int codec)
+{
+    buf_t z;
+    buf_init(&z);
+    CK_ASSERT(kcodec_compress(codec, b->data + at + BATCH_HEADER_BYTES, b->len - at - BATCH_HEADER_BYTES, &z) == 0);
+    b->len = at + BATCH_HEADER_BYTES;
+    buf_put(b, z.data, z.len);
+    buf_free(&z);
+    uint8_t *h = b->data + at;
+    be32_store(h + BATCH_OFF_LENGTH, (uint32_t)(b->len - at - BATCH_LOG_OVERHEAD));
+    be16_store(h + BATCH_OFF_ATTRIBUTES, (uint16_t)(be16_load(h + BATCH_OFF_ATTRIBUTES) | codec));
+    be32_store(h + BATCH_OFF_CRC, batch_crc_compute(h, b->len - at));
+}
+
 /* Reads every record of the log from its start; -1 on any error or when
- * offsets do not increase. Records of compressed batches are skipped. */
+ * offsets do not increase. Records of compressed batches are read through
+ * decompression; those of unreadable ones are skipped. */
 static int read_recs(plog_t *log, rec_t *out, int max)
 {
     int n = 0;
     int64_t off = plog_log_start_offset(log), prev = -1;
-    buf_t b;
+    buf_t b, ex;
     buf_init(&b);
+    buf_init(&ex);
     for (;;) {
         int64_t next;
         buf_reset(&b);
@@ -175,7 +218,13 @@ static int read_recs(plog_t *log, rec_t *out, int max)
                 n = -1;
                 break;
             }
-            if (batch_iter_init(&it, b.data + pos, info.size)) {
+            const uint8_t *bp = b.data + pos;
+            size_t bsize = info.size;
+            if (info.codec != BATCH_CODEC_NONE && expand_batch(bp, &info, &ex)) {
+                bp = ex.data;
+                bsize = ex.len;
+            }
+            if (batch_iter_init(&it, bp, bsize)) {
                 while (n >= 0 && batch_iter_next(&it, &r)) {
                     if (r.offset <= prev || n >= max || r.key_len >= KEY_MAX || r.value_len >= VALUE_MAX) {
                         n = -1;
@@ -198,6 +247,7 @@ static int read_recs(plog_t *log, rec_t *out, int max)
         off = next;
     }
     buf_free(&b);
+    buf_free(&ex);
     return n;
 }
 
@@ -508,7 +558,7 @@ TEST(special_batches)
     const char *ck[] = {"\x00\x00\x00\x00"}, *cv[] = {"marker"};
     int64_t ctl = put_batch(x, 1, ck, cv, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL, 5, -1);
     put(x, "z", "z-old");
-    /* a "compressed" batch: the codec bits set on an uncompressed body */
+    /* an unreadable "compressed" batch: the codec bits set on an uncompressed body */
     buf_t cb;
     batch_builder_t bb;
     buf_init(&cb);
@@ -546,6 +596,106 @@ TEST(special_batches)
     buf_free(&b);
     buf_free(&cb);
     CHECK(plog_compact_keys_present(NULL, 0));
+    fx_free(x);
+}
+
+/* The codecs of the batches in the log that hold records, in order. */
+static int codecs_of(plog_t *log, uint8_t *codecs, int max)
+{
+    buf_t b;
+    int n = 0;
+    buf_init(&b);
+    for (int64_t off = plog_log_start_offset(log), next;; off = next) {
+        buf_reset(&b);
+        CK_ASSERT(plog_read_copy(log, off, INT64_MAX, 1 << 20, &b, &next) == STORAGE_OK);
+        for (size_t pos = 0; pos < b.len && n < max;) {
+            batch_info_t info;
+            CK_ASSERT(batch_check_stored(b.data + pos, b.len - pos, &info) == BATCH_OK);
+            if (info.records_count > 0)
+                codecs[n++] = info.codec;
+            pos += info.size;
+        }
+        if (b.len == 0 || next <= off)
+            break;
+    }
+    buf_free(&b);
+    return n;
+}
+
+/* Compressed batches (each codec) are compacted like plain ones: each
+ * key's latest value stays at its offset inside a batch still compressed
+ * with the same codec, older values go, keyless records stay. */
+TEST(compressed_batches_compacted)
+{
+    static const int codecs[] = {BATCH_CODEC_GZIP, BATCH_CODEC_SNAPPY, BATCH_CODEC_LZ4, BATCH_CODEC_ZSTD};
+    for (size_t c = 0; c < sizeof codecs / sizeof codecs[0]; c++) {
+        fx_t *x = fx_new(NULL);
+        char vals[4][5][VALUE_MAX];
+        for (int r = 0; r < 4; r++) {
+            const char *keys[5] = {"k0", "k1", "k2", NULL, "k4"}, *values[5];
+            for (int i = 0; i < 5; i++) {
+                snprintf(vals[r][i], VALUE_MAX, "%s-round-%d-%d", batch_codec_name(codecs[c]), r, i);
+                values[i] = vals[r][i];
+            }
+            int n = r == 3 ? 3 : 5; /* the last batch rewrites k0..k2 only */
+            put_batch_codec(x, n, keys, values, 0, -1, -1, codecs[c]);
+        }
+        put(x, "k1", "plain-latest");
+        seal(x);
+        put(x, "k2", "in-active");
+        plog_compact_stats_t st;
+        REQUIRE(compact(x, &st) == STORAGE_OK);
+        /* superseded: k0 and k2 of rounds 0-2, k1 of rounds 0-3, k4 of rounds 0-1 */
+        CHECK_EQ_INT(st.records_removed, 3 + 3 + 4 + 2);
+        static rec_t want[RECS_MAX];
+        int64_t sealed_end = plog_log_end_offset(x->log) - 1;
+        int n = expected(x, sealed_end, false, want);
+        CHECK_EQ_INT(n, 3 + 1 + 1 + 1 + 1 + 1); /* 3 keyless, k0, k1, k2, k4, k2 active */
+        CHECK(log_holds(x->log, want, n));
+        uint8_t got[16];
+        int nb = codecs_of(x->log, got, 16);
+        CHECK_EQ_INT(nb, 6); /* rounds 0-3 (keyless records, k4, k0, k2), plain k1, active k2 */
+        for (int i = 0; i < 4 && i < nb; i++)
+            CHECK_EQ_INT(got[i], codecs[c]);
+        /* persists, and a second pass changes nothing */
+        plog_close(x->log);
+        REQUIRE(fx_open(x) == STORAGE_OK);
+        CHECK(log_holds(x->log, want, n));
+        REQUIRE(compact(x, &st) == STORAGE_OK);
+        CHECK_EQ_INT(st.records_removed, 0);
+        CHECK(log_holds(x->log, want, n));
+        fx_free(x);
+    }
+}
+
+/* Tombstones inside compressed batches, and those behind them, are kept,
+ * stamped, then dropped after the delete horizon. */
+TEST(compressed_tombstones_dropped)
+{
+    fx_t *x = fx_new(NULL);
+    const char *k1[] = {"a", "b", "c"}, *v1[] = {"a-old", "b-old", "c-old"};
+    put_batch_codec(x, 3, k1, v1, 0, -1, -1, BATCH_CODEC_ZSTD);
+    put(x, "a", NULL); /* behind a compressed batch */
+    const char *k2[] = {"b", "c"}, *v2[] = {NULL, "c-new"};
+    put_batch_codec(x, 2, k2, v2, 0, -1, -1, BATCH_CODEC_GZIP);
+    seal(x);
+    plog_compact_stats_t st;
+    REQUIRE(compact(x, &st) == STORAGE_OK);
+    CHECK_EQ_INT(st.records_removed, 3);
+    CHECK_EQ_INT(st.tombstones_removed, 0);
+    static rec_t want[RECS_MAX];
+    int n = expected(x, INT64_MAX, false, want);
+    CHECK_EQ_INT(n, 3);
+    CHECK(log_holds(x->log, want, n));
+    fake_now += 10000; /* past delete_retention_ms */
+    REQUIRE(compact(x, &st) == STORAGE_OK);
+    CHECK_EQ_INT(st.tombstones_removed, 2);
+    n = expected(x, INT64_MAX, true, want);
+    CHECK_EQ_INT(n, 1);
+    CHECK(log_holds(x->log, want, n));
+    uint8_t got[4];
+    CHECK_EQ_INT(codecs_of(x->log, got, 4), 1);
+    CHECK_EQ_INT(got[0], BATCH_CODEC_GZIP);
     fx_free(x);
 }
 
