@@ -320,6 +320,12 @@ int broker_run(const config *cfg)
     pthread_mutex_init(&b->parked_lock, NULL);
     b->parked_head.next = b->parked_head.prev = &b->parked_head;
     int rc = 1;
+    if (cfg->nvoters > 1 || (cfg->nvoters == 1 && cfg->voters[0].id != cfg->node_id)) {
+        /* The Raft core exists, but its wiring to sockets and disks does not yet. */
+        log_error("broker", "controller.quorum.voters must name only this node (node.id=%d): "
+                  "multi-node clusters are not available in this version yet", cfg->node_id);
+        goto out;
+    }
     if (make_dir(cfg->data_dir) != 0 || open_storage(b) != 0 || start_listeners(b) != 0)
         goto out;
     log_info("broker", "started version=%s data_dir=%s cluster_id=%s", CHRONIK_VERSION, cfg->data_dir,

@@ -1,6 +1,7 @@
 """Process lifecycle: graceful stop, restart on the same ports and data
 directory, and start-up after SIGKILL."""
 
+import harness
 import kwire
 
 NODE_ID = 1
@@ -36,3 +37,15 @@ def test_stop_with_open_client_connection(broker):
         assert kwire.api_versions(c, 0)["error_code"] == kwire.ERR_NONE
         broker.stop()
         assert c.wait_closed(5.0)
+
+
+# A voter list naming other nodes is refused with a clear error until multi-node
+# clusters are available, rather than silently running as a single node.
+def test_multi_voter_config_refused(tmp_path):
+    r = harness.run_tool([str(harness.CHRONIK_BIN), "server", "--listen", "127.0.0.1:%d" % harness.free_port(),
+                          "--admin-listen", "127.0.0.1:%d" % harness.free_port(),
+                          "--data-dir", str(tmp_path / "data"),
+                          "--voters", "1@127.0.0.1:19093,2@127.0.0.2:19093"], timeout_s=30)
+    assert r.returncode == 1
+    assert "multi-node clusters are not available" in r.stderr
+    assert "AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr
