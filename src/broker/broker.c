@@ -191,20 +191,20 @@ static void compact_one(broker *b, const meta_topic *t, partition *p)
 /* One pass per compacted partition, outside the partition table's lock. */
 static void compact_all(broker *b)
 {
-    compact_list todo = {.img = meta_acquire(b->meta)};
-    replica_each(b->replicas, compact_collect, &todo);
-    for (int i = 0; i < todo.n; i++) {
-        size_t len = strlen(todo.topics[i]);
-        const meta_topic *t = meta_image_topic(todo.img, todo.topics[i], len);
-        partition *p = replica_get(b->replicas, todo.topics[i], len, todo.parts[i]);
+    compact_list pending = {.img = meta_acquire(b->meta)};
+    replica_each(b->replicas, compact_collect, &pending);
+    for (int i = 0; i < pending.n; i++) {
+        size_t len = strlen(pending.topics[i]);
+        const meta_topic *t = meta_image_topic(pending.img, pending.topics[i], len);
+        partition *p = replica_get(b->replicas, pending.topics[i], len, pending.parts[i]);
         if (t && p && !compact_cancelled(b))
             compact_one(b, t, p);
         partition_put(p);
-        free(todo.topics[i]);
+        free(pending.topics[i]);
     }
-    meta_image_release((meta_image *)todo.img);
-    free(todo.topics);
-    free(todo.parts);
+    meta_image_release((meta_image *)pending.img);
+    free(pending.topics);
+    free(pending.parts);
 }
 
 /* Retention and time-based rolls, every log.retention.check.interval.ms. */
