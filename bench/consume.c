@@ -27,6 +27,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "bench_clock.h"
+
 #define CONSUME_MESSAGES_DEFAULT 5000000L
 #define CONSUME_CONF_MAX 32
 #define CONSUME_ERRSTR_BYTES 512
@@ -52,21 +54,6 @@ struct tally {
     double first_msg_at; /* monotonic seconds, 0 until the first message */
     rd_kafka_resp_err_t err;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_self_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 static void usage(FILE *out)
 {

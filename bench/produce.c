@@ -28,6 +28,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "bench_clock.h"
+
 #define PRODUCE_MESSAGES_DEFAULT 5000000L
 #define PRODUCE_BYTES_DEFAULT 100
 #define PRODUCE_BYTES_MAX (1 << 20)
@@ -58,21 +60,6 @@ struct counts {
     long failed;
     rd_kafka_resp_err_t first_err;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_self_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 static void usage(FILE *out)
 {

@@ -33,6 +33,23 @@ static char *tmpdir(void)
     return d;
 }
 
+/* Remove a test directory made by tmpdir(). */
+static void drop_dir(char *dir)
+{
+    rm_rf(dir);
+    free(dir);
+}
+
+/* Reopen the log in dir and check that it recovered these start and end offsets. */
+static void check_reopened(const char *dir, const plog_config_t *cfg, int64_t start, int64_t end)
+{
+    plog_t *log;
+    REQUIRE(plog_open(dir, cfg, sfs_posix(), false, &log) == STORAGE_OK);
+    CHECK_EQ_INT(plog_log_start_offset(log), start);
+    CHECK_EQ_INT(plog_log_end_offset(log), end);
+    plog_close(log);
+}
+
 static int64_t fake_now = 1700000000000LL;
 static int64_t fake_clock(void *arg)
 {
@@ -177,8 +194,7 @@ TEST(append_and_read)
     buf_free(&got);
     buf_free(&all);
     CHECK_EQ_INT(plog_close(log), STORAGE_OK);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* Reads respect max_bytes (at least one batch), max_offset, and the offset range. */
@@ -216,8 +232,7 @@ TEST(read_limits)
     CHECK_EQ_INT(plog_read(log, -1, INT64_MAX, 100, &rr), STORAGE_ERR_OUT_OF_RANGE);
     plog_read_release(&rr);
     plog_close(log);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* With a sparse index, a read at every offset lands on the batch holding it. */
@@ -249,8 +264,7 @@ TEST(index_lookup_every_offset)
     CHECK_EQ_INT(plog_log_end_offset(log), leo);
     plog_close(log);
     CHECK_EQ_INT(check_quiet(dir), 0);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* A full segment rolls; no .log exceeds segment_bytes; reopen finds everything. */
@@ -303,8 +317,7 @@ TEST(roll_by_size_and_reopen)
     CHECK_EQ_INT(check_quiet(dir), 0);
     buf_free(&before);
     buf_free(&after);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* An active segment older than roll_ms rolls at the next append or maybe_roll. */
@@ -332,8 +345,7 @@ TEST(roll_by_time)
     CHECK_EQ_INT(plog_maybe_roll(log), STORAGE_OK); /* empty active: no roll */
     CHECK_EQ_INT(plog_segment_count(log), 3);
     plog_close(log);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* Retention by time deletes expired sealed segments, never the active one. */
@@ -376,8 +388,7 @@ TEST(retention_by_time)
     CHECK_EQ_INT(plog_log_start_offset(log), 18);
     plog_close(log);
     buf_free(&got);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* Retention by bytes keeps the newest segments within retention_bytes. */
@@ -406,8 +417,7 @@ TEST(retention_by_bytes)
     CHECK(read_all(log, plog_log_start_offset(log), &got) > 0);
     buf_free(&got);
     plog_close(log);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* DeleteRecords moves the log start (persisted); whole segments below go at retention. */
@@ -437,12 +447,8 @@ TEST(delete_records)
     CHECK(deleted > 0 && deleted < segs);
     CHECK_EQ_INT(plog_log_start_offset(log), 33);
     plog_close(log);
-    REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_OK);
-    CHECK_EQ_INT(plog_log_start_offset(log), 33);
-    CHECK_EQ_INT(plog_log_end_offset(log), 80);
-    plog_close(log);
-    rm_rf(dir);
-    free(dir);
+    check_reopened(dir, &cfg, 33, 80);
+    drop_dir(dir);
 }
 
 /* Truncation inside a segment removes the batch containing the offset and all after. */
@@ -480,8 +486,7 @@ TEST(truncate_in_segment)
     plog_close(log);
     CHECK_EQ_INT(check_quiet(dir), 0);
     buf_free(&got);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* Truncation into an earlier segment deletes later segments and fixes indexes. */
@@ -526,8 +531,7 @@ TEST(truncate_across_segments)
     plog_close(log);
     CHECK_EQ_INT(check_quiet(dir), 0);
     buf_free(&got);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* truncate_fully restarts an emptied log at any offset, durably. */
@@ -551,12 +555,8 @@ TEST(truncate_fully)
     REQUIRE(append_one(log, 2, 1000, 10, 5, &res) == STORAGE_OK);
     CHECK_EQ_INT(res.base_offset, 1000);
     plog_close(log);
-    REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_OK);
-    CHECK_EQ_INT(plog_log_start_offset(log), 1000);
-    CHECK_EQ_INT(plog_log_end_offset(log), 1002);
-    plog_close(log);
-    rm_rf(dir);
-    free(dir);
+    check_reopened(dir, &cfg, 1000, 1002);
+    drop_dir(dir);
 }
 
 /* ListOffsets by timestamp finds the first record at or after the time. */
@@ -585,8 +585,7 @@ TEST(offset_for_timestamp)
     CHECK_EQ_INT(plog_offset_for_timestamp(log, 99999, &off, &ts), STORAGE_OK);
     CHECK(off == -1 && ts == -1);
     plog_close(log);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* ---- recovery ------------------------------------------------------------------ */
@@ -644,8 +643,7 @@ TEST(torn_tail_recovered)
         rm_rf(dir);
         mkdir(dir, 0755);
     }
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* Corruption in a sealed, durable segment takes the partition offline; others are fine. */
@@ -746,8 +744,7 @@ TEST(missing_index_rebuilt)
     CHECK_EQ_INT(off, 19); /* batch 9 = offsets 18, 19 at 1009, 1010 */
     plog_close(log);
     CHECK_EQ_INT(check_quiet(dir), 0);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* Leftover tmp files and orphan indexes are deleted at open. */
@@ -766,8 +763,7 @@ TEST(leftovers_cleaned)
     CHECK_EQ_INT(count_files(dir, ".tmp"), 0);
     CHECK_EQ_INT(count_files(dir, ".index"), 0);
     plog_close(log);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* ---- epochs, metadata, replica appends ------------------------------------------ */
@@ -814,8 +810,7 @@ TEST(leader_epochs)
     plog_epoch_end_offset(log, 3, &e, &o);
     CHECK(e == 3 && o == 15);
     plog_close(log);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* partition.metadata round-trips a topic id in Kafka's text format. */
@@ -840,8 +835,7 @@ TEST(topic_id)
     CHECK(strncmp(text, "version: 0\ntopic_id: ", 21) == 0);
     CHECK_EQ_INT(strlen(text), 21 + 22 + 1);
     plog_close(log);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* Replica appends keep offsets and epochs, check CRCs and refuse going backwards. */
@@ -884,8 +878,7 @@ TEST(append_replica)
     CHECK_EQ_INT(plog_log_end_offset(log), 105);
     plog_close(log);
     buf_free(&b);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* ---- flusher ---------------------------------------------------------------- */
@@ -1034,8 +1027,7 @@ TEST(flusher_thread_group_commit)
     fault_fs_free(ff);
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* flush.messages > 1 acknowledges from the page cache and syncs every N messages. */
@@ -1061,8 +1053,7 @@ TEST(flusher_relaxed_flush_messages)
     plog_close(log);
     flusher_free(f);
     fault_fs_free(ff);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* flush.ms: unsynced relaxed writes are synced once the oldest is flush_ms old. */
@@ -1125,8 +1116,7 @@ TEST(sync_failure_is_sticky)
     CHECK_EQ_INT(plog_state(log), STORAGE_ERR_FAILED);
     plog_close(log);
     fault_fs_free(ff);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
 
 /* ---- random crash points ----------------------------------------------------- */
@@ -1356,6 +1346,5 @@ TEST(check_and_dump_tools)
     fclose(m);
     CHECK(strstr(text, "crcOk: false") != NULL);
     free(text);
-    rm_rf(dir);
-    free(dir);
+    drop_dir(dir);
 }
