@@ -66,7 +66,7 @@ stat() { awk '{ print $14 + $15, $10 }' /proc/$pid/stat; }
 read -r t0 f0 < <(stat)
 case $tool in
   perf)   perf record -q -F 999 -g -p $pid -o "$work/perf.data" 2>/dev/null & prof=$! ;;
-  strace) strace -f -c -p $pid -o "$work/strace.txt" & prof=$! ;;
+  strace) strace -f ${STRACE_OPTS:--c} -p $pid -o "$work/strace.txt" & prof=$! ;;
   none)   prof= ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
@@ -83,5 +83,5 @@ elif [ "$tool" = perf ]; then
     perf report -i "$work/perf.data" --no-children --sort comm,sym -g ${PERF_GRAPH:-none} 2>/dev/null \
         | grep -v "^#" | grep "%" | head -${PERF_LINES:-30}
 else
-    head -25 "$work/strace.txt"
+    head -${STRACE_LINES:-25} "$work/strace.txt"
 fi

@@ -69,6 +69,8 @@ static const struct ckey keys[] = {
      "9223372036854775807", "sync after this many messages (default: before every ack)"},
     {"log.flush.interval.ms", CT_I64, F(log_flush_interval_ms), 0, "9223372036854775807",
      "sync after this long (default: before every ack)"},
+    {"log.preallocate", CT_BOOL, F(log_preallocate), 0, "true",
+     "keep zeros written ahead of small appends so that their fsync commits no file metadata"},
     {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch"},
     {"socket.request.max.bytes", CT_I32, F(socket_request_max_bytes), 0, "104857600",
      "largest request"},

@@ -49,6 +49,7 @@ typedef struct config {
     int32_t log_index_interval_bytes;
     int64_t log_flush_interval_messages; /* INT64_MAX: sync before ack (default) */
     int64_t log_flush_interval_ms;       /* INT64_MAX: sync before ack (default) */
+    bool log_preallocate;                /* zeros ahead of small appends (storage.h) */
     int32_t message_max_bytes;
     int32_t socket_request_max_bytes;
     int32_t num_network_threads;         /* 0: one per core */

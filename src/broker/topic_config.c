@@ -32,7 +32,7 @@ static const topic_config_key keys[] = {
     {"min.cleanable.dirty.ratio", NULL, TC_DOUBLE, TC_NONE, "0.5"},
     {"min.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "0"},
     {"min.insync.replicas", "min.insync.replicas", TC_INT, TC_OFF(min_insync_replicas), NULL},
-    {"preallocate", NULL, TC_BOOLEAN, TC_NONE, "false"},
+    {"preallocate", "log.preallocate", TC_BOOLEAN, TC_OFF(log_preallocate), NULL},
     {"retention.bytes", "log.retention.bytes", TC_LONG, TC_OFF(log_retention_bytes), NULL},
     {"retention.ms", "log.retention.ms", TC_LONG, TC_OFF(log_retention_ms), NULL},
     {"segment.bytes", "log.segment.bytes", TC_INT, TC_OFF(log_segment_bytes), NULL},
@@ -65,6 +65,8 @@ void topic_config_default(const config *c, const topic_config_key *k, char *out,
     const char *base = (const char *)c;
     if (k->type == TC_LONG)
         snprintf(out, n, "%" PRId64, *(const int64_t *)(base + k->broker_off));
+    else if (k->type == TC_BOOLEAN)
+        snprintf(out, n, "%s", *(const bool *)(base + k->broker_off) ? "true" : "false");
     else if (k->broker_off == TC_OFF(log_segment_bytes))
         snprintf(out, n, "%" PRId64, c->log_segment_bytes);
     else
@@ -107,6 +109,17 @@ bool topic_config_valid(const topic_config_key *k, const char *v)
     }
 }
 
+/* Effective value of a boolean key: the topic's override, else the broker's. */
+static bool effective_bool(const config *c, const meta_topic *t, const char *name)
+{
+    const char *v = t ? meta_topic_config(t, name) : NULL;
+    if (v && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0))
+        return v[0] == 't';
+    char buf[8];
+    topic_config_default(c, topic_config_find(name, strlen(name)), buf, sizeof buf);
+    return strcmp(buf, "true") == 0;
+}
+
 /* Effective value: the topic's override, else the broker's. */
 static int64_t effective_long(const config *c, const meta_topic *t, const char *name)
 {
@@ -144,6 +157,7 @@ void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out)
     }
     if (out->segment_bytes < PLOG_SEGMENT_BYTES_MIN)
         out->segment_bytes = PLOG_SEGMENT_BYTES_MIN;
+    out->preallocate_bytes = effective_bool(c, t, "preallocate") ? PLOG_PREALLOCATE_BYTES_DEFAULT : 0;
     /* A compact-only topic keeps the latest value of every key forever:
      * time and size retention apply only when the policy includes delete. */
     const char *policy = t ? meta_topic_config(t, "cleanup.policy") : NULL;

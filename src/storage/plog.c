@@ -25,6 +25,7 @@ void plog_config_default(plog_config_t *c)
         .retention_bytes = -1,
         .flush_messages = 1,
         .flush_ms = PLOG_FLUSH_MS_DEFAULT,
+        .preallocate_bytes = PLOG_PREALLOCATE_BYTES_DEFAULT,
     };
 }
 
@@ -33,6 +34,7 @@ static void config_sanitize(plog_config_t *c)
     c->segment_bytes = MAX(MIN(c->segment_bytes, PLOG_SEGMENT_BYTES_MAX), (int64_t)BATCH_HEADER_BYTES);
     c->index_interval_bytes = MAX(c->index_interval_bytes, 0);
     c->index_bytes = MAX(c->index_bytes, (int64_t)IDX_ENTRY_BYTES * 4);
+    c->preallocate_bytes = MAX(MIN(c->preallocate_bytes, c->segment_bytes), 0);
     if (c->roll_ms <= 0)
         c->roll_ms = INT64_MAX;
     if (c->flush_ms <= 0)
@@ -569,12 +571,23 @@ static int scan_segment(plog_t *log, seg_t *s, int64_t rp, bool *torn)
                        s->base, sc.valid_end, sc.next_offset, rp, batch_strerror(sc.err));
         return STORAGE_ERR_OFFLINE;
     }
+    int zeros = seg_zero_from(s, sc.valid_end);
+    if (zeros < 0)
+        return STORAGE_ERR_IO;
+    if (zeros == 1) { /* a preallocated tail (segment.c): not data */
+        log_info("storage", "cutting zero tail segment=%020" PRId64 " position=%" PRIu64 " bytes=%" PRIu64
+                 " dir=%s", s->base, sc.valid_end, s->size - sc.valid_end, log->dir);
+        if (log->fs->ftruncate(log->fs, s->fd, sc.valid_end) < 0)
+            return STORAGE_ERR_IO;
+        s->size = s->alloc = s->synced = sc.valid_end;
+        return STORAGE_OK;
+    }
     log_warn("storage", "truncating torn tail segment=%020" PRId64 " position=%" PRIu64 " bytes=%" PRIu64
              " reason=\"%s\" dir=%s", s->base, sc.valid_end, s->size - sc.valid_end, batch_strerror(sc.err),
              log->dir);
     if (log->fs->ftruncate(log->fs, s->fd, sc.valid_end) < 0)
         return STORAGE_ERR_IO;
-    s->size = sc.valid_end;
+    s->size = s->alloc = sc.valid_end;
     *torn = true;
     return STORAGE_OK;
 }
@@ -790,6 +803,8 @@ typedef struct sync_item {
     seg_t *s;
     uint64_t size;  /* synced up to here when done */
     bool data, idx;
+    bool trim;      /* the file was cut: fsync, so its new size is durable */
+    uint32_t trims; /* the segment's count of cuts when collected */
 } sync_item_t;
 
 /* Under the lock: what needs syncing. */
@@ -799,10 +814,11 @@ static int collect_sync(plog_t *log, sync_item_t **items)
     *items = xmalloc((size_t)log->nsegs * sizeof **items);
     for (int i = 0; i < log->nsegs; i++) {
         seg_t *s = log->segs[i];
-        if (s->synced >= s->size && !s->idx_unsynced)
+        if (s->synced >= s->size && !s->idx_unsynced && !s->trim_unsynced)
             continue;
         seg_ref(s);
-        (*items)[n++] = (sync_item_t){s, s->size, s->synced < s->size, s->idx_unsynced};
+        (*items)[n++] = (sync_item_t){s, s->size, s->synced < s->size, s->idx_unsynced, s->trim_unsynced,
+                                      s->trims};
     }
     return n;
 }
@@ -816,11 +832,14 @@ static int64_t apply_sync(plog_t *log, sync_item_t *items, int n, int64_t target
         s->synced = MIN(MAX(s->synced, items[i].size), s->size);
         if (items[i].idx && gen == log->trunc_gen)
             s->idx_unsynced = false;
+        if (items[i].trim && s->trims == items[i].trims)
+            s->trim_unsynced = false;
     }
     if (gen == log->trunc_gen)
         log->flushed = MAX(log->flushed, MIN(target, log->leo));
     for (int i = 0; i + 1 < log->nsegs; i++)
-        if (log->segs[i]->synced < log->segs[i]->size || log->segs[i]->idx_unsynced)
+        if (log->segs[i]->synced < log->segs[i]->size || log->segs[i]->idx_unsynced ||
+            log->segs[i]->trim_unsynced)
             return log->recovery_point;
     /* every sealed segment is durable with its indexes */
     return MAX(log->segs[log->nsegs - 1]->base, log->recovery_point);
@@ -830,7 +849,9 @@ static int do_syncs(plog_t *log, sync_item_t *items, int n, bool dir, int *count
 {
     int r = 0;
     for (int i = 0; i < n && r == 0; i++) {
-        if (items[i].data && (r = log->fs->fdatasync(log->fs, items[i].s->fd)) == 0)
+        if (items[i].trim && (r = log->fs->fsync(log->fs, items[i].s->fd)) == 0)
+            ++*count;
+        else if (r == 0 && items[i].data && (r = log->fs->fdatasync(log->fs, items[i].s->fd)) == 0)
             ++*count;
         if (r == 0 && items[i].idx && (r = sync_index_files(log, items[i].s->base)) == 0)
             *count += 2;
@@ -887,6 +908,13 @@ int plog_sync(plog_t *log, bool force)
  * the log end, so the next open scans nothing. */
 static void close_clean(plog_t *log)
 {
+    pthread_mutex_lock(&log->mu);
+    int r = seg_trim(log->segs[log->nsegs - 1]);
+    pthread_mutex_unlock(&log->mu);
+    if (r < 0) {
+        log_warn("storage", "could not cut the zero tail at close: %s dir=%s", strerror(-r), log->dir);
+        return;
+    }
     if (plog_sync(log, true) < 0)
         return;
     seg_t *act = log->segs[log->nsegs - 1];

@@ -89,6 +89,12 @@ static int roll_locked(plog_t *log, int64_t new_base)
             plog_set_error(log, STORAGE_ERR_FAILED, "writing indexes of %020" PRId64 " failed", s->base);
             return STORAGE_ERR_IO;
         }
+        int r = seg_trim(s);
+        if (r < 0) {
+            plog_set_error(log, STORAGE_ERR_FAILED, "cutting the zero tail of %020" PRId64 " failed: %s",
+                           s->base, strerror(-r));
+            return STORAGE_ERR_IO;
+        }
     }
     int r = seg_create(log->fs, log->dir, new_base, &n);
     if (r < 0) {
@@ -159,6 +165,24 @@ int plog_maybe_roll(plog_t *log)
 
 /* ---- append ---------------------------------------------------------------- */
 
+/* Keeps zeros written ahead of small appends (segment.c, PREALLOCATED
+ * TAIL); a failure only costs the optimisation. */
+static void preallocate_locked(plog_t *log, seg_t *s, size_t len)
+{
+    uint64_t ahead = (uint64_t)log->cfg.preallocate_bytes;
+    if (ahead == 0 || len >= PLOG_PREALLOCATE_SMALL_APPEND || s->alloc >= s->size + ahead / 4)
+        return;
+    uint64_t upto = MIN(s->size + ahead, (uint64_t)log->cfg.segment_bytes);
+    if (upto <= s->alloc)
+        return;
+    int r = seg_preallocate(s, upto);
+    if (r < 0) {
+        log_warn("storage", "could not write zeros ahead in %020" PRId64 ".log: %s dir=%s", s->base,
+                 strerror(-r), log->dir);
+        seg_trim(s);
+    }
+}
+
 /* Writes the payload at the end of the active segment and indexes it. */
 static int write_locked(plog_t *log, const uint8_t *data, size_t len, const plan_t *p,
                         plog_append_result_t *res)
@@ -182,6 +206,8 @@ static int write_locked(plog_t *log, const uint8_t *data, size_t len, const plan
         pos += b.size;
     }
     s->size += len;
+    s->alloc = MAX(s->alloc, s->size);
+    preallocate_locked(log, s, len);
     int64_t now = plog_now_ms(log);
     if (s->roll_ref_ms < 0)
         s->roll_ref_ms = now;

@@ -56,6 +56,7 @@ static int cut_locked(plog_t *log, seg_t *s, uint64_t pos, int64_t new_end)
     log_info("storage", "truncated segment=%020" PRId64 " position=%" PRIu64 " bytes=%" PRIu64 " dir=%s",
              s->base, pos, s->size - pos, log->dir);
     s->size = pos;
+    s->alloc = pos;
     s->synced = MIN(s->synced, pos);
     while (s->idx_n && s->idx[s->idx_n - 1].pos >= pos)
         s->idx_n--;

@@ -42,6 +42,27 @@
  * baseOffset is >= the end of the previous batch (and >= the segment's
  * base); its last offset - segment base fits in 31 bits.
  *
+ * PREALLOCATED TAIL
+ * =================
+ * Appending to a file changes its size, so each fdatasync of an append
+ * also commits the inode through the file system's journal: two or three
+ * device writes and cache flushes where the data needs one. While the
+ * appends are small (each under PLOG_PREALLOCATE_SMALL_APPEND, the regime
+ * where every acknowledgement pays for its own sync), the active .log is
+ * therefore kept up to preallocate_bytes ahead of its end in written zeros
+ * (written with plain writes, not fallocate: unwritten extents would be
+ * converted, and journaled, at the first write into them). An append then
+ * overwrites allocated blocks, and its fdatasync commits no metadata; the
+ * zeros themselves are made durable by the round after they are written.
+ * Larger appends just extend the file. The tail never reaches beyond what
+ * the segment may hold, and it is cut (ftruncate, then fsync by the next
+ * round, before the recovery point may pass the segment) when the segment
+ * is sealed and at clean close, so sealed segments and cleanly closed logs
+ * have exactly Kafka's layout. Readers never look past the log end. At
+ * recovery a walk that stops at a batch header of zeros followed by zeros
+ * to the end of the file found such a tail, not a torn write: the tail is
+ * cut and nothing is reported lost.
+ *
  * FSYNC ORDER
  * ===========
  *  1. An append is one write() of its batches into the active .log (page
@@ -206,8 +227,58 @@ int seg_open_file(sfs_t *fs, const char *dir, int64_t base, seg_t **out)
         return r;
     }
     s->synced = s->size;
+    s->alloc = s->size;
     *out = s;
     return 0;
+}
+
+#define SEG_ZERO_CHUNK (64 * 1024)
+static const uint8_t zero_chunk[SEG_ZERO_CHUNK];
+
+int seg_preallocate(seg_t *s, uint64_t upto)
+{
+    CK_ASSERT(upto > s->alloc && s->alloc >= s->size);
+    for (uint64_t pos = s->alloc; pos < upto;) {
+        size_t n = (size_t)MIN((uint64_t)SEG_ZERO_CHUNK, upto - pos);
+        int r = sfs_pwrite_full(s->fs, s->fd, zero_chunk, n, pos);
+        if (r < 0) {
+            s->alloc = upto; /* the file may reach this far: seg_trim cuts it */
+            return r;
+        }
+        pos += n;
+        s->alloc = pos;
+    }
+    return 0;
+}
+
+int seg_trim(seg_t *s)
+{
+    if (s->alloc <= s->size)
+        return 0;
+    int r = s->fs->ftruncate(s->fs, s->fd, s->size);
+    if (r < 0)
+        return r;
+    s->alloc = s->size;
+    s->trim_unsynced = true;
+    s->trims++;
+    return 0;
+}
+
+int seg_zero_from(seg_t *s, uint64_t from)
+{
+    uint8_t *buf = xmalloc(SEG_ZERO_CHUNK);
+    int r = 1;
+    for (uint64_t pos = from; pos < s->size && r == 1;) {
+        size_t n = (size_t)MIN((uint64_t)SEG_ZERO_CHUNK, s->size - pos);
+        int e = sfs_pread_full(s->fs, s->fd, buf, n, pos);
+        if (e < 0)
+            r = e;
+        else if (memcmp(buf, zero_chunk, n) != 0)
+            r = 0;
+        pos += n;
+    }
+    free(buf);
+    return r;
 }
 
 void seg_idx_push(seg_t *s, uint32_t rel, uint32_t pos)

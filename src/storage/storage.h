@@ -152,6 +152,8 @@ void fault_fs_reset_stats(fault_fs_t *f);
 #define PLOG_INDEX_BYTES_DEFAULT (10 * 1024 * 1024)         /* segment.index.bytes */
 #define PLOG_RETENTION_MS_DEFAULT (7LL * 24 * 3600 * 1000)  /* log.retention.hours = 168 */
 #define PLOG_FLUSH_MS_DEFAULT INT64_MAX
+#define PLOG_PREALLOCATE_BYTES_DEFAULT (1024 * 1024)          /* zeroed ahead of small appends */
+#define PLOG_PREALLOCATE_SMALL_APPEND (64 * 1024)             /* larger appends extend the file */
 
 typedef int64_t (*plog_clock_fn)(void *arg); /* wall clock in ms */
 
@@ -169,6 +171,11 @@ typedef struct plog_config {
      * flush_ms old. */
     int64_t flush_messages;
     int64_t flush_ms;
+    /* Small appends (< PLOG_PREALLOCATE_SMALL_APPEND) keep up to this many
+     * zero bytes written ahead of the log end in the active segment, so
+     * that their fdatasync overwrites allocated blocks and commits no file
+     * metadata (segment.c, PREALLOCATED TAIL). 0: off. */
+    int64_t preallocate_bytes;
     bool verify_on_open;          /* CRC-check every segment, not only the unsynced tail */
     plog_clock_fn clock;          /* NULL: clock_wall_ms */
     void *clock_arg;

@@ -42,6 +42,9 @@ typedef struct seg {
     int fd;               /* .log, read-write */
     uint64_t size;        /* bytes written (what reads may see) */
     uint64_t synced;      /* bytes known durable */
+    uint64_t alloc;       /* bytes in the file: [size, alloc) are written zeros */
+    bool trim_unsynced;   /* the zero tail was cut; the new size is not yet durable */
+    uint32_t trims;       /* cuts of the zero tail so far */
     int64_t end;          /* offset after the last batch; base when empty */
     int64_t max_ts;       /* -1 when no timestamps */
     int64_t max_ts_offset;
@@ -117,6 +120,14 @@ int seg_write_indexes(seg_t *s, const char *dir, bool sync);
 /* Same, to "<base>.index<suffix>" and "<base>.timeindex<suffix>". */
 int seg_write_indexes_as(seg_t *s, const char *dir, const char *suffix, bool sync);
 int seg_load_indexes(seg_t *s, const char *dir);
+/* Writes zeros at [s->alloc, upto) (upto > s->alloc) and moves s->alloc. */
+int seg_preallocate(seg_t *s, uint64_t upto);
+/* Cuts the file to s->size when a zero tail lies beyond it; marks the
+ * segment for a metadata sync (trim_unsynced). */
+int seg_trim(seg_t *s);
+/* 1 when the file's bytes [from, s->size) are all zero, 0 when not,
+ * -errno on a read error. */
+int seg_zero_from(seg_t *s, uint64_t from);
 int seg_unlink_files(sfs_t *fs, const char *dir, int64_t base);
 uint32_t seg_idx_floor(const seg_t *s, int64_t offset);
 

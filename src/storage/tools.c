@@ -191,7 +191,11 @@ static int check_segment(const char *dir, seg_t *s, bool last, int64_t *expect, 
         fprintf(out, "  read error\n");
         return c.problems + 1;
     }
-    if (sc.err != BATCH_OK) {
+    int zeros = sc.err != BATCH_OK && last ? seg_zero_from(s, sc.valid_end) : 0;
+    if (zeros == 1) {
+        fprintf(out, "  note: %" PRIu64 " zero bytes preallocated after the last batch (cut at open)\n",
+                s->size - sc.valid_end);
+    } else if (sc.err != BATCH_OK) {
         fprintf(out, "  invalid batch at position %" PRIu64 " (%" PRIu64 " bytes left): %s\n", sc.valid_end,
                 s->size - sc.valid_end, batch_strerror(sc.err));
         c.problems++;
@@ -281,9 +285,14 @@ int storage_dump_dir(const char *dir, FILE *out)
         walker_init(&w, s, s->size);
         uint64_t pos = 0;
         while (pos < s->size) {
+            bool valid = walker_header(&w, pos, &b) == 0;
+            if (!valid && i + 1 == l.n && seg_zero_from(s, pos) == 1) {
+                fprintf(out, "  position: %" PRIu64 " %" PRIu64 " zero bytes preallocated\n", pos, s->size - pos);
+                break;
+            }
             bool ok = dump_batch(s, pos, out);
             bad += !ok;
-            if (walker_header(&w, pos, &b) != 0)
+            if (!valid)
                 break;
             pos += b.size;
         }

@@ -590,6 +590,37 @@ TEST(offset_for_timestamp)
 
 /* ---- recovery ------------------------------------------------------------------ */
 
+/* Creates the log in dir with ten batches of two records. */
+static plog_t *open_with_ten(const char *dir, const plog_config_t *cfg)
+{
+    plog_t *log;
+    plog_append_result_t res;
+    CK_ASSERT(plog_open(dir, cfg, sfs_posix(), true, &log) == STORAGE_OK);
+    for (int i = 0; i < 10; i++)
+        CK_ASSERT(append_one(log, 2, 1000, 30, 0, &res) == STORAGE_OK);
+    return log;
+}
+
+/* Reopens what open_with_ten left after a crash: its ten batches are there,
+ * the .log at path ends at them (size bytes), the next append goes at leo. */
+static void check_recovered_ten(const char *dir, const plog_config_t *cfg, const char *path, int64_t leo,
+                                int64_t size)
+{
+    plog_t *log;
+    plog_append_result_t res;
+    REQUIRE(plog_open(dir, cfg, sfs_posix(), false, &log) == STORAGE_OK);
+    CHECK_EQ_INT(plog_log_end_offset(log), leo);
+    CHECK_EQ_INT(file_size(path), size);
+    buf_t got;
+    buf_init(&got);
+    CHECK_EQ_INT(read_all(log, 0, &got), 10);
+    buf_free(&got);
+    REQUIRE(append_one(log, 2, 1000, 30, 0, &res) == STORAGE_OK);
+    CHECK_EQ_INT(res.base_offset, leo);
+    plog_close(log);
+    CHECK_EQ_INT(check_quiet(dir), 0);
+}
+
 /* Garbage or half a batch at the end of the active segment is cut at open. */
 TEST(torn_tail_recovered)
 {
@@ -597,11 +628,7 @@ TEST(torn_tail_recovered)
     plog_config_t cfg;
     small_config(&cfg);
     for (int variant = 0; variant < 3; variant++) {
-        plog_t *log;
-        REQUIRE(plog_open(dir, &cfg, sfs_posix(), true, &log) == STORAGE_OK);
-        plog_append_result_t res;
-        for (int i = 0; i < 10; i++)
-            REQUIRE(append_one(log, 2, 1000, 30, 0, &res) == STORAGE_OK);
+        plog_t *log = open_with_ten(dir, &cfg);
         int64_t leo = plog_log_end_offset(log);
         int64_t base = 0;
         plog_close(log);
@@ -628,18 +655,94 @@ TEST(torn_tail_recovered)
         FILE *f = fopen(ck, "w");
         fprintf(f, "chronik-checkpoint 1\nlog_start_offset 0\nrecovery_point 0\n");
         fclose(f);
-        REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_OK);
-        CHECK_EQ_INT(plog_log_end_offset(log), leo);
-        CHECK_EQ_INT(file_size(p), size);
-        buf_t got;
-        buf_init(&got);
-        CHECK_EQ_INT(read_all(log, 0, &got), 10);
-        REQUIRE(append_one(log, 2, 1000, 30, 0, &res) == STORAGE_OK);
-        CHECK_EQ_INT(res.base_offset, leo);
-        plog_close(log);
-        CHECK_EQ_INT(check_quiet(dir), 0);
-        buf_free(&got);
+        check_recovered_ten(dir, &cfg, p, leo, size);
         buf_free(&b);
+        rm_rf(dir);
+        mkdir(dir, 0755);
+    }
+    drop_dir(dir);
+}
+
+/* Small appends keep zeros written ahead in the active .log; large ones
+ * do not; rolls and clean close cut the zeros, so files end at the data. */
+TEST(preallocated_tail)
+{
+    char *dir = tmpdir();
+    plog_config_t cfg;
+    small_config(&cfg);
+    cfg.roll_ms = INT64_MAX; /* no time-based roll at reopen */
+    plog_t *log;
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), true, &log) == STORAGE_OK);
+    plog_append_result_t res;
+    REQUIRE(append_one(log, 2, 1000, 30, 0, &res) == STORAGE_OK);
+    int64_t first = plog_size_bytes(log);
+    for (int i = 0; i < 9; i++)
+        REQUIRE(append_one(log, 2, 1000, 30, 0, &res) == STORAGE_OK);
+    char p0[4200], p1[4200];
+    seg_file(p0, sizeof p0, dir, 0, ".log");
+    CHECK_EQ_INT(file_size(p0), first + PLOG_PREALLOCATE_BYTES_DEFAULT);
+    CHECK_EQ_INT(check_quiet(dir), 0); /* the zero tail is not a problem */
+    buf_t got;
+    buf_init(&got);
+    CHECK_EQ_INT(read_all(log, 0, &got), 10);
+    int64_t sealed = plog_size_bytes(log);
+    REQUIRE(plog_roll(log) == STORAGE_OK);
+    CHECK_EQ_INT(file_size(p0), sealed);
+    /* a large append extends the file by itself only */
+    buf_t big;
+    buf_init(&big);
+    make_batch(&big, 200, 2000, 400);
+    REQUIRE(big.len >= PLOG_PREALLOCATE_SMALL_APPEND);
+    REQUIRE(plog_append(log, big.data, big.len, 0, &res) == STORAGE_OK);
+    seg_file(p1, sizeof p1, dir, 20, ".log");
+    CHECK_EQ_INT(file_size(p1), (int64_t)big.len);
+    REQUIRE(append_one(log, 1, 3000, 10, 0, &res) == STORAGE_OK);
+    CHECK(file_size(p1) > plog_size_bytes(log) - sealed);
+    int64_t leo = plog_log_end_offset(log), total = plog_size_bytes(log);
+    plog_close(log);
+    CHECK_EQ_INT(file_size(p1), total - sealed);
+    check_reopened(dir, &cfg, 0, leo);
+    /* preallocate_bytes = 0: files always end at the data */
+    cfg.preallocate_bytes = 0;
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_OK);
+    REQUIRE(append_one(log, 1, 3000, 10, 0, &res) == STORAGE_OK);
+    CHECK_EQ_INT(file_size(p1), plog_size_bytes(log) - sealed);
+    plog_close(log);
+    buf_free(&got);
+    buf_free(&big);
+    drop_dir(dir);
+}
+
+/* After a crash, a zero tail is cut without loss, and so is garbage in it. */
+TEST(zero_tail_after_crash)
+{
+    char *dir = tmpdir();
+    plog_config_t cfg;
+    small_config(&cfg);
+    for (int variant = 0; variant < 2; variant++) {
+        plog_t *log = open_with_ten(dir, &cfg);
+        flusher_t *f = flusher_new();
+        flusher_attach(f, log);
+        flusher_run_once(f);
+        int64_t leo = plog_log_end_offset(log), size = plog_size_bytes(log);
+        /* the files as a crash would leave them: copied while the log is open */
+        char *copy = tmpdir(), cmd[9000], p[4200];
+        snprintf(cmd, sizeof cmd, "cp -r %s/. %s/", dir, copy);
+        REQUIRE(system(cmd) == 0);
+        plog_close(log);
+        flusher_free(f);
+        seg_file(p, sizeof p, copy, 0, ".log");
+        CHECK(file_size(p) > size);
+        if (variant == 1) { /* a torn write inside the zeros */
+            int fd = open(p, O_WRONLY);
+            CHECK(pwrite(fd, "\x07garbage", 8, (off_t)size + 100) == 8);
+            close(fd);
+            CHECK_EQ_INT(check_quiet(copy), 1);
+        } else {
+            CHECK_EQ_INT(check_quiet(copy), 0);
+        }
+        check_recovered_ten(copy, &cfg, p, leo, size);
+        drop_dir(copy);
         rm_rf(dir);
         mkdir(dir, 0755);
     }
