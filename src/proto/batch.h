@@ -176,6 +176,16 @@ uint32_t batch_crc_compute(const uint8_t *p, size_t size);
 enum batch_err batch_check(const uint8_t *p, size_t n, batch_info_t *out);
 
 /*
+ * The record walk of batch_check for an uncompressed batch whose header
+ * batch_parse_header accepted: recordsCount records, each exactly its
+ * declared length with well-formed varints, key, value and headers, with
+ * offsetDelta == its index, and nothing after the last. The same verdict
+ * as walking the records with batch_iter (RECORD when a record does not
+ * parse, OFFSET_DELTA, COUNT for bytes left over).
+ */
+enum batch_err batch_check_records(const uint8_t *p, const batch_info_t *b);
+
+/*
  * Stored-data check (recovery, replication): header + CRC only, and
  * recordsCount/lastOffsetDelta sane (compaction may leave gaps, so
  * lastOffsetDelta >= recordsCount - 1 is allowed and records are not

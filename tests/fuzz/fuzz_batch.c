@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "proto/batch.h"
+#include "../unit/batch_oracle.h"
 
 #define FUZZ_MAX_BATCHES 16
 
@@ -46,6 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* a private copy so the patch helpers may write */
     uint8_t *p = malloc(size ? size : 1);
     memcpy(p, data, size);
+    batch_info_t head;
+    if (batch_parse_header(p, size, &head) == BATCH_OK && head.codec == BATCH_CODEC_NONE)
+        CK_ASSERT(batch_check_records(p, &head) == iter_verdict(p, &head));
     batch_info_t infos[FUZZ_MAX_BATCHES];
     batch_summary_t sum;
     size_t pos;

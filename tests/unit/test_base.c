@@ -17,15 +17,17 @@ TEST(crc32c_check_value)
 /* Hardware and software CRC agree on every length and alignment, and extend incrementally. */
 TEST(crc32c_paths_agree)
 {
-    uint8_t data[1000];
+    static uint8_t data[20000];
     uint32_t x = 12345;
     for (size_t i = 0; i < sizeof data; i++) {
         x = x * 1103515245u + 12345u;
         data[i] = (uint8_t)(x >> 16);
     }
+    /* short inputs, and long ones that take the three-stream path */
     for (size_t off = 0; off < 9; off++)
-        for (size_t n = 0; n + off <= sizeof data; n += 37)
+        for (size_t n = 0; n + off <= sizeof data; n += n < 1000 ? 37 : 997)
             CHECK_EQ_INT(crc32c(0, data + off, n), crc32c_sw(0, data + off, n));
+    CHECK_EQ_INT(crc32c(0xdeadbeef, data, sizeof data), crc32c_sw(0xdeadbeef, data, sizeof data));
     uint32_t whole = crc32c(0, data, sizeof data);
     uint32_t part = crc32c(crc32c(0, data, 333), data + 333, sizeof data - 333);
     CHECK_EQ_INT(whole, part);
