@@ -10,7 +10,9 @@ loopback ports -- build/chronik (release build, new data directory under
 $TMPDIR, default settings: every acknowledgement waits for fdatasync) or
 build/bench/mock_broker (librdkafka's in-memory mock cluster) -- runs the
 chosen benchmarks one after the other, and stops it. The order of the two
-targets alternates between repetitions so that neither always goes first.
+targets alternates between repetitions so that neither always goes first,
+and so does the order of the two produce benchmarks, so that neither always
+runs second, on a broker that has just written 500 MB.
 
 Benchmarks (each prints one JSON object; see the programs):
   seed-async       bench/seed.py --mode async  (kafka-python, 244 B, acks=1)
@@ -23,7 +25,7 @@ Around each benchmark the broker's CPU time (utime+stime of the whole
 process, /proc/PID/stat) is read, giving broker_cpu_s and
 broker_cpu_s_per_M (seconds per million messages), and so are its minor
 page faults (broker_minflt) and, for chronik, its request counters from
-GET /metrics (broker_requests, e.g. {"Produce": 612}). The 1-minute load
+GET /metrics (broker_requests, e.g. {"Produce": 612}, and broker_fsyncs). The 1-minute load
 average is read before each benchmark (load_1m; this run itself adds to
 it), and others_cpu_frac is the CPU that everything except this broker and
 this benchmark client used meanwhile, as a fraction of all CPUs (from
@@ -120,8 +122,12 @@ def proc_stat(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[7])
 
 
+FSYNCS = "fsyncs"
+
+
 def request_counts(admin_port):
-    """chronik_requests_total by API from chronik's /metrics, or {}."""
+    """chronik_requests_total by API from chronik's /metrics, plus its
+    fsync count under the key FSYNCS, or {}."""
     if admin_port is None:
         return {}
     try:
@@ -134,6 +140,8 @@ def request_counts(admin_port):
         if line.startswith('chronik_requests_total{api="'):
             name = line.split('"')[1]
             out[name] = int(line.rsplit(" ", 1)[1])
+        elif line.startswith("chronik_log_fsyncs_total "):
+            out[FSYNCS] = int(line.rsplit(" ", 1)[1])
     return out
 
 
@@ -282,6 +290,7 @@ def run_one(name, broker, rep, a):
     out["others_cpu_frac"] = round(max(0.0, others) / (wall * os.cpu_count()), 2)
     out["steal_frac"] = round((steal1 - steal0) / (wall * os.cpu_count()), 2)
     if req1:
+        out["broker_fsyncs"] = req1.pop(FSYNCS, 0) - req0.pop(FSYNCS, 0)
         out["broker_requests"] = {k: v - req0.get(k, 0) for k, v in req1.items()
                                   if v - req0.get(k, 0) > 0}
     return out
@@ -311,6 +320,17 @@ def fsync_floor(rep, workdir, writes):
             "p99_ms": pick(99), "max_ms": round(lat[-1] * 1000, 3)}
 
 
+def bench_order(benches, rep):
+    """The benchmarks of one repetition: produce-acks1 and produce-acksall
+    swap places in even repetitions (consume, which reads produce-acks1's
+    topic, stays after both)."""
+    b = list(benches)
+    if rep % 2 == 0 and "produce-acks1" in b and "produce-acksall" in b:
+        i, j = b.index("produce-acks1"), b.index("produce-acksall")
+        b[i], b[j] = b[j], b[i]
+    return b
+
+
 def run_rep(rep, targets, a, workdir):
     results = []
     if "seed-sync" in a.benches:
@@ -323,7 +343,7 @@ def run_rep(rep, targets, a, workdir):
         broker = Broker(kind, workdir, [TOPICS[b] for b in a.benches], a.chronik_set)
         log("rep %d: %s up at %s (pid %d)" % (rep, kind, broker.bootstrap, broker.proc.pid))
         try:
-            for name in a.benches:
+            for name in bench_order(a.benches, rep):
                 r = run_one(name, broker, rep, a)
                 print(json.dumps(r), flush=True)
                 log("rep %d %s %s: %s" % (rep, kind, name, summary(r)))

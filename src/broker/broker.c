@@ -42,7 +42,10 @@ static void broker_metrics(buf_t *out, void *ctx)
         "# TYPE chronik_network_bytes_in_total counter\n"
         "# TYPE chronik_network_bytes_out_total counter\n"
         "# TYPE chronik_requests_total counter\n"
-        "# TYPE chronik_request_errors_total counter\n";
+        "# TYPE chronik_request_errors_total counter\n"
+        "# TYPE chronik_log_flush_rounds_total counter\n"
+        "# TYPE chronik_log_fsyncs_total counter\n"
+        "# TYPE chronik_log_flush_waiters_total counter\n";
     buf_put(out, help, sizeof help - 1);
     metrics_line(out, "chronik_connections_accepted_total", "", ns.connections_accepted);
     metrics_line(out, "chronik_connections_active", "", ns.connections_active);
@@ -54,6 +57,11 @@ static void broker_metrics(buf_t *out, void *ctx)
     metrics_line(out, "chronik_request_errors_total", "{reason=\"bad_length\"}", ns.bad_length_closes);
     metrics_line(out, "chronik_request_errors_total", "{reason=\"unsupported_version\"}",
                  atomic_load(&b->stats.unsupported_versions));
+    flusher_stats_t fs;
+    flusher_get_stats(replica_flusher(b->replicas), &fs);
+    metrics_line(out, "chronik_log_flush_rounds_total", "", fs.rounds);
+    metrics_line(out, "chronik_log_fsyncs_total", "", fs.syncs);
+    metrics_line(out, "chronik_log_flush_waiters_total", "", fs.callbacks);
     for (int k = 0; k < PROTO_API_KEY_LIMIT; k++) {
         uint64_t v = atomic_load(&b->stats.requests[k]);
         const proto_api_desc *api = proto_api((int16_t)k);
