@@ -1,17 +1,20 @@
 #!/usr/bin/python3
 """fsync_tax.py - what durable acknowledgements cost a client on this machine,
-with no broker work involved: kafka-python's pipelined producer (seed.py
---mode async) against the in-memory mock broker, alternately alone and while
-a side process does what chronik's flusher does for that client: RATE
-fdatasyncs a second, each after overwriting BYTES in a file that was written
-with zeros first (chronik's preallocated segment tail), in the run's work
-directory.
+with no broker work involved: a producer benchmark against the in-memory mock
+broker, alternately alone and while a side process does the disk work that
+chronik's flusher does for that client: RATE fdatasyncs a second, each after
+writing BYTES, in the run's work directory (for seed-async, overwriting a
+file written with zeros first, like chronik's preallocated segment tail; for
+produce, appending, as chronik does with large batches).
 
-    /usr/bin/python3 bench/fsync_tax.py [--reps N] [--rate R] [--bytes B]
+    /usr/bin/python3 bench/fsync_tax.py [--client seed-async|produce]
+                                        [--reps N] [--rate R] [--bytes B]
 
-The default rate is what chronik's /metrics counted for seed-async (about
-860 fsyncs in a 2.6 s run, bench/RESULTS.md). Prints a JSON line per run and
-one with the medians; the order of the two cases alternates.
+The default rates and sizes are what chronik's /metrics counted for these
+benchmarks (bench/RESULTS.md): seed-async about 860 fsyncs in a 2.6 s run
+after ~12 KB each; produce (librdkafka, acks=1, 5 M x 100 B) about 470
+fsyncs in 2.1 s after ~1 MB each. Prints a JSON line per run and one with
+the medians; the order of the two cases alternates.
 """
 
 import argparse
@@ -31,17 +34,20 @@ import runner  # noqa: E402  (Broker, MOCK, REPO, stage_binaries)
 ZERO_CHUNK = 1 << 20
 
 
-def fsync_load(path, rate, size, seconds):
-    """The side process: pre-zeroed file, then rate x (pwrite size + fdatasync)."""
+LOAD_SECONDS = 8.0  # longer than a benchmark run; the load is stopped when it ends
+
+
+def fsync_load(path, rate, size, prezero):
+    """The side process: rate x (pwrite size + fdatasync) for LOAD_SECONDS."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-    total = int(rate * seconds * size) + ZERO_CHUNK
-    for off in range(0, total, ZERO_CHUNK):
-        os.pwrite(fd, bytes(ZERO_CHUNK), off)
-    os.fsync(fd)
+    if prezero:
+        for off in range(0, int(rate * LOAD_SECONDS * size) + ZERO_CHUNK, ZERO_CHUNK):
+            os.pwrite(fd, bytes(ZERO_CHUNK), off)
+        os.fsync(fd)
     print("ready", flush=True)
     buf, off, n = b"x" * size, 0, 0
     start = time.monotonic()
-    while time.monotonic() - start < seconds and off + size <= total:
+    while time.monotonic() - start < LOAD_SECONDS:
         os.pwrite(fd, buf, off)
         os.fdatasync(fd)
         off += size
@@ -50,13 +56,20 @@ def fsync_load(path, rate, size, seconds):
         if delay > 0:
             time.sleep(delay)
     os.close(fd)
-    os.unlink(path)
 
 
-def seed_async(bootstrap):
-    out = subprocess.run(["/usr/bin/python3", str(runner.REPO / "bench" / "seed.py"),
-                          "--bootstrap", bootstrap, "--mode", "async"],
-                         check=True, capture_output=True, text=True).stdout
+CLIENTS = {  # name: (topic, command after the bootstrap, rate, bytes, prezero)
+    "seed-async": ("bench-seed-async", ["/usr/bin/python3", str(runner.REPO / "bench" / "seed.py"),
+                                        "--mode", "async", "--bootstrap"], 330.0, 12000, True),
+    "produce": ("bench-produce-acks1", [str(runner.REPO / "build" / "bench" / "produce"), "-a", "1",
+                                        "-n", "5000000", "-t", "bench-produce-acks1", "-b"],
+                224.0, 1_050_000, False),
+}
+
+
+def run_client(a, bootstrap):
+    out = subprocess.run(CLIENTS[a.client][1] + [bootstrap], check=True, capture_output=True,
+                         text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -64,38 +77,42 @@ def one_run(case, bootstrap, a, workdir):
     load = None
     if case == "fsync-load":
         load = subprocess.Popen([sys.executable, __file__, "--load", str(Path(workdir) / "load.dat"),
-                                 "--rate", str(a.rate), "--bytes", str(a.bytes)],
+                                 "--client", a.client, "--rate", str(a.rate), "--bytes", str(a.bytes)],
                                 stdout=subprocess.PIPE, text=True)
         assert load.stdout.readline().strip() == "ready"
     try:
-        r = seed_async(bootstrap)
+        r = run_client(a, bootstrap)
     finally:
         if load:
             load.terminate()
             load.wait()
-    return {"case": case, "msg_per_s": r["msg_per_s"], "client_cpu_s": r["client_cpu_s"],
-            "seconds": r["seconds"]}
+            Path(workdir, "load.dat").unlink(missing_ok=True)
+    return {"case": case, "msg_per_s": r["msg_per_s"], "client_cpu_s": r["client_cpu_s"]}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--client", choices=sorted(CLIENTS), default="seed-async")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--rate", type=float, default=330.0, help="fdatasyncs per second")
-    ap.add_argument("--bytes", type=int, default=12000, help="bytes written before each")
+    ap.add_argument("--rate", type=float, default=None, help="fdatasyncs per second")
+    ap.add_argument("--bytes", type=int, default=None, help="bytes written before each")
     ap.add_argument("--load", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    topic, _, rate, size, prezero = CLIENTS[a.client]
+    a.rate = a.rate or rate
+    a.bytes = a.bytes or size
     if a.load:
-        return fsync_load(a.load, a.rate, a.bytes, seconds=60.0)
+        return fsync_load(a.load, a.rate, a.bytes, prezero)
     workdir = tempfile.mkdtemp(prefix="chronik-fsync-tax-")
     runner.stage_binaries(workdir, {"mock": runner.MOCK})
-    broker = runner.Broker("mock", workdir, ["bench-seed-async"])
+    broker = runner.Broker("mock", workdir, [topic])
     runs = []
     try:
-        seed_async(broker.bootstrap)  # warm-up, untimed
         for rep in range(1, a.reps + 1):
             cases = ("alone", "fsync-load") if rep % 2 else ("fsync-load", "alone")
             for case in cases:
-                r = dict(one_run(case, broker.bootstrap, a, workdir), rep=rep, rate=a.rate, bytes=a.bytes)
+                r = dict(one_run(case, broker.bootstrap, a, workdir), client=a.client, rep=rep,
+                         rate=a.rate, bytes=a.bytes)
                 print(json.dumps(r), flush=True)
                 runs.append(r)
     finally:
