@@ -11,9 +11,9 @@ produce, appending, as chronik does with large batches).
                                         [--reps N] [--rate R] [--bytes B]
 
 The default rates and sizes are what chronik's /metrics counted for these
-benchmarks (bench/RESULTS.md): seed-async about 860 fsyncs in a 2.6 s run
-after ~12 KB each; produce (librdkafka, acks=1, 5 M x 100 B) about 470
-fsyncs in 2.1 s after ~1 MB each. Prints a JSON line per run and one with
+benchmarks (bench/RESULTS.md): seed-async about 990 fsyncs in a 2.6 s run
+after ~12 KB each; produce (librdkafka, acks=1, 5 M x 100 B) about 540
+fsyncs in 2.1 s after ~0.93 MB each. Prints a JSON line per run and one with
 the medians; the order of the two cases alternates.
 """
 
@@ -60,10 +60,10 @@ def fsync_load(path, rate, size, prezero):
 
 CLIENTS = {  # name: (topic, command after the bootstrap, rate, bytes, prezero)
     "seed-async": ("bench-seed-async", ["/usr/bin/python3", str(runner.REPO / "bench" / "seed.py"),
-                                        "--mode", "async", "--bootstrap"], 330.0, 12000, True),
+                                        "--mode", "async", "--bootstrap"], 380.0, 12000, True),
     "produce": ("bench-produce-acks1", [str(runner.REPO / "build" / "bench" / "produce"), "-a", "1",
                                         "-n", "5000000", "-t", "bench-produce-acks1", "-b"],
-                224.0, 1_050_000, False),
+                255.0, 930_000, False),
 }
 
 
