@@ -97,9 +97,15 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
         return batch_err_kafka_code(be);
     }
     const char *policy = t ? meta_topic_config(t, "cleanup.policy") : NULL;
-    if (policy && strstr(policy, "compact") && !plog_compact_keys_present(recs.ptr, (size_t)recs.len)) {
+    enum plog_keys keys = policy && strstr(policy, "compact") ? plog_compact_check_keys(recs.ptr, (size_t)recs.len)
+                                                               : PLOG_KEYS_OK;
+    if (keys == PLOG_KEYS_MISSING) {
         out->ErrorMessage = kstr_from("a compacted topic needs a key on every record");
         return KERR_INVALID_RECORD;
+    }
+    if (keys == PLOG_KEYS_UNREADABLE) {
+        out->ErrorMessage = kstr_from("the compressed records could not be read");
+        return KERR_CORRUPT_MESSAGE;
     }
     batch_info_t first;
     int16_t err = first_batch(recs, sum.batches, &first, &out->ErrorMessage);

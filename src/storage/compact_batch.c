@@ -446,20 +446,40 @@ enum compact_verdict compact_batch(cpass_t *p, const batch_info_t *b, bool last_
 
 /* ---- produce-side check ------------------------------------------------------------ */
 
-bool plog_compact_keys_present(const uint8_t *data, size_t len)
+/* KEYS_OK or KEYS_MISSING for an uncompressed batch (or expansion);
+ * KEYS_UNREADABLE when its records do not parse. */
+static enum plog_keys batch_keys(const batch_info_t *b)
 {
-    for (size_t pos = 0; pos < len;) {
-        batch_info_t b;
-        batch_iter_t it;
-        batch_record_t rec;
+    batch_iter_t it;
+    batch_record_t rec;
+    if (!batch_iter_init(&it, b->data, b->size))
+        return PLOG_KEYS_UNREADABLE;
+    int32_t n = 0;
+    while (batch_iter_next(&it, &rec)) {
+        if (!rec.key)
+            return PLOG_KEYS_MISSING;
+        n++;
+    }
+    return it.failed || n != b->records_count ? PLOG_KEYS_UNREADABLE : PLOG_KEYS_OK;
+}
+
+enum plog_keys plog_compact_check_keys(const uint8_t *data, size_t len)
+{
+    buf_t tmp;
+    buf_init(&tmp);
+    enum plog_keys k = PLOG_KEYS_OK;
+    for (size_t pos = 0; pos < len && k == PLOG_KEYS_OK;) {
+        batch_info_t b, x;
         if (batch_parse_header(data + pos, len - pos, &b) != BATCH_OK)
-            return true; /* batch_validate reports it */
-        if (!b.control && batch_iter_init(&it, data + pos, b.size)) {
-            while (batch_iter_next(&it, &rec))
-                if (!rec.key)
-                    return false;
-        }
+            break; /* batch_validate reports it */
+        if (b.control)
+            ;
+        else if (b.codec == BATCH_CODEC_NONE)
+            k = batch_keys(&b);
+        else
+            k = expand(&b, &tmp, &x, false) ? batch_keys(&x) : PLOG_KEYS_UNREADABLE;
         pos += b.size;
     }
-    return true;
+    buf_free(&tmp);
+    return k;
 }

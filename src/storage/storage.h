@@ -348,11 +348,13 @@ void plog_compact_opts_default(plog_compact_opts_t *o);
  * Must not run concurrently with plog_close. st may be NULL.
  */
 int plog_compact(plog_t *log, const plog_compact_opts_t *opts, plog_compact_stats_t *st);
-/* False when an uncompressed batch in data (concatenated batches that
- * batch_validate accepted) holds a record without a key: a compacted topic
- * refuses it (INVALID_RECORD). Compressed batches are not looked into here
- * (compaction keeps keyless records, so nothing is lost). */
-bool plog_compact_keys_present(const uint8_t *data, size_t len);
+/* What a compacted topic thinks of a produce payload (concatenated batches
+ * that batch_validate accepted): every record of every data batch has a
+ * key (KEYS_OK), or one has none (KEYS_MISSING: INVALID_RECORD), or a
+ * compressed batch's records cannot be decompressed and parsed within
+ * KCODEC_MAX_OUT_DEFAULT bytes (KEYS_UNREADABLE: CORRUPT_MESSAGE). */
+enum plog_keys { PLOG_KEYS_OK, PLOG_KEYS_MISSING, PLOG_KEYS_UNREADABLE };
+enum plog_keys plog_compact_check_keys(const uint8_t *data, size_t len);
 
 /* ---- leader epochs (leader-epoch-checkpoint) ---------------------------- */
 

@@ -185,13 +185,18 @@ def test_compressed_topic_compacted(broker_factory, compression):
     assert codecs and all(c == CODEC_IDS[compression] for c in codecs), codecs
 
 
-def test_compacted_topic_refuses_keyless_records(broker):
-    create_topic(broker, "compacted-keys", "compact")
-    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "retries": 0})
+# A compacted topic refuses a batch holding a record without a key, also
+# when the batch is compressed, and takes keyed ones.
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_compacted_topic_refuses_keyless_records(broker, compression):
+    topic = "compacted-keys-" + compression
+    create_topic(broker, topic, "compact")
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "retries": 0,
+                  "compression.type": compression})
     reports = []
-    p.produce("compacted-keys", b"no key", partition=0, on_delivery=lambda err, msg: reports.append(err))
+    p.produce(topic, b"no key " * 20, partition=0, on_delivery=lambda err, msg: reports.append(err))
     assert p.flush(CLIENT_TIMEOUT_S) == 0  # one batch each: a batch is refused whole
-    p.produce("compacted-keys", b"keyed", key=b"k", partition=0, on_delivery=lambda err, msg: reports.append(err))
+    p.produce(topic, b"keyed " * 20, key=b"k", partition=0, on_delivery=lambda err, msg: reports.append(err))
     assert p.flush(CLIENT_TIMEOUT_S) == 0
     assert reports[0] is not None and reports[0].code() == KafkaError.INVALID_RECORD, reports
     assert reports[1] is None, reports

@@ -595,7 +595,7 @@ TEST(special_batches)
                                 cz - BATCH_OFF_LEADER_EPOCH - 4) == 0);
     buf_free(&b);
     buf_free(&cb);
-    CHECK(plog_compact_keys_present(NULL, 0));
+    CHECK_EQ_INT(plog_compact_check_keys(NULL, 0), PLOG_KEYS_OK);
     fx_free(x);
 }
 
@@ -1044,19 +1044,30 @@ TEST(passes_under_live_traffic)
     fx_free(x);
 }
 
-/* A compacted topic refuses uncompressed records without keys. */
+/* A compacted topic refuses records without keys, compressed or not, and
+ * compressed records it cannot read. */
 TEST(keys_present_check)
 {
-    buf_t b;
-    batch_builder_t bb;
-    buf_init(&b);
-    batch_build_begin(&bb, &b, 0, 0, 1, -1, -1, -1);
-    batch_build_add(&bb, 1, "k", 1, "v", 1, NULL, 0);
-    batch_build_end(&bb);
-    CHECK(plog_compact_keys_present(b.data, b.len));
-    batch_build_begin(&bb, &b, 0, 0, 1, -1, -1, -1);
-    batch_build_add(&bb, 1, NULL, -1, "v", 1, NULL, 0);
-    batch_build_end(&bb);
-    CHECK(!plog_compact_keys_present(b.data, b.len));
-    buf_free(&b);
+    static const int codecs[] = {BATCH_CODEC_NONE, BATCH_CODEC_GZIP, BATCH_CODEC_SNAPPY, BATCH_CODEC_LZ4,
+                                 BATCH_CODEC_ZSTD};
+    for (size_t c = 0; c < ARRAY_LEN(codecs); c++) {
+        for (int keyless = 0; keyless < 2; keyless++) {
+            buf_t b;
+            batch_builder_t bb;
+            buf_init(&b);
+            batch_build_begin(&bb, &b, 0, 0, 1, -1, -1, -1);
+            batch_build_add(&bb, 1, "k", 1, "v", 1, NULL, 0);
+            batch_build_add(&bb, 2, keyless ? NULL : "k2", keyless ? -1 : 2, "v", 1, NULL, 0);
+            batch_build_end(&bb);
+            if (codecs[c] != BATCH_CODEC_NONE)
+                compress_batch(&b, 0, codecs[c]);
+            CHECK_EQ_INT(plog_compact_check_keys(b.data, b.len), keyless ? PLOG_KEYS_MISSING : PLOG_KEYS_OK);
+            if (codecs[c] != BATCH_CODEC_NONE) { /* damage the compressed bytes, keep the CRC right */
+                memset(b.data + BATCH_HEADER_BYTES, 0xa5, b.len - BATCH_HEADER_BYTES);
+                be32_store(b.data + BATCH_OFF_CRC, batch_crc_compute(b.data, b.len));
+                CHECK_EQ_INT(plog_compact_check_keys(b.data, b.len), PLOG_KEYS_UNREADABLE);
+            }
+            buf_free(&b);
+        }
+    }
 }
