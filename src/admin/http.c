@@ -16,7 +16,7 @@
 #include "base/log.h"
 #include "base/util.h"
 
-enum { HTTP_REQUEST_MAX_BYTES = 8192, HTTP_READ_TIMEOUT_MS = 2000 };
+enum { HTTP_REQUEST_MAX_BYTES = 8192, HTTP_READ_TIMEOUT_MS = 2000, HTTP_RESPONSE_MAX_BYTES = 64 << 20 };
 
 struct admin_http {
     int lfd;
@@ -109,6 +109,7 @@ static void serve(admin_http *h, int fd)
         return;
     }
     char *q = strchr(path, '?');
+    bool text = q && strstr(q + 1, "format=text") != NULL;
     if (q)
         *q = 0;
     if (strcmp(path, "/health") == 0) {
@@ -125,6 +126,12 @@ static void serve(admin_http *h, int fd)
         if (h->cb.metrics)
             h->cb.metrics(&b, h->cb.ctx);
         respond(fd, 200, "text/plain; version=0.0.4", b.data, b.len);
+        buf_free(&b);
+    } else if (strcmp(path, "/status") == 0 && h->cb.status) {
+        buf_t b;
+        buf_init(&b);
+        bool ok = h->cb.status(&b, text, h->cb.ctx);
+        respond(fd, ok ? 200 : 503, text ? "text/plain" : "application/json", b.data, b.len);
         buf_free(&b);
     } else {
         respond(fd, 404, "text/plain", "not found\n", 10);
@@ -178,4 +185,62 @@ void admin_http_stop(admin_http *h)
     close(h->lfd);
     close(h->stopfd);
     free(h);
+}
+
+/* ---- client ------------------------------------------------------------------ */
+
+static int connect_to(const char *host, int port, int timeout_ms)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0)
+        return -EHOSTUNREACH;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int r = fd < 0 ? -errno : 0;
+    if (r == 0) {
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+            r = -errno;
+    }
+    freeaddrinfo(ai);
+    if (r < 0 && fd >= 0)
+        close(fd);
+    return r < 0 ? r : fd;
+}
+
+int admin_http_get(const char *host, int port, const char *path, int timeout_ms, buf_t *body)
+{
+    int fd = connect_to(host, port, timeout_ms);
+    if (fd < 0)
+        return fd;
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host);
+    write_all(fd, req, (size_t)n);
+    buf_t in;
+    buf_init(&in);
+    for (;;) {
+        buf_reserve(&in, 65536);
+        ssize_t r = read(fd, in.data + in.len, in.cap - in.len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || in.len + (size_t)r > HTTP_RESPONSE_MAX_BYTES)
+            break;
+        in.len += (size_t)r;
+    }
+    close(fd);
+    int status = -EPROTO;
+    buf_put(&in, "", 1); /* NUL for the parsing below */
+    const char *head_end = strstr((const char *)in.data, "\r\n\r\n");
+    if (head_end && sscanf((const char *)in.data, "HTTP/1.%*d %d", &status) == 1) {
+        const char *b = head_end + 4;
+        buf_put(body, b, in.len - 1 - (size_t)(b - (const char *)in.data));
+    } else {
+        status = -EPROTO;
+    }
+    buf_free(&in);
+    return status;
 }

@@ -1,6 +1,7 @@
 /*
  * http.h - the admin HTTP endpoint: GET /health (liveness), GET /ready (quorum
- * reachable, broker unfenced) and GET /metrics (Prometheus text format).
+ * reachable, broker unfenced), GET /metrics (Prometheus text format) and
+ * GET /status (the node's live state, JSON; ?format=text for people).
  * One thread, one request per connection, small fixed limits: it serves
  * operators and scrapers, not traffic.
  */
@@ -18,6 +19,9 @@ typedef struct admin_http_cb {
     void (*metrics)(buf_t *out, void *ctx);
     /* True when the node can serve; reason (if not ready) gets a short text. */
     bool (*ready)(char *reason, size_t reasonlen, void *ctx);
+    /* Append the node's status (JSON, or text when text is true) to out;
+     * true when healthy (GET /status answers 200, else 503). */
+    bool (*status)(buf_t *out, bool text, void *ctx);
     void *ctx;
 } admin_http_cb;
 
@@ -25,5 +29,10 @@ typedef struct admin_http_cb {
  * (logged). bound_port (may be NULL) receives the port actually bound. */
 admin_http *admin_http_start(const char *host, int port, const admin_http_cb *cb, int *bound_port);
 void admin_http_stop(admin_http *h);
+
+/* The client side, for the CLI: GET path from host:port within timeout_ms.
+ * Returns the HTTP status with the body appended to body, or -errno when
+ * the node cannot be reached or answers something that is not HTTP. */
+int admin_http_get(const char *host, int port, const char *path, int timeout_ms, buf_t *body);
 
 #endif

@@ -1,6 +1,8 @@
 /* buf.c - growable output buffers and the bounds-checked reader (buf.h). */
 #include "base/buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/util.h"
@@ -62,6 +64,21 @@ void buf_put(buf_t *b, const void *p, size_t n)
 {
     if (n)
         memcpy(buf_extend(b, n), p, n);
+}
+
+void buf_printf(buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    buf_reserve(b, (size_t)n + 1); /* vsnprintf writes the NUL too */
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
 }
 
 void buf_put_u8(buf_t *b, uint8_t v) { *buf_extend(b, 1) = v; }

@@ -58,6 +58,8 @@ void buf_reserve(buf_t *b, size_t extra);           /* ensure cap >= len + extra
 uint8_t *buf_extend(buf_t *b, size_t n);            /* grow len by n, return old end */
 static inline void buf_reset(buf_t *b) { b->len = 0; }
 void buf_put(buf_t *b, const void *p, size_t n);
+/* Appends printf-formatted text (no terminating NUL). */
+void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_put_u8(buf_t *b, uint8_t v);
 void buf_put_i16(buf_t *b, int16_t v);
 void buf_put_i32(buf_t *b, int32_t v);

@@ -73,15 +73,17 @@ static void broker_metrics(buf_t *out, void *ctx)
     }
 }
 
-static bool broker_ready(char *reason, size_t len, void *ctx)
+bool broker_ready_check(broker *b, char *reason, size_t len)
 {
-    (void)ctx;
+    (void)b;
     if (atomic_load(&g_stop_requested)) {
         snprintf(reason, len, "shutting down");
         return false;
     }
     return true;
 }
+
+static bool broker_ready(char *reason, size_t len, void *ctx) { return broker_ready_check(ctx, reason, len); }
 
 void broker_park(broker *b, parked *p)
 {
@@ -298,7 +300,7 @@ static int start_listeners(broker *b)
         log_error("broker", "cannot listen addr=%s err=\"%s\"", addr, strerror(-rc));
         return -1;
     }
-    admin_http_cb acb = {.metrics = broker_metrics, .ready = broker_ready, .ctx = b};
+    admin_http_cb acb = {.metrics = broker_metrics, .ready = broker_ready, .status = broker_status, .ctx = b};
     b->admin = admin_http_start(b->cfg.admin_listen.host, b->cfg.admin_listen.port, &acb, NULL);
     if (!b->admin)
         return -1;

@@ -95,6 +95,12 @@ typedef struct api_handler {
 
 /* The handler of an api key that this broker implements, or NULL. */
 const api_handler *broker_handler(int16_t api_key);
+
+/* True when the node can serve; otherwise reason gets why (broker.c). */
+bool broker_ready_check(broker *b, char *reason, size_t len);
+/* The node's live state for GET /status (status.c): JSON, or text when
+ * text is true; true when healthy. ctx is the broker. */
+bool broker_status(buf_t *out, bool text, void *ctx);
 /* Every implemented handler, in api-key order (ApiVersions lists them). */
 const api_handler *broker_handlers(size_t *count);
 

@@ -1,7 +1,10 @@
-"""The offline log tools of the chronik binary: `chronik log check DIR` and
-`chronik log dump DIR` on a partition directory written by a real broker,
-before and after a byte in the middle of a sealed segment is corrupted."""
+"""The operator tools of the chronik binary: the offline `chronik log check
+DIR` and `chronik log dump DIR` on a partition directory written by a real
+broker, before and after a byte in the middle of a sealed segment is
+corrupted; and `chronik cluster status` against a running broker, healthy
+and with a partition that storage took offline."""
 
+import json
 import os
 import re
 import subprocess
@@ -37,15 +40,21 @@ def produce_with_kcat(kcat, broker, topic):
 
 
 @pytest.fixture
-def written(broker_factory, kcat):
-    """A stopped broker's partition directory holding MESSAGES records in several segments."""
+def stopped(broker_factory, kcat):
+    """A stopped broker and its partition directory holding MESSAGES records in several segments."""
     broker = broker_factory(settings={"log.segment.bytes": str(SEGMENT_BYTES)})
     produce_with_kcat(kcat, broker, "cli")
     broker.stop()
     part = broker.data_dir / "cli-0"
     segments = sorted(part.glob("*.log"))
     assert len(segments) >= 3, segments
-    return part, segments
+    return broker, part, segments
+
+
+@pytest.fixture
+def written(stopped):
+    """The partition directory and segments of `stopped`."""
+    return stopped[1:]
 
 
 def batch_counts(check_output):
@@ -102,3 +111,59 @@ def test_usage_and_unreadable(tmp_path):
     assert r.returncode == EXIT_OK and "chronik log dump DIR" in r.stdout
     r = chronik("log", "check", str(tmp_path / "missing"))
     assert r.returncode == EXIT_USAGE and "cannot read directory" in r.stdout, r.stdout
+
+
+def status(broker, *extra):
+    return chronik("cluster", "status", "--admin", "127.0.0.1:%d" % broker.admin_port, *extra)
+
+
+# `cluster status` of a healthy broker exits 0 and shows every partition's log end; --json has the same facts.
+def test_cluster_status_healthy(broker, kcat):
+    produce_with_kcat(kcat, broker, "st")
+    r = status(broker)
+    assert r.returncode == EXIT_OK, r.stdout + r.stderr
+    assert r.stdout.startswith("cluster ") and ": healthy" in r.stdout.splitlines()[0], r.stdout
+    row = [line.split() for line in r.stdout.splitlines() if line.startswith("st ")]
+    assert len(row) == 1, r.stdout
+    # TOPIC PART LEADER EPOCH REPLICAS ISR STATE LOG-START LOG-END HW BYTES
+    assert row[0][1] == "0" and row[0][6] == "online" and row[0][8] == str(MESSAGES), row
+    assert row[0][9] == str(MESSAGES), row  # high watermark: everything is durable
+
+    j = status(broker, "--json")
+    assert j.returncode == EXIT_OK, j.stderr
+    doc = json.loads(j.stdout)
+    assert doc["healthy"] is True and doc["problems"] == []
+    assert doc["node"]["listener"] == broker.bootstrap and doc["node"]["ready"] is True
+    assert doc["counts"]["offline_partitions"] == 0 and doc["counts"]["topics"] >= 1
+    st = [p for p in doc["partitions"] if p["topic"] == "st"]
+    assert len(st) == 1 and st[0]["log_end"] == MESSAGES and st[0]["high_watermark"] == MESSAGES
+    assert st[0]["bytes"] > MESSAGES * MESSAGE_BYTES and st[0]["state"] == "online"
+
+
+# A partition whose sealed segment fails its CRC at start-up shows as offline: exit 1 and the reason.
+def test_cluster_status_offline_partition(stopped):
+    broker, part, segments = stopped
+    victim = segments[0]          # sealed and below the recovery point
+    data = bytearray(victim.read_bytes())
+    data[len(data) - 10] ^= 0xFF  # inside its last batch, which open always re-reads
+    victim.write_bytes(bytes(data))
+    broker.start()
+    r = status(broker)
+    assert r.returncode == EXIT_PROBLEMS, r.stdout + r.stderr
+    assert "DEGRADED" in r.stdout.splitlines()[0], r.stdout
+    assert "problem: cli-0 offline" in r.stdout, r.stdout
+    doc = json.loads(status(broker, "--json").stdout)
+    assert doc["healthy"] is False and doc["counts"]["offline_partitions"] == 1
+    (cli,) = [p for p in doc["partitions"] if p["topic"] == "cli"]
+    assert cli["state"] == "offline" and "corrupt" in cli["error"], cli
+
+
+# Bad arguments print the usage and exit 2; an unreachable admin port exits 2.
+def test_cluster_status_usage_and_unreachable():
+    for args in (["cluster"], ["cluster", "stat"], ["cluster", "status", "--admin", "nohost"],
+                 ["cluster", "status", "--bogus"]):
+        r = chronik(*args)
+        assert r.returncode == EXIT_USAGE, (args, r.stdout, r.stderr)
+        assert "usage: chronik cluster status" in r.stderr, (args, r.stderr)
+    r = chronik("cluster", "status", "--admin", "127.0.0.1:%d" % harness.free_port())
+    assert r.returncode == EXIT_USAGE and "no status from" in r.stderr, r.stderr

@@ -1,0 +1,311 @@
+/* status.c - the node's live state for operators: GET /status on the admin
+ * port (JSON, or text with ?format=text) and `chronik cluster status`.
+ *
+ * Everything is read at the moment of the request: the metadata image (what
+ * the cluster should look like: topics, partitions, leaders, replicas, ISR)
+ * joined with this node's logs (what it holds: log start and end, high
+ * watermark, bytes, segments, and whether storage took the partition
+ * offline). The node is healthy when it is ready and every partition has a
+ * leader, a full ISR and, where this node holds it, a log that is online.
+ *
+ * JSON, "status_version": 1 (fields are only ever added):
+ *   {"status_version":1, "healthy":true, "problems":["..."],
+ *    "node":{"node_id":1, "cluster_id":"...", "version":"...",
+ *            "listener":"host:port", "uptime_ms":N, "ready":true,
+ *            "ready_reason":"ready"},
+ *    "metadata":{"mode":"single-node", "voters":[1], "leader":1, "offset":N},
+ *    "counts":{"topics":N, "partitions":N, "offline_partitions":N,
+ *              "under_replicated_partitions":N, "leaderless_partitions":N,
+ *              "groups":N, "connections":N},
+ *    "partitions":[{"topic":"t", "partition":0, "internal":false,
+ *                   "leader":1, "leader_epoch":0, "replicas":[1], "isr":[1],
+ *                   "state":"online"|"offline"|"failed"|"missing"|"remote",
+ *                   "error":"...", "log_start":0, "log_end":N,
+ *                   "high_watermark":N, "bytes":N, "segments":N}, ...]}
+ * "remote": this node holds no replica of it; the log fields are then
+ * absent. "missing": it should hold one and has no log open.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "broker/broker_int.h"
+
+#define STATUS_VERSION 1
+#define STATUS_PROBLEMS_MAX 20 /* problems listed by name; the counts hold all */
+
+typedef struct prow {
+    const meta_topic *t;
+    const meta_partition *mp;
+    const char *state;
+    char error[160];
+    bool local;
+    int64_t log_start, log_end, hw, bytes;
+    int segments;
+} prow;
+
+typedef struct snapshot {
+    broker *b;
+    meta_image *img;
+    prow *rows;
+    int nrows;
+    int offline, under_replicated, leaderless, groups;
+    bool ready;
+    char ready_reason[200];
+    uint64_t connections;
+} snapshot;
+
+static bool holds(const meta_partition *mp, int32_t node)
+{
+    for (int32_t i = 0; i < mp->nreplicas; i++)
+        if (mp->replicas[i] == node)
+            return true;
+    return false;
+}
+
+static void fill_row(snapshot *s, prow *r)
+{
+    broker *b = s->b;
+    r->local = holds(r->mp, b->cfg.node_id);
+    r->state = r->local ? "missing" : "remote";
+    if (!r->local)
+        return;
+    partition *p = replica_get(b->replicas, r->t->name, strlen(r->t->name), r->mp->index);
+    if (!p)
+        return;
+    int st = plog_state(p->log);
+    r->state = st == STORAGE_OK ? "online" : st == STORAGE_ERR_OFFLINE ? "offline" : "failed";
+    if (st != STORAGE_OK)
+        snprintf(r->error, sizeof r->error, "%s", plog_errmsg(p->log));
+    r->log_start = plog_log_start_offset(p->log);
+    r->log_end = plog_log_end_offset(p->log);
+    r->hw = atomic_load(&p->high_watermark);
+    r->bytes = plog_size_bytes(p->log);
+    r->segments = plog_segment_count(p->log);
+    partition_put(p);
+}
+
+static void count_group(void *arg, const group *g)
+{
+    if (g)
+        ((snapshot *)arg)->groups++;
+}
+
+static void take(snapshot *s, broker *b)
+{
+    memset(s, 0, sizeof *s);
+    s->b = b;
+    s->img = meta_acquire(b->meta);
+    for (int32_t i = 0; i < s->img->ntopics; i++)
+        s->nrows += s->img->topics[i]->npartitions;
+    s->rows = xcalloc((size_t)s->nrows + 1, sizeof *s->rows);
+    int k = 0;
+    for (int32_t i = 0; i < s->img->ntopics; i++) {
+        const meta_topic *t = s->img->topics[i];
+        for (int32_t j = 0; j < t->npartitions; j++) {
+            prow *r = &s->rows[k++];
+            r->t = t;
+            r->mp = &t->partitions[j];
+            fill_row(s, r);
+            s->offline += r->local && strcmp(r->state, "online") != 0;
+            s->under_replicated += r->mp->nisr < r->mp->nreplicas;
+            s->leaderless += r->mp->leader < 0;
+        }
+    }
+    group_coord_each(b->groups, count_group, s);
+    snprintf(s->ready_reason, sizeof s->ready_reason, "ready");
+    s->ready = broker_ready_check(b, s->ready_reason, sizeof s->ready_reason);
+    net_stats ns;
+    net_stats_get(b->net, &ns);
+    s->connections = ns.connections_active;
+}
+
+static void release(snapshot *s)
+{
+    free(s->rows);
+    meta_image_release(s->img);
+}
+
+static bool healthy(const snapshot *s)
+{
+    return s->ready && !s->offline && !s->under_replicated && !s->leaderless;
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+static void jstr(buf_t *o, const char *v)
+{
+    buf_put(o, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            buf_printf(o, "\\%c", *c);
+        else if (*c < 0x20)
+            buf_printf(o, "\\u%04x", *c);
+        else
+            buf_put(o, c, 1);
+    }
+    buf_put(o, "\"", 1);
+}
+
+static void jints(buf_t *o, const int32_t *v, int32_t n)
+{
+    buf_put(o, "[", 1);
+    for (int32_t i = 0; i < n; i++)
+        buf_printf(o, "%s%" PRId32, i ? "," : "", v[i]);
+    buf_put(o, "]", 1);
+}
+
+static bool internal_topic(const meta_topic *t) { return t->name[0] == '_' && t->name[1] == '_'; }
+
+static void json_row(buf_t *o, const prow *r)
+{
+    buf_printf(o, "{\"topic\":");
+    jstr(o, r->t->name);
+    buf_printf(o, ",\"partition\":%" PRId32 ",\"internal\":%s,\"leader\":%" PRId32 ",\"leader_epoch\":%" PRId32
+                  ",\"replicas\":",
+               r->mp->index, internal_topic(r->t) ? "true" : "false", r->mp->leader, r->mp->leader_epoch);
+    jints(o, r->mp->replicas, r->mp->nreplicas);
+    buf_printf(o, ",\"isr\":");
+    jints(o, r->mp->isr, r->mp->nisr);
+    buf_printf(o, ",\"state\":\"%s\"", r->state);
+    if (r->error[0]) {
+        buf_printf(o, ",\"error\":");
+        jstr(o, r->error);
+    }
+    if (r->local && strcmp(r->state, "missing") != 0)
+        buf_printf(o, ",\"log_start\":%" PRId64 ",\"log_end\":%" PRId64 ",\"high_watermark\":%" PRId64
+                      ",\"bytes\":%" PRId64 ",\"segments\":%d",
+                   r->log_start, r->log_end, r->hw, r->bytes, r->segments);
+    buf_put(o, "}", 1);
+}
+
+/* One problem per unhealthy fact, at most STATUS_PROBLEMS_MAX partitions named. */
+static void each_problem(const snapshot *s, void (*fn)(void *arg, const char *text), void *arg)
+{
+    char line[512];
+    if (!s->ready) {
+        snprintf(line, sizeof line, "not ready: %s", s->ready_reason);
+        fn(arg, line);
+    }
+    int named = 0;
+    for (int i = 0; i < s->nrows && named < STATUS_PROBLEMS_MAX; i++) {
+        const prow *r = &s->rows[i];
+        const char *what = r->local && strcmp(r->state, "online") != 0 ? r->state
+                           : r->mp->leader < 0                         ? "without a leader"
+                           : r->mp->nisr < r->mp->nreplicas            ? "under-replicated"
+                                                                       : NULL;
+        if (!what)
+            continue;
+        snprintf(line, sizeof line, "%s-%" PRId32 " %s%s%s", r->t->name, r->mp->index, what,
+                 r->error[0] ? ": " : "", r->error);
+        fn(arg, line);
+        named++;
+    }
+}
+
+typedef struct jlist {
+    buf_t *o;
+    int n;
+} jlist;
+
+static void json_problem(void *arg, const char *text)
+{
+    jlist *l = arg;
+    if (l->n++)
+        buf_put(l->o, ",", 1);
+    jstr(l->o, text);
+}
+
+static void render_json(const snapshot *s, buf_t *o)
+{
+    const config *c = &s->b->cfg;
+    buf_printf(o, "{\"status_version\":%d,\"healthy\":%s,\"problems\":[", STATUS_VERSION,
+               healthy(s) ? "true" : "false");
+    jlist l = {o, 0};
+    each_problem(s, json_problem, &l);
+    buf_printf(o, "],\"node\":{\"node_id\":%" PRId32 ",\"cluster_id\":", c->node_id);
+    jstr(o, c->cluster_id);
+    buf_printf(o, ",\"version\":\"%s\",\"listener\":\"%s:%u\",\"uptime_ms\":%" PRId64 ",\"ready\":%s,"
+                  "\"ready_reason\":",
+               CHRONIK_VERSION, c->listen.host, s->b->port, clock_mono_ms() - s->b->started_ms,
+               s->ready ? "true" : "false");
+    jstr(o, s->ready_reason);
+    buf_printf(o, "},\"metadata\":{\"mode\":\"single-node\",\"voters\":[");
+    for (int i = 0; i < c->nvoters; i++)
+        buf_printf(o, "%s%" PRId32, i ? "," : "", c->voters[i].id);
+    buf_printf(o, "],\"leader\":%" PRId32 ",\"offset\":%" PRId64 "},", c->node_id, s->img->offset);
+    buf_printf(o, "\"counts\":{\"topics\":%" PRId32 ",\"partitions\":%d,\"offline_partitions\":%d,"
+                  "\"under_replicated_partitions\":%d,\"leaderless_partitions\":%d,\"groups\":%d,"
+                  "\"connections\":%" PRIu64 "},\"partitions\":[",
+               s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->groups,
+               s->connections);
+    for (int i = 0; i < s->nrows; i++) {
+        if (i)
+            buf_put(o, ",", 1);
+        json_row(o, &s->rows[i]);
+    }
+    buf_put(o, "]}\n", 3);
+}
+
+/* ---- text ------------------------------------------------------------------- */
+
+static void text_problem(void *arg, const char *text) { buf_printf(arg, "  problem: %s\n", text); }
+
+static void text_row(buf_t *o, const prow *r)
+{
+    char reps[64] = "", isr[64] = "";
+    for (int32_t i = 0, n = 0; i < r->mp->nreplicas && n < (int)sizeof reps - 12; i++)
+        n += snprintf(reps + n, sizeof reps - (size_t)n, "%s%" PRId32, i ? "," : "", r->mp->replicas[i]);
+    for (int32_t i = 0, n = 0; i < r->mp->nisr && n < (int)sizeof isr - 12; i++)
+        n += snprintf(isr + n, sizeof isr - (size_t)n, "%s%" PRId32, i ? "," : "", r->mp->isr[i]);
+    buf_printf(o, "%-32s %5" PRId32 " %6" PRId32 " %5" PRId32 " %-9s %-9s %-8s", r->t->name, r->mp->index,
+               r->mp->leader, r->mp->leader_epoch, reps, isr, r->state);
+    if (r->local && strcmp(r->state, "missing") != 0)
+        buf_printf(o, " %10" PRId64 " %10" PRId64 " %10" PRId64 " %12" PRId64, r->log_start, r->log_end, r->hw,
+                   r->bytes);
+    buf_put(o, "\n", 1);
+}
+
+static void render_text(const snapshot *s, buf_t *o)
+{
+    const config *c = &s->b->cfg;
+    int64_t up = (clock_mono_ms() - s->b->started_ms) / 1000;
+    buf_printf(o, "cluster %s: %s\n", c->cluster_id, healthy(s) ? "healthy" : "DEGRADED");
+    each_problem(s, text_problem, o);
+    buf_printf(o, "node %" PRId32 " at %s:%u, version %s, up %" PRId64 "h%02" PRId64 "m%02" PRId64 "s, %s\n",
+               c->node_id, c->listen.host, s->b->port, CHRONIK_VERSION, up / 3600, up / 60 % 60, up % 60,
+               s->ready ? "ready" : s->ready_reason);
+    buf_printf(o, "metadata: single node, leader %" PRId32 ", offset %" PRId64 "\n", c->node_id, s->img->offset);
+    buf_printf(o, "topics %" PRId32 ", partitions %d (offline %d, under-replicated %d, leaderless %d), "
+                  "groups %d, connections %" PRIu64 "\n",
+               s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->groups,
+               s->connections);
+    buf_printf(o, "\n%-32s %5s %6s %5s %-9s %-9s %-8s %10s %10s %10s %12s\n", "TOPIC", "PART", "LEADER", "EPOCH",
+               "REPLICAS", "ISR", "STATE", "LOG-START", "LOG-END", "HW", "BYTES");
+    int hidden = 0;
+    for (int i = 0; i < s->nrows; i++) {
+        const prow *r = &s->rows[i];
+        bool fine = strcmp(r->state, "online") == 0 || strcmp(r->state, "remote") == 0;
+        if (internal_topic(r->t) && fine && r->mp->leader >= 0 && r->mp->nisr >= r->mp->nreplicas) {
+            hidden++; /* healthy internal partitions are counted, not listed */
+            continue;
+        }
+        text_row(o, r);
+    }
+    if (hidden)
+        buf_printf(o, "(%d healthy partitions of internal topics not listed; /status has them all)\n", hidden);
+}
+
+bool broker_status(buf_t *out, bool text, void *ctx)
+{
+    snapshot s;
+    take(&s, ctx);
+    if (text)
+        render_text(&s, out);
+    else
+        render_json(&s, out);
+    bool ok = healthy(&s);
+    release(&s);
+    return ok;
+}
