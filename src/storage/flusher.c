@@ -65,14 +65,16 @@ static void remove_log(plog_t **arr, int *n, plog_t *log)
     }
 }
 
-/* Under f->mu. */
-static void mark_dirty(flusher_t *f, plog_t *log)
+/* Under f->mu. True when the log was put on the dirty list: the caller
+ * signals f->cv after unlocking, so that the woken flusher does not at once
+ * block on the mutex its waker still holds. */
+static bool mark_dirty(flusher_t *f, plog_t *log)
 {
-    if (log->attached && !log->flush_queued) {
-        log->flush_queued = true;
-        push_log(&f->dirty, &f->ndirty, &f->cap_dirty, log);
-        pthread_cond_signal(&f->cv);
-    }
+    if (!log->attached || log->flush_queued)
+        return false;
+    log->flush_queued = true;
+    push_log(&f->dirty, &f->ndirty, &f->cap_dirty, log);
+    return true;
 }
 
 void flusher_attach(flusher_t *f, plog_t *log)
@@ -88,8 +90,10 @@ void flusher_attach(flusher_t *f, plog_t *log)
 void flusher_notify(flusher_t *f, plog_t *log)
 {
     pthread_mutex_lock(&f->mu);
-    mark_dirty(f, log);
+    bool wake = mark_dirty(f, log);
     pthread_mutex_unlock(&f->mu);
+    if (wake)
+        pthread_cond_signal(&f->cv);
 }
 
 void flusher_request(flusher_t *f, plog_t *log, int64_t upto_offset, flusher_cb cb, void *arg)
@@ -106,8 +110,10 @@ void flusher_request(flusher_t *f, plog_t *log, int64_t upto_offset, flusher_cb 
     else
         log->req_head = q;
     log->req_tail = q;
-    mark_dirty(f, log);
+    bool wake = mark_dirty(f, log);
     pthread_mutex_unlock(&f->mu);
+    if (wake)
+        pthread_cond_signal(&f->cv);
 }
 
 void flusher_detach(flusher_t *f, plog_t *log, flush_req_t **reqs)
@@ -150,7 +156,7 @@ static void complete(flusher_t *f, plog_t *log)
     if (!log->req_head)
         log->req_tail = NULL;
     else
-        mark_dirty(f, log); /* data appended during the round: next one */
+        mark_dirty(f, log); /* data appended during the round: the next one (this thread's) */
     pthread_mutex_unlock(&f->mu);
     while (done) {
         flush_req_t *q = done;
