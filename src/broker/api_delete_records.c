@@ -2,15 +2,41 @@
  * log start offsets. Offset -1 means the high watermark; an offset past the
  * high watermark (or any other negative one) is OFFSET_OUT_OF_RANGE; one
  * below the current start changes nothing. The answer's LowWatermark is the
- * log start offset afterwards (-1 with an error). Segments entirely below it go at the next
- * retention pass; reads below it fail with OFFSET_OUT_OF_RANGE at once.
- * With one replica there is no follower to wait for, so the answer is
- * immediate. */
+ * log start offset afterwards (-1 with an error). Reads below it fail with
+ * OFFSET_OUT_OF_RANGE at once; the answer waits until the new start is
+ * durable (a flusher round writes the checkpoint; the reactor does no
+ * I/O). Segments entirely below it go at the next retention pass. */
 #include <string.h>
 
 #include "broker/broker_int.h"
 
 enum { DELETE_TO_HIGH_WATERMARK = -1 };
+
+typedef struct del_ctx {
+    breq *r;
+    _Atomic int pending; /* partitions not yet durable, plus the handler */
+} del_ctx;
+
+typedef struct del_wait {
+    del_ctx *dc;
+    DeleteRecordsResponse_DeleteRecordsPartitionResult *out;
+} del_wait;
+
+static void del_release(del_ctx *dc)
+{
+    if (atomic_fetch_sub(&dc->pending, 1) == 1)
+        breq_finish(dc->r);
+}
+
+static void del_durable(void *arg, int err)
+{
+    del_wait *w = arg;
+    if (err != STORAGE_OK) {
+        w->out->ErrorCode = KERR_KAFKA_STORAGE_ERROR;
+        w->out->LowWatermark = -1;
+    }
+    del_release(w->dc);
+}
 
 static int16_t delete_one(partition *p, int64_t offset, int64_t *low)
 {
@@ -28,7 +54,7 @@ static int16_t delete_one(partition *p, int64_t offset, int64_t *low)
     return KERR_NONE;
 }
 
-static void delete_topic(breq *r, const meta_image *img,
+static void delete_topic(breq *r, del_ctx *dc, const meta_image *img,
                          const DeleteRecordsRequest_DeleteRecordsTopic *t,
                          DeleteRecordsResponse_DeleteRecordsTopicResult *to)
 {
@@ -52,6 +78,12 @@ static void delete_topic(breq *r, const meta_image *img,
             continue;
         }
         out->ErrorCode = delete_one(p, pin->Offset, &out->LowWatermark);
+        if (out->ErrorCode == KERR_NONE) {
+            del_wait *w = arena_alloc(&r->arena, sizeof *w);
+            *w = (del_wait){dc, out};
+            atomic_fetch_add(&dc->pending, 1);
+            partition_sync(p, del_durable, w);
+        }
         partition_put(p);
     }
 }
@@ -63,9 +95,14 @@ breq_rc api_delete_records(breq *r)
     int32_t nt = MAX(req->Topics.count, 0);
     resp->Topics.count = nt;
     resp->Topics.items = breq_items(r, &DeleteRecordsResponse_DeleteRecordsTopicResult_desc, nt);
+    del_ctx *dc = arena_alloc(&r->arena, sizeof *dc);
+    dc->r = r;
+    atomic_init(&dc->pending, 1);
     meta_image *img = meta_acquire(r->b->meta);
     for (int32_t i = 0; i < nt; i++)
-        delete_topic(r, img, &req->Topics.items[i], &resp->Topics.items[i]);
+        delete_topic(r, dc, img, &req->Topics.items[i], &resp->Topics.items[i]);
     meta_image_release(img);
-    return BREQ_DONE;
+    if (atomic_fetch_sub(&dc->pending, 1) == 1)
+        return BREQ_DONE; /* nothing to wait for */
+    return BREQ_PARKED;
 }

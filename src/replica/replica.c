@@ -333,6 +333,14 @@ static void synced(void *arg, int err)
     free(a);
 }
 
+static void request_sync(partition *p, int64_t upto, partition_acked_fn done, void *arg)
+{
+    ack_wait *a = xmalloc(sizeof *a);
+    atomic_fetch_add(&p->refs, 1);
+    *a = (ack_wait){p, upto, done, arg};
+    flusher_request(p->mgr->flusher, p->log, upto, synced, a);
+}
+
 void partition_appended(partition *p, int64_t log_end_offset, partition_acked_fn done, void *arg)
 {
     if (!plog_ack_needs_flush(p->log)) {
@@ -341,10 +349,12 @@ void partition_appended(partition *p, int64_t log_end_offset, partition_acked_fn
             done(arg, STORAGE_OK);
         return;
     }
-    ack_wait *a = xmalloc(sizeof *a);
-    atomic_fetch_add(&p->refs, 1);
-    *a = (ack_wait){p, log_end_offset, done, arg};
-    flusher_request(p->mgr->flusher, p->log, log_end_offset, synced, a);
+    request_sync(p, log_end_offset, done, arg);
+}
+
+void partition_sync(partition *p, partition_acked_fn done, void *arg)
+{
+    request_sync(p, plog_log_end_offset(p->log), done, arg);
 }
 
 void partition_note_append(partition *p, size_t bytes)

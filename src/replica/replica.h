@@ -94,6 +94,10 @@ void partition_unwatch(partition *p, pwaiter *w);
  */
 typedef void (*partition_acked_fn)(void *arg, int err);
 void partition_appended(partition *p, int64_t log_end_offset, partition_acked_fn done, void *arg);
+/* Forces a sync of the partition's log (data up to its current end and its
+ * checkpoint, e.g. a raised log start) and calls done(arg, err) on the
+ * flusher thread once it is durable. */
+void partition_sync(partition *p, partition_acked_fn done, void *arg);
 
 /* Counts bytes appended to p (any append path, after the append, without
  * produce_lock held) and writes a producer snapshot when one is due. */

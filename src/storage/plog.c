@@ -791,7 +791,7 @@ static int sync_index_files(plog_t *log, int64_t base)
 bool plog_wants_sync(plog_t *log, int64_t now_ms)
 {
     pthread_mutex_lock(&log->mu);
-    bool dirty = log->leo > log->flushed || log->dir_unsynced || log->epochs_dirty;
+    bool dirty = log->leo > log->flushed || log->dir_unsynced || log->epochs_dirty || log->ckpt_dirty;
     bool due = log->cfg.flush_messages <= 1 || log->unflushed_msgs >= log->cfg.flush_messages ||
                (log->oldest_unflushed_ms >= 0 && now_ms - log->oldest_unflushed_ms >= log->cfg.flush_ms);
     bool r = log->state == STORAGE_OK && dirty && due;
@@ -875,8 +875,9 @@ int plog_sync(plog_t *log, bool force)
     int n = collect_sync(log, &items), count = 0;
     int64_t target = log->leo;
     uint64_t gen = log->trunc_gen;
-    bool dir = log->dir_unsynced, epochs = log->epochs_dirty;
+    bool dir = log->dir_unsynced, epochs = log->epochs_dirty, ckpt = log->ckpt_dirty;
     log->dir_unsynced = false;
+    log->ckpt_dirty = false;
     log->unflushed_msgs = 0;
     log->oldest_unflushed_ms = -1;
     pthread_mutex_unlock(&log->mu);
@@ -895,11 +896,13 @@ int plog_sync(plog_t *log, bool force)
     bool move = r == 0 && rp > log->recovery_point;
     if (move)
         log->recovery_point = rp;
+    if (r < 0)
+        log->ckpt_dirty |= ckpt;
     pthread_mutex_unlock(&log->mu);
     for (int i = 0; i < n; i++)
         seg_unref(items[i].s);
     free(items);
-    if (move && plog_write_checkpoint(log) != STORAGE_OK)
+    if ((move || (ckpt && r == 0)) && plog_write_checkpoint(log) != STORAGE_OK)
         r = -EIO;
     return r < 0 ? -1 : count;
 }

@@ -492,16 +492,11 @@ int plog_delete_records(plog_t *log, int64_t offset)
     int r = writable_locked(log);
     if (r == STORAGE_OK && (offset > log->leo || offset < 0))
         r = STORAGE_ERR_OUT_OF_RANGE;
-    bool moved = r == STORAGE_OK && offset > log->log_start;
-    if (moved) {
+    if (r == STORAGE_OK && offset > log->log_start) {
         log->log_start = offset;
+        log->ckpt_dirty = true; /* written by the next plog_sync */
         epochs_truncate_start(log, offset);
     }
-    bool epochs = log->epochs_dirty;
     pthread_mutex_unlock(&log->mu);
-    if (moved && plog_write_checkpoint(log) != STORAGE_OK)
-        r = STORAGE_ERR_IO;
-    if (moved && epochs && plog_write_epochs(log) != STORAGE_OK)
-        r = STORAGE_ERR_IO;
     return r;
 }

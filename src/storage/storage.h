@@ -289,7 +289,9 @@ int plog_maybe_roll(plog_t *log);
  */
 int plog_retention(plog_t *log, int *deleted);
 /* DeleteRecords: raise the log start offset to offset (<= log end); whole
- * segments below it go at the next plog_retention. Persists it at once. */
+ * segments below it go at the next plog_retention. Reads see it at once;
+ * it is durable after the next sync of the log (a flusher round, which a
+ * flusher_request forces, or plog_close), not on return. */
 int plog_delete_records(plog_t *log, int64_t offset);
 /*
  * Removes everything at or after offset (replication). A batch containing

@@ -89,6 +89,7 @@ struct plog {
     uint64_t trunc_gen;        /* bumped by truncation */
     bool dir_unsynced;         /* a file was created since the last dir sync */
     bool epochs_dirty;
+    bool ckpt_dirty;           /* log start raised since chronik.checkpoint was written */
     int state;                 /* STORAGE_OK, _OFFLINE, _FAILED */
     char errmsg[256];
     epoch_entry_t *epochs;

@@ -460,10 +460,17 @@ def test_delete_records(broker, kcat):
     with kwire.Conn.to(broker.bootstrap) as c:
         assert delete_records(c, "dr", 0, -1) == (ERR_NONE, 10)  # -1: the high watermark
         assert list_offset(c, "dr", 0, -2) == (ERR_NONE, 10)
-    # the new start survives a restart
+    # the new start survives a restart, and a SIGKILL right after the answer
     broker.restart()
     with kwire.Conn.to(broker.bootstrap) as c:
         assert list_offset(c, "dr", 0, -2) == (ERR_NONE, 10)
+    assert produce(broker, "dr", [b"n%d" % i for i in range(5)]) == list(range(10, 15))
+    with kwire.Conn.to(broker.bootstrap) as c:
+        assert delete_records(c, "dr", 0, 13) == (ERR_NONE, 13)
+    broker.kill9()
+    broker.start()
+    with kwire.Conn.to(broker.bootstrap) as c:
+        assert list_offset(c, "dr", 0, -2) == (ERR_NONE, 13)
 
 
 # ---- DescribeCluster ----------------------------------------------------------------
