@@ -184,6 +184,7 @@ static const broker_key broker_keys[] = {
     {"node.id", BK_I32, F(node_id), CT_INT},
     {"num.network.threads", BK_I32, F(num_network_threads), CT_INT},
     {"num.partitions", BK_I32, F(num_partitions), CT_INT},
+    {"offsets.retention.check.interval.ms", BK_I64, F(offsets_retention_check_interval_ms), CT_LONG},
     {"offsets.retention.minutes", BK_I64, F(offsets_retention_minutes), CT_INT},
     {"offsets.topic.num.partitions", BK_I32, F(offsets_topic_num_partitions), CT_INT},
     {"quorum.election.backoff.max.ms", BK_I32, F(quorum_election_backoff_max_ms), CT_INT},

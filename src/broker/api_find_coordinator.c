@@ -18,6 +18,7 @@ group_coord *broker_groups_start(broker *b)
         .initial_rebalance_delay_ms = cfg->group_initial_rebalance_delay_ms,
         .offsets_topic_partitions = cfg->offsets_topic_num_partitions,
         .offsets_retention_ms = cfg->offsets_retention_minutes * 60 * 1000,
+        .offsets_retention_check_ms = cfg->offsets_retention_check_interval_ms,
     };
     return group_coord_start(&gc, b->meta, b->replicas);
 }

@@ -80,6 +80,8 @@ static const struct ckey keys[] = {
      "partitions of __consumer_offsets"},
     {"offsets.retention.minutes", CT_I64, F(offsets_retention_minutes), 0, "10080",
      "how long offsets of empty groups are kept"},
+    {"offsets.retention.check.interval.ms", CT_I64, F(offsets_retention_check_interval_ms), 0, "600000",
+     "how often expired committed offsets are removed (at least every second)"},
     {"group.min.session.timeout.ms", CT_I32, F(group_min_session_timeout_ms), 0, "6000",
      "smallest session timeout a member may ask for"},
     {"group.max.session.timeout.ms", CT_I32, F(group_max_session_timeout_ms), 0, "1800000",

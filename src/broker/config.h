@@ -55,6 +55,7 @@ typedef struct config {
     int32_t num_network_threads;         /* 0: one per core */
     int32_t offsets_topic_num_partitions;
     int64_t offsets_retention_minutes;
+    int64_t offsets_retention_check_interval_ms;
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
     int32_t group_initial_rebalance_delay_ms;

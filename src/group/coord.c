@@ -603,7 +603,8 @@ static void wait_until(group_coord *c, int64_t wake_ms)
 /* offsets.retention.check.interval.ms, but at least as often as the retention itself. */
 static int64_t retention_check_ms(const group_coord *c)
 {
-    return MAX(MIN((int64_t)GROUP_RETENTION_CHECK_MS, c->cfg.offsets_retention_ms), GROUP_RETENTION_CHECK_MIN_MS);
+    int64_t every = c->cfg.offsets_retention_check_ms > 0 ? c->cfg.offsets_retention_check_ms : GROUP_RETENTION_CHECK_MS;
+    return MAX(MIN(every, c->cfg.offsets_retention_ms), GROUP_RETENTION_CHECK_MIN_MS);
 }
 
 static void *coord_thread(void *arg)

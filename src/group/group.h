@@ -73,6 +73,7 @@ typedef struct group_config {
     int32_t initial_rebalance_delay_ms;  /* group.initial.rebalance.delay.ms */
     int32_t offsets_topic_partitions;    /* offsets.topic.num.partitions */
     int64_t offsets_retention_ms;        /* offsets.retention.minutes, in ms */
+    int64_t offsets_retention_check_ms;  /* offsets.retention.check.interval.ms; 0: the default */
 } group_config;
 
 /* ---- results handed back to waiting requests ------------------------------ */

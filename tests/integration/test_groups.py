@@ -268,12 +268,12 @@ def describe_v1(conn, group):
     return g
 
 
-def commit_v2(conn, group, offsets, generation=-1, member_id=""):
+def commit_v2(conn, group, offsets, generation=-1, member_id="", retention_ms=-1):
     """offsets: {(topic, partition): offset}; returns {(topic, partition): error}."""
     by_topic = collections.defaultdict(list)
     for (t, p), o in offsets.items():
         by_topic[t].append((p, o))
-    w = kwire.Writer().string(group).i32(generation).string(member_id).i64(-1).i32(len(by_topic))
+    w = kwire.Writer().string(group).i32(generation).string(member_id).i64(retention_ms).i32(len(by_topic))
     for t, parts in by_topic.items():
         w.string(t).i32(len(parts))
         for p, o in parts:
@@ -401,6 +401,23 @@ def test_silent_member_evicted_after_session_timeout(broker_factory):
         assert time.monotonic() - silent_since >= session_ms / 1000.0 * 0.9
         assert describe_v1(c, "evict-group")["state"] == "Empty"
         assert heartbeat_v1(c, "evict-group", 1, j["member_id"]) == ERR_UNKNOWN_MEMBER_ID
+
+
+# An offset committed with a retention time (OffsetCommit v2) is removed at the
+# coordinator's next check once it has passed and then fetches as -1; one
+# committed without keeps its value.
+def test_committed_offset_expires(broker_factory):
+    broker = broker_factory(settings={"offsets.retention.check.interval.ms": "1000"})
+    create_topic(broker, "exp", 1)
+    with kwire.Conn.to(broker.bootstrap) as c:
+        assert find_coordinator_v4(c, 0, ["exp-group"])[0]["error"] == ERR_NONE
+        assert commit_v2(c, "exp-group", {("exp", 0): 7}, retention_ms=2000) == {("exp", 0): ERR_NONE}
+        assert commit_v2(c, "keep-group", {("exp", 0): 9}) == {("exp", 0): ERR_NONE}
+        part = [("exp", [0])]
+        assert fetch_offsets_v8(c, {"exp-group": part})["exp-group"][1] == {("exp", 0): 7}
+        wait_for(lambda: fetch_offsets_v8(c, {"exp-group": part})["exp-group"][1] == {("exp", 0): -1},
+                 "the offset to expire")
+        assert fetch_offsets_v8(c, {"keep-group": part})["keep-group"][1] == {("exp", 0): 9}
 
 
 # FindCoordinator v4 answers batched group keys with this node; transaction keys get
