@@ -62,6 +62,7 @@ static void broker_metrics(buf_t *out, void *ctx)
     metrics_line(out, "chronik_log_flush_rounds_total", "", fs.rounds);
     metrics_line(out, "chronik_log_fsyncs_total", "", fs.syncs);
     metrics_line(out, "chronik_log_flush_waiters_total", "", fs.callbacks);
+    broker_status_metrics(b, out);
     for (int k = 0; k < PROTO_API_KEY_LIMIT; k++) {
         uint64_t v = atomic_load(&b->stats.requests[k]);
         const proto_api_desc *api = proto_api((int16_t)k);

@@ -101,6 +101,9 @@ bool broker_ready_check(broker *b, char *reason, size_t len);
 /* The node's live state for GET /status (status.c): JSON, or text when
  * text is true; true when healthy. ctx is the broker. */
 bool broker_status(buf_t *out, bool text, void *ctx);
+/* The partition gauges of GET /metrics: counts by health, and each held
+ * partition's log start and end, high watermark and size (status.c). */
+void broker_status_metrics(broker *b, buf_t *out);
 /* Every implemented handler, in api-key order (ApiVersions lists them). */
 const api_handler *broker_handlers(size_t *count);
 

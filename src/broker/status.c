@@ -1,5 +1,6 @@
 /* status.c - the node's live state for operators: GET /status on the admin
- * port (JSON, or text with ?format=text) and `chronik cluster status`.
+ * port (JSON, or text with ?format=text) and `chronik cluster status`, and
+ * the partition gauges of GET /metrics.
  *
  * Everything is read at the moment of the request: the metadata image (what
  * the cluster should look like: topics, partitions, leaders, replicas, ISR)
@@ -295,6 +296,42 @@ static void render_text(const snapshot *s, buf_t *o)
     }
     if (hidden)
         buf_printf(o, "(%d healthy partitions of internal topics not listed; /status has them all)\n", hidden);
+}
+
+/* ---- Prometheus gauges -------------------------------------------------------- */
+
+static void gauge_rows(buf_t *o, const snapshot *s, const char *name, int field)
+{
+    for (int i = 0; i < s->nrows; i++) {
+        const prow *r = &s->rows[i];
+        if (!r->local || strcmp(r->state, "missing") == 0)
+            continue;
+        int64_t v = field == 0 ? r->log_start : field == 1 ? r->log_end : field == 2 ? r->hw : r->bytes;
+        buf_printf(o, "%s{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n", name, r->t->name, r->mp->index, v);
+    }
+}
+
+void broker_status_metrics(broker *b, buf_t *out)
+{
+    snapshot s;
+    take(&s, b);
+    buf_printf(out,
+               "# TYPE chronik_partitions gauge\n"
+               "chronik_partitions %d\n"
+               "# TYPE chronik_partitions_offline gauge\n"
+               "chronik_partitions_offline %d\n"
+               "# TYPE chronik_partitions_under_replicated gauge\n"
+               "chronik_partitions_under_replicated %d\n"
+               "# TYPE chronik_partitions_leaderless gauge\n"
+               "chronik_partitions_leaderless %d\n",
+               s.nrows, s.offline, s.under_replicated, s.leaderless);
+    static const char *const names[] = {"chronik_partition_log_start_offset", "chronik_partition_log_end_offset",
+                                        "chronik_partition_high_watermark", "chronik_partition_size_bytes"};
+    for (int f = 0; f < (int)ARRAY_LEN(names); f++) {
+        buf_printf(out, "# TYPE %s gauge\n", names[f]);
+        gauge_rows(out, &s, names[f], f);
+    }
+    release(&s);
 }
 
 bool broker_status(buf_t *out, bool text, void *ctx)

@@ -37,7 +37,7 @@ def test_health_and_ready(broker):
     assert e.value.code == 404
 
 
-# Durable produces show in the request, connection and fsync counters.
+# Durable produces show in the request, connection and fsync counters and the partition gauges.
 def test_metrics_count_requests_and_fsyncs(broker):
     before = _metrics(broker)
     p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 0})
@@ -55,3 +55,10 @@ def test_metrics_count_requests_and_fsyncs(broker):
     assert delta("chronik_log_flush_waiters_total") >= 20
     assert 1 <= delta("chronik_log_fsyncs_total") <= delta("chronik_log_flush_waiters_total") + 5
     assert delta("chronik_log_flush_rounds_total") >= 1
+    # partition gauges: this topic's log end and high watermark, nothing offline
+    part = '{topic="metrics-topic",partition="0"}'
+    assert after["chronik_partition_log_end_offset" + part] == 20
+    assert after["chronik_partition_high_watermark" + part] == 20
+    assert after["chronik_partition_log_start_offset" + part] == 0
+    assert after["chronik_partition_size_bytes" + part] > 20 * 2
+    assert after["chronik_partitions_offline"] == 0 and after["chronik_partitions"] >= 1
