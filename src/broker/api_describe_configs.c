@@ -171,6 +171,7 @@ static const broker_key broker_keys[] = {
     {"log.dirs", BK_STR, F(data_dir), CT_STRING},
     {"log.flush.interval.messages", BK_I64, F(log_flush_interval_messages), CT_LONG},
     {"log.flush.interval.ms", BK_I64, F(log_flush_interval_ms), CT_LONG},
+    {"log.cache.window.bytes", BK_I64, F(log_cache_window_bytes), CT_LONG},
     {"log.index.interval.bytes", BK_I32, F(log_index_interval_bytes), CT_INT},
     {"log.level", BK_LOGLEVEL, F(log_level), CT_STRING},
     {"log.preallocate", BK_BOOL, F(log_preallocate), CT_BOOLEAN},

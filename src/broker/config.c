@@ -71,6 +71,8 @@ static const struct ckey keys[] = {
      "sync after this long (default: before every ack)"},
     {"log.preallocate", CT_BOOL, F(log_preallocate), 0, "true",
      "keep zeros written ahead of small appends so that their fsync commits no file metadata"},
+    {"log.cache.window.bytes", CT_I64, F(log_cache_window_bytes), 0, "268435456",
+     "page cache kept per partition behind its log end; older synced pages are dropped (-1: keep all)"},
     {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch"},
     {"socket.request.max.bytes", CT_I32, F(socket_request_max_bytes), 0, "104857600",
      "largest request"},

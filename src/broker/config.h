@@ -50,6 +50,7 @@ typedef struct config {
     int64_t log_flush_interval_messages; /* INT64_MAX: sync before ack (default) */
     int64_t log_flush_interval_ms;       /* INT64_MAX: sync before ack (default) */
     bool log_preallocate;                /* zeros ahead of small appends (storage.h) */
+    int64_t log_cache_window_bytes;      /* page cache kept per partition behind its end; -1 all */
     int32_t message_max_bytes;
     int32_t socket_request_max_bytes;
     int32_t num_network_threads;         /* 0: one per core */

@@ -158,6 +158,7 @@ void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out)
     if (out->segment_bytes < PLOG_SEGMENT_BYTES_MIN)
         out->segment_bytes = PLOG_SEGMENT_BYTES_MIN;
     out->preallocate_bytes = effective_bool(c, t, "preallocate") ? PLOG_PREALLOCATE_BYTES_DEFAULT : 0;
+    out->cache_window_bytes = c->log_cache_window_bytes < 0 ? -1 : c->log_cache_window_bytes;
     /* A compact-only topic keeps the latest value of every key forever:
      * time and size retention apply only when the policy includes delete. */
     const char *policy = t ? meta_topic_config(t, "cleanup.policy") : NULL;

@@ -5,6 +5,7 @@
  * recovery rules are in segment.c's header.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ void plog_config_default(plog_config_t *c)
         .flush_messages = 1,
         .flush_ms = PLOG_FLUSH_MS_DEFAULT,
         .preallocate_bytes = PLOG_PREALLOCATE_BYTES_DEFAULT,
+        .cache_window_bytes = PLOG_CACHE_WINDOW_DEFAULT,
     };
 }
 
@@ -861,6 +863,53 @@ static int do_syncs(plog_t *log, sync_item_t *items, int n, bool dir, int *count
     return r;
 }
 
+#define CACHE_PAGE 4096
+
+typedef struct drop_item {
+    seg_t *s;
+    uint64_t from, to;
+} drop_item_t;
+
+/* Under the lock: the synced ranges that have fallen more than the cache
+ * window behind the log end and are not yet dropped, newest segment first;
+ * stops at a segment dropped whole. */
+static int collect_drops(plog_t *log, drop_item_t **out)
+{
+    *out = NULL;
+    int64_t keep = log->cfg.cache_window_bytes;
+    if (keep < 0 || !log->fs->real_fds)
+        return 0;
+    int n = 0;
+    uint64_t behind = 0; /* bytes after the segment being looked at */
+    for (int i = log->nsegs - 1; i >= 0; i--) {
+        seg_t *s = log->segs[i];
+        uint64_t back = behind >= (uint64_t)keep ? 0 : (uint64_t)keep - behind;
+        uint64_t limit = s->size > back ? s->size - back : 0;
+        limit = MIN(limit, s->synced) & ~(uint64_t)(CACHE_PAGE - 1);
+        if (limit > s->dropped) {
+            if (!*out)
+                *out = xmalloc((size_t)log->nsegs * sizeof **out);
+            seg_ref(s);
+            (*out)[n++] = (drop_item_t){s, s->dropped, limit};
+            s->dropped = limit;
+        } else if (back == 0 && s->dropped >= (s->size & ~(uint64_t)(CACHE_PAGE - 1))) {
+            break; /* older segments went before this one */
+        }
+        behind += s->size;
+    }
+    return n;
+}
+
+static void drop_cached(drop_item_t *items, int n)
+{
+    for (int i = 0; i < n; i++) {
+        posix_fadvise(items[i].s->fd, (off_t)items[i].from, (off_t)(items[i].to - items[i].from),
+                      POSIX_FADV_DONTNEED);
+        seg_unref(items[i].s);
+    }
+    free(items);
+}
+
 int plog_sync(plog_t *log, bool force)
 {
     int64_t now = plog_now_ms(log);
@@ -898,7 +947,10 @@ int plog_sync(plog_t *log, bool force)
         log->recovery_point = rp;
     if (r < 0)
         log->ckpt_dirty |= ckpt;
+    drop_item_t *drops = NULL;
+    int ndrops = r == 0 ? collect_drops(log, &drops) : 0;
     pthread_mutex_unlock(&log->mu);
+    drop_cached(drops, ndrops);
     for (int i = 0; i < n; i++)
         seg_unref(items[i].s);
     free(items);

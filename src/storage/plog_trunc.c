@@ -57,6 +57,7 @@ static int cut_locked(plog_t *log, seg_t *s, uint64_t pos, int64_t new_end)
              s->base, pos, s->size - pos, log->dir);
     s->size = pos;
     s->alloc = pos;
+    s->dropped = MIN(s->dropped, pos);
     s->synced = MIN(s->synced, pos);
     while (s->idx_n && s->idx[s->idx_n - 1].pos >= pos)
         s->idx_n--;

@@ -63,6 +63,17 @@
  * to the end of the file found such a tail, not a torn write: the tail is
  * cut and nothing is reported lost.
  *
+ * PAGE CACHE WINDOW
+ * =================
+ * After each sync, synced pages more than cache_window_bytes behind the log
+ * end are dropped from the page cache (posix_fadvise DONTNEED; seg_t.dropped
+ * remembers how far), newest segment first. A partition then holds a
+ * bounded set of cached pages that the kernel recycles for new writes,
+ * rather than a cache that grows into memory not touched for a while,
+ * which on virtual machines that hand free memory back to the host costs a
+ * host fault per page. Tail readers stay in the cache; older data is read
+ * from the disk.
+ *
  * FSYNC ORDER
  * ===========
  *  1. An append is one write() of its batches into the active .log (page

@@ -154,6 +154,7 @@ void fault_fs_reset_stats(fault_fs_t *f);
 #define PLOG_FLUSH_MS_DEFAULT INT64_MAX
 #define PLOG_PREALLOCATE_BYTES_DEFAULT (1024 * 1024)          /* zeroed ahead of small appends */
 #define PLOG_PREALLOCATE_SMALL_APPEND (64 * 1024)             /* larger appends extend the file */
+#define PLOG_CACHE_WINDOW_DEFAULT (256LL * 1024 * 1024)         /* page cache kept behind the end */
 
 typedef int64_t (*plog_clock_fn)(void *arg); /* wall clock in ms */
 
@@ -176,6 +177,12 @@ typedef struct plog_config {
      * that their fdatasync overwrites allocated blocks and commits no file
      * metadata (segment.c, PREALLOCATED TAIL). 0: off. */
     int64_t preallocate_bytes;
+    /* Synced data further than this many bytes behind the log end is
+     * dropped from the page cache after each sync (posix_fadvise
+     * DONTNEED), so that the cache recycles its pages instead of growing
+     * into memory the machine has not touched recently; readers of older
+     * data read the disk. -1: never drop. */
+    int64_t cache_window_bytes;
     bool verify_on_open;          /* CRC-check every segment, not only the unsynced tail */
     plog_clock_fn clock;          /* NULL: clock_wall_ms */
     void *clock_arg;

@@ -45,6 +45,7 @@ typedef struct seg {
     uint64_t alloc;       /* bytes in the file: [size, alloc) are written zeros */
     bool trim_unsynced;   /* the zero tail was cut; the new size is not yet durable */
     uint32_t trims;       /* cuts of the zero tail so far */
+    uint64_t dropped;     /* page-cache pages below this were dropped (cache window) */
     int64_t end;          /* offset after the last batch; base when empty */
     int64_t max_ts;       /* -1 when no timestamps */
     int64_t max_ts_offset;

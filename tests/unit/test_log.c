@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -710,6 +711,82 @@ TEST(preallocated_tail)
     plog_close(log);
     buf_free(&got);
     buf_free(&big);
+    drop_dir(dir);
+}
+
+/* Resident page-cache pages of the file at path in [from, to), by mincore. */
+static int resident_pages(const char *path, int64_t from, int64_t to)
+{
+    int fd = open(path, O_RDONLY);
+    CK_ASSERT(fd >= 0);
+    int64_t size = file_size(path);
+    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+    CK_ASSERT(m != MAP_FAILED);
+    size_t pages = ((size_t)size + 4095) / 4096;
+    unsigned char *vec = xmalloc(pages);
+    CK_ASSERT(mincore(m, (size_t)size, vec) == 0);
+    int n = 0;
+    for (int64_t p = from / 4096; p < (to + 4095) / 4096 && p < (int64_t)pages; p++)
+        n += vec[p] & 1;
+    free(vec);
+    munmap(m, (size_t)size);
+    close(fd);
+    return n;
+}
+
+static void on_synced(void *arg, int err) { *(int *)arg = err == STORAGE_OK ? 1 : -1; }
+
+/* After a sync, synced data more than the cache window behind the end leaves the page cache; the rest stays. */
+TEST(cache_window_drops_old_pages)
+{
+    enum { WINDOW = 64 * 1024, SEG = 256 * 1024 };
+    char *dir = tmpdir();
+    plog_config_t cfg;
+    small_config(&cfg);
+    cfg.roll_ms = INT64_MAX;
+    cfg.segment_bytes = SEG;
+    cfg.preallocate_bytes = 0; /* file sizes are the logical sizes */
+    cfg.cache_window_bytes = WINDOW;
+    plog_t *log;
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), true, &log) == STORAGE_OK);
+    flusher_t *f = flusher_new();
+    flusher_attach(f, log);
+    plog_append_result_t res;
+    /* two sealed segments, and an active one holding more than twice the window */
+    int64_t sealed = 0;
+    while (plog_segment_count(log) < 3 || plog_size_bytes(log) - sealed < 2 * WINDOW) {
+        int before = plog_segment_count(log);
+        int64_t size = plog_size_bytes(log);
+        REQUIRE(append_one(log, 4, 1000, 400, 0, &res) == STORAGE_OK);
+        if (plog_segment_count(log) > before)
+            sealed = size;
+    }
+    int synced = 0;
+    flusher_request(f, log, plog_log_end_offset(log), on_synced, &synced);
+    flusher_run_once(f);
+    REQUIRE(synced == 1);
+    int64_t active = plog_size_bytes(log) - sealed, bases[3];
+    int nb = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".log") && nb < 3)
+            bases[nb++] = atoll(e->d_name);
+    closedir(d);
+    REQUIRE(nb == 3);
+    char p[4200];
+    for (int i = 0; i < 3; i++) {
+        seg_file(p, sizeof p, dir, bases[i], ".log");
+        int64_t size = file_size(p);
+        if (size != active) { /* sealed: every whole page gone */
+            CHECK_EQ_INT(resident_pages(p, 0, size & ~4095LL), 0);
+            continue;
+        }
+        CHECK_EQ_INT(resident_pages(p, 0, (size - WINDOW) & ~4095LL), 0);
+        CHECK(resident_pages(p, size - WINDOW / 2, size) > 0); /* the newest data stays cached */
+    }
+    plog_close(log);
+    flusher_free(f);
     drop_dir(dir);
 }
 
