@@ -546,7 +546,8 @@ static bool trust_segment(plog_t *log, seg_t *s)
         s->max_ts = sc.max_ts;
         s->max_ts_offset = sc.max_ts_offset;
     }
-    if (s->tidx_n && s->tidx[s->tidx_n - 1].rel > s->end - s->base)
+    /* the newest time-index entry must name an offset the segment holds */
+    if (s->tidx_n && (int64_t)s->tidx[s->tidx_n - 1].rel >= s->end - s->base)
         return false;
     s->bytes_since_index = s->size - from;
     return true;

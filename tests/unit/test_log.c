@@ -622,6 +622,36 @@ static void check_recovered_ten(const char *dir, const plog_config_t *cfg, const
     CHECK_EQ_INT(check_quiet(dir), 0);
 }
 
+/* A segment below the recovery point found empty (its truncation was in
+ * flight at a crash) is not trusted with a stale time index: it is rescanned. */
+TEST(emptied_segment_drops_stale_time_index)
+{
+    char *dir = tmpdir();
+    plog_config_t cfg;
+    small_config(&cfg);
+    plog_t *log;
+    plog_append_result_t res;
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), true, &log) == STORAGE_OK);
+    REQUIRE(append_one(log, 1, 5000, 10, 0, &res) == STORAGE_OK); /* offset 0 holds the max timestamp */
+    for (int i = 0; i < 3; i++)
+        REQUIRE(append_one(log, 2, 1000, 10, 0, &res) == STORAGE_OK);
+    plog_close(log); /* clean: recovery point 7, time index entry (5000, offset 0) */
+    char p[4200];
+    seg_file(p, sizeof p, dir, 0, ".log");
+    REQUIRE(truncate(p, 0) == 0);
+    seg_file(p, sizeof p, dir, 0, ".index"); /* cut too, as truncation leaves it */
+    REQUIRE(truncate(p, 0) == 0);
+    seg_file(p, sizeof p, dir, 0, ".timeindex");
+    REQUIRE(file_size(p) > 0);
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_OK);
+    CHECK_EQ_INT(plog_log_end_offset(log), 0);
+    REQUIRE(append_one(log, 1, 1000, 10, 0, &res) == STORAGE_OK);
+    CHECK_EQ_INT(res.base_offset, 0);
+    plog_close(log);
+    CHECK_EQ_INT(check_quiet(dir), 0);
+    drop_dir(dir);
+}
+
 /* Garbage or half a batch at the end of the active segment is cut at open. */
 TEST(torn_tail_recovered)
 {
