@@ -574,24 +574,21 @@ static int scan_segment(plog_t *log, seg_t *s, int64_t rp, bool *torn)
                        s->base, sc.valid_end, sc.next_offset, rp, batch_strerror(sc.err));
         return STORAGE_ERR_OFFLINE;
     }
-    int zeros = seg_zero_from(s, sc.valid_end);
+    int zeros = seg_zero_from(s, sc.valid_end); /* 1: a preallocated tail (segment.c), not data */
     if (zeros < 0)
         return STORAGE_ERR_IO;
-    if (zeros == 1) { /* a preallocated tail (segment.c): not data */
+    if (zeros == 1)
         log_info("storage", "cutting zero tail segment=%020" PRId64 " position=%" PRIu64 " bytes=%" PRIu64
                  " dir=%s", s->base, sc.valid_end, s->size - sc.valid_end, log->dir);
-        if (log->fs->ftruncate(log->fs, s->fd, sc.valid_end) < 0)
-            return STORAGE_ERR_IO;
-        s->size = s->alloc = s->synced = sc.valid_end;
-        return STORAGE_OK;
-    }
-    log_warn("storage", "truncating torn tail segment=%020" PRId64 " position=%" PRIu64 " bytes=%" PRIu64
-             " reason=\"%s\" dir=%s", s->base, sc.valid_end, s->size - sc.valid_end, batch_strerror(sc.err),
-             log->dir);
+    else
+        log_warn("storage", "truncating torn tail segment=%020" PRId64 " position=%" PRIu64 " bytes=%" PRIu64
+                 " reason=\"%s\" dir=%s", s->base, sc.valid_end, s->size - sc.valid_end,
+                 batch_strerror(sc.err), log->dir);
     if (log->fs->ftruncate(log->fs, s->fd, sc.valid_end) < 0)
         return STORAGE_ERR_IO;
     s->size = s->alloc = sc.valid_end;
-    *torn = true;
+    s->synced = MIN(s->synced, s->size);
+    *torn = zeros != 1; /* a torn tail ends the log here; zeros lose nothing */
     return STORAGE_OK;
 }
 
