@@ -20,6 +20,7 @@ INC     := -Isrc
 CFLAGS_COMMON := $(CSTD) $(WARN) $(INC) -pthread -fno-strict-aliasing
 CFLAGS_REL  := $(CFLAGS_COMMON) -O2 -g
 CFLAGS_ASAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+CFLAGS_TSAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 LDLIBS  := -pthread -lm -lz -lzstd -llz4 -lsnappy
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path src/main.c | sort)
@@ -32,12 +33,23 @@ BENCH_SRC:= $(sort $(wildcard bench/*.c))
 REL_OBJ  := $(LIB_SRC:%.c=build/rel/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+# Unit tests of the modules where threads meet also run under TSan; the
+# modules they link are built a third time for it.
+TSAN_UNIT := test_replica
+TSAN_LIB_SRC := $(filter src/base/% src/proto/% src/storage/% src/txn/% src/meta/% src/raft/% src/replica/%,$(LIB_SRC))
+TSAN_OBJ := $(TSAN_LIB_SRC:%.c=build/tsan/%.o)
+TSAN_BIN := $(TSAN_UNIT:%=build/tsan/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=build/bench/%)
 
 .PHONY: all run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench clean format
 
 all: build/chronik
+
+build/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC(tsan) $<"
+	@$(CC) $(CFLAGS_TSAN) -MMD -MP -c $< -o $@
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -49,7 +61,7 @@ build/asan/%.o: %.c
 	@echo "CC(asan) $<"
 	@$(CC) $(CFLAGS_ASAN) -MMD -MP -c $< -o $@
 
--include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) build/rel/src/main.d build/asan/src/main.d
+-include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(TSAN_OBJ:.o=.d) build/rel/src/main.d build/asan/src/main.d
 
 build/libchronik.a: $(REL_OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -62,6 +74,13 @@ build/chronik: build/rel/src/main.o build/libchronik.a
 
 build/asan/chronik: build/asan/src/main.o build/asan/libchronik.a
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+
+build/tsan/libchronik.a: $(TSAN_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+build/tsan/tests/%: tests/unit/%.c tests/unit/test.h build/tsan/libchronik.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TSAN) -Itests/unit -o $@ $< build/tsan/libchronik.a $(LDLIBS)
 
 build/asan/tests/%: tests/unit/%.c tests/unit/test.h build/asan/libchronik.a
 	@mkdir -p $(dir $@)
@@ -92,8 +111,8 @@ deps:
 deps-test:
 	@tools/deps.sh test
 
-unit: $(UNIT_BIN)
-	@tools/run-unit.sh $(UNIT_BIN)
+unit: $(UNIT_BIN) $(TSAN_BIN)
+	@TSAN_OPTIONS=halt_on_error=1 tools/run-unit.sh $(UNIT_BIN) $(TSAN_BIN)
 
 SEEDS ?= 2000
 FIRST ?= 1

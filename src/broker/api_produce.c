@@ -36,7 +36,8 @@ static void part_acked(void *arg, int err)
 {
     part_ack *a = arg;
     if (err != STORAGE_OK) {
-        a->out->ErrorCode = KERR_KAFKA_STORAGE_ERROR;
+        /* deleted before the write was durable: the client refreshes its metadata */
+        a->out->ErrorCode = err == STORAGE_ERR_DELETED ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_KAFKA_STORAGE_ERROR;
         a->out->BaseOffset = -1;
     }
     produce_release(a->pc);
@@ -126,6 +127,12 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
         /* Larger than segment.bytes: final, as in Kafka (a retry cannot fit). */
         out->ErrorMessage = kstr_from("record batch larger than the topic's segment.bytes");
         return KERR_RECORD_LIST_TOO_LARGE;
+    }
+    if (rc == STORAGE_ERR_DELETED)
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (rc == STORAGE_ERR_NO_SPACE) { /* logged once by the log when it began */
+        out->ErrorMessage = kstr_from(storage_strerror(rc));
+        return KERR_KAFKA_STORAGE_ERROR;
     }
     if (rc != STORAGE_OK) {
         log_error("broker", "append failed topic=%s partition=%d err=\"%s\"", p->topic, p->index,

@@ -286,6 +286,20 @@ static int make_dir(const char *path)
     return -1;
 }
 
+/* Before anything in the data directory is read or written. */
+static int lock_dir(broker *b)
+{
+    char err[STORAGE_PATH_MAX + 128];
+    if (storage_lock_dir(b->cfg.data_dir, &b->dir_lock_fd, err, sizeof err) != 0) {
+        log_error("broker", "%s", err);
+        return -1;
+    }
+    int swept = storage_sweep_deleted(b->cfg.data_dir, sfs_posix());
+    if (swept < 0)
+        log_warn("broker", "cannot list the data directory dir=%s err=\"%s\"", b->cfg.data_dir, strerror(-swept));
+    return 0;
+}
+
 static int start_listeners(broker *b)
 {
     net_config nc = net_config_defaults();
@@ -328,6 +342,7 @@ int broker_run(const config *cfg)
     broker *b = xcalloc(1, sizeof *b);
     b->cfg = *cfg;
     b->started_ms = clock_mono_ms();
+    b->dir_lock_fd = -1;
     pthread_mutex_init(&b->parked_lock, NULL);
     b->parked_head.next = b->parked_head.prev = &b->parked_head;
     int rc = 1;
@@ -337,7 +352,7 @@ int broker_run(const config *cfg)
                   "multi-node clusters are not available in this version yet", cfg->node_id);
         goto out;
     }
-    if (make_dir(cfg->data_dir) != 0 || open_storage(b) != 0 || start_listeners(b) != 0)
+    if (make_dir(cfg->data_dir) != 0 || lock_dir(b) != 0 || open_storage(b) != 0 || start_listeners(b) != 0)
         goto out;
     log_info("broker", "started version=%s data_dir=%s cluster_id=%s", CHRONIK_VERSION, cfg->data_dir,
              cfg->cluster_id);
@@ -356,6 +371,7 @@ out:
     if (b->net)
         net_free(b->net);
     pthread_mutex_destroy(&b->parked_lock);
+    storage_unlock_dir(b->dir_lock_fd);
     free(b);
     if (rc == 0)
         log_info("broker", "stopped");

@@ -69,6 +69,7 @@ typedef struct broker {
     bool hk_stop;
     uint16_t port;             /* bound client port */
     int64_t started_ms;
+    int dir_lock_fd;        /* DATA_DIR/.lock, held while running */
     broker_stats stats;
     txn_pids pids;             /* producer-id blocks (api_init_producer_id.c); zeroed = empty */
 } broker;

@@ -50,6 +50,8 @@ int64_t plog_now_ms(const plog_t *log)
 
 void plog_set_error(plog_t *log, int state, const char *fmt, ...)
 {
+    if (log->state == STORAGE_ERR_DELETED)
+        return; /* its files are going away: nothing more to report */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(log->errmsg, sizeof log->errmsg, fmt, ap);
@@ -156,7 +158,12 @@ int plog_write_epochs(plog_t *log)
     pthread_mutex_unlock(&log->mu);
     int r = sfs_write_atomic(log->fs, log->dir, EPOCH_FILE, b.data, b.len);
     buf_free(&b);
-    if (r < 0) {
+    if (r == -ENOSPC || r == -EDQUOT) {
+        pthread_mutex_lock(&log->mu);
+        log->epochs_dirty = true; /* written again at the next sync */
+        pthread_mutex_unlock(&log->mu);
+        log_warn("storage", "disk full: %s not written yet dir=%s", EPOCH_FILE, log->dir);
+    } else if (r < 0) {
         pthread_mutex_lock(&log->mu);
         log->epochs_dirty = true;
         plog_set_error(log, STORAGE_ERR_FAILED, "writing %s failed: %s", EPOCH_FILE, strerror(-r));
@@ -220,7 +227,13 @@ int plog_write_checkpoint(plog_t *log)
                      CKPT_MAGIC, CKPT_VERSION, log->log_start, log->recovery_point);
     pthread_mutex_unlock(&log->mu);
     int r = sfs_write_atomic(log->fs, log->dir, CKPT_FILE, text, (size_t)n);
-    if (r < 0) {
+    if (r == -ENOSPC || r == -EDQUOT) {
+        /* the recovery point only lags (more to scan after a crash) */
+        pthread_mutex_lock(&log->mu);
+        log->ckpt_dirty = true;
+        pthread_mutex_unlock(&log->mu);
+        log_warn("storage", "disk full: %s not written yet dir=%s", CKPT_FILE, log->dir);
+    } else if (r < 0) {
         pthread_mutex_lock(&log->mu);
         plog_set_error(log, STORAGE_ERR_FAILED, "writing %s failed: %s", CKPT_FILE, strerror(-r));
         pthread_mutex_unlock(&log->mu);
@@ -309,13 +322,13 @@ int plog_set_topic_id(plog_t *log, const uint8_t topic_id[16])
     return r < 0 ? STORAGE_ERR_IO : STORAGE_OK;
 }
 
-int plog_topic_id(plog_t *log, uint8_t topic_id[16])
+int storage_read_topic_id(sfs_t *fs, const char *dir, uint8_t topic_id[16])
 {
     char path[SEG_PATH_MAX], *data, id[32];
     size_t n;
     int version;
-    snprintf(path, sizeof path, "%s/%s", log->dir, META_FILE);
-    int r = sfs_read_small(log->fs, path, SMALL_FILE_MAX, &data, &n);
+    snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
+    int r = sfs_read_small(fs, path, SMALL_FILE_MAX, &data, &n);
     if (r == -ENOENT)
         return STORAGE_ERR_NOT_FOUND;
     if (r < 0)
@@ -325,6 +338,35 @@ int plog_topic_id(plog_t *log, uint8_t topic_id[16])
     if (got != 2 || version != 0 || strlen(id) != 22 || !uuid_decode(id, topic_id))
         return STORAGE_ERR_FORMAT;
     return STORAGE_OK;
+}
+
+int plog_topic_id(plog_t *log, uint8_t topic_id[16])
+{
+    pthread_mutex_lock(&log->ckpt_mu);
+    int r = storage_read_topic_id(log->fs, log->dir, topic_id);
+    pthread_mutex_unlock(&log->ckpt_mu);
+    return r;
+}
+
+/* ---- deletion ------------------------------------------------------------------ */
+
+int plog_mark_deleted(plog_t *log, char *new_dir, size_t len)
+{
+    pthread_mutex_lock(&log->ckpt_mu); /* no small-file write runs meanwhile */
+    pthread_mutex_lock(&log->mu);
+    log->state = STORAGE_ERR_DELETED;
+    snprintf(log->errmsg, sizeof log->errmsg, "partition deleted");
+    pthread_mutex_unlock(&log->mu);
+    int r = storage_set_aside(log->fs, log->dir, "delete", new_dir, len);
+    if (r == 0) {
+        pthread_mutex_lock(&log->mu);
+        CK_ASSERT(!log->dir_old);
+        log->dir_old = log->dir; /* readers that loaded it before keep a valid string */
+        log->dir = xstrdup(new_dir);
+        pthread_mutex_unlock(&log->mu);
+    }
+    pthread_mutex_unlock(&log->ckpt_mu);
+    return r;
 }
 
 /* ---- accessors ------------------------------------------------------------- */
@@ -420,6 +462,7 @@ static void log_free(plog_t *log)
     free(log->segs);
     free(log->epochs);
     free(log->dir);
+    free(log->dir_old);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->ckpt_mu);
     free(log);

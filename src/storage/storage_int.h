@@ -76,7 +76,8 @@ typedef struct flush_req {
 struct plog {
     pthread_mutex_t mu;        /* in-memory state; never held across fsync */
     pthread_mutex_t ckpt_mu;   /* serialises checkpoint/epoch file writes */
-    char *dir;
+    char *dir;                 /* changed only by plog_mark_deleted (under mu and ckpt_mu) */
+    char *dir_old;             /* the name before plog_mark_deleted, freed with the log */
     sfs_t *fs;
     plog_config_t cfg;
     seg_t **segs;              /* sorted by base; the last is active */
@@ -91,7 +92,10 @@ struct plog {
     bool dir_unsynced;         /* a file was created since the last dir sync */
     bool epochs_dirty;
     bool ckpt_dirty;           /* log start raised since chronik.checkpoint was written */
-    int state;                 /* STORAGE_OK, _OFFLINE, _FAILED */
+    int state;                 /* STORAGE_OK, _OFFLINE, _FAILED, _DELETED */
+    bool nospace;              /* the disk was full at the last write (plog_space_short) */
+    int64_t nospace_until_ms;  /* monotonic: appends refused before it */
+    int64_t nospace_backoff_ms;
     char errmsg[256];
     epoch_entry_t *epochs;
     int nepochs, cap_epochs;

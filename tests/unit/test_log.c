@@ -1558,3 +1558,68 @@ TEST(check_and_dump_tools)
     free(text);
     drop_dir(dir);
 }
+
+/* ---- a full disk ----------------------------------------------------------- */
+
+static void full_disk_case(int64_t preallocate)
+{
+    char *dir = tmpdir();
+    fault_fs_t *ff = fault_fs_new();
+    plog_config_t cfg;
+    small_config(&cfg);
+    cfg.preallocate_bytes = preallocate;
+    plog_t *log;
+    REQUIRE(plog_open(dir, &cfg, fault_fs_sfs(ff), true, &log) == STORAGE_OK);
+    plog_append_result_t res;
+    for (int i = 0; i < 10; i++)
+        REQUIRE(append_one(log, 2, 1000 + i, 100, 0, &res) == STORAGE_OK);
+    flusher_t *f = flusher_new();
+    flusher_attach(f, log);
+    flusher_run_once(f);
+    char p[4200];
+    seg_file(p, sizeof p, dir, 0, ".log");
+    int64_t size_before = preallocate ? -1 : file_size(p);
+    fault_fs_set_space(ff, 37); /* part of the next batch fits, not all of it */
+    int ok = 0, r;
+    while ((r = append_one(log, 2, 2000, 100, 0, &res)) == STORAGE_OK && ok < 100000)
+        ok++; /* appends into zeros written ahead need no space */
+    CHECK_EQ_INT(r, STORAGE_ERR_NO_SPACE);
+    CHECK(preallocate > 0 || ok == 0);
+    int64_t leo = 20 + 2 * ok;
+    CHECK_EQ_INT(plog_log_end_offset(log), leo);
+    CHECK_EQ_INT(plog_state(log), STORAGE_OK);
+    CHECK(plog_space_short(log));
+    if (size_before >= 0)
+        CHECK_EQ_INT(file_size(p), size_before); /* the partial write was cut back */
+    fault_fs_reset_stats(ff);
+    CHECK_EQ_INT(append_one(log, 2, 2000, 100, 0, &res), STORAGE_ERR_NO_SPACE); /* within the backoff */
+    fault_fs_stats_t st;
+    fault_fs_stats(ff, &st);
+    CHECK_EQ_INT(st.writes, 0);
+    fault_fs_set_space(ff, -1); /* space returns */
+    int64_t deadline = clock_mono_ms() + 5000;
+    while ((r = append_one(log, 2, 2000, 100, 0, &res)) == STORAGE_ERR_NO_SPACE && clock_mono_ms() < deadline)
+        usleep(10000);
+    CHECK_EQ_INT(r, STORAGE_OK);
+    CHECK_EQ_INT(res.base_offset, leo);
+    CHECK(!plog_space_short(log));
+    plog_close(log);
+    flusher_free(f);
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_OK);
+    buf_t out;
+    buf_init(&out);
+    CHECK_EQ_INT(read_all(log, 0, &out), 11 + ok);
+    CHECK_EQ_INT(plog_log_end_offset(log), leo + 2);
+    buf_free(&out);
+    plog_close(log);
+    fault_fs_free(ff);
+    drop_dir(dir);
+}
+
+/* ENOSPC cuts the append back to the last whole batch, refuses writes for a
+ * backoff without touching the disk, and the log resumes once space returns. */
+TEST(full_disk_is_recoverable) { full_disk_case(0); }
+
+/* The same with zeros written ahead of small appends (their write is what
+ * finds the disk full first). */
+TEST(full_disk_is_recoverable_preallocated) { full_disk_case(PLOG_PREALLOCATE_BYTES_DEFAULT); }
