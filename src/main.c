@@ -19,6 +19,7 @@ static void usage(FILE *out)
             "  chronik server [options]          run a node (defaults: single node on 127.0.0.1:9092)\n"
             "  chronik log check DIR             verify a partition directory offline\n"
             "  chronik log dump DIR              print the record batches of a partition directory\n"
+            "  chronik log repair DIR            move a damaged part of a partition aside (broker stopped)\n"
             "  chronik cluster status [--admin HOST:PORT] [--json]\n"
             "                                    the live state of a running node and its partitions\n"
             "  chronik --version | --help\n"

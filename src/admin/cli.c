@@ -6,6 +6,9 @@
  *                           consistent, 1 with a report of each problem,
  *                           2 when the directory cannot be read
  *   chronik log dump DIR    print every record batch's header
+ *   chronik log repair DIR  move a damaged part aside (never deleting it) so
+ *                           the log is writable again; refuses while a
+ *                           broker holds the data directory
  *
  * and `cluster` asks a running node, over its admin port:
  *
@@ -48,10 +51,14 @@ static void log_usage(FILE *out)
     fprintf(out,
             "usage: chronik log check DIR   verify a partition directory\n"
             "       chronik log dump DIR    print the record batches of a partition directory\n"
+            "       chronik log repair DIR  move a damaged part aside so the log is writable again\n"
             "\n"
-            "DIR is a partition directory, DATA_DIR/<topic>-<partition>. Both only read it;\n"
-            "stop the broker first for a consistent view. Exit status: 0 consistent,\n"
-            "1 problems found (each reported), 2 unreadable or bad arguments.\n");
+            "DIR is a partition directory, DATA_DIR/<topic>-<partition>. check and dump only\n"
+            "read it; stop the broker first for a consistent view. Exit status: 0 consistent,\n"
+            "1 problems found (each reported), 2 unreadable or bad arguments.\n"
+            "repair needs the broker stopped: it moves everything from the first damaged\n"
+            "batch on into DIR.<hex>-damaged (nothing is deleted) and cuts the log there.\n"
+            "Exit status: 0 repaired or nothing to repair, 2 failed.\n");
 }
 
 static bool is_help(const char *s)
@@ -65,8 +72,10 @@ static int cmd_log(int argc, char **argv)
         log_usage(stdout);
         return 0;
     }
-    if (argc != 3 || (strcmp(argv[1], "check") != 0 && strcmp(argv[1], "dump") != 0)) {
-        if (argc >= 2 && strcmp(argv[1], "check") != 0 && strcmp(argv[1], "dump") != 0)
+    bool known = argc >= 2 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "dump") == 0 ||
+                               strcmp(argv[1], "repair") == 0);
+    if (argc != 3 || !known) {
+        if (argc >= 2 && !known)
             fprintf(stderr, "chronik log: unknown subcommand '%s'\n\n", argv[1]);
         else if (argc > 3)
             fprintf(stderr, "chronik log %s: takes one directory\n\n", argv[1]);
@@ -75,6 +84,8 @@ static int cmd_log(int argc, char **argv)
     }
     if (strcmp(argv[1], "check") == 0)
         return storage_check_dir(argv[2], stdout);
+    if (strcmp(argv[1], "repair") == 0)
+        return storage_repair_dir(argv[2], stdout);
     return storage_dump_dir(argv[2], stdout);
 }
 

@@ -130,7 +130,7 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
     }
     if (rc == STORAGE_ERR_DELETED)
         return KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    if (rc == STORAGE_ERR_NO_SPACE) { /* logged once by the log when it began */
+    if (rc == STORAGE_ERR_NO_SPACE || rc == STORAGE_ERR_DAMAGED) { /* logged once by the log */
         out->ErrorMessage = kstr_from(storage_strerror(rc));
         return KERR_KAFKA_STORAGE_ERROR;
     }

@@ -45,7 +45,9 @@ static void broker_metrics(buf_t *out, void *ctx)
         "# TYPE chronik_request_errors_total counter\n"
         "# TYPE chronik_log_flush_rounds_total counter\n"
         "# TYPE chronik_log_fsyncs_total counter\n"
-        "# TYPE chronik_log_flush_waiters_total counter\n";
+        "# TYPE chronik_log_flush_waiters_total counter\n"
+        "# TYPE chronik_log_scrub_rounds_total counter\n"
+        "# TYPE chronik_log_scrub_damaged_ranges_total counter\n";
     buf_put(out, help, sizeof help - 1);
     metrics_line(out, "chronik_connections_accepted_total", "", ns.connections_accepted);
     metrics_line(out, "chronik_connections_active", "", ns.connections_active);
@@ -62,6 +64,8 @@ static void broker_metrics(buf_t *out, void *ctx)
     metrics_line(out, "chronik_log_flush_rounds_total", "", fs.rounds);
     metrics_line(out, "chronik_log_fsyncs_total", "", fs.syncs);
     metrics_line(out, "chronik_log_flush_waiters_total", "", fs.callbacks);
+    metrics_line(out, "chronik_log_scrub_rounds_total", "", atomic_load(&b->stats.scrub_rounds));
+    metrics_line(out, "chronik_log_scrub_damaged_ranges_total", "", atomic_load(&b->stats.scrub_damaged_ranges));
     broker_status_metrics(b, out);
     for (int k = 0; k < PROTO_API_KEY_LIMIT; k++) {
         uint64_t v = atomic_load(&b->stats.requests[k]);
@@ -260,11 +264,13 @@ static int open_storage(broker *b)
     if (pthread_create(&b->housekeeper, NULL, housekeeper, b) != 0)
         CK_PANIC("cannot start the housekeeping thread");
     b->groups = broker_groups_start(b);
+    broker_scrubber_start(b);
     return 0;
 }
 
 static void close_storage(broker *b)
 {
+    broker_scrubber_stop(b);
     group_coord_stop(b->groups);
     if (b->meta) {
         pthread_mutex_lock(&b->hk_lock);

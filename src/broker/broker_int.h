@@ -42,6 +42,8 @@ typedef struct broker_stats {
     _Atomic uint64_t requests[PROTO_API_KEY_LIMIT];
     _Atomic uint64_t request_errors;      /* closed for a malformed request */
     _Atomic uint64_t unsupported_versions;
+    _Atomic uint64_t scrub_rounds;         /* scrubber.c */
+    _Atomic uint64_t scrub_damaged_ranges;
 } broker_stats;
 
 /* A request parked on a timer. When a stop is requested the broker calls
@@ -67,6 +69,10 @@ typedef struct broker {
     pthread_mutex_t hk_lock;
     pthread_cond_t hk_cond;
     bool hk_stop;
+    pthread_t scrub_thread;    /* scrubber.c */
+    pthread_mutex_t scrub_lock;
+    pthread_cond_t scrub_cond;
+    bool scrub_stop, scrub_started;
     uint16_t port;             /* bound client port */
     int64_t started_ms;
     int dir_lock_fd;        /* DATA_DIR/.lock, held while running */
@@ -105,6 +111,10 @@ bool broker_status(buf_t *out, bool text, void *ctx);
 /* The partition gauges of GET /metrics: counts by health, and each held
  * partition's log start and end, high watermark and size (status.c). */
 void broker_status_metrics(broker *b, buf_t *out);
+/* The scrubber thread (scrubber.c): started after the logs are open,
+ * stopped before they close. */
+void broker_scrubber_start(broker *b);
+void broker_scrubber_stop(broker *b);
 /* Every implemented handler, in api-key order (ApiVersions lists them). */
 const api_handler *broker_handlers(size_t *count);
 

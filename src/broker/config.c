@@ -73,6 +73,11 @@ static const struct ckey keys[] = {
      "keep zeros written ahead of small appends so that their fsync commits no file metadata"},
     {"log.cache.window.bytes", CT_I64, F(log_cache_window_bytes), 0, "268435456",
      "page cache kept per partition behind its log end; older synced pages are dropped (-1: keep all)"},
+    {"log.dir.free.bytes.warn", CT_I64, F(log_dir_free_bytes_warn), 0, "1073741824",
+     "cluster status warns when the data directory's filesystem has less free (or less than 5% of its size, "
+     "whichever is smaller)"},
+    {"log.scrub.interval.ms", CT_I64, F(log_scrub_interval_ms), 0, "86400000",
+     "re-verify the CRCs of closed segments this often, and once soon after start (0: never)"},
     {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch"},
     {"socket.request.max.bytes", CT_I32, F(socket_request_max_bytes), 0, "104857600",
      "largest request"},

@@ -51,6 +51,8 @@ typedef struct config {
     int64_t log_flush_interval_ms;       /* INT64_MAX: sync before ack (default) */
     bool log_preallocate;                /* zeros ahead of small appends (storage.h) */
     int64_t log_cache_window_bytes;      /* page cache kept per partition behind its end; -1 all */
+    int64_t log_dir_free_bytes_warn;     /* status warns below min(this, 5% of the filesystem) */
+    int64_t log_scrub_interval_ms;       /* closed segments re-verified this often; 0 never */
     int32_t message_max_bytes;
     int32_t socket_request_max_bytes;
     int32_t num_network_threads;         /* 0: one per core */

@@ -453,8 +453,12 @@ int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn
     plog_config_default(&pc);
     plog_t *log;
     int rc = storage_open_partition(data_dir, META_TOPIC_NAME, 0, &pc, fs, &log);
-    if (rc != STORAGE_OK)
+    if (rc != STORAGE_OK) {
+        if (log) /* offline or damaged: the metadata cannot be trusted, the node does not start */
+            log_error("meta", "metadata log unusable: %s", plog_errmsg(log));
+        plog_close(log);
         return rc;
+    }
     meta_t *m = xcalloc(1, sizeof *m);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);

@@ -218,13 +218,14 @@ static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta
     m->cfg_fn(m->cfg_ctx, t, &pc);
     plog_t *log;
     int rc = storage_open_partition(m->data_dir, t->name, mp->index, &pc, m->fs, &log);
-    if (rc != STORAGE_OK && rc != STORAGE_ERR_OFFLINE) {
+    if (rc != STORAGE_OK && rc != STORAGE_ERR_OFFLINE && rc != STORAGE_ERR_DAMAGED) {
         log_error("replica", "cannot open partition topic=%s partition=%d err=\"%s\"", t->name, mp->index,
                   storage_strerror(rc));
         return NULL;
     }
-    if (rc == STORAGE_ERR_OFFLINE)
-        log_error("replica", "partition offline topic=%s partition=%d reason=\"%s\"", t->name, mp->index,
+    if (rc == STORAGE_ERR_OFFLINE || rc == STORAGE_ERR_DAMAGED)
+        log_error("replica", "partition %s topic=%s partition=%d reason=\"%s\"",
+                  rc == STORAGE_ERR_OFFLINE ? "offline" : "read-only (damaged)", t->name, mp->index,
                   plog_errmsg(log));
     partition *p = xcalloc(1, sizeof *p);
     atomic_store(&p->refs, 1);

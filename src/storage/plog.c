@@ -269,6 +269,23 @@ static int load_checkpoint(plog_t *log, int64_t *log_start, int64_t *rp)
     return STORAGE_OK;
 }
 
+static plog_t *log_new(const char *dir, const plog_config_t *cfg, sfs_t *fs);
+static void log_free(plog_t *log);
+
+int storage_lower_recovery_point(const char *dir, int64_t rp)
+{
+    plog_t *log = log_new(dir, NULL, sfs_posix());
+    int64_t start, old_rp;
+    int r = load_checkpoint(log, &start, &old_rp);
+    if (r == STORAGE_OK) {
+        log->log_start = MIN(start, rp);
+        log->recovery_point = MIN(old_rp, rp);
+        r = plog_write_checkpoint(log);
+    }
+    log_free(log);
+    return r;
+}
+
 /* ---- partition.metadata ---------------------------------------------------- */
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -447,6 +464,7 @@ static plog_t *log_new(const char *dir, const plog_config_t *cfg, sfs_t *fs)
     log->dir = xstrdup(dir);
     log->fs = fs;
     log->oldest_unflushed_ms = -1;
+    log->damaged_from = log->damaged_to = -1;
     if (cfg)
         log->cfg = *cfg;
     else
@@ -611,11 +629,14 @@ static int scan_segment(plog_t *log, seg_t *s, int64_t rp, bool *torn)
     if (sc.err == BATCH_OK)
         return STORAGE_OK;
     if (sc.next_offset < rp) {
-        plog_set_error(log, STORAGE_ERR_OFFLINE,
-                       "corrupt batch in segment %020" PRId64 ".log at position %" PRIu64
-                       " (offset %" PRId64 ", below recovery point %" PRId64 "): %s",
-                       s->base, sc.valid_end, sc.next_offset, rp, batch_strerror(sc.err));
-        return STORAGE_ERR_OFFLINE;
+        /* durable data is bad: keep every byte, serve the valid prefix (scrub.c) */
+        s->size = s->alloc = sc.valid_end;
+        s->synced = MIN(s->synced, s->size);
+        plog_mark_damaged_locked(log, sc.next_offset, rp,
+                                 "corrupt batch in segment %020" PRId64 ".log at position %" PRIu64
+                                 " (offset %" PRId64 ", below the recovery point %" PRId64 "): %s",
+                                 s->base, sc.valid_end, sc.next_offset, rp, batch_strerror(sc.err));
+        return STORAGE_ERR_DAMAGED;
     }
     int zeros = seg_zero_from(s, sc.valid_end); /* 1: a preallocated tail (segment.c), not data */
     if (zeros < 0)
@@ -685,6 +706,8 @@ static int recover_segments(plog_t *log, const listing_t *l, int64_t rp)
         }
         bool scanned;
         int r = recover_one(log, l, i, rp, &torn, &scanned);
+        if (r == STORAGE_ERR_DAMAGED)
+            return r; /* the log ends here; later segments stay on disk, unread */
         if (r != STORAGE_OK)
             return r;
         seg_t *s = log->segs[log->nsegs - 1];
@@ -776,13 +799,16 @@ static int open_dir(plog_t *log, bool create)
         return STORAGE_ERR_IO;
     r = recover_segments(log, &l, rp);
     free(l.bases);
-    if (r != STORAGE_OK)
+    bool damaged = r == STORAGE_ERR_DAMAGED;
+    if (r != STORAGE_OK && !damaged)
         return r;
     r = finish_open(log, ckpt_start, rp);
     if (r != STORAGE_OK)
         return r;
     init_roll_ref(log);
     plog_check_locked(log);
+    if (damaged)
+        return STORAGE_ERR_DAMAGED; /* read-only: no checkpoint may move past the damage */
     r = plog_write_checkpoint(log);
     if (r == STORAGE_OK && log->epochs_dirty)
         r = plog_write_epochs(log);
@@ -793,8 +819,8 @@ int plog_open(const char *dir, const plog_config_t *cfg, sfs_t *fs, bool create,
 {
     plog_t *log = log_new(dir, cfg, fs);
     int r = open_dir(log, create);
-    if (r == STORAGE_ERR_OFFLINE) {
-        *out = log; /* kept so the caller can report it; refuses I/O */
+    if (r == STORAGE_ERR_OFFLINE || r == STORAGE_ERR_DAMAGED) {
+        *out = log; /* kept so the caller can report it; refuses writes (and reads when offline) */
         return r;
     }
     if (r != STORAGE_OK) {

@@ -404,7 +404,7 @@ static int extend_range(plog_t *log, walker_t *w, uint64_t limit, int64_t max_of
 }
 
 /* Under the lock: checks the offset and picks the segment. 1 = empty. */
-static int read_locate(plog_t *log, int64_t offset, int64_t max_offset, plog_read_result_t *res,
+static int read_locate(plog_t *log, int64_t offset, int64_t *max_offset, plog_read_result_t *res,
                        seg_t **seg, uint64_t *from, uint64_t *limit)
 {
     res->log_start_offset = log->log_start;
@@ -413,7 +413,13 @@ static int read_locate(plog_t *log, int64_t offset, int64_t max_offset, plog_rea
         return STORAGE_ERR_OFFLINE;
     if (offset < log->log_start || offset > log->leo)
         return STORAGE_ERR_OUT_OF_RANGE;
-    if (offset >= log->leo || offset >= max_offset)
+    if (offset >= log->leo)
+        return 1;
+    if (log->damaged_from >= 0 && offset >= log->damaged_from && offset < log->damaged_to)
+        return STORAGE_ERR_DAMAGED; /* never served (scrub.c) */
+    if (log->damaged_from >= 0 && offset < log->damaged_from)
+        *max_offset = MIN(*max_offset, log->damaged_from);
+    if (offset >= *max_offset)
         return 1;
     seg_t *s = log->segs[seg_index_for(log, offset)];
     if (s->end <= offset)
@@ -431,7 +437,7 @@ int plog_read(plog_t *log, int64_t offset, int64_t max_offset, uint32_t max_byte
     seg_t *s = NULL;
     uint64_t from = 0, limit = 0, start;
     pthread_mutex_lock(&log->mu);
-    int r = read_locate(log, offset, max_offset, res, &s, &from, &limit);
+    int r = read_locate(log, offset, &max_offset, res, &s, &from, &limit);
     pthread_mutex_unlock(&log->mu);
     if (r != 0)
         return r == 1 ? STORAGE_OK : r;
@@ -458,12 +464,13 @@ int plog_read(plog_t *log, int64_t offset, int64_t max_offset, uint32_t max_byte
     return r < 0 && !res->seg_ref ? STORAGE_ERR_IO : STORAGE_OK;
 }
 
-/* Marks the log offline after a bad batch was found in live data. */
-static void read_corrupt(plog_t *log, int64_t offset, enum batch_err e)
+/* Marks the log damaged after a bad batch was found in live data: the
+ * batches from the one at offset to the end of what was read. */
+static void read_corrupt(plog_t *log, int64_t offset, int64_t next, enum batch_err e)
 {
     pthread_mutex_lock(&log->mu);
-    plog_set_error(log, STORAGE_ERR_OFFLINE, "corrupt batch near offset %" PRId64 " on read: %s", offset,
-                   batch_strerror(e));
+    plog_mark_damaged_locked(log, offset, MAX(next, offset + 1), "corrupt batch near offset %" PRId64 " on read: %s",
+                             offset, batch_strerror(e));
     pthread_mutex_unlock(&log->mu);
 }
 
@@ -487,9 +494,9 @@ int plog_read_copy(plog_t *log, int64_t offset, int64_t max_offset, uint32_t max
         batch_info_t b;
         enum batch_err e = batch_check_stored(p + pos, res.length - pos, &b);
         if (e != BATCH_OK) {
-            read_corrupt(log, offset, e);
+            read_corrupt(log, b.base_offset >= offset ? b.base_offset : offset, res.next_offset, e);
             out->len = at;
-            r = STORAGE_ERR_OFFLINE;
+            r = STORAGE_ERR_DAMAGED;
             break;
         }
         pos += b.size;

@@ -48,7 +48,8 @@
     X(FORMAT, "unsupported or unreadable persistent file")                    \
     X(CLOSED, "log closed")                                                    \
     X(DELETED, "partition deleted")                                            \
-    X(NO_SPACE, "no space left on the device: writes refused until space returns")
+    X(NO_SPACE, "no space left on the device: writes refused until space returns") \
+    X(DAMAGED, "log damaged: read-only until repaired")
 
 enum storage_err {
 #define STORAGE_ERR_ENUM_(name, msg) STORAGE_ERR_##name,
@@ -286,8 +287,28 @@ void plog_max_timestamp(plog_t *log, int64_t *ts, int64_t *offset);
 int plog_offset_for_timestamp(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts);
 /* True when appends must wait for flusher_request before acknowledging. */
 bool plog_ack_needs_flush(plog_t *log);
-/* STORAGE_OK, STORAGE_ERR_OFFLINE, _FAILED or _DELETED. */
+/* STORAGE_OK, STORAGE_ERR_OFFLINE, _FAILED, _DELETED or _DAMAGED. */
 int plog_state(plog_t *log);
+/*
+ * Damage (scrub.c): a bad batch in data the log believed durable, found at
+ * open, by plog_read_copy or by plog_scrub. The log keeps every byte, goes
+ * read-only (STORAGE_ERR_DAMAGED), and does not serve the offsets
+ * [from, to) (reads there fail with STORAGE_ERR_DAMAGED; reads before stop
+ * short of them). True, with the range, when damaged. plog_open returns
+ * STORAGE_ERR_DAMAGED (with the log) for damage found at open; the log
+ * then ends at the first damaged offset.
+ */
+bool plog_damaged_range(plog_t *log, int64_t *from, int64_t *to);
+typedef struct plog_scrub_stats {
+    int64_t segments, batches, bytes, damaged_ranges;
+} plog_scrub_stats_t;
+/* Re-verifies every sealed, synced segment (CRC, offsets), on the calling
+ * thread; damage marks the log as above. cancel is polled between
+ * segments. STORAGE_OK or STORAGE_ERR_IO. st may be NULL. */
+typedef bool (*plog_cancel_fn)(void *arg);
+int plog_scrub(plog_t *log, plog_cancel_fn cancel, void *cancel_arg, plog_scrub_stats_t *st);
+/* Puts the calling thread's disk I/O in the idle class (the scrubber's). */
+void storage_io_priority_idle(void);
 /*
  * A full disk (ENOSPC, EDQUOT) is not a failure: the append that hit it is
  * cut back to the last whole batch, and appends are refused with
@@ -335,8 +356,6 @@ int plog_truncate_fully(plog_t *log, int64_t offset);
 #define PLOG_COMPACT_IO_BYTES_PER_SEC_DEFAULT (100LL * 1024 * 1024)
 #define PLOG_DELETE_RETENTION_MS_DEFAULT (24LL * 3600 * 1000)  /* delete.retention.ms */
 #define PLOG_MIN_DIRTY_RATIO_DEFAULT 0.5                       /* min.cleanable.dirty.ratio */
-
-typedef bool (*plog_cancel_fn)(void *arg);
 
 typedef struct plog_compact_opts {
     int64_t max_offset;          /* clean nothing at or past it: the high watermark */
@@ -484,5 +503,9 @@ int storage_sweep_deleted(const char *data_dir, sfs_t *fs);
  * consistent, 1 with a report on out otherwise, 2 when unreadable. */
 int storage_check_dir(const char *dir, FILE *out);
 int storage_dump_dir(const char *dir, FILE *out);
+/* `chronik log repair DIR`: moves the damaged part of a partition directory
+ * aside (scrub.c) so the log opens writable again; refuses while a broker
+ * holds the data directory. 0 repaired or nothing to repair, 2 failed. */
+int storage_repair_dir(const char *dir, FILE *out);
 
 #endif
