@@ -632,6 +632,8 @@ static int scan_segment(plog_t *log, seg_t *s, int64_t rp, bool *torn)
         /* durable data is bad: keep every byte, serve the valid prefix (scrub.c) */
         s->size = s->alloc = sc.valid_end;
         s->synced = MIN(s->synced, s->size);
+        log->damaged_seg = s->base;
+        log->damaged_pos = sc.valid_end;
         plog_mark_damaged_locked(log, sc.next_offset, rp,
                                  "corrupt batch in segment %020" PRId64 ".log at position %" PRIu64
                                  " (offset %" PRId64 ", below the recovery point %" PRId64 "): %s",

@@ -240,21 +240,6 @@ int plog_scrub(plog_t *log, plog_cancel_fn cancel, void *cancel_arg, plog_scrub_
 
 /* ---- repair -------------------------------------------------------------------------- */
 
-typedef struct first_damage {
-    int64_t from;
-    uint64_t pos;
-} first_damage_t;
-
-static void note_first(void *arg, int64_t from, int64_t to, uint64_t pos, const char *why)
-{
-    first_damage_t *f = arg;
-    UNUSED(to), UNUSED(why);
-    if (f->from < 0) {
-        f->from = from;
-        f->pos = pos;
-    }
-}
-
 /* Refuses while a broker holds the data directory the partition is in. */
 static int repair_lock(const char *dir, FILE *out)
 {
@@ -378,38 +363,48 @@ static int repair_from(const char *dir, seg_t *s, int64_t from, uint64_t pos, co
     return 0;
 }
 
+/* Opens the log as the broker would, checking every segment: where it finds
+ * damage is where the repair cuts (so the next open agrees by construction). */
+static int find_damage(const char *dir, int64_t *from, int64_t *seg, uint64_t *pos, FILE *out)
+{
+    plog_config_t cfg;
+    plog_config_default(&cfg);
+    cfg.verify_on_open = true;
+    plog_t *log = NULL;
+    int r = plog_open(dir, &cfg, sfs_posix(), false, &log);
+    if (r == STORAGE_ERR_DAMAGED) {
+        *from = log->damaged_from;
+        *seg = log->damaged_seg;
+        *pos = log->damaged_pos;
+    } else if (r != STORAGE_OK) {
+        fprintf(out, "%s: cannot open the log: %s%s%s\n", dir, storage_strerror(r), log ? ": " : "",
+                log ? log->errmsg : "");
+    }
+    plog_close(log);
+    return r;
+}
+
 int storage_repair_dir(const char *dir, FILE *out)
 {
-    int64_t *bases;
-    int n = storage_list_segment_bases(dir, &bases, out);
-    if (n < 0)
-        return 2;
     int lock = repair_lock(dir, out);
-    if (lock == -1) {
-        free(bases);
+    if (lock == -1)
         return 2;
-    }
-    first_damage_t f = {-1, 0};
-    int i = 0, rc = 0;
-    seg_t *s = NULL;
-    for (; i < n && f.from < 0; i++) {
+    int64_t from = -1, seg = -1, *bases = NULL;
+    uint64_t pos = 0;
+    int r = find_damage(dir, &from, &seg, &pos, out), rc = 2;
+    if (r == STORAGE_OK) {
+        fprintf(out, "%s: no damage found, nothing to repair\n", dir);
+        rc = 0;
+    } else if (r == STORAGE_ERR_DAMAGED) {
+        int n = storage_list_segment_bases(dir, &bases, out), i = 0;
+        while (i < n && bases[i] <= seg)
+            i++;
+        seg_t *s = n >= 0 ? storage_open_segment_ro(dir, seg, out) : NULL;
+        if (s)
+            rc = repair_from(dir, s, from, pos, bases + i, n - i, out);
         if (s)
             seg_unref(s);
-        if (!(s = storage_open_segment_ro(dir, bases[i], out))) {
-            rc = 2;
-            break;
-        }
-        int64_t end = i + 1 < n ? bases[i + 1] : INT64_MAX;
-        if (seg_scan_damage(s, s->size, end == INT64_MAX ? s->base + 1 : end, note_first, &f, NULL) < 0 ||
-            (f.from >= 0 && i + 1 == n && f.pos < s->size && seg_zero_from(s, f.pos) == 1))
-            f.from = -1; /* the active segment's zero tail is not damage */
     }
-    if (rc == 0 && f.from < 0)
-        fprintf(out, "%s: no damage found, nothing to repair\n", dir);
-    else if (rc == 0)
-        rc = repair_from(dir, s, f.from, f.pos, bases + i, n - i, out);
-    if (s)
-        seg_unref(s);
     if (lock >= 0)
         close(lock);
     free(bases);

@@ -94,6 +94,8 @@ struct plog {
     bool ckpt_dirty;           /* log start raised since chronik.checkpoint was written */
     int state;                 /* STORAGE_OK, _OFFLINE, _FAILED, _DELETED, _DAMAGED */
     int64_t damaged_from, damaged_to; /* offsets not served (scrub.c); -1 when none */
+    int64_t damaged_seg;       /* found at open: the segment and position of the first bad batch */
+    uint64_t damaged_pos;
     bool nospace;              /* the disk was full at the last write (plog_space_short) */
     int64_t nospace_until_ms;  /* monotonic: appends refused before it */
     int64_t nospace_backoff_ms;
