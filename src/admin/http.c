@@ -16,7 +16,8 @@
 #include "base/log.h"
 #include "base/util.h"
 
-enum { HTTP_REQUEST_MAX_BYTES = 8192, HTTP_READ_TIMEOUT_MS = 2000, HTTP_RESPONSE_MAX_BYTES = 64 << 20 };
+enum { HTTP_REQUEST_MAX_BYTES = 8192, HTTP_READ_TIMEOUT_MS = 2000, HTTP_RESPONSE_MAX_BYTES = 64 << 20,
+       HTTP_ACCEPT_BACKOFF_MS = 200 };
 
 struct admin_http {
     int lfd;
@@ -138,18 +139,28 @@ static void serve(admin_http *h, int fd)
     }
 }
 
+/* A failed accept (out of descriptors) pauses accepting instead of spinning. */
 static void *http_thread(void *arg)
 {
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
     admin_http *h = arg;
+    bool backoff = false;
     for (;;) {
-        struct pollfd p[2] = {{.fd = h->lfd, .events = POLLIN}, {.fd = h->stopfd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        struct pollfd p[2] = {{.fd = h->lfd, .events = backoff ? 0 : POLLIN},
+                              {.fd = h->stopfd, .events = POLLIN}};
+        if (poll(p, 2, backoff ? HTTP_ACCEPT_BACKOFF_MS : -1) < 0 && errno != EINTR)
             break;
         if (p[1].revents)
             break;
+        backoff = false;
         if (!(p[0].revents & POLLIN))
             continue;
         int fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0 && errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+            log_warn_limited(&rl, "admin", "accept failed err=\"%s\" backoff_ms=%d", strerror(errno),
+                             HTTP_ACCEPT_BACKOFF_MS);
+            backoff = true;
+        }
         if (fd < 0)
             continue;
         serve(h, fd);

@@ -39,6 +39,7 @@ static void broker_metrics(buf_t *out, void *ctx)
     static const char help[] =
         "# TYPE chronik_connections_accepted_total counter\n"
         "# TYPE chronik_connections_active gauge\n"
+        "# TYPE chronik_connections_refused_total counter\n"
         "# TYPE chronik_network_bytes_in_total counter\n"
         "# TYPE chronik_network_bytes_out_total counter\n"
         "# TYPE chronik_requests_total counter\n"
@@ -49,6 +50,10 @@ static void broker_metrics(buf_t *out, void *ctx)
     buf_put(out, help, sizeof help - 1);
     metrics_line(out, "chronik_connections_accepted_total", "", ns.connections_accepted);
     metrics_line(out, "chronik_connections_active", "", ns.connections_active);
+    metrics_line(out, "chronik_connections_refused_total", "{reason=\"max_connections\"}",
+                 ns.connections_rejected);
+    metrics_line(out, "chronik_connections_refused_total", "{reason=\"out_of_descriptors\"}",
+                 ns.connections_fd_shed);
     metrics_line(out, "chronik_network_bytes_in_total", "", ns.bytes_in);
     metrics_line(out, "chronik_network_bytes_out_total", "", ns.bytes_out);
     metrics_line(out, "chronik_request_errors_total", "{reason=\"malformed\"}",
@@ -288,6 +293,7 @@ static int make_dir(const char *path)
 
 static int start_listeners(broker *b)
 {
+    net_raise_fd_limit();
     net_config nc = net_config_defaults();
     nc.num_threads = b->cfg.num_network_threads;
     nc.request_max_bytes = (size_t)b->cfg.socket_request_max_bytes;

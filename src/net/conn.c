@@ -321,8 +321,9 @@ static bool output_flush(net_conn *c)
             break;
         ssize_t n = write_once(c);
         if (n < 0) {
+            static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
             if (n == -EIO)
-                log_warn("net", "file part shorter than announced conn=%llu peer=%s",
+                log_warn_limited(&rl, "net", "file part shorter than announced conn=%llu peer=%s",
                          (unsigned long long)c->id, c->peer);
             conn_close(c, (int)-n);
             return false;
@@ -425,7 +426,8 @@ static bool check_length(net_conn *c, int32_t n)
         STAT_ADD(c->net, bad_length, 1);
     else
         STAT_ADD(c->net, oversize, 1);
-    log_warn("net", "bad frame length conn=%llu peer=%s len=%d max=%zu", (unsigned long long)c->id,
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    log_warn_limited(&rl, "net", "bad frame length conn=%llu peer=%s len=%d max=%zu", (unsigned long long)c->id,
              c->peer, n, c->net->cfg.request_max_bytes);
     conn_close(c, EMSGSIZE);
     return false;
@@ -600,8 +602,9 @@ bool conn_idle_expired(net_conn *c, int64_t now_ms)
     if (c->outbound || c->state != CONN_OPEN || idle == 0 || c->rq_head != NULL ||
         c->out_head != NULL || now_ms - c->active_ms < (int64_t)idle)
         return false;
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
     STAT_ADD(c->net, idle, 1);
-    log_info("net", "closing idle connection conn=%llu peer=%s idle_ms=%lld",
+    log_info_limited(&rl, "net", "closing idle connection conn=%llu peer=%s idle_ms=%lld",
              (unsigned long long)c->id, c->peer, (long long)(now_ms - c->active_ms));
     conn_close(c, ETIMEDOUT);
     return true;

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -66,6 +68,7 @@ net_t *net_new(const net_config *cfg)
     net->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (net->stop_fd < 0)
         CK_PANIC("eventfd: %s", strerror(errno));
+    net->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pthread_mutex_init(&net->join_mu, NULL);
     pthread_cond_init(&net->join_cv, NULL);
     net->nreactors = net->cfg.num_threads;
@@ -200,7 +203,10 @@ int net_listen(net_t *net, const char *hostport, const net_handler *h, uint16_t 
     listener *l = xcalloc(1, sizeof(*l));
     (net->listeners)[net->nlisteners++] = l;
     l->src.kind = SRC_LISTENER;
+    l->net = net;
     l->fd = fd;
+    l->backoff_ms = NET_ACCEPT_BACKOFF_MIN_MS;
+    net_timer_init(&l->resume);
     l->port = port;
     l->h = *h;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->src};
@@ -218,7 +224,10 @@ void listeners_close(net_t *net)
     for (int i = 0; i < net->nlisteners; i++) {
         if (ls[i]->fd < 0)
             continue;
-        epoll_ctl(net->reactors[0].ep, EPOLL_CTL_DEL, ls[i]->fd, NULL);
+        if (net_timer_pending(&ls[i]->resume))
+            net_timer_cancel(&ls[i]->resume);
+        if (!ls[i]->paused)
+            epoll_ctl(net->reactors[0].ep, EPOLL_CTL_DEL, ls[i]->fd, NULL);
         close(ls[i]->fd);
         ls[i]->fd = -1;
     }
@@ -246,8 +255,9 @@ static void accept_one(net_reactor *r, listener *l, int fd, const struct sockadd
     net_t *net = r->net;
     if (net->cfg.max_connections > 0 &&
         atomic_load(&net->st.active) >= net->cfg.max_connections) {
+        static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
         STAT_ADD(net, rejected, 1);
-        log_warn("net", "connection limit reached max_connections=%u", net->cfg.max_connections);
+        log_warn_limited(&rl, "net", "connection limit reached max_connections=%u", net->cfg.max_connections);
         close(fd);
         return;
     }
@@ -266,13 +276,63 @@ static void accept_one(net_reactor *r, listener *l, int fd, const struct sockadd
         msg_adopt(target, c, NULL); /* target is dead: close */
 }
 
+/* Accept and close every pending connection, using the spare descriptor,
+ * so that waiting clients get an answer (a close) instead of a hang. */
+static uint64_t shed_pending(listener *l)
+{
+    net_t *net = l->net;
+    uint64_t shed = 0;
+    if (net->reserve_fd >= 0) {
+        close(net->reserve_fd);
+        net->reserve_fd = -1;
+    }
+    for (; shed < NET_SHED_MAX; shed++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && errno == ECONNABORTED)
+            continue;
+        if (fd < 0)
+            break;
+        close(fd);
+    }
+    net->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    STAT_ADD(net, fd_shed, shed);
+    return shed;
+}
+
+static void listener_resume(void *arg)
+{
+    listener *l = arg;
+    if (l->fd < 0 || !l->paused)
+        return;
+    l->paused = false;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->src};
+    if (epoll_ctl(l->net->reactors[0].ep, EPOLL_CTL_ADD, l->fd, &ev) != 0)
+        CK_PANIC("epoll_ctl listener: %s", strerror(errno));
+}
+
+/* Out of descriptors: shed what waits, stop accepting for a while. */
+static void accept_backoff(net_reactor *r, listener *l, int err)
+{
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    uint64_t shed = shed_pending(l);
+    log_warn_limited(&rl, "net", "out of file descriptors: not accepting for a while port=%u err=\"%s\" "
+                     "backoff_ms=%u open=%llu shed=%llu", l->port, strerror(err), l->backoff_ms,
+                     (unsigned long long)atomic_load(&r->net->st.active), (unsigned long long)shed);
+    epoll_ctl(r->ep, EPOLL_CTL_DEL, l->fd, NULL);
+    l->paused = true;
+    net_timer_add(r, &l->resume, l->backoff_ms, listener_resume, l);
+    l->backoff_ms = MIN(l->backoff_ms * 2, (uint32_t)NET_ACCEPT_BACKOFF_MAX_MS);
+}
+
 void listener_on_accept(net_reactor *r, listener *l)
 {
-    for (int i = 0; i < NET_ACCEPT_BUDGET && l->fd >= 0; i++) {
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    for (int i = 0; i < NET_ACCEPT_BUDGET && l->fd >= 0 && !l->paused; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            l->backoff_ms = NET_ACCEPT_BACKOFF_MIN_MS;
             accept_one(r, l, fd, &ss);
             continue;
         }
@@ -280,9 +340,29 @@ void listener_on_accept(net_reactor *r, listener *l)
             return;
         if (errno == ECONNABORTED)
             continue;
-        log_warn("net", "accept failed port=%u err=%s", l->port, strerror(errno));
-        return; /* EMFILE and friends: level-triggered epoll retries */
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            accept_backoff(r, l, errno);
+            return;
+        }
+        log_warn_limited(&rl, "net", "accept failed port=%u err=\"%s\"", l->port, strerror(errno));
+        return;
     }
+}
+
+long net_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    log_info("net", "open file descriptor limit soft=%llu hard=%llu was=%llu",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, (unsigned long long)was);
+    return (long)rl.rlim_cur;
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */
@@ -372,6 +452,8 @@ void net_free(net_t *net)
         free(ls[i]);
     free(net->listeners);
     close(net->stop_fd);
+    if (net->reserve_fd >= 0)
+        close(net->reserve_fd);
     pthread_mutex_destroy(&net->join_mu);
     pthread_cond_destroy(&net->join_cv);
     free(net->reactors);
@@ -396,6 +478,7 @@ void net_stats_get(net_t *net, net_stats *out)
         .connections_accepted = LOAD(accepted),
         .connections_closed = LOAD(closed),
         .connections_rejected = LOAD(rejected),
+        .connections_fd_shed = LOAD(fd_shed),
         .connections_active = LOAD(active),
         .outbound_connects = LOAD(out_connects),
         .outbound_failures = LOAD(out_failures),

@@ -23,6 +23,12 @@
  * Replies. A net_reply is a list of parts: owned memory and file ranges
  * (sent with sendfile(2)). net adds the 4-byte length prefix.
  *
+ * Out of descriptors. When accept(2) fails with EMFILE or ENFILE, the
+ * listener sheds what is pending (a spare descriptor kept for the purpose is
+ * closed, each pending connection accepted and closed, the spare reopened),
+ * stops accepting for a back-off (100 ms doubling to 2 s while it recurs) and
+ * says so at most once per 10 s.
+ *
  * Back-pressure. A connection stops being read while its queued output is
  * above output_max_bytes, or while it has more than inflight_max requests (or
  * inflight_bytes_max frame bytes) not yet answered; reading resumes when it
@@ -156,6 +162,11 @@ void net_stop(net_t *net);
 /* Free a stopped (or never started) net. See Lifetimes above. */
 void net_free(net_t *net);
 
+/* Raise this process's soft limit on open descriptors to its hard limit and
+ * log both (a broker holds a descriptor per connection and per segment file).
+ * Returns the soft limit now in force. */
+long net_raise_fd_limit(void);
+
 /* ---- reactors, cross-thread calls, timers --------------------------------- */
 
 int net_num_reactors(const net_t *net);
@@ -267,6 +278,7 @@ typedef struct net_stats {
     uint64_t connections_accepted;
     uint64_t connections_closed;      /* inbound */
     uint64_t connections_rejected;    /* over max_connections */
+    uint64_t connections_fd_shed;     /* accepted and closed at once: out of descriptors */
     uint64_t connections_active;      /* inbound open now */
     uint64_t outbound_connects;       /* net_connect calls */
     uint64_t outbound_failures;       /* connect failed or timed out */

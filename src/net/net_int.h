@@ -36,6 +36,9 @@
 #define NET_SENDFILE_CHUNK (1u << 30)
 #define NET_PEER_MAX 64
 #define NET_IDLE_SWEEP_MAX_MS 1000   /* idle check period, at most */
+#define NET_ACCEPT_BACKOFF_MIN_MS 100   /* out of descriptors: first pause of accepting */
+#define NET_ACCEPT_BACKOFF_MAX_MS 2000  /* ... doubling up to this */
+#define NET_SHED_MAX 1024               /* pending connections closed per shedding */
 
 enum src_kind { SRC_CONN = 1, SRC_LISTENER, SRC_MSG, SRC_STOP };
 
@@ -173,13 +176,17 @@ struct net_reactor {
 
 typedef struct listener {
     src_t src;
+    net_t *net;
     int fd;
     uint16_t port;
     net_handler h;
+    bool paused;               /* out of descriptors: not in epoll until `resume` */
+    uint32_t backoff_ms;       /* next pause; doubles while accepts keep failing */
+    net_timer resume;
 } listener;
 
 typedef struct net_counters {
-    atomic_uint_fast64_t accepted, closed, rejected, active;
+    atomic_uint_fast64_t accepted, closed, rejected, active, fd_shed;
     atomic_uint_fast64_t out_connects, out_failures;
     atomic_uint_fast64_t frames_in, frames_out, bytes_in, bytes_out, sendfile_bytes;
     atomic_uint_fast64_t oversize, bad_length, malformed, idle, read_pauses;
@@ -193,6 +200,7 @@ struct net {
     listener **listeners;
     int nlisteners;
     int stop_fd;
+    int reserve_fd;            /* closed to accept-and-close when out of descriptors */
     atomic_bool started;
     pthread_mutex_t join_mu;
     pthread_cond_t join_cv;

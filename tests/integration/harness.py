@@ -59,7 +59,7 @@ class BrokerError(AssertionError):
 class Broker:
     """One broker process. Attributes: bootstrap, port, data_dir, proc, node_id."""
 
-    def __init__(self, workdir, name="broker", node_id=1, settings=None, extra_args=()):
+    def __init__(self, workdir, name="broker", node_id=1, settings=None, extra_args=(), preexec_fn=None):
         self.name = name
         self.kind = TARGET
         self.node_id = node_id
@@ -68,6 +68,7 @@ class Broker:
         self.log_path = self.workdir / ("%s.stderr" % name)
         self.settings = dict(settings or {})
         self.extra_args = list(extra_args)
+        self.preexec_fn = preexec_fn  # runs in the child before exec (e.g. setrlimit)
         self.port = self.controller_port = self.admin_port = None
         self.proc = None
         self._log = None
@@ -131,7 +132,8 @@ class Broker:
         self._log.flush()
         self.proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE if self.kind == "mock" else subprocess.DEVNULL,
-                                     stderr=self._log, env=env, cwd=self.workdir)
+                                     stderr=self._log, env=env, cwd=self.workdir,
+                                     preexec_fn=self.preexec_fn)
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -220,6 +222,19 @@ class Broker:
         if self.kind == "mock":
             self.port = None  # the mock cannot choose its port
         return self.start()
+
+    # ---- resources ----------------------------------------------------
+    def cpu_seconds(self):
+        """User + system CPU time the running process has used so far."""
+        fields = Path("/proc/%d/stat" % self.proc.pid).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_bytes(self):
+        """Resident set size of the running process."""
+        for line in Path("/proc/%d/status" % self.proc.pid).read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise BrokerError("no VmRSS for pid %d" % self.proc.pid)
 
     # ---- logs ---------------------------------------------------------
     def log_text(self):
