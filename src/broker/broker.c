@@ -40,6 +40,7 @@ static void broker_metrics(buf_t *out, void *ctx)
         "# TYPE chronik_connections_accepted_total counter\n"
         "# TYPE chronik_connections_active gauge\n"
         "# TYPE chronik_connections_refused_total counter\n"
+        "# TYPE chronik_connections_idle_closed_total counter\n"
         "# TYPE chronik_network_bytes_in_total counter\n"
         "# TYPE chronik_network_bytes_out_total counter\n"
         "# TYPE chronik_requests_total counter\n"
@@ -52,8 +53,11 @@ static void broker_metrics(buf_t *out, void *ctx)
     metrics_line(out, "chronik_connections_active", "", ns.connections_active);
     metrics_line(out, "chronik_connections_refused_total", "{reason=\"max_connections\"}",
                  ns.connections_rejected);
+    metrics_line(out, "chronik_connections_refused_total", "{reason=\"max_connections_per_ip\"}",
+                 ns.connections_rejected_per_ip);
     metrics_line(out, "chronik_connections_refused_total", "{reason=\"out_of_descriptors\"}",
                  ns.connections_fd_shed);
+    metrics_line(out, "chronik_connections_idle_closed_total", "", ns.idle_closes);
     metrics_line(out, "chronik_network_bytes_in_total", "", ns.bytes_in);
     metrics_line(out, "chronik_network_bytes_out_total", "", ns.bytes_out);
     metrics_line(out, "chronik_request_errors_total", "{reason=\"malformed\"}",
@@ -297,6 +301,10 @@ static int start_listeners(broker *b)
     net_config nc = net_config_defaults();
     nc.num_threads = b->cfg.num_network_threads;
     nc.request_max_bytes = (size_t)b->cfg.socket_request_max_bytes;
+    nc.max_connections = (uint32_t)b->cfg.max_connections;
+    nc.max_connections_per_ip = (uint32_t)b->cfg.max_connections_per_ip;
+    int64_t idle_ms = b->cfg.connections_max_idle_ms;
+    nc.idle_timeout_ms = idle_ms <= 0 ? 0 : (uint32_t)MIN(idle_ms, (int64_t)UINT32_MAX);
     b->net = net_new(&nc);
     net_handler h = {.on_frame = broker_on_frame, .ctx = b};
     char addr[CONFIG_HOST_MAX + 16];

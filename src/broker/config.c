@@ -76,6 +76,13 @@ static const struct ckey keys[] = {
     {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch"},
     {"socket.request.max.bytes", CT_I32, F(socket_request_max_bytes), 0, "104857600",
      "largest request"},
+    {"max.connections", CT_I32, F(max_connections), 0, "10000",
+     "client connections open at once; more are closed as they arrive (counted on /metrics). "
+     "Admin HTTP and controller connections are not counted"},
+    {"max.connections.per.ip", CT_I32, F(max_connections_per_ip), 0, "2147483647",
+     "client connections open at once from one address"},
+    {"connections.max.idle.ms", CT_I64, F(connections_max_idle_ms), 0, "600000",
+     "close a client connection that has sent and been sent nothing for this long (-1: never)"},
     {"num.network.threads", CT_I32, F(num_network_threads), 0, "0",
      "network threads (0: one per core)"},
     {"offsets.topic.num.partitions", CT_I32, F(offsets_topic_num_partitions), 0, "50",
@@ -337,6 +344,8 @@ int config_finish(config *c, char *err, size_t errlen)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->num_network_threads = n > 0 ? (int32_t)MIN(n, 64) : 1;
     }
+    if (c->max_connections < 1 || c->max_connections_per_ip < 1)
+        return fail(err, errlen, "max.connections and max.connections.per.ip must be at least 1");
     if (c->socket_request_max_bytes < 1024)
         return fail(err, errlen, "socket.request.max.bytes must be at least 1024");
     return 0;

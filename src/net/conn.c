@@ -174,6 +174,7 @@ void conn_close(net_conn *c, int err)
         q->reply = NULL;
     }
     if (!c->outbound) {
+        limits_release(c);
         STAT_ADD(c->net, closed, 1);
         STAT_SUB(c->net, active, 1);
     } else if (!was_open) {

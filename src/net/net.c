@@ -42,6 +42,7 @@ net_config net_config_defaults(void)
         .idle_timeout_ms = NET_DEFAULT_IDLE_TIMEOUT_MS,
         .listen_backlog = NET_DEFAULT_LISTEN_BACKLOG,
         .max_connections = NET_DEFAULT_MAX_CONNECTIONS,
+        .max_connections_per_ip = 0,
         .socket_send_buffer_bytes = 0,
         .socket_receive_buffer_bytes = 0,
         .tcp_nodelay = true,
@@ -71,6 +72,8 @@ net_t *net_new(const net_config *cfg)
     net->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pthread_mutex_init(&net->join_mu, NULL);
     pthread_cond_init(&net->join_cv, NULL);
+    pthread_mutex_init(&net->limits_mu, NULL);
+    hmap_init(&net->per_ip);
     net->nreactors = net->cfg.num_threads;
     net->reactors = xcalloc((size_t)net->nreactors, sizeof(net_reactor));
     for (int i = 0; i < net->nreactors; i++)
@@ -245,20 +248,87 @@ static void msg_adopt(net_reactor *r, void *a, void *b)
     close(c->fd);
     c->fd = -1;
     c->state = CONN_CLOSED;
+    limits_release(c);
     STAT_ADD(r->net, closed, 1);
     STAT_SUB(r->net, active, 1);
     conn_unref(c);
 }
 
+/* ---- connection limits ------------------------------------------------------ */
+
+/* The address of ss without its port. */
+static void addr_ip(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    const void *a = ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                                              : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+    if (inet_ntop(ss->ss_family, a, out, (socklen_t)cap) == NULL)
+        snprintf(out, cap, "unknown");
+}
+
+enum admit { ADMIT_OK, ADMIT_OVER_TOTAL, ADMIT_OVER_PER_IP };
+
+/* Count a connection from ip, unless that would pass a limit. */
+static enum admit limits_admit(net_t *net, const char *ip)
+{
+    const net_config *cfg = &net->cfg;
+    size_t iplen = strlen(ip);
+    enum admit a = ADMIT_OK;
+    pthread_mutex_lock(&net->limits_mu);
+    uintptr_t n = (uintptr_t)hmap_get(&net->per_ip, ip, iplen);
+    if (cfg->max_connections > 0 && net->limited_active >= cfg->max_connections) {
+        a = ADMIT_OVER_TOTAL;
+    } else if (cfg->max_connections_per_ip > 0 && n >= cfg->max_connections_per_ip) {
+        a = ADMIT_OVER_PER_IP;
+    } else {
+        net->limited_active++;
+        hmap_put(&net->per_ip, ip, iplen, (void *)(n + 1));
+    }
+    pthread_mutex_unlock(&net->limits_mu);
+    return a;
+}
+
+void limits_release(net_conn *c)
+{
+    if (!c->limited)
+        return;
+    c->limited = false;
+    net_t *net = c->net;
+    size_t iplen = strlen(c->ip);
+    pthread_mutex_lock(&net->limits_mu);
+    uintptr_t n = (uintptr_t)hmap_get(&net->per_ip, c->ip, iplen);
+    CK_ASSERT(n >= 1 && net->limited_active >= 1);
+    if (n == 1)
+        hmap_del(&net->per_ip, c->ip, iplen);
+    else
+        hmap_put(&net->per_ip, c->ip, iplen, (void *)(n - 1));
+    net->limited_active--;
+    pthread_mutex_unlock(&net->limits_mu);
+}
+
+static void refuse(net_t *net, enum admit a, const char *ip, int fd)
+{
+    static log_ratelimit rl_total = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    static log_ratelimit rl_ip = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    close(fd);
+    if (a == ADMIT_OVER_TOTAL) {
+        STAT_ADD(net, rejected, 1);
+        log_warn_limited(&rl_total, "net", "connection refused: limit reached max_connections=%u peer=%s",
+                         net->cfg.max_connections, ip);
+    } else {
+        STAT_ADD(net, rejected_ip, 1);
+        log_warn_limited(&rl_ip, "net", "connection refused: limit per address reached "
+                         "max_connections_per_ip=%u peer=%s", net->cfg.max_connections_per_ip, ip);
+    }
+}
+
 static void accept_one(net_reactor *r, listener *l, int fd, const struct sockaddr_storage *ss)
 {
     net_t *net = r->net;
-    if (net->cfg.max_connections > 0 &&
-        atomic_load(&net->st.active) >= net->cfg.max_connections) {
-        static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
-        STAT_ADD(net, rejected, 1);
-        log_warn_limited(&rl, "net", "connection limit reached max_connections=%u", net->cfg.max_connections);
-        close(fd);
+    char ip[NET_PEER_MAX];
+    addr_ip(ss, ip, sizeof ip);
+    enum admit a = l->h.unlimited ? ADMIT_OK : limits_admit(net, ip);
+    if (a != ADMIT_OK) {
+        refuse(net, a, ip, fd);
         return;
     }
     sock_tune(&net->cfg, fd);
@@ -266,6 +336,8 @@ static void accept_one(net_reactor *r, listener *l, int fd, const struct sockadd
     net_reactor *target = &net->reactors[idx];
     net_conn *c = conn_new(net, target, fd, false);
     net_format_addr((const struct sockaddr *)ss, c->peer, sizeof(c->peer));
+    snprintf(c->ip, sizeof(c->ip), "%s", ip);
+    c->limited = !l->h.unlimited;
     c->h = l->h;
     STAT_ADD(net, accepted, 1);
     STAT_ADD(net, active, 1);
@@ -456,6 +528,9 @@ void net_free(net_t *net)
         close(net->reserve_fd);
     pthread_mutex_destroy(&net->join_mu);
     pthread_cond_destroy(&net->join_cv);
+    CK_ASSERT(net->limited_active == 0);
+    hmap_free(&net->per_ip);
+    pthread_mutex_destroy(&net->limits_mu);
     free(net->reactors);
     free(net);
 }
@@ -478,6 +553,7 @@ void net_stats_get(net_t *net, net_stats *out)
         .connections_accepted = LOAD(accepted),
         .connections_closed = LOAD(closed),
         .connections_rejected = LOAD(rejected),
+        .connections_rejected_per_ip = LOAD(rejected_ip),
         .connections_fd_shed = LOAD(fd_shed),
         .connections_active = LOAD(active),
         .outbound_connects = LOAD(out_connects),

@@ -93,7 +93,8 @@ typedef struct net_config {
     uint32_t close_linger_ms;      /* net_req_close_conn: time to flush output */
     uint32_t idle_timeout_ms;      /* close inbound conns idle this long; 0 = never */
     int listen_backlog;
-    uint32_t max_connections;      /* inbound connections open at once; 0 = none */
+    uint32_t max_connections;      /* max.connections: inbound connections open at once; 0 = no limit */
+    uint32_t max_connections_per_ip; /* max.connections.per.ip: ... from one address; 0 = no limit */
     int socket_send_buffer_bytes;  /* socket.send.buffer.bytes; <= 0: OS default */
     int socket_receive_buffer_bytes; /* socket.receive.buffer.bytes; <= 0: OS default */
     bool tcp_nodelay;
@@ -115,6 +116,9 @@ typedef struct net_handler {
      * stopped it runs on the thread completing the last request. */
     void (*on_close)(net_conn *c, void *ctx);
     void *ctx;
+    /* An operator's or peer nodes' listener: its connections neither count
+     * toward max_connections / max_connections_per_ip nor are refused by them. */
+    bool unlimited;
 } net_handler;
 
 /* Callbacks of an outbound connection; all run on its reactor thread. */
@@ -278,6 +282,7 @@ typedef struct net_stats {
     uint64_t connections_accepted;
     uint64_t connections_closed;      /* inbound */
     uint64_t connections_rejected;    /* over max_connections */
+    uint64_t connections_rejected_per_ip; /* over max_connections_per_ip */
     uint64_t connections_fd_shed;     /* accepted and closed at once: out of descriptors */
     uint64_t connections_active;      /* inbound open now */
     uint64_t outbound_connects;       /* net_connect calls */

@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 
+#include "base/hmap.h"
 #include "net/net.h"
 
 #define NET_EPOLL_BATCH 256
@@ -110,6 +111,8 @@ struct net_conn {
     uint8_t state;
     int pending_err;           /* outbound: connect() failed at once */
     char peer[NET_PEER_MAX];
+    char ip[NET_PEER_MAX];     /* peer address without the port (per-address limit) */
+    bool limited;              /* counted in net->limited_active and net->per_ip */
     uint32_t events;           /* current epoll interest */
     int64_t active_ms;         /* last read, write or request completion */
     bool registered;
@@ -186,7 +189,7 @@ typedef struct listener {
 } listener;
 
 typedef struct net_counters {
-    atomic_uint_fast64_t accepted, closed, rejected, active, fd_shed;
+    atomic_uint_fast64_t accepted, closed, rejected, rejected_ip, active, fd_shed;
     atomic_uint_fast64_t out_connects, out_failures;
     atomic_uint_fast64_t frames_in, frames_out, bytes_in, bytes_out, sendfile_bytes;
     atomic_uint_fast64_t oversize, bad_length, malformed, idle, read_pauses;
@@ -208,6 +211,10 @@ struct net {
     atomic_uint rr_accept, rr_connect;
     atomic_uint_fast64_t next_conn_id;
     atomic_long live_conns;
+    /* connection limits (listeners without `unlimited`) */
+    pthread_mutex_t limits_mu;
+    uint32_t limited_active;   /* under limits_mu */
+    hmap per_ip;               /* ip -> open count (as a pointer), under limits_mu */
     net_counters st;
 };
 
@@ -241,5 +248,6 @@ int sock_tune(const net_config *cfg, int fd);
 int addr_resolve(const char *hostport, bool passive, struct sockaddr_storage *ss, socklen_t *len);
 void listener_on_accept(net_reactor *r, listener *l);
 void listeners_close(net_t *net);
+void limits_release(net_conn *c);            /* an inbound conn closed */
 
 #endif

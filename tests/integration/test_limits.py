@@ -102,3 +102,90 @@ def test_out_of_descriptors_backs_off(broker_factory, kcat):
     assert 1 <= len(warns) <= FD_WARN_LINES_MAX, warns
     assert not lines_with(broker, "accept failed"), "unlimited accept warnings"
     assert len(broker.log_text().splitlines()) < 100
+
+
+# ---- item: connection limits ------------------------------------------------
+
+PER_IP_MAX = 3
+PER_IP_TRIES = 8
+TOTAL_MAX = 5
+IDLE_MS = 300
+IDLE_CONNS = 50
+CLOSE_DEADLINE_S = 10.0
+
+
+def closed_by_peer(s, timeout_s=CLOSE_DEADLINE_S):
+    """True once the broker has closed s (EOF or reset), False if still open at the deadline."""
+    s.setblocking(True)
+    s.settimeout(timeout_s)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def still_open(s):
+    """True if the broker has not closed s: an ApiVersions round trip works on it."""
+    s.setblocking(True)
+    s.settimeout(CLOSE_DEADLINE_S)
+    s.sendall(bytes.fromhex("0000000f" "0012" "0000" "00000001" "0005" "6c696d6974"))
+    return len(s.recv(4)) == 4
+
+
+# Over max.connections.per.ip, further connections from that address are closed at once and counted on /metrics; the admitted ones keep working and one warning line says so.
+def test_max_connections_per_ip(broker_factory):
+    broker = broker_factory(settings={"max.connections.per.ip": str(PER_IP_MAX)})
+    socks = open_connections(broker.port, PER_IP_TRIES)
+    try:
+        refused = [s for s in socks if closed_by_peer(s, 0.5)]
+        assert len(refused) == PER_IP_TRIES - PER_IP_MAX
+        kept = [s for s in socks if s not in refused]
+        assert all(still_open(s) for s in kept)
+        m = metrics(broker)
+        assert m["chronik_connections_refused_total{reason=\"max_connections_per_ip\"}"] == len(refused)
+        assert m["chronik_connections_refused_total{reason=\"max_connections\"}"] == 0
+    finally:
+        close_all(socks)
+    warns = lines_with(broker, "limit per address reached")
+    assert len(warns) == 1 and "max_connections_per_ip=%d" % PER_IP_MAX in warns[0], warns
+
+
+# At max.connections the client listener refuses more (counted), while the admin listener still answers; a slot freed is usable again.
+def test_max_connections_spares_admin(broker_factory, kcat):
+    broker = broker_factory(settings={"max.connections": str(TOTAL_MAX)})
+    socks = open_connections(broker.port, TOTAL_MAX)
+    try:
+        assert all(still_open(s) for s in socks)
+        extra = open_connections(broker.port, 2)
+        assert all(closed_by_peer(s) for s in extra)
+        close_all(extra)
+        m = metrics(broker)  # the admin listener is not counted against the limit
+        assert m["chronik_connections_refused_total{reason=\"max_connections\"}"] == 2
+        assert m["chronik_connections_active"] == TOTAL_MAX
+    finally:
+        close_all(socks)
+    wait_for("kcat to connect once slots are free", lambda: kcat_lists(kcat, broker))
+
+
+# connections.max.idle.ms closes connections that go quiet, counts them, and logs the closes rate-limited.
+def test_idle_connections_closed(broker_factory):
+    broker = broker_factory(settings={"connections.max.idle.ms": str(IDLE_MS)})
+    socks = open_connections(broker.port, IDLE_CONNS)
+    try:
+        t0 = time.monotonic()
+        assert all(closed_by_peer(s) for s in socks)
+        took = time.monotonic() - t0
+        assert took < IDLE_MS / 1000 + 2.0, "idle connections closed after %.1f s" % took
+    finally:
+        close_all(socks)
+    assert metrics(broker)["chronik_connections_idle_closed_total"] >= IDLE_CONNS
+    assert len(lines_with(broker, "closing idle connection")) <= 2
+
+
+# The connection settings are real keys: a bad value is refused by name.
+def test_connection_keys_validated(tmp_path):
+    r = harness.run_tool([str(harness.CHRONIK_BIN), "server", "--data-dir", str(tmp_path / "d"),
+                          "--set", "max.connections.per.ip=0"], env=dict(harness.SANITIZER_ENV))
+    assert r.returncode == 2 and "max.connections.per.ip" in r.stderr, r.stderr
