@@ -41,6 +41,9 @@ static void broker_metrics(buf_t *out, void *ctx)
         "# TYPE chronik_connections_active gauge\n"
         "# TYPE chronik_connections_refused_total counter\n"
         "# TYPE chronik_connections_idle_closed_total counter\n"
+        "# TYPE chronik_request_queued_bytes gauge\n"
+        "# TYPE chronik_request_budget_waits_total counter\n"
+        "# TYPE chronik_memory_trims_total counter\n"
         "# TYPE chronik_network_bytes_in_total counter\n"
         "# TYPE chronik_network_bytes_out_total counter\n"
         "# TYPE chronik_requests_total counter\n"
@@ -58,6 +61,9 @@ static void broker_metrics(buf_t *out, void *ctx)
     metrics_line(out, "chronik_connections_refused_total", "{reason=\"out_of_descriptors\"}",
                  ns.connections_fd_shed);
     metrics_line(out, "chronik_connections_idle_closed_total", "", ns.idle_closes);
+    metrics_line(out, "chronik_request_queued_bytes", "", ns.request_queued_bytes);
+    metrics_line(out, "chronik_request_budget_waits_total", "", ns.budget_waits);
+    metrics_line(out, "chronik_memory_trims_total", "", ns.memory_trims);
     metrics_line(out, "chronik_network_bytes_in_total", "", ns.bytes_in);
     metrics_line(out, "chronik_network_bytes_out_total", "", ns.bytes_out);
     metrics_line(out, "chronik_request_errors_total", "{reason=\"malformed\"}",
@@ -301,6 +307,7 @@ static int start_listeners(broker *b)
     net_config nc = net_config_defaults();
     nc.num_threads = b->cfg.num_network_threads;
     nc.request_max_bytes = (size_t)b->cfg.socket_request_max_bytes;
+    nc.queued_max_bytes = b->cfg.queued_max_request_bytes < 0 ? 0 : (size_t)b->cfg.queued_max_request_bytes;
     nc.max_connections = (uint32_t)b->cfg.max_connections;
     nc.max_connections_per_ip = (uint32_t)b->cfg.max_connections_per_ip;
     int64_t idle_ms = b->cfg.connections_max_idle_ms;

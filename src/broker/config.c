@@ -83,6 +83,9 @@ static const struct ckey keys[] = {
      "client connections open at once from one address"},
     {"connections.max.idle.ms", CT_I64, F(connections_max_idle_ms), 0, "600000",
      "close a client connection that has sent and been sent nothing for this long (-1: never)"},
+    {"queued.max.request.bytes", CT_I64, F(queued_max_request_bytes), 0, "268435456",
+     "bytes of requests being received or waiting for their answer, all connections together; "
+     "past it connections are not read until requests complete (-1: no limit)"},
     {"num.network.threads", CT_I32, F(num_network_threads), 0, "0",
      "network threads (0: one per core)"},
     {"offsets.topic.num.partitions", CT_I32, F(offsets_topic_num_partitions), 0, "50",
@@ -344,6 +347,8 @@ int config_finish(config *c, char *err, size_t errlen)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->num_network_threads = n > 0 ? (int32_t)MIN(n, 64) : 1;
     }
+    if (c->queued_max_request_bytes == 0 || c->queued_max_request_bytes < -1)
+        return fail(err, errlen, "queued.max.request.bytes must be positive, or -1 for no limit");
     if (c->max_connections < 1 || c->max_connections_per_ip < 1)
         return fail(err, errlen, "max.connections and max.connections.per.ip must be at least 1");
     if (c->socket_request_max_bytes < 1024)

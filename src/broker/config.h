@@ -53,6 +53,7 @@ typedef struct config {
     int64_t log_cache_window_bytes;      /* page cache kept per partition behind its end; -1 all */
     int32_t message_max_bytes;
     int32_t socket_request_max_bytes;
+    int64_t queued_max_request_bytes;    /* all connections' requests being read or answered; -1 none */
     int32_t num_network_threads;         /* 0: one per core */
     int32_t max_connections;             /* client connections open at once */
     int32_t max_connections_per_ip;      /* ... from one address */

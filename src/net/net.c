@@ -35,6 +35,7 @@ net_config net_config_defaults(void)
         .output_max_bytes = NET_DEFAULT_OUTPUT_MAX_BYTES,
         .inflight_max = NET_DEFAULT_INFLIGHT_MAX,
         .inflight_bytes_max = NET_DEFAULT_INFLIGHT_BYTES_MAX,
+        .queued_max_bytes = NET_DEFAULT_QUEUED_MAX_BYTES,
         .read_chunk_bytes = NET_DEFAULT_READ_CHUNK_BYTES,
         .shutdown_timeout_ms = NET_DEFAULT_SHUTDOWN_TIMEOUT_MS,
         .connect_timeout_ms = NET_DEFAULT_CONNECT_TIMEOUT_MS,
@@ -528,7 +529,7 @@ void net_free(net_t *net)
         close(net->reserve_fd);
     pthread_mutex_destroy(&net->join_mu);
     pthread_cond_destroy(&net->join_cv);
-    CK_ASSERT(net->limited_active == 0);
+    CK_ASSERT(net->limited_active == 0 && atomic_load(&net->queued_bytes) == 0);
     hmap_free(&net->per_ip);
     pthread_mutex_destroy(&net->limits_mu);
     free(net->reactors);
@@ -570,5 +571,8 @@ void net_stats_get(net_t *net, net_stats *out)
         .read_pauses = LOAD(read_pauses),
         .requests_inflight = LOAD(reqs_inflight),
         .output_queued_bytes = LOAD(out_queued),
+        .request_queued_bytes = atomic_load_explicit(&net->queued_bytes, memory_order_relaxed),
+        .budget_waits = LOAD(budget_waits),
+        .memory_trims = LOAD(trims),
     };
 }

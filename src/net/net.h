@@ -32,7 +32,9 @@
  * Back-pressure. A connection stops being read while its queued output is
  * above output_max_bytes, or while it has more than inflight_max requests (or
  * inflight_bytes_max frame bytes) not yet answered; reading resumes when it
- * drains.
+ * drains. Across connections, frames being received or answered share
+ * queued_max_bytes: a connection whose next frame does not fit waits, unread,
+ * until others' requests complete (budget.c).
  *
  * Shutdown. net_request_stop() (async-signal-safe) asks every reactor to stop:
  * listeners close, no further frame is read, in-flight requests are completed
@@ -72,6 +74,7 @@ typedef struct net_reply net_reply;
 #define NET_DEFAULT_OUTPUT_MAX_BYTES (16u * 1024 * 1024)
 #define NET_DEFAULT_INFLIGHT_MAX 1000u
 #define NET_DEFAULT_INFLIGHT_BYTES_MAX (256u * 1024 * 1024)
+#define NET_DEFAULT_QUEUED_MAX_BYTES (256u * 1024 * 1024)    /* queued.max.request.bytes */
 #define NET_DEFAULT_READ_CHUNK_BYTES (64u * 1024)
 #define NET_DEFAULT_SHUTDOWN_TIMEOUT_MS 5000u
 #define NET_DEFAULT_CONNECT_TIMEOUT_MS 10000u
@@ -87,6 +90,8 @@ typedef struct net_config {
     size_t output_max_bytes;       /* pause reading above this queued output */
     uint32_t inflight_max;         /* pause reading above this many unanswered */
     size_t inflight_bytes_max;     /* ... or this many unanswered frame bytes */
+    size_t queued_max_bytes;       /* queued.max.request.bytes: all conns' frames being
+                                      read or answered; 0 = no limit (see budget.c) */
     size_t read_chunk_bytes;       /* receive buffer chunk size */
     uint32_t shutdown_timeout_ms;  /* graceful stop: time to finish in-flight */
     uint32_t connect_timeout_ms;   /* outbound connect deadline */
@@ -299,6 +304,9 @@ typedef struct net_stats {
     uint64_t read_pauses;             /* back-pressure engaged */
     uint64_t requests_inflight;       /* inbound, not yet completed */
     uint64_t output_queued_bytes;     /* queued, not yet written (all conns) */
+    uint64_t request_queued_bytes;    /* frames being read or answered (the budget) */
+    uint64_t budget_waits;            /* a connection waited for the budget */
+    uint64_t memory_trims;            /* freed memory handed back to the system */
 } net_stats;
 
 /* A snapshot of the counters (each read atomically). Any thread. */

@@ -4,7 +4,9 @@ received. Each test provokes the limit over loopback, bounded in time and
 count, and checks what it costs the broker: CPU, memory, log lines."""
 
 import resource
+import select
 import socket
+import struct
 import time
 import urllib.request
 
@@ -67,6 +69,62 @@ def lines_with(broker, text):
 def kcat_lists(kcat, broker):
     r = harness.run_tool([kcat, "-L", "-b", broker.bootstrap, "-m", "5"], timeout_s=CLIENT_TIMEOUT_S)
     return r.returncode == 0 and " 1 brokers:" in r.stdout
+
+
+# ---- item: the budget for request bytes --------------------------------------
+
+MiB = 1024 * 1024
+BUDGET = 32 * MiB           # queued.max.request.bytes for the test
+FRAME = 30 * MiB            # the length each hostile connection announces
+SENT = 28 * MiB             # ... of which it sends this much, then stalls
+HOSTILE = 8
+SEND_WINDOW_S = 6.0         # how long the hostile connections push bytes
+RSS_GROWTH_MAX = 80 * MiB   # one reservation in flight (and its buffer's last doubling)
+RSS_SETTLED_MAX = 16 * MiB  # after they close: back near the idle figure
+CPU_STALLED_MAX_S = 0.5     # broker CPU while every hostile connection is stalled
+
+
+def push_partial_frames(port, n, rss_probe):
+    """n connections each announce FRAME bytes and send up to SENT of them
+    for SEND_WINDOW_S; returns (sockets, bytes sent by each, largest RSS seen)."""
+    socks = open_connections(port, n)
+    todo = {s: struct.pack(">i", FRAME) + b"\x00" * SENT for s in socks}
+    sent = {s: 0 for s in socks}
+    peak = rss_probe()
+    deadline = time.monotonic() + SEND_WINDOW_S
+    while time.monotonic() < deadline and any(sent[s] < len(todo[s]) for s in socks):
+        _, writable, _ = select.select([], [s for s in socks if sent[s] < len(todo[s])], [], 0.1)
+        for s in writable:
+            try:
+                sent[s] += s.send(memoryview(todo[s])[sent[s]:sent[s] + MiB])
+            except BlockingIOError:
+                pass
+        peak = max(peak, rss_probe())
+    return socks, [sent[s] for s in socks], peak
+
+
+# Eight connections each sending most of a huge request: the broker reads only what its budget allows (the others wait, unread, without errors), small requests still get through, its memory stays bounded, and it goes back near its idle size once they close.
+def test_partial_requests_share_a_budget(broker_factory, kcat):
+    broker = broker_factory(binary=harness.REL_BIN,
+                            settings={"queued.max.request.bytes": str(BUDGET)})
+    idle = broker.rss_bytes()
+    socks, sent, peak = push_partial_frames(broker.port, HOSTILE, broker.rss_bytes)
+    try:
+        m = metrics(broker)
+        assert m["chronik_request_budget_waits_total"] >= HOSTILE - 1, m
+        assert m["chronik_request_queued_bytes"] <= FRAME, m
+        assert sum(1 for n in sent if n >= SENT) <= 2, sent  # the kernel buffers the rest
+        assert peak - idle < RSS_GROWTH_MAX, "RSS grew %d MiB" % ((peak - idle) // MiB)
+        assert kcat_lists(kcat, broker), "a small request must pass a budget held by large ones"
+        cpu0 = broker.cpu_seconds()
+        time.sleep(1.0)  # the measurement window for a stalled broker
+        assert broker.cpu_seconds() - cpu0 < CPU_STALLED_MAX_S
+    finally:
+        close_all(socks)
+    wait_for("RSS back near idle", lambda: broker.rss_bytes() - idle < RSS_SETTLED_MAX)
+    wait_for("freed memory handed back", lambda: metrics(broker)["chronik_memory_trims_total"] >= 1)
+    assert metrics(broker)["chronik_request_queued_bytes"] == 0
+    assert kcat_lists(kcat, broker)
 
 
 # ---- item: out of file descriptors ------------------------------------------

@@ -713,6 +713,39 @@ TEST(backpressure_inflight)
     srv_finish(&s);
 }
 
+/* Frames share queued_max_bytes: a large frame that does not fit is not read until an earlier one completes; small frames pass within the slack. */
+TEST(global_budget_for_frames)
+{
+    enum { BIG = 100000, BUDGET = 150000 };
+    srv s;
+    net_config cfg = test_cfg();
+    cfg.queued_max_bytes = BUDGET;
+    REQUIRE(srv_start(&s, &cfg, M_PARK));
+    uint8_t *big = calloc(1, BIG);
+    int a = cli_open(s.port), b = cli_open(s.port), c = cli_open(s.port);
+    REQUIRE(big != NULL && a >= 0 && b >= 0 && c >= 0);
+    CHECK(send_frame(a, big, BIG));
+    CHECK(sig_wait(s.sig_frame, WAIT_MS));
+    CHECK_EQ_INT(stats(&s).request_queued_bytes, BIG);
+    CHECK(send_frame(b, big, BIG));
+    CHECK(!sig_wait(s.sig_frame, QUIET_MS)); /* b waits for the budget */
+    CHECK_EQ_INT(stats(&s).budget_waits, 1);
+    CHECK(send_frame(c, "tiny", 4));
+    CHECK(sig_wait(s.sig_frame, WAIT_MS)); /* small frames pass */
+    complete_all_echo(&s);
+    CHECK(sig_wait(s.sig_frame, WAIT_MS)); /* b's frame, once a's is answered */
+    CHECK_EQ_INT(stats(&s).request_queued_bytes, BIG);
+    complete_all_echo(&s);
+    CHECK(recv_frame(a, big, BIG, WAIT_MS) == BIG && recv_frame(b, big, BIG, WAIT_MS) == BIG);
+    CHECK(recv_frame(c, big, 4, WAIT_MS) == 4);
+    CHECK_EQ_INT(stats(&s).request_queued_bytes, 0);
+    close(a);
+    close(b);
+    close(c);
+    free(big);
+    srv_finish(&s);
+}
+
 /* ---- timers and posting ------------------------------------------------------------ */
 
 typedef struct tctx {
