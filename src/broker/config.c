@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "net/net.h"
 
 enum ctype {
     CT_I16, CT_I32, CT_I64, CT_BOOL, CT_STR, CT_ADDR, CT_LISTENERS, CT_VOTERS,
@@ -39,7 +40,7 @@ static const struct ckey keys[] = {
     {"controller.quorum.voters", CT_VOTERS, 0, 0, NULL,
      "ID@HOST:PORT,... the metadata quorum (default: this node alone)"},
     {"admin.listeners", CT_ADDR, F(admin_listen), 0, "127.0.0.1:9644",
-     "HTTP address for /health, /ready and /metrics"},
+     "HTTP address for /health, /ready, /metrics and /status"},
     {"log.dirs", CT_STR, F(data_dir), S(data_dir), "./chronik-data", "data directory"},
     {"log.dir", CT_STR, F(data_dir), S(data_dir), NULL, "same as log.dirs"},
     {"cluster.id", CT_STR, F(cluster_id), S(cluster_id), "chronik-cluster",
@@ -162,6 +163,14 @@ int config_parse_addr(const char *s, config_addr *out)
     return 0;
 }
 
+/* What is wrong with an address value (an optional NAME:// prefix skipped). */
+static const char *addr_problem(const char *s)
+{
+    const char *p = strstr(s, "://");
+    const char *why = net_hostport_problem(p ? p + 3 : s);
+    return why ? why : "want HOST:PORT";
+}
+
 static int parse_i64(const char *v, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
@@ -182,7 +191,7 @@ static int set_listeners(config *c, const char *value, char *err, size_t errlen)
             tok++;
         config_addr *dst = strncmp(tok, "CONTROLLER://", 13) == 0 ? &c->controller_listen : &c->listen;
         if (config_parse_addr(tok, dst) != 0)
-            rc = fail(err, errlen, "invalid listener '%s' (want NAME://HOST:PORT)", tok);
+            rc = fail(err, errlen, "invalid listener '%s': %s", tok, addr_problem(tok));
     }
     free(copy);
     return rc;
@@ -257,7 +266,8 @@ static int set_value(config *c, const struct ckey *k, const char *v, char *err, 
         return 0;
     case CT_ADDR:
         if (config_parse_addr(v, (config_addr *)(base + k->off)))
-            break;
+            return fail(err, errlen, "invalid value '%s' for configuration key '%s': %s", v, k->key,
+                        addr_problem(v));
         return 0;
     case CT_LISTENERS:
         return set_listeners(c, v, err, errlen);

@@ -117,6 +117,38 @@ int net_parse_hostport(const char *s, char host[NET_HOST_MAX], uint16_t *port)
     return 0;
 }
 
+const char *net_hostport_problem(const char *s)
+{
+    const char *colon;
+    if (s == NULL || s[0] == '\0')
+        return "empty address (want HOST:PORT)";
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL)
+            return "no closing ']' (want [IPV6]:PORT)";
+        if (close[1] != ':')
+            return "no port (want [IPV6]:PORT)";
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return "no port (want HOST:PORT)";
+        if (memchr(s, ':', (size_t)(colon - s)) != NULL)
+            return "an IPv6 address needs brackets (want [IPV6]:PORT)";
+    }
+    if ((size_t)(colon - s) >= NET_HOST_MAX)
+        return "host name too long";
+    const char *p = colon + 1;
+    size_t digits = strspn(p, "0123456789");
+    if (p[0] == '\0')
+        return "no port (want HOST:PORT)";
+    if (p[digits] != '\0')
+        return "port is not a number (want HOST:PORT)";
+    if (digits > 5 || strtoul(p, NULL, 10) > UINT16_MAX)
+        return "port out of range (0-65535)";
+    return NULL;
+}
+
 void net_format_addr(const struct sockaddr *sa, char *out, size_t cap)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
@@ -219,6 +251,22 @@ int net_listen(net_t *net, const char *hostport, const net_handler *h, uint16_t 
     if (bound_port != NULL)
         *bound_port = port;
     log_info("net", "listening addr=%s port=%u", hostport, port);
+    return 0;
+}
+
+int net_probe_listen(const char *hostport)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = addr_resolve(hostport, true, &ss, &len);
+    if (rc != 0)
+        return rc;
+    net_config cfg = net_config_defaults();
+    uint16_t port;
+    int fd = listen_socket(&cfg, &ss, len, &port);
+    if (fd < 0)
+        return fd;
+    close(fd);
     return 0;
 }
 

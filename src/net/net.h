@@ -150,6 +150,10 @@ net_t *net_new(const net_config *cfg);
  * in *bound_port (may be NULL), or -errno. */
 int net_listen(net_t *net, const char *hostport, const net_handler *h, uint16_t *bound_port);
 
+/* Check that "HOST:PORT" can be listened on (bind and listen, then close):
+ * for an address this version does not serve yet. Returns 0 or -errno. */
+int net_probe_listen(const char *hostport);
+
 /* Start the reactor threads (non-blocking). Returns 0 or -errno. The
  * threads block asynchronous signals (SIGPIPE from sendfile becomes EPIPE;
  * SIGTERM/SIGINT reach the other threads). */
@@ -278,6 +282,10 @@ void net_conn_close(net_conn *c);
 /* Split "HOST:PORT" or "[V6]:PORT" into host (brackets removed) and port.
  * Returns 0, or -EINVAL. An empty host means "any address". */
 int net_parse_hostport(const char *s, char host[NET_HOST_MAX], uint16_t *port);
+/* What is wrong with "HOST:PORT" as a person typed it ("no port (want
+ * HOST:PORT)", "port is not a number", "port out of range (0-65535)", ...),
+ * or NULL when net_parse_hostport accepts it. A static string. */
+const char *net_hostport_problem(const char *s);
 /* Format a socket address as "1.2.3.4:5" or "[::1]:5" into out. */
 void net_format_addr(const struct sockaddr *sa, char *out, size_t cap);
 

@@ -1086,3 +1086,20 @@ TEST(listen_ipv6_and_errors)
     CHECK(net_listen(net, "bogus", &h, &port) == -EINVAL);
     net_free(net); /* never started */
 }
+
+/* net_hostport_problem names what is wrong with an address, and accepts what net_parse_hostport accepts. */
+TEST(hostport_problems)
+{
+    static const char *const ok[] = {"127.0.0.1:9092", "[::1]:0", ":9093", "localhost:65535"};
+    for (size_t i = 0; i < ARRAY_LEN(ok); i++)
+        CHECK(net_hostport_problem(ok[i]) == NULL);
+    CHECK(strstr(net_hostport_problem("127.0.0.1:99999"), "out of range") != NULL);
+    CHECK(strstr(net_hostport_problem("127.0.0.1:4294967297"), "out of range") != NULL);
+    CHECK(strstr(net_hostport_problem("127.0.0.1:abc"), "not a number") != NULL);
+    CHECK(strstr(net_hostport_problem("h:-1"), "not a number") != NULL);
+    CHECK(strstr(net_hostport_problem("nohost"), "no port") != NULL);
+    CHECK(strstr(net_hostport_problem("h:"), "no port") != NULL);
+    CHECK(strstr(net_hostport_problem("[::1]80"), "no port") != NULL);
+    CHECK(strstr(net_hostport_problem("::1:80"), "brackets") != NULL);
+    CHECK(strstr(net_hostport_problem(""), "empty") != NULL);
+}
