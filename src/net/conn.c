@@ -349,7 +349,7 @@ static bool output_flush(net_conn *c)
             static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
             if (n == -EIO)
                 log_warn_limited(&rl, "net", "file part shorter than announced conn=%llu peer=%s",
-                         (unsigned long long)c->id, c->peer);
+                                 (unsigned long long)c->id, c->peer);
             conn_close(c, (int)-n);
             return false;
         }
@@ -467,8 +467,8 @@ static bool check_length(net_conn *c, int32_t n)
     else
         STAT_ADD(c->net, oversize, 1);
     static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
-    log_warn_limited(&rl, "net", "bad frame length conn=%llu peer=%s len=%d max=%zu", (unsigned long long)c->id,
-             c->peer, n, c->net->cfg.request_max_bytes);
+    log_warn_limited(&rl, "net", "bad frame length conn=%llu peer=%s len=%d max=%zu",
+                     (unsigned long long)c->id, c->peer, n, c->net->cfg.request_max_bytes);
     conn_close(c, EMSGSIZE);
     return false;
 }
@@ -676,7 +676,7 @@ bool conn_idle_expired(net_conn *c, int64_t now_ms)
     static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
     STAT_ADD(c->net, idle, 1);
     log_info_limited(&rl, "net", "closing idle connection conn=%llu peer=%s idle_ms=%lld",
-             (unsigned long long)c->id, c->peer, (long long)(now_ms - c->active_ms));
+                     (unsigned long long)c->id, c->peer, (long long)(now_ms - c->active_ms));
     conn_close(c, ETIMEDOUT);
     return true;
 }
