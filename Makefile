@@ -1,7 +1,9 @@
 # Chronik build.
 #
 #   make            build/chronik (-O2 -g)
-#   make run        build and start one node with the defaults (127.0.0.1:9092)
+#   make run        build and start one node with the defaults (127.0.0.1:9092), in the foreground
+#   make start      the same in the background (log in chronik.log); returns once the node is ready
+#   make stop       stop the node `make start` started
 #   make test       sanitizer build + every test tier (unit, codec freshness, sim, integration)
 #   make test-long  the long tiers: 100k simulation seeds, 60 s fuzzing per target
 #   make regen      regenerate src/proto/gen from ../shared/kafka-protocol
@@ -42,7 +44,7 @@ TSAN_BIN := $(TSAN_UNIT:%=build/tsan/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=build/bench/%)
 
-.PHONY: all run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench clean format
+.PHONY: all run start stop deps-run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench clean format
 
 all: build/chronik
 
@@ -102,11 +104,28 @@ build/bench/%: bench/%.c bench/bench_clock.h build/libchronik.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -o $@ $< build/libchronik.a $(LDLIBS) -lrdkafka
 
-run: deps build/chronik
+run: deps-run build/chronik
 	./build/chronik server
+
+START_TIMEOUT_S ?= 60
+start: deps-run build/chronik
+	@if [ -f chronik.pid ] && kill -0 $$(cat chronik.pid) 2>/dev/null; then \
+	  echo "start: a node started here already runs (pid $$(cat chronik.pid)); make stop first"; exit 1; fi
+	@./build/chronik server >>chronik.log 2>&1 & echo $$! >chronik.pid
+	@./build/chronik wait-ready --timeout $(START_TIMEOUT_S) --pid $$(cat chronik.pid) \
+	  || { tail -n 20 chronik.log; rm -f chronik.pid; exit 1; }
+
+stop:
+	@if [ -f chronik.pid ]; then kill $$(cat chronik.pid) 2>/dev/null; \
+	  for i in $$(seq 300); do kill -0 $$(cat chronik.pid) 2>/dev/null || break; sleep 0.1; done; \
+	  rm -f chronik.pid; echo "stopped"; \
+	else echo "stop: no node started by make start"; fi
 
 deps:
 	@tools/deps.sh build
+
+deps-run:
+	@tools/deps.sh run
 
 deps-test:
 	@tools/deps.sh test

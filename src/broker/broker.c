@@ -6,7 +6,6 @@
 #include <string.h>
 #include <malloc.h>
 #include <semaphore.h>
-#include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -39,6 +38,11 @@ static void broker_metrics(buf_t *out, void *ctx)
     static const char help[] =
         "# TYPE chronik_connections_accepted_total counter\n"
         "# TYPE chronik_connections_active gauge\n"
+        "# TYPE chronik_connections_refused_total counter\n"
+        "# TYPE chronik_connections_idle_closed_total counter\n"
+        "# TYPE chronik_request_queued_bytes gauge\n"
+        "# TYPE chronik_request_budget_waits_total counter\n"
+        "# TYPE chronik_memory_trims_total counter\n"
         "# TYPE chronik_network_bytes_in_total counter\n"
         "# TYPE chronik_network_bytes_out_total counter\n"
         "# TYPE chronik_requests_total counter\n"
@@ -51,6 +55,16 @@ static void broker_metrics(buf_t *out, void *ctx)
     buf_put(out, help, sizeof help - 1);
     metrics_line(out, "chronik_connections_accepted_total", "", ns.connections_accepted);
     metrics_line(out, "chronik_connections_active", "", ns.connections_active);
+    metrics_line(out, "chronik_connections_refused_total", "{reason=\"max_connections\"}",
+                 ns.connections_rejected);
+    metrics_line(out, "chronik_connections_refused_total", "{reason=\"max_connections_per_ip\"}",
+                 ns.connections_rejected_per_ip);
+    metrics_line(out, "chronik_connections_refused_total", "{reason=\"out_of_descriptors\"}",
+                 ns.connections_fd_shed);
+    metrics_line(out, "chronik_connections_idle_closed_total", "", ns.idle_closes);
+    metrics_line(out, "chronik_request_queued_bytes", "", ns.request_queued_bytes);
+    metrics_line(out, "chronik_request_budget_waits_total", "", ns.budget_waits);
+    metrics_line(out, "chronik_memory_trims_total", "", ns.memory_trims);
     metrics_line(out, "chronik_network_bytes_in_total", "", ns.bytes_in);
     metrics_line(out, "chronik_network_bytes_out_total", "", ns.bytes_out);
     metrics_line(out, "chronik_request_errors_total", "{reason=\"malformed\"}",
@@ -256,7 +270,7 @@ static int open_storage(broker *b)
     replica_set_producer_id_expiration(b->replicas, b->cfg.producer_id_expiration_ms);
     int rc = meta_open(b->cfg.data_dir, fs, b->cfg.node_id, on_meta_change, b, &b->meta);
     if (rc != STORAGE_OK) {
-        log_error("broker", "cannot open the metadata log err=\"%s\"", storage_strerror(rc));
+        log_error("broker", "cannot open the metadata log dir=%s err=\"%s\"", b->cfg.data_dir, storage_strerror(rc));
         return -1;
     }
     pthread_mutex_init(&b->hk_lock, NULL);
@@ -284,11 +298,16 @@ static void close_storage(broker *b)
         replica_free(b->replicas);
 }
 
-static int make_dir(const char *path)
+static void fmt_hostport(char *out, size_t n, const config_addr *a)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return 0;
-    log_error("broker", "cannot create data directory dir=%s err=\"%s\"", path, strerror(errno));
+    snprintf(out, n, strchr(a->host, ':') ? "[%s]:%d" : "%s:%d", a->host, a->port);
+}
+
+static int listen_failed(const char *listener, const char *flag, const char *addr, int err)
+{
+    bool in_use = err == EADDRINUSE;
+    log_error("broker", "cannot listen listener=%s addr=%s err=\"%s\"%s%s%s", listener, addr, strerror(err),
+              in_use ? " (each node on a host needs its own " : "", in_use ? flag : "", in_use ? ")" : "");
     return -1;
 }
 
@@ -306,28 +325,50 @@ static int lock_dir(broker *b)
     return 0;
 }
 
-static int start_listeners(broker *b)
+static net_config net_settings(const config *cfg)
 {
     net_config nc = net_config_defaults();
-    nc.num_threads = b->cfg.num_network_threads;
-    nc.request_max_bytes = (size_t)b->cfg.socket_request_max_bytes;
+    nc.num_threads = cfg->num_network_threads;
+    nc.request_max_bytes = (size_t)cfg->socket_request_max_bytes;
+    nc.queued_max_bytes = cfg->queued_max_request_bytes < 0 ? 0 : (size_t)cfg->queued_max_request_bytes;
+    nc.max_connections = (uint32_t)cfg->max_connections;
+    nc.max_connections_per_ip = (uint32_t)cfg->max_connections_per_ip;
+    int64_t idle_ms = cfg->connections_max_idle_ms;
+    nc.idle_timeout_ms = idle_ms <= 0 ? 0 : (uint32_t)MIN(idle_ms, (int64_t)UINT32_MAX);
+    return nc;
+}
+
+/* Bind every listener before the data directory is touched, so that an
+ * address in use is the first thing reported. Connections wait in the
+ * backlogs until the broker serves. The controller address is only checked:
+ * this version serves no controller listener yet. */
+static int bind_listeners(broker *b)
+{
+    net_raise_fd_limit();
+    net_config nc = net_settings(&b->cfg);
     b->net = net_new(&nc);
     net_handler h = {.on_frame = broker_on_frame, .ctx = b};
-    char addr[CONFIG_HOST_MAX + 16];
-    snprintf(addr, sizeof addr, strchr(b->cfg.listen.host, ':') ? "[%s]:%d" : "%s:%d",
-             b->cfg.listen.host, b->cfg.listen.port);
+    char addr[CONFIG_HOST_MAX + 16], caddr[CONFIG_HOST_MAX + 16];
+    fmt_hostport(addr, sizeof addr, &b->cfg.listen);
     int rc = net_listen(b->net, addr, &h, &b->port);
-    if (rc != 0) {
-        log_error("broker", "cannot listen addr=%s err=\"%s\"", addr, strerror(-rc));
-        return -1;
-    }
-    admin_http_cb acb = {.metrics = broker_metrics, .ready = broker_ready, .status = broker_status, .ctx = b};
-    b->admin = admin_http_start(b->cfg.admin_listen.host, b->cfg.admin_listen.port, &acb, NULL);
+    if (rc != 0)
+        return listen_failed("client", "--listen", addr, -rc);
+    fmt_hostport(caddr, sizeof caddr, &b->cfg.controller_listen);
+    rc = net_probe_listen(caddr);
+    if (rc != 0)
+        return listen_failed("controller", "--controller-listen", caddr, -rc);
+    b->admin = admin_http_listen(b->cfg.admin_listen.host, b->cfg.admin_listen.port, NULL);
     if (!b->admin)
         return -1;
     log_info("broker", "listening addr=%s advertised=%s:%d node_id=%d threads=%d", addr,
              b->cfg.advertise.host, b->cfg.advertise.port, b->cfg.node_id, nc.num_threads);
     return 0;
+}
+
+static void serve_admin(broker *b)
+{
+    admin_http_cb acb = {.metrics = broker_metrics, .ready = broker_ready, .status = broker_status, .ctx = b};
+    admin_http_serve(b->admin, &acb);
 }
 
 /* Request buffers of up to a few MiB are allocated and freed at a high rate.
@@ -358,8 +399,10 @@ int broker_run(const config *cfg)
                   "multi-node clusters are not available in this version yet", cfg->node_id);
         goto out;
     }
-    if (make_dir(cfg->data_dir) != 0 || lock_dir(b) != 0 || open_storage(b) != 0 || start_listeners(b) != 0)
+    if (bind_listeners(b) != 0 || broker_data_dir_check(cfg->data_dir) != 0 || lock_dir(b) != 0 ||
+        open_storage(b) != 0)
         goto out;
+    serve_admin(b);
     log_info("broker", "started version=%s data_dir=%s cluster_id=%s", CHRONIK_VERSION, cfg->data_dir,
              cfg->cluster_id);
     if (net_start(b->net) != 0)

@@ -104,6 +104,10 @@ typedef struct api_handler {
 const api_handler *broker_handler(int16_t api_key);
 
 /* True when the node can serve; otherwise reason gets why (broker.c). */
+/* data_dir.c: the data directory exists (created if need be) and this
+ * process may write in it; 0, or -1 after logging the directory and why. */
+int broker_data_dir_check(const char *path);
+
 bool broker_ready_check(broker *b, char *reason, size_t len);
 /* The node's live state for GET /status (status.c): JSON, or text when
  * text is true; true when healthy. ctx is the broker. */

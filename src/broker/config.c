@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "net/net.h"
 
 enum ctype {
     CT_I16, CT_I32, CT_I64, CT_BOOL, CT_STR, CT_ADDR, CT_LISTENERS, CT_VOTERS,
@@ -39,7 +40,7 @@ static const struct ckey keys[] = {
     {"controller.quorum.voters", CT_VOTERS, 0, 0, NULL,
      "ID@HOST:PORT,... the metadata quorum (default: this node alone)"},
     {"admin.listeners", CT_ADDR, F(admin_listen), 0, "127.0.0.1:9644",
-     "HTTP address for /health, /ready and /metrics"},
+     "HTTP address for /health, /ready, /metrics and /status"},
     {"log.dirs", CT_STR, F(data_dir), S(data_dir), "./chronik-data", "data directory"},
     {"log.dir", CT_STR, F(data_dir), S(data_dir), NULL, "same as log.dirs"},
     {"cluster.id", CT_STR, F(cluster_id), S(cluster_id), "chronik-cluster",
@@ -81,6 +82,16 @@ static const struct ckey keys[] = {
     {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch"},
     {"socket.request.max.bytes", CT_I32, F(socket_request_max_bytes), 0, "104857600",
      "largest request"},
+    {"max.connections", CT_I32, F(max_connections), 0, "10000",
+     "client connections open at once; more are closed as they arrive (counted on /metrics). "
+     "Admin HTTP and controller connections are not counted"},
+    {"max.connections.per.ip", CT_I32, F(max_connections_per_ip), 0, "2147483647",
+     "client connections open at once from one address"},
+    {"connections.max.idle.ms", CT_I64, F(connections_max_idle_ms), 0, "600000",
+     "close a client connection that has sent and been sent nothing for this long (-1: never)"},
+    {"queued.max.request.bytes", CT_I64, F(queued_max_request_bytes), 0, "268435456",
+     "bytes of requests being received or waiting for their answer, all connections together; "
+     "past it connections are not read until requests complete (-1: no limit)"},
     {"num.network.threads", CT_I32, F(num_network_threads), 0, "0",
      "network threads (0: one per core)"},
     {"offsets.topic.num.partitions", CT_I32, F(offsets_topic_num_partitions), 0, "50",
@@ -157,6 +168,14 @@ int config_parse_addr(const char *s, config_addr *out)
     return 0;
 }
 
+/* What is wrong with an address value (an optional NAME:// prefix skipped). */
+static const char *addr_problem(const char *s)
+{
+    const char *p = strstr(s, "://");
+    const char *why = net_hostport_problem(p ? p + 3 : s);
+    return why ? why : "want HOST:PORT";
+}
+
 static int parse_i64(const char *v, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
@@ -177,7 +196,7 @@ static int set_listeners(config *c, const char *value, char *err, size_t errlen)
             tok++;
         config_addr *dst = strncmp(tok, "CONTROLLER://", 13) == 0 ? &c->controller_listen : &c->listen;
         if (config_parse_addr(tok, dst) != 0)
-            rc = fail(err, errlen, "invalid listener '%s' (want NAME://HOST:PORT)", tok);
+            rc = fail(err, errlen, "invalid listener '%s': %s", tok, addr_problem(tok));
     }
     free(copy);
     return rc;
@@ -252,7 +271,8 @@ static int set_value(config *c, const struct ckey *k, const char *v, char *err, 
         return 0;
     case CT_ADDR:
         if (config_parse_addr(v, (config_addr *)(base + k->off)))
-            break;
+            return fail(err, errlen, "invalid value '%s' for configuration key '%s': %s", v, k->key,
+                        addr_problem(v));
         return 0;
     case CT_LISTENERS:
         return set_listeners(c, v, err, errlen);
@@ -342,6 +362,10 @@ int config_finish(config *c, char *err, size_t errlen)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->num_network_threads = n > 0 ? (int32_t)MIN(n, 64) : 1;
     }
+    if (c->queued_max_request_bytes == 0 || c->queued_max_request_bytes < -1)
+        return fail(err, errlen, "queued.max.request.bytes must be positive, or -1 for no limit");
+    if (c->max_connections < 1 || c->max_connections_per_ip < 1)
+        return fail(err, errlen, "max.connections and max.connections.per.ip must be at least 1");
     if (c->socket_request_max_bytes < 1024)
         return fail(err, errlen, "socket.request.max.bytes must be at least 1024");
     return 0;

@@ -55,7 +55,11 @@ typedef struct config {
     int64_t log_scrub_interval_ms;       /* closed segments re-verified this often; 0 never */
     int32_t message_max_bytes;
     int32_t socket_request_max_bytes;
+    int64_t queued_max_request_bytes;    /* all connections' requests being read or answered; -1 none */
     int32_t num_network_threads;         /* 0: one per core */
+    int32_t max_connections;             /* client connections open at once */
+    int32_t max_connections_per_ip;      /* ... from one address */
+    int64_t connections_max_idle_ms;     /* close a client connection idle this long; <= 0 never */
     int32_t offsets_topic_num_partitions;
     int64_t offsets_retention_minutes;
     int64_t offsets_retention_check_interval_ms;
