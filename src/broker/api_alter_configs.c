@@ -6,10 +6,13 @@
  * keys: SET a value, DELETE the override, APPEND to or SUBTRACT from a list
  * key (cleanup.policy), starting from the effective value.
  *
- * Every key and resulting value is checked here (an unknown key or a bad
- * value is INVALID_CONFIG naming it; a key or resource given twice, a null
- * value where one is needed, or an unknown operation is INVALID_REQUEST);
- * the controller checks that the topic exists and writes ConfigRecords.
+ * The resource is checked before its keys, as Kafka's AdminZkClient does
+ * (topic name, then existence: a missing topic is UNKNOWN_TOPIC_OR_PARTITION
+ * whatever its keys). Then every key and resulting value is checked here (an
+ * unknown key or a bad value is INVALID_CONFIG naming it; a key or resource
+ * given twice, a null value where one is needed, or an unknown operation is
+ * INVALID_REQUEST); the controller checks existence again against the
+ * latest state and writes ConfigRecords.
  * validate_only runs every check and changes nothing. Broker resources are
  * INVALID_REQUEST: the broker's configuration is static. The partition logs
  * take a change when the new metadata image is applied (replica_sync). */
@@ -46,13 +49,17 @@ static bool same(kstr_t a, kstr_t b)
     return a.len == b.len && (a.len <= 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
 }
 
-static int16_t check_resource(int8_t type, kstr_t name, const char **msg)
+/* The resource before its keys (Kafka's order): its type, its name, then
+ * whether the topic exists. */
+static int16_t check_resource(const meta_image *img, int8_t type, kstr_t name, const char **msg)
 {
     if (type != RES_TOPIC)
         return *msg = "only topic configurations can be altered; the broker's are static",
                KERR_INVALID_REQUEST;
     if (name.len <= 0 || !meta_valid_topic_name(name.ptr, (size_t)name.len))
         return *msg = "invalid topic name", KERR_INVALID_TOPIC_EXCEPTION;
+    if (!meta_image_topic(img, name.ptr, (size_t)name.len))
+        return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
     return KERR_NONE;
 }
 
@@ -112,10 +119,11 @@ static bool dup_resource(const AlterConfigsRequest *req, int32_t i)
     return false;
 }
 
-static int16_t replace_changes(breq *r, const AlterConfigsRequest_AlterConfigsResource *res,
-                               change *ch, const char **msg)
+static int16_t replace_changes(breq *r, const meta_image *img,
+                               const AlterConfigsRequest_AlterConfigsResource *res, change *ch,
+                               const char **msg)
 {
-    int16_t err = check_resource(res->ResourceType, res->ResourceName, msg);
+    int16_t err = check_resource(img, res->ResourceType, res->ResourceName, msg);
     for (int32_t i = 0; err == KERR_NONE && i < res->Configs.count; i++) {
         const AlterConfigsRequest_AlterableConfig *c = &res->Configs.items[i];
         const topic_config_key *k;
@@ -141,6 +149,7 @@ breq_rc api_alter_configs(breq *r)
     resp->Responses.items =
         breq_items(r, &AlterConfigsResponse_AlterConfigsResourceResponse_desc, n);
     meta_wait *w = meta_wait_new(r, alter_done);
+    meta_image *img = meta_acquire(r->b->meta);
     for (int32_t i = 0; i < n; i++) {
         const AlterConfigsRequest_AlterConfigsResource *res = &req->Resources.items[i];
         AlterConfigsResponse_AlterConfigsResourceResponse *out = &resp->Responses.items[i];
@@ -150,7 +159,7 @@ breq_rc api_alter_configs(breq *r)
         change *ch = arena_alloc(&r->arena, (size_t)(nc ? nc : 1) * sizeof *ch);
         const char *msg = NULL;
         int16_t err = dup_resource(req, i) ? (msg = "resource named twice", KERR_INVALID_REQUEST)
-                                           : replace_changes(r, res, ch, &msg);
+                                           : replace_changes(r, img, res, ch, &msg);
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = kstr_from(msg);
@@ -159,6 +168,7 @@ breq_rc api_alter_configs(breq *r)
         submit(w, res->ResourceName, ch, nc, true, req->ValidateOnly, &out->ErrorCode,
                &out->ErrorMessage);
     }
+    meta_image_release(img);
     return meta_wait_end(w);
 }
 
@@ -252,7 +262,7 @@ static int16_t incremental_changes(breq *r, const meta_image *img,
                                    const IncrementalAlterConfigsRequest_AlterConfigsResource *res,
                                    change *ch, const char **msg)
 {
-    int16_t err = check_resource(res->ResourceType, res->ResourceName, msg);
+    int16_t err = check_resource(img, res->ResourceType, res->ResourceName, msg);
     if (err != KERR_NONE)
         return err;
     const meta_topic *t =

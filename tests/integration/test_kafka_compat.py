@@ -1,0 +1,68 @@
+"""Behaviours where Chronik follows Kafka's lead, checked with the clients
+that depend on them: error precedence of AlterConfigs, deprecated keys
+Kafka 3.x still accepts, the initial rebalance delay of new groups,
+LogAppendTime topics, compaction scheduling, and dynamic broker configs."""
+
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import ConfigResource
+
+import kwire
+from test_admin import admin, create_topic, error_of, incremental_alter, result
+
+NODE_ID = 1              # harness.Broker's default --node-id
+CLIENT_TIMEOUT_S = 30.0  # one admin call, one flush, one consume
+DEADLINE_S = 30.0        # an asynchronous effect must show by then
+POLL_S = 0.05
+
+ERR_NONE = 0
+ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
+ERR_INVALID_CONFIG = 40
+ERR_INVALID_REQUEST = 42
+
+RES_TOPIC = 2
+RES_BROKER = 4
+OP_SET, OP_DELETE = 0, 1
+
+SRC_TOPIC = 1
+SRC_DYNAMIC_BROKER = 2
+SRC_DYNAMIC_DEFAULT_BROKER = 3
+SRC_STATIC_BROKER = 4
+SRC_DEFAULT = 5
+
+
+# ---- helpers -------------------------------------------------------------------
+
+def configs_of(broker, rtype, name):
+    a = admin(broker)
+    res = ConfigResource(rtype, name)
+    return result(a.describe_configs([res]))[res]
+
+
+def wait_for(cond, what, deadline_s=DEADLINE_S):
+    end = time.monotonic() + deadline_s
+    while not cond():
+        assert time.monotonic() < end, "timed out waiting for " + what
+        time.sleep(POLL_S)
+
+
+# ---- AlterConfigs error precedence ---------------------------------------------
+
+# A missing topic is UNKNOWN_TOPIC_OR_PARTITION before its keys are looked at (an unknown key there is not INVALID_CONFIG).
+def test_alter_configs_missing_topic_before_keys(broker):
+    a = admin(broker)
+    res = ConfigResource("topic", "no-such-topic",
+                         set_config={"compression.type": "lz4", "offset.metadata.max.bytes": "12345"})
+    err = error_of(a.alter_configs([res])[res])
+    assert err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err
+    with kwire.Conn.to(broker.bootstrap) as c:
+        code, msg = incremental_alter(c, "no-such-topic", [("compression.type", OP_SET, "lz4"),
+                                                           ("offset.metadata.max.bytes", OP_SET, "12345")])
+        assert code == ERR_UNKNOWN_TOPIC_OR_PARTITION, msg
+    create_topic(broker, "exists")
+    err = error_of(a.alter_configs([ConfigResource("topic", "exists", set_config={
+        "offset.metadata.max.bytes": "12345"})])[ConfigResource("topic", "exists")])
+    assert err.code() == KafkaError.INVALID_CONFIG, err
