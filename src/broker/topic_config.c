@@ -1,6 +1,7 @@
 /* topic_config.c - the topic configuration keys (Kafka's names), their
  * broker-level defaults and synonyms, validation, and the mapping from a
  * topic's effective configuration to its log's (broker_int.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +29,11 @@ static const topic_config_key keys[] = {
     {"index.interval.bytes", "log.index.interval.bytes", TC_INT, TC_OFF(log_index_interval_bytes), NULL},
     {"max.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "9223372036854775807"},
     {"max.message.bytes", "message.max.bytes", TC_INT, TC_OFF(message_max_bytes), NULL},
+    /* Deprecated in Kafka 3.x, which still accepts them and ignores them
+     * (message format v2 is the only one, and down-conversion is never
+     * done): accepted, shown, ignored. */
+    {"message.downconversion.enable", "log.message.downconversion.enable", TC_BOOLEAN, TC_NONE, "true"},
+    {"message.format.version", "log.message.format.version", TC_STRING, TC_NONE, "3.0-IV1"},
     {"message.timestamp.type", NULL, TC_STRING, TC_NONE, "CreateTime"},
     {"min.cleanable.dirty.ratio", NULL, TC_DOUBLE, TC_NONE, "0.5"},
     {"min.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "0"},
@@ -84,6 +90,19 @@ static bool parse_long(const char *v, int64_t lo, int64_t *out)
     return true;
 }
 
+/* A Kafka release as message.format.version names one: "0.10.0",
+ * "2.8", "3.0-IV1" (digits and dots, an optional -IVn suffix). */
+static bool valid_format_version(const char *v)
+{
+    size_t digits = strspn(v, "0123456789.");
+    if (digits == 0 || !isdigit((unsigned char)v[0]))
+        return false;
+    const char *rest = v + digits;
+    if (!*rest)
+        return true;
+    return strncmp(rest, "-IV", 3) == 0 && rest[3] && strspn(rest + 3, "0123456789") == strlen(rest + 3);
+}
+
 bool topic_config_valid(const topic_config_key *k, const char *v)
 {
     int64_t x;
@@ -105,6 +124,8 @@ bool topic_config_valid(const topic_config_key *k, const char *v)
                    strcmp(v, "compact,delete") == 0 || strcmp(v, "delete,compact") == 0;
         if (strcmp(k->name, "message.timestamp.type") == 0)
             return strcmp(v, "CreateTime") == 0 || strcmp(v, "LogAppendTime") == 0;
+        if (strcmp(k->name, "message.format.version") == 0)
+            return valid_format_version(v);
         return true;
     }
 }

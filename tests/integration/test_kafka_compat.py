@@ -66,3 +66,26 @@ def test_alter_configs_missing_topic_before_keys(broker):
     err = error_of(a.alter_configs([ConfigResource("topic", "exists", set_config={
         "offset.metadata.max.bytes": "12345"})])[ConfigResource("topic", "exists")])
     assert err.code() == KafkaError.INVALID_CONFIG, err
+
+
+# ---- deprecated keys ---------------------------------------------------------------
+
+# message.format.version and message.downconversion.enable are accepted and shown as Kafka 3.x does; the topic works.
+def test_deprecated_topic_keys_accepted(broker_factory):
+    broker = broker_factory(settings={"log.message.format.version": "2.8",
+                                      "log.message.downconversion.enable": "true"})
+    create_topic(broker, "old-style", config={"message.format.version": "0.10.0",
+                                              "message.downconversion.enable": "false"})
+    cfg = configs_of(broker, "topic", "old-style")
+    assert (cfg["message.format.version"].value, cfg["message.format.version"].source) == ("0.10.0", SRC_TOPIC)
+    assert (cfg["message.downconversion.enable"].value,
+            cfg["message.downconversion.enable"].source) == ("false", SRC_TOPIC)
+    a = admin(broker)
+    res = ConfigResource("topic", "old-style", set_config={"message.format.version": "3.0-IV1"})
+    result(a.alter_configs([res]))
+    assert configs_of(broker, "topic", "old-style")["message.format.version"].value == "3.0-IV1"
+    bad = ConfigResource("topic", "old-style", set_config={"message.format.version": "latest!"})
+    assert error_of(a.alter_configs([bad])[bad]).code() == KafkaError.INVALID_CONFIG
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    p.produce("old-style", b"v")
+    assert p.flush(CLIENT_TIMEOUT_S) == 0
