@@ -88,8 +88,9 @@ static const struct ckey keys[] = {
      "smallest session timeout a member may ask for"},
     {"group.max.session.timeout.ms", CT_I32, F(group_max_session_timeout_ms), 0, "1800000",
      "largest session timeout a member may ask for"},
-    {"group.initial.rebalance.delay.ms", CT_I32, F(group_initial_rebalance_delay_ms), 0, "0",
-     "wait for more members before the first rebalance of a new group"},
+    {"group.initial.rebalance.delay.ms", CT_I32, F(group_initial_rebalance_delay_ms), 0, "3000",
+     "wait this long for more members before the first rebalance of an empty group, as Kafka "
+     "does: consumers started together then share one rebalance instead of one each (0: none)"},
     {"quorum.election.timeout.ms", CT_I32, F(quorum_election_timeout_ms), 0, "1000",
      "metadata quorum election timeout"},
     {"quorum.election.backoff.max.ms", CT_I32, F(quorum_election_backoff_max_ms), 0, "1000",

@@ -89,3 +89,40 @@ def test_deprecated_topic_keys_accepted(broker_factory):
     p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
     p.produce("old-style", b"v")
     assert p.flush(CLIENT_TIMEOUT_S) == 0
+
+
+# ---- group.initial.rebalance.delay.ms ------------------------------------------------
+
+# By default (3000 ms, Kafka's value) two consumers that start together share the group's first rebalance.
+def test_initial_rebalance_delay_default(broker_factory):
+    broker = broker_factory(settings={"group.initial.rebalance.delay.ms": None})
+    cfg = configs_of(broker, "broker", str(NODE_ID))
+    assert (cfg["group.initial.rebalance.delay.ms"].value,
+            cfg["group.initial.rebalance.delay.ms"].source) == ("3000", SRC_DEFAULT)
+    create_topic(broker, "together", partitions=2)
+    assigns = {"a": [], "b": []}
+    stop, errors = threading.Event(), []
+
+    def member(name):
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "together-group",
+                      "client.id": name, "session.timeout.ms": 10000})
+        try:
+            c.subscribe(["together"], on_assign=lambda _c, parts: assigns[name].append(
+                sorted(p.partition for p in parts)))
+            while not stop.is_set():
+                c.poll(0.05)
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=member, args=(n,), daemon=True) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    wait_for(lambda: assigns["a"] and assigns["b"], "both members to be assigned")
+    stop.set()
+    for t in threads:
+        t.join(CLIENT_TIMEOUT_S)
+    assert errors == []
+    # One rebalance: each member was assigned once, one partition each.
+    assert (assigns["a"], assigns["b"]) in (([[0]], [[1]]), ([[1]], [[0]])), assigns
