@@ -174,6 +174,7 @@ static const broker_key broker_keys[] = {
     {"log.cache.window.bytes", BK_I64, F(log_cache_window_bytes), CT_LONG},
     {"log.index.interval.bytes", BK_I32, F(log_index_interval_bytes), CT_INT},
     {"log.level", BK_LOGLEVEL, F(log_level), CT_STRING},
+    {"log.message.timestamp.type", BK_STR, F(log_message_timestamp_type), CT_STRING},
     {"log.preallocate", BK_BOOL, F(log_preallocate), CT_BOOLEAN},
     {"log.retention.bytes", BK_I64, F(log_retention_bytes), CT_LONG},
     {"log.retention.check.interval.ms", BK_I64, F(log_retention_check_interval_ms), CT_LONG},

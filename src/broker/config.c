@@ -14,7 +14,7 @@
 
 enum ctype {
     CT_I16, CT_I32, CT_I64, CT_BOOL, CT_STR, CT_ADDR, CT_LISTENERS, CT_VOTERS,
-    CT_HOURS_AS_MS, CT_MINUTES_AS_MS, CT_LOGLEVEL, CT_IGNORED
+    CT_HOURS_AS_MS, CT_MINUTES_AS_MS, CT_LOGLEVEL, CT_TIMESTAMP_TYPE, CT_IGNORED
 };
 
 struct ckey {
@@ -74,6 +74,9 @@ static const struct ckey keys[] = {
     {"log.cache.window.bytes", CT_I64, F(log_cache_window_bytes), 0, "268435456",
      "page cache kept per partition behind its log end; older synced pages are dropped (-1: keep all)"},
     {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch"},
+    {"log.message.timestamp.type", CT_TIMESTAMP_TYPE, F(log_message_timestamp_type),
+     S(log_message_timestamp_type), "CreateTime",
+     "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's clock"},
     {"socket.request.max.bytes", CT_I32, F(socket_request_max_bytes), 0, "104857600",
      "largest request"},
     {"num.network.threads", CT_I32, F(num_network_threads), 0, "0",
@@ -245,6 +248,10 @@ static int set_value(config *c, const struct ckey *k, const char *v, char *err, 
             break;
         *(bool *)(base + k->off) = strcmp(v, "true") == 0;
         return 0;
+    case CT_TIMESTAMP_TYPE:
+        if (strcmp(v, "CreateTime") && strcmp(v, "LogAppendTime"))
+            break;
+        /* fall through */
     case CT_STR:
         if (strlen(v) >= k->size)
             break;

@@ -52,6 +52,7 @@ typedef struct config {
     bool log_preallocate;                /* zeros ahead of small appends (storage.h) */
     int64_t log_cache_window_bytes;      /* page cache kept per partition behind its end; -1 all */
     int32_t message_max_bytes;
+    char log_message_timestamp_type[16]; /* "CreateTime" or "LogAppendTime" */
     int32_t socket_request_max_bytes;
     int32_t num_network_threads;         /* 0: one per core */
     int32_t offsets_topic_num_partitions;

@@ -34,7 +34,7 @@ static const topic_config_key keys[] = {
      * done): accepted, shown, ignored. */
     {"message.downconversion.enable", "log.message.downconversion.enable", TC_BOOLEAN, TC_NONE, "true"},
     {"message.format.version", "log.message.format.version", TC_STRING, TC_NONE, "3.0-IV1"},
-    {"message.timestamp.type", NULL, TC_STRING, TC_NONE, "CreateTime"},
+    {"message.timestamp.type", "log.message.timestamp.type", TC_STRING, TC_OFF(log_message_timestamp_type), NULL},
     {"min.cleanable.dirty.ratio", NULL, TC_DOUBLE, TC_NONE, "0.5"},
     {"min.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "0"},
     {"min.insync.replicas", "min.insync.replicas", TC_INT, TC_OFF(min_insync_replicas), NULL},
@@ -71,6 +71,8 @@ void topic_config_default(const config *c, const topic_config_key *k, char *out,
     const char *base = (const char *)c;
     if (k->type == TC_LONG)
         snprintf(out, n, "%" PRId64, *(const int64_t *)(base + k->broker_off));
+    else if (k->type == TC_STRING)
+        snprintf(out, n, "%s", base + k->broker_off);
     else if (k->type == TC_BOOLEAN)
         snprintf(out, n, "%s", *(const bool *)(base + k->broker_off) ? "true" : "false");
     else if (k->broker_off == TC_OFF(log_segment_bytes))
@@ -156,6 +158,12 @@ static int64_t effective_long(const config *c, const meta_topic *t, const char *
 int64_t topic_config_long(const config *c, const meta_topic *t, const char *name)
 {
     return effective_long(c, t, name);
+}
+
+bool topic_config_log_append_time(const config *c, const meta_topic *t)
+{
+    const char *v = t ? meta_topic_config(t, "message.timestamp.type") : NULL;
+    return strcmp(v ? v : c->log_message_timestamp_type, "LogAppendTime") == 0;
 }
 
 void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out)

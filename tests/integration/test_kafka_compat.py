@@ -7,7 +7,8 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import (TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError,
+                            Producer)
 from confluent_kafka.admin import ConfigResource
 
 import kwire
@@ -126,3 +127,66 @@ def test_initial_rebalance_delay_default(broker_factory):
     assert errors == []
     # One rebalance: each member was assigned once, one partition each.
     assert (assigns["a"], assigns["b"]) in (([[0]], [[1]]), ([[1]], [[0]])), assigns
+
+
+# ---- message.timestamp.type=LogAppendTime --------------------------------------------
+
+def produce_at(broker, topic, timestamp_ms, extra=None):
+    """Produces three records with a fixed CreateTime; returns the delivery reports' timestamps."""
+    conf = {"bootstrap.servers": broker.bootstrap, "linger.ms": 5}
+    conf.update(extra or {})
+    p = Producer(conf)
+    reports = []
+    for i in range(3):
+        p.produce(topic, b"v%d" % i, key=b"k", timestamp=timestamp_ms,
+                  on_delivery=lambda err, msg: reports.append((err, msg.timestamp())))
+    assert p.flush(CLIENT_TIMEOUT_S) == 0
+    assert [e for e, _ in reports] == [None] * 3, reports
+    return [ts for _, ts in reports]
+
+
+def consumed_timestamps(broker, topic, count):
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "ts-" + topic,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    out = []
+    try:
+        c.subscribe([topic])
+        end = time.monotonic() + DEADLINE_S
+        while len(out) < count and time.monotonic() < end:
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                out.append(m.timestamp())
+    finally:
+        c.close()
+    assert len(out) == count, out
+    return out
+
+
+# A LogAppendTime topic stamps batches with the broker's clock: the delivery report (from the produce
+# response's log_append_time_ms) and the consumer both see it, compressed batches too; CreateTime topics keep the producer's.
+def test_log_append_time_topic(broker):
+    create_topic(broker, "lat", config={"message.timestamp.type": "LogAppendTime"})
+    create_topic(broker, "ct")
+    cfg = configs_of(broker, "topic", "lat")["message.timestamp.type"]
+    assert (cfg.value, cfg.source) == ("LogAppendTime", SRC_TOPIC)
+    old = 1000000000000
+    before = int(time.time() * 1000)
+    stamped = produce_at(broker, "lat", old) + produce_at(broker, "lat", old, {"compression.type": "lz4"})
+    after = int(time.time() * 1000)
+    for ts_type, ts in stamped:
+        assert ts_type == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after, stamped
+    assert consumed_timestamps(broker, "lat", 6) == stamped
+    kept = produce_at(broker, "ct", old)
+    assert kept == [(TIMESTAMP_CREATE_TIME, old)] * 3
+    assert consumed_timestamps(broker, "ct", 3) == kept
+
+
+# log.message.timestamp.type is the default of topics without an override.
+def test_log_append_time_broker_default(broker_factory):
+    broker = broker_factory(settings={"log.message.timestamp.type": "LogAppendTime"})
+    before = int(time.time() * 1000)
+    stamped = produce_at(broker, "auto-lat", 1000000000000)
+    cfg = configs_of(broker, "topic", "auto-lat")["message.timestamp.type"]
+    assert (cfg.value, cfg.source) == ("LogAppendTime", SRC_STATIC_BROKER)
+    assert all(t == TIMESTAMP_LOG_APPEND_TIME and ts >= before for t, ts in stamped), stamped
+    assert consumed_timestamps(broker, "auto-lat", 3) == stamped
