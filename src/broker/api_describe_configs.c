@@ -26,7 +26,7 @@ enum { RES_TOPIC = 2, RES_BROKER = 4 };
 /* Kafka's ConfigSource ids. */
 enum { SRC_TOPIC_CONFIG = 1, SRC_STATIC_BROKER_CONFIG = 4, SRC_DEFAULT_CONFIG = 5 };
 /* Kafka's ConfigType ids (the topic keys carry theirs in the table). */
-enum { CT_BOOLEAN = 1, CT_STRING = 2, CT_INT = 3, CT_SHORT = 4, CT_LONG = 5, CT_LIST = 7 };
+enum { CT_BOOLEAN = 1, CT_STRING = 2, CT_INT = 3, CT_SHORT = 4, CT_LONG = 5, CT_DOUBLE = 6, CT_LIST = 7 };
 enum { VALUE_MAX = 2048, SYNONYMS_MAX = 3 };
 
 typedef struct describe {
@@ -137,6 +137,7 @@ typedef enum bk_kind {
     BK_I16,
     BK_I32,
     BK_I64,
+    BK_DOUBLE,
     BK_BOOL,
     BK_STR,
     BK_ADDR,
@@ -172,6 +173,11 @@ static const broker_key broker_keys[] = {
     {"log.flush.interval.messages", BK_I64, F(log_flush_interval_messages), CT_LONG},
     {"log.flush.interval.ms", BK_I64, F(log_flush_interval_ms), CT_LONG},
     {"log.cache.window.bytes", BK_I64, F(log_cache_window_bytes), CT_LONG},
+    {"log.cleaner.backoff.ms", BK_I64, F(log_cleaner_backoff_ms), CT_LONG},
+    {"log.cleaner.delete.retention.ms", BK_I64, F(log_cleaner_delete_retention_ms), CT_LONG},
+    {"log.cleaner.max.compaction.lag.ms", BK_I64, F(log_cleaner_max_compaction_lag_ms), CT_LONG},
+    {"log.cleaner.min.cleanable.ratio", BK_DOUBLE, F(log_cleaner_min_cleanable_ratio), CT_DOUBLE},
+    {"log.cleaner.min.compaction.lag.ms", BK_I64, F(log_cleaner_min_compaction_lag_ms), CT_LONG},
     {"log.index.interval.bytes", BK_I32, F(log_index_interval_bytes), CT_INT},
     {"log.level", BK_LOGLEVEL, F(log_level), CT_STRING},
     {"log.message.timestamp.type", BK_STR, F(log_message_timestamp_type), CT_STRING},
@@ -232,6 +238,9 @@ static void broker_value(const config *c, const broker_key *k, char *out, size_t
         break;
     case BK_I64:
         snprintf(out, n, "%" PRId64, *(const int64_t *)p);
+        break;
+    case BK_DOUBLE:
+        snprintf(out, n, "%g", *(const double *)p);
         break;
     case BK_BOOL:
         snprintf(out, n, "%s", *(const bool *)p ? "true" : "false");

@@ -188,9 +188,7 @@ static void compact_one(broker *b, const meta_topic *t, partition *p)
     o.delete_retention_ms = topic_config_long(&b->cfg, t, "delete.retention.ms");
     o.min_lag_ms = topic_config_long(&b->cfg, t, "min.compaction.lag.ms");
     o.max_lag_ms = topic_config_long(&b->cfg, t, "max.compaction.lag.ms");
-    const char *ratio = meta_topic_config(t, "min.cleanable.dirty.ratio");
-    if (ratio)
-        o.min_dirty_ratio = strtod(ratio, NULL);
+    o.min_dirty_ratio = topic_config_double(&b->cfg, t, "min.cleanable.dirty.ratio");
     o.cancel = compact_cancelled;
     o.cancel_arg = b;
     int rc = plog_compact(p->log, &o, NULL);
@@ -218,27 +216,48 @@ static void compact_all(broker *b)
     free(pending.parts);
 }
 
-/* Retention and time-based rolls, every log.retention.check.interval.ms. */
+/* Waits on hk_cond (hk_lock held) until the monotonic time due_ms, a
+ * signal, or a stop. */
+static void housekeeper_wait(broker *b, int64_t due_ms)
+{
+    int64_t ms = MAX(due_ms - clock_mono_ms(), 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&b->hk_cond, &b->hk_lock, &ts);
+}
+
+/* Retention and time-based rolls every log.retention.check.interval.ms;
+ * compaction every log.cleaner.backoff.ms (Kafka's cleaner cadence: each
+ * pass decides per partition whether it is due, from its dirty ratio and
+ * min/max.compaction.lag.ms). Both intervals are read each round, so a
+ * dynamic change applies from the next one. */
 static void *housekeeper(void *arg)
 {
     broker *b = arg;
+    int64_t now = clock_mono_ms();
+    int64_t next_retention = now + MAX(b->cfg.log_retention_check_interval_ms, 10);
+    int64_t next_clean = now + MAX(b->cfg.log_cleaner_backoff_ms, 10);
     pthread_mutex_lock(&b->hk_lock);
     while (!b->hk_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ms = MAX(b->cfg.log_retention_check_interval_ms, 10);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&b->hk_cond, &b->hk_lock, &ts);
+        housekeeper_wait(b, MIN(next_retention, next_clean));
         if (b->hk_stop)
             break;
         pthread_mutex_unlock(&b->hk_lock);
-        replica_each(b->replicas, housekeep_one, b);
-        compact_all(b);
+        now = clock_mono_ms();
+        if (now >= next_retention) {
+            replica_each(b->replicas, housekeep_one, b);
+            next_retention = clock_mono_ms() + MAX(b->cfg.log_retention_check_interval_ms, 10);
+        }
+        if (now >= next_clean) {
+            compact_all(b);
+            next_clean = clock_mono_ms() + MAX(b->cfg.log_cleaner_backoff_ms, 10);
+        }
         pthread_mutex_lock(&b->hk_lock);
     }
     pthread_mutex_unlock(&b->hk_lock);

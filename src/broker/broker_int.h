@@ -186,6 +186,7 @@ const topic_config_key *topic_config_find(const char *name, size_t len);
 void topic_config_default(const config *c, const topic_config_key *k, char *out, size_t n);
 bool topic_config_valid(const topic_config_key *k, const char *value);
 int64_t topic_config_long(const config *c, const meta_topic *t, const char *name);
+double topic_config_double(const config *c, const meta_topic *t, const char *name);
 /* True when the topic's message.timestamp.type (or the broker's) is LogAppendTime. */
 bool topic_config_log_append_time(const config *c, const meta_topic *t);
 /* replica_config_fn: a topic's log configuration (ctx is the config). */

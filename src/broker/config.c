@@ -13,7 +13,7 @@
 #include "base/util.h"
 
 enum ctype {
-    CT_I16, CT_I32, CT_I64, CT_BOOL, CT_STR, CT_ADDR, CT_LISTENERS, CT_VOTERS,
+    CT_I16, CT_I32, CT_I64, CT_DOUBLE, CT_BOOL, CT_STR, CT_ADDR, CT_LISTENERS, CT_VOTERS,
     CT_HOURS_AS_MS, CT_MINUTES_AS_MS, CT_LOGLEVEL, CT_TIMESTAMP_TYPE, CT_IGNORED
 };
 
@@ -63,6 +63,17 @@ static const struct ckey keys[] = {
     {"log.roll.hours", CT_HOURS_AS_MS, F(log_roll_ms), 0, NULL, "log.roll.ms in hours"},
     {"log.retention.check.interval.ms", CT_I64, F(log_retention_check_interval_ms), 0, "300000",
      "how often retention and time-based rolls are checked"},
+    {"log.cleaner.backoff.ms", CT_I64, F(log_cleaner_backoff_ms), 0, "15000",
+     "how often the cleaner looks for compacted partitions to clean"},
+    {"log.cleaner.min.cleanable.ratio", CT_DOUBLE, F(log_cleaner_min_cleanable_ratio), 0, "0.5",
+     "clean a partition once this share of its sealed bytes is dirty (min.cleanable.dirty.ratio)"},
+    {"log.cleaner.delete.retention.ms", CT_I64, F(log_cleaner_delete_retention_ms), 0, "86400000",
+     "how long a compacted topic keeps tombstones (delete.retention.ms)"},
+    {"log.cleaner.min.compaction.lag.ms", CT_I64, F(log_cleaner_min_compaction_lag_ms), 0, "0",
+     "records younger than this are never compacted (min.compaction.lag.ms)"},
+    {"log.cleaner.max.compaction.lag.ms", CT_I64, F(log_cleaner_max_compaction_lag_ms), 0,
+     "9223372036854775807",
+     "a dirty record older than this gets its partition cleaned whatever its dirty ratio (max.compaction.lag.ms)"},
     {"log.index.interval.bytes", CT_I32, F(log_index_interval_bytes), 0, "4096",
      "bytes between offset-index entries"},
     {"log.flush.interval.messages", CT_I64, F(log_flush_interval_messages), 0,
@@ -235,6 +246,15 @@ static int set_value(config *c, const struct ckey *k, const char *v, char *err, 
             break;
         *(int64_t *)(base + k->off) = x;
         return 0;
+    case CT_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || *end || end == v || !(d >= 0 && d <= 1))
+            break;
+        *(double *)(base + k->off) = d;
+        return 0;
+    }
     case CT_HOURS_AS_MS:
     case CT_MINUTES_AS_MS: {
         int64_t unit = k->type == CT_HOURS_AS_MS ? 3600000 : 60000;

@@ -46,6 +46,11 @@ typedef struct config {
     int64_t log_segment_bytes;
     int64_t log_roll_ms;
     int64_t log_retention_check_interval_ms;
+    int64_t log_cleaner_backoff_ms;      /* how often compacted partitions are looked at */
+    double log_cleaner_min_cleanable_ratio;
+    int64_t log_cleaner_delete_retention_ms;
+    int64_t log_cleaner_min_compaction_lag_ms;
+    int64_t log_cleaner_max_compaction_lag_ms;
     int32_t log_index_interval_bytes;
     int64_t log_flush_interval_messages; /* INT64_MAX: sync before ack (default) */
     int64_t log_flush_interval_ms;       /* INT64_MAX: sync before ack (default) */

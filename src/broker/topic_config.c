@@ -22,12 +22,12 @@ enum { TC_BOOLEAN = 1, TC_STRING = 2, TC_INT = 3, TC_SHORT = 4, TC_LONG = 5, TC_
 static const topic_config_key keys[] = {
     {"cleanup.policy", NULL, TC_LIST, TC_NONE, "delete"},
     {"compression.type", NULL, TC_STRING, TC_NONE, "producer"},
-    {"delete.retention.ms", NULL, TC_LONG, TC_NONE, "86400000"},
+    {"delete.retention.ms", "log.cleaner.delete.retention.ms", TC_LONG, TC_OFF(log_cleaner_delete_retention_ms), NULL},
     {"file.delete.delay.ms", NULL, TC_LONG, TC_NONE, "60000"},
     {"flush.messages", "log.flush.interval.messages", TC_LONG, TC_OFF(log_flush_interval_messages), NULL},
     {"flush.ms", "log.flush.interval.ms", TC_LONG, TC_OFF(log_flush_interval_ms), NULL},
     {"index.interval.bytes", "log.index.interval.bytes", TC_INT, TC_OFF(log_index_interval_bytes), NULL},
-    {"max.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "9223372036854775807"},
+    {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", TC_LONG, TC_OFF(log_cleaner_max_compaction_lag_ms), NULL},
     {"max.message.bytes", "message.max.bytes", TC_INT, TC_OFF(message_max_bytes), NULL},
     /* Deprecated in Kafka 3.x, which still accepts them and ignores them
      * (message format v2 is the only one, and down-conversion is never
@@ -35,8 +35,8 @@ static const topic_config_key keys[] = {
     {"message.downconversion.enable", "log.message.downconversion.enable", TC_BOOLEAN, TC_NONE, "true"},
     {"message.format.version", "log.message.format.version", TC_STRING, TC_NONE, "3.0-IV1"},
     {"message.timestamp.type", "log.message.timestamp.type", TC_STRING, TC_OFF(log_message_timestamp_type), NULL},
-    {"min.cleanable.dirty.ratio", NULL, TC_DOUBLE, TC_NONE, "0.5"},
-    {"min.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "0"},
+    {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", TC_DOUBLE, TC_OFF(log_cleaner_min_cleanable_ratio), NULL},
+    {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", TC_LONG, TC_OFF(log_cleaner_min_compaction_lag_ms), NULL},
     {"min.insync.replicas", "min.insync.replicas", TC_INT, TC_OFF(min_insync_replicas), NULL},
     {"preallocate", "log.preallocate", TC_BOOLEAN, TC_OFF(log_preallocate), NULL},
     {"retention.bytes", "log.retention.bytes", TC_LONG, TC_OFF(log_retention_bytes), NULL},
@@ -73,6 +73,8 @@ void topic_config_default(const config *c, const topic_config_key *k, char *out,
         snprintf(out, n, "%" PRId64, *(const int64_t *)(base + k->broker_off));
     else if (k->type == TC_STRING)
         snprintf(out, n, "%s", base + k->broker_off);
+    else if (k->type == TC_DOUBLE)
+        snprintf(out, n, "%g", *(const double *)(base + k->broker_off));
     else if (k->type == TC_BOOLEAN)
         snprintf(out, n, "%s", *(const bool *)(base + k->broker_off) ? "true" : "false");
     else if (k->broker_off == TC_OFF(log_segment_bytes))
@@ -158,6 +160,17 @@ static int64_t effective_long(const config *c, const meta_topic *t, const char *
 int64_t topic_config_long(const config *c, const meta_topic *t, const char *name)
 {
     return effective_long(c, t, name);
+}
+
+double topic_config_double(const config *c, const meta_topic *t, const char *name)
+{
+    const char *v = t ? meta_topic_config(t, name) : NULL;
+    char buf[64];
+    if (!v) {
+        topic_config_default(c, topic_config_find(name, strlen(name)), buf, sizeof buf);
+        v = buf;
+    }
+    return strtod(v, NULL);
 }
 
 bool topic_config_log_append_time(const config *c, const meta_topic *t)

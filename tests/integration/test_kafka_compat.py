@@ -7,12 +7,12 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import (TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError,
-                            Producer)
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError, Producer
 from confluent_kafka.admin import ConfigResource
 
 import kwire
 from test_admin import admin, create_topic, error_of, incremental_alter, result
+from test_compaction import read_all
 
 NODE_ID = 1              # harness.Broker's default --node-id
 CLIENT_TIMEOUT_S = 30.0  # one admin call, one flush, one consume
@@ -190,3 +190,28 @@ def test_log_append_time_broker_default(broker_factory):
     assert (cfg.value, cfg.source) == ("LogAppendTime", SRC_STATIC_BROKER)
     assert all(t == TIMESTAMP_LOG_APPEND_TIME and ts >= before for t, ts in stamped), stamped
     assert consumed_timestamps(broker, "auto-lat", 3) == stamped
+
+
+# ---- compaction scheduling -------------------------------------------------------------
+
+# The cleaner runs every log.cleaner.backoff.ms (not only at retention checks): with max.compaction.lag.ms=100,
+# 40 records of 4 keys are compacted to the latest value of each key within the deadline.
+def test_compaction_runs_every_cleaner_backoff(broker_factory):
+    broker = broker_factory(settings={"log.cleaner.backoff.ms": "200"})
+    cfg = {"cleanup.policy": "compact", "segment.bytes": "10000",
+           "min.cleanable.dirty.ratio": "0.01", "max.compaction.lag.ms": "100"}
+    create_topic(broker, "cleaned", config=cfg)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "batch.size": 4096})
+    pad = b"x" * 1000
+    errors = []
+    for i in range(40):
+        p.produce("cleaned", b"%d-" % i + pad, key=b"k%d" % (i % 4), on_delivery=lambda e, _m: errors.append(e))
+        p.poll(0)
+    assert p.flush(CLIENT_TIMEOUT_S) == 0
+    assert errors == [None] * 40, errors[:3]
+    wait_for(lambda: len(read_all(broker, "cleaned")[1]) < 40, "the cleaner to remove superseded records")
+    latest = {}
+    for _, key, value in read_all(broker, "cleaned")[1]:
+        latest[key] = value
+    assert latest == {b"k%d" % k: b"%d-" % (36 + k) + pad for k in range(4)}, sorted(latest)
+
