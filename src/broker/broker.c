@@ -133,6 +133,7 @@ static void on_meta_change(void *ctx, const meta_image *old, const meta_image *c
 {
     (void)old;
     broker *b = ctx;
+    dynconf_apply(b, cur); /* before the logs take their configuration from it */
     replica_sync(b->replicas, cur);
 }
 
@@ -346,6 +347,7 @@ int broker_run(const config *cfg)
     tune_allocator();
     broker *b = xcalloc(1, sizeof *b);
     b->cfg = *cfg;
+    b->static_cfg = *cfg;
     b->started_ms = clock_mono_ms();
     pthread_mutex_init(&b->parked_lock, NULL);
     b->parked_head.next = b->parked_head.prev = &b->parked_head;

@@ -9,10 +9,13 @@ import time
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError, Producer
 from confluent_kafka.admin import ConfigResource
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource as KPConfigResource
+from kafka.admin import ConfigResourceType as KPConfigResourceType
 
 import kwire
-from test_admin import admin, create_topic, error_of, incremental_alter, result
-from test_compaction import read_all
+from test_admin import admin, create_topic, describe_configs_v0, error_of, incremental_alter, result
+from test_compaction import _earliest, read_all
 
 NODE_ID = 1              # harness.Broker's default --node-id
 CLIENT_TIMEOUT_S = 30.0  # one admin call, one flush, one consume
@@ -215,3 +218,87 @@ def test_compaction_runs_every_cleaner_backoff(broker_factory):
         latest[key] = value
     assert latest == {b"k%d" % k: b"%d-" % (36 + k) + pad for k in range(4)}, sorted(latest)
 
+
+
+# ---- dynamic broker configs ---------------------------------------------------------------
+
+# AlterConfigs on the cluster-wide default ("") and IncrementalAlterConfigs on this node change dynamic keys:
+# DescribeConfigs shows their sources, a topic without an override takes the new log.retention.ms (its
+# sealed segments are deleted), and the values survive a restart.
+def test_dynamic_broker_config_takes_effect(broker_factory):
+    broker = broker_factory(settings={"log.retention.check.interval.ms": "200"})
+    create_topic(broker, "aging", config={"segment.bytes": "16384"})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "batch.size": 4096})
+    for i in range(60):
+        p.produce("aging", b"x" * 1000, partition=0)
+        p.poll(0)
+    assert p.flush(CLIENT_TIMEOUT_S) == 0
+    assert _earliest(broker, "aging") == 0
+    kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="chronik-it-admin")
+    try:
+        resp = kp.alter_configs([KPConfigResource(KPConfigResourceType.BROKER, "",
+                                                  configs={"log.retention.ms": "1"})])
+    finally:
+        kp.close()
+    assert [r[0] for r in resp.resources] == [ERR_NONE], resp
+    wait_for(lambda: _earliest(broker, "aging") > 0, "retention under the new cluster-wide log.retention.ms")
+    topic_cfg = configs_of(broker, "topic", "aging")["retention.ms"]
+    assert (topic_cfg.value, topic_cfg.source) == ("1", SRC_DYNAMIC_DEFAULT_BROKER)
+
+    with kwire.Conn.to(broker.bootstrap) as c:
+        code, msg = incremental_alter(c, str(NODE_ID), [("log.retention.ms", OP_SET, "7200000"),
+                                                        ("log.cleaner.backoff.ms", OP_SET, "1000")],
+                                      resource_type=RES_BROKER)
+        assert code == ERR_NONE, msg
+    broker.restart()
+    cfg = configs_of(broker, "broker", str(NODE_ID))
+    assert (cfg["log.retention.ms"].value, cfg["log.retention.ms"].source) == ("7200000", SRC_DYNAMIC_BROKER)
+    assert broker_synonyms(broker, "log.retention.ms") == [
+        ("log.retention.ms", "7200000", SRC_DYNAMIC_BROKER), ("log.retention.ms", "1", SRC_DYNAMIC_DEFAULT_BROKER),
+        ("log.retention.ms", "604800000", SRC_DEFAULT)]
+    assert (cfg["log.cleaner.backoff.ms"].value, cfg["log.cleaner.backoff.ms"].source) == \
+        ("1000", SRC_DYNAMIC_BROKER)
+    assert not cfg["log.retention.ms"].is_read_only and cfg["num.partitions"].is_read_only
+    with kwire.Conn.to(broker.bootstrap) as c:
+        code, defaults = describe_configs_v0(c, RES_BROKER, "")
+    assert (code, defaults) == (ERR_NONE, {"log.retention.ms": ("1", False, False)})
+    assert configs_of(broker, "topic", "aging")["retention.ms"].value == "7200000"
+
+    with kwire.Conn.to(broker.bootstrap) as c:
+        code, msg = incremental_alter(c, str(NODE_ID), [("log.retention.ms", OP_DELETE, None)],
+                                      resource_type=RES_BROKER)
+        assert code == ERR_NONE, msg
+    cfg = configs_of(broker, "broker", str(NODE_ID))["log.retention.ms"]
+    assert (cfg.value, cfg.source) == ("1", SRC_DYNAMIC_DEFAULT_BROKER)
+
+
+def broker_synonyms(broker, key):
+    """[(name, value, source)] synonyms of one key of this node, through kafka-python (DescribeConfigs v2)."""
+    kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="chronik-it-admin")
+    try:
+        resp = kp.describe_configs([KPConfigResource(KPConfigResourceType.BROKER, str(NODE_ID))],
+                                   include_synonyms=True)
+    finally:
+        kp.close()
+    (res,) = [r for resp_ in resp for r in resp_.resources]
+    (entry,) = [e for e in res[4] if e[0] == key]
+    return [tuple(x) for x in entry[5]]
+
+
+# Keys Kafka cannot change at run time are refused with its error (INVALID_REQUEST, "Cannot update these
+# configs dynamically"); bad values, unknown keys and other broker ids too, and nothing changes.
+def test_dynamic_broker_config_refusals(broker):
+    with kwire.Conn.to(broker.bootstrap) as c:
+        code, msg = incremental_alter(c, str(NODE_ID), [("log.retention.ms", OP_SET, "5000"),
+                                                        ("num.partitions", OP_SET, "3"),
+                                                        ("node.id", OP_SET, "2")], resource_type=RES_BROKER)
+        assert code == ERR_INVALID_REQUEST and "Cannot update these configs dynamically" in msg, msg
+        assert "num.partitions" in msg and "node.id" in msg and "log.retention.ms" not in msg.split(":")[-1]
+        code, msg = incremental_alter(c, "", [("log.retention.ms", OP_SET, "soon")], resource_type=RES_BROKER)
+        assert code == ERR_INVALID_REQUEST and "log.retention.ms" in msg, msg
+        code, msg = incremental_alter(c, "", [("no.such.key", OP_SET, "1")], resource_type=RES_BROKER)
+        assert code == ERR_INVALID_CONFIG, msg
+        code, msg = incremental_alter(c, "7", [("log.retention.ms", OP_SET, "5000")], resource_type=RES_BROKER)
+        assert code == ERR_INVALID_REQUEST, msg
+    cfg = configs_of(broker, "broker", str(NODE_ID))["log.retention.ms"]
+    assert (cfg.value, cfg.source) == ("604800000", SRC_DEFAULT)
