@@ -134,6 +134,8 @@ static void on_meta_change(void *ctx, const meta_image *old, const meta_image *c
     (void)old;
     broker *b = ctx;
     dynconf_apply(b, cur); /* before the logs take their configuration from it */
+    if (b->cfg.producer_id_expiration_ms > 0)
+        replica_set_producer_id_expiration(b->replicas, b->cfg.producer_id_expiration_ms);
     replica_sync(b->replicas, cur);
 }
 
@@ -269,7 +271,6 @@ static int open_storage(broker *b)
 {
     sfs_t *fs = sfs_posix();
     b->replicas = replica_new(b->cfg.data_dir, fs, b->cfg.node_id, topic_config_plog, &b->cfg);
-    replica_set_producer_id_expiration(b->replicas, b->cfg.producer_id_expiration_ms);
     int rc = meta_open(b->cfg.data_dir, fs, b->cfg.node_id, on_meta_change, b, &b->meta);
     if (rc != STORAGE_OK) {
         log_error("broker", "cannot open the metadata log err=\"%s\"", storage_strerror(rc));

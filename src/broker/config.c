@@ -126,7 +126,7 @@ static const struct ckey keys[] = {
     {"replica.lag.time.max.ms", CT_I32, F(replica_lag_time_max_ms), 0, "30000",
      "a follower this far behind leaves the ISR"},
     {"producer.id.expiration.ms", CT_I64, F(producer_id_expiration_ms), 0, "86400000",
-     "forget an idle idempotent producer after this long"},
+     "forget an idle idempotent producer after this long", DYN},
     {"log.level", CT_LOGLEVEL, F(log_level), 0, "info", "debug, info, warn or error"},
     {"log.message.format.version", CT_IGNORED, 0, 0, NULL,
      "accepted and ignored, as in Kafka 3.x (deprecated: record batches v2 only)"},
@@ -384,6 +384,8 @@ int config_finish(config *c, char *err, size_t errlen)
     }
     if (c->socket_request_max_bytes < 1024)
         return fail(err, errlen, "socket.request.max.bytes must be at least 1024");
+    if (c->producer_id_expiration_ms < 1)
+        return fail(err, errlen, "producer.id.expiration.ms must be at least 1");
     return 0;
 }
 

@@ -51,6 +51,11 @@ void dynconf_apply(broker *b, const meta_image *img)
     apply_level(next, img, "", false);
     apply_level(next, img, node, true);
     apply_level(next, img, node, false);
+    char err[256];
+    if (config_finish(next, err, sizeof err) != 0) {
+        log_warn("broker", "dynamic configs ignored err=\"%s\"", err);
+        *next = b->static_cfg;
+    }
     config_copy_dynamic(&b->cfg, next);
     free(next);
 }
@@ -117,6 +122,8 @@ int16_t dynconf_check_value(breq *r, kstr_t resource, const char *key, const cha
     *scratch = r->b->static_cfg;
     char err[256];
     int rc = config_set(scratch, key, value, err, sizeof err);
+    if (rc == 0)
+        rc = config_finish(scratch, err, sizeof err); /* the ranges it checks */
     free(scratch);
     if (rc == 0)
         return KERR_NONE;

@@ -296,6 +296,9 @@ def test_dynamic_broker_config_refusals(broker):
         assert "num.partitions" in msg and "node.id" in msg and "log.retention.ms" not in msg.split(":")[-1]
         code, msg = incremental_alter(c, "", [("log.retention.ms", OP_SET, "soon")], resource_type=RES_BROKER)
         assert code == ERR_INVALID_REQUEST and "log.retention.ms" in msg, msg
+        code, msg = incremental_alter(c, "", [("producer.id.expiration.ms", OP_SET, "0")],
+                                      resource_type=RES_BROKER)
+        assert code == ERR_INVALID_REQUEST and "producer.id.expiration.ms" in msg, msg
         code, msg = incremental_alter(c, "", [("no.such.key", OP_SET, "1")], resource_type=RES_BROKER)
         assert code == ERR_INVALID_CONFIG, msg
         code, msg = incremental_alter(c, "7", [("log.retention.ms", OP_SET, "5000")], resource_type=RES_BROKER)
