@@ -21,8 +21,10 @@ enum ctype {
 /* Row flags. DYN: Kafka updates the key at run time (its "cluster-wide"
  * mode: per broker or as the cluster-wide default, through AlterConfigs on
  * a BROKER resource) and Chronik applies a new value from then on.
- * ALIAS: another name for a setting listed under its canonical key. */
-enum { DYN = 1, ALIAS = 2 };
+ * ALIAS: another name for a setting listed under its canonical key.
+ * KAFKA_INT, KAFKA_LONG: the type DescribeConfigs reports, where Kafka's
+ * differs from the field's. */
+enum { DYN = 1, ALIAS = 2, KAFKA_INT = 4, KAFKA_LONG = 8 };
 
 struct ckey {
     const char *key;
@@ -66,7 +68,8 @@ static const struct ckey keys[] = {
      "time-based retention, hours", DYN | ALIAS},
     {"log.retention.bytes", CT_I64, F(log_retention_bytes), 0, "-1",
      "size-based retention per partition (-1: none)", DYN},
-    {"log.segment.bytes", CT_I64, F(log_segment_bytes), 0, "1073741824", "segment size", DYN},
+    {"log.segment.bytes", CT_I64, F(log_segment_bytes), 0, "1073741824", "segment size",
+     DYN | KAFKA_INT},
     {"log.roll.ms", CT_I64, F(log_roll_ms), 0, "604800000", "roll a segment after this long", DYN},
     {"log.roll.hours", CT_HOURS_AS_MS, F(log_roll_ms), 0, NULL, "log.roll.ms in hours", DYN | ALIAS},
     {"log.retention.check.interval.ms", CT_I64, F(log_retention_check_interval_ms), 0, "300000",
@@ -107,7 +110,7 @@ static const struct ckey keys[] = {
     {"offsets.topic.num.partitions", CT_I32, F(offsets_topic_num_partitions), 0, "50",
      "partitions of __consumer_offsets"},
     {"offsets.retention.minutes", CT_I64, F(offsets_retention_minutes), 0, "10080",
-     "how long offsets of empty groups are kept"},
+     "how long offsets of empty groups are kept", KAFKA_INT},
     {"offsets.retention.check.interval.ms", CT_I64, F(offsets_retention_check_interval_ms), 0, "600000",
      "how often expired committed offsets are removed (at least every second)"},
     {"group.min.session.timeout.ms", CT_I32, F(group_min_session_timeout_ms), 0, "6000",
@@ -124,7 +127,7 @@ static const struct ckey keys[] = {
     {"quorum.fetch.timeout.ms", CT_I32, F(quorum_fetch_timeout_ms), 0, "2000",
      "leader silence before a follower stands for election"},
     {"replica.lag.time.max.ms", CT_I32, F(replica_lag_time_max_ms), 0, "30000",
-     "a follower this far behind leaves the ISR"},
+     "a follower this far behind leaves the ISR", KAFKA_LONG},
     {"producer.id.expiration.ms", CT_I64, F(producer_id_expiration_ms), 0, "86400000",
      "forget an idle idempotent producer after this long", DYN},
     {"log.level", CT_LOGLEVEL, F(log_level), 0, "info", "debug, info, warn or error"},
@@ -417,7 +420,7 @@ static void key_info(const struct ckey *k, config_key_info *out)
         [CT_BOOL] = KT_BOOLEAN, [CT_VOTERS] = KT_LIST, [CT_HOURS_AS_MS] = KT_INT,
         [CT_MINUTES_AS_MS] = KT_INT,
     };
-    int8_t t = kafka_types[k->type];
+    int8_t t = k->flags & KAFKA_INT ? KT_INT : k->flags & KAFKA_LONG ? KT_LONG : kafka_types[k->type];
     *out = (config_key_info){.name = k->key,
                              .kafka_type = t ? t : KT_STRING,
                              .dynamic = (k->flags & DYN) != 0,
