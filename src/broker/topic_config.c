@@ -208,4 +208,10 @@ void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out)
         out->retention_ms = -1;
         out->retention_bytes = -1;
     }
+    /* As Kafka's LogConfig.maxSegmentMs: a compacted topic's active segment
+     * rolls once max.compaction.lag.ms has passed, so that its records can
+     * be cleaned within that lag. */
+    int64_t max_lag = effective_long(c, t, "max.compaction.lag.ms");
+    if (policy && strstr(policy, "compact") && max_lag > 0 && max_lag < out->roll_ms)
+        out->roll_ms = max_lag;
 }

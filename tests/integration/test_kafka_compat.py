@@ -21,6 +21,7 @@ NODE_ID = 1              # harness.Broker's default --node-id
 CLIENT_TIMEOUT_S = 30.0  # one admin call, one flush, one consume
 DEADLINE_S = 30.0        # an asynchronous effect must show by then
 POLL_S = 0.05
+MAX_TICKS = 40           # small appends that let a segment roll, far from filling one
 
 ERR_NONE = 0
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -197,8 +198,8 @@ def test_log_append_time_broker_default(broker_factory):
 
 # ---- compaction scheduling -------------------------------------------------------------
 
-# The cleaner runs every log.cleaner.backoff.ms (not only at retention checks): with max.compaction.lag.ms=100,
-# 40 records of 4 keys are compacted to the latest value of each key within the deadline.
+# The cleaner runs every log.cleaner.backoff.ms (not only at retention checks), and max.compaction.lag.ms=100
+# bounds how long a record stays uncleaned: 40 records of 4 keys end as the latest value of each key.
 def test_compaction_runs_every_cleaner_backoff(broker_factory):
     broker = broker_factory(settings={"log.cleaner.backoff.ms": "200"})
     cfg = {"cleanup.policy": "compact", "segment.bytes": "10000",
@@ -212,11 +213,18 @@ def test_compaction_runs_every_cleaner_backoff(broker_factory):
         p.poll(0)
     assert p.flush(CLIENT_TIMEOUT_S) == 0
     assert errors == [None] * 40, errors[:3]
-    wait_for(lambda: len(read_all(broker, "cleaned")[1]) < 40, "the cleaner to remove superseded records")
-    latest = {}
-    for _, key, value in read_all(broker, "cleaned")[1]:
-        latest[key] = value
-    assert latest == {b"k%d" % k: b"%d-" % (36 + k) + pad for k in range(4)}, sorted(latest)
+    # The active segment rolls once max.compaction.lag.ms has passed (on the next append, as in Kafka):
+    # a few small records later, every key has only its latest value left.
+    ticks = [0]
+
+    def one_value_per_key():
+        if ticks[0] < MAX_TICKS:
+            ticks[0] += 1
+            p.produce("cleaned", b"t", key=b"tick")
+            assert p.flush(CLIENT_TIMEOUT_S) == 0
+        values = [(k, v) for _, k, v in read_all(broker, "cleaned")[1] if k != b"tick"]
+        return len(values) == 4 and dict(values) == {b"k%d" % k: b"%d-" % (36 + k) + pad for k in range(4)}
+    wait_for(one_value_per_key, "one value per key after compaction")
 
 
 
