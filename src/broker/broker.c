@@ -238,28 +238,31 @@ static void housekeeper_wait(broker *b, int64_t due_ms)
 /* Retention and time-based rolls every log.retention.check.interval.ms;
  * compaction every log.cleaner.backoff.ms (Kafka's cleaner cadence: each
  * pass decides per partition whether it is due, from its dirty ratio and
- * min/max.compaction.lag.ms). Both intervals are read each round, so a
- * dynamic change applies from the next one. */
+ * min/max.compaction.lag.ms). The intervals are read again at least every
+ * HOUSEKEEP_RECHECK_MS, so a dynamic change applies within that. */
+enum { HOUSEKEEP_RECHECK_MS = 1000, HOUSEKEEP_MIN_INTERVAL_MS = 10 };
+
 static void *housekeeper(void *arg)
 {
     broker *b = arg;
-    int64_t now = clock_mono_ms();
-    int64_t next_retention = now + MAX(b->cfg.log_retention_check_interval_ms, 10);
-    int64_t next_clean = now + MAX(b->cfg.log_cleaner_backoff_ms, 10);
+    int64_t last_retention = clock_mono_ms(), last_clean = last_retention;
     pthread_mutex_lock(&b->hk_lock);
     while (!b->hk_stop) {
-        housekeeper_wait(b, MIN(next_retention, next_clean));
+        int64_t retention_due =
+            last_retention + MAX(b->cfg.log_retention_check_interval_ms, HOUSEKEEP_MIN_INTERVAL_MS);
+        int64_t clean_due =
+            last_clean + MAX(b->cfg.log_cleaner_backoff_ms, HOUSEKEEP_MIN_INTERVAL_MS);
+        housekeeper_wait(b, MIN(MIN(retention_due, clean_due), clock_mono_ms() + HOUSEKEEP_RECHECK_MS));
         if (b->hk_stop)
             break;
         pthread_mutex_unlock(&b->hk_lock);
-        now = clock_mono_ms();
-        if (now >= next_retention) {
+        if (clock_mono_ms() >= retention_due) {
             replica_each(b->replicas, housekeep_one, b);
-            next_retention = clock_mono_ms() + MAX(b->cfg.log_retention_check_interval_ms, 10);
+            last_retention = clock_mono_ms();
         }
-        if (now >= next_clean) {
+        if (clock_mono_ms() >= clean_due) {
             compact_all(b);
-            next_clean = clock_mono_ms() + MAX(b->cfg.log_cleaner_backoff_ms, 10);
+            last_clean = clock_mono_ms();
         }
         pthread_mutex_lock(&b->hk_lock);
     }

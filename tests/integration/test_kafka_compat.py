@@ -280,6 +280,23 @@ def test_dynamic_broker_config_takes_effect(broker_factory):
     assert (cfg.value, cfg.source) == ("1", SRC_DYNAMIC_DEFAULT_BROKER)
 
 
+# A dynamic log.cleaner.backoff.ms applies to the running cleaner: with a static 10-minute backoff, setting
+# 200 ms on the cluster-wide default gets a compacted topic cleaned within the deadline.
+def test_dynamic_cleaner_backoff(broker_factory):
+    broker = broker_factory(settings={"log.cleaner.backoff.ms": "600000"})
+    create_topic(broker, "dyn-clean", config={"cleanup.policy": "compact", "segment.bytes": "10000",
+                                              "min.cleanable.dirty.ratio": "0.01"})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "batch.size": 4096})
+    for i in range(40):
+        p.produce("dyn-clean", b"%d-" % i + b"x" * 1000, key=b"k%d" % (i % 4))
+        p.poll(0)
+    assert p.flush(CLIENT_TIMEOUT_S) == 0
+    with kwire.Conn.to(broker.bootstrap) as c:
+        code, msg = incremental_alter(c, "", [("log.cleaner.backoff.ms", OP_SET, "200")], resource_type=RES_BROKER)
+        assert code == ERR_NONE, msg
+    wait_for(lambda: len(read_all(broker, "dyn-clean")[1]) < 40, "the cleaner under the new backoff")
+
+
 def broker_synonyms(broker, key):
     """[(name, value, source)] synonyms of one key of this node, through kafka-python (DescribeConfigs v2)."""
     kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="chronik-it-admin")
