@@ -178,7 +178,7 @@ typedef struct topic_config_key {
     const char *name;          /* topic-level key */
     const char *synonym;       /* broker-level key, or NULL */
     int8_t type;               /* DescribeConfigs ConfigType */
-    size_t broker_off;         /* offsetof(config, ...) of the default, or (size_t)-1 */
+    bool broker_default;       /* the default is the synonym's value in the broker's config */
     const char *fixed_default; /* when there is no broker field */
 } topic_config_key;
 

@@ -99,8 +99,7 @@ static const struct ckey keys[] = {
      "page cache kept per partition behind its log end; older synced pages are dropped "
      "(-1: keep all)", DYN},
     {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch", DYN},
-    {"log.message.timestamp.type", CT_TIMESTAMP_TYPE, F(log_message_timestamp_type),
-     S(log_message_timestamp_type), "CreateTime",
+    {"log.message.timestamp.type", CT_TIMESTAMP_TYPE, F(log_message_timestamp_type), 0, "CreateTime",
      "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the "
      "broker's clock", DYN},
     {"socket.request.max.bytes", CT_I32, F(socket_request_max_bytes), 0, "104857600",
@@ -286,7 +285,8 @@ static int set_value(config *c, const struct ckey *k, const char *v, char *err, 
     case CT_TIMESTAMP_TYPE:
         if (strcmp(v, "CreateTime") && strcmp(v, "LogAppendTime"))
             break;
-        /* fall through */
+        *(int32_t *)(base + k->off) = strcmp(v, "LogAppendTime") == 0 ? CONFIG_LOG_APPEND_TIME : CONFIG_CREATE_TIME;
+        return 0;
     case CT_STR:
         if (strlen(v) >= k->size)
             break;
@@ -477,8 +477,10 @@ static void fmt_value(const config *c, const struct ckey *k, char *out, size_t n
     case CT_I64: snprintf(out, n, "%" PRId64, *(const int64_t *)p); break;
     case CT_DOUBLE: snprintf(out, n, "%g", *(const double *)p); break;
     case CT_BOOL: snprintf(out, n, "%s", *(const bool *)p ? "true" : "false"); break;
-    case CT_STR:
-    case CT_TIMESTAMP_TYPE: snprintf(out, n, "%s", p); break;
+    case CT_STR: snprintf(out, n, "%s", p); break;
+    case CT_TIMESTAMP_TYPE:
+        snprintf(out, n, "%s", *(const int32_t *)p == CONFIG_LOG_APPEND_TIME ? "LogAppendTime" : "CreateTime");
+        break;
     case CT_ADDR: fmt_addr(out, n, (const config_addr *)p); break;
     case CT_ADVERTISED:
         fmt_addr(a, sizeof a, &c->advertise);
@@ -521,15 +523,15 @@ bool config_same_setting(const char *a, const char *b)
            ka->type != CT_LISTENERS && ka->type != CT_VOTERS;
 }
 
-/* Word-sized fields are stored whole, so that a reader on another thread
- * sees the old value or the new one. */
+/* Fields are stored whole, so that a reader on another thread sees the old
+ * value or the new one (dynamic keys are numbers, never strings). */
 static void store_field(char *dst, const char *src, size_t size)
 {
     switch (size) {
     case 1: __atomic_store_n((uint8_t *)dst, *(const uint8_t *)src, __ATOMIC_RELAXED); break;
     case 4: __atomic_store_n((uint32_t *)dst, *(const uint32_t *)src, __ATOMIC_RELAXED); break;
     case 8: __atomic_store_n((uint64_t *)dst, *(const uint64_t *)src, __ATOMIC_RELAXED); break;
-    default: memcpy(dst, src, size); break; /* strings: short, read once per request */
+    default: memcpy(dst, src, size); break;
     }
 }
 
@@ -537,13 +539,13 @@ void config_copy_dynamic(config *dst, const config *src)
 {
     static const size_t sizes[CT_IGNORED + 1] = {
         [CT_I16] = 2, [CT_I32] = 4, [CT_I64] = 8, [CT_DOUBLE] = 8, [CT_BOOL] = 1,
-        [CT_HOURS_AS_MS] = 8, [CT_MINUTES_AS_MS] = 8,
+        [CT_HOURS_AS_MS] = 8, [CT_MINUTES_AS_MS] = 8, [CT_TIMESTAMP_TYPE] = 4,
     };
     for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
         const struct ckey *k = &keys[i];
         if (!(k->flags & DYN))
             continue;
-        size_t size = k->type == CT_STR || k->type == CT_TIMESTAMP_TYPE ? k->size : sizes[k->type];
+        size_t size = sizes[k->type];
         CK_ASSERT(size > 0);
         if (memcmp((char *)dst + k->off, (const char *)src + k->off, size) != 0)
             store_field((char *)dst + k->off, (const char *)src + k->off, size);

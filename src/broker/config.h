@@ -28,6 +28,9 @@ typedef struct config_voter {
 
 #define CONFIG_VOTERS_MAX 16
 
+/* log.message.timestamp.type */
+enum config_timestamp_type { CONFIG_CREATE_TIME = 0, CONFIG_LOG_APPEND_TIME = 1 };
+
 typedef struct config {
     int32_t node_id;
     config_addr listen;         /* client listener (PLAINTEXT) */
@@ -59,7 +62,7 @@ typedef struct config {
     bool log_preallocate;                /* zeros ahead of small appends (storage.h) */
     int64_t log_cache_window_bytes;      /* page cache kept per partition behind its end; -1 all */
     int32_t message_max_bytes;
-    char log_message_timestamp_type[16]; /* "CreateTime" or "LogAppendTime" */
+    int32_t log_message_timestamp_type;  /* enum config_timestamp_type */
     int32_t socket_request_max_bytes;
     int32_t num_network_threads;         /* 0: one per core */
     int32_t offsets_topic_num_partitions;

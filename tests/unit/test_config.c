@@ -139,6 +139,6 @@ TEST(copy_dynamic_only)
     CHECK(config_set(&next, "num.partitions", "9", err, sizeof err) == 0);
     config_copy_dynamic(&live, &next);
     CHECK_EQ_INT(live.log_retention_ms, 1000);
-    CHECK(strcmp(live.log_message_timestamp_type, "LogAppendTime") == 0);
+    CHECK_EQ_INT(live.log_message_timestamp_type, CONFIG_LOG_APPEND_TIME);
     CHECK_EQ_INT(live.num_partitions, 1);
 }
