@@ -167,7 +167,8 @@ def consumed_timestamps(broker, topic, count):
 
 
 # A LogAppendTime topic stamps batches with the broker's clock: the delivery report (from the produce
-# response's log_append_time_ms) and the consumer both see it, compressed batches too; CreateTime topics keep the producer's.
+# response's log_append_time_ms) and the consumer both see it, compressed and idempotent batches too; CreateTime
+# topics keep the producer's.
 def test_log_append_time_topic(broker):
     create_topic(broker, "lat", config={"message.timestamp.type": "LogAppendTime"})
     create_topic(broker, "ct")
@@ -175,11 +176,12 @@ def test_log_append_time_topic(broker):
     assert (cfg.value, cfg.source) == ("LogAppendTime", SRC_TOPIC)
     old = 1000000000000
     before = int(time.time() * 1000)
-    stamped = produce_at(broker, "lat", old) + produce_at(broker, "lat", old, {"compression.type": "lz4"})
+    stamped = produce_at(broker, "lat", old) + produce_at(broker, "lat", old, {"compression.type": "lz4"}) + \
+        produce_at(broker, "lat", old, {"enable.idempotence": True})
     after = int(time.time() * 1000)
     for ts_type, ts in stamped:
         assert ts_type == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after, stamped
-    assert consumed_timestamps(broker, "lat", 6) == stamped
+    assert consumed_timestamps(broker, "lat", 9) == stamped
     kept = produce_at(broker, "ct", old)
     assert kept == [(TIMESTAMP_CREATE_TIME, old)] * 3
     assert consumed_timestamps(broker, "ct", 3) == kept
