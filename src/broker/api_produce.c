@@ -85,14 +85,15 @@ static int append_idempotent(partition *p, kbytes_t recs, const batch_info_t *b,
     return rc;
 }
 
-static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const meta_topic *t,
-                                kbytes_t recs, ProduceResponse_PartitionProduceResponse *out, bool ack)
+/* Validates a partition's payload: batches, keys of a compacted topic, and
+ * the idempotence rules; first gets the first batch's header. */
+static int16_t check_records(breq *r, const meta_topic *t, kbytes_t recs, batch_summary_t *sum,
+                             batch_info_t *first, ProduceResponse_PartitionProduceResponse *out)
 {
     if (recs.len <= 0)
         return KERR_INVALID_RECORD;
     batch_limits_t lim = {.max_batch_bytes = (uint32_t)topic_config_long(&r->b->cfg, t, "max.message.bytes")};
-    batch_summary_t sum;
-    enum batch_err be = batch_validate(recs.ptr, (size_t)recs.len, &lim, NULL, 0, &sum, NULL);
+    enum batch_err be = batch_validate(recs.ptr, (size_t)recs.len, &lim, NULL, 0, sum, NULL);
     if (be != BATCH_ERR_OK) {
         out->ErrorMessage = kstr_from(batch_strerror(be));
         return batch_err_kafka_code(be);
@@ -108,10 +109,38 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
         out->ErrorMessage = kstr_from("the compressed records could not be read");
         return KERR_CORRUPT_MESSAGE;
     }
+    return first_batch(recs, sum->batches, first, &out->ErrorMessage);
+}
+
+/* LogAppendTime topics: every batch of the payload gets the broker's clock
+ * as its timestamp (attribute bit and maxTimestamp, CRC resealed), as
+ * Kafka does; consumers then read that time for each record. Returns the
+ * time given, or -1 for CreateTime topics. */
+static int64_t stamp_append_time(breq *r, const meta_topic *t, kbytes_t recs, int32_t batches)
+{
+    if (!topic_config_log_append_time(&r->b->cfg, t))
+        return -1;
+    int64_t now_ms = clock_wall_ms();
+    size_t pos = 0;
+    for (int32_t i = 0; i < batches; i++) {
+        batch_info_t bi;
+        enum batch_err be = batch_parse_header(recs.ptr + pos, (size_t)recs.len - pos, &bi);
+        CK_ASSERT(be == BATCH_ERR_OK); /* batch_validate accepted the payload */
+        batch_set_log_append_time((uint8_t *)recs.ptr + pos, bi.size, now_ms);
+        pos += bi.size;
+    }
+    return now_ms;
+}
+
+static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const meta_topic *t,
+                                kbytes_t recs, ProduceResponse_PartitionProduceResponse *out, bool ack)
+{
+    batch_summary_t sum;
     batch_info_t first;
-    int16_t err = first_batch(recs, sum.batches, &first, &out->ErrorMessage);
+    int16_t err = check_records(r, t, recs, &sum, &first, out);
     if (err != KERR_NONE)
         return err;
+    int64_t append_time_ms = stamp_append_time(r, t, recs, sum.batches);
     plog_append_result_t res = {0};
     txn_verdict v = {0};
     /* The records are a view into this request's own receive buffer:
@@ -144,6 +173,7 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
      * durable (the first attempt may still be waiting for its sync). */
     int64_t upto = v.duplicate ? v.last_offset + 1 : res.log_end_offset;
     out->BaseOffset = v.duplicate ? v.first_offset : res.base_offset;
+    out->LogAppendTimeMs = v.duplicate ? -1 : append_time_ms;
     out->LogStartOffset = v.duplicate ? plog_log_start_offset(p->log) : res.log_start_offset;
     if (!ack) {
         partition_appended(p, upto, NULL, NULL);

@@ -151,6 +151,9 @@ static void on_meta_change(void *ctx, const meta_image *old, const meta_image *c
 {
     (void)old;
     broker *b = ctx;
+    dynconf_apply(b, cur); /* before the logs take their configuration from it */
+    if (b->cfg.producer_id_expiration_ms > 0)
+        replica_set_producer_id_expiration(b->replicas, b->cfg.producer_id_expiration_ms);
     replica_sync(b->replicas, cur);
 }
 
@@ -206,9 +209,7 @@ static void compact_one(broker *b, const meta_topic *t, partition *p)
     o.delete_retention_ms = topic_config_long(&b->cfg, t, "delete.retention.ms");
     o.min_lag_ms = topic_config_long(&b->cfg, t, "min.compaction.lag.ms");
     o.max_lag_ms = topic_config_long(&b->cfg, t, "max.compaction.lag.ms");
-    const char *ratio = meta_topic_config(t, "min.cleanable.dirty.ratio");
-    if (ratio)
-        o.min_dirty_ratio = strtod(ratio, NULL);
+    o.min_dirty_ratio = topic_config_double(&b->cfg, t, "min.cleanable.dirty.ratio");
     o.cancel = compact_cancelled;
     o.cancel_arg = b;
     int rc = plog_compact(p->log, &o, NULL);
@@ -236,27 +237,51 @@ static void compact_all(broker *b)
     free(pending.parts);
 }
 
-/* Retention and time-based rolls, every log.retention.check.interval.ms. */
+/* Waits on hk_cond (hk_lock held) until the monotonic time due_ms, a
+ * signal, or a stop. */
+static void housekeeper_wait(broker *b, int64_t due_ms)
+{
+    int64_t ms = MAX(due_ms - clock_mono_ms(), 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&b->hk_cond, &b->hk_lock, &ts);
+}
+
+/* Retention and time-based rolls every log.retention.check.interval.ms;
+ * compaction every log.cleaner.backoff.ms (Kafka's cleaner cadence: each
+ * pass decides per partition whether it is due, from its dirty ratio and
+ * min/max.compaction.lag.ms). The intervals are read again at least every
+ * HOUSEKEEP_RECHECK_MS, so a dynamic change applies within that. */
+enum { HOUSEKEEP_RECHECK_MS = 1000, HOUSEKEEP_MIN_INTERVAL_MS = 10 };
+
 static void *housekeeper(void *arg)
 {
     broker *b = arg;
+    int64_t last_retention = clock_mono_ms(), last_clean = last_retention;
     pthread_mutex_lock(&b->hk_lock);
     while (!b->hk_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ms = MAX(b->cfg.log_retention_check_interval_ms, 10);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&b->hk_cond, &b->hk_lock, &ts);
+        int64_t retention_due =
+            last_retention + MAX(b->cfg.log_retention_check_interval_ms, HOUSEKEEP_MIN_INTERVAL_MS);
+        int64_t clean_due =
+            last_clean + MAX(b->cfg.log_cleaner_backoff_ms, HOUSEKEEP_MIN_INTERVAL_MS);
+        housekeeper_wait(b, MIN(MIN(retention_due, clean_due), clock_mono_ms() + HOUSEKEEP_RECHECK_MS));
         if (b->hk_stop)
             break;
         pthread_mutex_unlock(&b->hk_lock);
-        replica_each(b->replicas, housekeep_one, b);
-        compact_all(b);
+        if (clock_mono_ms() >= retention_due) {
+            replica_each(b->replicas, housekeep_one, b);
+            last_retention = clock_mono_ms();
+        }
+        if (clock_mono_ms() >= clean_due) {
+            compact_all(b);
+            last_clean = clock_mono_ms();
+        }
         pthread_mutex_lock(&b->hk_lock);
     }
     pthread_mutex_unlock(&b->hk_lock);
@@ -267,7 +292,6 @@ static int open_storage(broker *b)
 {
     sfs_t *fs = sfs_posix();
     b->replicas = replica_new(b->cfg.data_dir, fs, b->cfg.node_id, topic_config_plog, &b->cfg);
-    replica_set_producer_id_expiration(b->replicas, b->cfg.producer_id_expiration_ms);
     int rc = meta_open(b->cfg.data_dir, fs, b->cfg.node_id, on_meta_change, b, &b->meta);
     if (rc != STORAGE_OK) {
         log_error("broker", "cannot open the metadata log dir=%s err=\"%s\"", b->cfg.data_dir, storage_strerror(rc));
@@ -388,6 +412,7 @@ int broker_run(const config *cfg)
     tune_allocator();
     broker *b = xcalloc(1, sizeof *b);
     b->cfg = *cfg;
+    b->static_cfg = *cfg;
     b->started_ms = clock_mono_ms();
     b->dir_lock_fd = -1;
     pthread_mutex_init(&b->parked_lock, NULL);

@@ -59,7 +59,8 @@ typedef struct parked {
 typedef struct broker {
     pthread_mutex_t parked_lock;
     parked parked_head;        /* circular list */
-    config cfg;
+    config cfg;                /* static settings, and the dynamic ones as last applied */
+    config static_cfg;         /* the file and flags only (dynamic_config.c starts from it) */
     net_t *net;
     meta_t *meta;
     replica_mgr *replicas;
@@ -192,7 +193,7 @@ typedef struct topic_config_key {
     const char *name;          /* topic-level key */
     const char *synonym;       /* broker-level key, or NULL */
     int8_t type;               /* DescribeConfigs ConfigType */
-    size_t broker_off;         /* offsetof(config, ...) of the default, or (size_t)-1 */
+    bool broker_default;       /* the default is the synonym's value in the broker's config */
     const char *fixed_default; /* when there is no broker field */
 } topic_config_key;
 
@@ -201,8 +202,29 @@ const topic_config_key *topic_config_find(const char *name, size_t len);
 void topic_config_default(const config *c, const topic_config_key *k, char *out, size_t n);
 bool topic_config_valid(const topic_config_key *k, const char *value);
 int64_t topic_config_long(const config *c, const meta_topic *t, const char *name);
+double topic_config_double(const config *c, const meta_topic *t, const char *name);
+/* True when the topic's message.timestamp.type (or the broker's) is LogAppendTime. */
+bool topic_config_log_append_time(const config *c, const meta_topic *t);
 /* replica_config_fn: a topic's log configuration (ctx is the config). */
 void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out);
+
+/* ---- dynamic broker configuration (dynamic_config.c) ------------------------ */
+
+/* Recomputes the dynamic settings in b->cfg from the static ones and img's
+ * BROKER ConfigRecords (the cluster-wide default, then this node's). */
+void dynconf_apply(broker *b, const meta_image *img);
+/* A BROKER resource name that may be altered: "" or this node's id. */
+int16_t dynconf_check_resource(const broker *b, kstr_t name, const char **msg);
+/* Every key known and dynamic: else INVALID_CONFIG (unknown) or Kafka's
+ * INVALID_REQUEST naming every static key. */
+int16_t dynconf_check_keys(breq *r, kstr_t resource, const char *const *keys, int32_t n,
+                           const char **msg);
+/* A new value (NULL: delete) that the key accepts; else INVALID_REQUEST. */
+int16_t dynconf_check_value(breq *r, kstr_t resource, const char *key, const char *value,
+                            const char **msg);
+/* The dynamic values of key (or an alias) for this node and the cluster-wide default, or NULL. */
+void dynconf_lookup(const broker *b, const meta_image *img, const char *key, const char **node_value,
+                    const char **default_value);
 
 /* Keep img alive until r is freed (the response may point into it). */
 static inline void breq_hold_image(breq *r, meta_image *img)

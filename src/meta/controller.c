@@ -134,11 +134,17 @@ static void emit_partition(round_t *r, meta_t *m, const kuuid_t *id, int32_t ind
     emit(r, META_REC_PARTITION, &PartitionRecord_desc, &pr);
 }
 
-static void emit_config(round_t *r, const char *topic, const char *key, const char *value)
+static void emit_resource_config(round_t *r, int8_t type, const char *resource, const char *key,
+                                 const char *value)
 {
-    ConfigRecord cr = {.ResourceType = META_RESOURCE_TOPIC, .ResourceName = kstr_from(topic),
+    ConfigRecord cr = {.ResourceType = type, .ResourceName = kstr_from(resource),
                        .Name = kstr_from(key), .Value = kstr_from(value)};
     emit(r, META_REC_CONFIG, &ConfigRecord_desc, &cr);
+}
+
+static void emit_config(round_t *r, const char *topic, const char *key, const char *value)
+{
+    emit_resource_config(r, META_RESOURCE_TOPIC, topic, key, value);
 }
 
 static int16_t op_create_topic(round_t *r, meta_t *m, meta_op *op, const char **msg)
@@ -197,8 +203,44 @@ static int16_t op_create_partitions(round_t *r, meta_t *m, meta_op *op, const ch
     return KERR_NONE;
 }
 
+static bool op_lists(const meta_op *op, const char *key)
+{
+    for (int32_t j = 0; j < op->nconfigs; j++)
+        if (strcmp(op->configs[j].key, key) == 0)
+            return true;
+    return false;
+}
+
+/* Dynamic broker configs of one resource (the broker checked the keys and
+ * values): AlterConfigs also removes the resource's keys it does not list. */
+static int16_t op_alter_broker_configs(round_t *r, meta_op *op)
+{
+    if (op->validate_only)
+        return KERR_NONE;
+    if (op->replace_configs) {
+        int32_t n = 0;
+        char **gone = xcalloc((size_t)(r->img->nbroker_configs + 1), sizeof *gone);
+        for (int32_t i = 0; i < r->img->nbroker_configs; i++) {
+            const meta_broker_config *c = &r->img->broker_configs[i];
+            if (strcmp(c->resource, op->topic) == 0 && !op_lists(op, c->key))
+                gone[n++] = xstrdup(c->key);
+        }
+        for (int32_t i = 0; i < n; i++) {
+            emit_resource_config(r, META_RESOURCE_BROKER, op->topic, gone[i], NULL);
+            free(gone[i]);
+        }
+        free(gone);
+    }
+    for (int32_t i = 0; i < op->nconfigs; i++)
+        emit_resource_config(r, META_RESOURCE_BROKER, op->topic, op->configs[i].key,
+                             op->configs[i].value);
+    return KERR_NONE;
+}
+
 static int16_t op_alter_configs(round_t *r, meta_op *op, const char **msg)
 {
+    if (op->broker_resource)
+        return op_alter_broker_configs(r, op);
     const meta_topic *t = op_topic(r, op);
     if (!t)
         return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -211,10 +253,7 @@ static int16_t op_alter_configs(round_t *r, meta_op *op, const char **msg)
         for (int32_t i = 0; i < n; i++)
             old[i] = xstrdup(t->configs[i].key);
         for (int32_t i = 0; i < n; i++) {
-            bool kept = false;
-            for (int32_t j = 0; j < op->nconfigs; j++)
-                kept |= strcmp(op->configs[j].key, old[i]) == 0;
-            if (!kept)
+            if (!op_lists(op, old[i]))
                 emit_config(r, name, old[i], NULL);
             free(old[i]);
         }

@@ -103,6 +103,24 @@ meta_image *meta_image_new(void)
     return img;
 }
 
+static void broker_configs_copy(meta_image *img, const meta_image *src)
+{
+    img->nbroker_configs = src->nbroker_configs;
+    img->broker_configs = xcalloc((size_t)(src->nbroker_configs ? src->nbroker_configs : 1),
+                                  sizeof *img->broker_configs);
+    for (int32_t i = 0; i < src->nbroker_configs; i++) {
+        const meta_broker_config *c = &src->broker_configs[i];
+        img->broker_configs[i] = (meta_broker_config){xstrdup(c->resource), xstrdup(c->key), xstrdup(c->value)};
+    }
+}
+
+static void broker_config_free(meta_broker_config *c)
+{
+    free(c->resource);
+    free(c->key);
+    free(c->value);
+}
+
 meta_image *meta_image_copy(const meta_image *src)
 {
     meta_image *img = xcalloc(1, sizeof *img);
@@ -113,6 +131,7 @@ meta_image *meta_image_copy(const meta_image *src)
     img->topics = xcalloc((size_t)(src->ntopics ? src->ntopics : 1), sizeof *img->topics);
     for (int32_t i = 0; i < src->ntopics; i++)
         img->topics[i] = topic_copy(src->topics[i]);
+    broker_configs_copy(img, src);
     return img;
 }
 
@@ -122,6 +141,9 @@ void meta_image_release(meta_image *img)
         return;
     for (int32_t i = 0; i < img->ntopics; i++)
         topic_free(img->topics[i]);
+    for (int32_t i = 0; i < img->nbroker_configs; i++)
+        broker_config_free(&img->broker_configs[i]);
+    free(img->broker_configs);
     free(img->topics);
     free(img);
 }
@@ -184,8 +206,50 @@ static int cmp_kv(const void *a, const void *b)
     return strcmp(((const meta_config_kv *)a)->key, ((const meta_config_kv *)b)->key);
 }
 
+const char *meta_broker_config_get(const meta_image *img, const char *resource, const char *key)
+{
+    for (int32_t i = 0; i < img->nbroker_configs; i++)
+        if (strcmp(img->broker_configs[i].resource, resource) == 0 && strcmp(img->broker_configs[i].key, key) == 0)
+            return img->broker_configs[i].value;
+    return NULL;
+}
+
+static int cmp_broker_config(const void *a, const void *b)
+{
+    const meta_broker_config *x = a, *y = b;
+    int c = strcmp(x->resource, y->resource);
+    return c ? c : strcmp(x->key, y->key);
+}
+
+/* Sets (or with a null value removes) one dynamic broker config. */
+static void apply_broker_config(meta_image *img, const ConfigRecord *r)
+{
+    meta_broker_config rec = {xstrndup(r->ResourceName.ptr ? r->ResourceName.ptr : "", (size_t)MAX(r->ResourceName.len, 0)),
+                              xstrndup(r->Name.ptr, (size_t)r->Name.len), NULL};
+    for (int32_t i = 0; i < img->nbroker_configs; i++) {
+        if (cmp_broker_config(&img->broker_configs[i], &rec) == 0) {
+            broker_config_free(&img->broker_configs[i]);
+            img->broker_configs[i] = img->broker_configs[--img->nbroker_configs];
+            break;
+        }
+    }
+    if (kstr_is_null(r->Value)) {
+        broker_config_free(&rec);
+    } else {
+        rec.value = xstrndup(r->Value.ptr, (size_t)r->Value.len);
+        img->broker_configs = xrealloc(img->broker_configs, (size_t)(img->nbroker_configs + 1) * sizeof rec);
+        img->broker_configs[img->nbroker_configs++] = rec;
+    }
+    if (img->nbroker_configs > 1)
+        qsort(img->broker_configs, (size_t)img->nbroker_configs, sizeof rec, cmp_broker_config);
+}
+
 static void apply_config(meta_image *img, const ConfigRecord *r)
 {
+    if (r->ResourceType == META_RESOURCE_BROKER && r->Name.len > 0) {
+        apply_broker_config(img, r);
+        return;
+    }
     if (r->ResourceType != META_RESOURCE_TOPIC || r->Name.len <= 0)
         return;
     meta_topic *t = (meta_topic *)meta_image_topic(img, r->ResourceName.ptr, (size_t)r->ResourceName.len);

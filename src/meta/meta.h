@@ -5,7 +5,8 @@
  * The image is immutable once published and shared by reference
  * (meta_acquire / meta_image_release): request handlers read it without
  * locks. It holds the topics, their partitions (leader, epochs, replicas,
- * ISR) and their configuration overrides.
+ * ISR) and their configuration overrides, and the dynamic broker
+ * configurations (per node id, and the cluster-wide default under "").
  *
  * Changes (create/delete topics, add partitions, alter configs) are queued
  * to the controller thread. It validates each against the latest state,
@@ -60,12 +61,21 @@ typedef struct meta_topic {
     meta_config_kv *configs; /* sorted by key */
 } meta_topic;
 
+/* A dynamic broker configuration: a ConfigRecord of resource type BROKER. */
+typedef struct meta_broker_config {
+    char *resource; /* "" for the cluster-wide default, else a node id */
+    char *key;
+    char *value;
+} meta_broker_config;
+
 typedef struct meta_image {
     _Atomic int refs;
     int64_t offset;          /* metadata log end this image reflects */
     int64_t next_producer_id; /* first id of the next producer-id block (ProducerIdsRecord) */
     int32_t ntopics;
     meta_topic **topics;     /* sorted by name */
+    int32_t nbroker_configs;
+    meta_broker_config *broker_configs; /* sorted by resource, then key */
 } meta_image;
 
 typedef struct meta meta_t;
@@ -76,6 +86,8 @@ const meta_topic *meta_image_topic_by_id(const meta_image *img, const kuuid_t *i
 /* A topic's override for key, or NULL. */
 const char *meta_topic_config(const meta_topic *t, const char *key);
 void meta_image_release(meta_image *img);
+/* The dynamic broker config key of resource ("" or a node id), or NULL. */
+const char *meta_broker_config_get(const meta_image *img, const char *resource, const char *key);
 
 /* The published image, with a reference the caller releases. Any thread. */
 meta_image *meta_acquire(meta_t *m);
@@ -112,6 +124,7 @@ typedef struct meta_op {
     int32_t nconfigs;
     meta_config_kv *configs; /* create: overrides; alter: value NULL deletes */
     bool replace_configs;    /* alter: drop overrides not listed (AlterConfigs) */
+    bool broker_resource;    /* alter: topic names a BROKER resource ("" or a node id) */
     bool validate_only;
     int32_t producer_ids;    /* alloc producer ids: block size */
     int64_t first_producer_id; /* alloc producer ids: the result */

@@ -15,6 +15,7 @@ enum {
     META_REC_PRODUCER_IDS = 15,
 };
 #define META_RESOURCE_TOPIC 2 /* ConfigRecord.ResourceType */
+#define META_RESOURCE_BROKER 4
 #define META_FRAME_VERSION 1
 
 meta_image *meta_image_new(void);

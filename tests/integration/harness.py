@@ -11,6 +11,7 @@ Which program runs is chosen by the environment:
   CHRONIK_TARGET=mock               build/bench/mock_broker (librdkafka's
                                     in-memory reference broker; ephemeral
                                     port, no persistence, node id 1)
+Every broker gets TEST_SETTINGS unless the test overrides them.
 The broker's stderr goes to a file that every incarnation appends to; its
 tail is shown when a test fails.
 """
@@ -41,6 +42,11 @@ READY_POLL_S = 0.05         # pause between readiness probes (ends early if the 
 PORT_RETRIES = 3            # fresh ports when a chosen one was taken meanwhile
 LOG_TAIL_LINES = 60
 
+# Settings every test broker gets unless the test gives the key itself (a
+# value of None leaves the broker's own default). Groups rebalance at once
+# instead of waiting group.initial.rebalance.delay.ms (3 s by default).
+TEST_SETTINGS = {"group.initial.rebalance.delay.ms": "0"}
+
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error")
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
@@ -70,7 +76,8 @@ class Broker:
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / ("%s-data" % name)
         self.log_path = self.workdir / ("%s.stderr" % name)
-        self.settings = dict(settings or {})
+        merged = dict(TEST_SETTINGS, **(settings or {}))
+        self.settings = {k: v for k, v in merged.items() if v is not None}
         self.extra_args = list(extra_args)
         self.preexec_fn = preexec_fn  # runs in the child before exec (e.g. setrlimit)
         self.binary = Path(binary) if binary else CHRONIK_BIN  # e.g. REL_BIN to measure memory
