@@ -1,6 +1,6 @@
 /* controller.c - the controller thread: validates queued changes, writes
- * their metadata records to the metadata log, waits for durability, and
- * publishes the new image (meta.h). */
+ * their metadata records to the metadata log (format: metalog.c), waits for
+ * durability, and publishes the new image (meta.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -12,8 +12,6 @@
 #include "meta/meta_int.h"
 #include "proto/batch.h"
 #include "proto/kerr.h"
-
-enum { META_READ_CHUNK_BYTES = 1 << 20 };
 
 struct meta {
     pthread_t thread;
@@ -422,69 +420,6 @@ void meta_alloc_producer_ids(meta_t *m, int32_t count, meta_pids_fn done, void *
     meta_submit(m, op);
 }
 
-/* Decode one framed record value and apply it. */
-static void replay_record(meta_image *img, const uint8_t *v, int32_t len, arena_t *a)
-{
-    rd_t r;
-    rd_init(&r, v, (size_t)len);
-    uint64_t frame, type, ver;
-    if (!rd_uvarint(&r, &frame) || !rd_uvarint(&r, &type) || !rd_uvarint(&r, &ver) || type >= 0x7fff)
-        return;
-    const proto_record_desc *rd = proto_metadata_record((int16_t)type);
-    if (!rd || (int64_t)ver < rd->min_version || (int64_t)ver > rd->max_version)
-        return;
-    void *rec = arena_alloc(a, rd->desc->size);
-    proto_err_t err;
-    if (proto_decode(rd->desc, (int16_t)ver, true, &r, a, rec, &err) != 0) {
-        char msg[PROTO_ERR_MSG_MAX];
-        log_warn("meta", "skipping undecodable metadata record detail=\"%s\"",
-                 proto_err_format(&err, msg, sizeof msg));
-        return;
-    }
-    meta_image_apply(img, (int16_t)type, rec);
-}
-
-static void replay_batch(meta_image *img, const uint8_t *p, size_t size, arena_t *a)
-{
-    batch_iter_t it;
-    batch_record_t rec;
-    if (!batch_iter_init(&it, p, size))
-        return;
-    while (batch_iter_next(&it, &rec))
-        if (rec.value_len > 0)
-            replay_record(img, rec.value, rec.value_len, a);
-}
-
-static int replay(meta_t *m, meta_image *img)
-{
-    int64_t off = plog_log_start_offset(m->log), end = plog_log_end_offset(m->log);
-    buf_t b;
-    buf_init(&b);
-    arena_t a;
-    arena_init(&a);
-    int rc = STORAGE_OK;
-    while (off < end && rc == STORAGE_OK) {
-        buf_reset(&b);
-        int64_t next = off;
-        rc = plog_read_copy(m->log, off, INT64_MAX, META_READ_CHUNK_BYTES, &b, &next);
-        for (size_t pos = 0; rc == STORAGE_OK && pos + BATCH_LOG_OVERHEAD <= b.len;) {
-            batch_info_t bi;
-            if (batch_parse_header(b.data + pos, b.len - pos, &bi) != BATCH_ERR_OK)
-                break;
-            replay_batch(img, b.data + pos, bi.size, &a);
-            arena_reset(&a);
-            pos += bi.size;
-        }
-        if (next <= off)
-            break;
-        off = next;
-    }
-    img->offset = end;
-    arena_free(&a);
-    buf_free(&b);
-    return rc;
-}
-
 int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn listener,
               void *listener_ctx, meta_t **out)
 {
@@ -508,7 +443,19 @@ int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn
     m->listener = listener;
     m->listener_ctx = listener_ctx;
     meta_image *img = meta_image_new();
-    rc = replay(m, img);
+    char err[512];
+    if (meta_log_replay(log, img, err, sizeof err) != 0) {
+        /* never a silent skip: a node that applied part of the metadata would serve a state no
+         * other node has (metalog.c) */
+        log_error("meta", "cannot replay the metadata log, not starting: %s dir=%s", err, plog_dir(log));
+        meta_image_release(img);
+        flusher_free(m->flusher);
+        plog_close(log);
+        pthread_mutex_destroy(&m->lock);
+        pthread_cond_destroy(&m->cond);
+        free(m);
+        return STORAGE_ERR_FORMAT;
+    }
     m->published = img;
     atomic_fetch_add(&img->refs, 1);
     m->latest = img;

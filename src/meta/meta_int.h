@@ -20,6 +20,11 @@ enum {
 
 meta_image *meta_image_new(void);
 meta_image *meta_image_copy(const meta_image *src);
+/* Replays the metadata log (metalog.c) into img; -1 with the offset and
+ * reason in err on the first record it cannot apply (a loud stop). */
+int meta_log_replay(plog_t *log, meta_image *img, char *err, size_t errlen);
+/* The same over whole record batches in memory (tests, fuzzing). */
+int meta_log_replay_bytes(const uint8_t *p, size_t n, meta_image *img, char *err, size_t errlen);
 /* Apply one decoded record (type = schema apiKey) to a private image. */
 void meta_image_apply(meta_image *img, int16_t type, const void *rec);
 
