@@ -364,8 +364,8 @@ static net_config net_settings(const config *cfg)
 
 /* Bind every listener before the data directory is touched, so that an
  * address in use is the first thing reported. Connections wait in the
- * backlogs until the broker serves. The controller address is only checked:
- * this version serves no controller listener yet. */
+ * backlogs until the broker serves. The controller listener has its own
+ * dispatch table (dispatch.c) and no connection limits. */
 static int bind_listeners(broker *b)
 {
     net_raise_fd_limit();
@@ -378,7 +378,8 @@ static int bind_listeners(broker *b)
     if (rc != 0)
         return listen_failed("client", "--listen", addr, -rc);
     fmt_hostport(caddr, sizeof caddr, &b->cfg.controller_listen);
-    rc = net_probe_listen(caddr);
+    net_handler ch = {.on_frame = broker_on_controller_frame, .ctx = b, .unlimited = true};
+    rc = net_listen(b->net, caddr, &ch, &b->controller_port);
     if (rc != 0)
         return listen_failed("controller", "--controller-listen", caddr, -rc);
     b->admin = admin_http_listen(b->cfg.admin_listen.host, b->cfg.admin_listen.port, NULL);

@@ -35,7 +35,8 @@ enum api_key {
     API_CREATE_TOPICS = 19, API_DELETE_TOPICS = 20, API_DELETE_RECORDS = 21,
     API_INIT_PRODUCER_ID = 22, API_DESCRIBE_CONFIGS = 32, API_ALTER_CONFIGS = 33,
     API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_INCREMENTAL_ALTER_CONFIGS = 44,
-    API_OFFSET_DELETE = 47, API_DESCRIBE_CLUSTER = 60, API_DESCRIBE_PRODUCERS = 61,
+    API_OFFSET_DELETE = 47, API_DESCRIBE_QUORUM = 55, API_DESCRIBE_CLUSTER = 60,
+    API_DESCRIBE_PRODUCERS = 61,
 };
 
 typedef struct broker_stats {
@@ -75,6 +76,7 @@ typedef struct broker {
     pthread_cond_t scrub_cond;
     bool scrub_stop, scrub_started;
     uint16_t port;             /* bound client port */
+    uint16_t controller_port;  /* bound controller port */
     int64_t started_ms;
     int dir_lock_fd;        /* DATA_DIR/.lock, held while running */
     broker_stats stats;
@@ -89,6 +91,7 @@ typedef struct breq {
     void *req;                 /* decoded request body (api->request) */
     void *resp;                /* response body (api->response), defaults set */
     meta_image *image;         /* held while the response points into it */
+    const struct api_table *table; /* the listener's dispatch table */
     int64_t received_ms;
 } breq;
 
@@ -101,8 +104,17 @@ typedef struct api_handler {
     breq_handler_fn fn;
 } api_handler;
 
-/* The handler of an api key that this broker implements, or NULL. */
-const api_handler *broker_handler(int16_t api_key);
+/* A listener's dispatch table (dispatch.c). */
+typedef struct api_table {
+    const api_handler *handlers;
+    size_t count;
+    const char *name;
+} api_table;
+extern const api_table broker_client_api;     /* the Kafka client listener */
+extern const api_table broker_controller_api; /* the controller listener */
+
+/* The handler of an api key in table t, or NULL. */
+const api_handler *broker_handler(const api_table *t, int16_t api_key);
 
 /* True when the node can serve; otherwise reason gets why (broker.c). */
 /* data_dir.c: the data directory exists (created if need be) and this
@@ -120,8 +132,6 @@ void broker_status_metrics(broker *b, buf_t *out);
  * stopped before they close. */
 void broker_scrubber_start(broker *b);
 void broker_scrubber_stop(broker *b);
-/* Every implemented handler, in api-key order (ApiVersions lists them). */
-const api_handler *broker_handlers(size_t *count);
 
 void broker_park(broker *b, parked *p);
 void broker_unpark(broker *b, parked *p); /* no-op when not parked */
@@ -135,6 +145,7 @@ void breq_noreply(breq *r);
 
 /* net's frame callback (dispatch.c). */
 void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx);
+void broker_on_controller_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx);
 
 /* Handlers, one file each. */
 breq_rc api_versions(breq *r);
@@ -165,6 +176,7 @@ breq_rc api_incremental_alter_configs(breq *r);
 breq_rc api_describe_cluster(breq *r);
 breq_rc api_init_producer_id(breq *r);
 breq_rc api_describe_producers(breq *r);
+breq_rc api_describe_quorum(breq *r);
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 

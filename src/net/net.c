@@ -254,22 +254,6 @@ int net_listen(net_t *net, const char *hostport, const net_handler *h, uint16_t 
     return 0;
 }
 
-int net_probe_listen(const char *hostport)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int rc = addr_resolve(hostport, true, &ss, &len);
-    if (rc != 0)
-        return rc;
-    net_config cfg = net_config_defaults();
-    uint16_t port;
-    int fd = listen_socket(&cfg, &ss, len, &port);
-    if (fd < 0)
-        return fd;
-    close(fd);
-    return 0;
-}
-
 void listeners_close(net_t *net)
 {
     listener **ls = net->listeners;

@@ -150,9 +150,6 @@ net_t *net_new(const net_config *cfg);
  * in *bound_port (may be NULL), or -errno. */
 int net_listen(net_t *net, const char *hostport, const net_handler *h, uint16_t *bound_port);
 
-/* Check that "HOST:PORT" can be listened on (bind and listen, then close):
- * for an address this version does not serve yet. Returns 0 or -errno. */
-int net_probe_listen(const char *hostport);
 
 /* Start the reactor threads (non-blocking). Returns 0 or -errno. The
  * threads block asynchronous signals (SIGPIPE from sendfile becomes EPIPE;
