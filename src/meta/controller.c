@@ -15,24 +15,29 @@
 
 struct meta {
     pthread_t thread;
-    pthread_mutex_t lock;      /* queue, stopping, published */
-    pthread_cond_t cond;
+    pthread_mutex_t lock;      /* queue, stopping, published, applied_next, failed */
+    pthread_cond_t cond;       /* queue changes; a publish */
     meta_op *head, *tail;
     bool stopping;
     meta_image *published;
-    meta_image *latest;        /* controller thread only */
+    meta_image *applying;      /* quorum thread: committed entries not yet published */
+    meta_image *notified;      /* controller thread: the image the listener saw last */
+    int64_t applied_next;      /* every entry below it is applied and published */
+    bool failed;               /* an entry could not be applied: the node stops */
+    bool running;              /* past start-up: a failure to apply stops the process */
     plog_t *log;
-    flusher_t *flusher;        /* private, driven synchronously */
+    quorum_t *quorum;
     int32_t node_id;
     meta_listener_fn listener;
     void *listener_ctx;
 };
 
-/* One round's records: encoded into a batch and applied to the new image. */
+/* One round's records: framed into one quorum entry, and applied to a
+ * speculative image so that later changes of the round see earlier ones
+ * (the published image comes from the committed entry, metalog.c). */
 typedef struct round {
     meta_image *img;
-    buf_t batch;
-    batch_builder_t bb;
+    meta_round_blob blob;
     int32_t nrecords;
     int64_t now_ms;
     arena_t arena;
@@ -99,9 +104,8 @@ static void emit(round_t *r, int16_t type, const proto_struct_desc *d, const voi
     buf_put_uvarint(&v, (uint64_t)type);
     buf_put_uvarint(&v, 0); /* record version */
     proto_encode(d, 0, true, rec, &v);
-    if (r->nrecords++ == 0)
-        batch_build_begin(&r->bb, &r->batch, 0, 0, r->now_ms, -1, -1, -1);
-    batch_build_add(&r->bb, r->now_ms, NULL, -1, v.data, (int32_t)v.len, NULL, 0);
+    meta_round_add(&r->blob, v.data, v.len);
+    r->nrecords++;
     buf_free(&v);
     meta_image_apply(r->img, type, rec);
 }
@@ -296,66 +300,82 @@ static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
     return KERR_UNKNOWN_SERVER_ERROR;
 }
 
-static void sync_done(void *arg, int err)
+/* Tells the listener about the image published since it last heard, on
+ * the controller thread: the listener opens and closes partition logs,
+ * work the quorum thread must never do. */
+static void notify_listener(meta_t *m)
 {
-    *(int *)arg = err;
-}
-
-/* Append the round's batch and make it durable. Returns a storage error. */
-static int persist(meta_t *m, round_t *r)
-{
-    batch_build_end(&r->bb);
-    plog_append_result_t res;
-    int rc = plog_append(m->log, r->batch.data, r->batch.len, 0, &res);
-    if (rc != STORAGE_OK)
-        return rc;
-    int serr = -1;
-    flusher_request(m->flusher, m->log, res.log_end_offset, sync_done, &serr);
-    while (serr == -1)
-        flusher_run_once(m->flusher);
-    r->img->offset = res.log_end_offset;
-    return serr;
-}
-
-static void publish(meta_t *m, meta_image *img)
-{
-    pthread_mutex_lock(&m->lock);
-    meta_image *old = m->published;
-    atomic_fetch_add(&img->refs, 1);
-    m->published = img;
-    pthread_mutex_unlock(&m->lock);
+    meta_image *cur = meta_acquire(m);
+    if (cur == m->notified) {
+        meta_image_release(cur);
+        return;
+    }
     if (m->listener)
-        m->listener(m->listener_ctx, old, img);
-    meta_image_release(old);
-    meta_image_release(m->latest);
-    m->latest = img;
+        m->listener(m->listener_ctx, m->notified, cur);
+    meta_image_release(m->notified);
+    m->notified = cur;
+}
+
+typedef struct round_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int err;
+} round_wait;
+
+static void round_committed(void *arg, int err, int64_t offset)
+{
+    round_wait *w = arg;
+    UNUSED(offset);
+    pthread_mutex_lock(&w->mu);
+    w->err = err;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Proposes the round as one entry and waits until it is committed and the
+ * image holding it published (quorum.c). A Kafka error code. */
+static int16_t commit_round(meta_t *m, round_t *r)
+{
+    buf_t entry;
+    buf_init(&entry);
+    meta_round_encode(&r->blob, &entry);
+    round_wait w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    quorum_propose(m->quorum, entry.data, entry.len, round_committed, &w);
+    buf_free(&entry);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    if (w.err != QUORUM_OK)
+        log_warn("meta", "metadata change not committed err=%d", w.err);
+    return w.err == QUORUM_OK ? KERR_NONE : w.err == QUORUM_TOO_LARGE ? KERR_MESSAGE_TOO_LARGE
+                                                                     : KERR_NOT_CONTROLLER;
 }
 
 static void run_round(meta_t *m, meta_op *ops)
 {
-    round_t r = {.img = meta_image_copy(m->latest), .now_ms = clock_wall_ms()};
-    buf_init(&r.batch);
+    meta_image *base = meta_acquire(m);
+    round_t r = {.img = meta_image_copy(base), .now_ms = clock_wall_ms()};
+    meta_image_release(base);
+    meta_round_init(&r.blob);
     int16_t errs[256];
     const char *msgs[256];
     int n = 0;
     for (meta_op *op = ops; op; op = op->next, n++)
         errs[n] = run_op(&r, m, op, &msgs[n]);
-    if (r.nrecords > 0) {
-        int rc = persist(m, &r);
-        if (rc != STORAGE_OK) {
-            log_error("meta", "cannot write the metadata log err=\"%s\"", storage_strerror(rc));
-            for (int i = 0; i < n; i++)
-                if (errs[i] == KERR_NONE)
-                    errs[i] = KERR_KAFKA_STORAGE_ERROR, msgs[i] = "metadata log write failed";
-            meta_image_release(r.img);
-            r.img = NULL;
-        }
-    }
-    if (r.img && r.nrecords > 0)
-        publish(m, r.img);
-    else
-        meta_image_release(r.img);
-    buf_free(&r.batch);
+    int16_t cerr = r.nrecords > 0 ? commit_round(m, &r) : KERR_NONE;
+    for (int i = 0; i < n && cerr != KERR_NONE; i++)
+        if (errs[i] == KERR_NONE)
+            errs[i] = cerr, msgs[i] = "the metadata change was not committed";
+    meta_image_release(r.img); /* speculative: the published image came from the commit */
+    meta_round_free(&r.blob);
+    notify_listener(m); /* partitions open before the change is answered */
     n = 0;
     for (meta_op *op = ops, *next; op; op = next, n++) {
         next = op->next;
@@ -364,28 +384,41 @@ static void run_round(meta_t *m, meta_op *ops)
     }
 }
 
+/* Takes up to 256 queued changes (errs/msgs arrays in run_round); NULL
+ * when stopping. Wakes for new images too, to tell the listener. */
+static meta_op *take_ops(meta_t *m)
+{
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        while (!m->head && !m->stopping && m->published == m->notified)
+            pthread_cond_wait(&m->cond, &m->lock);
+        bool news = m->published != m->notified;
+        meta_op *ops = NULL;
+        if (!news && m->head) {
+            meta_op *last = ops = m->head;
+            for (int i = 1; i < 256 && last->next; i++)
+                last = last->next;
+            m->head = last->next;
+            if (!m->head)
+                m->tail = NULL;
+            last->next = NULL;
+        }
+        bool stop = m->stopping && !m->head;
+        pthread_mutex_unlock(&m->lock);
+        if (news)
+            notify_listener(m);
+        else if (ops || stop)
+            return ops;
+    }
+}
+
 static void *controller_thread(void *arg)
 {
     meta_t *m = arg;
-    for (;;) {
-        pthread_mutex_lock(&m->lock);
-        while (!m->head && !m->stopping)
-            pthread_cond_wait(&m->cond, &m->lock);
-        if (!m->head) {
-            pthread_mutex_unlock(&m->lock);
-            return NULL;
-        }
-        /* At most 256 changes a round (errs/msgs arrays in run_round). */
-        meta_op *ops = m->head, *last = ops;
-        for (int i = 1; i < 256 && last->next; i++)
-            last = last->next;
-        m->head = last->next;
-        if (!m->head)
-            m->tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&m->lock);
+    meta_op *ops;
+    while ((ops = take_ops(m)) != NULL)
         run_round(m, ops);
-    }
+    return NULL;
 }
 
 void meta_submit(meta_t *m, meta_op *op)
@@ -420,6 +453,128 @@ void meta_alloc_producer_ids(meta_t *m, int32_t count, meta_pids_fn done, void *
     meta_submit(m, op);
 }
 
+/* ---- applying committed entries (quorum thread) ------------------------------ */
+
+static void on_apply(void *arg, const raft_entry_t *e)
+{
+    meta_t *m = arg;
+    if (!m->applying) {
+        meta_image *cur = meta_acquire(m);
+        m->applying = meta_image_copy(cur);
+        meta_image_release(cur);
+    }
+    char err[512];
+    if (meta_log_apply_entry(m->applying, e->offset, e->epoch, e->data, e->len, err, sizeof err) == 0)
+        return;
+    /* never a silent skip: a node that applied part of the metadata would serve a state no
+     * other node has (metalog.c) */
+    log_error("meta", "cannot apply the metadata log, stopping: %s", err);
+    pthread_mutex_lock(&m->lock);
+    bool running = m->running;
+    m->failed = true;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    if (running)
+        CK_PANIC("metadata entry at offset %lld cannot be applied", (long long)e->offset);
+}
+
+static void on_applied(void *arg, int64_t next_offset)
+{
+    meta_t *m = arg;
+    meta_image *img = m->applying, *old = NULL;
+    m->applying = NULL;
+    pthread_mutex_lock(&m->lock);
+    if (img && !m->failed) {
+        img->offset = next_offset;
+        old = m->published;
+        m->published = img;
+        img = NULL;
+    }
+    m->applied_next = MAX(m->applied_next, next_offset);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    meta_image_release(old);
+    meta_image_release(img);
+}
+
+static void on_role(void *arg, raft_role_t role, int32_t epoch, int32_t leader_id)
+{
+    meta_t *m = arg;
+    UNUSED(role), UNUSED(epoch), UNUSED(leader_id);
+    pthread_mutex_lock(&m->lock);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- open and close ----------------------------------------------------------- */
+
+#define META_START_WAIT_MS 30000
+
+/* A single voter elects itself at once and commits its log: wait until
+ * everything on disk is applied, so the node starts with its metadata. */
+static int wait_caught_up(meta_t *m)
+{
+    int64_t deadline = clock_mono_ms() + META_START_WAIT_MS;
+    for (;;) {
+        quorum_info_t qi;
+        quorum_get_info(m->quorum, &qi);
+        pthread_mutex_lock(&m->lock);
+        bool done = qi.role == RAFT_LEADER && m->applied_next >= qi.log_end && qi.log_end > 0;
+        bool failed = m->failed;
+        if (!done && !failed) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+        }
+        pthread_mutex_unlock(&m->lock);
+        if (done || failed)
+            return failed ? -1 : 0;
+        if (clock_mono_ms() > deadline) {
+            log_error("meta", "the metadata quorum did not elect this node within %d ms", META_START_WAIT_MS);
+            return -1;
+        }
+    }
+}
+
+static void raft_settings(raft_config_t *rc, int32_t node_id)
+{
+    raft_config_defaults(rc);
+    rc->node_id = node_id;
+    rc->voters[0] = node_id;
+    rc->n_voters = 1;
+    rc->snapshot_min_entries = 0;
+    if (getrandom(&rc->random_seed, sizeof rc->random_seed, 0) != (ssize_t)sizeof rc->random_seed)
+        CK_PANIC("getrandom failed");
+}
+
+static meta_t *meta_new(plog_t *log, int32_t node_id, meta_listener_fn listener, void *ctx)
+{
+    meta_t *m = xcalloc(1, sizeof *m);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    m->log = log;
+    m->node_id = node_id;
+    m->listener = listener;
+    m->listener_ctx = ctx;
+    m->published = meta_image_new();
+    return m;
+}
+
+static void meta_free(meta_t *m)
+{
+    quorum_close(m->quorum);
+    plog_close(m->log);
+    meta_image_release(m->applying);
+    meta_image_release(m->published);
+    meta_image_release(m->notified);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m);
+}
+
 int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn listener,
               void *listener_ctx, meta_t **out)
 {
@@ -433,39 +588,33 @@ int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn
         plog_close(log);
         return rc;
     }
-    meta_t *m = xcalloc(1, sizeof *m);
-    pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->cond, NULL);
-    m->log = log;
-    m->flusher = flusher_new();
-    flusher_attach(m->flusher, log);
-    m->node_id = node_id;
-    m->listener = listener;
-    m->listener_ctx = listener_ctx;
-    meta_image *img = meta_image_new();
+    meta_t *m = meta_new(log, node_id, listener, listener_ctx);
+    raft_config_t rcfg;
+    raft_settings(&rcfg, node_id);
+    quorum_cb_t cb = {.apply = on_apply, .applied = on_applied, .role = on_role, .arg = m};
     char err[512];
-    if (meta_log_replay(log, img, err, sizeof err) != 0) {
-        /* never a silent skip: a node that applied part of the metadata would serve a state no
-         * other node has (metalog.c) */
-        log_error("meta", "cannot replay the metadata log, not starting: %s dir=%s", err, plog_dir(log));
-        meta_image_release(img);
-        flusher_free(m->flusher);
-        plog_close(log);
-        pthread_mutex_destroy(&m->lock);
-        pthread_cond_destroy(&m->cond);
-        free(m);
+    if (quorum_open(log, fs, &rcfg, &cb, &m->quorum, err, sizeof err) != 0) {
+        log_error("meta", "cannot open the metadata quorum, not starting: %s", err);
+        meta_free(m);
         return STORAGE_ERR_FORMAT;
     }
-    m->published = img;
-    atomic_fetch_add(&img->refs, 1);
-    m->latest = img;
+    quorum_start(m->quorum);
+    if (wait_caught_up(m) != 0) {
+        meta_free(m);
+        return STORAGE_ERR_FORMAT;
+    }
+    m->notified = meta_acquire(m);
     if (listener)
-        listener(listener_ctx, NULL, img);
-    log_info("meta", "metadata loaded topics=%d log_end=%lld", img->ntopics, (long long)img->offset);
+        listener(listener_ctx, NULL, m->notified);
+    log_info("meta", "metadata loaded topics=%d log_end=%lld", m->notified->ntopics,
+             (long long)m->notified->offset);
+    pthread_mutex_lock(&m->lock);
+    m->running = true;
+    pthread_mutex_unlock(&m->lock);
     if (pthread_create(&m->thread, NULL, controller_thread, m) != 0)
         CK_PANIC("cannot start the controller thread");
     *out = m;
-    return rc;
+    return STORAGE_OK;
 }
 
 void meta_close(meta_t *m)
@@ -477,11 +626,5 @@ void meta_close(meta_t *m)
     pthread_cond_signal(&m->cond);
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
-    plog_close(m->log);
-    flusher_free(m->flusher);
-    meta_image_release(m->published);
-    meta_image_release(m->latest);
-    pthread_mutex_destroy(&m->lock);
-    pthread_cond_destroy(&m->cond);
-    free(m);
+    meta_free(m);
 }
