@@ -3,8 +3,13 @@ table, and DescribeQuorum (what kafka-metadata-quorum and
 Admin.describeMetadataQuorum read) on both the client and the controller
 listener of a single node."""
 
+import tarfile
+import time
+
 import kwire
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from harness import REPO
 
 API_DESCRIBE_QUORUM = 55
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -68,3 +73,47 @@ def test_describe_quorum_single_node(broker):
         assert [v["id"] for v in p0["voters"]] == [broker.node_id] and p0["observers"] == []
         assert p0["voters"][0]["log_end_offset"] == p0["high_watermark"]
         assert p1["error_code"] == ERR_UNKNOWN_TOPIC_OR_PARTITION
+
+
+# A data directory written before the metadata quorum existed (tests/data/
+# legacy-single-node.tar.gz: a topic with a config override and 30 records,
+# and a deleted topic) is adopted as it is: the same topics, configs and
+# records; the node elects itself and keeps a quorum-state file; new topics
+# are created through the quorum and everything survives a restart.
+def test_adopts_a_data_directory_from_before_the_quorum(broker_factory, tmp_path):
+    with tarfile.open(REPO / "tests" / "data" / "legacy-single-node.tar.gz") as t:
+        t.extractall(tmp_path / "legacy")
+    b = broker_factory(name="legacy", start=False)
+    b.data_dir = tmp_path / "legacy" / "data"
+    b.start()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+
+    def check():
+        md = admin.list_topics(timeout=30)
+        names = {n for n in md.topics if not n.startswith("__")}
+        assert "legacy-a" in names and "legacy-b" not in names, names
+        assert len(md.topics["legacy-a"].partitions) == 3
+        res = ConfigResource(ConfigResource.Type.TOPIC, "legacy-a")
+        cfg = admin.describe_configs([res])[res].result(30)
+        assert cfg["retention.ms"].value == "123456789"
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "legacy-check",
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        c.assign([TopicPartition("legacy-a", p, 0) for p in range(3)])
+        got, deadline = set(), time.monotonic() + 30
+        while len(got) < 30 and time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                got.add(m.value())
+        c.close()
+        assert got == {b"a%d" % i for i in range(30)}
+
+    check()
+    state = (b.data_dir / "__cluster_metadata-0" / "quorum-state").read_text()
+    assert "epoch 1" in state, state
+    for f in admin.create_topics([NewTopic("after-adoption", 2, 1)]).values():
+        f.result(30)
+    b.restart()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    check()
+    assert "after-adoption" in admin.list_topics(timeout=30).topics
+    assert "epoch 2" in (b.data_dir / "__cluster_metadata-0" / "quorum-state").read_text()
