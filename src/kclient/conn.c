@@ -66,6 +66,7 @@ static void conn_lost(kclient_t *k, int err)
         net_stopped(k); /* everything completes CLOSED */
         return;
     }
+    k->state = KS_DOWN; /* before the callbacks: what they send must queue */
     req_fail_all(k, &k->wire, KCLIENT_ERR_DISCONNECTED);
     if (was_ready) {
         k->attempts = 0;
@@ -77,7 +78,6 @@ static void conn_lost(kclient_t *k, int err)
         log_info_limited(&rl, "kclient", "connect failed addr=%s err=%s attempts=%u", k->addr,
                          err ? strerror(err) : "eof", k->attempts);
     }
-    k->state = KS_DOWN;
     net_timer_add(k->r, &k->backoff_timer, backoff_ms(k), backoff_fired, k);
     client_check(k);
 }

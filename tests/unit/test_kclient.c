@@ -25,7 +25,7 @@
 
 #define WAIT_MS 5000   /* deadline for anything that should happen */
 #define MAX_PARKED 64
-#define MAX_DONE 256
+#define MAX_DONE 512
 #define META_V 12      /* the Metadata version the tests send */
 
 /* ---- waiting ------------------------------------------------------------------- */
@@ -126,6 +126,8 @@ typedef struct srv {
     uint16_t port;
     atomic_int park;          /* park Metadata requests instead of answering */
     atomic_int meta_max;      /* Metadata versions advertised: 0..meta_max */
+    atomic_int av_max;        /* ApiVersions versions served: 0..av_max */
+    atomic_int garble;        /* answer Metadata with a body that does not decode */
     atomic_int api_versions;  /* ApiVersions requests seen */
     atomic_int metadata;      /* Metadata requests seen */
     pthread_mutex_t mu;
@@ -136,16 +138,22 @@ typedef struct srv {
     int nparked;
 } srv;
 
+/* As Kafka does: a version it does not serve gets UNSUPPORTED_VERSION in a
+ * v0 body that names the versions it does. */
 static void reply_api_versions(srv *s, net_req *req, const proto_req_header_t *h)
 {
     arena_t a;
     arena_init(&a);
-    int16_t v = h->api_version;
+    int16_t v = h->api_version, av_max = (int16_t)atomic_load(&s->av_max);
     ApiVersionsResponse resp;
+    if (v > av_max)
+        v = 0;
     proto_set_defaults(&ApiVersionsResponse_desc, v, &resp);
+    if (h->api_version > av_max)
+        resp.ErrorCode = KERR_UNSUPPORTED_VERSION;
     ApiVersionsResponse_ApiVersion *items =
         proto_array_init(&a, &resp.ApiKeys, 2, sizeof(*items), &ApiVersionsResponse_ApiVersion_desc);
-    items[0] = (ApiVersionsResponse_ApiVersion){PROTO_API_API_VERSIONS, 0, 3};
+    items[0] = (ApiVersionsResponse_ApiVersion){PROTO_API_API_VERSIONS, 0, av_max};
     items[1] = (ApiVersionsResponse_ApiVersion){3, 0, (int16_t)atomic_load(&s->meta_max)};
     buf_t b;
     buf_init(&b);
@@ -191,7 +199,12 @@ static void srv_metadata(srv *s, net_req *req, const proto_req_header_t *h, rd_t
     }
     buf_t b;
     buf_init(&b);
-    metadata_encode(h->api_version, h->correlation_id, topic, &b);
+    if (atomic_load(&s->garble)) {
+        buf_put_i32(&b, h->correlation_id);
+        buf_put_u8(&b, 0); /* no tagged fields, then nothing: the body is cut short */
+    } else {
+        metadata_encode(h->api_version, h->correlation_id, topic, &b);
+    }
     net_req_reply_buf(req, &b);
 }
 
@@ -259,6 +272,7 @@ static bool srv_start(srv *s, uint16_t port, int meta_max)
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
     atomic_store(&s->meta_max, meta_max);
+    atomic_store(&s->av_max, 3);
     net_config cfg = net_config_defaults();
     cfg.num_threads = 1;
     s->net = net_new(&cfg);
@@ -853,4 +867,163 @@ TEST(error_names)
     CHECK_EQ_INT(kclient_err_kafka(KCLIENT_ERR_UNSUPPORTED_VERSION), KERR_UNSUPPORTED_VERSION);
     CHECK_EQ_INT(kclient_err_kafka(KCLIENT_OK), KERR_NONE);
     CHECK(strcmp(kclient_err_name(1234), "UNKNOWN") == 0);
+}
+
+/* A response body that does not decode completes MALFORMED; the
+ * connection stays usable. */
+TEST(malformed_response)
+{
+    fx f;
+    REQUIRE(fx_start(&f, META_V, 0, NULL));
+    atomic_store(&f.s.garble, 1);
+    CHECK_EQ_INT(send_meta(f.k, META_V, "bad", 5000, &f.sk), KCLIENT_OK);
+    REQUIRE(sink_wait(&f.sk, 1));
+    CHECK_EQ_INT(f.sk.d[0].err, KCLIENT_ERR_MALFORMED);
+    CHECK_EQ_INT(stats(f.k).malformed_responses, 1);
+    atomic_store(&f.s.garble, 0);
+    CHECK_EQ_INT(send_meta(f.k, META_V, "good", 5000, &f.sk), KCLIENT_OK);
+    REQUIRE(sink_wait(&f.sk, 2));
+    CHECK_EQ_INT(f.sk.d[1].err, KCLIENT_OK);
+    CHECK_EQ_INT(stats(f.k).connects, 1);
+    fx_end(&f);
+}
+
+/* A peer without ApiVersions v3 answers UNSUPPORTED_VERSION in v0; the
+ * handshake retries at the version the peer names. */
+TEST(handshake_falls_back_to_older_api_versions)
+{
+    fx f;
+    REQUIRE(srv_start(&f.s, 0, META_V));
+    atomic_store(&f.s.av_max, 2);
+    f.n = cli_net();
+    f.k = cli_new(f.n, f.s.port, NULL);
+    sink_init(&f.sk, net_reactor_at(f.n, 0));
+    CHECK_EQ_INT(send_meta(f.k, META_V, "fb", 5000, &f.sk), KCLIENT_OK);
+    REQUIRE(sink_wait(&f.sk, 1));
+    CHECK_EQ_INT(f.sk.d[0].err, KCLIENT_OK);
+    CHECK_EQ_INT(atomic_load(&f.s.api_versions), 2);
+    CHECK_EQ_INT(kclient_api_version(f.k, PROTO_API_API_VERSIONS), 2);
+    CHECK_EQ_INT(kclient_api_version(f.k, 3), META_V);
+    fx_end(&f);
+}
+
+/* A peer that accepts but never answers ApiVersions: each attempt ends at
+ * connect_timeout_ms, the client keeps retrying, and a queued request
+ * times out without ever being sent. */
+TEST(handshake_deadline)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    REQUIRE(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 16) == 0 &&
+            getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0); /* never accepts */
+    net_t *n = cli_net();
+    kclient_config cfg = kclient_config_defaults();
+    cfg.connect_timeout_ms = 100;
+    cfg.backoff_min_ms = 10;
+    cfg.backoff_max_ms = 20;
+    kclient_t *k = cli_new(n, ntohs(sa.sin_port), &cfg);
+    sink sk;
+    sink_init(&sk, net_reactor_at(n, 0));
+    CHECK_EQ_INT(send_meta(k, META_V, "never", 300, &sk), KCLIENT_OK);
+    REQUIRE(sink_wait(&sk, 1));
+    CHECK_EQ_INT(sk.d[0].err, KCLIENT_ERR_TIMED_OUT);
+    CHECK(WAIT_UNTIL(stats(k).connect_failures >= 2));
+    CHECK(!kclient_ready(k));
+    CHECK_EQ_INT(stats(k).connects, 0);
+    CHECK_EQ_INT(stats(k).responses_received, 0);
+    CHECK_EQ_INT(stats(k).pending, 0);
+    kclient_free(k);
+    cli_net_free(n);
+    close(lfd);
+    sink_free(&sk);
+}
+
+#define SENDERS 4
+#define PER_SENDER 100
+
+typedef struct sender {
+    kclient_t *k;
+    sink *sk;
+    int id;
+    int refused;
+} sender;
+
+static void *sender_main(void *arg)
+{
+    sender *s = arg;
+    for (int j = 0; j < PER_SENDER; j++) {
+        char topic[32];
+        snprintf(topic, sizeof(topic), "th%d-%d", s->id, j);
+        if (send_meta(s->k, META_V, topic, 10000, s->sk) != KCLIENT_OK)
+            s->refused++;
+    }
+    return NULL;
+}
+
+/* Many threads send at once: every request completes once, with its own
+ * answer (each topic comes back exactly once). */
+TEST(senders_on_many_threads)
+{
+    fx f;
+    REQUIRE(fx_start(&f, META_V, 0, NULL));
+    pthread_t th[SENDERS];
+    sender sd[SENDERS];
+    for (int i = 0; i < SENDERS; i++) {
+        sd[i] = (sender){f.k, &f.sk, i, 0};
+        REQUIRE(pthread_create(&th[i], NULL, sender_main, &sd[i]) == 0);
+    }
+    for (int i = 0; i < SENDERS; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ_INT(sd[i].refused, 0);
+    }
+    REQUIRE(sink_wait(&f.sk, SENDERS * PER_SENDER));
+    static bool seen[SENDERS][PER_SENDER];
+    memset(seen, 0, sizeof(seen));
+    pthread_mutex_lock(&f.sk.mu);
+    for (int i = 0; i < f.sk.n; i++) {
+        int t, j;
+        CHECK_EQ_INT(f.sk.d[i].err, KCLIENT_OK);
+        if (sscanf(f.sk.d[i].topic, "th%d-%d", &t, &j) == 2 && t >= 0 && t < SENDERS && j >= 0 &&
+            j < PER_SENDER && !seen[t][j])
+            seen[t][j] = true;
+        else
+            CHECK(!"a topic came back twice or garbled");
+    }
+    pthread_mutex_unlock(&f.sk.mu);
+    CHECK_EQ_INT(stats(f.k).responses_received, SENDERS * PER_SENDER + 1);
+    fx_end(&f);
+}
+
+typedef struct retry {
+    kclient_t *k;
+    sink *sk;
+    int resent;
+} retry;
+
+static void on_retry(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    retry *r = arg;
+    on_done(r->sk, err, response, resp);
+    if (err == KCLIENT_ERR_DISCONNECTED && r->resent++ == 0)
+        CK_ASSERT(send_meta(r->k, META_V, "again", 5000, r->sk) == KCLIENT_OK);
+}
+
+/* A callback told DISCONNECTED may send again at once: the request waits
+ * for the next connection and is answered there. */
+TEST(resend_from_disconnect_callback)
+{
+    fx f;
+    REQUIRE(fx_start(&f, META_V, 1, NULL));
+    retry r = {f.k, &f.sk, 0};
+    CHECK_EQ_INT(send_meta_cb(f.k, META_V, "first", 5000, on_retry, &r), KCLIENT_OK);
+    REQUIRE(WAIT_UNTIL(srv_parked(&f.s) == 1));
+    atomic_store(&f.s.park, 0);
+    srv_kill_conn(&f.s);
+    REQUIRE(sink_wait(&f.sk, 2));
+    CHECK_EQ_INT(f.sk.d[0].err, KCLIENT_ERR_DISCONNECTED);
+    CHECK_EQ_INT(f.sk.d[1].err, KCLIENT_OK);
+    CHECK(strcmp(f.sk.d[1].topic, "again") == 0);
+    CHECK_EQ_INT(stats(f.k).connects, 2);
+    fx_end(&f);
 }
