@@ -157,7 +157,12 @@ static void *resolve_thread(void *arg)
     }
     if (res != NULL)
         freeaddrinfo(res);
-    if (!net_post(k->r, resolve_done, j)) {
+    /* Once the client is shut down, net may be freed any time: post only
+     * under the lock that shutdown takes to abandon us. */
+    pthread_mutex_lock(&k->mu);
+    bool posted = !k->resolve_abandoned && net_post(k->r, resolve_done, j);
+    pthread_mutex_unlock(&k->mu);
+    if (!posted) {
         client_unref(k);
         free(j);
     }

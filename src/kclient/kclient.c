@@ -163,6 +163,9 @@ kclient_t *kclient_new(net_t *net, net_reactor *r, const char *hostport, const k
 /* On the reactor (or after it ended): fail everything, close, stop. */
 static void shutdown_local(kclient_t *k)
 {
+    pthread_mutex_lock(&k->mu); /* a resolver still running will not post to net */
+    k->resolve_abandoned = true;
+    pthread_mutex_unlock(&k->mu);
     atomic_store(&k->closed, true);
     atomic_store(&k->ready, false);
     k->state = KS_CLOSED;

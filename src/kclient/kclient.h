@@ -15,9 +15,11 @@
  *      any thread: it encodes the request on the caller's thread (the request
  *      struct need not outlive the call) and, off the reactor, posts it there.
  *   2. Every callback (kclient_cb) runs on the client's reactor thread,
- *      exactly once per request that kclient_send() accepted (returned 0).
- *      A callback may call kclient_send() (on any client) but not
- *      kclient_free() of its own client.
+ *      exactly once per request that kclient_send() accepted (returned 0);
+ *      only if net has ended before kclient_free() do the last callbacks
+ *      (KCLIENT_ERR_CLOSED) run on kclient_free's thread. A callback may
+ *      call kclient_send() (on any client) but not kclient_free() of its
+ *      own client.
  *   3. To handle a response on another thread: kclient_resp_keep() the
  *      response inside the callback (the decoded struct and bytes then stay
  *      valid until kclient_resp_free(), which any thread may call) and hand
@@ -37,8 +39,10 @@
  * each delay jittered by ±20%; a completed handshake resets it.
  *
  * Names. A numeric host (127.0.0.1, [::1]) is connected directly. A name is
- * resolved with getaddrinfo(3) on a short-lived helper thread per attempt
- * (the reactor never blocks); the first address returned is used.
+ * resolved with getaddrinfo(3) on a short-lived detached thread per attempt
+ * (the reactor never blocks); the first address returned is used. The
+ * resolver holds a reference on the client, never on net: a resolver still
+ * blocked when kclient_free() returns drops its answer.
  *
  * Versions. The ApiVersions handshake runs before any other request on each
  * connection (v3; v0 if the peer answers UNSUPPORTED_VERSION). The usable

@@ -91,9 +91,10 @@ struct kclient {
     bool pumping;
     bool reactor_gone;        /* the reactor ended: timers are dead */
 
-    pthread_mutex_t mu;       /* kclient_free waits for shut_done */
+    pthread_mutex_t mu;       /* guards shut_done and resolve_abandoned */
     pthread_cond_t cv;
-    bool shut_done;
+    bool shut_done;           /* kclient_free waits for it */
+    bool resolve_abandoned;   /* a resolver thread must not touch net any more */
 };
 
 #define STAT_INC(k, f) atomic_fetch_add_explicit(&(k)->st.f, 1, memory_order_relaxed)

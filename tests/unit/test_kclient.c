@@ -1027,3 +1027,35 @@ TEST(resend_from_disconnect_callback)
     CHECK_EQ_INT(stats(f.k).connects, 2);
     fx_end(&f);
 }
+
+typedef struct free_job {
+    kclient_t *k;
+    int sig;
+} free_job;
+
+static void free_on_reactor(void *arg)
+{
+    free_job *j = arg;
+    kclient_free(j->k);
+    sig_post(j->sig);
+}
+
+/* kclient_free on the client's own reactor (e.g. from a handler) completes
+ * the pending requests right there, before it returns. */
+TEST(free_on_own_reactor)
+{
+    fx f;
+    REQUIRE(fx_start(&f, META_V, 1, NULL));
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(send_meta(f.k, META_V, "p", 60000, &f.sk), KCLIENT_OK);
+    REQUIRE(WAIT_UNTIL(srv_parked(&f.s) == 3));
+    free_job j = {f.k, sig_new()};
+    f.k = NULL;
+    REQUIRE(net_post(net_reactor_at(f.n, 0), free_on_reactor, &j));
+    REQUIRE(sig_wait(j.sig, WAIT_MS));
+    CHECK_EQ_INT(sink_count(&f.sk), 3);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(f.sk.d[i].err, KCLIENT_ERR_CLOSED);
+    close(j.sig);
+    fx_end(&f);
+}
