@@ -148,7 +148,7 @@ kclient_t *kclient_new(net_t *net, net_reactor *r, const char *hostport, const k
     net_timer_init(&k->backoff_timer);
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->cv, NULL);
-    k->rng = (uint64_t)clock_mono_ns() ^ hmap_hash(hostport, strlen(hostport)) ^ (uintptr_t)k;
+    k->rng = ((uint64_t)clock_mono_ns() ^ hmap_hash(hostport, strlen(hostport)) ^ (uintptr_t)k) | 1;
     k->state = KS_DOWN;
     k->hs_version = PROTO_API_VERSIONS_MAX;
     client_ref(k);
