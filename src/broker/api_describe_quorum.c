@@ -3,10 +3,11 @@
  * end, for the one partition __cluster_metadata-0 (what Kafka's
  * kafka-metadata-quorum and Admin.describeMetadataQuorum read).
  *
- * In this version a node is a single-voter quorum: it is the leader of the
- * metadata log, whose high watermark is its durable end, and the voter set
- * is this node. A request naming another partition gets
- * UNKNOWN_TOPIC_OR_PARTITION for it. */
+ * The answer is the leader's view (meta_quorum_status_get): each voter's log
+ * end and last fetch. A node that does not lead the quorum answers
+ * NOT_LEADER_OR_FOLLOWER with the leader it knows, as Kafka's controllers
+ * do. A request naming another partition gets UNKNOWN_TOPIC_OR_PARTITION
+ * for it. */
 #include <string.h>
 
 #include "base/util.h"
@@ -15,25 +16,37 @@
 static void fill_partition(breq *r, DescribeQuorumResponse_PartitionData *pd, int32_t index)
 {
     pd->PartitionIndex = index;
-    if (index != 0) {
-        pd->ErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-        pd->LeaderId = -1;
-        pd->LeaderEpoch = -1;
-        pd->HighWatermark = -1;
+    pd->LeaderId = -1;
+    pd->LeaderEpoch = -1;
+    pd->HighWatermark = -1;
+    meta_quorum_status q;
+    if (index == 0)
+        meta_quorum_status_get(r->b->meta, &q);
+    if (index != 0 || !q.leader_view) {
+        /* not the metadata partition, or not its leader: Kafka answers only at the leader */
+        pd->ErrorCode = index != 0 ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_NOT_LEADER_OR_FOLLOWER;
+        if (index == 0) {
+            pd->LeaderId = q.leader_id;
+            pd->LeaderEpoch = q.epoch;
+        }
         return;
     }
-    meta_image *img = meta_acquire(r->b->meta);
-    int64_t end = img->offset, now = clock_wall_ms();
-    meta_image_release(img);
+    int64_t now = clock_wall_ms();
     pd->ErrorCode = KERR_NONE;
-    pd->LeaderId = r->b->cfg.node_id;
-    pd->LeaderEpoch = 0; /* one voter, never an election */
-    pd->HighWatermark = end;
-    DescribeQuorumResponse_ReplicaState *v = arena_alloc(&r->arena, sizeof *v);
-    /* the leader: LastFetchTimestamp -1, LastCaughtUpTimestamp now (Kafka's convention) */
-    *v = (DescribeQuorumResponse_ReplicaState){.ReplicaId = r->b->cfg.node_id, .LogEndOffset = end,
-                                               .LastFetchTimestamp = -1, .LastCaughtUpTimestamp = now};
-    pd->CurrentVoters.count = 1;
+    pd->LeaderId = q.leader_id;
+    pd->LeaderEpoch = q.epoch;
+    pd->HighWatermark = q.high_watermark;
+    DescribeQuorumResponse_ReplicaState *v = arena_alloc(&r->arena, (size_t)(q.n_replicas + 1) * sizeof *v);
+    for (int i = 0; i < q.n_replicas; i++) {
+        const meta_quorum_replica *x = &q.replicas[i];
+        bool self = x->id == q.node_id;
+        /* the leader: LastFetchTimestamp -1, LastCaughtUpTimestamp now (Kafka's convention) */
+        v[i] = (DescribeQuorumResponse_ReplicaState){
+            .ReplicaId = x->id, .LogEndOffset = x->log_end_offset,
+            .LastFetchTimestamp = self || x->last_fetch_ms_ago < 0 ? -1 : now - x->last_fetch_ms_ago,
+            .LastCaughtUpTimestamp = self ? now : x->last_fetch_ms_ago < 0 ? -1 : now - x->last_fetch_ms_ago};
+    }
+    pd->CurrentVoters.count = q.n_replicas;
     pd->CurrentVoters.items = v;
     pd->Observers.count = 0;
 }

@@ -94,9 +94,12 @@ static void broker_metrics(buf_t *out, void *ctx)
 
 bool broker_ready_check(broker *b, char *reason, size_t len)
 {
-    (void)b;
     if (atomic_load(&g_stop_requested)) {
         snprintf(reason, len, "shutting down");
+        return false;
+    }
+    if (b->meta && !meta_caught_up(b->meta)) {
+        snprintf(reason, len, "metadata not caught up with the quorum");
         return false;
     }
     return true;
@@ -288,11 +291,25 @@ static void *housekeeper(void *arg)
     return NULL;
 }
 
+static void fmt_hostport(char *out, size_t n, const config_addr *a)
+{
+    snprintf(out, n, strchr(a->host, ':') ? "[%s]:%d" : "%s:%d", a->host, a->port);
+}
+
 static int open_storage(broker *b)
 {
     sfs_t *fs = sfs_posix();
     b->replicas = replica_new(b->cfg.data_dir, fs, b->cfg.node_id, topic_config_plog, &b->cfg);
-    int rc = meta_open(b->cfg.data_dir, fs, b->cfg.node_id, on_meta_change, b, &b->meta);
+    meta_config mc = {.data_dir = b->cfg.data_dir, .fs = fs, .node_id = b->cfg.node_id,
+                      .election_timeout_ms = b->cfg.quorum_election_timeout_ms,
+                      .election_backoff_max_ms = b->cfg.quorum_election_backoff_max_ms,
+                      .fetch_timeout_ms = b->cfg.quorum_fetch_timeout_ms};
+    for (int i = 0; i < b->cfg.nvoters && i < META_VOTERS_MAX; i++) {
+        mc.voter_ids[mc.n_voters] = b->cfg.voters[i].id;
+        fmt_hostport(mc.voter_addrs[mc.n_voters], sizeof mc.voter_addrs[0], &b->cfg.voters[i].addr);
+        mc.n_voters++;
+    }
+    int rc = meta_open(&mc, on_meta_change, b, &b->meta);
     if (rc != STORAGE_OK) {
         log_error("broker", "cannot open the metadata log dir=%s err=\"%s\"", b->cfg.data_dir, storage_strerror(rc));
         return -1;
@@ -320,11 +337,6 @@ static void close_storage(broker *b)
     }
     if (b->replicas)
         replica_free(b->replicas);
-}
-
-static void fmt_hostport(char *out, size_t n, const config_addr *a)
-{
-    snprintf(out, n, strchr(a->host, ':') ? "[%s]:%d" : "%s:%d", a->host, a->port);
 }
 
 static int listen_failed(const char *listener, const char *flag, const char *addr, int err)
@@ -408,6 +420,14 @@ static void tune_allocator(void)
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
 }
 
+static bool is_voter(const config *cfg)
+{
+    for (int i = 0; i < cfg->nvoters; i++)
+        if (cfg->voters[i].id == cfg->node_id)
+            return true;
+    return cfg->nvoters == 0;
+}
+
 int broker_run(const config *cfg)
 {
     tune_allocator();
@@ -419,10 +439,9 @@ int broker_run(const config *cfg)
     pthread_mutex_init(&b->parked_lock, NULL);
     b->parked_head.next = b->parked_head.prev = &b->parked_head;
     int rc = 1;
-    if (cfg->nvoters > 1 || (cfg->nvoters == 1 && cfg->voters[0].id != cfg->node_id)) {
-        /* The Raft core exists, but its wiring to sockets and disks does not yet. */
-        log_error("broker", "controller.quorum.voters must name only this node (node.id=%d): "
-                  "multi-node clusters are not available in this version yet", cfg->node_id);
+    if (!is_voter(cfg)) {
+        log_error("broker", "node.id=%d is not in controller.quorum.voters: every node is a voter in "
+                  "this version (broker-only nodes are not available yet)", cfg->node_id);
         goto out;
     }
     if (bind_listeners(b) != 0 || broker_data_dir_check(cfg->data_dir) != 0 || lock_dir(b) != 0 ||
@@ -433,6 +452,7 @@ int broker_run(const config *cfg)
              cfg->cluster_id);
     if (net_start(b->net) != 0)
         goto out;
+    meta_connect(b->meta, b->net);
     while (sem_wait(&g_stop_sem) != 0 && errno == EINTR)
         ;
     log_info("broker", "stopping");

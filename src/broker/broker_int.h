@@ -35,7 +35,8 @@ enum api_key {
     API_CREATE_TOPICS = 19, API_DELETE_TOPICS = 20, API_DELETE_RECORDS = 21,
     API_INIT_PRODUCER_ID = 22, API_DESCRIBE_CONFIGS = 32, API_ALTER_CONFIGS = 33,
     API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_INCREMENTAL_ALTER_CONFIGS = 44,
-    API_OFFSET_DELETE = 47, API_DESCRIBE_QUORUM = 55, API_DESCRIBE_CLUSTER = 60,
+    API_OFFSET_DELETE = 47, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
+    API_DESCRIBE_QUORUM = 55, API_FETCH_SNAPSHOT = 59, API_DESCRIBE_CLUSTER = 60,
     API_DESCRIBE_PRODUCERS = 61,
 };
 
@@ -89,6 +90,8 @@ typedef struct breq {
     arena_t arena;
     proto_req_header_t hdr;
     void *req;                 /* decoded request body (api->request) */
+    const uint8_t *body;       /* the raw request body (a view into the frame) */
+    size_t body_len;
     void *resp;                /* response body (api->response), defaults set */
     meta_image *image;         /* held while the response points into it */
     const struct api_table *table; /* the listener's dispatch table */
@@ -177,6 +180,7 @@ breq_rc api_describe_cluster(breq *r);
 breq_rc api_init_producer_id(breq *r);
 breq_rc api_describe_producers(breq *r);
 breq_rc api_describe_quorum(breq *r);
+breq_rc api_raft(breq *r); /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot (controller) */
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 

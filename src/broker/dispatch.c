@@ -45,8 +45,13 @@ static const api_handler client_handlers[] = {
 /* The controller listener: what nodes of the metadata quorum and
  * Kafka's controller-facing tools send. */
 static const api_handler controller_handlers[] = {
+    {API_FETCH, 16, 16, api_raft}, /* the metadata log between voters */
     {API_API_VERSIONS, 0, 3, api_versions},
+    {API_VOTE, 0, 0, api_raft},
+    {API_BEGIN_QUORUM_EPOCH, 0, 0, api_raft},
+    {API_END_QUORUM_EPOCH, 0, 0, api_raft},
     {API_DESCRIBE_QUORUM, 0, 1, api_describe_quorum},
+    {API_FETCH_SNAPSHOT, 0, 0, api_raft},
 };
 
 const api_table broker_client_api = {client_handlers, ARRAY_LEN(client_handlers), "client"};
@@ -127,6 +132,8 @@ static void answer_unsupported(breq *r)
 static void run_handler(breq *r, const api_handler *h, rd_t *rd)
 {
     const proto_api_desc *api = r->hdr.api;
+    r->body = rd->p; /* the raw body, for handlers that read more than the schema (Raft's pre-vote tag) */
+    r->body_len = rd_left(rd);
     r->req = arena_alloc(&r->arena, api->request->size);
     proto_err_t err;
     if (proto_request_body_decode(&r->hdr, rd, &r->arena, r->req, &err) != 0) {

@@ -14,7 +14,11 @@
  *    "node":{"node_id":1, "cluster_id":"...", "version":"...",
  *            "listener":"host:port", "uptime_ms":N, "ready":true,
  *            "ready_reason":"ready"},
- *    "metadata":{"mode":"single-node", "voters":[1], "leader":1, "offset":N},
+ *    "metadata":{"mode":"single-node"|"cluster", "voters":[1], "leader":1, "offset":N},
+ *    "quorum":{"role":"leader", "leader_id":1, "epoch":N, "high_watermark":N,
+ *              "log_end_offset":N, "elections":N, "last_election_ms_ago":N,
+ *              "voters":[{"id", "log_end_offset", "lag", "last_fetch_ms_ago"}],
+ *              "observers":[]}   (voter positions are known at the leader; -1 elsewhere)
  *    "counts":{"topics":N, "partitions":N, "offline_partitions":N,
  *              "under_replicated_partitions":N, "leaderless_partitions":N,
  *              "groups":N, "connections":N},
@@ -63,6 +67,7 @@ typedef struct snapshot {
     int nrows;
     int offline, under_replicated, leaderless, groups, read_only;
     int64_t disk_free, disk_total, disk_warn_below; /* -1 when unknown */
+    meta_quorum_status quorum;
     bool ready;
     char ready_reason[200];
     uint64_t connections;
@@ -156,6 +161,7 @@ static void take(snapshot *s, broker *b)
     net_stats_get(b->net, &ns);
     s->connections = ns.connections_active;
     take_disk(s, b);
+    meta_quorum_status_get(b->meta, &s->quorum);
 }
 
 static void release(snapshot *s)
@@ -269,6 +275,35 @@ static void json_problem(void *arg, const char *text)
     jstr(l->o, text);
 }
 
+/* "metadata" (kept from status_version 1) and "quorum": the metadata
+ * quorum as this node sees it; the voters' positions are known at the
+ * leader only. */
+static void json_quorum(buf_t *o, const snapshot *s)
+{
+    const meta_quorum_status *q = &s->quorum;
+    const config *c = &s->b->cfg;
+    buf_printf(o, "\"metadata\":{\"mode\":\"%s\",\"voters\":[", c->nvoters > 1 ? "cluster" : "single-node");
+    for (int i = 0; i < c->nvoters; i++)
+        buf_printf(o, "%s%" PRId32, i ? "," : "", c->voters[i].id);
+    buf_printf(o, "],\"leader\":%" PRId32 ",\"offset\":%" PRId64 "},", q->leader_id, s->img->offset);
+    buf_printf(o, "\"quorum\":{\"role\":\"%s\",\"leader_id\":%" PRId32 ",\"epoch\":%" PRId32
+                  ",\"high_watermark\":%" PRId64 ",\"log_end_offset\":%" PRId64 ",\"elections\":%" PRIu64
+                  ",\"last_election_ms_ago\":%" PRId64 ",\"voters\":[",
+               q->role, q->leader_id, q->epoch, q->high_watermark, q->log_end, q->elections, q->last_election_ms_ago);
+    for (int i = 0; i < c->nvoters; i++) {
+        const meta_quorum_replica *r = NULL;
+        for (int k = 0; k < q->n_replicas; k++)
+            if (q->replicas[k].id == c->voters[i].id)
+                r = &q->replicas[k];
+        int64_t leo = r ? r->log_end_offset : -1;
+        buf_printf(o, "%s{\"id\":%" PRId32 ",\"log_end_offset\":%" PRId64 ",\"lag\":%" PRId64
+                      ",\"last_fetch_ms_ago\":%" PRId64 "}",
+                   i ? "," : "", c->voters[i].id, leo, leo >= 0 ? MAX(q->high_watermark - leo, 0) : -1,
+                   r ? r->last_fetch_ms_ago : -1);
+    }
+    buf_printf(o, "],\"observers\":[]},");
+}
+
 static void render_json(const snapshot *s, buf_t *o)
 {
     const config *c = &s->b->cfg;
@@ -291,10 +326,8 @@ static void render_json(const snapshot *s, buf_t *o)
                CHRONIK_VERSION, c->listen.host, s->b->port, clock_mono_ms() - s->b->started_ms,
                s->ready ? "true" : "false");
     jstr(o, s->ready_reason);
-    buf_printf(o, "},\"metadata\":{\"mode\":\"single-node\",\"voters\":[");
-    for (int i = 0; i < c->nvoters; i++)
-        buf_printf(o, "%s%" PRId32, i ? "," : "", c->voters[i].id);
-    buf_printf(o, "],\"leader\":%" PRId32 ",\"offset\":%" PRId64 "},", c->node_id, s->img->offset);
+    buf_printf(o, "},");
+    json_quorum(o, s);
     buf_printf(o, "\"counts\":{\"topics\":%" PRId32 ",\"partitions\":%d,\"offline_partitions\":%d,"
                   "\"under_replicated_partitions\":%d,\"leaderless_partitions\":%d,\"read_only_partitions\":%d,"
                   "\"groups\":%d,\"connections\":%" PRIu64 "},\"partitions\":[",
@@ -338,7 +371,10 @@ static void render_text(const snapshot *s, buf_t *o)
     buf_printf(o, "node %" PRId32 " at %s:%u, version %s, up %" PRId64 "h%02" PRId64 "m%02" PRId64 "s, %s\n",
                c->node_id, c->listen.host, s->b->port, CHRONIK_VERSION, up / 3600, up / 60 % 60, up % 60,
                s->ready ? "ready" : s->ready_reason);
-    buf_printf(o, "metadata: single node, leader %" PRId32 ", offset %" PRId64 "\n", c->node_id, s->img->offset);
+    buf_printf(o, "metadata quorum: %s, leader %" PRId32 ", epoch %" PRId32 ", high watermark %" PRId64
+                  ", this node %s, %d voter(s), offset %" PRId64 "\n",
+               c->nvoters > 1 ? "cluster" : "single node", s->quorum.leader_id, s->quorum.epoch,
+               s->quorum.high_watermark, s->quorum.role, c->nvoters, s->img->offset);
     buf_printf(o, "topics %" PRId32 ", partitions %d (offline %d, under-replicated %d, leaderless %d, "
                   "read-only %d), groups %d, connections %" PRIu64 "\n",
                s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->read_only,
@@ -396,6 +432,18 @@ void broker_status_metrics(broker *b, buf_t *out)
                         "\n# TYPE chronik_log_dir_total_bytes gauge\nchronik_log_dir_total_bytes{dir=\"%s\"} %" PRId64
                         "\n",
                    b->cfg.data_dir, s.disk_free, b->cfg.data_dir, s.disk_total);
+    const meta_quorum_status *q = &s.quorum;
+    buf_printf(out,
+               "# TYPE chronik_raft_epoch gauge\nchronik_raft_epoch %" PRId32 "\n"
+               "# TYPE chronik_raft_leader_id gauge\nchronik_raft_leader_id %" PRId32 "\n"
+               "# TYPE chronik_raft_high_watermark gauge\nchronik_raft_high_watermark %" PRId64 "\n"
+               "# TYPE chronik_raft_elections_total counter\nchronik_raft_elections_total %" PRIu64 "\n"
+               "# TYPE chronik_raft_voter_lag gauge\n",
+               q->epoch, q->leader_id, q->high_watermark, q->elections);
+    for (int i = 0; i < q->n_replicas; i++)
+        if (q->replicas[i].log_end_offset >= 0)
+            buf_printf(out, "chronik_raft_voter_lag{voter=\"%" PRId32 "\"} %" PRId64 "\n", q->replicas[i].id,
+                       MAX(q->high_watermark - q->replicas[i].log_end_offset, 0));
     buf_printf(out, "# TYPE chronik_partition_damaged_from_offset gauge\n");
     for (int i = 0; i < s.nrows; i++)
         if (s.rows[i].damaged_from >= 0)

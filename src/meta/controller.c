@@ -27,6 +27,7 @@ struct meta {
     bool running;              /* past start-up: a failure to apply stops the process */
     plog_t *log;
     quorum_t *quorum;
+    qnet_t *qnet;              /* NULL: a single voter */
     int32_t node_id;
     meta_listener_fn listener;
     void *listener_ctx;
@@ -539,15 +540,45 @@ static int wait_caught_up(meta_t *m)
     }
 }
 
-static void raft_settings(raft_config_t *rc, int32_t node_id)
+static void raft_settings(raft_config_t *rc, const meta_config *cfg)
 {
     raft_config_defaults(rc);
-    rc->node_id = node_id;
-    rc->voters[0] = node_id;
-    rc->n_voters = 1;
+    rc->node_id = cfg->node_id;
+    rc->n_voters = cfg->n_voters > 0 ? cfg->n_voters : 1;
+    rc->voters[0] = cfg->node_id;
+    for (int i = 0; i < cfg->n_voters; i++)
+        rc->voters[i] = cfg->voter_ids[i];
+    if (cfg->election_timeout_ms > 0)
+        rc->election_timeout_ms = cfg->election_timeout_ms;
+    if (cfg->election_backoff_max_ms > 0)
+        rc->election_backoff_max_ms = cfg->election_backoff_max_ms;
+    if (cfg->fetch_timeout_ms > 0)
+        rc->fetch_timeout_ms = cfg->fetch_timeout_ms;
     rc->snapshot_min_entries = 0;
     if (getrandom(&rc->random_seed, sizeof rc->random_seed, 0) != (ssize_t)sizeof rc->random_seed)
         CK_PANIC("getrandom failed");
+}
+
+/* The other voters' controller addresses; NULL for a single voter. */
+static qnet_t *make_qnet(const meta_config *cfg)
+{
+    qnet_peer_addr peers[META_VOTERS_MAX];
+    int n = 0;
+    for (int i = 0; i < cfg->n_voters; i++) {
+        if (cfg->voter_ids[i] == cfg->node_id)
+            continue;
+        peers[n].id = cfg->voter_ids[i];
+        snprintf(peers[n].hostport, sizeof peers[n].hostport, "%s", cfg->voter_addrs[i]);
+        n++;
+    }
+    return n ? qnet_new(cfg->node_id, peers, n) : NULL;
+}
+
+static void on_tick(void *arg, int64_t now_ms)
+{
+    meta_t *m = arg;
+    if (m->qnet)
+        qnet_expire(m->qnet, now_ms);
 }
 
 static meta_t *meta_new(plog_t *log, int32_t node_id, meta_listener_fn listener, void *ctx)
@@ -566,6 +597,7 @@ static meta_t *meta_new(plog_t *log, int32_t node_id, meta_listener_fn listener,
 static void meta_free(meta_t *m)
 {
     quorum_close(m->quorum);
+    qnet_free(m->qnet);
     plog_close(m->log);
     meta_image_release(m->applying);
     meta_image_release(m->published);
@@ -575,39 +607,42 @@ static void meta_free(meta_t *m)
     free(m);
 }
 
-int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn listener,
-              void *listener_ctx, meta_t **out)
+int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_ctx, meta_t **out)
 {
     plog_config_t pc;
     plog_config_default(&pc);
     plog_t *log;
-    int rc = storage_open_partition(data_dir, META_TOPIC_NAME, 0, &pc, fs, &log);
+    int rc = storage_open_partition(cfg->data_dir, META_TOPIC_NAME, 0, &pc, cfg->fs, &log);
     if (rc != STORAGE_OK) {
         if (log) /* offline or damaged: the metadata cannot be trusted, the node does not start */
             log_error("meta", "metadata log unusable: %s", plog_errmsg(log));
         plog_close(log);
         return rc;
     }
-    meta_t *m = meta_new(log, node_id, listener, listener_ctx);
+    meta_t *m = meta_new(log, cfg->node_id, listener, listener_ctx);
     raft_config_t rcfg;
-    raft_settings(&rcfg, node_id);
-    quorum_cb_t cb = {.apply = on_apply, .applied = on_applied, .role = on_role, .arg = m};
+    raft_settings(&rcfg, cfg);
+    m->qnet = make_qnet(cfg);
+    quorum_cb_t cb = {.apply = on_apply, .applied = on_applied, .role = on_role, .tick = on_tick,
+                      .send = m->qnet ? qnet_send : NULL, .arg = m, .send_arg = m->qnet};
     char err[512];
-    if (quorum_open(log, fs, &rcfg, &cb, &m->quorum, err, sizeof err) != 0) {
+    if (quorum_open(log, cfg->fs, &rcfg, &cb, &m->quorum, err, sizeof err) != 0) {
         log_error("meta", "cannot open the metadata quorum, not starting: %s", err);
         meta_free(m);
         return STORAGE_ERR_FORMAT;
     }
+    if (m->qnet)
+        qnet_attach(m->qnet, m->quorum);
     quorum_start(m->quorum);
-    if (wait_caught_up(m) != 0) {
+    if (!m->qnet && wait_caught_up(m) != 0) {
         meta_free(m);
         return STORAGE_ERR_FORMAT;
     }
     m->notified = meta_acquire(m);
     if (listener)
         listener(listener_ctx, NULL, m->notified);
-    log_info("meta", "metadata loaded topics=%d log_end=%lld", m->notified->ntopics,
-             (long long)m->notified->offset);
+    log_info("meta", "metadata loaded topics=%d log_end=%lld voters=%d", m->notified->ntopics,
+             (long long)m->notified->offset, rcfg.n_voters);
     pthread_mutex_lock(&m->lock);
     m->running = true;
     pthread_mutex_unlock(&m->lock);
@@ -615,6 +650,87 @@ int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn
         CK_PANIC("cannot start the controller thread");
     *out = m;
     return STORAGE_OK;
+}
+
+void meta_connect(meta_t *m, net_t *net)
+{
+    if (m->qnet)
+        qnet_connect(m->qnet, net);
+}
+
+bool meta_caught_up(meta_t *m)
+{
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    pthread_mutex_lock(&m->lock);
+    bool ok = qi.leader_id >= 0 && qi.high_watermark > 0 && m->applied_next >= qi.high_watermark;
+    pthread_mutex_unlock(&m->lock);
+    return ok;
+}
+
+static const char *role_name(raft_role_t r)
+{
+    static const char *const names[] = {"unattached", "follower", "prospective", "candidate", "leader", "resigned"};
+    return (unsigned)r < ARRAY_LEN(names) ? names[r] : "unknown";
+}
+
+void meta_quorum_status_get(meta_t *m, meta_quorum_status *out)
+{
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    memset(out, 0, sizeof *out);
+    out->role = role_name(qi.role);
+    out->node_id = m->node_id;
+    out->leader_id = qi.leader_id;
+    out->epoch = qi.epoch;
+    out->high_watermark = qi.high_watermark;
+    out->log_end = qi.log_end;
+    out->last_election_ms_ago = qi.last_change_ms > 0 ? clock_wall_ms() - qi.last_change_ms : -1;
+    out->elections = qi.stats.elections;
+    out->leader_view = qi.have_describe;
+    int64_t now = clock_mono_ms();
+    for (int i = 0; qi.have_describe && i < qi.describe.n_voters && i < META_VOTERS_MAX; i++) {
+        const raft_replica_info_t *v = &qi.describe.voters[i];
+        out->replicas[i] = (meta_quorum_replica){v->replica_id, v->log_end_offset,
+                                                 v->last_fetch_ms >= 0 ? now - v->last_fetch_ms : -1};
+        out->n_replicas++;
+    }
+}
+
+typedef struct raft_reply_ctx {
+    meta_raft_reply_fn reply;
+    void *arg;
+    arena_t *a;
+} raft_reply_ctx;
+
+static void raft_replied(void *arg, const raft_msg_t *resp)
+{
+    raft_reply_ctx *c = arg;
+    const void *k = resp ? raft_wire_to_kafka(resp, qnet_topic(), c->a) : NULL;
+    c->reply(c->arg, k);
+}
+
+int meta_raft_request(meta_t *m, int16_t api_key, const uint8_t *body, size_t len, arena_t *a,
+                      meta_raft_reply_fn reply, void *arg, const char **why)
+{
+    raft_msg_type_t type;
+    switch (api_key) {
+    case 52: type = RAFT_MSG_VOTE_REQ; break;
+    case 53: type = RAFT_MSG_BEGIN_EPOCH_REQ; break;
+    case 54: type = RAFT_MSG_END_EPOCH_REQ; break;
+    case 1: type = RAFT_MSG_FETCH_REQ; break;
+    case 59: type = RAFT_MSG_FETCH_SNAPSHOT_REQ; break;
+    default:
+        *why = "not a Raft API";
+        return -1;
+    }
+    if (!m->qnet) {
+        *why = "this node is the only voter";
+        return -1;
+    }
+    raft_reply_ctx *c = arena_alloc(a, sizeof *c);
+    *c = (raft_reply_ctx){reply, arg, a};
+    return qnet_request(m->qnet, type, body, len, a, raft_replied, c, why);
 }
 
 void meta_close(meta_t *m)

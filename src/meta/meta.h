@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net/net.h"
 #include "proto/proto.h"
 #include "storage/storage.h"
 
@@ -96,11 +97,66 @@ meta_image *meta_acquire(meta_t *m);
  * callbacks: the broker opens the logs of new partitions, closes deleted. */
 typedef void (*meta_listener_fn)(void *ctx, const meta_image *old, const meta_image *cur);
 
-/* Open the metadata log under data_dir, replay it, start the controller
- * thread. Returns 0 or a storage error. */
-int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn listener,
-              void *listener_ctx, meta_t **out);
+/* The metadata quorum's settings (Kafka's controller.quorum.* keys). */
+#define META_VOTERS_MAX 16
+typedef struct meta_config {
+    const char *data_dir;
+    sfs_t *fs;
+    int32_t node_id;
+    int n_voters;                       /* 0: this node alone */
+    int32_t voter_ids[META_VOTERS_MAX];
+    char voter_addrs[META_VOTERS_MAX][300]; /* controller listeners, "HOST:PORT" */
+    int32_t election_timeout_ms;        /* 0: the default */
+    int32_t election_backoff_max_ms;
+    int32_t fetch_timeout_ms;
+} meta_config;
+
+/*
+ * Opens the metadata log under data_dir and starts the quorum and the
+ * controller thread. A single voter elects itself and applies its whole
+ * log before this returns, so the first image is complete; with several
+ * voters the image fills as the quorum commits (meta_caught_up). Returns 0
+ * or a storage error.
+ */
+int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_ctx, meta_t **out);
+/* With several voters: start talking to them (after net_start). */
+void meta_connect(meta_t *m, net_t *net);
 void meta_close(meta_t *m);
+/* True once this node knows a leader and has applied everything committed
+ * it knows of (readiness). */
+bool meta_caught_up(meta_t *m);
+
+/* ---- the quorum as operators see it ------------------------------------------ */
+typedef struct meta_quorum_replica {
+    int32_t id;
+    int64_t log_end_offset;   /* -1 unknown */
+    int64_t last_fetch_ms_ago; /* -1 unknown or the leader itself */
+} meta_quorum_replica;
+typedef struct meta_quorum_status {
+    const char *role;         /* "leader", "follower", "candidate", ... */
+    int32_t node_id, leader_id, epoch;
+    int64_t high_watermark, log_end;
+    int64_t last_election_ms_ago; /* -1 never seen */
+    uint64_t elections;       /* times this node stood for election */
+    int n_voters;
+    int32_t voter_ids[META_VOTERS_MAX];
+    bool leader_view;         /* the replicas below are the leader's knowledge */
+    int n_replicas;
+    meta_quorum_replica replicas[META_VOTERS_MAX];
+} meta_quorum_status;
+void meta_quorum_status_get(meta_t *m, meta_quorum_status *out);
+
+/* A Raft request from a peer's controller connection (Vote, BeginQuorumEpoch,
+ * EndQuorumEpoch, Fetch, FetchSnapshot): api_key and the raw body (in the
+ * version src/raft/wire.h speaks; the pre-vote flag is a tag only the raw
+ * bytes carry). body and arena a must stay valid until reply(arg,
+ * response_struct) has run, once, from the quorum thread, with the
+ * generated response struct allocated in a, or with NULL when there is no
+ * answer. Returns -1 with *why when the request is not for the metadata
+ * partition. */
+typedef void (*meta_raft_reply_fn)(void *arg, const void *response);
+int meta_raft_request(meta_t *m, int16_t api_key, const uint8_t *body, size_t len, arena_t *a,
+                      meta_raft_reply_fn reply, void *arg, const char **why);
 
 /* ---- changes ------------------------------------------------------------ */
 

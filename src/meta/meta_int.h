@@ -2,8 +2,10 @@
 #ifndef CHRONIK_META_INT_H
 #define CHRONIK_META_INT_H
 
+#include "kclient/kclient.h"
 #include "meta/meta.h"
 #include "raft/raft.h"
+#include "raft/wire.h"
 
 /* Metadata record types (the schemas' apiKey). */
 enum {
@@ -48,8 +50,10 @@ typedef struct quorum_cb {
     /* After a ready's entries: everything below next_offset is applied. */
     void (*applied)(void *arg, int64_t next_offset);
     void (*role)(void *arg, raft_role_t role, int32_t epoch, int32_t leader_id);
-    void (*send)(void *arg, const raft_msg_t *m); /* to a peer (NULL: a single voter) */
-    void *arg;
+    void (*send)(void *send_arg, const raft_msg_t *m); /* to a peer (NULL: a single voter) */
+    void (*tick)(void *arg, int64_t now_ms);      /* every loop of the quorum thread */
+    void *arg;      /* of every callback but send */
+    void *send_arg;
 } quorum_cb_t;
 typedef struct quorum_info {
     raft_role_t role;
@@ -70,7 +74,31 @@ void quorum_start(quorum_t *q);
  * and applied (after cb.applied), or with an error. */
 void quorum_propose(quorum_t *q, const void *data, size_t len, quorum_done_fn done, void *arg);
 void quorum_get_info(quorum_t *q, quorum_info_t *out);
+/* A message for the core from another thread. Its pointers must stay valid
+ * until the core has taken it: resp (a kept kclient response they point
+ * into, may be NULL) is freed by the quorum thread after raft_recv. The
+ * cluster id is not carried (not checked). */
+void quorum_recv(quorum_t *q, const raft_msg_t *m, kclient_resp_t *resp);
 void quorum_close(quorum_t *q);
+
+/* ---- qnet.c: the quorum's messages on the network ------------------------------- */
+typedef struct qnet qnet_t;
+typedef struct qnet_peer_addr {
+    int32_t id;
+    char hostport[300];
+} qnet_peer_addr;
+/* The core's answer to an inbound request (quorum thread), or NULL when it
+ * gave none in time. */
+typedef void (*qnet_reply_fn)(void *arg, const raft_msg_t *resp);
+qnet_t *qnet_new(int32_t self, const qnet_peer_addr *peers, int n);
+void qnet_attach(qnet_t *t, quorum_t *q);
+void qnet_connect(qnet_t *t, net_t *net); /* after net_start */
+void qnet_free(qnet_t *t);
+void qnet_send(void *arg, const raft_msg_t *m); /* quorum_cb.send */
+int qnet_request(qnet_t *t, raft_msg_type_t type, const uint8_t *body, size_t len, arena_t *a,
+                 qnet_reply_fn reply, void *arg, const char **why);
+void qnet_expire(qnet_t *t, int64_t now_ms);
+const raft_wire_topic_t *qnet_topic(void);
 /* Apply one decoded record (type = schema apiKey) to a private image. */
 void meta_image_apply(meta_image *img, int16_t type, const void *rec);
 

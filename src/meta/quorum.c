@@ -62,6 +62,9 @@
 
 typedef struct qprop {
     struct qprop *next;
+    bool is_msg;             /* a message for the core, not a proposal */
+    raft_msg_t msg;
+    kclient_resp_t *resp;    /* what msg points into, freed once taken */
     uint8_t *data;
     size_t len;
     int64_t offset;          /* once proposed */
@@ -247,6 +250,11 @@ static void fail_props(qprop_t **list, int err)
     while (*list) {
         qprop_t *p = *list;
         *list = p->next;
+        if (p->is_msg) {
+            kclient_resp_free(p->resp);
+            free(p);
+            continue;
+        }
         p->done(p->arg, err, -1);
         free(p->data);
         free(p);
@@ -291,7 +299,7 @@ static bool handle_ready(quorum_t *q, int64_t now)
     apply_committed(q, rd);
     for (size_t i = 0; i < rd->n_msgs; i++)
         if (q->cb.send)
-            q->cb.send(q->cb.arg, &rd->msgs[i]);
+            q->cb.send(q->cb.send_arg, &rd->msgs[i]);
     bool any = rd->n_ops || rd->n_msgs || rd->n_committed || rd->role_changed;
     if (any || rd->want_snapshot)
         publish_info(q, rd);
@@ -327,6 +335,13 @@ static void propose(quorum_t *q, qprop_t *p, int64_t now)
     *tail = p;
 }
 
+static void take_msg(quorum_t *q, qprop_t *p, int64_t now)
+{
+    raft_recv(q->raft, &p->msg, now);
+    kclient_resp_free(p->resp);
+    free(p);
+}
+
 static void wait_work(quorum_t *q)
 {
     int64_t deadline = raft_next_deadline(q->raft), now = clock_mono_ms();
@@ -355,9 +370,14 @@ static void *quorum_main(void *arg)
         while (work) {
             qprop_t *p = work;
             work = p->next;
-            propose(q, p, now);
+            if (p->is_msg)
+                take_msg(q, p, now);
+            else
+                propose(q, p, now);
         }
         raft_tick(q->raft, clock_mono_ms());
+        if (q->cb.tick)
+            q->cb.tick(q->cb.arg, clock_mono_ms());
         drive(q);
         pthread_mutex_lock(&q->mu);
     }
@@ -419,14 +439,8 @@ void quorum_start(quorum_t *q)
         CK_PANIC("cannot start the quorum thread");
 }
 
-void quorum_propose(quorum_t *q, const void *data, size_t len, quorum_done_fn done, void *arg)
+static bool enqueue(quorum_t *q, qprop_t *p)
 {
-    qprop_t *p = xcalloc(1, sizeof *p);
-    p->data = xmalloc(len ? len : 1);
-    memcpy(p->data, data, len);
-    p->len = len;
-    p->done = done;
-    p->arg = arg;
     pthread_mutex_lock(&q->mu);
     bool stopped = q->stop;
     if (!stopped) {
@@ -438,10 +452,34 @@ void quorum_propose(quorum_t *q, const void *data, size_t len, quorum_done_fn do
         pthread_cond_signal(&q->cv);
     }
     pthread_mutex_unlock(&q->mu);
-    if (stopped) {
+    return !stopped;
+}
+
+void quorum_propose(quorum_t *q, const void *data, size_t len, quorum_done_fn done, void *arg)
+{
+    qprop_t *p = xcalloc(1, sizeof *p);
+    p->data = xmalloc(len ? len : 1);
+    memcpy(p->data, data, len);
+    p->len = len;
+    p->done = done;
+    p->arg = arg;
+    if (!enqueue(q, p)) {
         free(p->data);
         free(p);
         done(arg, QUORUM_CLOSED, -1);
+    }
+}
+
+void quorum_recv(quorum_t *q, const raft_msg_t *m, kclient_resp_t *resp)
+{
+    qprop_t *p = xcalloc(1, sizeof *p);
+    p->is_msg = true;
+    p->msg = *m;
+    p->msg.cluster_id = NULL;
+    p->resp = resp;
+    if (!enqueue(q, p)) {
+        kclient_resp_free(resp);
+        free(p);
     }
 }
 
