@@ -53,6 +53,7 @@ typedef struct meta_config_kv {
 } meta_config_kv;
 
 typedef struct meta_topic {
+    _Atomic int refs;        /* images sharing this topic (image.c) */
     char *name;
     kuuid_t id;
     int32_t npartitions;
