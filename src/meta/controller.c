@@ -28,6 +28,7 @@ struct meta {
     int32_t node_id;
     meta_listener_fn listener;
     void *listener_ctx;
+    meta_liveness liveness;    /* controller thread only (brokers.c) */
 };
 
 /* One round's records: encoded into a batch and applied to the new image. */
@@ -74,6 +75,8 @@ void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *v
 
 static void op_free(meta_op *op)
 {
+    free(op->broker.host);
+    free(op->broker.rack);
     for (int32_t i = 0; i < op->nconfigs; i++) {
         free(op->configs[i].key);
         free(op->configs[i].value);
@@ -280,6 +283,58 @@ static int16_t op_alloc_producer_ids(round_t *r, meta_t *m, meta_op *op, const c
     return KERR_NONE;
 }
 
+/* ---- brokers (the decisions are brokers.c's) ------------------------------ */
+
+static void round_emit(void *ctx, int16_t type, const proto_struct_desc *d, const void *rec)
+{
+    emit(ctx, type, d, rec);
+}
+
+static meta_writer round_writer(round_t *r)
+{
+    return (meta_writer){.img = r->img, .emit = round_emit, .ctx = r};
+}
+
+/* The op's time, or the controller's monotonic clock when it gives none. */
+static int64_t op_now_ms(const meta_broker_op *b)
+{
+    return b->now_ms ? b->now_ms : clock_mono_ms();
+}
+
+static int16_t op_register_broker(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    meta_broker_op *b = &op->broker;
+    meta_registration reg = {.id = b->id, .incarnation = b->incarnation, .host = b->host,
+                             .port = b->port, .rack = b->rack};
+    meta_writer w = round_writer(r);
+    /* The round's records land after the log end the image reflects. */
+    int64_t offset = r->img->offset + r->nrecords;
+    return meta_broker_register(&w, &m->liveness, &reg, offset, op_now_ms(b), &b->epoch, msg);
+}
+
+static int16_t op_broker_heartbeat(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    meta_broker_op *b = &op->broker;
+    meta_heartbeat hb = {.id = b->id, .epoch = b->epoch, .metadata_offset = b->metadata_offset,
+                         .wants_fence = b->wants_fence, .wants_shutdown = b->wants_shutdown};
+    meta_heartbeat_reply reply;
+    meta_writer w = round_writer(r);
+    int16_t err = meta_broker_heartbeat(&w, &m->liveness, &hb, op_now_ms(b), &reply, msg);
+    b->caught_up = reply.caught_up;
+    b->fenced = reply.fenced;
+    b->should_shut_down = reply.should_shut_down;
+    return err;
+}
+
+static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
+{
+    int64_t timeout_ms = op->broker.session_timeout_ms > 0 ? op->broker.session_timeout_ms
+                                                           : META_BROKER_SESSION_TIMEOUT_MS_DEFAULT;
+    meta_writer w = round_writer(r);
+    meta_brokers_tick(&w, &m->liveness, op_now_ms(&op->broker), timeout_ms);
+    return KERR_NONE;
+}
+
 static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
 {
     *msg = NULL;
@@ -294,6 +349,12 @@ static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
         return op_alter_configs(r, op, msg);
     case META_OP_ALLOC_PRODUCER_IDS:
         return op_alloc_producer_ids(r, m, op, msg);
+    case META_OP_REGISTER_BROKER:
+        return op_register_broker(r, m, op, msg);
+    case META_OP_BROKER_HEARTBEAT:
+        return op_broker_heartbeat(r, m, op, msg);
+    case META_OP_FENCE_EXPIRED:
+        return op_fence_expired(r, m, op);
     }
     return KERR_UNKNOWN_SERVER_ERROR;
 }

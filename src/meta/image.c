@@ -2,7 +2,7 @@
  * records to a private copy before it is published (meta.h).
  *
  * Sharing. A new image version starts as meta_image_copy of the last one,
- * which copies the array of topic pointers but not the topics:
+ * which copies the arrays of topic pointers and brokers but not the topics:
  * each topic is reference-counted and shared by every version that has not
  * changed it. A record that changes a topic (PartitionRecord,
  * PartitionChangeRecord, ConfigRecord) first makes the private image's
@@ -16,7 +16,8 @@
  *   1. topics are sorted by name, unique, and each has refs >= 1;
  *   2. a partition's index is its position and its replicas are unique;
  *   3. the ISR is a subset of the replicas;
- *   4. the leader is -1 or a member of the ISR.
+ *   4. the leader is -1 or a member of the ISR;
+ *   5. brokers are sorted by id and unique (brokers.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,7 @@ meta_image *meta_image_copy(const meta_image *src)
         atomic_fetch_add(&img->topics[i]->refs, 1);
     }
     broker_configs_copy(img, src);
+    meta_brokers_copy(img, src);
     return img;
 }
 
@@ -184,6 +186,7 @@ void meta_image_release(meta_image *img)
         return;
     for (int32_t i = 0; i < img->ntopics; i++)
         topic_unref(img->topics[i]);
+    meta_brokers_free(img);
     for (int32_t i = 0; i < img->nbroker_configs; i++)
         broker_config_free(&img->broker_configs[i]);
     free(img->broker_configs);
@@ -393,6 +396,7 @@ static void check_applied(const meta_image *img, int16_t type, const void *rec)
     }
     if (t && index >= 0 && index < t->npartitions)
         partition_check(&t->partitions[index], index);
+    meta_brokers_check(img);
 }
 
 void meta_image_check(const meta_image *img)
@@ -404,6 +408,7 @@ void meta_image_check(const meta_image *img)
         for (int32_t j = 0; j < t->npartitions; j++)
             partition_check(&t->partitions[j], j);
     }
+    meta_brokers_check(img);
 }
 
 void meta_image_apply(meta_image *img, int16_t type, const void *rec)
@@ -426,6 +431,13 @@ void meta_image_apply(meta_image *img, int16_t type, const void *rec)
         break;
     case META_REC_PARTITION_CHANGE:
         apply_partition_change(img, rec);
+        break;
+    case META_REC_REGISTER_BROKER:
+    case META_REC_UNREGISTER_BROKER:
+    case META_REC_FENCE_BROKER:
+    case META_REC_UNFENCE_BROKER:
+    case META_REC_BROKER_REGISTRATION_CHANGE:
+        meta_brokers_apply(img, type, rec);
         break;
     default:
         break; /* records this broker does not use yet are skipped */

@@ -35,6 +35,7 @@
 
 #define META_TOPIC_NAME "__cluster_metadata"
 #define META_PARTITIONS_MAX 100000 /* per topic */
+#define META_BROKERS_MAX 1024       /* registered brokers */
 
 typedef struct meta_partition {
     int32_t index;
@@ -69,6 +70,18 @@ typedef struct meta_broker_config {
     char *value;
 } meta_broker_config;
 
+/* A registered broker (RegisterBrokerRecord and the records that follow). */
+typedef struct meta_broker {
+    int32_t id;
+    kuuid_t incarnation;     /* the broker process that registered */
+    int64_t epoch;           /* broker epoch of that registration */
+    char *host;              /* the PLAINTEXT endpoint; "" and 0 when none */
+    uint16_t port;
+    char *rack;              /* NULL when none */
+    bool fenced;
+    bool in_controlled_shutdown;
+} meta_broker;
+
 typedef struct meta_image {
     _Atomic int refs;
     int64_t offset;          /* metadata log end this image reflects */
@@ -77,6 +90,9 @@ typedef struct meta_image {
     meta_topic **topics;     /* sorted by name */
     int32_t nbroker_configs;
     meta_broker_config *broker_configs; /* sorted by resource, then key */
+    int32_t nbrokers;
+    meta_broker *brokers;    /* registered brokers, sorted by id */
+    int64_t next_broker_epoch; /* epoch the next registration gets (brokers.c) */
 } meta_image;
 
 typedef struct meta meta_t;
@@ -87,6 +103,10 @@ const meta_topic *meta_image_topic_by_id(const meta_image *img, const kuuid_t *i
 /* A topic's override for key, or NULL. */
 const char *meta_topic_config(const meta_topic *t, const char *key);
 void meta_image_release(meta_image *img);
+/* The registered broker id, or NULL. */
+const meta_broker *meta_image_broker(const meta_image *img, int32_t id);
+/* Live (unfenced) brokers in id order: start with *pos = 0; NULL at the end. */
+const meta_broker *meta_image_next_live(const meta_image *img, int32_t *pos);
 /* The dynamic broker config key of resource ("" or a node id), or NULL. */
 const char *meta_broker_config_get(const meta_image *img, const char *resource, const char *key);
 
@@ -114,7 +134,28 @@ typedef enum meta_op_kind {
     META_OP_CREATE_PARTITIONS,
     META_OP_ALTER_CONFIGS,
     META_OP_ALLOC_PRODUCER_IDS,
+    META_OP_REGISTER_BROKER,  /* BrokerRegistration */
+    META_OP_BROKER_HEARTBEAT, /* BrokerHeartbeat */
+    META_OP_FENCE_EXPIRED,    /* fence brokers silent past their session (brokers.c) */
 } meta_op_kind;
+
+#define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 9000 /* broker.session.timeout.ms */
+
+/* A broker's registration or heartbeat, and the controller's answer. */
+typedef struct meta_broker_op {
+    int32_t id;
+    kuuid_t incarnation;       /* register */
+    char *host;                /* register: the PLAINTEXT listener */
+    uint16_t port;
+    char *rack;                /* register: NULL when none */
+    int64_t epoch;             /* heartbeat: in; register: out */
+    int64_t metadata_offset;   /* heartbeat: what the broker has applied */
+    bool wants_fence;          /* heartbeat */
+    bool wants_shutdown;       /* heartbeat */
+    bool caught_up, fenced, should_shut_down; /* heartbeat: out */
+    int64_t now_ms;            /* the liveness clock (ms); 0: the controller's monotonic clock */
+    int64_t session_timeout_ms; /* fence-expired */
+} meta_broker_op;
 
 typedef struct meta_op {
     meta_op_kind kind;
@@ -129,6 +170,7 @@ typedef struct meta_op {
     bool validate_only;
     int32_t producer_ids;    /* alloc producer ids: block size */
     int64_t first_producer_id; /* alloc producer ids: the result */
+    meta_broker_op broker;   /* register, heartbeat, fence-expired */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
     meta_done_fn done;

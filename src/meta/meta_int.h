@@ -51,4 +51,73 @@ void meta_image_check(const meta_image *img);
 #define META_CHECKS 0
 #endif
 
+/* ---- brokers (brokers.c) ------------------------------------------------- */
+
+void meta_brokers_copy(meta_image *dst, const meta_image *src);
+void meta_brokers_free(meta_image *img);
+/* Apply a broker record (Register/Unregister/Fence/Unfence/RegistrationChange). */
+void meta_brokers_apply(meta_image *img, int16_t type, const void *rec);
+void meta_brokers_check(const meta_image *img);
+
+/* Where the controller's logic writes records: emit encodes one record and
+ * applies it to img (the round's private image) before returning, so the
+ * next decision sees it. Tests plug in an emitter that only applies. */
+typedef struct meta_writer {
+    meta_image *img;
+    void (*emit)(void *ctx, int16_t type, const proto_struct_desc *d, const void *rec);
+    void *ctx;
+} meta_writer;
+void meta_write(const meta_writer *w, int16_t type, const proto_struct_desc *d, const void *rec);
+
+/* What the controller remembers of each broker outside the image, as
+ * Kafka's BrokerHeartbeatManager does: lost on a controller change, when
+ * every broker's clock restarts from the first tick. */
+typedef struct meta_liveness_entry {
+    int32_t id;
+    int64_t last_heartbeat_ms;
+    int64_t register_offset;   /* metadata offset of its RegisterBrokerRecord */
+} meta_liveness_entry;
+typedef struct meta_liveness {
+    int32_t n;
+    meta_liveness_entry v[META_BROKERS_MAX]; /* sorted by id, registered brokers only */
+} meta_liveness;
+
+typedef struct meta_registration {
+    int32_t id;
+    kuuid_t incarnation;
+    const char *host;
+    uint16_t port;
+    const char *rack;          /* NULL: none */
+} meta_registration;
+
+/* Register a broker (at most META_BROKERS_MAX are). A new broker or a new
+ * incarnation gets the next broker epoch and comes up fenced; the same
+ * incarnation again is a retry and gets its epoch back with nothing written. offset: where the round's next record
+ * lands. Returns a Kafka error code; *epoch_out the broker epoch. */
+int16_t meta_broker_register(const meta_writer *w, meta_liveness *lv, const meta_registration *reg,
+                             int64_t offset, int64_t now_ms, int64_t *epoch_out, const char **msg);
+
+typedef struct meta_heartbeat {
+    int32_t id;
+    int64_t epoch;
+    int64_t metadata_offset;   /* how far the broker has applied the metadata log */
+    bool wants_fence;
+    bool wants_shutdown;
+} meta_heartbeat;
+typedef struct meta_heartbeat_reply {
+    bool caught_up;
+    bool fenced;
+    bool should_shut_down;
+} meta_heartbeat_reply;
+int16_t meta_broker_heartbeat(const meta_writer *w, meta_liveness *lv, const meta_heartbeat *hb,
+                              int64_t now_ms, meta_heartbeat_reply *out, const char **msg);
+
+/* Fence every unfenced broker silent for longer than session_timeout_ms and
+ * move its leaderships. Returns how many it fenced. */
+int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_ms,
+                          int64_t session_timeout_ms);
+
+/* Fence broker id at epoch and move leadership off it (PartitionChangeRecords). */
+void meta_broker_fence(const meta_writer *w, int32_t id, int64_t epoch);
+
 #endif

@@ -1,19 +1,89 @@
-/* test_meta.c - the metadata image: topics shared between versions and
- * partition changes. */
+/* test_meta.c - the metadata image's brokers and topic sharing, and the
+ * controller's broker decisions: registration, heartbeats, fencing and
+ * leadership moving off a fenced broker. */
+#include <ftw.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "base/arena.h"
+#include "base/buf.h"
 #include "base/util.h"
 #include "meta/meta.h"
 #include "meta/meta_int.h"
+#include "proto/kerr.h"
+#include "storage/storage.h"
 #include "test.h"
 
 /* ---- helpers ------------------------------------------------------------- */
+
+enum { NODE = 7 };
+
+/* Counts the records a writer emitted, by type; each goes through the
+ * version-0 encoding and back, as the metadata log and its replay do. */
+typedef struct sink {
+    meta_image *img;
+    int counts[32];
+    int total;
+} sink;
+
+static void sink_emit(void *ctx, int16_t type, const proto_struct_desc *d, const void *rec)
+{
+    sink *s = ctx;
+    buf_t b;
+    buf_init(&b);
+    proto_encode(d, 0, true, rec, &b);
+    arena_t a;
+    arena_init(&a);
+    void *back = arena_alloc(&a, d->size);
+    rd_t r;
+    rd_init(&r, b.data, b.len);
+    proto_err_t err;
+    CK_ASSERT(proto_decode(d, 0, true, &r, &a, back, &err) == 0);
+    meta_image_apply(s->img, type, back);
+    meta_image_check(s->img);
+    arena_free(&a);
+    buf_free(&b);
+    s->counts[type]++;
+    s->total++;
+}
+
+static meta_writer writer(sink *s)
+{
+    return (meta_writer){.img = s->img, .emit = sink_emit, .ctx = s};
+}
 
 static kuuid_t uuid_of(uint8_t x)
 {
     kuuid_t u;
     memset(u.b, x, sizeof u.b);
     return u;
+}
+
+/* Register broker id (incarnation inc) through the controller's logic. */
+static int64_t reg(sink *s, meta_liveness *lv, int32_t id, uint8_t inc, int64_t now_ms)
+{
+    meta_registration r = {
+        .id = id, .incarnation = uuid_of(inc), .host = "h", .port = (uint16_t)(9000 + id)};
+    meta_writer w = writer(s);
+    int64_t epoch;
+    const char *msg = NULL;
+    CK_ASSERT(meta_broker_register(&w, lv, &r, s->img->offset + s->total, now_ms, &epoch, &msg) ==
+              KERR_NONE);
+    return epoch;
+}
+
+static int16_t beat(sink *s, meta_liveness *lv, int32_t id, int64_t epoch, int64_t now_ms,
+                    bool fence, bool shutdown, meta_heartbeat_reply *out)
+{
+    meta_heartbeat hb = {.id = id,
+                         .epoch = epoch,
+                         .metadata_offset = INT64_MAX / 2,
+                         .wants_fence = fence,
+                         .wants_shutdown = shutdown};
+    meta_writer w = writer(s);
+    const char *msg = NULL;
+    return meta_broker_heartbeat(&w, lv, &hb, now_ms, out, &msg);
 }
 
 /* A topic (id byte x) whose partitions have the given replicas; ISR =
@@ -45,13 +115,113 @@ static const meta_partition *part(const meta_image *img, const char *topic, int3
     return &t->partitions[p];
 }
 
+static bool in(const int32_t *v, int32_t n, int32_t x)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
+/* n live brokers 1..n registered and unfenced (epochs 0..n-1). */
+static meta_image *live_brokers(int32_t n)
+{
+    meta_image *img = meta_image_new();
+    for (int32_t id = 1; id <= n; id++) {
+        RegisterBrokerRecord r;
+        proto_set_defaults(&RegisterBrokerRecord_desc, 0, &r);
+        r.BrokerId = id;
+        r.BrokerEpoch = id - 1;
+        r.Fenced = false;
+        meta_image_apply(img, META_REC_REGISTER_BROKER, &r);
+    }
+    return img;
+}
+
+/* ---- broker records ------------------------------------------------------- */
+
+/* A registration keeps the PLAINTEXT endpoint, the rack, and starts fenced; a
+ * new one replaces it and moves the epoch counter. */
+TEST(register_record)
+{
+    meta_image *img = meta_image_new();
+    RegisterBrokerRecord r;
+    proto_set_defaults(&RegisterBrokerRecord_desc, 0, &r);
+    RegisterBrokerRecord_BrokerEndpoint eps[2] = {
+        {.Name = kstr_from("CONTROLLER"),
+         .Host = kstr_from("c"),
+         .Port = 9093,
+         .SecurityProtocol = 0},
+        {.Name = kstr_from("PLAINTEXT"),
+         .Host = kstr_from("b2"),
+         .Port = 9092,
+         .SecurityProtocol = 0},
+    };
+    r.BrokerId = 2;
+    r.IncarnationId = uuid_of(1);
+    r.BrokerEpoch = 5;
+    r.EndPoints = (RegisterBrokerRecord_BrokerEndpoint_array){2, eps};
+    r.Rack = kstr_from("r1");
+    meta_image_apply(img, META_REC_REGISTER_BROKER, &r);
+    const meta_broker *b = meta_image_broker(img, 2);
+    REQUIRE(b);
+    CHECK(strcmp(b->host, "b2") == 0 && b->port == 9092 && strcmp(b->rack, "r1") == 0);
+    CHECK(b->fenced && !b->in_controlled_shutdown && b->epoch == 5 && b->incarnation.b[0] == 1);
+    CHECK_EQ_INT(img->next_broker_epoch, 6);
+    r.BrokerId = 1, r.BrokerEpoch = 6, r.Rack = kstr_from(NULL), r.EndPoints.count = 0;
+    meta_image_apply(img, META_REC_REGISTER_BROKER, &r);
+    REQUIRE(img->nbrokers == 2 && img->brokers[0].id == 1 && img->brokers[1].id == 2);
+    CHECK(img->brokers[0].rack == NULL && strcmp(img->brokers[0].host, "") == 0);
+    r.BrokerId = 2, r.BrokerEpoch = 7, r.IncarnationId = uuid_of(2);
+    meta_image_apply(img, META_REC_REGISTER_BROKER, &r);
+    CHECK(img->nbrokers == 2 && meta_image_broker(img, 2)->epoch == 7 &&
+          img->next_broker_epoch == 8);
+    CHECK(meta_image_broker(img, 3) == NULL);
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
+/* Fence, unfence, registration change and unregister act only at the broker's epoch. */
+TEST(fence_unfence_unregister_records)
+{
+    meta_image *img = live_brokers(3);
+    FenceBrokerRecord f = {.Id = 2, .Epoch = 0}; /* stale: broker 2 is at epoch 1 */
+    meta_image_apply(img, META_REC_FENCE_BROKER, &f);
+    CHECK(!meta_image_broker(img, 2)->fenced);
+    f.Epoch = 1;
+    meta_image_apply(img, META_REC_FENCE_BROKER, &f);
+    CHECK(meta_image_broker(img, 2)->fenced);
+    int32_t pos = 0, seen = 0;
+    for (const meta_broker *b; (b = meta_image_next_live(img, &pos));)
+        seen = seen * 10 + b->id;
+    CHECK_EQ_INT(seen, 13);
+    UnfenceBrokerRecord u = {.Id = 2, .Epoch = 1};
+    meta_image_apply(img, META_REC_UNFENCE_BROKER, &u);
+    CHECK(!meta_image_broker(img, 2)->fenced);
+    BrokerRegistrationChangeRecord c = {
+        .BrokerId = 3, .BrokerEpoch = 2, .Fenced = 1, .InControlledShutdown = 1};
+    meta_image_apply(img, META_REC_BROKER_REGISTRATION_CHANGE, &c);
+    CHECK(meta_image_broker(img, 3)->fenced && meta_image_broker(img, 3)->in_controlled_shutdown);
+    c = (BrokerRegistrationChangeRecord){.BrokerId = 3, .BrokerEpoch = 2, .Fenced = -1};
+    meta_image_apply(img, META_REC_BROKER_REGISTRATION_CHANGE, &c);
+    CHECK(!meta_image_broker(img, 3)->fenced);
+    UnregisterBrokerRecord un = {.BrokerId = 1, .BrokerEpoch = 9};
+    meta_image_apply(img, META_REC_UNREGISTER_BROKER, &un);
+    CHECK(meta_image_broker(img, 1) != NULL);
+    un.BrokerEpoch = 0;
+    meta_image_apply(img, META_REC_UNREGISTER_BROKER, &un);
+    CHECK(meta_image_broker(img, 1) == NULL && img->nbrokers == 2);
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
 /* ---- image versions -------------------------------------------------------- */
 
 /* A new version shares the topics it does not change; a change copies only
  * that topic and leaves the older version as it was. */
 TEST(unchanged_topics_shared)
 {
-    meta_image *v1 = meta_image_new();
+    meta_image *v1 = live_brokers(3);
     int32_t reps[] = {1, 2, 2, 3};
     add_topic(v1, "a", 0xa, 2, 2, reps);
     add_topic(v1, "b", 0xb, 2, 2, reps);
@@ -84,4 +254,140 @@ TEST(unchanged_topics_shared)
     CHECK(v3->ntopics == 1 && meta_image_topic(v2, "b", 1) != NULL);
     meta_image_release(v2);
     meta_image_release(v3);
+}
+
+/* ---- registration, heartbeats, fencing ------------------------------------- */
+
+/* Registration fences; the same incarnation again is a retry; a new one
+ * gets a new epoch. */
+TEST(register_and_reregister)
+{
+    meta_image *img = meta_image_new();
+    sink s = {.img = img};
+    meta_liveness lv = {0};
+    int64_t e1 = reg(&s, &lv, 1, 0x11, 0);
+    int64_t e2 = reg(&s, &lv, 2, 0x21, 0);
+    CHECK(e1 == 0 && e2 == 1 && s.counts[META_REC_REGISTER_BROKER] == 2);
+    CHECK(meta_image_broker(img, 1)->fenced && meta_image_broker(img, 1)->port == 9001);
+    CHECK_EQ_INT(reg(&s, &lv, 1, 0x11, 5), e1);
+    CHECK_EQ_INT(s.total, 2);
+    CHECK_EQ_INT(reg(&s, &lv, 1, 0x12, 6), 2);
+    CHECK(meta_image_broker(img, 1)->epoch == 2 &&
+          meta_image_broker(img, 1)->incarnation.b[0] == 0x12);
+    meta_registration bad = {.id = -1, .host = "h"};
+    meta_writer w = writer(&s);
+    int64_t epoch;
+    const char *msg = NULL;
+    CHECK(meta_broker_register(&w, &lv, &bad, 0, 0, &epoch, &msg) == KERR_INVALID_REQUEST &&
+          epoch == -1);
+    meta_image_release(img);
+}
+
+/* Unknown brokers and stale epochs are refused; a broker is unfenced only
+ * once caught up with its own registration. */
+TEST(heartbeat_errors_and_unfence)
+{
+    meta_image *img = meta_image_new();
+    sink s = {.img = img};
+    meta_liveness lv = {0};
+    int64_t e = reg(&s, &lv, 1, 0x11, 0);
+    meta_heartbeat_reply rep;
+    CHECK(beat(&s, &lv, 4, 0, 10, false, false, &rep) == KERR_BROKER_ID_NOT_REGISTERED);
+    CHECK(beat(&s, &lv, 1, e + 1, 10, false, false, &rep) == KERR_STALE_BROKER_EPOCH);
+    meta_heartbeat hb = {.id = 1, .epoch = e, .metadata_offset = -1};
+    meta_writer w = writer(&s);
+    const char *msg = NULL;
+    CHECK(meta_broker_heartbeat(&w, &lv, &hb, 20, &rep, &msg) == KERR_NONE);
+    CHECK(!rep.caught_up && rep.fenced && meta_image_broker(img, 1)->fenced);
+    CHECK(beat(&s, &lv, 1, e, 30, false, false, &rep) == KERR_NONE);
+    CHECK(rep.caught_up && !rep.fenced && !meta_image_broker(img, 1)->fenced);
+    CHECK_EQ_INT(s.counts[META_REC_UNFENCE_BROKER], 1);
+    CHECK(beat(&s, &lv, 1, e, 40, false, false, &rep) == KERR_NONE && !rep.fenced);
+    CHECK_EQ_INT(s.counts[META_REC_UNFENCE_BROKER], 1); /* nothing more to write */
+    meta_image_release(img);
+}
+
+/* Three live brokers and topic t: partition p led by broker p % 3 + 1,
+ * replicas the next two, plus partition 3 on broker 1 alone. */
+static meta_image *three_with_topic(sink *s, meta_liveness *lv, int64_t *epochs)
+{
+    meta_image *img = meta_image_new();
+    *s = (sink){.img = img};
+    meta_heartbeat_reply rep;
+    for (int32_t id = 1; id <= 3; id++) {
+        epochs[id] = reg(s, lv, id, (uint8_t)id, 0);
+        CK_ASSERT(beat(s, lv, id, epochs[id], 0, false, false, &rep) == KERR_NONE && !rep.fenced);
+    }
+    int32_t reps[] = {1, 2, 3, 2, 3, 1, 3, 1, 2};
+    add_topic(img, "t", 0x7, 3, 3, reps);
+    int32_t alone[] = {1};
+    add_topic(img, "u", 0x8, 1, 1, alone);
+    return img;
+}
+
+/* A broker silent past the session timeout is fenced; its leaderships move
+ * to the next live ISR member in replica order, it leaves every ISR, and a
+ * partition it alone held goes offline keeping it in the ISR. */
+TEST(session_timeout_fences_and_moves_leaders)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    meta_heartbeat_reply rep;
+    meta_writer w = writer(&s);
+    CHECK_EQ_INT(meta_brokers_tick(&w, &lv, 9000, 9000), 0);
+    CHECK(beat(&s, &lv, 2, ep[2], 5000, false, false, &rep) == KERR_NONE);
+    CHECK(beat(&s, &lv, 3, ep[3], 5000, false, false, &rep) == KERR_NONE);
+    int before = s.total;
+    CHECK_EQ_INT(meta_brokers_tick(&w, &lv, 9001, 9000), 1);
+    CHECK(meta_image_broker(img, 1)->fenced && !meta_image_broker(img, 2)->fenced);
+    CHECK_EQ_INT(s.counts[META_REC_FENCE_BROKER], 1);
+    CHECK_EQ_INT(s.total - before, 1 + 4); /* fence + every partition with 1 in its ISR */
+    CHECK_EQ_INT(part(img, "t", 0)->leader, 2);
+    CHECK_EQ_INT(part(img, "t", 0)->leader_epoch, 1);
+    CHECK_EQ_INT(part(img, "t", 1)->leader, 2);
+    CHECK_EQ_INT(part(img, "t", 1)->leader_epoch, 0);
+    CHECK_EQ_INT(part(img, "t", 2)->leader, 3);
+    for (int32_t p = 0; p < 3; p++)
+        CHECK(!in(part(img, "t", p)->isr, part(img, "t", p)->nisr, 1) &&
+              part(img, "t", p)->nisr == 2);
+    CHECK(part(img, "u", 0)->leader == -1 && part(img, "u", 0)->nisr == 1 &&
+          part(img, "u", 0)->isr[0] == 1);
+    /* Broker 2 goes silent too: leadership of t-0 and t-1 moves to 3. */
+    CHECK(beat(&s, &lv, 3, ep[3], 14000, false, false, &rep) == KERR_NONE);
+    CHECK_EQ_INT(meta_brokers_tick(&w, &lv, 14001, 9000), 1);
+    for (int32_t p = 0; p < 3; p++)
+        CHECK(part(img, "t", p)->leader == 3 && part(img, "t", p)->nisr == 1);
+    /* Broker 1 comes back: unfenced, but not leader until elected again. */
+    CHECK(beat(&s, &lv, 1, ep[1], 15000, false, false, &rep) == KERR_NONE && !rep.fenced);
+    CHECK_EQ_INT(part(img, "u", 0)->leader, -1);
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
+/* A broker asking to be fenced, or to shut down, is fenced at once and its
+ * leaderships move; the shutting-down one is told it may go. */
+TEST(heartbeat_fence_and_shutdown)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    meta_heartbeat_reply rep;
+    CHECK(beat(&s, &lv, 3, ep[3], 10, true, false, &rep) == KERR_NONE);
+    CHECK(rep.fenced && !rep.should_shut_down && meta_image_broker(img, 3)->fenced);
+    CHECK_EQ_INT(part(img, "t", 2)->leader, 1);
+    CHECK(beat(&s, &lv, 3, ep[3], 20, true, false, &rep) == KERR_NONE && rep.fenced);
+    CHECK_EQ_INT(s.counts[META_REC_FENCE_BROKER], 1);
+    CHECK(beat(&s, &lv, 2, ep[2], 30, false, true, &rep) == KERR_NONE);
+    CHECK(rep.fenced && rep.should_shut_down);
+    CHECK(part(img, "t", 1)->leader == 1 && part(img, "t", 0)->leader == 1);
+    /* A new incarnation of broker 1 registers fenced: everything goes offline. */
+    int64_t e = reg(&s, &lv, 1, 0x99, 40);
+    CHECK(e > ep[3] && meta_image_broker(img, 1)->fenced);
+    for (int32_t p = 0; p < 3; p++)
+        CHECK_EQ_INT(part(img, "t", p)->leader, -1);
+    meta_image_check(img);
+    meta_image_release(img);
 }
