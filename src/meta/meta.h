@@ -141,6 +141,13 @@ typedef enum meta_op_kind {
 
 #define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 9000 /* broker.session.timeout.ms */
 
+/* An explicit replica assignment of one partition (CreateTopics and
+ * CreatePartitions Assignments): broker ids, the first the leader. */
+typedef struct meta_assignment {
+    int32_t nbrokers;
+    int32_t *brokers;
+} meta_assignment;
+
 /* A broker's registration or heartbeat, and the controller's answer. */
 typedef struct meta_broker_op {
     int32_t id;
@@ -170,7 +177,10 @@ typedef struct meta_op {
     bool validate_only;
     int32_t producer_ids;    /* alloc producer ids: block size */
     int64_t first_producer_id; /* alloc producer ids: the result */
+    int32_t nassignments;    /* create topic / partitions: explicit replicas, or 0 */
+    meta_assignment *assignments;
     meta_broker_op broker;   /* register, heartbeat, fence-expired */
+    char errbuf[160];        /* a message naming values, alive until done returns */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
     meta_done_fn done;
@@ -181,6 +191,8 @@ typedef struct meta_op {
 /* A new op with its strings to be filled by the caller (meta_op_set_*). */
 meta_op *meta_op_new(meta_op_kind kind, const char *topic, size_t topic_len);
 void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *value, size_t vlen);
+/* The replicas of the next new partition, in order (the first leads). */
+void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n);
 /* Queue op (taking it); op->done(arg, err, msg) runs on the controller
  * thread once it is durable and published, or rejected. */
 void meta_submit(meta_t *m, meta_op *op);

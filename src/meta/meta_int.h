@@ -120,4 +120,20 @@ int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_m
 /* Fence broker id at epoch and move leadership off it (PartitionChangeRecords). */
 void meta_broker_fence(const meta_writer *w, int32_t id, int64_t epoch);
 
+/* ---- placement (placement.c) --------------------------------------------- */
+
+/* Replicas for partitions [first, first + count) of a topic: out[i * rf + j]
+ * is replica j of partition first + i, the first one its leader. With
+ * assign (count arrays of nassign[i] ids) the assignment is validated and
+ * copied; otherwise Kafka's striping over the unfenced brokers, from a start
+ * drawn from seed. With no broker registered, every replica is node_id (rf
+ * must be 1). out NULL: validate only. Placing [a, b) then [b, c) gives what
+ * placing [a, c) does. Returns a Kafka error code, with a message in msg. */
+int16_t meta_place_replicas(const meta_image *img, int32_t node_id, int32_t first, int32_t count,
+                            int16_t rf, const meta_assignment *assign, uint64_t seed, int32_t *out,
+                            char *msg, size_t msg_size);
+/* Whether replica id may be in a new partition's ISR: an unfenced broker,
+ * or this node when no broker is registered. */
+bool meta_replica_live(const meta_image *img, int32_t node_id, int32_t id);
+
 #endif

@@ -1,6 +1,6 @@
-/* test_meta.c - the metadata image's brokers and topic sharing, and the
- * controller's broker decisions: registration, heartbeats, fencing and
- * leadership moving off a fenced broker. */
+/* test_meta.c - the metadata image's brokers and topic sharing, replica
+ * placement, and the controller's broker decisions: registration,
+ * heartbeats, fencing and leadership moving off a fenced broker. */
 #include <ftw.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -256,6 +256,151 @@ TEST(unchanged_topics_shared)
     meta_image_release(v3);
 }
 
+/* ---- placement -------------------------------------------------------------- */
+
+static void counts_of(const int32_t *out, int32_t count, int16_t rf, int32_t nb, int *leaders,
+                      int *replicas)
+{
+    memset(leaders, 0, (size_t)(nb + 1) * sizeof *leaders);
+    memset(replicas, 0, (size_t)(nb + 1) * sizeof *replicas);
+    for (int32_t i = 0; i < count; i++) {
+        leaders[out[i * rf]]++;
+        for (int32_t j = 0; j < rf; j++) {
+            CHECK(!in(&out[i * rf], j, out[i * rf + j]));
+            replicas[out[i * rf + j]]++;
+        }
+    }
+}
+
+static int spread(const int *v, int32_t nb)
+{
+    int lo = v[1], hi = v[1];
+    for (int32_t i = 2; i <= nb; i++)
+        lo = MIN(lo, v[i]), hi = MAX(hi, v[i]);
+    return hi - lo;
+}
+
+/* Leaders differ by at most one per broker over 3 and 5 brokers for 6, 12
+ * and 30 partitions, and so do replicas when the count divides evenly. */
+TEST(placement_even)
+{
+    static const int32_t nbs[] = {3, 5}, parts[] = {6, 12, 30};
+    for (size_t b = 0; b < ARRAY_LEN(nbs); b++) {
+        meta_image *img = live_brokers(nbs[b]);
+        for (size_t p = 0; p < ARRAY_LEN(parts); p++) {
+            for (int16_t rf = 1; rf <= 3; rf++) {
+                for (uint64_t seed = 0; seed < 20; seed++) {
+                    int32_t out[30 * 3];
+                    char msg[160];
+                    REQUIRE(meta_place_replicas(img, NODE, 0, parts[p], rf, NULL, seed, out, msg,
+                                                sizeof msg) == KERR_NONE);
+                    int leaders[6], replicas[6];
+                    counts_of(out, parts[p], rf, nbs[b], leaders, replicas);
+                    CHECK(spread(leaders, nbs[b]) <= 1);
+                    CHECK(spread(replicas, nbs[b]) <= ((parts[p] * rf) % nbs[b] ? 2 : 1));
+                }
+            }
+        }
+        meta_image_release(img);
+    }
+}
+
+/* The same image and seed place the same way, in one call or in pieces;
+ * seeds vary the start. */
+TEST(placement_deterministic)
+{
+    meta_image *img = live_brokers(5);
+    int32_t a[30 * 3], b[30 * 3];
+    char msg[160];
+    CHECK(meta_place_replicas(img, NODE, 0, 30, 3, NULL, 42, a, msg, sizeof msg) == KERR_NONE);
+    CHECK(meta_place_replicas(img, NODE, 0, 10, 3, NULL, 42, b, msg, sizeof msg) == KERR_NONE);
+    CHECK(meta_place_replicas(img, NODE, 10, 20, 3, NULL, 42, b + 30, msg, sizeof msg) ==
+          KERR_NONE);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    int starts = 0;
+    for (uint64_t seed = 0; seed < 50; seed++) {
+        CHECK(meta_place_replicas(img, NODE, 0, 1, 1, NULL, seed, b, msg, sizeof msg) == KERR_NONE);
+        starts |= 1 << b[0];
+    }
+    CHECK_EQ_INT(starts, 0x3e); /* every broker leads partition 0 for some seed */
+    meta_image_release(img);
+}
+
+/* Only unfenced brokers are candidates; a factor above their number is
+ * refused with both numbers named. */
+TEST(placement_refuses_rf_above_live)
+{
+    meta_image *img = live_brokers(3);
+    FenceBrokerRecord f = {.Id = 2, .Epoch = 1};
+    meta_image_apply(img, META_REC_FENCE_BROKER, &f);
+    int32_t out[8 * 2];
+    char msg[160];
+    CHECK(meta_place_replicas(img, NODE, 0, 4, 3, NULL, 1, out, msg, sizeof msg) ==
+          KERR_INVALID_REPLICATION_FACTOR);
+    CHECK(strstr(msg, "3") && strstr(msg, "2 live brokers"));
+    CHECK(meta_place_replicas(img, NODE, 0, 4, 0, NULL, 1, out, msg, sizeof msg) ==
+          KERR_INVALID_REPLICATION_FACTOR);
+    REQUIRE(meta_place_replicas(img, NODE, 0, 8, 2, NULL, 1, out, msg, sizeof msg) == KERR_NONE);
+    for (int i = 0; i < 16; i++)
+        CHECK(out[i] == 1 || out[i] == 3);
+    meta_image_release(img);
+}
+
+/* An explicit assignment is kept when valid; an unknown or repeated id, a
+ * count unlike the others, or only fenced brokers are refused. */
+TEST(placement_explicit)
+{
+    meta_image *img = live_brokers(3);
+    int32_t ok0[] = {3, 1}, ok1[] = {2, 3}, unknown[] = {1, 9}, dup[] = {2, 2}, three[] = {1, 2, 3};
+    meta_assignment good[] = {{2, ok0}, {2, ok1}};
+    int32_t out[4];
+    char msg[160];
+    REQUIRE(meta_place_replicas(img, NODE, 0, 2, 2, good, 0, out, msg, sizeof msg) == KERR_NONE);
+    CHECK(out[0] == 3 && out[1] == 1 && out[2] == 2 && out[3] == 3);
+    meta_assignment bad1[] = {{2, ok0}, {2, unknown}};
+    CHECK(meta_place_replicas(img, NODE, 0, 2, 2, bad1, 0, out, msg, sizeof msg) ==
+          KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(strstr(msg, "broker 9") && strstr(msg, "partition 1"));
+    meta_assignment bad2[] = {{2, dup}};
+    CHECK(meta_place_replicas(img, NODE, 5, 1, 2, bad2, 0, out, msg, sizeof msg) ==
+          KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(strstr(msg, "partition 5") && strstr(msg, "twice"));
+    meta_assignment bad3[] = {{2, ok0}, {3, three}};
+    CHECK(meta_place_replicas(img, NODE, 0, 2, 2, bad3, 0, NULL, msg, sizeof msg) ==
+          KERR_INVALID_REPLICA_ASSIGNMENT);
+    FenceBrokerRecord f = {.Id = 2, .Epoch = 1};
+    meta_image_apply(img, META_REC_FENCE_BROKER, &f);
+    f = (FenceBrokerRecord){.Id = 3, .Epoch = 2};
+    meta_image_apply(img, META_REC_FENCE_BROKER, &f);
+    meta_assignment fenced[] = {{2, ok1}};
+    CHECK(meta_place_replicas(img, NODE, 0, 1, 2, fenced, 0, out, msg, sizeof msg) ==
+          KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(meta_replica_live(img, NODE, 1) && !meta_replica_live(img, NODE, 2));
+    meta_image_release(img);
+}
+
+/* With no broker registered everything lands on this node, as a single node
+ * always did. */
+TEST(placement_no_brokers_this_node)
+{
+    meta_image *img = meta_image_new();
+    int32_t out[6];
+    char msg[160];
+    REQUIRE(meta_place_replicas(img, NODE, 0, 6, 1, NULL, 99, out, msg, sizeof msg) == KERR_NONE);
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ_INT(out[i], NODE);
+    CHECK(meta_place_replicas(img, NODE, 0, 6, 2, NULL, 99, out, msg, sizeof msg) ==
+          KERR_INVALID_REPLICATION_FACTOR);
+    int32_t self[] = {NODE}, other[] = {1};
+    meta_assignment a[] = {{1, self}}, b[] = {{1, other}};
+    CHECK(meta_place_replicas(img, NODE, 0, 1, 1, a, 0, out, msg, sizeof msg) == KERR_NONE &&
+          out[0] == NODE);
+    CHECK(meta_place_replicas(img, NODE, 0, 1, 1, b, 0, out, msg, sizeof msg) ==
+          KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(meta_replica_live(img, NODE, NODE));
+    meta_image_release(img);
+}
+
 /* ---- registration, heartbeats, fencing ------------------------------------- */
 
 /* Registration fences; the same incarnation again is a retry; a new one
@@ -390,4 +535,109 @@ TEST(heartbeat_fence_and_shutdown)
         CHECK_EQ_INT(part(img, "t", p)->leader, -1);
     meta_image_check(img);
     meta_image_release(img);
+}
+
+/* ---- through the controller and the metadata log ----------------------------- */
+
+typedef struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int16_t err;
+    meta_op *op;
+    meta_broker_op broker;
+} waiter;
+
+static void op_done(void *arg, int16_t err, const char *msg)
+{
+    waiter *w = arg;
+    (void)msg;
+    pthread_mutex_lock(&w->lock);
+    w->done = true, w->err = err, w->broker = w->op->broker;
+    w->broker.host = w->broker.rack = NULL;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static waiter run(meta_t *m, meta_op *op)
+{
+    waiter w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .op = op};
+    op->done = op_done;
+    op->arg = &w;
+    meta_submit(m, op);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    return w;
+}
+
+static waiter create(meta_t *m, const char *name, int32_t partitions, int16_t rf)
+{
+    meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, name, strlen(name));
+    op->partitions = partitions;
+    op->replication_factor = rf;
+    return run(m, op);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)flag, (void)f;
+    return remove(p);
+}
+
+/* Registered brokers, their fencing and the placement across them survive a
+ * restart of the metadata log; without brokers a topic stays on this node. */
+TEST(controller_brokers_replay)
+{
+    char dir[] = "/tmp/chronik-meta-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    meta_t *m;
+    REQUIRE(meta_open(dir, sfs_posix(), NODE, NULL, NULL, &m) == STORAGE_OK);
+    CHECK(create(m, "solo", 2, 1).err == KERR_NONE);
+    CHECK(create(m, "solo3", 2, 3).err == KERR_INVALID_REPLICATION_FACTOR);
+    int64_t epochs[4];
+    for (int32_t id = 1; id <= 3; id++) {
+        meta_op *op = meta_op_new(META_OP_REGISTER_BROKER, NULL, 0);
+        op->broker = (meta_broker_op){.id = id,
+                                      .incarnation = uuid_of((uint8_t)id),
+                                      .host = xstrdup("127.0.0.1"),
+                                      .port = (uint16_t)(9100 + id)};
+        waiter w = run(m, op);
+        CHECK(w.err == KERR_NONE);
+        epochs[id] = w.broker.epoch;
+        op = meta_op_new(META_OP_BROKER_HEARTBEAT, NULL, 0);
+        op->broker = (meta_broker_op){
+            .id = id, .epoch = epochs[id], .metadata_offset = INT64_MAX, .now_ms = 1};
+        w = run(m, op);
+        CHECK(w.err == KERR_NONE && !w.broker.fenced && w.broker.caught_up);
+    }
+    CHECK(create(m, "spread", 6, 3).err == KERR_NONE);
+    waiter bad = create(m, "toowide", 1, 4);
+    CHECK(bad.err == KERR_INVALID_REPLICATION_FACTOR);
+    meta_op *op = meta_op_new(META_OP_BROKER_HEARTBEAT, NULL, 0);
+    op->broker = (meta_broker_op){
+        .id = 2, .epoch = epochs[2], .metadata_offset = INT64_MAX, .now_ms = 20000};
+    CHECK(run(m, op).err == KERR_NONE);
+    op = meta_op_new(META_OP_FENCE_EXPIRED, NULL, 0);
+    op->broker.now_ms = 20000;
+    CHECK(run(m, op).err == KERR_NONE);
+    meta_close(m);
+    REQUIRE(meta_open(dir, sfs_posix(), NODE, NULL, NULL, &m) == STORAGE_OK);
+    meta_image *img = meta_acquire(m);
+    meta_image_check(img);
+    CHECK(img->nbrokers == 3 && meta_image_broker(img, 1)->fenced &&
+          !meta_image_broker(img, 2)->fenced);
+    CHECK(meta_image_broker(img, 3)->fenced && meta_image_broker(img, 3)->port == 9103);
+    CHECK(part(img, "solo", 1)->nreplicas == 1 && part(img, "solo", 1)->leader == NODE);
+    int leaders[4] = {0};
+    for (int32_t p = 0; p < 6; p++) {
+        const meta_partition *pp = part(img, "spread", p);
+        CHECK(pp->nreplicas == 3 && pp->leader == 2 && pp->nisr == 1);
+        leaders[pp->replicas[0]]++;
+    }
+    CHECK(leaders[1] == 2 && leaders[2] == 2 && leaders[3] == 2);
+    meta_image_release(img);
+    meta_close(m);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
