@@ -580,6 +580,26 @@ static waiter create(meta_t *m, const char *name, int32_t partitions, int16_t rf
     return run(m, op);
 }
 
+/* Registers broker id and unfences it with a caught-up heartbeat at time 1;
+ * returns its epoch. */
+static int64_t register_live(meta_t *m, int32_t id)
+{
+    meta_op *op = meta_op_new(META_OP_REGISTER_BROKER, NULL, 0);
+    op->broker = (meta_broker_op){.id = id,
+                                  .incarnation = uuid_of((uint8_t)id),
+                                  .host = xstrdup("127.0.0.1"),
+                                  .port = (uint16_t)(9100 + id)};
+    waiter w = run(m, op);
+    CHECK(w.err == KERR_NONE);
+    int64_t epoch = w.broker.epoch;
+    op = meta_op_new(META_OP_BROKER_HEARTBEAT, NULL, 0);
+    op->broker =
+        (meta_broker_op){.id = id, .epoch = epoch, .metadata_offset = INT64_MAX, .now_ms = 1};
+    w = run(m, op);
+    CHECK(w.err == KERR_NONE && !w.broker.fenced && w.broker.caught_up);
+    return epoch;
+}
+
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
     (void)st, (void)flag, (void)f;
@@ -597,21 +617,8 @@ TEST(controller_brokers_replay)
     CHECK(create(m, "solo", 2, 1).err == KERR_NONE);
     CHECK(create(m, "solo3", 2, 3).err == KERR_INVALID_REPLICATION_FACTOR);
     int64_t epochs[4];
-    for (int32_t id = 1; id <= 3; id++) {
-        meta_op *op = meta_op_new(META_OP_REGISTER_BROKER, NULL, 0);
-        op->broker = (meta_broker_op){.id = id,
-                                      .incarnation = uuid_of((uint8_t)id),
-                                      .host = xstrdup("127.0.0.1"),
-                                      .port = (uint16_t)(9100 + id)};
-        waiter w = run(m, op);
-        CHECK(w.err == KERR_NONE);
-        epochs[id] = w.broker.epoch;
-        op = meta_op_new(META_OP_BROKER_HEARTBEAT, NULL, 0);
-        op->broker = (meta_broker_op){
-            .id = id, .epoch = epochs[id], .metadata_offset = INT64_MAX, .now_ms = 1};
-        w = run(m, op);
-        CHECK(w.err == KERR_NONE && !w.broker.fenced && w.broker.caught_up);
-    }
+    for (int32_t id = 1; id <= 3; id++)
+        epochs[id] = register_live(m, id);
     CHECK(create(m, "spread", 6, 3).err == KERR_NONE);
     waiter bad = create(m, "toowide", 1, 4);
     CHECK(bad.err == KERR_INVALID_REPLICATION_FACTOR);
@@ -637,6 +644,48 @@ TEST(controller_brokers_replay)
         leaders[pp->replicas[0]]++;
     }
     CHECK(leaders[1] == 2 && leaders[2] == 2 && leaders[3] == 2);
+    meta_image_release(img);
+    meta_close(m);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int16_t create_partitions(meta_t *m, const char *name, int32_t total, const int32_t *ids,
+                                 int32_t nassign, int32_t rf)
+{
+    meta_op *op = meta_op_new(META_OP_CREATE_PARTITIONS, name, strlen(name));
+    op->partitions = total;
+    for (int32_t i = 0; i < nassign; i++)
+        meta_op_add_assignment(op, &ids[i * rf], rf);
+    return run(m, op).err;
+}
+
+/* Explicit assignments reach the controller, which keeps valid ones as
+ * given and refuses unknown brokers and counts unlike the others. */
+TEST(controller_explicit_assignments)
+{
+    char dir[] = "/tmp/chronik-meta-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    meta_t *m;
+    REQUIRE(meta_open(dir, sfs_posix(), NODE, NULL, NULL, &m) == STORAGE_OK);
+    for (int32_t id = 1; id <= 3; id++)
+        register_live(m, id);
+    int32_t two[] = {2, 3, 3, 1};
+    meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, "x", 1);
+    for (int32_t i = 0; i < 2; i++)
+        meta_op_add_assignment(op, &two[i * 2], 2);
+    CHECK(run(m, op).err == KERR_NONE);
+    int32_t next[] = {1, 2}, unknown[] = {1, 9}, three[] = {1, 2, 3}, extra[] = {1, 2, 2, 3};
+    CHECK(create_partitions(m, "x", 3, unknown, 1, 2) == KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(create_partitions(m, "x", 3, three, 1, 3) == KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(create_partitions(m, "x", 3, extra, 2, 2) == KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(create_partitions(m, "x", 3, next, 1, 2) == KERR_NONE);
+    CHECK(create_partitions(m, "x", 5, NULL, 0, 0) == KERR_NONE);
+    meta_image *img = meta_acquire(m);
+    meta_image_check(img);
+    CHECK(part(img, "x", 0)->replicas[0] == 2 && part(img, "x", 0)->replicas[1] == 3);
+    CHECK(part(img, "x", 1)->leader == 3 && part(img, "x", 1)->nisr == 2);
+    CHECK(part(img, "x", 2)->replicas[0] == 1 && part(img, "x", 2)->replicas[1] == 2);
+    CHECK(part(img, "x", 4)->nreplicas == 2 && part(img, "x", 3)->nreplicas == 2);
     meta_image_release(img);
     meta_close(m);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
