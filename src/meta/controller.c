@@ -177,7 +177,7 @@ static void emit_partitions(round_t *r, meta_t *m, const kuuid_t *id, int32_t fi
                             int16_t rf, const meta_assignment *assign, uint64_t seed)
 {
     int32_t *replicas = xmalloc((size_t)PLACE_CHUNK * (size_t)rf * sizeof *replicas);
-    char msg[160];
+    char msg[META_MSG_MAX];
     for (int32_t done = 0; done < count; done += PLACE_CHUNK) {
         int32_t n = MIN(PLACE_CHUNK, count - done);
         int16_t err = meta_place_replicas(r->img, m->node_id, first + done, n, rf,

@@ -125,7 +125,9 @@ void meta_close(meta_t *m);
 
 /* ---- changes ------------------------------------------------------------ */
 
-/* err: a Kafka error code (0 on success); msg: a static or short text. */
+/* err: a Kafka error code (0 on success); msg: a short text, valid until
+ * done returns (copy it to keep it; at most META_MSG_MAX bytes with its NUL). */
+#define META_MSG_MAX 160
 typedef void (*meta_done_fn)(void *arg, int16_t err, const char *msg);
 
 typedef enum meta_op_kind {
@@ -180,7 +182,7 @@ typedef struct meta_op {
     int32_t nassignments;    /* create topic / partitions: explicit replicas, or 0 */
     meta_assignment *assignments;
     meta_broker_op broker;   /* register, heartbeat, fence-expired */
-    char errbuf[160];        /* a message naming values, alive until done returns */
+    char errbuf[META_MSG_MAX]; /* a message naming values, alive until done returns */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
     meta_done_fn done;
