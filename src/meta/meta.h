@@ -5,8 +5,10 @@
  * The image is immutable once published and shared by reference
  * (meta_acquire / meta_image_release): request handlers read it without
  * locks. It holds the topics, their partitions (leader, epochs, replicas,
- * ISR) and their configuration overrides, and the dynamic broker
- * configurations (per node id, and the cluster-wide default under "").
+ * ISR) and their configuration overrides, the dynamic broker
+ * configurations (per node id, and the cluster-wide default under ""), and
+ * the registered brokers (brokers.c decides who is fenced; placement.c
+ * where new replicas go).
  *
  * Changes (create/delete topics, add partitions, alter configs) are queued
  * to the controller thread. It validates each against the latest state,
@@ -150,7 +152,9 @@ typedef struct meta_assignment {
     int32_t *brokers;
 } meta_assignment;
 
-/* A broker's registration or heartbeat, and the controller's answer. */
+/* A broker's registration or heartbeat, and the controller's answer. host
+ * and rack belong to the op (xstrdup'd; freed with it). Read the answers in
+ * done: the op is freed once done returns. */
 typedef struct meta_broker_op {
     int32_t id;
     kuuid_t incarnation;       /* register */
