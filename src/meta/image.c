@@ -203,8 +203,14 @@ static meta_topic *own_by_id(meta_image *img, const kuuid_t *id)
     return NULL;
 }
 
+/* A TopicRecord naming a topic the image has (by name or id) changes
+ * nothing: the controller never writes one, and two topics of one name
+ * would break every lookup (invariant 1). */
 static void apply_topic(meta_image *img, const TopicRecord *r)
 {
+    if (r->Name.len <= 0 || meta_image_topic(img, r->Name.ptr, (size_t)r->Name.len) ||
+        meta_image_topic_by_id(img, &r->TopicId))
+        return;
     meta_topic *t = xcalloc(1, sizeof *t);
     atomic_store(&t->refs, 1);
     t->name = xstrndup(r->Name.ptr, (size_t)r->Name.len);

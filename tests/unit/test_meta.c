@@ -248,6 +248,11 @@ TEST(unchanged_topics_shared)
           part(v2, "a", 1)->leader_epoch == 1);
     meta_image_release(v1); /* v2's shared topic b outlives v1 */
     CHECK(part(v2, "b", 1)->leader == 2);
+    TopicRecord again = {.Name = kstr_from("b"), .TopicId = uuid_of(0xc)};
+    meta_image_apply(v2, META_REC_TOPIC, &again); /* a name the image has: no change */
+    again = (TopicRecord){.Name = kstr_from("c"), .TopicId = uuid_of(0xa)};
+    meta_image_apply(v2, META_REC_TOPIC, &again); /* an id the image has: no change */
+    CHECK_EQ_INT(v2->ntopics, 2);
     meta_image *v3 = meta_image_copy(v2);
     RemoveTopicRecord rm = {.TopicId = uuid_of(0xb)};
     meta_image_apply(v3, META_REC_REMOVE_TOPIC, &rm);
