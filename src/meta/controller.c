@@ -3,6 +3,7 @@
  * durability, and publishes the new image (meta.h). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -31,6 +32,7 @@ struct meta {
     int32_t node_id;
     meta_listener_fn listener;
     void *listener_ctx;
+    meta_liveness liveness;    /* controller thread only (brokers.c) */
 };
 
 /* One round's records: framed into one quorum entry, and applied to a
@@ -76,8 +78,24 @@ void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *v
     op->configs[op->nconfigs++].value = value ? xstrndup(value, vlen) : NULL;
 }
 
+void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n)
+{
+    op->assignments =
+        xrealloc(op->assignments, (size_t)(op->nassignments + 1) * sizeof *op->assignments);
+    meta_assignment *a = &op->assignments[op->nassignments++];
+    a->nbrokers = n;
+    a->brokers = xmalloc((size_t)(n ? n : 1) * sizeof *a->brokers);
+    if (n)
+        memcpy(a->brokers, ids, (size_t)n * sizeof *ids);
+}
+
 static void op_free(meta_op *op)
 {
+    for (int32_t i = 0; i < op->nassignments; i++)
+        free(op->assignments[i].brokers);
+    free(op->assignments);
+    free(op->broker.host);
+    free(op->broker.rack);
     for (int32_t i = 0; i < op->nconfigs; i++) {
         free(op->configs[i].key);
         free(op->configs[i].value);
@@ -121,20 +139,58 @@ static void new_topic_id(const meta_image *img, kuuid_t *id)
     } while (meta_image_topic_by_id(img, id));
 }
 
-static void emit_partition(round_t *r, meta_t *m, const kuuid_t *id, int32_t index)
+/* A new partition on replicas (placement.c): ISR the live replicas, leader
+ * the first of them (every replica, and the first, when striped). */
+static void emit_partition(round_t *r, meta_t *m, const kuuid_t *id, int32_t index,
+                           const int32_t *replicas, int32_t rf)
 {
+    int32_t *isr = xmalloc((size_t)rf * sizeof *isr), nisr = 0;
+    for (int32_t i = 0; i < rf; i++)
+        if (meta_replica_live(r->img, m->node_id, replicas[i]))
+            isr[nisr++] = replicas[i];
+    CK_ASSERT(nisr > 0);
     PartitionRecord pr;
     proto_set_defaults(&PartitionRecord_desc, 0, &pr);
     pr.PartitionId = index;
     pr.TopicId = *id;
-    pr.Replicas = (kint32_array_t){1, &m->node_id};
-    pr.Isr = (kint32_array_t){1, &m->node_id};
+    pr.Replicas = (kint32_array_t){rf, (int32_t *)replicas};
+    pr.Isr = (kint32_array_t){nisr, isr};
     pr.RemovingReplicas = (kint32_array_t){0, NULL};
     pr.AddingReplicas = (kint32_array_t){0, NULL};
-    pr.Leader = m->node_id;
+    pr.Leader = isr[0];
     pr.LeaderEpoch = 0;
     pr.PartitionEpoch = 0;
     emit(r, META_REC_PARTITION, &PartitionRecord_desc, &pr);
+    free(isr);
+}
+
+static uint64_t placement_seed(void)
+{
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        CK_PANIC("getrandom failed");
+    return seed;
+}
+
+enum { PLACE_CHUNK = 1024 }; /* partitions placed at a time */
+
+/* Place and write partitions [first, first + count) of topic id, after
+ * meta_place_replicas has validated the whole range. */
+static void emit_partitions(round_t *r, meta_t *m, const kuuid_t *id, int32_t first, int32_t count,
+                            int16_t rf, const meta_assignment *assign, uint64_t seed)
+{
+    int32_t *replicas = xmalloc((size_t)PLACE_CHUNK * (size_t)rf * sizeof *replicas);
+    char msg[META_MSG_MAX];
+    for (int32_t done = 0; done < count; done += PLACE_CHUNK) {
+        int32_t n = MIN(PLACE_CHUNK, count - done);
+        int16_t err = meta_place_replicas(r->img, m->node_id, first + done, n, rf,
+                                          assign ? assign + done : NULL, seed, replicas, msg,
+                                          sizeof msg);
+        CK_ASSERT(err == KERR_NONE);
+        for (int32_t i = 0; i < n; i++)
+            emit_partition(r, m, id, first + done + i, &replicas[(size_t)i * (size_t)rf], rf);
+    }
+    free(replicas);
 }
 
 static void emit_resource_config(round_t *r, int8_t type, const char *resource, const char *key,
@@ -157,17 +213,22 @@ static int16_t op_create_topic(round_t *r, meta_t *m, meta_op *op, const char **
         return *msg = "invalid topic name", KERR_INVALID_TOPIC_EXCEPTION;
     if (meta_image_topic(r->img, op->topic, len))
         return *msg = "topic already exists", KERR_TOPIC_ALREADY_EXISTS;
-    if (op->partitions < 1 || op->partitions > META_PARTITIONS_MAX)
+    const meta_assignment *assign = op->nassignments > 0 ? op->assignments : NULL;
+    int32_t count = assign ? op->nassignments : op->partitions;
+    if (count < 1 || count > META_PARTITIONS_MAX)
         return *msg = "number of partitions must be at least 1", KERR_INVALID_PARTITIONS;
-    if (op->replication_factor != 1)
-        return *msg = "replication factor larger than the number of brokers", KERR_INVALID_REPLICATION_FACTOR;
+    int16_t rf = assign ? (int16_t)MIN(assign[0].nbrokers, INT16_MAX) : op->replication_factor;
+    uint64_t seed = placement_seed();
+    int16_t err = meta_place_replicas(r->img, m->node_id, 0, count, rf, assign, seed, NULL,
+                                      op->errbuf, sizeof op->errbuf);
+    if (err != KERR_NONE)
+        return *msg = op->errbuf, err;
     if (op->validate_only)
         return KERR_NONE;
     TopicRecord tr = {.Name = kstr_from(op->topic)};
     new_topic_id(r->img, &tr.TopicId);
     emit(r, META_REC_TOPIC, &TopicRecord_desc, &tr);
-    for (int32_t i = 0; i < op->partitions; i++)
-        emit_partition(r, m, &tr.TopicId, i);
+    emit_partitions(r, m, &tr.TopicId, 0, count, rf, assign, seed);
     for (int32_t i = 0; i < op->nconfigs; i++)
         emit_config(r, op->topic, op->configs[i].key, op->configs[i].value);
     return KERR_NONE;
@@ -198,11 +259,25 @@ static int16_t op_create_partitions(round_t *r, meta_t *m, meta_op *op, const ch
         return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (op->partitions <= t->npartitions || op->partitions > META_PARTITIONS_MAX)
         return *msg = "the new partition count must exceed the current one", KERR_INVALID_PARTITIONS;
+    int32_t first = t->npartitions, count = op->partitions - first;
+    /* New partitions keep the topic's replication factor (Kafka: partition 0's). */
+    int32_t rf0 = first > 0 ? t->partitions[0].nreplicas : 0;
+    int16_t rf = (int16_t)(rf0 > 0 ? MIN(rf0, INT16_MAX) : 1);
+    const meta_assignment *assign = op->nassignments > 0 ? op->assignments : NULL;
+    if (assign && op->nassignments != count) {
+        snprintf(op->errbuf, sizeof op->errbuf, "%d partitions are added, but %d assignments given",
+                 count, op->nassignments);
+        return *msg = op->errbuf, KERR_INVALID_REPLICA_ASSIGNMENT;
+    }
+    uint64_t seed = placement_seed();
+    int16_t err = meta_place_replicas(r->img, m->node_id, first, count, rf, assign, seed, NULL,
+                                      op->errbuf, sizeof op->errbuf);
+    if (err != KERR_NONE)
+        return *msg = op->errbuf, err;
     if (op->validate_only)
         return KERR_NONE;
     kuuid_t id = t->id;
-    for (int32_t i = t->npartitions; i < op->partitions; i++)
-        emit_partition(r, m, &id, i);
+    emit_partitions(r, m, &id, first, count, rf, assign, seed);
     return KERR_NONE;
 }
 
@@ -283,6 +358,58 @@ static int16_t op_alloc_producer_ids(round_t *r, meta_t *m, meta_op *op, const c
     return KERR_NONE;
 }
 
+/* ---- brokers (the decisions are brokers.c's) ------------------------------ */
+
+static void round_emit(void *ctx, int16_t type, const proto_struct_desc *d, const void *rec)
+{
+    emit(ctx, type, d, rec);
+}
+
+static meta_writer round_writer(round_t *r)
+{
+    return (meta_writer){.img = r->img, .emit = round_emit, .ctx = r};
+}
+
+/* The op's time, or the controller's monotonic clock when it gives none. */
+static int64_t op_now_ms(const meta_broker_op *b)
+{
+    return b->now_ms ? b->now_ms : clock_mono_ms();
+}
+
+static int16_t op_register_broker(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    meta_broker_op *b = &op->broker;
+    meta_registration reg = {.id = b->id, .incarnation = b->incarnation, .host = b->host,
+                             .port = b->port, .rack = b->rack};
+    meta_writer w = round_writer(r);
+    /* The round's records land after the log end the image reflects. */
+    int64_t offset = r->img->offset + r->nrecords;
+    return meta_broker_register(&w, &m->liveness, &reg, offset, op_now_ms(b), &b->epoch, msg);
+}
+
+static int16_t op_broker_heartbeat(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    meta_broker_op *b = &op->broker;
+    meta_heartbeat hb = {.id = b->id, .epoch = b->epoch, .metadata_offset = b->metadata_offset,
+                         .wants_fence = b->wants_fence, .wants_shutdown = b->wants_shutdown};
+    meta_heartbeat_reply reply;
+    meta_writer w = round_writer(r);
+    int16_t err = meta_broker_heartbeat(&w, &m->liveness, &hb, op_now_ms(b), &reply, msg);
+    b->caught_up = reply.caught_up;
+    b->fenced = reply.fenced;
+    b->should_shut_down = reply.should_shut_down;
+    return err;
+}
+
+static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
+{
+    int64_t timeout_ms = op->broker.session_timeout_ms > 0 ? op->broker.session_timeout_ms
+                                                           : META_BROKER_SESSION_TIMEOUT_MS_DEFAULT;
+    meta_writer w = round_writer(r);
+    meta_brokers_tick(&w, &m->liveness, op_now_ms(&op->broker), timeout_ms);
+    return KERR_NONE;
+}
+
 static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
 {
     *msg = NULL;
@@ -297,6 +424,12 @@ static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
         return op_alter_configs(r, op, msg);
     case META_OP_ALLOC_PRODUCER_IDS:
         return op_alloc_producer_ids(r, m, op, msg);
+    case META_OP_REGISTER_BROKER:
+        return op_register_broker(r, m, op, msg);
+    case META_OP_BROKER_HEARTBEAT:
+        return op_broker_heartbeat(r, m, op, msg);
+    case META_OP_FENCE_EXPIRED:
+        return op_fence_expired(r, m, op);
     }
     return KERR_UNKNOWN_SERVER_ERROR;
 }
