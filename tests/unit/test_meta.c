@@ -618,7 +618,8 @@ TEST(controller_brokers_replay)
     char dir[] = "/tmp/chronik-meta-XXXXXX";
     REQUIRE(mkdtemp(dir));
     meta_t *m;
-    REQUIRE(meta_open(dir, sfs_posix(), NODE, NULL, NULL, &m) == STORAGE_OK);
+    meta_config mc = {.data_dir = dir, .fs = sfs_posix(), .node_id = NODE};
+    REQUIRE(meta_open(&mc, NULL, NULL, &m) == STORAGE_OK);
     CHECK(create(m, "solo", 2, 1).err == KERR_NONE);
     CHECK(create(m, "solo3", 2, 3).err == KERR_INVALID_REPLICATION_FACTOR);
     int64_t epochs[4];
@@ -635,7 +636,7 @@ TEST(controller_brokers_replay)
     op->broker.now_ms = 20000;
     CHECK(run(m, op).err == KERR_NONE);
     meta_close(m);
-    REQUIRE(meta_open(dir, sfs_posix(), NODE, NULL, NULL, &m) == STORAGE_OK);
+    REQUIRE(meta_open(&mc, NULL, NULL, &m) == STORAGE_OK);
     meta_image *img = meta_acquire(m);
     meta_image_check(img);
     CHECK(img->nbrokers == 3 && meta_image_broker(img, 1)->fenced &&
@@ -671,7 +672,8 @@ TEST(controller_explicit_assignments)
     char dir[] = "/tmp/chronik-meta-XXXXXX";
     REQUIRE(mkdtemp(dir));
     meta_t *m;
-    REQUIRE(meta_open(dir, sfs_posix(), NODE, NULL, NULL, &m) == STORAGE_OK);
+    meta_config mc = {.data_dir = dir, .fs = sfs_posix(), .node_id = NODE};
+    REQUIRE(meta_open(&mc, NULL, NULL, &m) == STORAGE_OK);
     for (int32_t id = 1; id <= 3; id++)
         register_live(m, id);
     int32_t two[] = {2, 3, 3, 1};
