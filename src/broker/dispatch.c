@@ -47,6 +47,8 @@ static const api_handler client_handlers[] = {
 static const api_handler controller_handlers[] = {
     {API_FETCH, 16, 16, api_raft}, /* the metadata log between voters */
     {API_API_VERSIONS, 0, 3, api_versions},
+    {API_CREATE_TOPICS, 0, 7, api_create_topics}, /* forwarded by the other nodes */
+    {API_DELETE_TOPICS, 0, 6, api_delete_topics},
     {API_VOTE, 0, 0, api_raft},
     {API_BEGIN_QUORUM_EPOCH, 0, 0, api_raft},
     {API_END_QUORUM_EPOCH, 0, 0, api_raft},

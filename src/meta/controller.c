@@ -492,15 +492,65 @@ static int16_t commit_round(meta_t *m, round_t *r)
                                                                      : KERR_NOT_CONTROLLER;
 }
 
+bool meta_wait_image(meta_t *m, bool (*pred)(const meta_image *img, const void *arg), const void *arg,
+                     int64_t deadline_ms)
+{
+    pthread_mutex_lock(&m->lock);
+    bool ok;
+    while (!(ok = pred(m->published, arg)) && clock_mono_ms() < deadline_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L; /* bounds the wait; a publish wakes it first */
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return ok;
+}
+
+/* A node that does not lead the quorum forwards the round (forward.c). */
+static bool forward_if_follower(meta_t *m, meta_op *ops, int16_t *errs, const char **msgs, int n)
+{
+    if (!m->qnet)
+        return false;
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    if (qi.role == RAFT_LEADER)
+        return false;
+    kclient_t *leader = qi.leader_id >= 0 ? qnet_client(m->qnet, qi.leader_id) : NULL;
+    meta_forward_round(m, leader, ops, errs, msgs, n);
+    return true;
+}
+
+static void complete_ops(meta_op *ops, const int16_t *errs, const char **msgs)
+{
+    int n = 0;
+    for (meta_op *op = ops, *next; op; op = next, n++) {
+        next = op->next;
+        op->done(op->arg, errs[n], msgs[n] ? msgs[n] : kerr_message(errs[n]));
+        op_free(op);
+    }
+}
+
 static void run_round(meta_t *m, meta_op *ops)
 {
     meta_image *base = meta_acquire(m);
-    round_t r = {.img = meta_image_copy(base), .now_ms = clock_wall_ms()};
-    meta_image_release(base);
-    meta_round_init(&r.blob);
     int16_t errs[256];
     const char *msgs[256];
     int n = 0;
+    for (meta_op *op = ops; op; op = op->next)
+        n++;
+    if (forward_if_follower(m, ops, errs, msgs, n)) {
+        meta_image_release(base);
+        notify_listener(m); /* partitions open before the change is answered */
+        complete_ops(ops, errs, msgs);
+        return;
+    }
+    n = 0;
+    round_t r = {.img = meta_image_copy(base), .now_ms = clock_wall_ms()};
+    meta_image_release(base);
+    meta_round_init(&r.blob);
     for (meta_op *op = ops; op; op = op->next, n++)
         errs[n] = run_op(&r, m, op, &msgs[n]);
     int16_t cerr = r.nrecords > 0 ? commit_round(m, &r) : KERR_NONE;
@@ -510,12 +560,7 @@ static void run_round(meta_t *m, meta_op *ops)
     meta_image_release(r.img); /* speculative: the published image came from the commit */
     meta_round_free(&r.blob);
     notify_listener(m); /* partitions open before the change is answered */
-    n = 0;
-    for (meta_op *op = ops, *next; op; op = next, n++) {
-        next = op->next;
-        op->done(op->arg, errs[n], msgs[n] ? msgs[n] : kerr_message(errs[n]));
-        op_free(op);
-    }
+    complete_ops(ops, errs, msgs);
 }
 
 /* Takes up to 256 queued changes (errs/msgs arrays in run_round); NULL

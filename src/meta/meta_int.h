@@ -103,6 +103,18 @@ int qnet_request(qnet_t *t, raft_msg_type_t type, const uint8_t *body, size_t le
                  qnet_reply_fn reply, void *arg, const char **why);
 void qnet_expire(qnet_t *t, int64_t now_ms);
 const raft_wire_topic_t *qnet_topic(void);
+/* The client to voter id's controller listener, or NULL. */
+kclient_t *qnet_client(qnet_t *t, int32_t id);
+
+/* ---- forward.c: changes made at a node that does not lead ------------------------ */
+/* Sends what can be forwarded of the round to leader (NULL: none known),
+ * waits for the answers and for this node's image to show them; errs and
+ * msgs get one result per op. */
+void meta_forward_round(meta_t *m, kclient_t *leader, meta_op *ops, int16_t *errs, const char **msgs, int n);
+/* Waits until pred(published image, arg) holds (woken by each publish) or
+ * the monotonic deadline passes; the result of the last check. */
+bool meta_wait_image(meta_t *m, bool (*pred)(const meta_image *img, const void *arg), const void *arg,
+                     int64_t deadline_ms);
 /* Apply one decoded record (type = schema apiKey) to a private image. */
 void meta_image_apply(meta_image *img, int16_t type, const void *rec);
 /* Whether broker id x is among v[0..n). */

@@ -178,6 +178,12 @@ static void send_request(qnet_t *t, const raft_msg_t *m)
     arena_free(&a);
 }
 
+kclient_t *qnet_client(qnet_t *t, int32_t id)
+{
+    qpeer_t *p = atomic_load(&t->connected) ? peer(t, id) : NULL;
+    return p ? p->client : NULL;
+}
+
 /* ---- inbound --------------------------------------------------------------------- */
 
 static void send_response(qnet_t *t, const raft_msg_t *m)

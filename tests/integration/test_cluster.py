@@ -137,3 +137,29 @@ def test_leader_failover_and_catch_up(cluster):
     wait_for(lambda: ready(leader), "the old leader to be ready again")
     wait_for(lambda: {"before-failover", "after-failover"} <= topics_on(leader), "the old leader to catch up")
     assert status(leader)["quorum"]["leader_id"] == new_id
+
+
+# A node that does not lead the quorum forwards topic changes to the one that
+# does: a topic created through it is in its own Metadata as soon as the
+# create is answered (read-your-writes), then on every node; a deletion
+# through it likewise; and auto-creation on a Metadata request it receives
+# goes through the leader too.
+def test_changes_through_a_follower(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    follower = next(b for b in nodes if b.node_id != leader_id)
+    admin = AdminClient({"bootstrap.servers": follower.bootstrap})
+    for f in admin.create_topics([NewTopic("via-follower", 3, 1)]).values():
+        f.result(30)
+    assert "via-follower" in topics_on(follower)
+    for b in nodes:
+        wait_for(lambda: "via-follower" in topics_on(b), "the topic on node %d" % b.node_id)
+    for f in admin.delete_topics(["via-follower"], operation_timeout=30).values():
+        f.result(30)
+    assert "via-follower" not in topics_on(follower)
+    with kwire.Conn.to(follower.bootstrap) as c:
+        md = kwire.metadata_v1(c, topics=["auto-via-follower"])
+    names = {t["name"] for t in md["topics"]}
+    assert "auto-via-follower" in names or "auto-via-follower" in topics_on(follower)
+    for b in nodes:
+        wait_for(lambda: "auto-via-follower" in topics_on(b), "the auto-created topic on node %d" % b.node_id)
