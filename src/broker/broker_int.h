@@ -37,7 +37,7 @@ enum api_key {
     API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_INCREMENTAL_ALTER_CONFIGS = 44,
     API_OFFSET_DELETE = 47, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
     API_DESCRIBE_QUORUM = 55, API_FETCH_SNAPSHOT = 59, API_DESCRIBE_CLUSTER = 60,
-    API_DESCRIBE_PRODUCERS = 61,
+    API_DESCRIBE_PRODUCERS = 61, API_ALLOCATE_PRODUCER_IDS = 67,
 };
 
 typedef struct broker_stats {
@@ -180,7 +180,8 @@ breq_rc api_describe_cluster(breq *r);
 breq_rc api_init_producer_id(breq *r);
 breq_rc api_describe_producers(breq *r);
 breq_rc api_describe_quorum(breq *r);
-breq_rc api_raft(breq *r); /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot (controller) */
+breq_rc api_raft(breq *r);
+breq_rc api_allocate_producer_ids(breq *r); /* controller listener */ /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot (controller) */
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 

@@ -49,11 +49,13 @@ static const api_handler controller_handlers[] = {
     {API_API_VERSIONS, 0, 3, api_versions},
     {API_CREATE_TOPICS, 0, 7, api_create_topics}, /* forwarded by the other nodes */
     {API_DELETE_TOPICS, 0, 6, api_delete_topics},
+    {API_CREATE_PARTITIONS, 0, 3, api_create_partitions},
     {API_VOTE, 0, 0, api_raft},
     {API_BEGIN_QUORUM_EPOCH, 0, 0, api_raft},
     {API_END_QUORUM_EPOCH, 0, 0, api_raft},
     {API_DESCRIBE_QUORUM, 0, 1, api_describe_quorum},
     {API_FETCH_SNAPSHOT, 0, 0, api_raft},
+    {API_ALLOCATE_PRODUCER_IDS, 0, 0, api_allocate_producer_ids},
 };
 
 const api_table broker_client_api = {client_handlers, ARRAY_LEN(client_handlers), "client"};

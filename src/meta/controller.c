@@ -519,7 +519,7 @@ static bool forward_if_follower(meta_t *m, meta_op *ops, int16_t *errs, const ch
     if (qi.role == RAFT_LEADER)
         return false;
     kclient_t *leader = qi.leader_id >= 0 ? qnet_client(m->qnet, qi.leader_id) : NULL;
-    meta_forward_round(m, leader, ops, errs, msgs, n);
+    meta_forward_round(m, m->node_id, leader, ops, errs, msgs, n);
     return true;
 }
 

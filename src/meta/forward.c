@@ -3,15 +3,17 @@
  * quorum go to the node that does (Kafka's brokers forward the same way).
  *
  * The controller thread of a non-leader hands each round of changes here.
- * Topic creations and deletions travel as CreateTopics / DeleteTopics
- * requests to the leader's controller listener (over the quorum's kclient
- * to that voter); the leader runs them as its own changes and answers once
- * they are committed. Before a forwarded change is reported done here, this
- * node waits until its own published image shows it (the topic exists, or
- * is gone), woken by each publish, never polling: a client reads its own
- * write from the node that answered. Kinds not forwarded yet, and changes
- * made while no leader is known, fail with NOT_CONTROLLER, which clients
- * retry.
+ * Topic creations and deletions, new partitions and producer-id blocks
+ * travel as CreateTopics / DeleteTopics / CreatePartitions /
+ * AllocateProducerIds requests to the leader's controller listener (over
+ * the quorum's kclient to that voter); the leader runs them as its own
+ * changes and answers once they are committed. Before a forwarded change is
+ * reported done here, this node waits until its own published image shows
+ * it (the topic exists or is gone, the partition count is reached, the
+ * producer-id block is taken), woken by each publish: a client reads its own
+ * write from the node that answered. Config changes are not forwarded yet:
+ * they, and changes made while no leader is known, fail with
+ * NOT_CONTROLLER, which clients retry.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -27,6 +29,8 @@
 #define FORWARD_TIMEOUT_MS 30000
 #define API_CREATE_TOPICS 19
 #define API_DELETE_TOPICS 20
+#define API_CREATE_PARTITIONS 37
+#define API_ALLOCATE_PRODUCER_IDS 67
 
 typedef struct fwd {
     pthread_mutex_t mu;
@@ -107,17 +111,93 @@ static int send_delete(kclient_t *c, fwd_one_t *o, arena_t *a)
     return kclient_send(c, API_DELETE_TOPICS, v, &req, FORWARD_TIMEOUT_MS, deleted, o);
 }
 
+static void partitions_added(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    fwd_one_t *o = arg;
+    UNUSED(resp);
+    const CreatePartitionsResponse *r = response;
+    if (err != KCLIENT_OK || !r || r->Results.count != 1)
+        one_done(o, err != KCLIENT_OK ? kclient_err_kafka(err) : KERR_UNKNOWN_SERVER_ERROR, NULL);
+    else
+        one_done(o, r->Results.items[0].ErrorCode, &r->Results.items[0].ErrorMessage);
+}
+
+static int send_partitions(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_op *op = o->op;
+    CreatePartitionsRequest_CreatePartitionsTopic *t = arena_alloc(a, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->Name = kstr_from(op->topic);
+    t->Count = op->partitions;
+    t->Assignments.count = op->nassignments ? op->nassignments : -1;
+    t->Assignments.items = arena_alloc(a, (size_t)(op->nassignments + 1) * sizeof *t->Assignments.items);
+    for (int32_t i = 0; i < op->nassignments; i++)
+        t->Assignments.items[i].BrokerIds = (kint32_array_t){op->assignments[i].nbrokers, op->assignments[i].brokers};
+    CreatePartitionsRequest req = {.Topics = {1, t}, .TimeoutMs = FORWARD_TIMEOUT_MS};
+    int16_t v = kclient_api_version(c, API_CREATE_PARTITIONS);
+    return kclient_send(c, API_CREATE_PARTITIONS, v >= 0 ? MIN(v, 1) : 1, &req, FORWARD_TIMEOUT_MS,
+                        partitions_added, o);
+}
+
+static void pids_allocated(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    fwd_one_t *o = arg;
+    UNUSED(resp);
+    const AllocateProducerIdsResponse *r = response;
+    if (err != KCLIENT_OK || !r) {
+        one_done(o, err != KCLIENT_OK ? kclient_err_kafka(err) : KERR_UNKNOWN_SERVER_ERROR, NULL);
+        return;
+    }
+    if (r->ErrorCode == KERR_NONE) { /* the leader's block size stands */
+        o->op->first_producer_id = r->ProducerIdStart;
+        o->op->producer_ids = r->ProducerIdLen;
+    }
+    one_done(o, r->ErrorCode, NULL);
+}
+
+static int send_pids(kclient_t *c, fwd_one_t *o, int32_t self)
+{
+    AllocateProducerIdsRequest req = {.BrokerId = self, .BrokerEpoch = -1};
+    return kclient_send(c, API_ALLOCATE_PRODUCER_IDS, 0, &req, FORWARD_TIMEOUT_MS, pids_allocated, o);
+}
+
 /* The change is visible in img. */
 static bool visible(const meta_image *img, const meta_op *op)
 {
+    if (op->kind == META_OP_ALLOC_PRODUCER_IDS)
+        return img->next_producer_id >= op->first_producer_id + op->producer_ids;
     const meta_topic *t = op->topic ? meta_image_topic(img, op->topic, strlen(op->topic)) : NULL;
+    if (op->kind == META_OP_CREATE_PARTITIONS)
+        return t && t->npartitions >= op->partitions;
     return op->kind == META_OP_CREATE_TOPIC ? t != NULL : t == NULL;
 }
 
 static bool forwardable(const meta_op *op)
 {
-    return (op->kind == META_OP_CREATE_TOPIC || op->kind == META_OP_DELETE_TOPIC) && op->topic &&
-           !op->validate_only;
+    switch (op->kind) {
+    case META_OP_CREATE_TOPIC:
+    case META_OP_DELETE_TOPIC:
+    case META_OP_CREATE_PARTITIONS:
+        return op->topic && !op->validate_only;
+    case META_OP_ALLOC_PRODUCER_IDS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int send_one(kclient_t *c, fwd_one_t *o, arena_t *a, int32_t self)
+{
+    switch (o->op->kind) {
+    case META_OP_CREATE_TOPIC:
+        return send_create(c, o, a);
+    case META_OP_DELETE_TOPIC:
+        return send_delete(c, o, a);
+    case META_OP_CREATE_PARTITIONS:
+        return send_partitions(c, o, a);
+    default:
+        return send_pids(c, o, self);
+    }
 }
 
 static void wait_replies(fwd_t *f)
@@ -128,7 +208,8 @@ static void wait_replies(fwd_t *f)
     pthread_mutex_unlock(&f->mu);
 }
 
-void meta_forward_round(meta_t *m, kclient_t *leader, meta_op *ops, int16_t *errs, const char **msgs, int n)
+void meta_forward_round(meta_t *m, int32_t self, kclient_t *leader, meta_op *ops, int16_t *errs, const char **msgs,
+                        int n)
 {
     fwd_t f = {.pending = 0};
     pthread_mutex_init(&f.mu, NULL);
@@ -144,7 +225,7 @@ void meta_forward_round(meta_t *m, kclient_t *leader, meta_op *ops, int16_t *err
         pthread_mutex_lock(&f.mu);
         f.pending++;
         pthread_mutex_unlock(&f.mu);
-        int rc = op->kind == META_OP_CREATE_TOPIC ? send_create(leader, &one[i], &a) : send_delete(leader, &one[i], &a);
+        int rc = send_one(leader, &one[i], &a, self);
         if (rc != 0) {
             one[i].err = kclient_err_kafka(rc);
             pthread_mutex_lock(&f.mu);

@@ -110,7 +110,8 @@ kclient_t *qnet_client(qnet_t *t, int32_t id);
 /* Sends what can be forwarded of the round to leader (NULL: none known),
  * waits for the answers and for this node's image to show them; errs and
  * msgs get one result per op. */
-void meta_forward_round(meta_t *m, kclient_t *leader, meta_op *ops, int16_t *errs, const char **msgs, int n);
+void meta_forward_round(meta_t *m, int32_t self, kclient_t *leader, meta_op *ops, int16_t *errs, const char **msgs,
+                        int n);
 /* Waits until pred(published image, arg) holds (woken by each publish) or
  * the monotonic deadline passes; the result of the last check. */
 bool meta_wait_image(meta_t *m, bool (*pred)(const meta_image *img, const void *arg), const void *arg,

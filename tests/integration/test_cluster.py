@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 import harness
 import kwire
@@ -163,3 +163,31 @@ def test_changes_through_a_follower(cluster):
     assert "auto-via-follower" in names or "auto-via-follower" in topics_on(follower)
     for b in nodes:
         wait_for(lambda: "auto-via-follower" in topics_on(b), "the auto-created topic on node %d" % b.node_id)
+
+
+# Through a follower too: new partitions (visible there when answered) and
+# producer ids for an idempotent producer (the follower's block comes from
+# the leader, so two nodes never hand out the same id).
+def test_partitions_and_producer_ids_through_a_follower(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    followers = [b for b in nodes if b.node_id != leader_id]
+    admin = AdminClient({"bootstrap.servers": followers[0].bootstrap})
+    for f in admin.create_topics([NewTopic("grows", 1, 1)]).values():
+        f.result(30)
+    for f in admin.create_partitions([NewPartitions("grows", 4)]).values():
+        f.result(30)
+    with kwire.Conn.to(followers[0].bootstrap) as c:
+        md = kwire.metadata_v1(c, topics=["grows"])
+    (t,) = [t for t in md["topics"] if t["name"] == "grows"]
+    assert len(t["partitions"]) == 4
+    ids = []
+    for b in followers + [b for b in nodes if b.node_id == leader_id]:
+        with kwire.Conn.to(b.bootstrap) as c:
+            body = kwire.Writer().i16(-1).i32(60000).bytes()  # InitProducerId v0, no transactional id
+            _, resp = c.request(22, 0, body)
+        r = kwire.Reader(resp)
+        r.i32()
+        assert r.i16() == 0
+        ids.append(r.i64())
+    assert len(set(ids)) == 3 and min(ids) >= 0, ids
