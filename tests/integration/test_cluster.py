@@ -7,6 +7,7 @@ chosen before any starts, so controller.quorum.voters is the same on all."""
 
 import json
 import random
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -191,3 +192,42 @@ def test_partitions_and_producer_ids_through_a_follower(cluster):
         assert r.i16() == 0
         ids.append(r.i64())
     assert len(set(ids)) == 3 and min(ids) >= 0, ids
+
+
+# All three nodes stopped and started again at once: one leader, at most two
+# elections in all (no election storm), and the metadata is still there.
+def test_restart_all_at_once(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    admin = AdminClient({"bootstrap.servers": leader.bootstrap})
+    for f in admin.create_topics([NewTopic("kept", 1, 1)]).values():
+        f.result(30)
+    for b in nodes:
+        b.stop()
+    for b in nodes:
+        b.start()
+    wait_for(lambda: all(ready(b) for b in nodes), "every node to be ready again")
+    wait_for(lambda: leader_view(nodes), "one leader")
+    elections = sum(status(b)["quorum"]["elections"] for b in nodes)
+    assert 1 <= elections <= 2, "elections after a full restart: %d" % elections
+    for b in nodes:
+        assert "kept" in topics_on(b)
+
+
+# A follower paused (SIGSTOP) for longer than the fetch timeout and then
+# resumed causes no election: pre-vote keeps it from deposing a healthy
+# leader, so the epoch does not change.
+def test_paused_follower_causes_no_election(cluster):
+    nodes = cluster(3)
+    leader_id, epoch = wait_for(lambda: leader_view(nodes), "a leader")
+    follower = next(b for b in nodes if b.node_id != leader_id)
+    follower.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(5.0)  # the pause itself: more than twice the 2 s fetch timeout
+    finally:
+        follower.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: ready(follower), "the resumed follower to be ready")
+    others = [b for b in nodes if b is not follower]
+    assert leader_view(others) == (leader_id, epoch)
+    wait_for(lambda: leader_view(nodes) == (leader_id, epoch), "the follower to rejoin the same epoch")
