@@ -231,3 +231,27 @@ def test_paused_follower_causes_no_election(cluster):
     others = [b for b in nodes if b is not follower]
     assert leader_view(others) == (leader_id, epoch)
     wait_for(lambda: leader_view(nodes) == (leader_id, epoch), "the follower to rejoin the same epoch")
+
+
+# Five voters: one leader, the metadata on all five, and the quorum survives
+# losing two of them (a majority of three remains).
+def test_five_nodes_survive_two_losses(cluster):
+    nodes = cluster(5)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    admin = AdminClient({"bootstrap.servers": leader.bootstrap})
+    for f in admin.create_topics([NewTopic("five", 1, 1)]).values():
+        f.result(30)
+    for b in nodes:
+        wait_for(lambda: "five" in topics_on(b), "the topic on node %d" % b.node_id)
+    lost = [b for b in nodes if b is not leader][:1] + [leader]
+    for b in lost:
+        b.kill9()
+    rest = [b for b in nodes if b not in lost]
+    new_id, _ = wait_for(lambda: leader_view(rest), "a leader among the three left")
+    new_leader = next(b for b in rest if b.node_id == new_id)
+    admin = AdminClient({"bootstrap.servers": new_leader.bootstrap})
+    for f in admin.create_topics([NewTopic("after-two-losses", 1, 1)]).values():
+        f.result(30)
+    for b in rest:
+        wait_for(lambda: "after-two-losses" in topics_on(b), "the new topic on node %d" % b.node_id)
