@@ -248,7 +248,8 @@ def test_five_nodes_survive_two_losses(cluster):
     for b in lost:
         b.kill9()
     rest = [b for b in nodes if b not in lost]
-    new_id, _ = wait_for(lambda: leader_view(rest), "a leader among the three left")
+    new_id, _ = wait_for(lambda: (lambda v: v if v and v[0] != leader_id else None)(leader_view(rest)),
+                         "a leader among the three left")
     new_leader = next(b for b in rest if b.node_id == new_id)
     admin = AdminClient({"bootstrap.servers": new_leader.bootstrap})
     for f in admin.create_topics([NewTopic("after-two-losses", 1, 1)]).values():
