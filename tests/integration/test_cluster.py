@@ -256,3 +256,35 @@ def test_five_nodes_survive_two_losses(cluster):
         f.result(30)
     for b in rest:
         wait_for(lambda: "after-two-losses" in topics_on(b), "the new topic on node %d" % b.node_id)
+
+
+def list_offsets_error(node, topic, partition):
+    """ListOffsets v1 (latest) for one partition: its error code."""
+    body = (kwire.Writer().i32(-1).i32(1).string(topic).i32(1).i32(partition).i64(-1).bytes())
+    with kwire.Conn.to(node.bootstrap) as c:
+        _, resp = c.request(2, 1, body)
+    r = kwire.Reader(resp)
+    assert r.i32() == 1
+    r.string()
+    assert r.i32() == 1
+    assert r.i32() == partition
+    return r.i16()
+
+
+# A node asked for a partition that another node holds answers
+# NOT_LEADER_OR_FOLLOWER (clients refresh their metadata and go there), and
+# UNKNOWN_TOPIC_OR_PARTITION only for a partition the topic does not have.
+def test_partition_held_elsewhere(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    admin = AdminClient({"bootstrap.servers": leader.bootstrap})
+    for f in admin.create_topics([NewTopic("held", 1, 1)]).values():
+        f.result(30)
+    holder = [b for b in nodes if (b.data_dir / "held-0").is_dir()]
+    assert len(holder) == 1
+    other = next(b for b in nodes if b is not holder[0])
+    wait_for(lambda: "held" in topics_on(other), "the topic on another node")
+    assert list_offsets_error(holder[0], "held", 0) == 0
+    assert list_offsets_error(other, "held", 0) == ERR_NOT_LEADER_OR_FOLLOWER
+    assert list_offsets_error(other, "held", 7) == 3
