@@ -301,7 +301,15 @@ static void json_quorum(buf_t *o, const snapshot *s)
                    i ? "," : "", c->voters[i].id, leo, leo >= 0 ? MAX(q->high_watermark - leo, 0) : -1,
                    r ? r->last_fetch_ms_ago : -1);
     }
-    buf_printf(o, "],\"observers\":[]},");
+    buf_printf(o, "],\"observers\":[");
+    for (int i = 0; i < q->n_observers; i++) {
+        const meta_quorum_replica *r = &q->observers[i];
+        buf_printf(o, "%s{\"id\":%" PRId32 ",\"log_end_offset\":%" PRId64 ",\"lag\":%" PRId64
+                      ",\"last_fetch_ms_ago\":%" PRId64 "}",
+                   i ? "," : "", r->id, r->log_end_offset,
+                   r->log_end_offset >= 0 ? MAX(q->high_watermark - r->log_end_offset, 0) : -1, r->last_fetch_ms_ago);
+    }
+    buf_printf(o, "]},");
 }
 
 static void render_json(const snapshot *s, buf_t *o)
