@@ -371,6 +371,10 @@ static void text_quorum(buf_t *o, const snapshot *s)
                    q->last_election_ms_ago % 1000 / 100);
     else
         buf_printf(o, "never seen\n");
+    if (!q->leader_view && q->leader_id < 0) {
+        buf_printf(o, "  no leader: the voters' log end, lag and last fetch are known at the leader only\n");
+        return;
+    }
     if (!q->leader_view) {
         buf_printf(o, "  voters' log end, lag and last fetch: known at the leader (node %" PRId32 ")\n", q->leader_id);
         return;
