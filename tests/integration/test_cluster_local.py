@@ -61,11 +61,11 @@ def chronik(*args, cwd=None):
 class Launcher:
     """One `chronik cluster local` process; out holds the lines it printed."""
 
-    def __init__(self, tmp_path, nodes):
+    def __init__(self, tmp_path, nodes, name="launcher"):
         self.dir = tmp_path / "cluster"
         self.nodes = nodes
         self.base = free_base(nodes)
-        self.err_path = tmp_path / "launcher.stderr"
+        self.err_path = tmp_path / ("%s.stderr" % name)
         self.out = []
         self._partial = ""
         self._err = open(self.err_path, "wb")
@@ -220,6 +220,20 @@ def test_a_dead_node_stops_the_cluster(launch):
     assert "node 2 (pid %d) ended: killed by signal 9" % pids[1] in err, err
     assert "node 1 stopped: exit 0\n" in lc.out, lc.report()
     assert gone(pids[0])
+
+
+# A second launcher on the same data directory: its node cannot take the
+# directory's lock, exits 1 naming the holder, and the launcher says which
+# node ended and why; the first cluster is untouched.
+def test_a_locked_data_dir_is_reported(launch, tmp_path):
+    first = launch(1)
+    second = Launcher(tmp_path, 1, name="second")
+    assert second.finish(sig=None) == EXIT_FAILED, second.report()
+    err = second.err_path.read_text()
+    assert re.search(r"node 1 \(pid \d+\) ended: exit 1", err), err
+    assert "is in use by another process (pid %d holds" % first.pids()[0] in err, err
+    assert ready(first.admin_port(1))
+    assert first.finish() == EXIT_OK, first.report()
 
 
 # Bad arguments exit 2 with a message naming the problem, and start nothing.
