@@ -15,7 +15,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
-import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
@@ -39,25 +38,11 @@ import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 @Timeout(90)
-class AdminTest {
-    static Admin admin;
-
-    @BeforeAll
-    static void setUp() {
-        admin = Chronik.admin();
-    }
-
-    @AfterAll
-    static void tearDown() {
-        admin.close();
-    }
-
+class AdminTest extends WithAdmin {
     static <T> T get(KafkaFuture<T> f) throws Exception {
         return f.get(30, TimeUnit.SECONDS);
     }
@@ -176,13 +161,18 @@ class AdminTest {
         assertEquals("1048588", b.get("message.max.bytes").value());
     }
 
+    /** Partition 0 of a new one-partition topic holding n records. */
+    static TopicPartition filled(String prefix, int n) throws Exception {
+        String topic = Chronik.unique(prefix);
+        Chronik.createTopic(admin, topic, 1, Map.of());
+        produce(topic, 0, n, System.currentTimeMillis());
+        return new TopicPartition(topic, 0);
+    }
+
     // deleteRecords moves the low watermark; listOffsets earliest follows.
     @Test
     void deleteRecords() throws Exception {
-        String topic = Chronik.unique("j-dr");
-        Chronik.createTopic(admin, topic, 1, Map.of());
-        produce(topic, 0, 10, System.currentTimeMillis());
-        TopicPartition tp = new TopicPartition(topic, 0);
+        TopicPartition tp = filled("j-dr", 10);
         long low = get(admin.deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(6))).lowWatermarks().get(tp))
                 .lowWatermark();
         assertEquals(6, low);
@@ -227,10 +217,7 @@ class AdminTest {
     // describeProducers lists the idempotent producer that wrote a partition.
     @Test
     void describeProducers() throws Exception {
-        String topic = Chronik.unique("j-dp");
-        Chronik.createTopic(admin, topic, 1, Map.of());
-        produce(topic, 0, 3, System.currentTimeMillis());
-        TopicPartition tp = new TopicPartition(topic, 0);
+        TopicPartition tp = filled("j-dp", 3);
         var state = get(admin.describeProducers(List.of(tp)).partitionResult(tp));
         assertEquals(1, state.activeProducers().size());
         assertEquals(2, state.activeProducers().get(0).lastSequence());

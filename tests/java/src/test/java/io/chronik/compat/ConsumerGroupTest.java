@@ -13,7 +13,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
-import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -29,25 +28,11 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.TopicPartition;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 @Timeout(120)
-class ConsumerGroupTest {
-    static Admin admin;
-
-    @BeforeAll
-    static void setUp() {
-        admin = Chronik.admin();
-    }
-
-    @AfterAll
-    static void tearDown() {
-        admin.close();
-    }
-
+class ConsumerGroupTest extends WithAdmin {
     static void produce(String topic, int partitions, int perPartition) {
         try (KafkaProducer<String, String> p = Chronik.producer(Map.of())) {
             for (int part = 0; part < partitions; part++) {

@@ -17,7 +17,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
-import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.DescribeProducersResult.PartitionProducerState;
 import org.apache.kafka.clients.admin.ProducerState;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -32,8 +31,6 @@ import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.record.TimestampType;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -41,19 +38,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 @Timeout(90)
-class ProducerTest {
-    static Admin admin;
-
-    @BeforeAll
-    static void setUp() {
-        admin = Chronik.admin();
-    }
-
-    @AfterAll
-    static void tearDown() {
-        admin.close();
-    }
-
+class ProducerTest extends WithAdmin {
     static KafkaConsumer<String, String> assigned(String topic, int partitions) {
         KafkaConsumer<String, String> c = Chronik.consumer(Map.of());
         List<TopicPartition> tps = new ArrayList<>();
