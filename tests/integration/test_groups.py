@@ -58,7 +58,11 @@ def produce(broker, topic, values):
 def committed(broker, group):
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
-        return {tp.partition: om.offset for tp, om in admin.list_consumer_group_offsets(group).items()}
+        if hasattr(admin, "list_group_offsets"):  # kafka-python 3
+            offsets = admin.list_group_offsets(group)[group]
+        else:
+            offsets = admin.list_consumer_group_offsets(group)
+        return {tp.partition: om.offset for tp, om in offsets.items()}
     finally:
         admin.close()
 
@@ -104,6 +108,7 @@ class Member(threading.Thread):
 
 # A kafka-python group of 2 on 4 partitions consumes every message exactly once, rebalancing when a member
 # joins and when one leaves; the committed offsets survive a broker restart.
+@pytest.mark.pyclients
 def test_kafka_python_group_rebalance_and_restart(broker):
     topic, group = "kp-orders", "kp-group"
     create_topic(broker, topic, 4)
@@ -141,6 +146,7 @@ def test_kafka_python_group_rebalance_and_restart(broker):
 
 # confluent-kafka with partition.assignment.strategy=cooperative-sticky consumes everything, and a second
 # member gets its share through incremental rebalances.
+@pytest.mark.pyclients
 def test_confluent_cooperative_sticky(broker):
     from confluent_kafka import Consumer
     topic, group = "ck-orders", "ck-group"
@@ -186,6 +192,7 @@ def test_confluent_cooperative_sticky(broker):
 
 # `kcat -G group topic` (a librdkafka balanced consumer) reads everything, and a second run of the
 # group starts from the committed offsets.
+@pytest.mark.pyclients
 def test_kcat_balanced_consumer(broker, kcat):
     topic, group = "kcat-orders", "kcat-group"
     create_topic(broker, topic, 3)
@@ -203,6 +210,7 @@ def test_kcat_balanced_consumer(broker, kcat):
 
 
 # A kafkajs 2.2.4 consumer group consumes what kafkajs produced and commits it.
+@pytest.mark.pyclients
 def test_kafkajs_consumer_group(broker):
     node = shutil.which("node")
     assert node, "node not installed: run tools/deps.sh test"
@@ -406,6 +414,7 @@ def test_silent_member_evicted_after_session_timeout(broker_factory):
 # An offset committed with a retention time (OffsetCommit v2) is removed at the
 # coordinator's next check once it has passed and then fetches as -1; one
 # committed without keeps its value.
+@pytest.mark.pyclients
 def test_committed_offset_expires(broker_factory):
     broker = broker_factory(settings={"offsets.retention.check.interval.ms": "1000"})
     create_topic(broker, "exp", 1)
@@ -434,6 +443,7 @@ def test_find_coordinator_batched(broker):
 
 # Groups that only commit offsets are listed and described; OffsetFetch v8 reads several groups at once;
 # OffsetDelete and DeleteGroups remove offsets and groups, refusing groups that have members.
+@pytest.mark.pyclients
 def test_simple_groups_admin_apis(broker):
     create_topic(broker, "adm-topic", 2)
     with kwire.Conn.to(broker.bootstrap) as c:
@@ -562,6 +572,7 @@ def test_flexible_versions_member_id_and_static_members(broker):
 
 
 # An acknowledged offset commit is durable: it survives SIGKILL of the broker right after the answer.
+@pytest.mark.pyclients
 def test_acknowledged_commit_survives_kill9(broker):
     create_topic(broker, "durable-topic", 1)
     with kwire.Conn.to(broker.bootstrap) as c:
