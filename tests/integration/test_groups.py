@@ -332,19 +332,27 @@ def fetch_offsets_v8(conn, groups):
     return out
 
 
-def list_groups_v4(conn, states=()):
+def list_groups_v4(conn, states=(), types=None):
+    """ListGroups v4 {group: (protocol type, state)}, or with types (a list) v5
+    {group: (protocol type, state, group type)}."""
     w = kwire.Writer().uvarint(len(states) + 1)
     for s in states:
         w.compact_string(s)
-    _, body = conn.request(16, 4, w.tags().bytes())
+    if types is not None:
+        w.uvarint(len(types) + 1)
+        for t in types:
+            w.compact_string(t)
+    _, body = conn.request(16, 4 if types is None else 5, w.tags().bytes())
     r = kwire.Reader(body)
     r.i32()
     assert r.i16() == ERR_NONE
     out = {}
     for _ in range(r.compact_array_len()):
-        gid, ptype, state = r.compact_string(), r.compact_string(), r.compact_string()
+        row = (r.compact_string(), r.compact_string(), r.compact_string())
+        if types is not None:
+            row += (r.compact_string(),)
         r.tags()
-        out[gid] = (ptype, state)
+        out[row[0]] = row[1:]
     return out
 
 
@@ -479,6 +487,20 @@ def test_simple_groups_admin_apis(broker):
         got = fetch_offsets_v8(c, {"s1": None, "s2": None})
         assert got["s1"] == (ERR_NONE, {}) and got["s2"] == (ERR_NONE, {("adm-topic", 1): 3})
         assert set(list_groups_v4(c)) == {"s2", "busy"}  # the deleted group stays deleted
+
+
+# ListGroups v5 (what Kafka 4 clients send) names every group "classic" and
+# filters by group type, case-insensitively.
+def test_list_groups_v5_group_type(broker):
+    with kwire.Conn.to(broker.bootstrap) as c:
+        assert find_coordinator_v4(c, 0, ["live"])[0]["error"] == ERR_NONE
+        j = join_v1(c, "live", "", 10000, 10000)
+        assert j["error"] == ERR_NONE
+        assert sync_v1(c, "live", 1, j["member_id"], [])[0] == ERR_NONE
+        assert list_groups_v4(c, types=[]) == {"live": ("consumer", "Stable", "classic")}
+        assert list_groups_v4(c, types=["Classic", "consumer"]) == {"live": ("consumer", "Stable", "classic")}
+        assert list_groups_v4(c, types=["consumer"]) == {}
+        assert list_groups_v4(c, ["Empty"], types=["classic"]) == {}
 
 
 def compact_bytes(w, b):

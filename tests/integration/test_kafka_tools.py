@@ -81,6 +81,10 @@ def test_console_clients_and_consumer_groups(broker, classpath):
     assert out.splitlines()[:20] == ["k%d:v%d" % (i, i) for i in range(20)]
 
     assert "cg" in kafka_tool(classpath, GROUPS, "--bootstrap-server", b, "--list").split()
+    out = kafka_tool(classpath, GROUPS, "--bootstrap-server", b, "--list", "--type", "classic")
+    assert re.search(r"^cg\s+Classic\s*$", out, re.M), out
+    out = kafka_tool(classpath, GROUPS, "--bootstrap-server", b, "--describe", "--group", "cg", "--state")
+    assert re.search(r"^cg\s+127\.0\.0\.1:%d\s+\(%d\)\s+\S+\s+Empty\s+0\s*$" % (broker.port, broker.node_id), out, re.M), out
     rows = lag_rows(kafka_tool(classpath, GROUPS, "--bootstrap-server", b, "--describe", "--group", "cg"))
     assert rows == {0: (20, 30, 10)}, rows
 

@@ -10,10 +10,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
@@ -30,6 +30,7 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
+import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
@@ -198,8 +199,9 @@ class AdminTest extends WithAdmin {
         assertEquals(0, offs.get(p1).offset());
 
         Collection<GroupListing> groups = get(admin.listGroups().all());
-        Set<String> ids = groups.stream().map(GroupListing::groupId).collect(Collectors.toSet());
-        assertTrue(ids.contains(group), "listGroups: " + ids);
+        GroupListing listed = groups.stream().filter(g -> g.groupId().equals(group)).findFirst()
+                .orElseThrow(() -> new AssertionError("listGroups lacks " + group + ": " + groups));
+        assertEquals(Optional.of(GroupType.CLASSIC), listed.type());
 
         ConsumerGroupDescription d = get(admin.describeConsumerGroups(List.of(group)).describedGroups().get(group));
         assertEquals(GroupState.EMPTY, d.groupState());
