@@ -9,7 +9,10 @@
  * produce lock, together with the append and the state update: a retry of
  * one of the producer's last batches is answered with its original offset
  * once that is durable, and not appended again; a bad epoch or sequence is
- * refused with INVALID_PRODUCER_EPOCH or OUT_OF_ORDER_SEQUENCE_NUMBER. */
+ * refused with INVALID_PRODUCER_EPOCH or OUT_OF_ORDER_SEQUENCE_NUMBER.
+ *
+ * On a topic with message.timestamp.type=LogAppendTime the broker stamps
+ * each batch with its own clock and answers with that time (v2+). */
 #include <string.h>
 
 #include "base/log.h"
@@ -84,6 +87,26 @@ static int append_idempotent(partition *p, kbytes_t recs, const batch_info_t *b,
     return rc;
 }
 
+/* On a LogAppendTime topic every batch takes the broker's clock as its
+ * timestamp (attribute bit and maxTimestamp, CRC recomputed) before it is
+ * appended; returns that time, or -1 on a CreateTime topic. */
+static int64_t stamp_append_time(const meta_topic *t, kbytes_t recs, int32_t batches)
+{
+    const char *type = t ? meta_topic_config(t, "message.timestamp.type") : NULL;
+    if (!type || strcmp(type, "LogAppendTime") != 0)
+        return -1;
+    int64_t now_ms = clock_wall_ms();
+    size_t pos = 0;
+    for (int32_t i = 0; i < batches; i++) {
+        batch_info_t bi;
+        enum batch_err be = batch_parse_header(recs.ptr + pos, (size_t)recs.len - pos, &bi);
+        CK_ASSERT(be == BATCH_ERR_OK); /* batch_validate accepted the payload */
+        batch_set_log_append_time((uint8_t *)recs.ptr + pos, bi.size, now_ms);
+        pos += bi.size;
+    }
+    return now_ms;
+}
+
 static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const meta_topic *t,
                                 kbytes_t recs, ProduceResponse_PartitionProduceResponse *out, bool ack)
 {
@@ -114,7 +137,8 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
     plog_append_result_t res = {0};
     txn_verdict v = {0};
     /* The records are a view into this request's own receive buffer:
-     * patching offsets and epochs in place is safe. */
+     * patching offsets, epochs and append times in place is safe. */
+    int64_t append_time_ms = stamp_append_time(t, recs, sum.batches);
     int rc = first.producer_id >= 0
                  ? append_idempotent(p, recs, &first, &v, &res)
                  : plog_append(p->log, (uint8_t *)recs.ptr, (size_t)recs.len, p->leader_epoch, &res);
@@ -138,6 +162,7 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
     int64_t upto = v.duplicate ? v.last_offset + 1 : res.log_end_offset;
     out->BaseOffset = v.duplicate ? v.first_offset : res.base_offset;
     out->LogStartOffset = v.duplicate ? plog_log_start_offset(p->log) : res.log_start_offset;
+    out->LogAppendTimeMs = v.duplicate ? -1 : append_time_ms;
     if (!ack) {
         partition_appended(p, upto, NULL, NULL);
     } else {

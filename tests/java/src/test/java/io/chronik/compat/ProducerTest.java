@@ -31,7 +31,6 @@ import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.record.TimestampType;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -138,22 +137,30 @@ class ProducerTest extends WithAdmin {
         }
     }
 
-    // message.timestamp.type=LogAppendTime is accepted as a topic config but
-    // the broker keeps the producer's CreateTime.
+    // On a message.timestamp.type=LogAppendTime topic the broker's clock
+    // replaces the producer's timestamp, in the produce response and in
+    // what consumers and offsetsForTimes see.
     @Test
-    @Disabled("known gap: message.timestamp.type=LogAppendTime is accepted but not applied (see docs/COMPATIBILITY.md)")
     void logAppendTime() throws Exception {
         String topic = Chronik.unique("j-lat");
         Chronik.createTopic(admin, topic, 1, Map.of("message.timestamp.type", "LogAppendTime"));
         long before = System.currentTimeMillis();
         try (KafkaProducer<String, String> p = Chronik.producer(Map.of())) {
             RecordMetadata md = p.send(new ProducerRecord<>(topic, 0, 1000L, "k", "v")).get();
-            assertTrue(md.timestamp() >= before);
+            assertTrue(md.timestamp() >= before, "append time " + md.timestamp());
+            long after = System.currentTimeMillis();
+            assertTrue(md.timestamp() <= after);
+            p.send(new ProducerRecord<>(topic, 0, 2000L, "k2", "v2"), null).get();
         }
         try (KafkaConsumer<String, String> c = assigned(topic, 1)) {
-            ConsumerRecord<String, String> r = Chronik.pollN(c, 1).get(0);
-            assertEquals(TimestampType.LOG_APPEND_TIME, r.timestampType());
-            assertTrue(r.timestamp() >= before);
+            List<ConsumerRecord<String, String>> got = Chronik.pollN(c, 2);
+            for (ConsumerRecord<String, String> r : got) {
+                assertEquals(TimestampType.LOG_APPEND_TIME, r.timestampType());
+                assertTrue(r.timestamp() >= before, "record timestamp " + r.timestamp());
+            }
+            TopicPartition tp = new TopicPartition(topic, 0);
+            assertEquals(0, c.offsetsForTimes(Map.of(tp, 0L)).get(tp).offset());
+            assertEquals(got.get(0).timestamp(), c.offsetsForTimes(Map.of(tp, 0L)).get(tp).timestamp());
         }
     }
 
