@@ -3,6 +3,7 @@ package io.chronik.compat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -11,6 +12,8 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.QuorumInfo;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -59,6 +62,26 @@ class UnservedTest {
                 "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";");
         try (Admin a = Admin.create(p)) {
             assertEquals(1, a.describeCluster().nodes().get(30, TimeUnit.SECONDS).size());
+        }
+    }
+
+    // A consumer on the KIP-848 group protocol (group.protocol=consumer) is assigned partitions.
+    @Test
+    @Disabled("not served yet: the consumer group protocol of KIP-848 (ConsumerGroupHeartbeat); the classic protocol is")
+    void consumerGroupProtocol() throws Exception {
+        try (KafkaConsumer<String, String> c = Chronik.consumer(Map.of(
+                ConsumerConfig.GROUP_ID_CONFIG, Chronik.unique("g848"), ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer"))) {
+            c.subscribe(List.of(Chronik.unique("j-848")));
+            Chronik.until("assignment", () -> c.poll(Duration.ofMillis(100)), () -> !c.assignment().isEmpty());
+        }
+    }
+
+    // Log directories are described per broker.
+    @Test
+    @Disabled("not served yet: DescribeLogDirs (kafka-log-dirs)")
+    void describeLogDirs() throws Exception {
+        try (Admin a = Chronik.admin()) {
+            assertEquals(1, a.describeLogDirs(List.of(1)).allDescriptions().get(30, TimeUnit.SECONDS).size());
         }
     }
 
