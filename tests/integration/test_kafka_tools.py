@@ -150,7 +150,13 @@ def test_dump_log_reads_chronik_segments(broker_factory, classpath):
     part = b.data_dir / "dl-0"
     rolled = sorted(part.glob("*.log"))[:-1]  # live: rolled segments end at their last batch
     assert rolled and "isvalid: false" not in dump(classpath, *rolled)
-    b.stop()  # the active segment keeps preallocated zeros until the log is closed
+    kafka_tool(classpath, TOPICS, "--bootstrap-server", b.bootstrap, "--create", "--topic", "np",
+               "--partitions", 1, "--config", "preallocate=false")
+    kafka_tool(classpath, CONSOLE_PRODUCER, "--bootstrap-server", b.bootstrap, "--topic", "np",
+               stdin="".join("%d\n" % i for i in range(50)))
+    out = dump(classpath, *sorted((b.data_dir / "np-0").glob("*.log")))  # live, active, not preallocated
+    assert sum(int(m) for m in re.findall(r" count: (\d+)", out)) == 50, out
+    b.stop()  # a preallocated active segment keeps its zeros until the log is closed
     logs = sorted(part.glob("*.log"))
     assert len(logs) > 3, "expected several rolled segments, got %s" % logs
     out = dump(classpath, *logs, extra=("--deep-iteration",))
