@@ -2,13 +2,15 @@
 """kafka_tools.py - Apache Kafka's own benchmark tools as one-JSON-line benchmarks.
 
     /usr/bin/python3 bench/kafka_tools.py --bootstrap HOST:PORT --topic T
-        perf --acks 1|all [--messages N] [--bytes B]
+        perf --acks 1|all [--messages N] [--bytes B] [--throughput MSG_PER_S]
         e2e  [--messages N] [--bytes B]
 
 perf runs kafka-producer-perf-test (org.apache.kafka.tools.ProducerPerformance,
 the Java producer's defaults otherwise, unthrottled) and reports its
 summary line: msg/s, MB/s (10^6 B of values), average, p50 and p99 latency
-of each send-to-acknowledgement in ms. e2e runs
+of each send-to-acknowledgement in ms. Unthrottled, those latencies are
+mostly the client's own queue; with --throughput (a fixed rate well below
+either broker's limit) they are the broker's. e2e runs
 org.apache.kafka.tools.EndToEndLatency (one record produced with acks=all
 and consumed before the next is sent) and reports its p50/p99 in ms.
 
@@ -42,13 +44,14 @@ def tool(cls, *args):
 def perf(a):
     out = tool("org.apache.kafka.tools.ProducerPerformance", "--bootstrap-server", a.bootstrap,
                "--topic", a.topic, "--num-records", a.messages, "--record-size", a.bytes,
-               "--throughput", -1, "--command-property", "acks=%s" % a.acks)
+               "--throughput", a.throughput, "--command-property", "acks=%s" % a.acks)
     m = re.search(r"^(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
                   r"([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th", out, re.M)
     if not m:
         sys.exit("kafka_tools: no summary line in:\n%s" % out[-2000:])
     n, rate = int(m.group(1)), float(m.group(2))
     return {"tool": "kafka-producer-perf-test", "acks": a.acks, "sent": n, "bytes": a.bytes,
+            "throughput_limit": a.throughput,
             "msg_per_s": round(rate, 1), "mb_per_s": round(rate * a.bytes / 1e6, 2),
             "avg_ms": float(m.group(4)), "p50_ms": float(m.group(6)), "p99_ms": float(m.group(8)),
             "max_ms": float(m.group(5))}
@@ -73,6 +76,7 @@ def main():
     ap.add_argument("--acks", default="1", choices=("1", "all"))
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--bytes", type=int, default=100)
+    ap.add_argument("--throughput", type=int, default=-1, help="msg/s; -1: unthrottled")
     a = ap.parse_args()
     print(json.dumps(perf(a) if a.mode == "perf" else e2e(a)), flush=True)
 

@@ -11,5 +11,5 @@ cd "$(dirname "$0")/.."
 tools/deps.sh test >&2
 make -j2 build/chronik build/bench/produce build/bench/consume >&2
 exec /usr/bin/python3 bench/runner.py --targets chronik,kafka \
-  --benches seed-async,seed-sync,produce-acks1,produce-acksall,consume,perf-acks1,perf-acksall,e2e-latency,topic-create \
+  --benches seed-async,seed-sync,produce-acks1,produce-acksall,consume,perf-acks1,perf-acksall,perf-latency,e2e-latency,topic-create \
   --messages 1000000 "$@"
