@@ -85,8 +85,8 @@ if ! stamp_ok java "$sum"; then
 fi
 
 # Go: franz-go (kgo, kadm) for tests/go, pinned by go.mod/go.sum.
-if ! command -v go >/dev/null || ! go version | grep -qE 'go1\.(2[2-9]|[3-9][0-9])'; then
-  echo "deps: Go 1.22 or newer is needed for the franz-go tier (Debian 12's golang is too old)"; exit 1
+if ! command -v go >/dev/null || ! go version | grep -qE 'go1\.(2[6-9]|[3-9][0-9])'; then
+  echo "deps: Go 1.26 or newer is needed for the franz-go tier (franz-go 1.22 requires it; Debian 12's golang is 1.19)"; exit 1
 fi
 ln -sfn "$cache/gomod" "$deps/gomod"
 sum=$(digest tests/go/go.mod tests/go/go.sum)
