@@ -1,7 +1,9 @@
 # Chronik build.
 #
 #   make            build/chronik (-O2 -g)
-#   make run        build and start one node with the defaults (127.0.0.1:9092)
+#   make run        build and start one node with the defaults (127.0.0.1:9092), in the foreground
+#   make start      the same in the background (log in chronik.log); returns once the node is ready
+#   make stop       stop the node `make start` started
 #   make test       sanitizer build + every test tier (unit, codec freshness, sim, integration with
 #                   the Java, franz-go, Kafka-tools and newest-Python-client tiers)
 #   make test-long  the long tiers: 100k simulation seeds, 60 s fuzzing per target
@@ -21,6 +23,7 @@ INC     := -Isrc
 CFLAGS_COMMON := $(CSTD) $(WARN) $(INC) -pthread -fno-strict-aliasing
 CFLAGS_REL  := $(CFLAGS_COMMON) -O2 -g
 CFLAGS_ASAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+CFLAGS_TSAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 LDLIBS  := -pthread -lm -lz -lzstd -llz4 -lsnappy
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path src/main.c | sort)
@@ -33,12 +36,23 @@ BENCH_SRC:= $(sort $(wildcard bench/*.c))
 REL_OBJ  := $(LIB_SRC:%.c=build/rel/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+# Unit tests of the modules where threads meet also run under TSan; the
+# modules they link are built a third time for it.
+TSAN_UNIT := test_replica test_kclient
+TSAN_LIB_SRC := $(filter src/base/% src/net/% src/kclient/% src/proto/% src/storage/% src/txn/% src/meta/% src/raft/% src/replica/%,$(LIB_SRC))
+TSAN_OBJ := $(TSAN_LIB_SRC:%.c=build/tsan/%.o)
+TSAN_BIN := $(TSAN_UNIT:%=build/tsan/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=build/bench/%)
 
-.PHONY: all run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench clean format
+.PHONY: all run start stop deps-run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench clean format
 
 all: build/chronik
+
+build/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC(tsan) $<"
+	@$(CC) $(CFLAGS_TSAN) -MMD -MP -c $< -o $@
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -50,7 +64,7 @@ build/asan/%.o: %.c
 	@echo "CC(asan) $<"
 	@$(CC) $(CFLAGS_ASAN) -MMD -MP -c $< -o $@
 
--include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) build/rel/src/main.d build/asan/src/main.d
+-include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(TSAN_OBJ:.o=.d) build/rel/src/main.d build/asan/src/main.d
 
 build/libchronik.a: $(REL_OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -64,6 +78,13 @@ build/chronik: build/rel/src/main.o build/libchronik.a
 build/asan/chronik: build/asan/src/main.o build/asan/libchronik.a
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
 
+build/tsan/libchronik.a: $(TSAN_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+build/tsan/tests/%: tests/unit/%.c tests/unit/test.h build/tsan/libchronik.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TSAN) -Itests/unit -o $@ $< build/tsan/libchronik.a $(LDLIBS)
+
 build/asan/tests/%: tests/unit/%.c tests/unit/test.h build/asan/libchronik.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ASAN) -Itests/unit -o $@ $< build/asan/libchronik.a $(LDLIBS)
@@ -73,8 +94,8 @@ build/sim/chronik-sim: $(SIM_SRC) build/libchronik.a $(wildcard tests/sim/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -fsanitize=undefined -fno-sanitize-recover=undefined -Itests/sim -o $@ $(SIM_SRC) build/libchronik.a $(LDLIBS)
 
-# Parsers live in base, proto and storage: fuzzers link only those.
-FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/%,$(LIB_SRC))
+# Parsers live in base, proto, storage, raft (its wire) and the metadata log: fuzzers link only those.
+FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c,$(LIB_SRC))
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "CC(fuzz) $@"
@@ -84,17 +105,34 @@ build/bench/%: bench/%.c bench/bench_clock.h build/libchronik.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -o $@ $< build/libchronik.a $(LDLIBS) -lrdkafka
 
-run: deps build/chronik
+run: deps-run build/chronik
 	./build/chronik server
+
+START_TIMEOUT_S ?= 60
+start: deps-run build/chronik
+	@if [ -f chronik.pid ] && kill -0 $$(cat chronik.pid) 2>/dev/null; then \
+	  echo "start: a node started here already runs (pid $$(cat chronik.pid)); make stop first"; exit 1; fi
+	@./build/chronik server >>chronik.log 2>&1 & echo $$! >chronik.pid
+	@./build/chronik wait-ready --timeout $(START_TIMEOUT_S) --pid $$(cat chronik.pid) \
+	  || { tail -n 20 chronik.log; rm -f chronik.pid; exit 1; }
+
+stop:
+	@if [ -f chronik.pid ]; then kill $$(cat chronik.pid) 2>/dev/null; \
+	  for i in $$(seq 300); do kill -0 $$(cat chronik.pid) 2>/dev/null || break; sleep 0.1; done; \
+	  rm -f chronik.pid; echo "stopped"; \
+	else echo "stop: no node started by make start"; fi
 
 deps:
 	@tools/deps.sh build
 
+deps-run:
+	@tools/deps.sh run
+
 deps-test:
 	@tools/deps.sh test
 
-unit: $(UNIT_BIN)
-	@tools/run-unit.sh $(UNIT_BIN)
+unit: $(UNIT_BIN) $(TSAN_BIN)
+	@TSAN_OPTIONS=halt_on_error=1 tools/run-unit.sh $(UNIT_BIN) $(TSAN_BIN)
 
 SEEDS ?= 2000
 FIRST ?= 1

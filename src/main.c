@@ -19,8 +19,11 @@ static void usage(FILE *out)
             "  chronik server [options]          run a node (defaults: single node on 127.0.0.1:9092)\n"
             "  chronik log check DIR             verify a partition directory offline\n"
             "  chronik log dump DIR              print the record batches of a partition directory\n"
+            "  chronik log repair DIR            move a damaged part of a partition aside (broker stopped)\n"
             "  chronik cluster status [--admin HOST:PORT] [--json]\n"
             "                                    the live state of a running node and its partitions\n"
+            "  chronik wait-ready [--admin HOST:PORT] [--timeout SECONDS]\n"
+            "                                    wait until a node is ready to serve\n"
             "  chronik --version | --help\n"
             "\n"
             "Run 'chronik server --help' for the server's options and configuration keys.\n",
@@ -76,6 +79,44 @@ static int apply_flag(config *c, const char *flag, const char *value, char *err,
     return -1;
 }
 
+static bool known_flag(const char *flag)
+{
+    if (strcmp(flag, "--config") == 0 || strcmp(flag, "--controller-listen") == 0 ||
+        strcmp(flag, "--set") == 0)
+        return true;
+    for (size_t i = 0; i < ARRAY_LEN(flag_keys); i++)
+        if (strcmp(flag, flag_keys[i].flag) == 0)
+            return true;
+    return false;
+}
+
+/* argv[*i] as "--flag VALUE" or "--flag=VALUE" (*i moves past the value).
+ * Returns 0, or -1 after saying what is wrong with the argument. */
+static int next_flag(int argc, char **argv, int *i, char *flag, size_t flen, const char **value)
+{
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2) != 0) {
+        fprintf(stderr, "chronik: unexpected argument '%s' (see 'chronik server --help')\n", a);
+        return -1;
+    }
+    const char *eq = strchr(a, '=');
+    snprintf(flag, flen, "%.*s", (int)(eq ? (size_t)(eq - a) : strlen(a)), a);
+    if (!known_flag(flag)) {
+        fprintf(stderr, "chronik: unknown option '%s' (see 'chronik server --help')\n", flag);
+        return -1;
+    }
+    if (eq != NULL) {
+        *value = eq + 1;
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "chronik: option '%s' needs a value\n", flag);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 0;
+}
+
 /* The config file is read first, then flags on top of it, whatever their order. */
 static int parse_server_args(int argc, char **argv, config *c)
 {
@@ -86,31 +127,19 @@ static int parse_server_args(int argc, char **argv, config *c)
             server_usage(stdout);
             exit(0);
         }
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc &&
-            config_load_file(c, argv[i + 1], err, sizeof err) != 0) {
+        const char *file = strncmp(argv[i], "--config=", 9) == 0 ? argv[i] + 9
+                           : strcmp(argv[i], "--config") == 0 && i + 1 < argc ? argv[i + 1] : NULL;
+        if (file != NULL && config_load_file(c, file, err, sizeof err) != 0) {
             fprintf(stderr, "chronik: %s\n", err);
             return -1;
         }
     }
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0) {
-            i++;
-            continue;
-        }
-        const char *eq = strchr(argv[i], '=');
         char flag[64];
         const char *value;
-        if (strncmp(argv[i], "--", 2) == 0 && eq && eq - argv[i] < (int)sizeof flag) {
-            snprintf(flag, sizeof flag, "%.*s", (int)(eq - argv[i]), argv[i]);
-            value = eq + 1;
-        } else if (i + 1 < argc) {
-            snprintf(flag, sizeof flag, "%s", argv[i]);
-            value = argv[++i];
-        } else {
-            fprintf(stderr, "chronik: option '%s' needs a value\n", argv[i]);
+        if (next_flag(argc, argv, &i, flag, sizeof flag, &value) != 0)
             return -1;
-        }
-        if (apply_flag(c, flag, value, err, sizeof err) != 0) {
+        if (strcmp(flag, "--config") != 0 && apply_flag(c, flag, value, err, sizeof err) != 0) {
             fprintf(stderr, "chronik: %s\n", err);
             return -1;
         }

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what `make run` (build) or `make test` (test) needs on Debian 12.
+# Installs what `make` (build), `make run`/`make start` and the README's
+# quickstart (run: the build's packages, kcat and curl) or `make test` (test)
+# needs on Debian 12.
 # As root it runs apt-get/npm itself; otherwise it prints the exact command
 # to run and stops with an error.
 #
@@ -17,12 +19,14 @@ mode=${1:-build}
 cd "$(dirname "$0")/.."
 
 build_pkgs=(gcc make libc6-dev zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev)
+run_pkgs=(kcat curl)
 test_pkgs=(clang libclang-rt-14-dev kcat librdkafka-dev python3 python3-kafka
            python3-confluent-kafka python3-pytest python3-venv curl procps
            openjdk-17-jdk-headless maven)
 
 missing=()
 want=("${build_pkgs[@]}")
+[ "$mode" = run ] && want+=("${run_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,22 +6,33 @@
  *                           consistent, 1 with a report of each problem,
  *                           2 when the directory cannot be read
  *   chronik log dump DIR    print every record batch's header
+ *   chronik log repair DIR  move a damaged part aside (never deleting it) so
+ *                           the log is writable again; refuses while a
+ *                           broker holds the data directory
  *
- * and `cluster` asks a running node, over its admin port:
+ * and `cluster` and `wait-ready` ask a running node, over its admin port:
  *
  *   chronik cluster status [--admin HOST:PORT] [--json]
  *                           the node's live state (GET /status); exit 0
  *                           healthy, 1 degraded (each problem listed), 2
  *                           unreachable or bad arguments
+ *   chronik wait-ready [--admin HOST:PORT] [--timeout SECONDS] [--pid PID]
+ *                           poll GET /ready until the node is ready; exit 0
+ *                           ready, 1 not ready in time (or process PID
+ *                           ended), 2 bad arguments
  */
 #include "admin/cli.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin/http.h"
 #include "base/util.h"
+#include "net/net.h"
 #include "storage/storage.h"
 
 enum { EXIT_USAGE = 2, EXIT_DEGRADED = 1 };
@@ -29,6 +40,8 @@ enum { EXIT_USAGE = 2, EXIT_DEGRADED = 1 };
 #define CLI_ADMIN_DEFAULT_HOST "127.0.0.1"
 #define CLI_ADMIN_DEFAULT_PORT 9644
 #define CLI_HTTP_TIMEOUT_MS 10000
+#define CLI_WAIT_DEFAULT_S 60
+#define CLI_WAIT_POLL_MS 100
 
 typedef struct cli_command {
     const char *name;
@@ -37,10 +50,12 @@ typedef struct cli_command {
 
 static int cmd_log(int argc, char **argv);
 static int cmd_cluster(int argc, char **argv);
+static int cmd_wait_ready(int argc, char **argv);
 
 static const cli_command commands[] = {
     {"log", cmd_log},
     {"cluster", cmd_cluster},
+    {"wait-ready", cmd_wait_ready},
 };
 
 static void log_usage(FILE *out)
@@ -48,10 +63,14 @@ static void log_usage(FILE *out)
     fprintf(out,
             "usage: chronik log check DIR   verify a partition directory\n"
             "       chronik log dump DIR    print the record batches of a partition directory\n"
+            "       chronik log repair DIR  move a damaged part aside so the log is writable again\n"
             "\n"
-            "DIR is a partition directory, DATA_DIR/<topic>-<partition>. Both only read it;\n"
-            "stop the broker first for a consistent view. Exit status: 0 consistent,\n"
-            "1 problems found (each reported), 2 unreadable or bad arguments.\n");
+            "DIR is a partition directory, DATA_DIR/<topic>-<partition>. check and dump only\n"
+            "read it; stop the broker first for a consistent view. Exit status: 0 consistent,\n"
+            "1 problems found (each reported), 2 unreadable or bad arguments.\n"
+            "repair needs the broker stopped: it moves everything from the first damaged\n"
+            "batch on into DIR.<hex>-damaged (nothing is deleted) and cuts the log there.\n"
+            "Exit status: 0 repaired or nothing to repair, 2 failed.\n");
 }
 
 static bool is_help(const char *s)
@@ -65,8 +84,10 @@ static int cmd_log(int argc, char **argv)
         log_usage(stdout);
         return 0;
     }
-    if (argc != 3 || (strcmp(argv[1], "check") != 0 && strcmp(argv[1], "dump") != 0)) {
-        if (argc >= 2 && strcmp(argv[1], "check") != 0 && strcmp(argv[1], "dump") != 0)
+    bool known = argc >= 2 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "dump") == 0 ||
+                               strcmp(argv[1], "repair") == 0);
+    if (argc != 3 || !known) {
+        if (argc >= 2 && !known)
             fprintf(stderr, "chronik log: unknown subcommand '%s'\n\n", argv[1]);
         else if (argc > 3)
             fprintf(stderr, "chronik log %s: takes one directory\n\n", argv[1]);
@@ -75,6 +96,8 @@ static int cmd_log(int argc, char **argv)
     }
     if (strcmp(argv[1], "check") == 0)
         return storage_check_dir(argv[2], stdout);
+    if (strcmp(argv[1], "repair") == 0)
+        return storage_repair_dir(argv[2], stdout);
     return storage_dump_dir(argv[2], stdout);
 }
 
@@ -91,24 +114,29 @@ static void cluster_usage(FILE *out)
             CLI_ADMIN_DEFAULT_HOST, CLI_ADMIN_DEFAULT_PORT);
 }
 
-/* HOST:PORT or [V6]:PORT into host and port; false when malformed. */
-static bool parse_hostport(const char *s, char *host, size_t hn, int *port)
+/* --admin's value into host and port; false (after saying what is wrong) when malformed. */
+static bool parse_admin(const char *cmd, const char *v, char host[NET_HOST_MAX], int *port)
 {
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s)
+    uint16_t p = 0;
+    const char *why = net_hostport_problem(v);
+    if (why == NULL && (net_parse_hostport(v, host, &p) != 0 || p == 0 || host[0] == 0))
+        why = "want HOST:PORT with a host and a port above 0";
+    if (why != NULL) {
+        fprintf(stderr, "chronik %s: invalid --admin '%s': %s\n", cmd, v, why);
         return false;
-    const char *h = s;
-    size_t len = (size_t)(colon - s);
-    if (h[0] == '[' && len >= 2 && h[len - 1] == ']')
-        h++, len -= 2;
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p <= 0 || p > 65535 || len == 0 || len >= hn)
-        return false;
-    memcpy(host, h, len);
-    host[len] = 0;
-    *port = (int)p;
+    }
+    *port = p;
     return true;
+}
+
+/* An argument cmd does not take (or an option without its value): say which. */
+static bool bad_arg(const char *cmd, const char *arg, bool known_option)
+{
+    if (known_option)
+        fprintf(stderr, "chronik %s: option '%s' needs a value\n", cmd, arg);
+    else
+        fprintf(stderr, "chronik %s: unknown argument '%s'\n", cmd, arg);
+    return false;
 }
 
 static int cmd_cluster(int argc, char **argv)
@@ -117,18 +145,22 @@ static int cmd_cluster(int argc, char **argv)
         cluster_usage(stdout);
         return 0;
     }
-    char host[256] = CLI_ADMIN_DEFAULT_HOST;
+    char host[NET_HOST_MAX] = CLI_ADMIN_DEFAULT_HOST;
     int port = CLI_ADMIN_DEFAULT_PORT;
-    bool json = false, ok = argc >= 2 && strcmp(argv[1], "status") == 0;
+    bool status_cmd = argc >= 2 && strcmp(argv[1], "status") == 0, json = false, ok = status_cmd;
+    if (argc >= 2 && !status_cmd)
+        fprintf(stderr, "chronik cluster: unknown subcommand '%s'\n", argv[1]);
     for (int i = 2; ok && i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = true;
         else if (strcmp(argv[i], "--admin") == 0 && i + 1 < argc)
-            ok = parse_hostport(argv[++i], host, sizeof host, &port);
+            ok = parse_admin("cluster status", argv[++i], host, &port);
         else
-            ok = false;
+            ok = bad_arg("cluster status", argv[i], strcmp(argv[i], "--admin") == 0);
     }
     if (!ok) {
+        if (argc >= 2) /* what is wrong was said above */
+            fputc('\n', stderr);
         cluster_usage(stderr);
         return EXIT_USAGE;
     }
@@ -144,6 +176,105 @@ static int cmd_cluster(int argc, char **argv)
     fwrite(body.data, 1, body.len, stdout);
     buf_free(&body);
     return status == 200 ? 0 : EXIT_DEGRADED;
+}
+
+static void wait_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: chronik wait-ready [--admin HOST:PORT] [--timeout SECONDS] [--pid PID]\n"
+            "\n"
+            "Waits until a node answers GET /ready on its admin port (default %s:%d) with 200,\n"
+            "asking every %d ms, for at most SECONDS (default %d). With --pid, gives up as soon\n"
+            "as that process has ended. Exit status: 0 ready, 1 not ready in time (the last\n"
+            "answer is printed), 2 bad arguments.\n",
+            CLI_ADMIN_DEFAULT_HOST, CLI_ADMIN_DEFAULT_PORT, CLI_WAIT_POLL_MS, CLI_WAIT_DEFAULT_S);
+}
+
+typedef struct wait_args {
+    char host[NET_HOST_MAX];
+    int port;
+    double timeout_s;
+    double pid; /* 0: none */
+} wait_args;
+
+static bool parse_number(const char *opt, const char *v, double lo, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno != 0 || end == v || *end != 0 || !(x >= lo && x <= 1e9)) {
+        fprintf(stderr, "chronik wait-ready: invalid %s '%s' (want a number of at least %g)\n", opt, v, lo);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool parse_wait_args(int argc, char **argv, wait_args *w)
+{
+    bool ok = true;
+    for (int i = 1; ok && i < argc; i++) {
+        const char *a = argv[i];
+        bool known = strcmp(a, "--admin") == 0 || strcmp(a, "--timeout") == 0 || strcmp(a, "--pid") == 0;
+        if (!known || i + 1 >= argc)
+            ok = bad_arg("wait-ready", a, known);
+        else if (strcmp(a, "--admin") == 0)
+            ok = parse_admin("wait-ready", argv[++i], w->host, &w->port);
+        else if (strcmp(a, "--timeout") == 0)
+            ok = parse_number(a, argv[++i], 0, &w->timeout_s);
+        else
+            ok = parse_number(a, argv[++i], 1, &w->pid);
+    }
+    return ok;
+}
+
+/* One GET /ready: true when ready; the answer (or the error) goes to last. */
+static bool ready_once(const wait_args *w, char *last, size_t cap)
+{
+    buf_t body;
+    buf_init(&body);
+    int status = admin_http_get(w->host, w->port, "/ready", CLI_WAIT_POLL_MS * 10, &body);
+    if (status < 0)
+        snprintf(last, cap, "%s", strerror(-status));
+    else
+        snprintf(last, cap, "HTTP %d %.*s", status, (int)MIN(body.len, (size_t)200), (const char *)body.data);
+    last[strcspn(last, "\n")] = 0;
+    buf_free(&body);
+    return status == 200;
+}
+
+static bool process_gone(double pid)
+{
+    return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static int cmd_wait_ready(int argc, char **argv)
+{
+    if (argc >= 2 && is_help(argv[1])) {
+        wait_usage(stdout);
+        return 0;
+    }
+    wait_args w = {CLI_ADMIN_DEFAULT_HOST, CLI_ADMIN_DEFAULT_PORT, CLI_WAIT_DEFAULT_S, 0};
+    if (!parse_wait_args(argc, argv, &w))
+        return EXIT_USAGE;
+    int64_t deadline = clock_mono_ms() + (int64_t)(w.timeout_s * 1000);
+    char last[256] = "no answer";
+    while (!ready_once(&w, last, sizeof last)) {
+        if (process_gone(w.pid)) {
+            fprintf(stderr, "chronik wait-ready: process %.0f ended before %s:%d was ready (last: %s)\n",
+                    w.pid, w.host, w.port, last);
+            return EXIT_DEGRADED;
+        }
+        if (clock_mono_ms() >= deadline) {
+            fprintf(stderr, "chronik wait-ready: %s:%d not ready after %g s (last: %s)\n", w.host, w.port,
+                    w.timeout_s, last);
+            return EXIT_DEGRADED;
+        }
+        struct timespec ts = {0, CLI_WAIT_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    printf("ready: %s:%d\n", w.host, w.port);
+    return 0;
 }
 
 int cli_main(int argc, char **argv)

@@ -16,11 +16,13 @@
 #include "base/log.h"
 #include "base/util.h"
 
-enum { HTTP_REQUEST_MAX_BYTES = 8192, HTTP_READ_TIMEOUT_MS = 2000, HTTP_RESPONSE_MAX_BYTES = 64 << 20 };
+enum { HTTP_REQUEST_MAX_BYTES = 8192, HTTP_READ_TIMEOUT_MS = 2000, HTTP_RESPONSE_MAX_BYTES = 64 << 20,
+       HTTP_ACCEPT_BACKOFF_MS = 200 };
 
 struct admin_http {
     int lfd;
     int stopfd;
+    bool serving;
     pthread_t thread;
     admin_http_cb cb;
 };
@@ -31,16 +33,20 @@ static int listen_on(const char *host, int port, int *bound_port)
     struct addrinfo *ai;
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
-    if (getaddrinfo(host, portstr, &hints, &ai) != 0)
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0) {
+        errno = EADDRNOTAVAIL; /* the host does not resolve */
         return -1;
+    }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+        int err = errno;
         if (fd >= 0)
             close(fd);
         freeaddrinfo(ai);
+        errno = err;
         return -1;
     }
     freeaddrinfo(ai);
@@ -138,18 +144,28 @@ static void serve(admin_http *h, int fd)
     }
 }
 
+/* A failed accept (out of descriptors) pauses accepting instead of spinning. */
 static void *http_thread(void *arg)
 {
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
     admin_http *h = arg;
+    bool backoff = false;
     for (;;) {
-        struct pollfd p[2] = {{.fd = h->lfd, .events = POLLIN}, {.fd = h->stopfd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        struct pollfd p[2] = {{.fd = h->lfd, .events = backoff ? 0 : POLLIN},
+                              {.fd = h->stopfd, .events = POLLIN}};
+        if (poll(p, 2, backoff ? HTTP_ACCEPT_BACKOFF_MS : -1) < 0 && errno != EINTR)
             break;
         if (p[1].revents)
             break;
+        backoff = false;
         if (!(p[0].revents & POLLIN))
             continue;
         int fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0 && errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+            log_warn_limited(&rl, "admin", "accept failed err=\"%s\" backoff_ms=%d", strerror(errno),
+                             HTTP_ACCEPT_BACKOFF_MS);
+            backoff = true;
+        }
         if (fd < 0)
             continue;
         serve(h, fd);
@@ -158,19 +174,34 @@ static void *http_thread(void *arg)
     return NULL;
 }
 
-admin_http *admin_http_start(const char *host, int port, const admin_http_cb *cb, int *bound_port)
+admin_http *admin_http_listen(const char *host, int port, int *bound_port)
 {
     int lfd = listen_on(host, port, bound_port);
     if (lfd < 0) {
-        log_error("admin", "cannot listen addr=%s:%d err=\"%s\"", host, port, strerror(errno));
+        log_error("admin", "cannot listen listener=admin addr=%s:%d err=\"%s\"%s", host, port, strerror(errno),
+                  errno == EADDRINUSE ? " (each node on a host needs its own --admin-listen)" : "");
         return NULL;
     }
     admin_http *h = xcalloc(1, sizeof *h);
     h->lfd = lfd;
     h->stopfd = eventfd(0, EFD_CLOEXEC);
+    return h;
+}
+
+void admin_http_serve(admin_http *h, const admin_http_cb *cb)
+{
+    CK_ASSERT(!h->serving);
     h->cb = *cb;
     if (pthread_create(&h->thread, NULL, http_thread, h) != 0)
         CK_PANIC("cannot start admin http thread");
+    h->serving = true;
+}
+
+admin_http *admin_http_start(const char *host, int port, const admin_http_cb *cb, int *bound_port)
+{
+    admin_http *h = admin_http_listen(host, port, bound_port);
+    if (h != NULL)
+        admin_http_serve(h, cb);
     return h;
 }
 
@@ -181,7 +212,8 @@ void admin_http_stop(admin_http *h)
     uint64_t one = 1;
     ssize_t w = write(h->stopfd, &one, sizeof one);
     (void)w;
-    pthread_join(h->thread, NULL);
+    if (h->serving)
+        pthread_join(h->thread, NULL);
     close(h->lfd);
     close(h->stopfd);
     free(h);

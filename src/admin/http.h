@@ -25,9 +25,15 @@ typedef struct admin_http_cb {
     void *ctx;
 } admin_http_cb;
 
-/* Listen on host:port and serve on a thread of its own. NULL on failure
- * (logged). bound_port (may be NULL) receives the port actually bound. */
+/* Bind host:port without serving yet (connections wait in the backlog), so
+ * that a node can check its addresses before it touches its data. NULL on
+ * failure (logged). bound_port (may be NULL) receives the port bound. */
+admin_http *admin_http_listen(const char *host, int port, int *bound_port);
+/* Serve a bound endpoint with cb on a thread of its own. */
+void admin_http_serve(admin_http *h, const admin_http_cb *cb);
+/* admin_http_listen then admin_http_serve. */
 admin_http *admin_http_start(const char *host, int port, const admin_http_cb *cb, int *bound_port);
+/* Stop serving (if it started) and close. NULL is ignored. */
 void admin_http_stop(admin_http *h);
 
 /* The client side, for the CLI: GET path from host:port within timeout_ms.

@@ -6,20 +6,29 @@
  * keys: SET a value, DELETE the override, APPEND to or SUBTRACT from a list
  * key (cleanup.policy), starting from the effective value.
  *
- * Every key and resulting value is checked here (an unknown key or a bad
- * value is INVALID_CONFIG naming it; a key or resource given twice, a null
- * value where one is needed, or an unknown operation is INVALID_REQUEST);
- * the controller checks that the topic exists and writes ConfigRecords.
- * validate_only runs every check and changes nothing. Broker resources are
- * INVALID_REQUEST: the broker's configuration is static. The partition logs
- * take a change when the new metadata image is applied (replica_sync). */
+ * The resource is checked before its keys, as Kafka's AdminZkClient does
+ * (topic name, then existence: a missing topic is UNKNOWN_TOPIC_OR_PARTITION
+ * whatever its keys). Then every key and resulting value is checked here (an
+ * unknown key or a bad value is INVALID_CONFIG naming it; a key or resource
+ * given twice, a null value where one is needed, or an unknown operation is
+ * INVALID_REQUEST); the controller checks existence again against the
+ * latest state and writes ConfigRecords.
+ * validate_only runs every check and changes nothing. The partition logs
+ * take a change when the new metadata image is applied (replica_sync).
+ *
+ * BROKER resources ("" for the cluster-wide default, or this node's id)
+ * change the dynamic broker configuration (dynamic_config.c): a key that
+ * Kafka cannot change at run time is INVALID_REQUEST "Cannot update these
+ * configs dynamically", a bad value INVALID_REQUEST too (both with Kafka's
+ * "Invalid config value for resource" prefix), an unknown key
+ * INVALID_CONFIG. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "broker/broker_int.h"
 
-enum { RES_TOPIC = 2 };
+enum { RES_TOPIC = 2, RES_BROKER = 4 };
 enum { OP_SET = 0, OP_DELETE = 1, OP_APPEND = 2, OP_SUBTRACT = 3 };
 enum { CT_LIST = 7 }; /* Kafka's ConfigType LIST, as topic_config_key.type holds it */
 enum { MSG_MAX = 512, VALUE_MAX = 4096 };
@@ -46,13 +55,16 @@ static bool same(kstr_t a, kstr_t b)
     return a.len == b.len && (a.len <= 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
 }
 
-static int16_t check_resource(int8_t type, kstr_t name, const char **msg)
+/* The resource before its keys (Kafka's order): its type, its name, then
+ * whether the topic exists. */
+static int16_t check_resource(const meta_image *img, int8_t type, kstr_t name, const char **msg)
 {
     if (type != RES_TOPIC)
-        return *msg = "only topic configurations can be altered; the broker's are static",
-               KERR_INVALID_REQUEST;
+        return *msg = "only topic and broker configurations can be altered", KERR_INVALID_REQUEST;
     if (name.len <= 0 || !meta_valid_topic_name(name.ptr, (size_t)name.len))
         return *msg = "invalid topic name", KERR_INVALID_TOPIC_EXCEPTION;
+    if (!meta_image_topic(img, name.ptr, (size_t)name.len))
+        return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
     return KERR_NONE;
 }
 
@@ -77,15 +89,17 @@ static int16_t check_twice(breq *r, const change *ch, int32_t n, const char *key
 {
     for (int32_t i = 0; i < n; i++)
         if (strcmp(ch[i].key, key) == 0)
-            return *msg = fmt(r, "topic config '%s' given twice", key), KERR_INVALID_REQUEST;
+            return *msg = fmt(r, "config '%s' given twice", key), KERR_INVALID_REQUEST;
     return KERR_NONE;
 }
 
 /* Queue the checked changes of one topic. */
-static void submit(meta_wait *w, kstr_t topic, const change *ch, int32_t n, bool replace,
+static void submit(meta_wait *w, int8_t type, kstr_t name, const change *ch, int32_t n, bool replace,
                    bool validate_only, int16_t *err, kstr_t *msg)
 {
-    meta_op *op = meta_op_new(META_OP_ALTER_CONFIGS, topic.ptr, (size_t)topic.len);
+    meta_op *op =
+        meta_op_new(META_OP_ALTER_CONFIGS, name.ptr ? name.ptr : "", (size_t)MAX(name.len, 0));
+    op->broker_resource = type == RES_BROKER;
     op->replace_configs = replace;
     op->validate_only = validate_only;
     for (int32_t i = 0; i < n; i++)
@@ -100,6 +114,44 @@ static breq_rc alter_done(breq *r)
     return BREQ_DONE;
 }
 
+/* ---- BROKER resources (dynamic_config.c) ---------------------------------------- */
+
+/* One key's change of a BROKER resource: key, operation and value (NULL
+ * with OP_DELETE). */
+typedef struct broker_item {
+    kstr_t key;
+    int8_t op;
+    kstr_t value;
+} broker_item;
+
+/* Checks a BROKER resource's changes in Kafka's order: the name, then
+ * whether every key may change at run time, then each operation and value. */
+static int16_t broker_changes(breq *r, kstr_t name, const broker_item *it, int32_t n, change *ch,
+                              const char **msg)
+{
+    int16_t err = dynconf_check_resource(r->b, name, msg);
+    const char **keys = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *keys);
+    for (int32_t i = 0; i < n; i++)
+        keys[i] = breq_strdup(r, it[i].key);
+    if (err == KERR_NONE)
+        err = dynconf_check_keys(r, name, keys, n, msg);
+    for (int32_t i = 0; err == KERR_NONE && i < n; i++) {
+        err = check_twice(r, ch, i, keys[i], msg);
+        if (err == KERR_NONE && (it[i].op < OP_SET || it[i].op > OP_SUBTRACT))
+            err = KERR_INVALID_REQUEST,
+            *msg = fmt(r, "unknown operation %d for '%s'", it[i].op, keys[i]);
+        if (err == KERR_NONE && (it[i].op == OP_APPEND || it[i].op == OP_SUBTRACT))
+            err = KERR_INVALID_CONFIG, *msg = fmt(r, "broker config '%s' is not a list", keys[i]);
+        if (err == KERR_NONE && it[i].op == OP_SET && kstr_is_null(it[i].value))
+            err = KERR_INVALID_REQUEST, *msg = fmt(r, "null value for broker config '%s'", keys[i]);
+        if (err != KERR_NONE)
+            break;
+        ch[i] = (change){keys[i], it[i].op == OP_DELETE ? NULL : breq_strdup(r, it[i].value)};
+        err = dynconf_check_value(r, name, ch[i].key, ch[i].value, msg);
+    }
+    return err;
+}
+
 /* ---- AlterConfigs ----------------------------------------------------------- */
 
 static bool dup_resource(const AlterConfigsRequest *req, int32_t i)
@@ -112,10 +164,18 @@ static bool dup_resource(const AlterConfigsRequest *req, int32_t i)
     return false;
 }
 
-static int16_t replace_changes(breq *r, const AlterConfigsRequest_AlterConfigsResource *res,
-                               change *ch, const char **msg)
+static int16_t replace_changes(breq *r, const meta_image *img,
+                               const AlterConfigsRequest_AlterConfigsResource *res, change *ch,
+                               const char **msg)
 {
-    int16_t err = check_resource(res->ResourceType, res->ResourceName, msg);
+    if (res->ResourceType == RES_BROKER) {
+        int32_t n = MAX(res->Configs.count, 0);
+        broker_item *it = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *it);
+        for (int32_t i = 0; i < n; i++)
+            it[i] = (broker_item){res->Configs.items[i].Name, OP_SET, res->Configs.items[i].Value};
+        return broker_changes(r, res->ResourceName, it, n, ch, msg);
+    }
+    int16_t err = check_resource(img, res->ResourceType, res->ResourceName, msg);
     for (int32_t i = 0; err == KERR_NONE && i < res->Configs.count; i++) {
         const AlterConfigsRequest_AlterableConfig *c = &res->Configs.items[i];
         const topic_config_key *k;
@@ -141,6 +201,7 @@ breq_rc api_alter_configs(breq *r)
     resp->Responses.items =
         breq_items(r, &AlterConfigsResponse_AlterConfigsResourceResponse_desc, n);
     meta_wait *w = meta_wait_new(r, alter_done);
+    meta_image *img = meta_acquire(r->b->meta);
     for (int32_t i = 0; i < n; i++) {
         const AlterConfigsRequest_AlterConfigsResource *res = &req->Resources.items[i];
         AlterConfigsResponse_AlterConfigsResourceResponse *out = &resp->Responses.items[i];
@@ -150,15 +211,16 @@ breq_rc api_alter_configs(breq *r)
         change *ch = arena_alloc(&r->arena, (size_t)(nc ? nc : 1) * sizeof *ch);
         const char *msg = NULL;
         int16_t err = dup_resource(req, i) ? (msg = "resource named twice", KERR_INVALID_REQUEST)
-                                           : replace_changes(r, res, ch, &msg);
+                                           : replace_changes(r, img, res, ch, &msg);
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = kstr_from(msg);
             continue;
         }
-        submit(w, res->ResourceName, ch, nc, true, req->ValidateOnly, &out->ErrorCode,
-               &out->ErrorMessage);
+        submit(w, res->ResourceType, res->ResourceName, ch, nc, true, req->ValidateOnly,
+               &out->ErrorCode, &out->ErrorMessage);
     }
+    meta_image_release(img);
     return meta_wait_end(w);
 }
 
@@ -252,7 +314,16 @@ static int16_t incremental_changes(breq *r, const meta_image *img,
                                    const IncrementalAlterConfigsRequest_AlterConfigsResource *res,
                                    change *ch, const char **msg)
 {
-    int16_t err = check_resource(res->ResourceType, res->ResourceName, msg);
+    if (res->ResourceType == RES_BROKER) {
+        int32_t n = MAX(res->Configs.count, 0);
+        broker_item *it = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *it);
+        for (int32_t i = 0; i < n; i++) {
+            const IncrementalAlterConfigsRequest_AlterableConfig *c = &res->Configs.items[i];
+            it[i] = (broker_item){c->Name, c->ConfigOperation, c->Value};
+        }
+        return broker_changes(r, res->ResourceName, it, n, ch, msg);
+    }
+    int16_t err = check_resource(img, res->ResourceType, res->ResourceName, msg);
     if (err != KERR_NONE)
         return err;
     const meta_topic *t =
@@ -305,8 +376,8 @@ breq_rc api_incremental_alter_configs(breq *r)
             out->ErrorMessage = kstr_from(msg);
             continue;
         }
-        submit(w, res->ResourceName, ch, nc, false, req->ValidateOnly, &out->ErrorCode,
-               &out->ErrorMessage);
+        submit(w, res->ResourceType, res->ResourceName, ch, nc, false, req->ValidateOnly,
+               &out->ErrorCode, &out->ErrorMessage);
     }
     meta_image_release(img);
     return meta_wait_end(w);

@@ -1,8 +1,9 @@
 /* api_create_partitions.c - CreatePartitions (key 37) v0-v3: raise a
  * topic's partition count to a new total. A topic named twice, or explicit
- * assignments that are not exactly this node once per new partition, are
- * rejected here; the controller checks that the topic exists and that the
- * total grows, and opens nothing when validate_only is set. The new
+ * assignments that are not one per new partition, are rejected here; the
+ * controller checks that the topic exists and that the total grows, places
+ * the new replicas or checks the assignments against the registered brokers,
+ * and opens nothing when validate_only is set. The new
  * partitions' logs are open before the answer goes out (the controller's
  * change listener runs before the change completes). */
 #include <string.h>
@@ -19,10 +20,10 @@ static bool duplicate(const CreatePartitionsRequest *req, int32_t i)
     return false;
 }
 
-/* Explicit assignments: one per new partition, each naming this node alone.
- * Only checked when the total is a real increase (else the controller's
+/* Explicit assignments: one per new partition (the controller checks the
+ * broker ids). Only checked when the total is a real increase (else the controller's
  * INVALID_PARTITIONS answer comes first, as Kafka orders them). */
-static int16_t check_assignments(breq *r, const meta_image *img,
+static int16_t check_assignments(const meta_image *img,
                                  const CreatePartitionsRequest_CreatePartitionsTopic *t,
                                  const char **msg)
 {
@@ -34,12 +35,6 @@ static int16_t check_assignments(breq *r, const meta_image *img,
         return KERR_NONE;
     if (t->Assignments.count != t->Count - mt->npartitions)
         return *msg = "one assignment is needed per new partition", KERR_INVALID_REPLICA_ASSIGNMENT;
-    for (int32_t i = 0; i < t->Assignments.count; i++) {
-        const kint32_array_t *ids = &t->Assignments.items[i].BrokerIds;
-        if (ids->count != 1 || ids->items[0] != r->b->cfg.node_id)
-            return *msg = "replicas must be the live brokers, one per partition",
-                   KERR_INVALID_REPLICA_ASSIGNMENT;
-    }
     return KERR_NONE;
 }
 
@@ -65,7 +60,7 @@ breq_rc api_create_partitions(breq *r)
         out->Name = t->Name;
         const char *msg = NULL;
         int16_t err = duplicate(req, i) ? (msg = "topic named twice", KERR_INVALID_REQUEST)
-                                        : check_assignments(r, img, t, &msg);
+                                        : check_assignments(img, t, &msg);
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = kstr_from(msg);
@@ -75,6 +70,10 @@ breq_rc api_create_partitions(breq *r)
                                   (size_t)MAX(t->Name.len, 0));
         op->partitions = t->Count;
         op->validate_only = req->ValidateOnly;
+        for (int32_t j = 0; j < MAX(t->Assignments.count, 0); j++) {
+            const kint32_array_t *ids = &t->Assignments.items[j].BrokerIds;
+            meta_op_add_assignment(op, ids->items, MAX(ids->count, 0));
+        }
         meta_wait_submit(w, op, &out->ErrorCode, &out->ErrorMessage);
     }
     meta_image_release(img);

@@ -1,7 +1,8 @@
 /* api_create_topics.c - CreateTopics (key 19) v0-v7: validate names,
- * partition counts, replication factors, assignments and configs here;
- * the controller checks existence and writes the records. validate_only
- * runs every check and creates nothing. */
+ * partition counts, the shape of assignments and configs here; the
+ * controller checks existence, places the replicas (or checks the explicit
+ * assignment against the registered brokers) and writes the records.
+ * validate_only runs every check and creates nothing. */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -27,12 +28,11 @@ static int16_t check_topic(breq *r, const CreateTopicsRequest_CreatableTopic *t,
         if (t->NumPartitions != -1 || t->ReplicationFactor != -1)
             return *msg = "give either assignments or partitions and replication factor", KERR_INVALID_REQUEST;
         *parts = t->Assignments.count;
-        for (int32_t i = 0; i < t->Assignments.count; i++) {
-            const CreateTopicsRequest_CreatableReplicaAssignment *a = &t->Assignments.items[i];
-            if (a->PartitionIndex != i || a->BrokerIds.count != 1 || a->BrokerIds.items[0] != c->node_id)
-                return *msg = "replicas must be the live brokers, partitions 0..n-1", KERR_INVALID_REPLICA_ASSIGNMENT;
-        }
-        *rf = 1;
+        for (int32_t i = 0; i < t->Assignments.count; i++)
+            if (t->Assignments.items[i].PartitionIndex != i)
+                return *msg = "assignments must name partitions 0..n-1 in order",
+                       KERR_INVALID_REPLICA_ASSIGNMENT;
+        *rf = (int16_t)MIN(MAX(t->Assignments.items[0].BrokerIds.count, 0), INT16_MAX);
     }
     for (int32_t i = 0; i < MAX(t->Configs.count, 0); i++) {
         const CreateTopicsRequest_CreateableTopicConfig *cf = &t->Configs.items[i];
@@ -93,6 +93,10 @@ breq_rc api_create_topics(breq *r)
         op->partitions = parts;
         op->replication_factor = rf;
         op->validate_only = req->validateOnly;
+        for (int32_t j = 0; j < MAX(t->Assignments.count, 0); j++) {
+            const kint32_array_t *ids = &t->Assignments.items[j].BrokerIds;
+            meta_op_add_assignment(op, ids->items, MAX(ids->count, 0));
+        }
         for (int32_t j = 0; j < MAX(t->Configs.count, 0); j++) {
             const CreateTopicsRequest_CreateableTopicConfig *cf = &t->Configs.items[j];
             if (!kstr_is_null(cf->Value))

@@ -2,15 +2,17 @@
  *
  * TOPIC resources: every topic configuration key (topic_config.c) with its
  * effective value and where it comes from: the topic's override
- * (TOPIC_CONFIG), else the broker-level synonym when the broker's
- * configuration sets it to something other than its default
- * (STATIC_BROKER_CONFIG), else the default (DEFAULT_CONFIG). With
+ * (TOPIC_CONFIG), else the broker-level synonym's source (below). With
  * IncludeSynonyms (v1+) each entry lists those sources in that order.
  *
- * BROKER resources: the node's own configuration (config.h), read-only
- * since this broker has no dynamic broker configuration. The name must be
- * this node's id; the empty name (the cluster-wide dynamic defaults) has no
- * entries. Any other id, and any other resource type, is INVALID_REQUEST.
+ * BROKER resources: the node's own configuration (config.c's table, its
+ * aliases and ignored keys left out), each key with where its value comes
+ * from: this node's dynamic value (DYNAMIC_BROKER_CONFIG), the cluster-wide
+ * dynamic default (DYNAMIC_DEFAULT_BROKER_CONFIG), the file or flags
+ * (STATIC_BROKER_CONFIG), else DEFAULT_CONFIG; read-only unless dynamic.
+ * The empty name (the cluster-wide default) lists the dynamic defaults
+ * set. Any other id, and any other resource type, is INVALID_REQUEST.
+ * A topic key's synonyms follow the same order after its override.
  *
  * ConfigurationKeys null (or empty) asks for every key; unknown names in it
  * are ignored. v0 reports IsDefault instead of ConfigSource. */
@@ -24,15 +26,20 @@
 
 enum { RES_TOPIC = 2, RES_BROKER = 4 };
 /* Kafka's ConfigSource ids. */
-enum { SRC_TOPIC_CONFIG = 1, SRC_STATIC_BROKER_CONFIG = 4, SRC_DEFAULT_CONFIG = 5 };
-/* Kafka's ConfigType ids (the topic keys carry theirs in the table). */
-enum { CT_BOOLEAN = 1, CT_STRING = 2, CT_INT = 3, CT_SHORT = 4, CT_LONG = 5, CT_LIST = 7 };
-enum { VALUE_MAX = 2048, SYNONYMS_MAX = 3 };
+enum {
+    SRC_TOPIC_CONFIG = 1,
+    SRC_DYNAMIC_BROKER_CONFIG = 2,
+    SRC_DYNAMIC_DEFAULT_BROKER_CONFIG = 3,
+    SRC_STATIC_BROKER_CONFIG = 4,
+    SRC_DEFAULT_CONFIG = 5
+};
+enum { VALUE_MAX = 2048, SYNONYMS_MAX = 5 };
 
 typedef struct describe {
     breq *r;
     bool synonyms;
     const config *dflt; /* what the node would run with given no file and no flags */
+    const meta_image *img;
     const kstr_array_t *keys;
     DescribeConfigsResponse_DescribeConfigsResult *out;
 } describe;
@@ -90,24 +97,61 @@ static void fail(describe *d, int16_t err, const char *msg)
     d->out->Configs.count = 0;
 }
 
+/* ---- where a broker-level value comes from --------------------------------- */
+
+/* Where a broker-level value comes from, with its synonyms in Kafka's
+ * order: this node's dynamic value, the cluster-wide dynamic default, the
+ * static configuration, the default. */
+typedef struct origin {
+    const char *node, *cluster; /* dynamic values, or NULL */
+    char live[VALUE_MAX], stat[VALUE_MAX], dflt[VALUE_MAX];
+} origin;
+
+static void origin_of(describe *d, const char *key, origin *o)
+{
+    dynconf_lookup(d->r->b, d->img, key, &o->node, &o->cluster);
+    config_get(&d->r->b->cfg, key, o->live, sizeof o->live);
+    config_get(&d->r->b->static_cfg, key, o->stat, sizeof o->stat);
+    config_get(d->dflt, key, o->dflt, sizeof o->dflt);
+}
+
+static int8_t origin_source(const origin *o)
+{
+    return o->node      ? SRC_DYNAMIC_BROKER_CONFIG
+           : o->cluster ? SRC_DYNAMIC_DEFAULT_BROKER_CONFIG
+           : strcmp(o->stat, o->dflt) != 0 ? SRC_STATIC_BROKER_CONFIG
+                                            : SRC_DEFAULT_CONFIG;
+}
+
+static void origin_synonyms(describe *d, entry_t *e, const char *key, const origin *o)
+{
+    if (o->node)
+        add_synonym(d, e, key, o->node, SRC_DYNAMIC_BROKER_CONFIG);
+    if (o->cluster)
+        add_synonym(d, e, key, o->cluster, SRC_DYNAMIC_DEFAULT_BROKER_CONFIG);
+    if (strcmp(o->stat, o->dflt) != 0)
+        add_synonym(d, e, key, o->stat, SRC_STATIC_BROKER_CONFIG);
+    add_synonym(d, e, key, o->dflt, SRC_DEFAULT_CONFIG);
+}
+
 /* ---- topics ---------------------------------------------------------------- */
 
 static void topic_entry(describe *d, const meta_topic *t, const topic_config_key *k, entry_t *e)
 {
-    char live[VALUE_MAX], dflt[VALUE_MAX];
-    topic_config_default(&d->r->b->cfg, k, live, sizeof live);
-    topic_config_default(d->dflt, k, dflt, sizeof dflt);
     const char *override = meta_topic_config(t, k->name);
-    bool static_set = k->synonym && strcmp(live, dflt) != 0;
-    int8_t src = override     ? SRC_TOPIC_CONFIG
-                 : static_set ? SRC_STATIC_BROKER_CONFIG
-                              : SRC_DEFAULT_CONFIG;
-    set_entry(d, e, k->name, override ? override : live, src, k->type, false);
+    origin o = {0};
+    if (k->synonym && config_get(&d->r->b->cfg, k->synonym, o.live, sizeof o.live)) {
+        origin_of(d, k->synonym, &o);
+    } else { /* no broker-level setting (or an ignored one) */
+        topic_config_default(&d->r->b->cfg, k, o.live, sizeof o.live);
+        topic_config_default(d->dflt, k, o.dflt, sizeof o.dflt);
+        snprintf(o.stat, sizeof o.stat, "%s", o.dflt);
+    }
+    int8_t src = override ? SRC_TOPIC_CONFIG : origin_source(&o);
+    set_entry(d, e, k->name, override ? override : o.live, src, k->type, false);
     if (override)
         add_synonym(d, e, k->name, override, SRC_TOPIC_CONFIG);
-    if (static_set)
-        add_synonym(d, e, k->synonym, live, SRC_STATIC_BROKER_CONFIG);
-    add_synonym(d, e, k->synonym ? k->synonym : k->name, dflt, SRC_DEFAULT_CONFIG);
+    origin_synonyms(d, e, k->synonym ? k->synonym : k->name, &o);
 }
 
 static void describe_topic(describe *d, const meta_image *img, kstr_t name)
@@ -133,170 +177,43 @@ static void describe_topic(describe *d, const meta_image *img, kstr_t name)
 
 /* ---- the broker ----------------------------------------------------------- */
 
-typedef enum bk_kind {
-    BK_I16,
-    BK_I32,
-    BK_I64,
-    BK_BOOL,
-    BK_STR,
-    BK_ADDR,
-    BK_ADVERTISED,
-    BK_LISTENERS,
-    BK_VOTERS,
-    BK_LOGLEVEL
-} bk_kind;
-
-typedef struct broker_key {
-    const char *name;
-    bk_kind kind;
-    size_t off; /* offsetof(config, ...) */
-    int8_t type;
-} broker_key;
-
-#define F(field) offsetof(config, field)
-
-/* The keys of config.c's table under their canonical names (aliases such
- * as log.retention.hours are left out: they set the same fields). */
-static const broker_key broker_keys[] = {
-    {"admin.listeners", BK_ADDR, F(admin_listen), CT_STRING},
-    {"advertised.listeners", BK_ADVERTISED, F(advertise), CT_STRING},
-    {"auto.create.topics.enable", BK_BOOL, F(auto_create_topics_enable), CT_BOOLEAN},
-    {"cluster.id", BK_STR, F(cluster_id), CT_STRING},
-    {"controller.quorum.voters", BK_VOTERS, F(voters), CT_LIST},
-    {"default.replication.factor", BK_I16, F(default_replication_factor), CT_SHORT},
-    {"group.initial.rebalance.delay.ms", BK_I32, F(group_initial_rebalance_delay_ms), CT_INT},
-    {"group.max.session.timeout.ms", BK_I32, F(group_max_session_timeout_ms), CT_INT},
-    {"group.min.session.timeout.ms", BK_I32, F(group_min_session_timeout_ms), CT_INT},
-    {"listeners", BK_LISTENERS, F(listen), CT_STRING},
-    {"log.dirs", BK_STR, F(data_dir), CT_STRING},
-    {"log.flush.interval.messages", BK_I64, F(log_flush_interval_messages), CT_LONG},
-    {"log.flush.interval.ms", BK_I64, F(log_flush_interval_ms), CT_LONG},
-    {"log.cache.window.bytes", BK_I64, F(log_cache_window_bytes), CT_LONG},
-    {"log.index.interval.bytes", BK_I32, F(log_index_interval_bytes), CT_INT},
-    {"log.level", BK_LOGLEVEL, F(log_level), CT_STRING},
-    {"log.preallocate", BK_BOOL, F(log_preallocate), CT_BOOLEAN},
-    {"log.retention.bytes", BK_I64, F(log_retention_bytes), CT_LONG},
-    {"log.retention.check.interval.ms", BK_I64, F(log_retention_check_interval_ms), CT_LONG},
-    {"log.retention.ms", BK_I64, F(log_retention_ms), CT_LONG},
-    {"log.roll.ms", BK_I64, F(log_roll_ms), CT_LONG},
-    {"log.segment.bytes", BK_I64, F(log_segment_bytes), CT_INT},
-    {"message.max.bytes", BK_I32, F(message_max_bytes), CT_INT},
-    {"min.insync.replicas", BK_I32, F(min_insync_replicas), CT_INT},
-    {"node.id", BK_I32, F(node_id), CT_INT},
-    {"num.network.threads", BK_I32, F(num_network_threads), CT_INT},
-    {"num.partitions", BK_I32, F(num_partitions), CT_INT},
-    {"offsets.retention.check.interval.ms", BK_I64, F(offsets_retention_check_interval_ms), CT_LONG},
-    {"offsets.retention.minutes", BK_I64, F(offsets_retention_minutes), CT_INT},
-    {"offsets.topic.num.partitions", BK_I32, F(offsets_topic_num_partitions), CT_INT},
-    {"quorum.election.backoff.max.ms", BK_I32, F(quorum_election_backoff_max_ms), CT_INT},
-    {"quorum.election.timeout.ms", BK_I32, F(quorum_election_timeout_ms), CT_INT},
-    {"quorum.fetch.timeout.ms", BK_I32, F(quorum_fetch_timeout_ms), CT_INT},
-    {"replica.lag.time.max.ms", BK_I32, F(replica_lag_time_max_ms), CT_LONG},
-    {"socket.request.max.bytes", BK_I32, F(socket_request_max_bytes), CT_INT},
-};
-
-/* "HOST:PORT", bracketing an IPv6 host; returns the length written. */
-static int fmt_addr(char *out, size_t n, const config_addr *a)
+static void broker_entry(describe *d, const config_key_info *k, entry_t *e)
 {
-    return snprintf(out, n, strchr(a->host, ':') ? "[%s]:%d" : "%s:%d", a->host, a->port);
+    origin o;
+    origin_of(d, k->name, &o);
+    set_entry(d, e, k->name, o.live, origin_source(&o), k->kafka_type, !k->dynamic);
+    origin_synonyms(d, e, k->name, &o);
 }
 
-static void fmt_voters(const config *c, char *out, size_t n)
+/* The cluster-wide default resource lists only the dynamic defaults set. */
+static void default_entry(describe *d, const config_key_info *k, entry_t *e, const char *value)
 {
-    size_t used = 0;
-    out[0] = 0;
-    for (int i = 0; i < c->nvoters && used < n; i++) {
-        int w = snprintf(out + used, n - used, "%s%" PRId32 "@", i ? "," : "", c->voters[i].id);
-        if (w < 0 || (size_t)w >= n - used)
-            return;
-        used += (size_t)w;
-        w = fmt_addr(out + used, n - used, &c->voters[i].addr);
-        if (w < 0)
-            return;
-        used += (size_t)w;
-    }
-}
-
-static void broker_value(const config *c, const broker_key *k, char *out, size_t n)
-{
-    static const char *const levels[] = {"debug", "info", "warn", "error"};
-    const char *p = (const char *)c + k->off;
-    char a[CONFIG_HOST_MAX + 16], b[CONFIG_HOST_MAX + 16];
-    switch (k->kind) {
-    case BK_I16:
-        snprintf(out, n, "%d", *(const int16_t *)p);
-        break;
-    case BK_I32:
-        snprintf(out, n, "%" PRId32, *(const int32_t *)p);
-        break;
-    case BK_I64:
-        snprintf(out, n, "%" PRId64, *(const int64_t *)p);
-        break;
-    case BK_BOOL:
-        snprintf(out, n, "%s", *(const bool *)p ? "true" : "false");
-        break;
-    case BK_STR:
-        snprintf(out, n, "%s", p);
-        break;
-    case BK_ADDR:
-        fmt_addr(out, n, (const config_addr *)p);
-        break;
-    case BK_ADVERTISED:
-        fmt_addr(a, sizeof a, &c->advertise);
-        snprintf(out, n, "PLAINTEXT://%s", a);
-        break;
-    case BK_LISTENERS:
-        fmt_addr(a, sizeof a, &c->listen);
-        fmt_addr(b, sizeof b, &c->controller_listen);
-        snprintf(out, n, "PLAINTEXT://%s,CONTROLLER://%s", a, b);
-        break;
-    case BK_VOTERS:
-        fmt_voters(c, out, n);
-        break;
-    case BK_LOGLEVEL: {
-        int32_t l = *(const int32_t *)p;
-        snprintf(out, n, "%s", l >= 0 && l < 4 ? levels[l] : "info");
-        break;
-    }
-    }
-}
-
-static void broker_entry(describe *d, const broker_key *k, entry_t *e)
-{
-    char live[VALUE_MAX], dflt[VALUE_MAX];
-    broker_value(&d->r->b->cfg, k, live, sizeof live);
-    broker_value(d->dflt, k, dflt, sizeof dflt);
-    bool static_set = strcmp(live, dflt) != 0;
-    set_entry(d, e, k->name, live, static_set ? SRC_STATIC_BROKER_CONFIG : SRC_DEFAULT_CONFIG,
-              k->type, true);
-    if (static_set)
-        add_synonym(d, e, k->name, live, SRC_STATIC_BROKER_CONFIG);
-    add_synonym(d, e, k->name, dflt, SRC_DEFAULT_CONFIG);
+    set_entry(d, e, k->name, value, SRC_DYNAMIC_DEFAULT_BROKER_CONFIG, k->kafka_type, false);
+    add_synonym(d, e, k->name, value, SRC_DYNAMIC_DEFAULT_BROKER_CONFIG);
 }
 
 static void describe_broker(describe *d, kstr_t name)
 {
     d->out->Configs.count = 0;
-    if (name.len <= 0)
-        return; /* no cluster-wide dynamic defaults exist */
-    char *s = breq_strdup(d->r, name), *end;
-    errno = 0;
-    long long id = strtoll(s, &end, 10);
-    if (errno || *end || end == s) {
-        fail(d, KERR_INVALID_REQUEST, "broker id must be an integer");
+    const char *msg;
+    if (dynconf_check_resource(d->r->b, name, &msg) != KERR_NONE) {
+        fail(d, KERR_INVALID_REQUEST, msg);
         return;
     }
-    if (id != d->r->b->cfg.node_id) {
-        fail(d, KERR_INVALID_REQUEST,
-             "unexpected broker id: ask the broker itself, or give the empty name");
-        return;
-    }
-    int32_t n = (int32_t)ARRAY_LEN(broker_keys);
+    int32_t n = (int32_t)config_key_count();
     d->out->Configs.items =
         breq_items(d->r, &DescribeConfigsResponse_DescribeConfigsResourceResult_desc, n);
-    for (int32_t i = 0; i < n; i++)
-        if (wanted(d, broker_keys[i].name))
-            broker_entry(d, &broker_keys[i], &d->out->Configs.items[d->out->Configs.count++]);
+    for (int32_t i = 0; i < n; i++) {
+        config_key_info k;
+        config_key_at((size_t)i, &k);
+        if (k.alias || k.ignored || !wanted(d, k.name))
+            continue;
+        const char *dflt = meta_broker_config_get(d->img, "", k.name);
+        if (name.len > 0)
+            broker_entry(d, &k, &d->out->Configs.items[d->out->Configs.count++]);
+        else if (dflt)
+            default_entry(d, &k, &d->out->Configs.items[d->out->Configs.count++], dflt);
+    }
 }
 
 /* ---- request --------------------------------------------------------------- */
@@ -322,7 +239,8 @@ breq_rc api_describe_configs(breq *r)
     breq_hold_image(r, img); /* values of overrides point into it */
     describe d = {.r = r,
                   .synonyms = r->hdr.api_version >= 1 && req->IncludeSynonyms,
-                  .dflt = default_config(r)};
+                  .dflt = default_config(r),
+                  .img = img};
     for (int32_t i = 0; i < n; i++) {
         const DescribeConfigsRequest_DescribeConfigsResource *res = &req->Resources.items[i];
         d.out = &resp->Results.items[i];

@@ -9,10 +9,7 @@
  * produce lock, together with the append and the state update: a retry of
  * one of the producer's last batches is answered with its original offset
  * once that is durable, and not appended again; a bad epoch or sequence is
- * refused with INVALID_PRODUCER_EPOCH or OUT_OF_ORDER_SEQUENCE_NUMBER.
- *
- * On a topic with message.timestamp.type=LogAppendTime the broker stamps
- * each batch with its own clock and answers with that time (v2+). */
+ * refused with INVALID_PRODUCER_EPOCH or OUT_OF_ORDER_SEQUENCE_NUMBER. */
 #include <string.h>
 
 #include "base/log.h"
@@ -39,7 +36,8 @@ static void part_acked(void *arg, int err)
 {
     part_ack *a = arg;
     if (err != STORAGE_OK) {
-        a->out->ErrorCode = KERR_KAFKA_STORAGE_ERROR;
+        /* deleted before the write was durable: the client refreshes its metadata */
+        a->out->ErrorCode = err == STORAGE_ERR_DELETED ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_KAFKA_STORAGE_ERROR;
         a->out->BaseOffset = -1;
     }
     produce_release(a->pc);
@@ -87,13 +85,40 @@ static int append_idempotent(partition *p, kbytes_t recs, const batch_info_t *b,
     return rc;
 }
 
-/* On a LogAppendTime topic every batch takes the broker's clock as its
- * timestamp (attribute bit and maxTimestamp, CRC recomputed) before it is
- * appended; returns that time, or -1 on a CreateTime topic. */
-static int64_t stamp_append_time(const meta_topic *t, kbytes_t recs, int32_t batches)
+/* Validates a partition's payload: batches, keys of a compacted topic, and
+ * the idempotence rules; first gets the first batch's header. */
+static int16_t check_records(breq *r, const meta_topic *t, kbytes_t recs, batch_summary_t *sum,
+                             batch_info_t *first, ProduceResponse_PartitionProduceResponse *out)
 {
-    const char *type = t ? meta_topic_config(t, "message.timestamp.type") : NULL;
-    if (!type || strcmp(type, "LogAppendTime") != 0)
+    if (recs.len <= 0)
+        return KERR_INVALID_RECORD;
+    batch_limits_t lim = {.max_batch_bytes = (uint32_t)topic_config_long(&r->b->cfg, t, "max.message.bytes")};
+    enum batch_err be = batch_validate(recs.ptr, (size_t)recs.len, &lim, NULL, 0, sum, NULL);
+    if (be != BATCH_ERR_OK) {
+        out->ErrorMessage = kstr_from(batch_strerror(be));
+        return batch_err_kafka_code(be);
+    }
+    const char *policy = t ? meta_topic_config(t, "cleanup.policy") : NULL;
+    enum plog_keys keys = policy && strstr(policy, "compact") ? plog_compact_check_keys(recs.ptr, (size_t)recs.len)
+                                                               : PLOG_KEYS_OK;
+    if (keys == PLOG_KEYS_MISSING) {
+        out->ErrorMessage = kstr_from("a compacted topic needs a key on every record");
+        return KERR_INVALID_RECORD;
+    }
+    if (keys == PLOG_KEYS_UNREADABLE) {
+        out->ErrorMessage = kstr_from("the compressed records could not be read");
+        return KERR_CORRUPT_MESSAGE;
+    }
+    return first_batch(recs, sum->batches, first, &out->ErrorMessage);
+}
+
+/* LogAppendTime topics: every batch of the payload gets the broker's clock
+ * as its timestamp (attribute bit and maxTimestamp, CRC resealed), as
+ * Kafka does; consumers then read that time for each record. Returns the
+ * time given, or -1 for CreateTime topics. */
+static int64_t stamp_append_time(breq *r, const meta_topic *t, kbytes_t recs, int32_t batches)
+{
+    if (!topic_config_log_append_time(&r->b->cfg, t))
         return -1;
     int64_t now_ms = clock_wall_ms();
     size_t pos = 0;
@@ -110,35 +135,16 @@ static int64_t stamp_append_time(const meta_topic *t, kbytes_t recs, int32_t bat
 static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const meta_topic *t,
                                 kbytes_t recs, ProduceResponse_PartitionProduceResponse *out, bool ack)
 {
-    if (recs.len <= 0)
-        return KERR_INVALID_RECORD;
-    batch_limits_t lim = {.max_batch_bytes = (uint32_t)topic_config_long(&r->b->cfg, t, "max.message.bytes")};
     batch_summary_t sum;
-    enum batch_err be = batch_validate(recs.ptr, (size_t)recs.len, &lim, NULL, 0, &sum, NULL);
-    if (be != BATCH_ERR_OK) {
-        out->ErrorMessage = kstr_from(batch_strerror(be));
-        return batch_err_kafka_code(be);
-    }
-    const char *policy = t ? meta_topic_config(t, "cleanup.policy") : NULL;
-    enum plog_keys keys = policy && strstr(policy, "compact") ? plog_compact_check_keys(recs.ptr, (size_t)recs.len)
-                                                               : PLOG_KEYS_OK;
-    if (keys == PLOG_KEYS_MISSING) {
-        out->ErrorMessage = kstr_from("a compacted topic needs a key on every record");
-        return KERR_INVALID_RECORD;
-    }
-    if (keys == PLOG_KEYS_UNREADABLE) {
-        out->ErrorMessage = kstr_from("the compressed records could not be read");
-        return KERR_CORRUPT_MESSAGE;
-    }
     batch_info_t first;
-    int16_t err = first_batch(recs, sum.batches, &first, &out->ErrorMessage);
+    int16_t err = check_records(r, t, recs, &sum, &first, out);
     if (err != KERR_NONE)
         return err;
+    int64_t append_time_ms = stamp_append_time(r, t, recs, sum.batches);
     plog_append_result_t res = {0};
     txn_verdict v = {0};
     /* The records are a view into this request's own receive buffer:
-     * patching offsets, epochs and append times in place is safe. */
-    int64_t append_time_ms = stamp_append_time(t, recs, sum.batches);
+     * patching offsets and epochs in place is safe. */
     int rc = first.producer_id >= 0
                  ? append_idempotent(p, recs, &first, &v, &res)
                  : plog_append(p->log, (uint8_t *)recs.ptr, (size_t)recs.len, p->leader_epoch, &res);
@@ -151,6 +157,12 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
         out->ErrorMessage = kstr_from("record batch larger than the topic's segment.bytes");
         return KERR_RECORD_LIST_TOO_LARGE;
     }
+    if (rc == STORAGE_ERR_DELETED)
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (rc == STORAGE_ERR_NO_SPACE || rc == STORAGE_ERR_DAMAGED) { /* logged once by the log */
+        out->ErrorMessage = kstr_from(storage_strerror(rc));
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
     if (rc != STORAGE_OK) {
         log_error("broker", "append failed topic=%s partition=%d err=\"%s\"", p->topic, p->index,
                   storage_strerror(rc));
@@ -161,8 +173,8 @@ static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const me
      * durable (the first attempt may still be waiting for its sync). */
     int64_t upto = v.duplicate ? v.last_offset + 1 : res.log_end_offset;
     out->BaseOffset = v.duplicate ? v.first_offset : res.base_offset;
-    out->LogStartOffset = v.duplicate ? plog_log_start_offset(p->log) : res.log_start_offset;
     out->LogAppendTimeMs = v.duplicate ? -1 : append_time_ms;
+    out->LogStartOffset = v.duplicate ? plog_log_start_offset(p->log) : res.log_start_offset;
     if (!ack) {
         partition_appended(p, upto, NULL, NULL);
     } else {

@@ -1,13 +1,14 @@
-/* api_versions.c - ApiVersions (key 18) v0-v3: the APIs this broker
- * implements, each with the version range its handler supports clamped to
- * the schema's valid versions. Nothing is advertised that has no handler. */
+/* api_versions.c - ApiVersions (key 18) v0-v3: the APIs the listener the
+ * request came in on implements (its dispatch table), each with the version
+ * range its handler supports clamped to the schema's valid versions.
+ * Nothing is advertised that has no handler. */
 #include "broker/broker_int.h"
 
 breq_rc api_versions(breq *r)
 {
     ApiVersionsResponse *resp = r->resp;
-    size_t n;
-    const api_handler *h = broker_handlers(&n);
+    size_t n = r->table->count;
+    const api_handler *h = r->table->handlers;
     resp->ApiKeys.items = arena_alloc(&r->arena, n * sizeof *resp->ApiKeys.items);
     resp->ApiKeys.count = 0;
     for (size_t i = 0; i < n; i++) {

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <malloc.h>
 #include <semaphore.h>
-#include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -39,16 +38,33 @@ static void broker_metrics(buf_t *out, void *ctx)
     static const char help[] =
         "# TYPE chronik_connections_accepted_total counter\n"
         "# TYPE chronik_connections_active gauge\n"
+        "# TYPE chronik_connections_refused_total counter\n"
+        "# TYPE chronik_connections_idle_closed_total counter\n"
+        "# TYPE chronik_request_queued_bytes gauge\n"
+        "# TYPE chronik_request_budget_waits_total counter\n"
+        "# TYPE chronik_memory_trims_total counter\n"
         "# TYPE chronik_network_bytes_in_total counter\n"
         "# TYPE chronik_network_bytes_out_total counter\n"
         "# TYPE chronik_requests_total counter\n"
         "# TYPE chronik_request_errors_total counter\n"
         "# TYPE chronik_log_flush_rounds_total counter\n"
         "# TYPE chronik_log_fsyncs_total counter\n"
-        "# TYPE chronik_log_flush_waiters_total counter\n";
+        "# TYPE chronik_log_flush_waiters_total counter\n"
+        "# TYPE chronik_log_scrub_rounds_total counter\n"
+        "# TYPE chronik_log_scrub_damaged_ranges_total counter\n";
     buf_put(out, help, sizeof help - 1);
     metrics_line(out, "chronik_connections_accepted_total", "", ns.connections_accepted);
     metrics_line(out, "chronik_connections_active", "", ns.connections_active);
+    metrics_line(out, "chronik_connections_refused_total", "{reason=\"max_connections\"}",
+                 ns.connections_rejected);
+    metrics_line(out, "chronik_connections_refused_total", "{reason=\"max_connections_per_ip\"}",
+                 ns.connections_rejected_per_ip);
+    metrics_line(out, "chronik_connections_refused_total", "{reason=\"out_of_descriptors\"}",
+                 ns.connections_fd_shed);
+    metrics_line(out, "chronik_connections_idle_closed_total", "", ns.idle_closes);
+    metrics_line(out, "chronik_request_queued_bytes", "", ns.request_queued_bytes);
+    metrics_line(out, "chronik_request_budget_waits_total", "", ns.budget_waits);
+    metrics_line(out, "chronik_memory_trims_total", "", ns.memory_trims);
     metrics_line(out, "chronik_network_bytes_in_total", "", ns.bytes_in);
     metrics_line(out, "chronik_network_bytes_out_total", "", ns.bytes_out);
     metrics_line(out, "chronik_request_errors_total", "{reason=\"malformed\"}",
@@ -62,6 +78,8 @@ static void broker_metrics(buf_t *out, void *ctx)
     metrics_line(out, "chronik_log_flush_rounds_total", "", fs.rounds);
     metrics_line(out, "chronik_log_fsyncs_total", "", fs.syncs);
     metrics_line(out, "chronik_log_flush_waiters_total", "", fs.callbacks);
+    metrics_line(out, "chronik_log_scrub_rounds_total", "", atomic_load(&b->stats.scrub_rounds));
+    metrics_line(out, "chronik_log_scrub_damaged_ranges_total", "", atomic_load(&b->stats.scrub_damaged_ranges));
     broker_status_metrics(b, out);
     for (int k = 0; k < PROTO_API_KEY_LIMIT; k++) {
         uint64_t v = atomic_load(&b->stats.requests[k]);
@@ -76,9 +94,12 @@ static void broker_metrics(buf_t *out, void *ctx)
 
 bool broker_ready_check(broker *b, char *reason, size_t len)
 {
-    (void)b;
     if (atomic_load(&g_stop_requested)) {
         snprintf(reason, len, "shutting down");
+        return false;
+    }
+    if (b->meta && !meta_caught_up(b->meta)) {
+        snprintf(reason, len, "metadata not caught up with the quorum");
         return false;
     }
     return true;
@@ -133,6 +154,9 @@ static void on_meta_change(void *ctx, const meta_image *old, const meta_image *c
 {
     (void)old;
     broker *b = ctx;
+    dynconf_apply(b, cur); /* before the logs take their configuration from it */
+    if (b->cfg.producer_id_expiration_ms > 0)
+        replica_set_producer_id_expiration(b->replicas, b->cfg.producer_id_expiration_ms);
     replica_sync(b->replicas, cur);
 }
 
@@ -188,9 +212,7 @@ static void compact_one(broker *b, const meta_topic *t, partition *p)
     o.delete_retention_ms = topic_config_long(&b->cfg, t, "delete.retention.ms");
     o.min_lag_ms = topic_config_long(&b->cfg, t, "min.compaction.lag.ms");
     o.max_lag_ms = topic_config_long(&b->cfg, t, "max.compaction.lag.ms");
-    const char *ratio = meta_topic_config(t, "min.cleanable.dirty.ratio");
-    if (ratio)
-        o.min_dirty_ratio = strtod(ratio, NULL);
+    o.min_dirty_ratio = topic_config_double(&b->cfg, t, "min.cleanable.dirty.ratio");
     o.cancel = compact_cancelled;
     o.cancel_arg = b;
     int rc = plog_compact(p->log, &o, NULL);
@@ -218,41 +240,78 @@ static void compact_all(broker *b)
     free(pending.parts);
 }
 
-/* Retention and time-based rolls, every log.retention.check.interval.ms. */
+/* Waits on hk_cond (hk_lock held) until the monotonic time due_ms, a
+ * signal, or a stop. */
+static void housekeeper_wait(broker *b, int64_t due_ms)
+{
+    int64_t ms = MAX(due_ms - clock_mono_ms(), 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&b->hk_cond, &b->hk_lock, &ts);
+}
+
+/* Retention and time-based rolls every log.retention.check.interval.ms;
+ * compaction every log.cleaner.backoff.ms (Kafka's cleaner cadence: each
+ * pass decides per partition whether it is due, from its dirty ratio and
+ * min/max.compaction.lag.ms). The intervals are read again at least every
+ * HOUSEKEEP_RECHECK_MS, so a dynamic change applies within that. */
+enum { HOUSEKEEP_RECHECK_MS = 1000, HOUSEKEEP_MIN_INTERVAL_MS = 10 };
+
 static void *housekeeper(void *arg)
 {
     broker *b = arg;
+    int64_t last_retention = clock_mono_ms(), last_clean = last_retention;
     pthread_mutex_lock(&b->hk_lock);
     while (!b->hk_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ms = MAX(b->cfg.log_retention_check_interval_ms, 10);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&b->hk_cond, &b->hk_lock, &ts);
+        int64_t retention_due =
+            last_retention + MAX(b->cfg.log_retention_check_interval_ms, HOUSEKEEP_MIN_INTERVAL_MS);
+        int64_t clean_due =
+            last_clean + MAX(b->cfg.log_cleaner_backoff_ms, HOUSEKEEP_MIN_INTERVAL_MS);
+        housekeeper_wait(b, MIN(MIN(retention_due, clean_due), clock_mono_ms() + HOUSEKEEP_RECHECK_MS));
         if (b->hk_stop)
             break;
         pthread_mutex_unlock(&b->hk_lock);
-        replica_each(b->replicas, housekeep_one, b);
-        compact_all(b);
+        if (clock_mono_ms() >= retention_due) {
+            replica_each(b->replicas, housekeep_one, b);
+            last_retention = clock_mono_ms();
+        }
+        if (clock_mono_ms() >= clean_due) {
+            compact_all(b);
+            last_clean = clock_mono_ms();
+        }
         pthread_mutex_lock(&b->hk_lock);
     }
     pthread_mutex_unlock(&b->hk_lock);
     return NULL;
 }
 
+static void fmt_hostport(char *out, size_t n, const config_addr *a)
+{
+    snprintf(out, n, strchr(a->host, ':') ? "[%s]:%d" : "%s:%d", a->host, a->port);
+}
+
 static int open_storage(broker *b)
 {
     sfs_t *fs = sfs_posix();
     b->replicas = replica_new(b->cfg.data_dir, fs, b->cfg.node_id, topic_config_plog, &b->cfg);
-    replica_set_producer_id_expiration(b->replicas, b->cfg.producer_id_expiration_ms);
-    int rc = meta_open(b->cfg.data_dir, fs, b->cfg.node_id, on_meta_change, b, &b->meta);
+    meta_config mc = {.data_dir = b->cfg.data_dir, .fs = fs, .node_id = b->cfg.node_id,
+                      .election_timeout_ms = b->cfg.quorum_election_timeout_ms,
+                      .election_backoff_max_ms = b->cfg.quorum_election_backoff_max_ms,
+                      .fetch_timeout_ms = b->cfg.quorum_fetch_timeout_ms};
+    for (int i = 0; i < b->cfg.nvoters && i < META_VOTERS_MAX; i++) {
+        mc.voter_ids[mc.n_voters] = b->cfg.voters[i].id;
+        fmt_hostport(mc.voter_addrs[mc.n_voters], sizeof mc.voter_addrs[0], &b->cfg.voters[i].addr);
+        mc.n_voters++;
+    }
+    int rc = meta_open(&mc, on_meta_change, b, &b->meta);
     if (rc != STORAGE_OK) {
-        log_error("broker", "cannot open the metadata log err=\"%s\"", storage_strerror(rc));
+        log_error("broker", "cannot open the metadata log dir=%s err=\"%s\"", b->cfg.data_dir, storage_strerror(rc));
         return -1;
     }
     pthread_mutex_init(&b->hk_lock, NULL);
@@ -260,11 +319,13 @@ static int open_storage(broker *b)
     if (pthread_create(&b->housekeeper, NULL, housekeeper, b) != 0)
         CK_PANIC("cannot start the housekeeping thread");
     b->groups = broker_groups_start(b);
+    broker_scrubber_start(b);
     return 0;
 }
 
 static void close_storage(broker *b)
 {
+    broker_scrubber_stop(b);
     group_coord_stop(b->groups);
     if (b->meta) {
         pthread_mutex_lock(&b->hk_lock);
@@ -278,36 +339,73 @@ static void close_storage(broker *b)
         replica_free(b->replicas);
 }
 
-static int make_dir(const char *path)
+static int listen_failed(const char *listener, const char *flag, const char *addr, int err)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return 0;
-    log_error("broker", "cannot create data directory dir=%s err=\"%s\"", path, strerror(errno));
+    bool in_use = err == EADDRINUSE;
+    log_error("broker", "cannot listen listener=%s addr=%s err=\"%s\"%s%s%s", listener, addr, strerror(err),
+              in_use ? " (each node on a host needs its own " : "", in_use ? flag : "", in_use ? ")" : "");
     return -1;
 }
 
-static int start_listeners(broker *b)
+/* Before anything in the data directory is read or written. */
+static int lock_dir(broker *b)
 {
-    net_config nc = net_config_defaults();
-    nc.num_threads = b->cfg.num_network_threads;
-    nc.request_max_bytes = (size_t)b->cfg.socket_request_max_bytes;
-    b->net = net_new(&nc);
-    net_handler h = {.on_frame = broker_on_frame, .ctx = b};
-    char addr[CONFIG_HOST_MAX + 16];
-    snprintf(addr, sizeof addr, strchr(b->cfg.listen.host, ':') ? "[%s]:%d" : "%s:%d",
-             b->cfg.listen.host, b->cfg.listen.port);
-    int rc = net_listen(b->net, addr, &h, &b->port);
-    if (rc != 0) {
-        log_error("broker", "cannot listen addr=%s err=\"%s\"", addr, strerror(-rc));
+    char err[STORAGE_PATH_MAX + 128];
+    if (storage_lock_dir(b->cfg.data_dir, &b->dir_lock_fd, err, sizeof err) != 0) {
+        log_error("broker", "%s", err);
         return -1;
     }
-    admin_http_cb acb = {.metrics = broker_metrics, .ready = broker_ready, .status = broker_status, .ctx = b};
-    b->admin = admin_http_start(b->cfg.admin_listen.host, b->cfg.admin_listen.port, &acb, NULL);
+    int swept = storage_sweep_deleted(b->cfg.data_dir, sfs_posix());
+    if (swept < 0)
+        log_warn("broker", "cannot list the data directory dir=%s err=\"%s\"", b->cfg.data_dir, strerror(-swept));
+    return 0;
+}
+
+static net_config net_settings(const config *cfg)
+{
+    net_config nc = net_config_defaults();
+    nc.num_threads = cfg->num_network_threads;
+    nc.request_max_bytes = (size_t)cfg->socket_request_max_bytes;
+    nc.queued_max_bytes = cfg->queued_max_request_bytes < 0 ? 0 : (size_t)cfg->queued_max_request_bytes;
+    nc.max_connections = (uint32_t)cfg->max_connections;
+    nc.max_connections_per_ip = (uint32_t)cfg->max_connections_per_ip;
+    int64_t idle_ms = cfg->connections_max_idle_ms;
+    nc.idle_timeout_ms = idle_ms <= 0 ? 0 : (uint32_t)MIN(idle_ms, (int64_t)UINT32_MAX);
+    return nc;
+}
+
+/* Bind every listener before the data directory is touched, so that an
+ * address in use is the first thing reported. Connections wait in the
+ * backlogs until the broker serves. The controller listener has its own
+ * dispatch table (dispatch.c) and no connection limits. */
+static int bind_listeners(broker *b)
+{
+    net_raise_fd_limit();
+    net_config nc = net_settings(&b->cfg);
+    b->net = net_new(&nc);
+    net_handler h = {.on_frame = broker_on_frame, .ctx = b};
+    char addr[CONFIG_HOST_MAX + 16], caddr[CONFIG_HOST_MAX + 16];
+    fmt_hostport(addr, sizeof addr, &b->cfg.listen);
+    int rc = net_listen(b->net, addr, &h, &b->port);
+    if (rc != 0)
+        return listen_failed("client", "--listen", addr, -rc);
+    fmt_hostport(caddr, sizeof caddr, &b->cfg.controller_listen);
+    net_handler ch = {.on_frame = broker_on_controller_frame, .ctx = b, .unlimited = true};
+    rc = net_listen(b->net, caddr, &ch, &b->controller_port);
+    if (rc != 0)
+        return listen_failed("controller", "--controller-listen", caddr, -rc);
+    b->admin = admin_http_listen(b->cfg.admin_listen.host, b->cfg.admin_listen.port, NULL);
     if (!b->admin)
         return -1;
     log_info("broker", "listening addr=%s advertised=%s:%d node_id=%d threads=%d", addr,
              b->cfg.advertise.host, b->cfg.advertise.port, b->cfg.node_id, nc.num_threads);
     return 0;
+}
+
+static void serve_admin(broker *b)
+{
+    admin_http_cb acb = {.metrics = broker_metrics, .ready = broker_ready, .status = broker_status, .ctx = b};
+    admin_http_serve(b->admin, &acb);
 }
 
 /* Request buffers of up to a few MiB are allocated and freed at a high rate.
@@ -322,27 +420,39 @@ static void tune_allocator(void)
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
 }
 
+static bool is_voter(const config *cfg)
+{
+    for (int i = 0; i < cfg->nvoters; i++)
+        if (cfg->voters[i].id == cfg->node_id)
+            return true;
+    return cfg->nvoters == 0;
+}
+
 int broker_run(const config *cfg)
 {
     tune_allocator();
     broker *b = xcalloc(1, sizeof *b);
     b->cfg = *cfg;
+    b->static_cfg = *cfg;
     b->started_ms = clock_mono_ms();
+    b->dir_lock_fd = -1;
     pthread_mutex_init(&b->parked_lock, NULL);
     b->parked_head.next = b->parked_head.prev = &b->parked_head;
     int rc = 1;
-    if (cfg->nvoters > 1 || (cfg->nvoters == 1 && cfg->voters[0].id != cfg->node_id)) {
-        /* The Raft core exists, but its wiring to sockets and disks does not yet. */
-        log_error("broker", "controller.quorum.voters must name only this node (node.id=%d): "
-                  "multi-node clusters are not available in this version yet", cfg->node_id);
+    if (!is_voter(cfg)) {
+        log_error("broker", "node.id=%d is not in controller.quorum.voters: every node is a voter in "
+                  "this version (broker-only nodes are not available yet)", cfg->node_id);
         goto out;
     }
-    if (make_dir(cfg->data_dir) != 0 || open_storage(b) != 0 || start_listeners(b) != 0)
+    if (bind_listeners(b) != 0 || broker_data_dir_check(cfg->data_dir) != 0 || lock_dir(b) != 0 ||
+        open_storage(b) != 0)
         goto out;
+    serve_admin(b);
     log_info("broker", "started version=%s data_dir=%s cluster_id=%s", CHRONIK_VERSION, cfg->data_dir,
              cfg->cluster_id);
     if (net_start(b->net) != 0)
         goto out;
+    meta_connect(b->meta, b->net);
     while (sem_wait(&g_stop_sem) != 0 && errno == EINTR)
         ;
     log_info("broker", "stopping");
@@ -356,6 +466,7 @@ out:
     if (b->net)
         net_free(b->net);
     pthread_mutex_destroy(&b->parked_lock);
+    storage_unlock_dir(b->dir_lock_fd);
     free(b);
     if (rc == 0)
         log_info("broker", "stopped");

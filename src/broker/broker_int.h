@@ -35,13 +35,17 @@ enum api_key {
     API_CREATE_TOPICS = 19, API_DELETE_TOPICS = 20, API_DELETE_RECORDS = 21,
     API_INIT_PRODUCER_ID = 22, API_DESCRIBE_CONFIGS = 32, API_ALTER_CONFIGS = 33,
     API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_INCREMENTAL_ALTER_CONFIGS = 44,
-    API_OFFSET_DELETE = 47, API_DESCRIBE_CLUSTER = 60, API_DESCRIBE_PRODUCERS = 61,
+    API_OFFSET_DELETE = 47, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
+    API_DESCRIBE_QUORUM = 55, API_FETCH_SNAPSHOT = 59, API_DESCRIBE_CLUSTER = 60,
+    API_DESCRIBE_PRODUCERS = 61, API_ALLOCATE_PRODUCER_IDS = 67,
 };
 
 typedef struct broker_stats {
     _Atomic uint64_t requests[PROTO_API_KEY_LIMIT];
     _Atomic uint64_t request_errors;      /* closed for a malformed request */
     _Atomic uint64_t unsupported_versions;
+    _Atomic uint64_t scrub_rounds;         /* scrubber.c */
+    _Atomic uint64_t scrub_damaged_ranges;
 } broker_stats;
 
 /* A request parked on a timer. When a stop is requested the broker calls
@@ -57,7 +61,8 @@ typedef struct parked {
 typedef struct broker {
     pthread_mutex_t parked_lock;
     parked parked_head;        /* circular list */
-    config cfg;
+    config cfg;                /* static settings, and the dynamic ones as last applied */
+    config static_cfg;         /* the file and flags only (dynamic_config.c starts from it) */
     net_t *net;
     meta_t *meta;
     replica_mgr *replicas;
@@ -67,8 +72,14 @@ typedef struct broker {
     pthread_mutex_t hk_lock;
     pthread_cond_t hk_cond;
     bool hk_stop;
+    pthread_t scrub_thread;    /* scrubber.c */
+    pthread_mutex_t scrub_lock;
+    pthread_cond_t scrub_cond;
+    bool scrub_stop, scrub_started;
     uint16_t port;             /* bound client port */
+    uint16_t controller_port;  /* bound controller port */
     int64_t started_ms;
+    int dir_lock_fd;        /* DATA_DIR/.lock, held while running */
     broker_stats stats;
     txn_pids pids;             /* producer-id blocks (api_init_producer_id.c); zeroed = empty */
 } broker;
@@ -79,8 +90,11 @@ typedef struct breq {
     arena_t arena;
     proto_req_header_t hdr;
     void *req;                 /* decoded request body (api->request) */
+    const uint8_t *body;       /* the raw request body (a view into the frame) */
+    size_t body_len;
     void *resp;                /* response body (api->response), defaults set */
     meta_image *image;         /* held while the response points into it */
+    const struct api_table *table; /* the listener's dispatch table */
     int64_t received_ms;
 } breq;
 
@@ -93,10 +107,23 @@ typedef struct api_handler {
     breq_handler_fn fn;
 } api_handler;
 
-/* The handler of an api key that this broker implements, or NULL. */
-const api_handler *broker_handler(int16_t api_key);
+/* A listener's dispatch table (dispatch.c). */
+typedef struct api_table {
+    const api_handler *handlers;
+    size_t count;
+    const char *name;
+} api_table;
+extern const api_table broker_client_api;     /* the Kafka client listener */
+extern const api_table broker_controller_api; /* the controller listener */
+
+/* The handler of an api key in table t, or NULL. */
+const api_handler *broker_handler(const api_table *t, int16_t api_key);
 
 /* True when the node can serve; otherwise reason gets why (broker.c). */
+/* data_dir.c: the data directory exists (created if need be) and this
+ * process may write in it; 0, or -1 after logging the directory and why. */
+int broker_data_dir_check(const char *path);
+
 bool broker_ready_check(broker *b, char *reason, size_t len);
 /* The node's live state for GET /status (status.c): JSON, or text when
  * text is true; true when healthy. ctx is the broker. */
@@ -104,8 +131,10 @@ bool broker_status(buf_t *out, bool text, void *ctx);
 /* The partition gauges of GET /metrics: counts by health, and each held
  * partition's log start and end, high watermark and size (status.c). */
 void broker_status_metrics(broker *b, buf_t *out);
-/* Every implemented handler, in api-key order (ApiVersions lists them). */
-const api_handler *broker_handlers(size_t *count);
+/* The scrubber thread (scrubber.c): started after the logs are open,
+ * stopped before they close. */
+void broker_scrubber_start(broker *b);
+void broker_scrubber_stop(broker *b);
 
 void broker_park(broker *b, parked *p);
 void broker_unpark(broker *b, parked *p); /* no-op when not parked */
@@ -119,6 +148,7 @@ void breq_noreply(breq *r);
 
 /* net's frame callback (dispatch.c). */
 void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx);
+void broker_on_controller_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx);
 
 /* Handlers, one file each. */
 breq_rc api_versions(breq *r);
@@ -149,6 +179,9 @@ breq_rc api_incremental_alter_configs(breq *r);
 breq_rc api_describe_cluster(breq *r);
 breq_rc api_init_producer_id(breq *r);
 breq_rc api_describe_producers(breq *r);
+breq_rc api_describe_quorum(breq *r);
+breq_rc api_raft(breq *r);
+breq_rc api_allocate_producer_ids(breq *r); /* controller listener */ /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot (controller) */
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 
@@ -177,7 +210,7 @@ typedef struct topic_config_key {
     const char *name;          /* topic-level key */
     const char *synonym;       /* broker-level key, or NULL */
     int8_t type;               /* DescribeConfigs ConfigType */
-    size_t broker_off;         /* offsetof(config, ...) of the default, or (size_t)-1 */
+    bool broker_default;       /* the default is the synonym's value in the broker's config */
     const char *fixed_default; /* when there is no broker field */
 } topic_config_key;
 
@@ -186,8 +219,29 @@ const topic_config_key *topic_config_find(const char *name, size_t len);
 void topic_config_default(const config *c, const topic_config_key *k, char *out, size_t n);
 bool topic_config_valid(const topic_config_key *k, const char *value);
 int64_t topic_config_long(const config *c, const meta_topic *t, const char *name);
+double topic_config_double(const config *c, const meta_topic *t, const char *name);
+/* True when the topic's message.timestamp.type (or the broker's) is LogAppendTime. */
+bool topic_config_log_append_time(const config *c, const meta_topic *t);
 /* replica_config_fn: a topic's log configuration (ctx is the config). */
 void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out);
+
+/* ---- dynamic broker configuration (dynamic_config.c) ------------------------ */
+
+/* Recomputes the dynamic settings in b->cfg from the static ones and img's
+ * BROKER ConfigRecords (the cluster-wide default, then this node's). */
+void dynconf_apply(broker *b, const meta_image *img);
+/* A BROKER resource name that may be altered: "" or this node's id. */
+int16_t dynconf_check_resource(const broker *b, kstr_t name, const char **msg);
+/* Every key known and dynamic: else INVALID_CONFIG (unknown) or Kafka's
+ * INVALID_REQUEST naming every static key. */
+int16_t dynconf_check_keys(breq *r, kstr_t resource, const char *const *keys, int32_t n,
+                           const char **msg);
+/* A new value (NULL: delete) that the key accepts; else INVALID_REQUEST. */
+int16_t dynconf_check_value(breq *r, kstr_t resource, const char *key, const char *value,
+                            const char **msg);
+/* The dynamic values of key (or an alias) for this node and the cluster-wide default, or NULL. */
+void dynconf_lookup(const broker *b, const meta_image *img, const char *key, const char **node_value,
+                    const char **default_value);
 
 /* Keep img alive until r is freed (the response may point into it). */
 static inline void breq_hold_image(breq *r, meta_image *img)

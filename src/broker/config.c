@@ -2,6 +2,7 @@
 #include "broker/config.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -11,11 +12,20 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "net/net.h"
 
 enum ctype {
-    CT_I16, CT_I32, CT_I64, CT_BOOL, CT_STR, CT_ADDR, CT_LISTENERS, CT_VOTERS,
-    CT_HOURS_AS_MS, CT_MINUTES_AS_MS, CT_LOGLEVEL, CT_IGNORED
+    CT_I16, CT_I32, CT_I64, CT_DOUBLE, CT_BOOL, CT_STR, CT_ADDR, CT_ADVERTISED, CT_LISTENERS,
+    CT_VOTERS, CT_HOURS_AS_MS, CT_MINUTES_AS_MS, CT_LOGLEVEL, CT_TIMESTAMP_TYPE, CT_IGNORED
 };
+
+/* Row flags. DYN: Kafka updates the key at run time (its "cluster-wide"
+ * mode: per broker or as the cluster-wide default, through AlterConfigs on
+ * a BROKER resource) and Chronik applies a new value from then on.
+ * ALIAS: another name for a setting listed under its canonical key.
+ * KAFKA_INT, KAFKA_LONG: the type DescribeConfigs reports, where Kafka's
+ * differs from the field's. */
+enum { DYN = 1, ALIAS = 2, KAFKA_INT = 4, KAFKA_LONG = 8 };
 
 struct ckey {
     const char *key;
@@ -24,6 +34,7 @@ struct ckey {
     size_t size; /* for CT_STR */
     const char *dflt;
     const char *help;
+    int flags;
 };
 
 #define F(field) offsetof(config, field)
@@ -34,62 +45,96 @@ static const struct ckey keys[] = {
     {"node.id", CT_I32, F(node_id), 0, "1", "this node's id"},
     {"listeners", CT_LISTENERS, 0, 0, NULL,
      "PLAINTEXT://HOST:PORT[,CONTROLLER://HOST:PORT] (default 127.0.0.1:9092, controller :9093)"},
-    {"advertised.listeners", CT_ADDR, F(advertise), 0, NULL,
+    {"advertised.listeners", CT_ADVERTISED, F(advertise), 0, NULL,
      "address given to clients in Metadata (default: the client listener)"},
     {"controller.quorum.voters", CT_VOTERS, 0, 0, NULL,
      "ID@HOST:PORT,... the metadata quorum (default: this node alone)"},
     {"admin.listeners", CT_ADDR, F(admin_listen), 0, "127.0.0.1:9644",
-     "HTTP address for /health, /ready and /metrics"},
+     "HTTP address for /health, /ready, /metrics and /status"},
     {"log.dirs", CT_STR, F(data_dir), S(data_dir), "./chronik-data", "data directory"},
-    {"log.dir", CT_STR, F(data_dir), S(data_dir), NULL, "same as log.dirs"},
+    {"log.dir", CT_STR, F(data_dir), S(data_dir), NULL, "same as log.dirs", ALIAS},
     {"cluster.id", CT_STR, F(cluster_id), S(cluster_id), "chronik-cluster",
      "cluster id reported to clients"},
     {"num.partitions", CT_I32, F(num_partitions), 0, "1", "partitions of an auto-created topic"},
     {"default.replication.factor", CT_I16, F(default_replication_factor), 0, "1",
      "replication factor of an auto-created topic"},
     {"min.insync.replicas", CT_I32, F(min_insync_replicas), 0, "1",
-     "ISR size required for acks=all"},
+     "ISR size required for acks=all", DYN},
     {"auto.create.topics.enable", CT_BOOL, F(auto_create_topics_enable), 0, "true",
      "create a topic on first use"},
-    {"log.retention.ms", CT_I64, F(log_retention_ms), 0, "604800000", "time-based retention"},
+    {"log.retention.ms", CT_I64, F(log_retention_ms), 0, "604800000", "time-based retention", DYN},
     {"log.retention.minutes", CT_MINUTES_AS_MS, F(log_retention_ms), 0, NULL,
-     "time-based retention, minutes"},
+     "time-based retention, minutes", DYN | ALIAS},
     {"log.retention.hours", CT_HOURS_AS_MS, F(log_retention_ms), 0, NULL,
-     "time-based retention, hours"},
+     "time-based retention, hours", DYN | ALIAS},
     {"log.retention.bytes", CT_I64, F(log_retention_bytes), 0, "-1",
-     "size-based retention per partition (-1: none)"},
-    {"log.segment.bytes", CT_I64, F(log_segment_bytes), 0, "1073741824", "segment size"},
-    {"log.roll.ms", CT_I64, F(log_roll_ms), 0, "604800000", "roll a segment after this long"},
-    {"log.roll.hours", CT_HOURS_AS_MS, F(log_roll_ms), 0, NULL, "log.roll.ms in hours"},
+     "size-based retention per partition (-1: none)", DYN},
+    {"log.segment.bytes", CT_I64, F(log_segment_bytes), 0, "1073741824", "segment size",
+     DYN | KAFKA_INT},
+    {"log.roll.ms", CT_I64, F(log_roll_ms), 0, "604800000", "roll a segment after this long", DYN},
+    {"log.roll.hours", CT_HOURS_AS_MS, F(log_roll_ms), 0, NULL, "log.roll.ms in hours", DYN | ALIAS},
     {"log.retention.check.interval.ms", CT_I64, F(log_retention_check_interval_ms), 0, "300000",
      "how often retention and time-based rolls are checked"},
+    {"log.cleaner.backoff.ms", CT_I64, F(log_cleaner_backoff_ms), 0, "15000",
+     "how often the cleaner looks for compacted partitions to clean", DYN},
+    {"log.cleaner.min.cleanable.ratio", CT_DOUBLE, F(log_cleaner_min_cleanable_ratio), 0, "0.5",
+     "clean a partition once this share of its sealed bytes is dirty "
+     "(min.cleanable.dirty.ratio)", DYN},
+    {"log.cleaner.delete.retention.ms", CT_I64, F(log_cleaner_delete_retention_ms), 0, "86400000",
+     "how long a compacted topic keeps tombstones (delete.retention.ms)", DYN},
+    {"log.cleaner.min.compaction.lag.ms", CT_I64, F(log_cleaner_min_compaction_lag_ms), 0, "0",
+     "records younger than this are never compacted (min.compaction.lag.ms)", DYN},
+    {"log.cleaner.max.compaction.lag.ms", CT_I64, F(log_cleaner_max_compaction_lag_ms), 0,
+     "9223372036854775807",
+     "a dirty record older than this gets its partition cleaned whatever its dirty ratio "
+     "(max.compaction.lag.ms)", DYN},
     {"log.index.interval.bytes", CT_I32, F(log_index_interval_bytes), 0, "4096",
-     "bytes between offset-index entries"},
+     "bytes between offset-index entries", DYN},
     {"log.flush.interval.messages", CT_I64, F(log_flush_interval_messages), 0,
-     "9223372036854775807", "sync after this many messages (default: before every ack)"},
+     "9223372036854775807", "sync after this many messages (default: before every ack)", DYN},
     {"log.flush.interval.ms", CT_I64, F(log_flush_interval_ms), 0, "9223372036854775807",
-     "sync after this long (default: before every ack)"},
+     "sync after this long (default: before every ack)", DYN},
     {"log.preallocate", CT_BOOL, F(log_preallocate), 0, "true",
-     "keep zeros written ahead of small appends so that their fsync commits no file metadata"},
+     "keep zeros written ahead of small appends so that their fsync commits no file metadata", DYN},
     {"log.cache.window.bytes", CT_I64, F(log_cache_window_bytes), 0, "268435456",
-     "page cache kept per partition behind its log end; older synced pages are dropped (-1: keep all)"},
-    {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch"},
+     "page cache kept per partition behind its log end; older synced pages are dropped "
+     "(-1: keep all)", DYN},
+    {"log.dir.free.bytes.warn", CT_I64, F(log_dir_free_bytes_warn), 0, "1073741824",
+     "cluster status warns when the data directory's filesystem has less free (or less than 5% of its size, "
+     "whichever is smaller)", DYN},
+    {"log.scrub.interval.ms", CT_I64, F(log_scrub_interval_ms), 0, "86400000",
+     "re-verify the CRCs of closed segments this often, and once soon after start (0: never)"},
+    {"message.max.bytes", CT_I32, F(message_max_bytes), 0, "1048588", "largest record batch", DYN},
+    {"log.message.timestamp.type", CT_TIMESTAMP_TYPE, F(log_message_timestamp_type), 0, "CreateTime",
+     "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the "
+     "broker's clock", DYN},
     {"socket.request.max.bytes", CT_I32, F(socket_request_max_bytes), 0, "104857600",
      "largest request"},
+    {"max.connections", CT_I32, F(max_connections), 0, "10000",
+     "client connections open at once; more are closed as they arrive (counted on /metrics). "
+     "Admin HTTP and controller connections are not counted"},
+    {"max.connections.per.ip", CT_I32, F(max_connections_per_ip), 0, "2147483647",
+     "client connections open at once from one address"},
+    {"connections.max.idle.ms", CT_I64, F(connections_max_idle_ms), 0, "600000",
+     "close a client connection that has sent and been sent nothing for this long (-1: never)"},
+    {"queued.max.request.bytes", CT_I64, F(queued_max_request_bytes), 0, "268435456",
+     "bytes of requests being received or waiting for their answer, all connections together; "
+     "past it connections are not read until requests complete (-1: no limit)"},
     {"num.network.threads", CT_I32, F(num_network_threads), 0, "0",
      "network threads (0: one per core)"},
     {"offsets.topic.num.partitions", CT_I32, F(offsets_topic_num_partitions), 0, "50",
      "partitions of __consumer_offsets"},
     {"offsets.retention.minutes", CT_I64, F(offsets_retention_minutes), 0, "10080",
-     "how long offsets of empty groups are kept"},
+     "how long offsets of empty groups are kept", KAFKA_INT},
     {"offsets.retention.check.interval.ms", CT_I64, F(offsets_retention_check_interval_ms), 0, "600000",
      "how often expired committed offsets are removed (at least every second)"},
     {"group.min.session.timeout.ms", CT_I32, F(group_min_session_timeout_ms), 0, "6000",
      "smallest session timeout a member may ask for"},
     {"group.max.session.timeout.ms", CT_I32, F(group_max_session_timeout_ms), 0, "1800000",
      "largest session timeout a member may ask for"},
-    {"group.initial.rebalance.delay.ms", CT_I32, F(group_initial_rebalance_delay_ms), 0, "0",
-     "wait for more members before the first rebalance of a new group"},
+    {"group.initial.rebalance.delay.ms", CT_I32, F(group_initial_rebalance_delay_ms), 0, "3000",
+     "wait this long for more members before the first rebalance of an empty group, as Kafka "
+     "does: consumers started together then share one rebalance instead of one each (0: none)"},
     {"quorum.election.timeout.ms", CT_I32, F(quorum_election_timeout_ms), 0, "1000",
      "metadata quorum election timeout"},
     {"quorum.election.backoff.max.ms", CT_I32, F(quorum_election_backoff_max_ms), 0, "1000",
@@ -97,10 +142,14 @@ static const struct ckey keys[] = {
     {"quorum.fetch.timeout.ms", CT_I32, F(quorum_fetch_timeout_ms), 0, "2000",
      "leader silence before a follower stands for election"},
     {"replica.lag.time.max.ms", CT_I32, F(replica_lag_time_max_ms), 0, "30000",
-     "a follower this far behind leaves the ISR"},
+     "a follower this far behind leaves the ISR", KAFKA_LONG},
     {"producer.id.expiration.ms", CT_I64, F(producer_id_expiration_ms), 0, "86400000",
-     "forget an idle idempotent producer after this long"},
+     "forget an idle idempotent producer after this long", DYN},
     {"log.level", CT_LOGLEVEL, F(log_level), 0, "info", "debug, info, warn or error"},
+    {"log.message.format.version", CT_IGNORED, 0, 0, NULL,
+     "accepted and ignored, as in Kafka 3.x (deprecated: record batches v2 only)"},
+    {"log.message.downconversion.enable", CT_IGNORED, 0, 0, NULL,
+     "accepted and ignored, as in Kafka 3.x (deprecated: old formats are never served)"},
     {"process.roles", CT_IGNORED, 0, 0, NULL, "accepted; every node is broker and controller"},
     {"controller.listener.names", CT_IGNORED, 0, 0, NULL, "accepted; CONTROLLER is the name"},
     {"listener.security.protocol.map", CT_IGNORED, 0, 0, NULL, "accepted; PLAINTEXT only"},
@@ -152,6 +201,14 @@ int config_parse_addr(const char *s, config_addr *out)
     return 0;
 }
 
+/* What is wrong with an address value (an optional NAME:// prefix skipped). */
+static const char *addr_problem(const char *s)
+{
+    const char *p = strstr(s, "://");
+    const char *why = net_hostport_problem(p ? p + 3 : s);
+    return why ? why : "want HOST:PORT";
+}
+
 static int parse_i64(const char *v, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
@@ -172,7 +229,7 @@ static int set_listeners(config *c, const char *value, char *err, size_t errlen)
             tok++;
         config_addr *dst = strncmp(tok, "CONTROLLER://", 13) == 0 ? &c->controller_listen : &c->listen;
         if (config_parse_addr(tok, dst) != 0)
-            rc = fail(err, errlen, "invalid listener '%s' (want NAME://HOST:PORT)", tok);
+            rc = fail(err, errlen, "invalid listener '%s': %s", tok, addr_problem(tok));
     }
     free(copy);
     return rc;
@@ -227,6 +284,15 @@ static int set_value(config *c, const struct ckey *k, const char *v, char *err, 
             break;
         *(int64_t *)(base + k->off) = x;
         return 0;
+    case CT_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || *end || end == v || !(d >= 0 && d <= 1))
+            break;
+        *(double *)(base + k->off) = d;
+        return 0;
+    }
     case CT_HOURS_AS_MS:
     case CT_MINUTES_AS_MS: {
         int64_t unit = k->type == CT_HOURS_AS_MS ? 3600000 : 60000;
@@ -240,14 +306,21 @@ static int set_value(config *c, const struct ckey *k, const char *v, char *err, 
             break;
         *(bool *)(base + k->off) = strcmp(v, "true") == 0;
         return 0;
+    case CT_TIMESTAMP_TYPE:
+        if (strcmp(v, "CreateTime") && strcmp(v, "LogAppendTime"))
+            break;
+        *(int32_t *)(base + k->off) = strcmp(v, "LogAppendTime") == 0 ? CONFIG_LOG_APPEND_TIME : CONFIG_CREATE_TIME;
+        return 0;
     case CT_STR:
         if (strlen(v) >= k->size)
             break;
         snprintf(base + k->off, k->size, "%s", v);
         return 0;
     case CT_ADDR:
+    case CT_ADVERTISED:
         if (config_parse_addr(v, (config_addr *)(base + k->off)))
-            break;
+            return fail(err, errlen, "invalid value '%s' for configuration key '%s': %s", v, k->key,
+                        addr_problem(v));
         return 0;
     case CT_LISTENERS:
         return set_listeners(c, v, err, errlen);
@@ -337,14 +410,173 @@ int config_finish(config *c, char *err, size_t errlen)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->num_network_threads = n > 0 ? (int32_t)MIN(n, 64) : 1;
     }
+    if (c->queued_max_request_bytes == 0 || c->queued_max_request_bytes < -1)
+        return fail(err, errlen, "queued.max.request.bytes must be positive, or -1 for no limit");
+    if (c->max_connections < 1 || c->max_connections_per_ip < 1)
+        return fail(err, errlen, "max.connections and max.connections.per.ip must be at least 1");
     if (c->socket_request_max_bytes < 1024)
         return fail(err, errlen, "socket.request.max.bytes must be at least 1024");
+    if (c->producer_id_expiration_ms < 1)
+        return fail(err, errlen, "producer.id.expiration.ms must be at least 1");
     return 0;
 }
 
 void config_print_keys(FILE *out)
 {
     for (size_t i = 0; i < ARRAY_LEN(keys); i++)
-        fprintf(out, "  %-34s %s%s%s%s\n", keys[i].key, keys[i].help, keys[i].dflt ? " [default " : "",
-                keys[i].dflt ? keys[i].dflt : "", keys[i].dflt ? "]" : "");
+        fprintf(out, "  %-34s %s%s%s%s%s\n", keys[i].key, keys[i].help, keys[i].dflt ? " [default " : "",
+                keys[i].dflt ? keys[i].dflt : "", keys[i].dflt ? "]" : "",
+                keys[i].flags & DYN ? " (dynamic)" : "");
+}
+
+/* ---- keys as DescribeConfigs and dynamic updates see them ---------------- */
+
+static const struct ckey *find_key(const char *key)
+{
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+        if (strcmp(keys[i].key, key) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* Kafka's ConfigType ids. */
+enum { KT_BOOLEAN = 1, KT_STRING = 2, KT_INT = 3, KT_SHORT = 4, KT_LONG = 5, KT_DOUBLE = 6, KT_LIST = 7 };
+
+static void key_info(const struct ckey *k, config_key_info *out)
+{
+    static const int8_t kafka_types[CT_IGNORED + 1] = {
+        [CT_I16] = KT_SHORT, [CT_I32] = KT_INT, [CT_I64] = KT_LONG, [CT_DOUBLE] = KT_DOUBLE,
+        [CT_BOOL] = KT_BOOLEAN, [CT_VOTERS] = KT_LIST, [CT_HOURS_AS_MS] = KT_INT,
+        [CT_MINUTES_AS_MS] = KT_INT,
+    };
+    int8_t t = k->flags & KAFKA_INT ? KT_INT : k->flags & KAFKA_LONG ? KT_LONG : kafka_types[k->type];
+    *out = (config_key_info){.name = k->key,
+                             .kafka_type = t ? t : KT_STRING,
+                             .dynamic = (k->flags & DYN) != 0,
+                             .alias = (k->flags & ALIAS) != 0,
+                             .ignored = k->type == CT_IGNORED};
+}
+
+size_t config_key_count(void) { return ARRAY_LEN(keys); }
+
+void config_key_at(size_t i, config_key_info *out)
+{
+    CK_ASSERT(i < ARRAY_LEN(keys));
+    key_info(&keys[i], out);
+}
+
+bool config_key_find(const char *key, config_key_info *out)
+{
+    const struct ckey *k = find_key(key);
+    if (k)
+        key_info(k, out);
+    return k != NULL;
+}
+
+/* "HOST:PORT", bracketing an IPv6 host; returns the length written. */
+static int fmt_addr(char *out, size_t n, const config_addr *a)
+{
+    return snprintf(out, n, strchr(a->host, ':') ? "[%s]:%d" : "%s:%d", a->host, a->port);
+}
+
+static void fmt_voters(const config *c, char *out, size_t n)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (int i = 0; i < c->nvoters && used < n; i++) {
+        int w = snprintf(out + used, n - used, "%s%" PRId32 "@", i ? "," : "", c->voters[i].id);
+        if (w < 0 || (size_t)w >= n - used)
+            return;
+        used += (size_t)w;
+        w = fmt_addr(out + used, n - used, &c->voters[i].addr);
+        if (w < 0)
+            return;
+        used += (size_t)w;
+    }
+}
+
+static void fmt_value(const config *c, const struct ckey *k, char *out, size_t n)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    const char *p = (const char *)c + k->off;
+    char a[CONFIG_HOST_MAX + 16], b[CONFIG_HOST_MAX + 16];
+    switch (k->type) {
+    case CT_I16: snprintf(out, n, "%d", *(const int16_t *)p); break;
+    case CT_I32: snprintf(out, n, "%" PRId32, *(const int32_t *)p); break;
+    case CT_I64: snprintf(out, n, "%" PRId64, *(const int64_t *)p); break;
+    case CT_DOUBLE: snprintf(out, n, "%g", *(const double *)p); break;
+    case CT_BOOL: snprintf(out, n, "%s", *(const bool *)p ? "true" : "false"); break;
+    case CT_STR: snprintf(out, n, "%s", p); break;
+    case CT_TIMESTAMP_TYPE:
+        snprintf(out, n, "%s", *(const int32_t *)p == CONFIG_LOG_APPEND_TIME ? "LogAppendTime" : "CreateTime");
+        break;
+    case CT_ADDR: fmt_addr(out, n, (const config_addr *)p); break;
+    case CT_ADVERTISED:
+        fmt_addr(a, sizeof a, &c->advertise);
+        snprintf(out, n, "PLAINTEXT://%s", a);
+        break;
+    case CT_LISTENERS:
+        fmt_addr(a, sizeof a, &c->listen);
+        fmt_addr(b, sizeof b, &c->controller_listen);
+        snprintf(out, n, "PLAINTEXT://%s,CONTROLLER://%s", a, b);
+        break;
+    case CT_VOTERS: fmt_voters(c, out, n); break;
+    case CT_HOURS_AS_MS:
+    case CT_MINUTES_AS_MS: {
+        int64_t ms = *(const int64_t *)p, unit = k->type == CT_HOURS_AS_MS ? 3600000 : 60000;
+        snprintf(out, n, "%" PRId64, ms < 0 ? -1 : ms / unit);
+        break;
+    }
+    case CT_LOGLEVEL: {
+        int32_t l = *(const int32_t *)p;
+        snprintf(out, n, "%s", l >= 0 && l < 4 ? levels[l] : "info");
+        break;
+    }
+    case CT_IGNORED: snprintf(out, n, "%s", ""); break;
+    }
+}
+
+bool config_get(const config *c, const char *key, char *out, size_t n)
+{
+    const struct ckey *k = find_key(key);
+    if (!k || k->type == CT_IGNORED)
+        return false;
+    fmt_value(c, k, out, n);
+    return true;
+}
+
+bool config_same_setting(const char *a, const char *b)
+{
+    const struct ckey *ka = find_key(a), *kb = find_key(b);
+    return ka && kb && ka->type != CT_IGNORED && kb->type != CT_IGNORED && ka->off == kb->off &&
+           ka->type != CT_LISTENERS && ka->type != CT_VOTERS;
+}
+
+/* Fields are stored whole, so that a reader on another thread sees the old
+ * value or the new one (dynamic keys are numbers, never strings). */
+static void store_field(char *dst, const char *src, size_t size)
+{
+    switch (size) {
+    case 1: __atomic_store_n((uint8_t *)dst, *(const uint8_t *)src, __ATOMIC_RELAXED); break;
+    case 4: __atomic_store_n((uint32_t *)dst, *(const uint32_t *)src, __ATOMIC_RELAXED); break;
+    case 8: __atomic_store_n((uint64_t *)dst, *(const uint64_t *)src, __ATOMIC_RELAXED); break;
+    default: memcpy(dst, src, size); break;
+    }
+}
+
+void config_copy_dynamic(config *dst, const config *src)
+{
+    static const size_t sizes[CT_IGNORED + 1] = {
+        [CT_I16] = 2, [CT_I32] = 4, [CT_I64] = 8, [CT_DOUBLE] = 8, [CT_BOOL] = 1,
+        [CT_HOURS_AS_MS] = 8, [CT_MINUTES_AS_MS] = 8, [CT_TIMESTAMP_TYPE] = 4,
+    };
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        const struct ckey *k = &keys[i];
+        if (!(k->flags & DYN))
+            continue;
+        size_t size = sizes[k->type];
+        CK_ASSERT(size > 0);
+        if (memcmp((char *)dst + k->off, (const char *)src + k->off, size) != 0)
+            store_field((char *)dst + k->off, (const char *)src + k->off, size);
+    }
 }

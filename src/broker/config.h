@@ -2,7 +2,9 @@
  * config.h - the broker's configuration: Kafka `server.properties` key names,
  * a properties file plus command-line flags (flags win). Every key is listed
  * in one table (config.c) with its type, default and a line of help; a key
- * that is not in the table is an error that names it.
+ * that is not in the table is an error that names it. The keys Kafka can
+ * change at run time are marked dynamic there: AlterConfigs on a BROKER
+ * resource changes them (dynamic_config.c).
  */
 #ifndef CHRONIK_BROKER_CONFIG_H
 #define CHRONIK_BROKER_CONFIG_H
@@ -26,6 +28,9 @@ typedef struct config_voter {
 
 #define CONFIG_VOTERS_MAX 16
 
+/* log.message.timestamp.type */
+enum config_timestamp_type { CONFIG_CREATE_TIME = 0, CONFIG_LOG_APPEND_TIME = 1 };
+
 typedef struct config {
     int32_t node_id;
     config_addr listen;         /* client listener (PLAINTEXT) */
@@ -46,14 +51,26 @@ typedef struct config {
     int64_t log_segment_bytes;
     int64_t log_roll_ms;
     int64_t log_retention_check_interval_ms;
+    int64_t log_cleaner_backoff_ms;      /* how often compacted partitions are looked at */
+    double log_cleaner_min_cleanable_ratio;
+    int64_t log_cleaner_delete_retention_ms;
+    int64_t log_cleaner_min_compaction_lag_ms;
+    int64_t log_cleaner_max_compaction_lag_ms;
     int32_t log_index_interval_bytes;
     int64_t log_flush_interval_messages; /* INT64_MAX: sync before ack (default) */
     int64_t log_flush_interval_ms;       /* INT64_MAX: sync before ack (default) */
     bool log_preallocate;                /* zeros ahead of small appends (storage.h) */
     int64_t log_cache_window_bytes;      /* page cache kept per partition behind its end; -1 all */
+    int64_t log_dir_free_bytes_warn;     /* status warns below min(this, 5% of the filesystem) */
+    int64_t log_scrub_interval_ms;       /* closed segments re-verified this often; 0 never */
     int32_t message_max_bytes;
+    int32_t log_message_timestamp_type;  /* enum config_timestamp_type */
     int32_t socket_request_max_bytes;
+    int64_t queued_max_request_bytes;    /* all connections' requests being read or answered; -1 none */
     int32_t num_network_threads;         /* 0: one per core */
+    int32_t max_connections;             /* client connections open at once */
+    int32_t max_connections_per_ip;      /* ... from one address */
+    int64_t connections_max_idle_ms;     /* close a client connection idle this long; <= 0 never */
     int32_t offsets_topic_num_partitions;
     int64_t offsets_retention_minutes;
     int64_t offsets_retention_check_interval_ms;
@@ -87,5 +104,27 @@ int config_parse_addr(const char *s, config_addr *out);
 
 /* Print every key with its default and help (for --help). */
 void config_print_keys(FILE *out);
+
+/* ---- the table as DescribeConfigs and dynamic updates see it -------------- */
+
+typedef struct config_key_info {
+    const char *name;
+    int8_t kafka_type; /* DescribeConfigs ConfigType */
+    bool dynamic;      /* AlterConfigs on a BROKER resource may change it (Kafka's cluster-wide mode) */
+    bool alias;        /* another name of a setting listed under its own key (log.retention.hours) */
+    bool ignored;      /* accepted for compatibility, holds no value */
+} config_key_info;
+
+size_t config_key_count(void);
+void config_key_at(size_t i, config_key_info *out);
+bool config_key_find(const char *key, config_key_info *out);
+/* key's value in c as a properties file would give it; false when the key
+ * is unknown or ignored. */
+bool config_get(const config *c, const char *key, char *out, size_t n);
+/* True when keys a and b set the same field (a key and its alias). */
+bool config_same_setting(const char *a, const char *b);
+/* Copies every dynamic setting of src into dst; threads reading dst see
+ * each field's old value or its new one. */
+void config_copy_dynamic(config *dst, const config *src);
 
 #endif

@@ -7,9 +7,12 @@
 #include "base/util.h"
 #include "broker/broker_int.h"
 
-/* Every API this broker implements, by api key. ApiVersions advertises
- * exactly these ranges (clamped to the schemas' valid versions). */
-static const api_handler handlers[] = {
+/* Each listener has its own table: the APIs it implements, by api key.
+ * ApiVersions on a listener advertises exactly its table's ranges (clamped
+ * to the schemas' valid versions). */
+
+/* The client listener (PLAINTEXT): everything Kafka clients and tools use. */
+static const api_handler client_handlers[] = {
     {API_PRODUCE, 0, 9, api_produce}, /* v0-v2: old message formats get error 43 */
     {API_FETCH, 4, 12, api_fetch},
     {API_LIST_OFFSETS, 1, 7, api_list_offsets},
@@ -36,19 +39,33 @@ static const api_handler handlers[] = {
     {API_OFFSET_DELETE, 0, 0, api_offset_delete},
     {API_DESCRIBE_CLUSTER, 0, 1, api_describe_cluster},
     {API_DESCRIBE_PRODUCERS, 0, 0, api_describe_producers},
+    {API_DESCRIBE_QUORUM, 0, 1, api_describe_quorum},
 };
 
-const api_handler *broker_handlers(size_t *count)
-{
-    *count = ARRAY_LEN(handlers);
-    return handlers;
-}
+/* The controller listener: what nodes of the metadata quorum and
+ * Kafka's controller-facing tools send. */
+static const api_handler controller_handlers[] = {
+    {API_FETCH, 16, 16, api_raft}, /* the metadata log between voters */
+    {API_API_VERSIONS, 0, 3, api_versions},
+    {API_CREATE_TOPICS, 0, 7, api_create_topics}, /* forwarded by the other nodes */
+    {API_DELETE_TOPICS, 0, 6, api_delete_topics},
+    {API_CREATE_PARTITIONS, 0, 3, api_create_partitions},
+    {API_VOTE, 0, 0, api_raft},
+    {API_BEGIN_QUORUM_EPOCH, 0, 0, api_raft},
+    {API_END_QUORUM_EPOCH, 0, 0, api_raft},
+    {API_DESCRIBE_QUORUM, 0, 1, api_describe_quorum},
+    {API_FETCH_SNAPSHOT, 0, 0, api_raft},
+    {API_ALLOCATE_PRODUCER_IDS, 0, 0, api_allocate_producer_ids},
+};
 
-const api_handler *broker_handler(int16_t api_key)
+const api_table broker_client_api = {client_handlers, ARRAY_LEN(client_handlers), "client"};
+const api_table broker_controller_api = {controller_handlers, ARRAY_LEN(controller_handlers), "controller"};
+
+const api_handler *broker_handler(const api_table *t, int16_t api_key)
 {
-    for (size_t i = 0; i < ARRAY_LEN(handlers); i++)
-        if (handlers[i].api_key == api_key)
-            return &handlers[i];
+    for (size_t i = 0; i < t->count; i++)
+        if (t->handlers[i].api_key == api_key)
+            return &t->handlers[i];
     return NULL;
 }
 
@@ -119,6 +136,8 @@ static void answer_unsupported(breq *r)
 static void run_handler(breq *r, const api_handler *h, rd_t *rd)
 {
     const proto_api_desc *api = r->hdr.api;
+    r->body = rd->p; /* the raw body, for handlers that read more than the schema (Raft's pre-vote tag) */
+    r->body_len = rd_left(rd);
     r->req = arena_alloc(&r->arena, api->request->size);
     proto_err_t err;
     if (proto_request_body_decode(&r->hdr, rd, &r->arena, r->req, &err) != 0) {
@@ -138,11 +157,11 @@ static void run_handler(breq *r, const api_handler *h, rd_t *rd)
     }
 }
 
-void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
+static void on_frame(const api_table *t, net_req *req, const uint8_t *frame, size_t len, broker *b)
 {
-    (void)c;
     breq *r = xcalloc(1, sizeof *r);
-    r->b = ctx;
+    r->b = b;
+    r->table = t;
     r->nreq = req;
     r->received_ms = net_req_received_ms(req);
     arena_init(&r->arena);
@@ -153,7 +172,7 @@ void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len
         close_malformed(r, "bad request header", &err);
         return;
     }
-    const api_handler *h = broker_handler(r->hdr.api_key);
+    const api_handler *h = broker_handler(t, r->hdr.api_key);
     if (!h) {
         close_malformed(r, "API not supported", NULL);
         return;
@@ -166,4 +185,16 @@ void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len
         return;
     }
     run_handler(r, h, &rd);
+}
+
+void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
+{
+    (void)c;
+    on_frame(&broker_client_api, req, frame, len, ctx);
+}
+
+void broker_on_controller_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
+{
+    (void)c;
+    on_frame(&broker_controller_api, req, frame, len, ctx);
 }

@@ -14,7 +14,11 @@
  *    "node":{"node_id":1, "cluster_id":"...", "version":"...",
  *            "listener":"host:port", "uptime_ms":N, "ready":true,
  *            "ready_reason":"ready"},
- *    "metadata":{"mode":"single-node", "voters":[1], "leader":1, "offset":N},
+ *    "metadata":{"mode":"single-node"|"cluster", "voters":[1], "leader":1, "offset":N},
+ *    "quorum":{"role":"leader", "leader_id":1, "epoch":N, "high_watermark":N,
+ *              "log_end_offset":N, "elections":N, "last_election_ms_ago":N,
+ *              "voters":[{"id", "log_end_offset", "lag", "last_fetch_ms_ago"}],
+ *              "observers":[]}   (voter positions are known at the leader; -1 elsewhere)
  *    "counts":{"topics":N, "partitions":N, "offline_partitions":N,
  *              "under_replicated_partitions":N, "leaderless_partitions":N,
  *              "groups":N, "connections":N},
@@ -25,10 +29,19 @@
  *                   "high_watermark":N, "bytes":N, "segments":N}, ...]}
  * "remote": this node holds no replica of it; the log fields are then
  * absent. "missing": it should hold one and has no log open.
+ * "read-only": the log serves reads but refuses writes, because its disk
+ * is full (until space returns) or because part of it is damaged (until
+ * `chronik log repair`); "damaged_from"/"damaged_to" then give the offsets
+ * that are not served.
+ * Also (added): "warnings":["..."] (facts worth a look that do not make the
+ * node unhealthy, e.g. little free disk), "counts":{"read_only_partitions"},
+ * "disk":{"dir":"...", "free_bytes":N, "total_bytes":N,
+ *         "warn_below_bytes":N, "low":false}.
  */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "base/util.h"
 #include "broker/broker_int.h"
@@ -40,9 +53,10 @@ typedef struct prow {
     const meta_topic *t;
     const meta_partition *mp;
     const char *state;
-    char error[160];
+    char error[320];
     bool local;
     int64_t log_start, log_end, hw, bytes;
+    int64_t damaged_from, damaged_to; /* -1 when none */
     int segments;
 } prow;
 
@@ -51,7 +65,9 @@ typedef struct snapshot {
     meta_image *img;
     prow *rows;
     int nrows;
-    int offline, under_replicated, leaderless, groups;
+    int offline, under_replicated, leaderless, groups, read_only;
+    int64_t disk_free, disk_total, disk_warn_below; /* -1 when unknown */
+    meta_quorum_status quorum;
     bool ready;
     char ready_reason[200];
     uint64_t connections;
@@ -70,15 +86,22 @@ static void fill_row(snapshot *s, prow *r)
     broker *b = s->b;
     r->local = holds(r->mp, b->cfg.node_id);
     r->state = r->local ? "missing" : "remote";
+    r->damaged_from = r->damaged_to = -1;
     if (!r->local)
         return;
     partition *p = replica_get(b->replicas, r->t->name, strlen(r->t->name), r->mp->index);
     if (!p)
         return;
     int st = plog_state(p->log);
-    r->state = st == STORAGE_OK ? "online" : st == STORAGE_ERR_OFFLINE ? "offline" : "failed";
+    r->state = st == STORAGE_OK ? "online" : st == STORAGE_ERR_OFFLINE ? "offline"
+             : st == STORAGE_ERR_DAMAGED ? "read-only" : "failed";
+    plog_damaged_range(p->log, &r->damaged_from, &r->damaged_to);
     if (st != STORAGE_OK)
         snprintf(r->error, sizeof r->error, "%s", plog_errmsg(p->log));
+    else if (plog_space_short(p->log)) {
+        r->state = "read-only";
+        snprintf(r->error, sizeof r->error, "disk full: writes refused until space returns");
+    }
     r->log_start = plog_log_start_offset(p->log);
     r->log_end = plog_log_end_offset(p->log);
     r->hw = atomic_load(&p->high_watermark);
@@ -92,6 +115,21 @@ static void count_group(void *arg, const group *g)
     if (g)
         ((snapshot *)arg)->groups++;
 }
+
+/* Free space of the data directory's filesystem, and the warning level:
+ * log.dir.free.bytes.warn or 5% of the filesystem, whichever is smaller. */
+static void take_disk(snapshot *s, broker *b)
+{
+    struct statvfs v;
+    s->disk_free = s->disk_total = s->disk_warn_below = -1;
+    if (statvfs(b->cfg.data_dir, &v) != 0)
+        return;
+    s->disk_free = (int64_t)v.f_bavail * (int64_t)v.f_frsize;
+    s->disk_total = (int64_t)v.f_blocks * (int64_t)v.f_frsize;
+    s->disk_warn_below = MIN(b->cfg.log_dir_free_bytes_warn, s->disk_total / 20);
+}
+
+static bool disk_low(const snapshot *s) { return s->disk_free >= 0 && s->disk_free < s->disk_warn_below; }
 
 static void take(snapshot *s, broker *b)
 {
@@ -109,7 +147,9 @@ static void take(snapshot *s, broker *b)
             r->t = t;
             r->mp = &t->partitions[j];
             fill_row(s, r);
-            s->offline += r->local && strcmp(r->state, "online") != 0;
+            bool ro = strcmp(r->state, "read-only") == 0;
+            s->read_only += ro;
+            s->offline += r->local && !ro && strcmp(r->state, "online") != 0;
             s->under_replicated += r->mp->nisr < r->mp->nreplicas;
             s->leaderless += r->mp->leader < 0;
         }
@@ -120,6 +160,8 @@ static void take(snapshot *s, broker *b)
     net_stats ns;
     net_stats_get(b->net, &ns);
     s->connections = ns.connections_active;
+    take_disk(s, b);
+    meta_quorum_status_get(b->meta, &s->quorum);
 }
 
 static void release(snapshot *s)
@@ -130,7 +172,7 @@ static void release(snapshot *s)
 
 static bool healthy(const snapshot *s)
 {
-    return s->ready && !s->offline && !s->under_replicated && !s->leaderless;
+    return s->ready && !s->offline && !s->under_replicated && !s->leaderless && !s->read_only;
 }
 
 /* ---- JSON ----------------------------------------------------------------- */
@@ -178,6 +220,8 @@ static void json_row(buf_t *o, const prow *r)
         buf_printf(o, ",\"log_start\":%" PRId64 ",\"log_end\":%" PRId64 ",\"high_watermark\":%" PRId64
                       ",\"bytes\":%" PRId64 ",\"segments\":%d",
                    r->log_start, r->log_end, r->hw, r->bytes, r->segments);
+    if (r->damaged_from >= 0)
+        buf_printf(o, ",\"damaged_from\":%" PRId64 ",\"damaged_to\":%" PRId64, r->damaged_from, r->damaged_to);
     buf_put(o, "}", 1);
 }
 
@@ -198,11 +242,24 @@ static void each_problem(const snapshot *s, void (*fn)(void *arg, const char *te
                                                                        : NULL;
         if (!what)
             continue;
-        snprintf(line, sizeof line, "%s-%" PRId32 " %s%s%s", r->t->name, r->mp->index, what,
-                 r->error[0] ? ": " : "", r->error);
+        int n = snprintf(line, sizeof line, "%s-%" PRId32 " %s%s%s", r->t->name, r->mp->index, what,
+                         r->error[0] ? ": " : "", r->error);
+        if (r->damaged_from >= 0 && n > 0 && (size_t)n < sizeof line)
+            snprintf(line + n, sizeof line - (size_t)n, " (offsets %" PRId64 "..%" PRId64 " not served)",
+                     r->damaged_from, r->damaged_to - 1);
         fn(arg, line);
         named++;
     }
+}
+
+static void each_warning(const snapshot *s, void (*fn)(void *arg, const char *text), void *arg)
+{
+    char line[1400];
+    if (!disk_low(s))
+        return;
+    snprintf(line, sizeof line, "data directory %s: %" PRId64 " MiB free of %" PRId64 " MiB (warning below %" PRId64
+             " MiB)", s->b->cfg.data_dir, s->disk_free >> 20, s->disk_total >> 20, s->disk_warn_below >> 20);
+    fn(arg, line);
 }
 
 typedef struct jlist {
@@ -218,6 +275,35 @@ static void json_problem(void *arg, const char *text)
     jstr(l->o, text);
 }
 
+/* "metadata" (kept from status_version 1) and "quorum": the metadata
+ * quorum as this node sees it; the voters' positions are known at the
+ * leader only. */
+static void json_quorum(buf_t *o, const snapshot *s)
+{
+    const meta_quorum_status *q = &s->quorum;
+    const config *c = &s->b->cfg;
+    buf_printf(o, "\"metadata\":{\"mode\":\"%s\",\"voters\":[", c->nvoters > 1 ? "cluster" : "single-node");
+    for (int i = 0; i < c->nvoters; i++)
+        buf_printf(o, "%s%" PRId32, i ? "," : "", c->voters[i].id);
+    buf_printf(o, "],\"leader\":%" PRId32 ",\"offset\":%" PRId64 "},", q->leader_id, s->img->offset);
+    buf_printf(o, "\"quorum\":{\"role\":\"%s\",\"leader_id\":%" PRId32 ",\"epoch\":%" PRId32
+                  ",\"high_watermark\":%" PRId64 ",\"log_end_offset\":%" PRId64 ",\"elections\":%" PRIu64
+                  ",\"last_election_ms_ago\":%" PRId64 ",\"voters\":[",
+               q->role, q->leader_id, q->epoch, q->high_watermark, q->log_end, q->elections, q->last_election_ms_ago);
+    for (int i = 0; i < c->nvoters; i++) {
+        const meta_quorum_replica *r = NULL;
+        for (int k = 0; k < q->n_replicas; k++)
+            if (q->replicas[k].id == c->voters[i].id)
+                r = &q->replicas[k];
+        int64_t leo = r ? r->log_end_offset : -1;
+        buf_printf(o, "%s{\"id\":%" PRId32 ",\"log_end_offset\":%" PRId64 ",\"lag\":%" PRId64
+                      ",\"last_fetch_ms_ago\":%" PRId64 "}",
+                   i ? "," : "", c->voters[i].id, leo, leo >= 0 ? MAX(q->high_watermark - leo, 0) : -1,
+                   r ? r->last_fetch_ms_ago : -1);
+    }
+    buf_printf(o, "],\"observers\":[]},");
+}
+
 static void render_json(const snapshot *s, buf_t *o)
 {
     const config *c = &s->b->cfg;
@@ -225,22 +311,28 @@ static void render_json(const snapshot *s, buf_t *o)
                healthy(s) ? "true" : "false");
     jlist l = {o, 0};
     each_problem(s, json_problem, &l);
-    buf_printf(o, "],\"node\":{\"node_id\":%" PRId32 ",\"cluster_id\":", c->node_id);
+    buf_printf(o, "],\"warnings\":[");
+    jlist w = {o, 0};
+    each_warning(s, json_problem, &w);
+    buf_printf(o, "],\"disk\":{\"dir\":");
+    jstr(o, c->data_dir);
+    buf_printf(o, ",\"free_bytes\":%" PRId64 ",\"total_bytes\":%" PRId64 ",\"warn_below_bytes\":%" PRId64
+                  ",\"low\":%s}",
+               s->disk_free, s->disk_total, s->disk_warn_below, disk_low(s) ? "true" : "false");
+    buf_printf(o, ",\"node\":{\"node_id\":%" PRId32 ",\"cluster_id\":", c->node_id);
     jstr(o, c->cluster_id);
     buf_printf(o, ",\"version\":\"%s\",\"listener\":\"%s:%u\",\"uptime_ms\":%" PRId64 ",\"ready\":%s,"
                   "\"ready_reason\":",
                CHRONIK_VERSION, c->listen.host, s->b->port, clock_mono_ms() - s->b->started_ms,
                s->ready ? "true" : "false");
     jstr(o, s->ready_reason);
-    buf_printf(o, "},\"metadata\":{\"mode\":\"single-node\",\"voters\":[");
-    for (int i = 0; i < c->nvoters; i++)
-        buf_printf(o, "%s%" PRId32, i ? "," : "", c->voters[i].id);
-    buf_printf(o, "],\"leader\":%" PRId32 ",\"offset\":%" PRId64 "},", c->node_id, s->img->offset);
+    buf_printf(o, "},");
+    json_quorum(o, s);
     buf_printf(o, "\"counts\":{\"topics\":%" PRId32 ",\"partitions\":%d,\"offline_partitions\":%d,"
-                  "\"under_replicated_partitions\":%d,\"leaderless_partitions\":%d,\"groups\":%d,"
-                  "\"connections\":%" PRIu64 "},\"partitions\":[",
-               s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->groups,
-               s->connections);
+                  "\"under_replicated_partitions\":%d,\"leaderless_partitions\":%d,\"read_only_partitions\":%d,"
+                  "\"groups\":%d,\"connections\":%" PRIu64 "},\"partitions\":[",
+               s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->read_only,
+               s->groups, s->connections);
     for (int i = 0; i < s->nrows; i++) {
         if (i)
             buf_put(o, ",", 1);
@@ -252,6 +344,7 @@ static void render_json(const snapshot *s, buf_t *o)
 /* ---- text ------------------------------------------------------------------- */
 
 static void text_problem(void *arg, const char *text) { buf_printf(arg, "  problem: %s\n", text); }
+static void text_warning(void *arg, const char *text) { buf_printf(arg, "  warning: %s\n", text); }
 
 static void text_row(buf_t *o, const prow *r)
 {
@@ -274,14 +367,21 @@ static void render_text(const snapshot *s, buf_t *o)
     int64_t up = (clock_mono_ms() - s->b->started_ms) / 1000;
     buf_printf(o, "cluster %s: %s\n", c->cluster_id, healthy(s) ? "healthy" : "DEGRADED");
     each_problem(s, text_problem, o);
+    each_warning(s, text_warning, o);
     buf_printf(o, "node %" PRId32 " at %s:%u, version %s, up %" PRId64 "h%02" PRId64 "m%02" PRId64 "s, %s\n",
                c->node_id, c->listen.host, s->b->port, CHRONIK_VERSION, up / 3600, up / 60 % 60, up % 60,
                s->ready ? "ready" : s->ready_reason);
-    buf_printf(o, "metadata: single node, leader %" PRId32 ", offset %" PRId64 "\n", c->node_id, s->img->offset);
-    buf_printf(o, "topics %" PRId32 ", partitions %d (offline %d, under-replicated %d, leaderless %d), "
-                  "groups %d, connections %" PRIu64 "\n",
-               s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->groups,
-               s->connections);
+    buf_printf(o, "metadata quorum: %s, leader %" PRId32 ", epoch %" PRId32 ", high watermark %" PRId64
+                  ", this node %s, %d voter(s), offset %" PRId64 "\n",
+               c->nvoters > 1 ? "cluster" : "single node", s->quorum.leader_id, s->quorum.epoch,
+               s->quorum.high_watermark, s->quorum.role, c->nvoters, s->img->offset);
+    buf_printf(o, "topics %" PRId32 ", partitions %d (offline %d, under-replicated %d, leaderless %d, "
+                  "read-only %d), groups %d, connections %" PRIu64 "\n",
+               s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->read_only,
+               s->groups, s->connections);
+    if (s->disk_free >= 0)
+        buf_printf(o, "disk: %s, %" PRId64 " MiB free of %" PRId64 " MiB\n", c->data_dir, s->disk_free >> 20,
+                   s->disk_total >> 20);
     buf_printf(o, "\n%-32s %5s %6s %5s %-9s %-9s %-8s %10s %10s %10s %12s\n", "TOPIC", "PART", "LEADER", "EPOCH",
                "REPLICAS", "ISR", "STATE", "LOG-START", "LOG-END", "HW", "BYTES");
     int hidden = 0;
@@ -323,8 +423,34 @@ void broker_status_metrics(broker *b, buf_t *out)
                "# TYPE chronik_partitions_under_replicated gauge\n"
                "chronik_partitions_under_replicated %d\n"
                "# TYPE chronik_partitions_leaderless gauge\n"
-               "chronik_partitions_leaderless %d\n",
-               s.nrows, s.offline, s.under_replicated, s.leaderless);
+               "chronik_partitions_leaderless %d\n"
+               "# TYPE chronik_partitions_read_only gauge\n"
+               "chronik_partitions_read_only %d\n",
+               s.nrows, s.offline, s.under_replicated, s.leaderless, s.read_only);
+    if (s.disk_free >= 0)
+        buf_printf(out, "# TYPE chronik_log_dir_free_bytes gauge\nchronik_log_dir_free_bytes{dir=\"%s\"} %" PRId64
+                        "\n# TYPE chronik_log_dir_total_bytes gauge\nchronik_log_dir_total_bytes{dir=\"%s\"} %" PRId64
+                        "\n",
+                   b->cfg.data_dir, s.disk_free, b->cfg.data_dir, s.disk_total);
+    const meta_quorum_status *q = &s.quorum;
+    buf_printf(out,
+               "# TYPE chronik_raft_epoch gauge\nchronik_raft_epoch %" PRId32 "\n"
+               "# TYPE chronik_raft_leader_id gauge\nchronik_raft_leader_id %" PRId32 "\n"
+               "# TYPE chronik_raft_high_watermark gauge\nchronik_raft_high_watermark %" PRId64 "\n"
+               "# TYPE chronik_raft_elections_total counter\nchronik_raft_elections_total %" PRIu64 "\n"
+               "# TYPE chronik_raft_voter_lag gauge\n",
+               q->epoch, q->leader_id, q->high_watermark, q->elections);
+    for (int i = 0; i < q->n_replicas; i++)
+        if (q->replicas[i].log_end_offset >= 0)
+            buf_printf(out, "chronik_raft_voter_lag{voter=\"%" PRId32 "\"} %" PRId64 "\n", q->replicas[i].id,
+                       MAX(q->high_watermark - q->replicas[i].log_end_offset, 0));
+    buf_printf(out, "# TYPE chronik_partition_damaged_from_offset gauge\n");
+    for (int i = 0; i < s.nrows; i++)
+        if (s.rows[i].damaged_from >= 0)
+            buf_printf(out, "chronik_partition_damaged_from_offset{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64
+                            "\nchronik_partition_damaged_to_offset{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                       s.rows[i].t->name, s.rows[i].mp->index, s.rows[i].damaged_from, s.rows[i].t->name,
+                       s.rows[i].mp->index, s.rows[i].damaged_to);
     static const char *const names[] = {"chronik_partition_log_start_offset", "chronik_partition_log_end_offset",
                                         "chronik_partition_high_watermark", "chronik_partition_size_bytes"};
     for (int f = 0; f < (int)ARRAY_LEN(names); f++) {

@@ -1,8 +1,8 @@
 /* topic_config.c - the topic configuration keys (Kafka's names), their
  * broker-level defaults and synonyms, validation, and the mapping from a
  * topic's effective configuration to its log's (broker_int.h). */
+#include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,35 +10,40 @@
 #include "base/util.h"
 #include "broker/broker_int.h"
 
-#define TC_OFF(field) offsetof(config, field)
-#define TC_NONE ((size_t)-1)
+#define BROKER true  /* the default is the broker key's value */
+#define FIXED false /* the default is fixed_default */
 
 /* Config types as DescribeConfigs v3+ reports them. */
 enum { TC_BOOLEAN = 1, TC_STRING = 2, TC_INT = 3, TC_SHORT = 4, TC_LONG = 5, TC_DOUBLE = 6, TC_LIST = 7 };
 
-/* Keys whose default comes from a broker config field use its offset;
+/* Keys whose default is a broker key's value (their synonym) say BROKER;
  * the rest have a fixed default. */
 static const topic_config_key keys[] = {
-    {"cleanup.policy", NULL, TC_LIST, TC_NONE, "delete"},
-    {"compression.type", NULL, TC_STRING, TC_NONE, "producer"},
-    {"delete.retention.ms", NULL, TC_LONG, TC_NONE, "86400000"},
-    {"file.delete.delay.ms", NULL, TC_LONG, TC_NONE, "60000"},
-    {"flush.messages", "log.flush.interval.messages", TC_LONG, TC_OFF(log_flush_interval_messages), NULL},
-    {"flush.ms", "log.flush.interval.ms", TC_LONG, TC_OFF(log_flush_interval_ms), NULL},
-    {"index.interval.bytes", "log.index.interval.bytes", TC_INT, TC_OFF(log_index_interval_bytes), NULL},
-    {"max.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "9223372036854775807"},
-    {"max.message.bytes", "message.max.bytes", TC_INT, TC_OFF(message_max_bytes), NULL},
-    {"message.timestamp.type", NULL, TC_STRING, TC_NONE, "CreateTime"},
-    {"min.cleanable.dirty.ratio", NULL, TC_DOUBLE, TC_NONE, "0.5"},
-    {"min.compaction.lag.ms", NULL, TC_LONG, TC_NONE, "0"},
-    {"min.insync.replicas", "min.insync.replicas", TC_INT, TC_OFF(min_insync_replicas), NULL},
-    {"preallocate", "log.preallocate", TC_BOOLEAN, TC_OFF(log_preallocate), NULL},
-    {"retention.bytes", "log.retention.bytes", TC_LONG, TC_OFF(log_retention_bytes), NULL},
-    {"retention.ms", "log.retention.ms", TC_LONG, TC_OFF(log_retention_ms), NULL},
-    {"segment.bytes", "log.segment.bytes", TC_INT, TC_OFF(log_segment_bytes), NULL},
-    {"segment.index.bytes", NULL, TC_INT, TC_NONE, "10485760"},
-    {"segment.ms", "log.roll.ms", TC_LONG, TC_OFF(log_roll_ms), NULL},
-    {"unclean.leader.election.enable", NULL, TC_BOOLEAN, TC_NONE, "false"},
+    {"cleanup.policy", NULL, TC_LIST, FIXED, "delete"},
+    {"compression.type", NULL, TC_STRING, FIXED, "producer"},
+    {"delete.retention.ms", "log.cleaner.delete.retention.ms", TC_LONG, BROKER, NULL},
+    {"file.delete.delay.ms", NULL, TC_LONG, FIXED, "60000"},
+    {"flush.messages", "log.flush.interval.messages", TC_LONG, BROKER, NULL},
+    {"flush.ms", "log.flush.interval.ms", TC_LONG, BROKER, NULL},
+    {"index.interval.bytes", "log.index.interval.bytes", TC_INT, BROKER, NULL},
+    {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", TC_LONG, BROKER, NULL},
+    {"max.message.bytes", "message.max.bytes", TC_INT, BROKER, NULL},
+    /* Deprecated in Kafka 3.x, which still accepts them and ignores them
+     * (message format v2 is the only one, and down-conversion is never
+     * done): accepted, shown, ignored. */
+    {"message.downconversion.enable", "log.message.downconversion.enable", TC_BOOLEAN, FIXED, "true"},
+    {"message.format.version", "log.message.format.version", TC_STRING, FIXED, "3.0-IV1"},
+    {"message.timestamp.type", "log.message.timestamp.type", TC_STRING, BROKER, NULL},
+    {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", TC_DOUBLE, BROKER, NULL},
+    {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", TC_LONG, BROKER, NULL},
+    {"min.insync.replicas", "min.insync.replicas", TC_INT, BROKER, NULL},
+    {"preallocate", "log.preallocate", TC_BOOLEAN, BROKER, NULL},
+    {"retention.bytes", "log.retention.bytes", TC_LONG, BROKER, NULL},
+    {"retention.ms", "log.retention.ms", TC_LONG, BROKER, NULL},
+    {"segment.bytes", "log.segment.bytes", TC_INT, BROKER, NULL},
+    {"segment.index.bytes", NULL, TC_INT, FIXED, "10485760"},
+    {"segment.ms", "log.roll.ms", TC_LONG, BROKER, NULL},
+    {"unclean.leader.election.enable", NULL, TC_BOOLEAN, FIXED, "false"},
 };
 
 const topic_config_key *topic_config_keys(size_t *n)
@@ -58,19 +63,12 @@ const topic_config_key *topic_config_find(const char *name, size_t len)
 /* The broker-level value of a key, formatted. */
 void topic_config_default(const config *c, const topic_config_key *k, char *out, size_t n)
 {
-    if (k->broker_off == TC_NONE) {
+    if (!k->broker_default) {
         snprintf(out, n, "%s", k->fixed_default);
         return;
     }
-    const char *base = (const char *)c;
-    if (k->type == TC_LONG)
-        snprintf(out, n, "%" PRId64, *(const int64_t *)(base + k->broker_off));
-    else if (k->type == TC_BOOLEAN)
-        snprintf(out, n, "%s", *(const bool *)(base + k->broker_off) ? "true" : "false");
-    else if (k->broker_off == TC_OFF(log_segment_bytes))
-        snprintf(out, n, "%" PRId64, c->log_segment_bytes);
-    else
-        snprintf(out, n, "%" PRId32, *(const int32_t *)(base + k->broker_off));
+    bool known = config_get(c, k->synonym, out, n);
+    CK_ASSERT(known); /* the table names a broker key for every broker-level default */
 }
 
 static bool parse_long(const char *v, int64_t lo, int64_t *out)
@@ -82,6 +80,19 @@ static bool parse_long(const char *v, int64_t lo, int64_t *out)
         return false;
     *out = x;
     return true;
+}
+
+/* A Kafka release as message.format.version names one: "0.10.0",
+ * "2.8", "3.0-IV1" (digits and dots, an optional -IVn suffix). */
+static bool valid_format_version(const char *v)
+{
+    size_t digits = strspn(v, "0123456789.");
+    if (digits == 0 || !isdigit((unsigned char)v[0]))
+        return false;
+    const char *rest = v + digits;
+    if (!*rest)
+        return true;
+    return strncmp(rest, "-IV", 3) == 0 && rest[3] && strspn(rest + 3, "0123456789") == strlen(rest + 3);
 }
 
 bool topic_config_valid(const topic_config_key *k, const char *v)
@@ -105,6 +116,8 @@ bool topic_config_valid(const topic_config_key *k, const char *v)
                    strcmp(v, "compact,delete") == 0 || strcmp(v, "delete,compact") == 0;
         if (strcmp(k->name, "message.timestamp.type") == 0)
             return strcmp(v, "CreateTime") == 0 || strcmp(v, "LogAppendTime") == 0;
+        if (strcmp(k->name, "message.format.version") == 0)
+            return valid_format_version(v);
         return true;
     }
 }
@@ -137,6 +150,23 @@ int64_t topic_config_long(const config *c, const meta_topic *t, const char *name
     return effective_long(c, t, name);
 }
 
+double topic_config_double(const config *c, const meta_topic *t, const char *name)
+{
+    const char *v = t ? meta_topic_config(t, name) : NULL;
+    char buf[64];
+    if (!v) {
+        topic_config_default(c, topic_config_find(name, strlen(name)), buf, sizeof buf);
+        v = buf;
+    }
+    return strtod(v, NULL);
+}
+
+bool topic_config_log_append_time(const config *c, const meta_topic *t)
+{
+    const char *v = t ? meta_topic_config(t, "message.timestamp.type") : NULL;
+    return v ? strcmp(v, "LogAppendTime") == 0 : c->log_message_timestamp_type == CONFIG_LOG_APPEND_TIME;
+}
+
 void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out)
 {
     const config *c = ctx;
@@ -166,4 +196,10 @@ void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out)
         out->retention_ms = -1;
         out->retention_bytes = -1;
     }
+    /* As Kafka's LogConfig.maxSegmentMs: a compacted topic's active segment
+     * rolls once max.compaction.lag.ms has passed, so that its records can
+     * be cleaned within that lag. */
+    int64_t max_lag = effective_long(c, t, "max.compaction.lag.ms");
+    if (policy && strstr(policy, "compact") && max_lag > 0 && max_lag < out->roll_ms)
+        out->roll_ms = max_lag;
 }

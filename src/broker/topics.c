@@ -1,5 +1,6 @@
 /* topics.c - auto-creation of topics on first use, and resuming a parked
  * request on its connection's reactor (broker_int.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,7 @@ typedef struct meta_slot {
     meta_wait *w;
     int16_t *err;
     kstr_t *msg;
+    char msg_copy[META_MSG_MAX]; /* the controller's message outlives its op */
 } meta_slot;
 
 meta_wait *meta_wait_new(breq *r, breq_rc (*after)(breq *r))
@@ -131,8 +133,13 @@ static void meta_slot_done(void *arg, int16_t err, const char *msg)
 {
     meta_slot *s = arg;
     *s->err = err;
-    if (s->msg)
-        *s->msg = err ? kstr_from(msg) : KSTR_NULL;
+    if (s->msg) {
+        *s->msg = KSTR_NULL;
+        if (err && msg) {
+            snprintf(s->msg_copy, sizeof s->msg_copy, "%s", msg);
+            *s->msg = kstr_from(s->msg_copy);
+        }
+    }
     meta_wait *w = s->w;
     if (atomic_fetch_sub(&w->pending, 1) == 1)
         breq_resume(w->r, w->after);

@@ -1,8 +1,9 @@
 /* controller.c - the controller thread: validates queued changes, writes
- * their metadata records to the metadata log, waits for durability, and
- * publishes the new image (meta.h). */
+ * their metadata records to the metadata log (format: metalog.c), waits for
+ * durability, and publishes the new image (meta.h). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -13,28 +14,33 @@
 #include "proto/batch.h"
 #include "proto/kerr.h"
 
-enum { META_READ_CHUNK_BYTES = 1 << 20 };
-
 struct meta {
     pthread_t thread;
-    pthread_mutex_t lock;      /* queue, stopping, published */
-    pthread_cond_t cond;
+    pthread_mutex_t lock;      /* queue, stopping, published, applied_next, failed */
+    pthread_cond_t cond;       /* queue changes; a publish */
     meta_op *head, *tail;
     bool stopping;
     meta_image *published;
-    meta_image *latest;        /* controller thread only */
+    meta_image *applying;      /* quorum thread: committed entries not yet published */
+    meta_image *notified;      /* controller thread: the image the listener saw last */
+    int64_t applied_next;      /* every entry below it is applied and published */
+    bool failed;               /* an entry could not be applied: the node stops */
+    bool running;              /* past start-up: a failure to apply stops the process */
     plog_t *log;
-    flusher_t *flusher;        /* private, driven synchronously */
+    quorum_t *quorum;
+    qnet_t *qnet;              /* NULL: a single voter */
     int32_t node_id;
     meta_listener_fn listener;
     void *listener_ctx;
+    meta_liveness liveness;    /* controller thread only (brokers.c) */
 };
 
-/* One round's records: encoded into a batch and applied to the new image. */
+/* One round's records: framed into one quorum entry, and applied to a
+ * speculative image so that later changes of the round see earlier ones
+ * (the published image comes from the committed entry, metalog.c). */
 typedef struct round {
     meta_image *img;
-    buf_t batch;
-    batch_builder_t bb;
+    meta_round_blob blob;
     int32_t nrecords;
     int64_t now_ms;
     arena_t arena;
@@ -72,8 +78,24 @@ void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *v
     op->configs[op->nconfigs++].value = value ? xstrndup(value, vlen) : NULL;
 }
 
+void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n)
+{
+    op->assignments =
+        xrealloc(op->assignments, (size_t)(op->nassignments + 1) * sizeof *op->assignments);
+    meta_assignment *a = &op->assignments[op->nassignments++];
+    a->nbrokers = n;
+    a->brokers = xmalloc((size_t)(n ? n : 1) * sizeof *a->brokers);
+    if (n)
+        memcpy(a->brokers, ids, (size_t)n * sizeof *ids);
+}
+
 static void op_free(meta_op *op)
 {
+    for (int32_t i = 0; i < op->nassignments; i++)
+        free(op->assignments[i].brokers);
+    free(op->assignments);
+    free(op->broker.host);
+    free(op->broker.rack);
     for (int32_t i = 0; i < op->nconfigs; i++) {
         free(op->configs[i].key);
         free(op->configs[i].value);
@@ -101,9 +123,8 @@ static void emit(round_t *r, int16_t type, const proto_struct_desc *d, const voi
     buf_put_uvarint(&v, (uint64_t)type);
     buf_put_uvarint(&v, 0); /* record version */
     proto_encode(d, 0, true, rec, &v);
-    if (r->nrecords++ == 0)
-        batch_build_begin(&r->bb, &r->batch, 0, 0, r->now_ms, -1, -1, -1);
-    batch_build_add(&r->bb, r->now_ms, NULL, -1, v.data, (int32_t)v.len, NULL, 0);
+    meta_round_add(&r->blob, v.data, v.len);
+    r->nrecords++;
     buf_free(&v);
     meta_image_apply(r->img, type, rec);
 }
@@ -118,27 +139,71 @@ static void new_topic_id(const meta_image *img, kuuid_t *id)
     } while (meta_image_topic_by_id(img, id));
 }
 
-static void emit_partition(round_t *r, meta_t *m, const kuuid_t *id, int32_t index)
+/* A new partition on replicas (placement.c): ISR the live replicas, leader
+ * the first of them (every replica, and the first, when striped). */
+static void emit_partition(round_t *r, meta_t *m, const kuuid_t *id, int32_t index,
+                           const int32_t *replicas, int32_t rf)
 {
+    int32_t *isr = xmalloc((size_t)rf * sizeof *isr), nisr = 0;
+    for (int32_t i = 0; i < rf; i++)
+        if (meta_replica_live(r->img, m->node_id, replicas[i]))
+            isr[nisr++] = replicas[i];
+    CK_ASSERT(nisr > 0);
     PartitionRecord pr;
     proto_set_defaults(&PartitionRecord_desc, 0, &pr);
     pr.PartitionId = index;
     pr.TopicId = *id;
-    pr.Replicas = (kint32_array_t){1, &m->node_id};
-    pr.Isr = (kint32_array_t){1, &m->node_id};
+    pr.Replicas = (kint32_array_t){rf, (int32_t *)replicas};
+    pr.Isr = (kint32_array_t){nisr, isr};
     pr.RemovingReplicas = (kint32_array_t){0, NULL};
     pr.AddingReplicas = (kint32_array_t){0, NULL};
-    pr.Leader = m->node_id;
+    pr.Leader = isr[0];
     pr.LeaderEpoch = 0;
     pr.PartitionEpoch = 0;
     emit(r, META_REC_PARTITION, &PartitionRecord_desc, &pr);
+    free(isr);
+}
+
+static uint64_t placement_seed(void)
+{
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        CK_PANIC("getrandom failed");
+    return seed;
+}
+
+enum { PLACE_CHUNK = 1024 }; /* partitions placed at a time */
+
+/* Place and write partitions [first, first + count) of topic id, after
+ * meta_place_replicas has validated the whole range. */
+static void emit_partitions(round_t *r, meta_t *m, const kuuid_t *id, int32_t first, int32_t count,
+                            int16_t rf, const meta_assignment *assign, uint64_t seed)
+{
+    int32_t *replicas = xmalloc((size_t)PLACE_CHUNK * (size_t)rf * sizeof *replicas);
+    char msg[META_MSG_MAX];
+    for (int32_t done = 0; done < count; done += PLACE_CHUNK) {
+        int32_t n = MIN(PLACE_CHUNK, count - done);
+        int16_t err = meta_place_replicas(r->img, m->node_id, first + done, n, rf,
+                                          assign ? assign + done : NULL, seed, replicas, msg,
+                                          sizeof msg);
+        CK_ASSERT(err == KERR_NONE);
+        for (int32_t i = 0; i < n; i++)
+            emit_partition(r, m, id, first + done + i, &replicas[(size_t)i * (size_t)rf], rf);
+    }
+    free(replicas);
+}
+
+static void emit_resource_config(round_t *r, int8_t type, const char *resource, const char *key,
+                                 const char *value)
+{
+    ConfigRecord cr = {.ResourceType = type, .ResourceName = kstr_from(resource),
+                       .Name = kstr_from(key), .Value = kstr_from(value)};
+    emit(r, META_REC_CONFIG, &ConfigRecord_desc, &cr);
 }
 
 static void emit_config(round_t *r, const char *topic, const char *key, const char *value)
 {
-    ConfigRecord cr = {.ResourceType = META_RESOURCE_TOPIC, .ResourceName = kstr_from(topic),
-                       .Name = kstr_from(key), .Value = kstr_from(value)};
-    emit(r, META_REC_CONFIG, &ConfigRecord_desc, &cr);
+    emit_resource_config(r, META_RESOURCE_TOPIC, topic, key, value);
 }
 
 static int16_t op_create_topic(round_t *r, meta_t *m, meta_op *op, const char **msg)
@@ -148,17 +213,22 @@ static int16_t op_create_topic(round_t *r, meta_t *m, meta_op *op, const char **
         return *msg = "invalid topic name", KERR_INVALID_TOPIC_EXCEPTION;
     if (meta_image_topic(r->img, op->topic, len))
         return *msg = "topic already exists", KERR_TOPIC_ALREADY_EXISTS;
-    if (op->partitions < 1 || op->partitions > META_PARTITIONS_MAX)
+    const meta_assignment *assign = op->nassignments > 0 ? op->assignments : NULL;
+    int32_t count = assign ? op->nassignments : op->partitions;
+    if (count < 1 || count > META_PARTITIONS_MAX)
         return *msg = "number of partitions must be at least 1", KERR_INVALID_PARTITIONS;
-    if (op->replication_factor != 1)
-        return *msg = "replication factor larger than the number of brokers", KERR_INVALID_REPLICATION_FACTOR;
+    int16_t rf = assign ? (int16_t)MIN(assign[0].nbrokers, INT16_MAX) : op->replication_factor;
+    uint64_t seed = placement_seed();
+    int16_t err = meta_place_replicas(r->img, m->node_id, 0, count, rf, assign, seed, NULL,
+                                      op->errbuf, sizeof op->errbuf);
+    if (err != KERR_NONE)
+        return *msg = op->errbuf, err;
     if (op->validate_only)
         return KERR_NONE;
     TopicRecord tr = {.Name = kstr_from(op->topic)};
     new_topic_id(r->img, &tr.TopicId);
     emit(r, META_REC_TOPIC, &TopicRecord_desc, &tr);
-    for (int32_t i = 0; i < op->partitions; i++)
-        emit_partition(r, m, &tr.TopicId, i);
+    emit_partitions(r, m, &tr.TopicId, 0, count, rf, assign, seed);
     for (int32_t i = 0; i < op->nconfigs; i++)
         emit_config(r, op->topic, op->configs[i].key, op->configs[i].value);
     return KERR_NONE;
@@ -189,16 +259,66 @@ static int16_t op_create_partitions(round_t *r, meta_t *m, meta_op *op, const ch
         return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (op->partitions <= t->npartitions || op->partitions > META_PARTITIONS_MAX)
         return *msg = "the new partition count must exceed the current one", KERR_INVALID_PARTITIONS;
+    int32_t first = t->npartitions, count = op->partitions - first;
+    /* New partitions keep the topic's replication factor (Kafka: partition 0's). */
+    int32_t rf0 = first > 0 ? t->partitions[0].nreplicas : 0;
+    int16_t rf = (int16_t)(rf0 > 0 ? MIN(rf0, INT16_MAX) : 1);
+    const meta_assignment *assign = op->nassignments > 0 ? op->assignments : NULL;
+    if (assign && op->nassignments != count) {
+        snprintf(op->errbuf, sizeof op->errbuf, "%d partitions are added, but %d assignments given",
+                 count, op->nassignments);
+        return *msg = op->errbuf, KERR_INVALID_REPLICA_ASSIGNMENT;
+    }
+    uint64_t seed = placement_seed();
+    int16_t err = meta_place_replicas(r->img, m->node_id, first, count, rf, assign, seed, NULL,
+                                      op->errbuf, sizeof op->errbuf);
+    if (err != KERR_NONE)
+        return *msg = op->errbuf, err;
     if (op->validate_only)
         return KERR_NONE;
     kuuid_t id = t->id;
-    for (int32_t i = t->npartitions; i < op->partitions; i++)
-        emit_partition(r, m, &id, i);
+    emit_partitions(r, m, &id, first, count, rf, assign, seed);
+    return KERR_NONE;
+}
+
+static bool op_lists(const meta_op *op, const char *key)
+{
+    for (int32_t j = 0; j < op->nconfigs; j++)
+        if (strcmp(op->configs[j].key, key) == 0)
+            return true;
+    return false;
+}
+
+/* Dynamic broker configs of one resource (the broker checked the keys and
+ * values): AlterConfigs also removes the resource's keys it does not list. */
+static int16_t op_alter_broker_configs(round_t *r, meta_op *op)
+{
+    if (op->validate_only)
+        return KERR_NONE;
+    if (op->replace_configs) {
+        int32_t n = 0;
+        char **gone = xcalloc((size_t)(r->img->nbroker_configs + 1), sizeof *gone);
+        for (int32_t i = 0; i < r->img->nbroker_configs; i++) {
+            const meta_broker_config *c = &r->img->broker_configs[i];
+            if (strcmp(c->resource, op->topic) == 0 && !op_lists(op, c->key))
+                gone[n++] = xstrdup(c->key);
+        }
+        for (int32_t i = 0; i < n; i++) {
+            emit_resource_config(r, META_RESOURCE_BROKER, op->topic, gone[i], NULL);
+            free(gone[i]);
+        }
+        free(gone);
+    }
+    for (int32_t i = 0; i < op->nconfigs; i++)
+        emit_resource_config(r, META_RESOURCE_BROKER, op->topic, op->configs[i].key,
+                             op->configs[i].value);
     return KERR_NONE;
 }
 
 static int16_t op_alter_configs(round_t *r, meta_op *op, const char **msg)
 {
+    if (op->broker_resource)
+        return op_alter_broker_configs(r, op);
     const meta_topic *t = op_topic(r, op);
     if (!t)
         return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -211,10 +331,7 @@ static int16_t op_alter_configs(round_t *r, meta_op *op, const char **msg)
         for (int32_t i = 0; i < n; i++)
             old[i] = xstrdup(t->configs[i].key);
         for (int32_t i = 0; i < n; i++) {
-            bool kept = false;
-            for (int32_t j = 0; j < op->nconfigs; j++)
-                kept |= strcmp(op->configs[j].key, old[i]) == 0;
-            if (!kept)
+            if (!op_lists(op, old[i]))
                 emit_config(r, name, old[i], NULL);
             free(old[i]);
         }
@@ -241,6 +358,58 @@ static int16_t op_alloc_producer_ids(round_t *r, meta_t *m, meta_op *op, const c
     return KERR_NONE;
 }
 
+/* ---- brokers (the decisions are brokers.c's) ------------------------------ */
+
+static void round_emit(void *ctx, int16_t type, const proto_struct_desc *d, const void *rec)
+{
+    emit(ctx, type, d, rec);
+}
+
+static meta_writer round_writer(round_t *r)
+{
+    return (meta_writer){.img = r->img, .emit = round_emit, .ctx = r};
+}
+
+/* The op's time, or the controller's monotonic clock when it gives none. */
+static int64_t op_now_ms(const meta_broker_op *b)
+{
+    return b->now_ms ? b->now_ms : clock_mono_ms();
+}
+
+static int16_t op_register_broker(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    meta_broker_op *b = &op->broker;
+    meta_registration reg = {.id = b->id, .incarnation = b->incarnation, .host = b->host,
+                             .port = b->port, .rack = b->rack};
+    meta_writer w = round_writer(r);
+    /* The round's records land after the log end the image reflects. */
+    int64_t offset = r->img->offset + r->nrecords;
+    return meta_broker_register(&w, &m->liveness, &reg, offset, op_now_ms(b), &b->epoch, msg);
+}
+
+static int16_t op_broker_heartbeat(round_t *r, meta_t *m, meta_op *op, const char **msg)
+{
+    meta_broker_op *b = &op->broker;
+    meta_heartbeat hb = {.id = b->id, .epoch = b->epoch, .metadata_offset = b->metadata_offset,
+                         .wants_fence = b->wants_fence, .wants_shutdown = b->wants_shutdown};
+    meta_heartbeat_reply reply;
+    meta_writer w = round_writer(r);
+    int16_t err = meta_broker_heartbeat(&w, &m->liveness, &hb, op_now_ms(b), &reply, msg);
+    b->caught_up = reply.caught_up;
+    b->fenced = reply.fenced;
+    b->should_shut_down = reply.should_shut_down;
+    return err;
+}
+
+static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
+{
+    int64_t timeout_ms = op->broker.session_timeout_ms > 0 ? op->broker.session_timeout_ms
+                                                           : META_BROKER_SESSION_TIMEOUT_MS_DEFAULT;
+    meta_writer w = round_writer(r);
+    meta_brokers_tick(&w, &m->liveness, op_now_ms(&op->broker), timeout_ms);
+    return KERR_NONE;
+}
+
 static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
 {
     *msg = NULL;
@@ -255,71 +424,108 @@ static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
         return op_alter_configs(r, op, msg);
     case META_OP_ALLOC_PRODUCER_IDS:
         return op_alloc_producer_ids(r, m, op, msg);
+    case META_OP_REGISTER_BROKER:
+        return op_register_broker(r, m, op, msg);
+    case META_OP_BROKER_HEARTBEAT:
+        return op_broker_heartbeat(r, m, op, msg);
+    case META_OP_FENCE_EXPIRED:
+        return op_fence_expired(r, m, op);
     }
     return KERR_UNKNOWN_SERVER_ERROR;
 }
 
-static void sync_done(void *arg, int err)
+/* Tells the listener about the image published since it last heard, on
+ * the controller thread: the listener opens and closes partition logs,
+ * work the quorum thread must never do. */
+static void notify_listener(meta_t *m)
 {
-    *(int *)arg = err;
+    meta_image *cur = meta_acquire(m);
+    if (cur == m->notified) {
+        meta_image_release(cur);
+        return;
+    }
+    if (m->listener)
+        m->listener(m->listener_ctx, m->notified, cur);
+    meta_image_release(m->notified);
+    m->notified = cur;
 }
 
-/* Append the round's batch and make it durable. Returns a storage error. */
-static int persist(meta_t *m, round_t *r)
+typedef struct round_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int err;
+} round_wait;
+
+static void round_committed(void *arg, int err, int64_t offset)
 {
-    batch_build_end(&r->bb);
-    plog_append_result_t res;
-    int rc = plog_append(m->log, r->batch.data, r->batch.len, 0, &res);
-    if (rc != STORAGE_OK)
-        return rc;
-    int serr = -1;
-    flusher_request(m->flusher, m->log, res.log_end_offset, sync_done, &serr);
-    while (serr == -1)
-        flusher_run_once(m->flusher);
-    r->img->offset = res.log_end_offset;
-    return serr;
+    round_wait *w = arg;
+    UNUSED(offset);
+    pthread_mutex_lock(&w->mu);
+    w->err = err;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
-static void publish(meta_t *m, meta_image *img)
+/* Proposes the round as one entry and waits until it is committed and the
+ * image holding it published (quorum.c). A Kafka error code. */
+static int16_t commit_round(meta_t *m, round_t *r)
+{
+    buf_t entry;
+    buf_init(&entry);
+    meta_round_encode(&r->blob, &entry);
+    round_wait w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    quorum_propose(m->quorum, entry.data, entry.len, round_committed, &w);
+    buf_free(&entry);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    if (w.err != QUORUM_OK)
+        log_warn("meta", "metadata change not committed err=%d", w.err);
+    return w.err == QUORUM_OK ? KERR_NONE : w.err == QUORUM_TOO_LARGE ? KERR_MESSAGE_TOO_LARGE
+                                                                     : KERR_NOT_CONTROLLER;
+}
+
+bool meta_wait_image(meta_t *m, bool (*pred)(const meta_image *img, const void *arg), const void *arg,
+                     int64_t deadline_ms)
 {
     pthread_mutex_lock(&m->lock);
-    meta_image *old = m->published;
-    atomic_fetch_add(&img->refs, 1);
-    m->published = img;
+    bool ok;
+    while (!(ok = pred(m->published, arg)) && clock_mono_ms() < deadline_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L; /* bounds the wait; a publish wakes it first */
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+    }
     pthread_mutex_unlock(&m->lock);
-    if (m->listener)
-        m->listener(m->listener_ctx, old, img);
-    meta_image_release(old);
-    meta_image_release(m->latest);
-    m->latest = img;
+    return ok;
 }
 
-static void run_round(meta_t *m, meta_op *ops)
+/* A node that does not lead the quorum forwards the round (forward.c). */
+static bool forward_if_follower(meta_t *m, meta_op *ops, int16_t *errs, const char **msgs, int n)
 {
-    round_t r = {.img = meta_image_copy(m->latest), .now_ms = clock_wall_ms()};
-    buf_init(&r.batch);
-    int16_t errs[256];
-    const char *msgs[256];
+    if (!m->qnet)
+        return false;
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    if (qi.role == RAFT_LEADER)
+        return false;
+    kclient_t *leader = qi.leader_id >= 0 ? qnet_client(m->qnet, qi.leader_id) : NULL;
+    meta_forward_round(m, m->node_id, leader, ops, errs, msgs, n);
+    return true;
+}
+
+static void complete_ops(meta_op *ops, const int16_t *errs, const char **msgs)
+{
     int n = 0;
-    for (meta_op *op = ops; op; op = op->next, n++)
-        errs[n] = run_op(&r, m, op, &msgs[n]);
-    if (r.nrecords > 0) {
-        int rc = persist(m, &r);
-        if (rc != STORAGE_OK) {
-            log_error("meta", "cannot write the metadata log err=\"%s\"", storage_strerror(rc));
-            for (int i = 0; i < n; i++)
-                if (errs[i] == KERR_NONE)
-                    errs[i] = KERR_KAFKA_STORAGE_ERROR, msgs[i] = "metadata log write failed";
-            meta_image_release(r.img);
-            r.img = NULL;
-        }
-    }
-    if (r.img && r.nrecords > 0)
-        publish(m, r.img);
-    else
-        meta_image_release(r.img);
-    buf_free(&r.batch);
-    n = 0;
     for (meta_op *op = ops, *next; op; op = next, n++) {
         next = op->next;
         op->done(op->arg, errs[n], msgs[n] ? msgs[n] : kerr_message(errs[n]));
@@ -327,28 +533,71 @@ static void run_round(meta_t *m, meta_op *ops)
     }
 }
 
+static void run_round(meta_t *m, meta_op *ops)
+{
+    meta_image *base = meta_acquire(m);
+    int16_t errs[256];
+    const char *msgs[256];
+    int n = 0;
+    for (meta_op *op = ops; op; op = op->next)
+        n++;
+    if (forward_if_follower(m, ops, errs, msgs, n)) {
+        meta_image_release(base);
+        notify_listener(m); /* partitions open before the change is answered */
+        complete_ops(ops, errs, msgs);
+        return;
+    }
+    n = 0;
+    round_t r = {.img = meta_image_copy(base), .now_ms = clock_wall_ms()};
+    meta_image_release(base);
+    meta_round_init(&r.blob);
+    for (meta_op *op = ops; op; op = op->next, n++)
+        errs[n] = run_op(&r, m, op, &msgs[n]);
+    int16_t cerr = r.nrecords > 0 ? commit_round(m, &r) : KERR_NONE;
+    for (int i = 0; i < n && cerr != KERR_NONE; i++)
+        if (errs[i] == KERR_NONE)
+            errs[i] = cerr, msgs[i] = "the metadata change was not committed";
+    meta_image_release(r.img); /* speculative: the published image came from the commit */
+    meta_round_free(&r.blob);
+    notify_listener(m); /* partitions open before the change is answered */
+    complete_ops(ops, errs, msgs);
+}
+
+/* Takes up to 256 queued changes (errs/msgs arrays in run_round); NULL
+ * when stopping. Wakes for new images too, to tell the listener. */
+static meta_op *take_ops(meta_t *m)
+{
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        while (!m->head && !m->stopping && m->published == m->notified)
+            pthread_cond_wait(&m->cond, &m->lock);
+        bool news = m->published != m->notified;
+        meta_op *ops = NULL;
+        if (!news && m->head) {
+            meta_op *last = ops = m->head;
+            for (int i = 1; i < 256 && last->next; i++)
+                last = last->next;
+            m->head = last->next;
+            if (!m->head)
+                m->tail = NULL;
+            last->next = NULL;
+        }
+        bool stop = m->stopping && !m->head;
+        pthread_mutex_unlock(&m->lock);
+        if (news)
+            notify_listener(m);
+        else if (ops || stop)
+            return ops;
+    }
+}
+
 static void *controller_thread(void *arg)
 {
     meta_t *m = arg;
-    for (;;) {
-        pthread_mutex_lock(&m->lock);
-        while (!m->head && !m->stopping)
-            pthread_cond_wait(&m->cond, &m->lock);
-        if (!m->head) {
-            pthread_mutex_unlock(&m->lock);
-            return NULL;
-        }
-        /* At most 256 changes a round (errs/msgs arrays in run_round). */
-        meta_op *ops = m->head, *last = ops;
-        for (int i = 1; i < 256 && last->next; i++)
-            last = last->next;
-        m->head = last->next;
-        if (!m->head)
-            m->tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&m->lock);
+    meta_op *ops;
+    while ((ops = take_ops(m)) != NULL)
         run_round(m, ops);
-    }
+    return NULL;
 }
 
 void meta_submit(meta_t *m, meta_op *op)
@@ -383,99 +632,283 @@ void meta_alloc_producer_ids(meta_t *m, int32_t count, meta_pids_fn done, void *
     meta_submit(m, op);
 }
 
-/* Decode one framed record value and apply it. */
-static void replay_record(meta_image *img, const uint8_t *v, int32_t len, arena_t *a)
+/* ---- applying committed entries (quorum thread) ------------------------------ */
+
+static void on_apply(void *arg, const raft_entry_t *e)
 {
-    rd_t r;
-    rd_init(&r, v, (size_t)len);
-    uint64_t frame, type, ver;
-    if (!rd_uvarint(&r, &frame) || !rd_uvarint(&r, &type) || !rd_uvarint(&r, &ver) || type >= 0x7fff)
-        return;
-    const proto_record_desc *rd = proto_metadata_record((int16_t)type);
-    if (!rd || (int64_t)ver < rd->min_version || (int64_t)ver > rd->max_version)
-        return;
-    void *rec = arena_alloc(a, rd->desc->size);
-    proto_err_t err;
-    if (proto_decode(rd->desc, (int16_t)ver, true, &r, a, rec, &err) != 0) {
-        char msg[PROTO_ERR_MSG_MAX];
-        log_warn("meta", "skipping undecodable metadata record detail=\"%s\"",
-                 proto_err_format(&err, msg, sizeof msg));
-        return;
+    meta_t *m = arg;
+    if (!m->applying) {
+        meta_image *cur = meta_acquire(m);
+        m->applying = meta_image_copy(cur);
+        meta_image_release(cur);
     }
-    meta_image_apply(img, (int16_t)type, rec);
-}
-
-static void replay_batch(meta_image *img, const uint8_t *p, size_t size, arena_t *a)
-{
-    batch_iter_t it;
-    batch_record_t rec;
-    if (!batch_iter_init(&it, p, size))
+    char err[512];
+    if (meta_log_apply_entry(m->applying, e->offset, e->epoch, e->data, e->len, err, sizeof err) == 0)
         return;
-    while (batch_iter_next(&it, &rec))
-        if (rec.value_len > 0)
-            replay_record(img, rec.value, rec.value_len, a);
+    /* never a silent skip: a node that applied part of the metadata would serve a state no
+     * other node has (metalog.c) */
+    log_error("meta", "cannot apply the metadata log, stopping: %s", err);
+    pthread_mutex_lock(&m->lock);
+    bool running = m->running;
+    m->failed = true;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    if (running)
+        CK_PANIC("metadata entry at offset %lld cannot be applied", (long long)e->offset);
 }
 
-static int replay(meta_t *m, meta_image *img)
+static void on_applied(void *arg, int64_t next_offset)
 {
-    int64_t off = plog_log_start_offset(m->log), end = plog_log_end_offset(m->log);
-    buf_t b;
-    buf_init(&b);
-    arena_t a;
-    arena_init(&a);
-    int rc = STORAGE_OK;
-    while (off < end && rc == STORAGE_OK) {
-        buf_reset(&b);
-        int64_t next = off;
-        rc = plog_read_copy(m->log, off, INT64_MAX, META_READ_CHUNK_BYTES, &b, &next);
-        for (size_t pos = 0; rc == STORAGE_OK && pos + BATCH_LOG_OVERHEAD <= b.len;) {
-            batch_info_t bi;
-            if (batch_parse_header(b.data + pos, b.len - pos, &bi) != BATCH_ERR_OK)
-                break;
-            replay_batch(img, b.data + pos, bi.size, &a);
-            arena_reset(&a);
-            pos += bi.size;
+    meta_t *m = arg;
+    meta_image *img = m->applying, *old = NULL;
+    m->applying = NULL;
+    pthread_mutex_lock(&m->lock);
+    if (img && !m->failed) {
+        img->offset = next_offset;
+        old = m->published;
+        m->published = img;
+        img = NULL;
+    }
+    m->applied_next = MAX(m->applied_next, next_offset);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    meta_image_release(old);
+    meta_image_release(img);
+}
+
+static void on_role(void *arg, raft_role_t role, int32_t epoch, int32_t leader_id)
+{
+    meta_t *m = arg;
+    UNUSED(role), UNUSED(epoch), UNUSED(leader_id);
+    pthread_mutex_lock(&m->lock);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- open and close ----------------------------------------------------------- */
+
+#define META_START_WAIT_MS 30000
+
+/* A single voter elects itself at once and commits its log: wait until
+ * everything on disk is applied, so the node starts with its metadata. */
+static int wait_caught_up(meta_t *m)
+{
+    int64_t deadline = clock_mono_ms() + META_START_WAIT_MS;
+    for (;;) {
+        quorum_info_t qi;
+        quorum_get_info(m->quorum, &qi);
+        pthread_mutex_lock(&m->lock);
+        bool done = qi.role == RAFT_LEADER && m->applied_next >= qi.log_end && qi.log_end > 0;
+        bool failed = m->failed;
+        if (!done && !failed) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&m->cond, &m->lock, &ts);
         }
-        if (next <= off)
-            break;
-        off = next;
+        pthread_mutex_unlock(&m->lock);
+        if (done || failed)
+            return failed ? -1 : 0;
+        if (clock_mono_ms() > deadline) {
+            log_error("meta", "the metadata quorum did not elect this node within %d ms", META_START_WAIT_MS);
+            return -1;
+        }
     }
-    img->offset = end;
-    arena_free(&a);
-    buf_free(&b);
-    return rc;
 }
 
-int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn listener,
-              void *listener_ctx, meta_t **out)
+static void raft_settings(raft_config_t *rc, const meta_config *cfg)
 {
-    plog_config_t pc;
-    plog_config_default(&pc);
-    plog_t *log;
-    int rc = storage_open_partition(data_dir, META_TOPIC_NAME, 0, &pc, fs, &log);
-    if (rc != STORAGE_OK)
-        return rc;
+    raft_config_defaults(rc);
+    rc->node_id = cfg->node_id;
+    rc->n_voters = cfg->n_voters > 0 ? cfg->n_voters : 1;
+    rc->voters[0] = cfg->node_id;
+    for (int i = 0; i < cfg->n_voters; i++)
+        rc->voters[i] = cfg->voter_ids[i];
+    if (cfg->election_timeout_ms > 0)
+        rc->election_timeout_ms = cfg->election_timeout_ms;
+    if (cfg->election_backoff_max_ms > 0)
+        rc->election_backoff_max_ms = cfg->election_backoff_max_ms;
+    if (cfg->fetch_timeout_ms > 0)
+        rc->fetch_timeout_ms = cfg->fetch_timeout_ms;
+    rc->snapshot_min_entries = 0;
+    if (getrandom(&rc->random_seed, sizeof rc->random_seed, 0) != (ssize_t)sizeof rc->random_seed)
+        CK_PANIC("getrandom failed");
+}
+
+/* The other voters' controller addresses; NULL for a single voter. */
+static qnet_t *make_qnet(const meta_config *cfg)
+{
+    qnet_peer_addr peers[META_VOTERS_MAX];
+    int n = 0;
+    for (int i = 0; i < cfg->n_voters; i++) {
+        if (cfg->voter_ids[i] == cfg->node_id)
+            continue;
+        peers[n].id = cfg->voter_ids[i];
+        snprintf(peers[n].hostport, sizeof peers[n].hostport, "%s", cfg->voter_addrs[i]);
+        n++;
+    }
+    return n ? qnet_new(cfg->node_id, peers, n) : NULL;
+}
+
+static void on_tick(void *arg, int64_t now_ms)
+{
+    meta_t *m = arg;
+    if (m->qnet)
+        qnet_expire(m->qnet, now_ms);
+}
+
+static meta_t *meta_new(plog_t *log, int32_t node_id, meta_listener_fn listener, void *ctx)
+{
     meta_t *m = xcalloc(1, sizeof *m);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     m->log = log;
-    m->flusher = flusher_new();
-    flusher_attach(m->flusher, log);
     m->node_id = node_id;
     m->listener = listener;
-    m->listener_ctx = listener_ctx;
-    meta_image *img = meta_image_new();
-    rc = replay(m, img);
-    m->published = img;
-    atomic_fetch_add(&img->refs, 1);
-    m->latest = img;
+    m->listener_ctx = ctx;
+    m->published = meta_image_new();
+    return m;
+}
+
+static void meta_free(meta_t *m)
+{
+    quorum_close(m->quorum);
+    qnet_free(m->qnet);
+    plog_close(m->log);
+    meta_image_release(m->applying);
+    meta_image_release(m->published);
+    meta_image_release(m->notified);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m);
+}
+
+int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_ctx, meta_t **out)
+{
+    plog_config_t pc;
+    plog_config_default(&pc);
+    plog_t *log;
+    int rc = storage_open_partition(cfg->data_dir, META_TOPIC_NAME, 0, &pc, cfg->fs, &log);
+    if (rc != STORAGE_OK) {
+        if (log) /* offline or damaged: the metadata cannot be trusted, the node does not start */
+            log_error("meta", "metadata log unusable: %s", plog_errmsg(log));
+        plog_close(log);
+        return rc;
+    }
+    meta_t *m = meta_new(log, cfg->node_id, listener, listener_ctx);
+    raft_config_t rcfg;
+    raft_settings(&rcfg, cfg);
+    m->qnet = make_qnet(cfg);
+    quorum_cb_t cb = {.apply = on_apply, .applied = on_applied, .role = on_role, .tick = on_tick,
+                      .send = m->qnet ? qnet_send : NULL, .arg = m, .send_arg = m->qnet};
+    char err[512];
+    if (quorum_open(log, cfg->fs, &rcfg, &cb, &m->quorum, err, sizeof err) != 0) {
+        log_error("meta", "cannot open the metadata quorum, not starting: %s", err);
+        meta_free(m);
+        return STORAGE_ERR_FORMAT;
+    }
+    if (m->qnet)
+        qnet_attach(m->qnet, m->quorum);
+    quorum_start(m->quorum);
+    if (!m->qnet && wait_caught_up(m) != 0) {
+        meta_free(m);
+        return STORAGE_ERR_FORMAT;
+    }
+    m->notified = meta_acquire(m);
     if (listener)
-        listener(listener_ctx, NULL, img);
-    log_info("meta", "metadata loaded topics=%d log_end=%lld", img->ntopics, (long long)img->offset);
+        listener(listener_ctx, NULL, m->notified);
+    log_info("meta", "metadata loaded topics=%d log_end=%lld voters=%d", m->notified->ntopics,
+             (long long)m->notified->offset, rcfg.n_voters);
+    pthread_mutex_lock(&m->lock);
+    m->running = true;
+    pthread_mutex_unlock(&m->lock);
     if (pthread_create(&m->thread, NULL, controller_thread, m) != 0)
         CK_PANIC("cannot start the controller thread");
     *out = m;
-    return rc;
+    return STORAGE_OK;
+}
+
+void meta_connect(meta_t *m, net_t *net)
+{
+    if (m->qnet)
+        qnet_connect(m->qnet, net);
+}
+
+bool meta_caught_up(meta_t *m)
+{
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    pthread_mutex_lock(&m->lock);
+    bool ok = qi.leader_id >= 0 && qi.high_watermark > 0 && m->applied_next >= qi.high_watermark;
+    pthread_mutex_unlock(&m->lock);
+    return ok;
+}
+
+static const char *role_name(raft_role_t r)
+{
+    static const char *const names[] = {"unattached", "follower", "prospective", "candidate", "leader", "resigned"};
+    return (unsigned)r < ARRAY_LEN(names) ? names[r] : "unknown";
+}
+
+void meta_quorum_status_get(meta_t *m, meta_quorum_status *out)
+{
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    memset(out, 0, sizeof *out);
+    out->role = role_name(qi.role);
+    out->node_id = m->node_id;
+    out->leader_id = qi.leader_id;
+    out->epoch = qi.epoch;
+    out->high_watermark = qi.high_watermark;
+    out->log_end = qi.log_end;
+    out->last_election_ms_ago = qi.last_change_ms > 0 ? clock_wall_ms() - qi.last_change_ms : -1;
+    out->elections = qi.stats.elections;
+    out->leader_view = qi.have_describe;
+    int64_t now = clock_mono_ms();
+    for (int i = 0; qi.have_describe && i < qi.describe.n_voters && i < META_VOTERS_MAX; i++) {
+        const raft_replica_info_t *v = &qi.describe.voters[i];
+        out->replicas[i] = (meta_quorum_replica){v->replica_id, v->log_end_offset,
+                                                 v->last_fetch_ms >= 0 ? now - v->last_fetch_ms : -1};
+        out->n_replicas++;
+    }
+}
+
+typedef struct raft_reply_ctx {
+    meta_raft_reply_fn reply;
+    void *arg;
+    arena_t *a;
+} raft_reply_ctx;
+
+static void raft_replied(void *arg, const raft_msg_t *resp)
+{
+    raft_reply_ctx *c = arg;
+    const void *k = resp ? raft_wire_to_kafka(resp, qnet_topic(), c->a) : NULL;
+    c->reply(c->arg, k);
+}
+
+int meta_raft_request(meta_t *m, int16_t api_key, const uint8_t *body, size_t len, arena_t *a,
+                      meta_raft_reply_fn reply, void *arg, const char **why)
+{
+    raft_msg_type_t type;
+    switch (api_key) {
+    case 52: type = RAFT_MSG_VOTE_REQ; break;
+    case 53: type = RAFT_MSG_BEGIN_EPOCH_REQ; break;
+    case 54: type = RAFT_MSG_END_EPOCH_REQ; break;
+    case 1: type = RAFT_MSG_FETCH_REQ; break;
+    case 59: type = RAFT_MSG_FETCH_SNAPSHOT_REQ; break;
+    default:
+        *why = "not a Raft API";
+        return -1;
+    }
+    if (!m->qnet) {
+        *why = "this node is the only voter";
+        return -1;
+    }
+    raft_reply_ctx *c = arena_alloc(a, sizeof *c);
+    *c = (raft_reply_ctx){reply, arg, a};
+    return qnet_request(m->qnet, type, body, len, a, raft_replied, c, why);
 }
 
 void meta_close(meta_t *m)
@@ -487,11 +920,5 @@ void meta_close(meta_t *m)
     pthread_cond_signal(&m->cond);
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
-    plog_close(m->log);
-    flusher_free(m->flusher);
-    meta_image_release(m->published);
-    meta_image_release(m->latest);
-    pthread_mutex_destroy(&m->lock);
-    pthread_cond_destroy(&m->cond);
-    free(m);
+    meta_free(m);
 }

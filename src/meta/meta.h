@@ -5,7 +5,10 @@
  * The image is immutable once published and shared by reference
  * (meta_acquire / meta_image_release): request handlers read it without
  * locks. It holds the topics, their partitions (leader, epochs, replicas,
- * ISR) and their configuration overrides.
+ * ISR) and their configuration overrides, the dynamic broker
+ * configurations (per node id, and the cluster-wide default under ""), and
+ * the registered brokers (brokers.c decides who is fenced; placement.c
+ * where new replicas go).
  *
  * Changes (create/delete topics, add partitions, alter configs) are queued
  * to the controller thread. It validates each against the latest state,
@@ -29,11 +32,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net/net.h"
 #include "proto/proto.h"
 #include "storage/storage.h"
 
 #define META_TOPIC_NAME "__cluster_metadata"
 #define META_PARTITIONS_MAX 100000 /* per topic */
+#define META_BROKERS_MAX 1024       /* registered brokers */
 
 typedef struct meta_partition {
     int32_t index;
@@ -52,6 +57,7 @@ typedef struct meta_config_kv {
 } meta_config_kv;
 
 typedef struct meta_topic {
+    _Atomic int refs;        /* images sharing this topic (image.c) */
     char *name;
     kuuid_t id;
     int32_t npartitions;
@@ -60,12 +66,36 @@ typedef struct meta_topic {
     meta_config_kv *configs; /* sorted by key */
 } meta_topic;
 
+/* A dynamic broker configuration: a ConfigRecord of resource type BROKER. */
+typedef struct meta_broker_config {
+    char *resource; /* "" for the cluster-wide default, else a node id */
+    char *key;
+    char *value;
+} meta_broker_config;
+
+/* A registered broker (RegisterBrokerRecord and the records that follow). */
+typedef struct meta_broker {
+    int32_t id;
+    kuuid_t incarnation;     /* the broker process that registered */
+    int64_t epoch;           /* broker epoch of that registration */
+    char *host;              /* the PLAINTEXT endpoint; "" and 0 when none */
+    uint16_t port;
+    char *rack;              /* NULL when none */
+    bool fenced;
+    bool in_controlled_shutdown;
+} meta_broker;
+
 typedef struct meta_image {
     _Atomic int refs;
     int64_t offset;          /* metadata log end this image reflects */
     int64_t next_producer_id; /* first id of the next producer-id block (ProducerIdsRecord) */
     int32_t ntopics;
     meta_topic **topics;     /* sorted by name */
+    int32_t nbroker_configs;
+    meta_broker_config *broker_configs; /* sorted by resource, then key */
+    int32_t nbrokers;
+    meta_broker *brokers;    /* registered brokers, sorted by id */
+    int64_t next_broker_epoch; /* epoch the next registration gets (brokers.c) */
 } meta_image;
 
 typedef struct meta meta_t;
@@ -76,6 +106,12 @@ const meta_topic *meta_image_topic_by_id(const meta_image *img, const kuuid_t *i
 /* A topic's override for key, or NULL. */
 const char *meta_topic_config(const meta_topic *t, const char *key);
 void meta_image_release(meta_image *img);
+/* The registered broker id, or NULL. */
+const meta_broker *meta_image_broker(const meta_image *img, int32_t id);
+/* Live (unfenced) brokers in id order: start with *pos = 0; NULL at the end. */
+const meta_broker *meta_image_next_live(const meta_image *img, int32_t *pos);
+/* The dynamic broker config key of resource ("" or a node id), or NULL. */
+const char *meta_broker_config_get(const meta_image *img, const char *resource, const char *key);
 
 /* The published image, with a reference the caller releases. Any thread. */
 meta_image *meta_acquire(meta_t *m);
@@ -84,15 +120,72 @@ meta_image *meta_acquire(meta_t *m);
  * callbacks: the broker opens the logs of new partitions, closes deleted. */
 typedef void (*meta_listener_fn)(void *ctx, const meta_image *old, const meta_image *cur);
 
-/* Open the metadata log under data_dir, replay it, start the controller
- * thread. Returns 0 or a storage error. */
-int meta_open(const char *data_dir, sfs_t *fs, int32_t node_id, meta_listener_fn listener,
-              void *listener_ctx, meta_t **out);
+/* The metadata quorum's settings (Kafka's controller.quorum.* keys). */
+#define META_VOTERS_MAX 16
+typedef struct meta_config {
+    const char *data_dir;
+    sfs_t *fs;
+    int32_t node_id;
+    int n_voters;                       /* 0: this node alone */
+    int32_t voter_ids[META_VOTERS_MAX];
+    char voter_addrs[META_VOTERS_MAX][300]; /* controller listeners, "HOST:PORT" */
+    int32_t election_timeout_ms;        /* 0: the default */
+    int32_t election_backoff_max_ms;
+    int32_t fetch_timeout_ms;
+} meta_config;
+
+/*
+ * Opens the metadata log under data_dir and starts the quorum and the
+ * controller thread. A single voter elects itself and applies its whole
+ * log before this returns, so the first image is complete; with several
+ * voters the image fills as the quorum commits (meta_caught_up). Returns 0
+ * or a storage error.
+ */
+int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_ctx, meta_t **out);
+/* With several voters: start talking to them (after net_start). */
+void meta_connect(meta_t *m, net_t *net);
 void meta_close(meta_t *m);
+/* True once this node knows a leader and has applied everything committed
+ * it knows of (readiness). */
+bool meta_caught_up(meta_t *m);
+
+/* ---- the quorum as operators see it ------------------------------------------ */
+typedef struct meta_quorum_replica {
+    int32_t id;
+    int64_t log_end_offset;   /* -1 unknown */
+    int64_t last_fetch_ms_ago; /* -1 unknown or the leader itself */
+} meta_quorum_replica;
+typedef struct meta_quorum_status {
+    const char *role;         /* "leader", "follower", "candidate", ... */
+    int32_t node_id, leader_id, epoch;
+    int64_t high_watermark, log_end;
+    int64_t last_election_ms_ago; /* -1 never seen */
+    uint64_t elections;       /* times this node stood for election */
+    int n_voters;
+    int32_t voter_ids[META_VOTERS_MAX];
+    bool leader_view;         /* the replicas below are the leader's knowledge */
+    int n_replicas;
+    meta_quorum_replica replicas[META_VOTERS_MAX];
+} meta_quorum_status;
+void meta_quorum_status_get(meta_t *m, meta_quorum_status *out);
+
+/* A Raft request from a peer's controller connection (Vote, BeginQuorumEpoch,
+ * EndQuorumEpoch, Fetch, FetchSnapshot): api_key and the raw body (in the
+ * version src/raft/wire.h speaks; the pre-vote flag is a tag only the raw
+ * bytes carry). body and arena a must stay valid until reply(arg,
+ * response_struct) has run, once, from the quorum thread, with the
+ * generated response struct allocated in a, or with NULL when there is no
+ * answer. Returns -1 with *why when the request is not for the metadata
+ * partition. */
+typedef void (*meta_raft_reply_fn)(void *arg, const void *response);
+int meta_raft_request(meta_t *m, int16_t api_key, const uint8_t *body, size_t len, arena_t *a,
+                      meta_raft_reply_fn reply, void *arg, const char **why);
 
 /* ---- changes ------------------------------------------------------------ */
 
-/* err: a Kafka error code (0 on success); msg: a static or short text. */
+/* err: a Kafka error code (0 on success); msg: a short text, valid until
+ * done returns (copy it to keep it; at most META_MSG_MAX bytes with its NUL). */
+#define META_MSG_MAX 160
 typedef void (*meta_done_fn)(void *arg, int16_t err, const char *msg);
 
 typedef enum meta_op_kind {
@@ -101,7 +194,37 @@ typedef enum meta_op_kind {
     META_OP_CREATE_PARTITIONS,
     META_OP_ALTER_CONFIGS,
     META_OP_ALLOC_PRODUCER_IDS,
+    META_OP_REGISTER_BROKER,  /* BrokerRegistration */
+    META_OP_BROKER_HEARTBEAT, /* BrokerHeartbeat */
+    META_OP_FENCE_EXPIRED,    /* fence brokers silent past their session (brokers.c) */
 } meta_op_kind;
+
+#define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 9000 /* broker.session.timeout.ms */
+
+/* An explicit replica assignment of one partition (CreateTopics and
+ * CreatePartitions Assignments): broker ids, the first the leader. */
+typedef struct meta_assignment {
+    int32_t nbrokers;
+    int32_t *brokers;
+} meta_assignment;
+
+/* A broker's registration or heartbeat, and the controller's answer. host
+ * and rack belong to the op (xstrdup'd; freed with it). Read the answers in
+ * done: the op is freed once done returns. */
+typedef struct meta_broker_op {
+    int32_t id;
+    kuuid_t incarnation;       /* register */
+    char *host;                /* register: the PLAINTEXT listener */
+    uint16_t port;
+    char *rack;                /* register: NULL when none */
+    int64_t epoch;             /* heartbeat: in; register: out */
+    int64_t metadata_offset;   /* heartbeat: what the broker has applied */
+    bool wants_fence;          /* heartbeat */
+    bool wants_shutdown;       /* heartbeat */
+    bool caught_up, fenced, should_shut_down; /* heartbeat: out */
+    int64_t now_ms;            /* the liveness clock (ms); 0: the controller's monotonic clock */
+    int64_t session_timeout_ms; /* fence-expired */
+} meta_broker_op;
 
 typedef struct meta_op {
     meta_op_kind kind;
@@ -112,9 +235,14 @@ typedef struct meta_op {
     int32_t nconfigs;
     meta_config_kv *configs; /* create: overrides; alter: value NULL deletes */
     bool replace_configs;    /* alter: drop overrides not listed (AlterConfigs) */
+    bool broker_resource;    /* alter: topic names a BROKER resource ("" or a node id) */
     bool validate_only;
     int32_t producer_ids;    /* alloc producer ids: block size */
     int64_t first_producer_id; /* alloc producer ids: the result */
+    int32_t nassignments;    /* create topic / partitions: explicit replicas, or 0 */
+    meta_assignment *assignments;
+    meta_broker_op broker;   /* register, heartbeat, fence-expired */
+    char errbuf[META_MSG_MAX]; /* a message naming values, alive until done returns */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
     meta_done_fn done;
@@ -125,6 +253,8 @@ typedef struct meta_op {
 /* A new op with its strings to be filled by the caller (meta_op_set_*). */
 meta_op *meta_op_new(meta_op_kind kind, const char *topic, size_t topic_len);
 void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *value, size_t vlen);
+/* The replicas of the next new partition, in order (the first leads). */
+void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n);
 /* Queue op (taking it); op->done(arg, err, msg) runs on the controller
  * thread once it is durable and published, or rejected. */
 void meta_submit(meta_t *m, meta_op *op);

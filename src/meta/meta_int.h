@@ -2,24 +2,230 @@
 #ifndef CHRONIK_META_INT_H
 #define CHRONIK_META_INT_H
 
+#include "kclient/kclient.h"
 #include "meta/meta.h"
+#include "raft/raft.h"
+#include "raft/wire.h"
 
 /* Metadata record types (the schemas' apiKey). */
 enum {
     META_REC_REGISTER_BROKER = 0,
+    META_REC_UNREGISTER_BROKER = 1,
     META_REC_TOPIC = 2,
     META_REC_PARTITION = 3,
     META_REC_CONFIG = 4,
     META_REC_PARTITION_CHANGE = 5,
+    META_REC_FENCE_BROKER = 7,
+    META_REC_UNFENCE_BROKER = 8,
     META_REC_REMOVE_TOPIC = 9,
     META_REC_PRODUCER_IDS = 15,
+    META_REC_BROKER_REGISTRATION_CHANGE = 17,
 };
 #define META_RESOURCE_TOPIC 2 /* ConfigRecord.ResourceType */
+#define META_RESOURCE_BROKER 4
 #define META_FRAME_VERSION 1
 
 meta_image *meta_image_new(void);
 meta_image *meta_image_copy(const meta_image *src);
+/* ---- metalog.c: what a committed entry holds ------------------------------------ */
+/* Applies one committed data entry (metalog.c's format: a single framed
+ * record at epoch 0, a round of them from epoch 1 on) to img; -1 with the
+ * offset and reason in err when any record of it cannot be applied (then
+ * img may hold part of it: the caller stops). */
+int meta_log_apply_entry(meta_image *img, int64_t offset, int32_t epoch, const uint8_t *data, size_t len,
+                         char *err, size_t errlen);
+/* A round under construction: framed records appended one by one. */
+typedef struct meta_round_blob {
+    buf_t body;
+    uint32_t count;
+} meta_round_blob;
+void meta_round_init(meta_round_blob *b);
+void meta_round_add(meta_round_blob *b, const uint8_t *framed, size_t len);
+/* The entry bytes (count, then each record with its length). */
+void meta_round_encode(const meta_round_blob *b, buf_t *out);
+void meta_round_free(meta_round_blob *b);
+
+/* ---- quorum.c: the metadata quorum on a disk ----------------------------------- */
+enum { QUORUM_OK = 0, QUORUM_NOT_LEADER, QUORUM_TOO_LARGE, QUORUM_CLOSED };
+typedef void (*quorum_done_fn)(void *arg, int err, int64_t offset);
+typedef struct quorum_cb {
+    /* A committed data entry, in offset order (quorum thread). */
+    void (*apply)(void *arg, const raft_entry_t *e);
+    /* After a ready's entries: everything below next_offset is applied. */
+    void (*applied)(void *arg, int64_t next_offset);
+    void (*role)(void *arg, raft_role_t role, int32_t epoch, int32_t leader_id);
+    void (*send)(void *send_arg, const raft_msg_t *m); /* to a peer (NULL: a single voter) */
+    void (*tick)(void *arg, int64_t now_ms);      /* every loop of the quorum thread */
+    void *arg;      /* of every callback but send */
+    void *send_arg;
+} quorum_cb_t;
+typedef struct quorum_info {
+    raft_role_t role;
+    int32_t epoch, leader_id;
+    int64_t high_watermark, log_end;
+    int64_t last_change_ms; /* wall clock of the last role change */
+    raft_stats_t stats;
+    bool have_describe;     /* leader only */
+    raft_quorum_info_t describe;
+} quorum_info_t;
+typedef struct quorum quorum_t;
+/* Reads quorum-state and the log's entries and builds the core; -1 with a
+ * reason when the disk cannot be trusted. The log stays the caller's. */
+int quorum_open(plog_t *log, sfs_t *fs, const raft_config_t *cfg, const quorum_cb_t *cb, quorum_t **out, char *err,
+                size_t errlen);
+void quorum_start(quorum_t *q);
+/* done(arg, err, offset) on the quorum thread once the entry is committed
+ * and applied (after cb.applied), or with an error. */
+void quorum_propose(quorum_t *q, const void *data, size_t len, quorum_done_fn done, void *arg);
+void quorum_get_info(quorum_t *q, quorum_info_t *out);
+/* A message for the core from another thread. Its pointers must stay valid
+ * until the core has taken it: resp (a kept kclient response they point
+ * into, may be NULL) is freed by the quorum thread after raft_recv. The
+ * cluster id is not carried (not checked). */
+void quorum_recv(quorum_t *q, const raft_msg_t *m, kclient_resp_t *resp);
+void quorum_close(quorum_t *q);
+
+/* ---- qnet.c: the quorum's messages on the network ------------------------------- */
+typedef struct qnet qnet_t;
+typedef struct qnet_peer_addr {
+    int32_t id;
+    char hostport[300];
+} qnet_peer_addr;
+/* The core's answer to an inbound request (quorum thread), or NULL when it
+ * gave none in time. */
+typedef void (*qnet_reply_fn)(void *arg, const raft_msg_t *resp);
+qnet_t *qnet_new(int32_t self, const qnet_peer_addr *peers, int n);
+void qnet_attach(qnet_t *t, quorum_t *q);
+void qnet_connect(qnet_t *t, net_t *net); /* after net_start */
+void qnet_free(qnet_t *t);
+void qnet_send(void *arg, const raft_msg_t *m); /* quorum_cb.send */
+int qnet_request(qnet_t *t, raft_msg_type_t type, const uint8_t *body, size_t len, arena_t *a,
+                 qnet_reply_fn reply, void *arg, const char **why);
+void qnet_expire(qnet_t *t, int64_t now_ms);
+const raft_wire_topic_t *qnet_topic(void);
+/* The client to voter id's controller listener, or NULL. */
+kclient_t *qnet_client(qnet_t *t, int32_t id);
+
+/* ---- forward.c: changes made at a node that does not lead ------------------------ */
+/* Sends what can be forwarded of the round to leader (NULL: none known),
+ * waits for the answers and for this node's image to show them; errs and
+ * msgs get one result per op. */
+void meta_forward_round(meta_t *m, int32_t self, kclient_t *leader, meta_op *ops, int16_t *errs, const char **msgs,
+                        int n);
+/* Waits until pred(published image, arg) holds (woken by each publish) or
+ * the monotonic deadline passes; the result of the last check. */
+bool meta_wait_image(meta_t *m, bool (*pred)(const meta_image *img, const void *arg), const void *arg,
+                     int64_t deadline_ms);
 /* Apply one decoded record (type = schema apiKey) to a private image. */
 void meta_image_apply(meta_image *img, int16_t type, const void *rec);
+/* Whether broker id x is among v[0..n). */
+static inline bool meta_ids_has(const int32_t *v, int32_t n, int32_t x)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
+/* Abort unless the image keeps its invariants (image.c's essay). */
+void meta_image_check(const meta_image *img);
+
+/* Sanitizer and checking builds re-check the invariants a record could break
+ * after every apply (CHRONIK_CHECKS forces it on). */
+#if defined(__SANITIZE_ADDRESS__) || defined(CHRONIK_CHECKS)
+#define META_CHECKS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define META_CHECKS 1
+#endif
+#endif
+#ifndef META_CHECKS
+#define META_CHECKS 0
+#endif
+
+/* ---- brokers (brokers.c) ------------------------------------------------- */
+
+void meta_brokers_copy(meta_image *dst, const meta_image *src);
+void meta_brokers_free(meta_image *img);
+/* Apply a broker record (Register/Unregister/Fence/Unfence/RegistrationChange). */
+void meta_brokers_apply(meta_image *img, int16_t type, const void *rec);
+void meta_brokers_check(const meta_image *img);
+
+/* Where the controller's logic writes records: emit encodes one record and
+ * applies it to img (the round's private image) before returning, so the
+ * next decision sees it. Tests plug in an emitter that only applies. */
+typedef struct meta_writer {
+    meta_image *img;
+    void (*emit)(void *ctx, int16_t type, const proto_struct_desc *d, const void *rec);
+    void *ctx;
+} meta_writer;
+void meta_write(const meta_writer *w, int16_t type, const proto_struct_desc *d, const void *rec);
+
+/* What the controller remembers of each broker outside the image, as
+ * Kafka's BrokerHeartbeatManager does: lost on a controller change, when
+ * every broker's clock restarts from the first tick. */
+typedef struct meta_liveness_entry {
+    int32_t id;
+    int64_t last_heartbeat_ms;
+    int64_t register_offset;   /* metadata offset of its RegisterBrokerRecord */
+} meta_liveness_entry;
+typedef struct meta_liveness {
+    int32_t n;
+    meta_liveness_entry v[META_BROKERS_MAX]; /* sorted by id, registered brokers only */
+} meta_liveness;
+
+typedef struct meta_registration {
+    int32_t id;
+    kuuid_t incarnation;
+    const char *host;
+    uint16_t port;
+    const char *rack;          /* NULL: none */
+} meta_registration;
+
+/* Register a broker (at most META_BROKERS_MAX are). A new broker or a new
+ * incarnation gets the next broker epoch and comes up fenced; the same
+ * incarnation again is a retry and gets its epoch back with nothing written. offset: where the round's next record
+ * lands. Returns a Kafka error code; *epoch_out the broker epoch. */
+int16_t meta_broker_register(const meta_writer *w, meta_liveness *lv, const meta_registration *reg,
+                             int64_t offset, int64_t now_ms, int64_t *epoch_out, const char **msg);
+
+typedef struct meta_heartbeat {
+    int32_t id;
+    int64_t epoch;
+    int64_t metadata_offset;   /* how far the broker has applied the metadata log */
+    bool wants_fence;
+    bool wants_shutdown;
+} meta_heartbeat;
+typedef struct meta_heartbeat_reply {
+    bool caught_up;
+    bool fenced;
+    bool should_shut_down;
+} meta_heartbeat_reply;
+int16_t meta_broker_heartbeat(const meta_writer *w, meta_liveness *lv, const meta_heartbeat *hb,
+                              int64_t now_ms, meta_heartbeat_reply *out, const char **msg);
+
+/* Fence every unfenced broker silent for longer than session_timeout_ms and
+ * move its leaderships. Returns how many it fenced. */
+int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_ms,
+                          int64_t session_timeout_ms);
+
+/* Fence broker id at epoch and move leadership off it (PartitionChangeRecords). */
+void meta_broker_fence(const meta_writer *w, int32_t id, int64_t epoch);
+
+/* ---- placement (placement.c) --------------------------------------------- */
+
+/* Replicas for partitions [first, first + count) of a topic: out[i * rf + j]
+ * is replica j of partition first + i, the first one its leader. With
+ * assign (count arrays of nassign[i] ids) the assignment is validated and
+ * copied; otherwise Kafka's striping over the unfenced brokers, from a start
+ * drawn from seed. With no broker registered, every replica is node_id (rf
+ * must be 1). out NULL: validate only. Placing [a, b) then [b, c) gives what
+ * placing [a, c) does. Returns a Kafka error code, with a message in msg. */
+int16_t meta_place_replicas(const meta_image *img, int32_t node_id, int32_t first, int32_t count,
+                            int16_t rf, const meta_assignment *assign, uint64_t seed, int32_t *out,
+                            char *msg, size_t msg_size);
+/* Whether replica id may be in a new partition's ISR: an unfenced broker,
+ * or this node when no broker is registered. */
+bool meta_replica_live(const meta_image *img, int32_t node_id, int32_t id);
 
 #endif

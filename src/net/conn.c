@@ -16,7 +16,10 @@
  * is completed. When the chunk has too little room for the frame being read,
  * the unparsed tail moves to the front (if nobody else holds the chunk) or to
  * a fresh chunk; a large frame's chunk grows by doubling from NET_GROW_STEP
- * so that a peer announcing a huge frame without sending it pins little.
+ * so that a peer announcing a huge frame without sending it pins little, and
+ * once that frame is done the connection goes back to a chunk of the usual
+ * size. Each frame's announced length is reserved from the global budget
+ * before its body is read (budget.c).
  *
  * Output. Replies are queued whole (prefix first) in request order; memory
  * parts go out with sendmsg over an iovec, file parts with sendfile(2).
@@ -26,6 +29,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -36,17 +40,33 @@
 
 /* ---- chunks ---------------------------------------------------------------- */
 
+/* Large chunks are mapped on their own: the broker tunes malloc to keep
+ * freed memory for reuse, which would pin a large frame's pages for good.
+ * A mapping's pages are touched, hence resident, only as bytes arrive. */
 static rchunk *rchunk_new(size_t cap)
 {
-    rchunk *ch = xmalloc(sizeof(rchunk) + cap);
+    rchunk *ch;
+    bool mapped = cap >= NET_MAP_CHUNK_BYTES;
+    if (mapped) {
+        ch = mmap(NULL, sizeof(rchunk) + cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (ch == MAP_FAILED)
+            CK_PANIC("mmap %zu bytes: %s", cap, strerror(errno));
+    } else {
+        ch = xmalloc(sizeof(rchunk) + cap);
+    }
     atomic_init(&ch->refs, 1);
+    ch->mapped = mapped;
     ch->cap = cap;
     return ch;
 }
 
 void rchunk_unref(rchunk *ch)
 {
-    if (ch != NULL && atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) == 1)
+    if (ch == NULL || atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (ch->mapped)
+        munmap(ch, sizeof(rchunk) + ch->cap);
+    else
         free(ch);
 }
 
@@ -102,7 +122,7 @@ void conn_unref(net_conn *c)
 
 static bool reading_wanted(const net_conn *c)
 {
-    return c->state == CONN_OPEN && !c->no_read && !c->read_paused;
+    return c->state == CONN_OPEN && !c->no_read && !c->read_paused && !c->budget_wait;
 }
 
 void conn_set_interest(net_conn *c)
@@ -167,6 +187,10 @@ void conn_close(net_conn *c, int err)
     list_remove(c);
     net_timer_cancel(&c->timer);
     output_drop(c); /* c->in stays until conn_free: a callback may still read its frame */
+    budget_wait_end(c);
+    if (c->frame_held)
+        budget_put(c->net, c->frame_reserved);
+    c->frame_held = false;
     for (net_req *q = c->rq_head; q != NULL; q = q->next) {
         if (q->state == REQ_PENDING)
             continue; /* its completer may be writing q->reply right now */
@@ -174,6 +198,7 @@ void conn_close(net_conn *c, int err)
         q->reply = NULL;
     }
     if (!c->outbound) {
+        limits_release(c);
         STAT_ADD(c->net, closed, 1);
         STAT_SUB(c->net, active, 1);
     } else if (!was_open) {
@@ -321,9 +346,10 @@ static bool output_flush(net_conn *c)
             break;
         ssize_t n = write_once(c);
         if (n < 0) {
+            static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
             if (n == -EIO)
-                log_warn("net", "file part shorter than announced conn=%llu peer=%s",
-                         (unsigned long long)c->id, c->peer);
+                log_warn_limited(&rl, "net", "file part shorter than announced conn=%llu peer=%s",
+                                 (unsigned long long)c->id, c->peer);
             conn_close(c, (int)-n);
             return false;
         }
@@ -362,6 +388,17 @@ static size_t item_need(const net_conn *c)
     return NET_FRAME_HEADER_BYTES + be32_load(c->in->data + c->in_start);
 }
 
+/* Move the unparsed tail (have bytes) to a fresh chunk of cap bytes. */
+static void replace_chunk(net_conn *c, size_t cap, size_t have)
+{
+    rchunk *nc = rchunk_new(cap);
+    memcpy(nc->data, c->in->data + c->in_start, have);
+    rchunk_unref(c->in);
+    c->in = nc;
+    c->in_start = 0;
+    c->in_end = have;
+}
+
 static void ensure_room(net_conn *c)
 {
     size_t chunk = c->net->cfg.read_chunk_bytes;
@@ -374,6 +411,11 @@ static void ensure_room(net_conn *c)
     if (have == 0 && alone)
         c->in_start = c->in_end = 0;
     CK_ASSERT(need > have);
+    if (c->in->cap > MAX(chunk, (size_t)NET_GROW_STEP) && need <= chunk) {
+        /* a large frame is done: give its buffer back */
+        replace_chunk(c, chunk, have);
+        return;
+    }
     size_t room = c->in->cap - c->in_end;
     if (room > 0 && room >= MIN((size_t)NET_READ_MIN_ROOM, need - have))
         return;
@@ -382,14 +424,11 @@ static void ensure_room(net_conn *c)
         target = MAX(chunk, MIN(need, MAX(2 * have, (size_t)NET_GROW_STEP)));
     if (alone && c->in->cap >= target && c->in_start > 0) {
         memmove(c->in->data, c->in->data + c->in_start, have);
+        c->in_start = 0;
+        c->in_end = have;
     } else {
-        rchunk *nc = rchunk_new(MAX(target, have + 1));
-        memcpy(nc->data, c->in->data + c->in_start, have);
-        rchunk_unref(c->in);
-        c->in = nc;
+        replace_chunk(c, MAX(target, have + 1), have);
     }
-    c->in_start = 0;
-    c->in_end = have;
 }
 
 static void dispatch_request(net_conn *c, const uint8_t *frame, size_t len)
@@ -400,6 +439,8 @@ static void dispatch_request(net_conn *c, const uint8_t *frame, size_t len)
     atomic_fetch_add(&c->in->refs, 1);
     req->frame = frame;
     req->len = len;
+    CK_ASSERT(c->frame_held && c->frame_reserved == len); /* the reservation passes to req */
+    c->frame_held = false;
     req->received_ms = clock_mono_ms();
     atomic_init(&req->result, REQ_PENDING);
     conn_ref(c);
@@ -425,10 +466,40 @@ static bool check_length(net_conn *c, int32_t n)
         STAT_ADD(c->net, bad_length, 1);
     else
         STAT_ADD(c->net, oversize, 1);
-    log_warn("net", "bad frame length conn=%llu peer=%s len=%d max=%zu", (unsigned long long)c->id,
-             c->peer, n, c->net->cfg.request_max_bytes);
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    log_warn_limited(&rl, "net", "bad frame length conn=%llu peer=%s len=%d max=%zu",
+                     (unsigned long long)c->id, c->peer, n, c->net->cfg.request_max_bytes);
     conn_close(c, EMSGSIZE);
     return false;
+}
+
+/* Reserve the frame's announced length from the global budget (budget.c);
+ * false (and the connection waits, unread) when it does not fit yet. */
+static bool frame_reserve(net_conn *c, size_t n)
+{
+    if (c->frame_held)
+        return true;
+    if (!budget_take(c->net, n)) {
+        if (!c->frame_waited)
+            STAT_ADD(c->net, budget_waits, 1);
+        c->frame_waited = true;
+        budget_wait_begin(c);
+        conn_set_interest(c);
+        return false;
+    }
+    c->frame_held = true;
+    c->frame_waited = false;
+    c->frame_reserved = n;
+    return true;
+}
+
+static bool parse_frames(net_conn *c);
+
+void conn_budget_retry(net_conn *c)
+{
+    budget_wait_end(c);
+    if (parse_frames(c) && c->state == CONN_OPEN)
+        reactor_mark_dirty(c);
 }
 
 /* Hand out every complete frame. Returns false if the connection closed. */
@@ -446,6 +517,8 @@ static bool parse_frames(net_conn *c)
         int32_t n = (int32_t)be32_load(p);
         if (!check_length(c, n))
             return false;
+        if (!c->outbound && !frame_reserve(c, (size_t)n))
+            return true;
         if (have - NET_FRAME_HEADER_BYTES < (size_t)n)
             return true;
         c->in_start += NET_FRAME_HEADER_BYTES + (size_t)n;
@@ -600,9 +673,10 @@ bool conn_idle_expired(net_conn *c, int64_t now_ms)
     if (c->outbound || c->state != CONN_OPEN || idle == 0 || c->rq_head != NULL ||
         c->out_head != NULL || now_ms - c->active_ms < (int64_t)idle)
         return false;
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
     STAT_ADD(c->net, idle, 1);
-    log_info("net", "closing idle connection conn=%llu peer=%s idle_ms=%lld",
-             (unsigned long long)c->id, c->peer, (long long)(now_ms - c->active_ms));
+    log_info_limited(&rl, "net", "closing idle connection conn=%llu peer=%s idle_ms=%lld",
+                     (unsigned long long)c->id, c->peer, (long long)(now_ms - c->active_ms));
     conn_close(c, ETIMEDOUT);
     return true;
 }

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -33,6 +35,7 @@ net_config net_config_defaults(void)
         .output_max_bytes = NET_DEFAULT_OUTPUT_MAX_BYTES,
         .inflight_max = NET_DEFAULT_INFLIGHT_MAX,
         .inflight_bytes_max = NET_DEFAULT_INFLIGHT_BYTES_MAX,
+        .queued_max_bytes = NET_DEFAULT_QUEUED_MAX_BYTES,
         .read_chunk_bytes = NET_DEFAULT_READ_CHUNK_BYTES,
         .shutdown_timeout_ms = NET_DEFAULT_SHUTDOWN_TIMEOUT_MS,
         .connect_timeout_ms = NET_DEFAULT_CONNECT_TIMEOUT_MS,
@@ -40,6 +43,7 @@ net_config net_config_defaults(void)
         .idle_timeout_ms = NET_DEFAULT_IDLE_TIMEOUT_MS,
         .listen_backlog = NET_DEFAULT_LISTEN_BACKLOG,
         .max_connections = NET_DEFAULT_MAX_CONNECTIONS,
+        .max_connections_per_ip = 0,
         .socket_send_buffer_bytes = 0,
         .socket_receive_buffer_bytes = 0,
         .tcp_nodelay = true,
@@ -66,8 +70,11 @@ net_t *net_new(const net_config *cfg)
     net->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (net->stop_fd < 0)
         CK_PANIC("eventfd: %s", strerror(errno));
+    net->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pthread_mutex_init(&net->join_mu, NULL);
     pthread_cond_init(&net->join_cv, NULL);
+    pthread_mutex_init(&net->limits_mu, NULL);
+    hmap_init(&net->per_ip);
     net->nreactors = net->cfg.num_threads;
     net->reactors = xcalloc((size_t)net->nreactors, sizeof(net_reactor));
     for (int i = 0; i < net->nreactors; i++)
@@ -108,6 +115,38 @@ int net_parse_hostport(const char *s, char host[NET_HOST_MAX], uint16_t *port)
     host[hlen] = '\0';
     *port = (uint16_t)p;
     return 0;
+}
+
+const char *net_hostport_problem(const char *s)
+{
+    const char *colon;
+    if (s == NULL || s[0] == '\0')
+        return "empty address (want HOST:PORT)";
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL)
+            return "no closing ']' (want [IPV6]:PORT)";
+        if (close[1] != ':')
+            return "no port (want [IPV6]:PORT)";
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return "no port (want HOST:PORT)";
+        if (memchr(s, ':', (size_t)(colon - s)) != NULL)
+            return "an IPv6 address needs brackets (want [IPV6]:PORT)";
+    }
+    if ((size_t)(colon - s) >= NET_HOST_MAX)
+        return "host name too long";
+    const char *p = colon + 1;
+    size_t digits = strspn(p, "0123456789");
+    if (p[0] == '\0')
+        return "no port (want HOST:PORT)";
+    if (p[digits] != '\0')
+        return "port is not a number (want HOST:PORT)";
+    if (digits > 5 || strtoul(p, NULL, 10) > UINT16_MAX)
+        return "port out of range (0-65535)";
+    return NULL;
 }
 
 void net_format_addr(const struct sockaddr *sa, char *out, size_t cap)
@@ -200,7 +239,10 @@ int net_listen(net_t *net, const char *hostport, const net_handler *h, uint16_t 
     listener *l = xcalloc(1, sizeof(*l));
     (net->listeners)[net->nlisteners++] = l;
     l->src.kind = SRC_LISTENER;
+    l->net = net;
     l->fd = fd;
+    l->backoff_ms = NET_ACCEPT_BACKOFF_MIN_MS;
+    net_timer_init(&l->resume);
     l->port = port;
     l->h = *h;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->src};
@@ -218,7 +260,10 @@ void listeners_close(net_t *net)
     for (int i = 0; i < net->nlisteners; i++) {
         if (ls[i]->fd < 0)
             continue;
-        epoll_ctl(net->reactors[0].ep, EPOLL_CTL_DEL, ls[i]->fd, NULL);
+        if (net_timer_pending(&ls[i]->resume))
+            net_timer_cancel(&ls[i]->resume);
+        if (!ls[i]->paused)
+            epoll_ctl(net->reactors[0].ep, EPOLL_CTL_DEL, ls[i]->fd, NULL);
         close(ls[i]->fd);
         ls[i]->fd = -1;
     }
@@ -236,19 +281,87 @@ static void msg_adopt(net_reactor *r, void *a, void *b)
     close(c->fd);
     c->fd = -1;
     c->state = CONN_CLOSED;
+    limits_release(c);
     STAT_ADD(r->net, closed, 1);
     STAT_SUB(r->net, active, 1);
     conn_unref(c);
 }
 
+/* ---- connection limits ------------------------------------------------------ */
+
+/* The address of ss without its port. */
+static void addr_ip(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    const void *a = ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                                              : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+    if (inet_ntop(ss->ss_family, a, out, (socklen_t)cap) == NULL)
+        snprintf(out, cap, "unknown");
+}
+
+enum admit { ADMIT_OK, ADMIT_OVER_TOTAL, ADMIT_OVER_PER_IP };
+
+/* Count a connection from ip, unless that would pass a limit. */
+static enum admit limits_admit(net_t *net, const char *ip)
+{
+    const net_config *cfg = &net->cfg;
+    size_t iplen = strlen(ip);
+    enum admit a = ADMIT_OK;
+    pthread_mutex_lock(&net->limits_mu);
+    uintptr_t n = (uintptr_t)hmap_get(&net->per_ip, ip, iplen);
+    if (cfg->max_connections > 0 && net->limited_active >= cfg->max_connections) {
+        a = ADMIT_OVER_TOTAL;
+    } else if (cfg->max_connections_per_ip > 0 && n >= cfg->max_connections_per_ip) {
+        a = ADMIT_OVER_PER_IP;
+    } else {
+        net->limited_active++;
+        hmap_put(&net->per_ip, ip, iplen, (void *)(n + 1));
+    }
+    pthread_mutex_unlock(&net->limits_mu);
+    return a;
+}
+
+void limits_release(net_conn *c)
+{
+    if (!c->limited)
+        return;
+    c->limited = false;
+    net_t *net = c->net;
+    size_t iplen = strlen(c->ip);
+    pthread_mutex_lock(&net->limits_mu);
+    uintptr_t n = (uintptr_t)hmap_get(&net->per_ip, c->ip, iplen);
+    CK_ASSERT(n >= 1 && net->limited_active >= 1);
+    if (n == 1)
+        hmap_del(&net->per_ip, c->ip, iplen);
+    else
+        hmap_put(&net->per_ip, c->ip, iplen, (void *)(n - 1));
+    net->limited_active--;
+    pthread_mutex_unlock(&net->limits_mu);
+}
+
+static void refuse(net_t *net, enum admit a, const char *ip, int fd)
+{
+    static log_ratelimit rl_total = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    static log_ratelimit rl_ip = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    close(fd);
+    if (a == ADMIT_OVER_TOTAL) {
+        STAT_ADD(net, rejected, 1);
+        log_warn_limited(&rl_total, "net", "connection refused: limit reached max_connections=%u peer=%s",
+                         net->cfg.max_connections, ip);
+    } else {
+        STAT_ADD(net, rejected_ip, 1);
+        log_warn_limited(&rl_ip, "net", "connection refused: limit per address reached "
+                         "max_connections_per_ip=%u peer=%s", net->cfg.max_connections_per_ip, ip);
+    }
+}
+
 static void accept_one(net_reactor *r, listener *l, int fd, const struct sockaddr_storage *ss)
 {
     net_t *net = r->net;
-    if (net->cfg.max_connections > 0 &&
-        atomic_load(&net->st.active) >= net->cfg.max_connections) {
-        STAT_ADD(net, rejected, 1);
-        log_warn("net", "connection limit reached max_connections=%u", net->cfg.max_connections);
-        close(fd);
+    char ip[NET_PEER_MAX];
+    addr_ip(ss, ip, sizeof ip);
+    enum admit a = l->h.unlimited ? ADMIT_OK : limits_admit(net, ip);
+    if (a != ADMIT_OK) {
+        refuse(net, a, ip, fd);
         return;
     }
     sock_tune(&net->cfg, fd);
@@ -256,6 +369,8 @@ static void accept_one(net_reactor *r, listener *l, int fd, const struct sockadd
     net_reactor *target = &net->reactors[idx];
     net_conn *c = conn_new(net, target, fd, false);
     net_format_addr((const struct sockaddr *)ss, c->peer, sizeof(c->peer));
+    snprintf(c->ip, sizeof(c->ip), "%s", ip);
+    c->limited = !l->h.unlimited;
     c->h = l->h;
     STAT_ADD(net, accepted, 1);
     STAT_ADD(net, active, 1);
@@ -266,13 +381,63 @@ static void accept_one(net_reactor *r, listener *l, int fd, const struct sockadd
         msg_adopt(target, c, NULL); /* target is dead: close */
 }
 
+/* Accept and close every pending connection, using the spare descriptor,
+ * so that waiting clients get an answer (a close) instead of a hang. */
+static uint64_t shed_pending(listener *l)
+{
+    net_t *net = l->net;
+    uint64_t shed = 0;
+    if (net->reserve_fd >= 0) {
+        close(net->reserve_fd);
+        net->reserve_fd = -1;
+    }
+    for (; shed < NET_SHED_MAX; shed++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && errno == ECONNABORTED)
+            continue;
+        if (fd < 0)
+            break;
+        close(fd);
+    }
+    net->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    STAT_ADD(net, fd_shed, shed);
+    return shed;
+}
+
+static void listener_resume(void *arg)
+{
+    listener *l = arg;
+    if (l->fd < 0 || !l->paused)
+        return;
+    l->paused = false;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->src};
+    if (epoll_ctl(l->net->reactors[0].ep, EPOLL_CTL_ADD, l->fd, &ev) != 0)
+        CK_PANIC("epoll_ctl listener: %s", strerror(errno));
+}
+
+/* Out of descriptors: shed what waits, stop accepting for a while. */
+static void accept_backoff(net_reactor *r, listener *l, int err)
+{
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    uint64_t shed = shed_pending(l);
+    log_warn_limited(&rl, "net", "out of file descriptors: not accepting for a while port=%u err=\"%s\" "
+                     "backoff_ms=%u open=%llu shed=%llu", l->port, strerror(err), l->backoff_ms,
+                     (unsigned long long)atomic_load(&r->net->st.active), (unsigned long long)shed);
+    epoll_ctl(r->ep, EPOLL_CTL_DEL, l->fd, NULL);
+    l->paused = true;
+    net_timer_add(r, &l->resume, l->backoff_ms, listener_resume, l);
+    l->backoff_ms = MIN(l->backoff_ms * 2, (uint32_t)NET_ACCEPT_BACKOFF_MAX_MS);
+}
+
 void listener_on_accept(net_reactor *r, listener *l)
 {
-    for (int i = 0; i < NET_ACCEPT_BUDGET && l->fd >= 0; i++) {
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    for (int i = 0; i < NET_ACCEPT_BUDGET && l->fd >= 0 && !l->paused; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            l->backoff_ms = NET_ACCEPT_BACKOFF_MIN_MS;
             accept_one(r, l, fd, &ss);
             continue;
         }
@@ -280,9 +445,29 @@ void listener_on_accept(net_reactor *r, listener *l)
             return;
         if (errno == ECONNABORTED)
             continue;
-        log_warn("net", "accept failed port=%u err=%s", l->port, strerror(errno));
-        return; /* EMFILE and friends: level-triggered epoll retries */
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            accept_backoff(r, l, errno);
+            return;
+        }
+        log_warn_limited(&rl, "net", "accept failed port=%u err=\"%s\"", l->port, strerror(errno));
+        return;
     }
+}
+
+long net_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    log_info("net", "open file descriptor limit soft=%llu hard=%llu was=%llu",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, (unsigned long long)was);
+    return (long)rl.rlim_cur;
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */
@@ -372,8 +557,13 @@ void net_free(net_t *net)
         free(ls[i]);
     free(net->listeners);
     close(net->stop_fd);
+    if (net->reserve_fd >= 0)
+        close(net->reserve_fd);
     pthread_mutex_destroy(&net->join_mu);
     pthread_cond_destroy(&net->join_cv);
+    CK_ASSERT(net->limited_active == 0 && atomic_load(&net->queued_bytes) == 0);
+    hmap_free(&net->per_ip);
+    pthread_mutex_destroy(&net->limits_mu);
     free(net->reactors);
     free(net);
 }
@@ -396,6 +586,8 @@ void net_stats_get(net_t *net, net_stats *out)
         .connections_accepted = LOAD(accepted),
         .connections_closed = LOAD(closed),
         .connections_rejected = LOAD(rejected),
+        .connections_rejected_per_ip = LOAD(rejected_ip),
+        .connections_fd_shed = LOAD(fd_shed),
         .connections_active = LOAD(active),
         .outbound_connects = LOAD(out_connects),
         .outbound_failures = LOAD(out_failures),
@@ -411,5 +603,8 @@ void net_stats_get(net_t *net, net_stats *out)
         .read_pauses = LOAD(read_pauses),
         .requests_inflight = LOAD(reqs_inflight),
         .output_queued_bytes = LOAD(out_queued),
+        .request_queued_bytes = atomic_load_explicit(&net->queued_bytes, memory_order_relaxed),
+        .budget_waits = LOAD(budget_waits),
+        .memory_trims = LOAD(trims),
     };
 }

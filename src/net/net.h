@@ -23,10 +23,18 @@
  * Replies. A net_reply is a list of parts: owned memory and file ranges
  * (sent with sendfile(2)). net adds the 4-byte length prefix.
  *
+ * Out of descriptors. When accept(2) fails with EMFILE or ENFILE, the
+ * listener sheds what is pending (a spare descriptor kept for the purpose is
+ * closed, each pending connection accepted and closed, the spare reopened),
+ * stops accepting for a back-off (100 ms doubling to 2 s while it recurs) and
+ * says so at most once per 10 s.
+ *
  * Back-pressure. A connection stops being read while its queued output is
  * above output_max_bytes, or while it has more than inflight_max requests (or
  * inflight_bytes_max frame bytes) not yet answered; reading resumes when it
- * drains.
+ * drains. Across connections, frames being received or answered share
+ * queued_max_bytes: a connection whose next frame does not fit waits, unread,
+ * until others' requests complete (budget.c).
  *
  * Shutdown. net_request_stop() (async-signal-safe) asks every reactor to stop:
  * listeners close, no further frame is read, in-flight requests are completed
@@ -66,6 +74,7 @@ typedef struct net_reply net_reply;
 #define NET_DEFAULT_OUTPUT_MAX_BYTES (16u * 1024 * 1024)
 #define NET_DEFAULT_INFLIGHT_MAX 1000u
 #define NET_DEFAULT_INFLIGHT_BYTES_MAX (256u * 1024 * 1024)
+#define NET_DEFAULT_QUEUED_MAX_BYTES (256u * 1024 * 1024)    /* queued.max.request.bytes */
 #define NET_DEFAULT_READ_CHUNK_BYTES (64u * 1024)
 #define NET_DEFAULT_SHUTDOWN_TIMEOUT_MS 5000u
 #define NET_DEFAULT_CONNECT_TIMEOUT_MS 10000u
@@ -81,13 +90,16 @@ typedef struct net_config {
     size_t output_max_bytes;       /* pause reading above this queued output */
     uint32_t inflight_max;         /* pause reading above this many unanswered */
     size_t inflight_bytes_max;     /* ... or this many unanswered frame bytes */
+    size_t queued_max_bytes;       /* queued.max.request.bytes: all conns' frames being
+                                      read or answered; 0 = no limit (see budget.c) */
     size_t read_chunk_bytes;       /* receive buffer chunk size */
     uint32_t shutdown_timeout_ms;  /* graceful stop: time to finish in-flight */
     uint32_t connect_timeout_ms;   /* outbound connect deadline */
     uint32_t close_linger_ms;      /* net_req_close_conn: time to flush output */
     uint32_t idle_timeout_ms;      /* close inbound conns idle this long; 0 = never */
     int listen_backlog;
-    uint32_t max_connections;      /* inbound connections open at once; 0 = none */
+    uint32_t max_connections;      /* max.connections: inbound connections open at once; 0 = no limit */
+    uint32_t max_connections_per_ip; /* max.connections.per.ip: ... from one address; 0 = no limit */
     int socket_send_buffer_bytes;  /* socket.send.buffer.bytes; <= 0: OS default */
     int socket_receive_buffer_bytes; /* socket.receive.buffer.bytes; <= 0: OS default */
     bool tcp_nodelay;
@@ -109,6 +121,9 @@ typedef struct net_handler {
      * stopped it runs on the thread completing the last request. */
     void (*on_close)(net_conn *c, void *ctx);
     void *ctx;
+    /* An operator's or peer nodes' listener: its connections neither count
+     * toward max_connections / max_connections_per_ip nor are refused by them. */
+    bool unlimited;
 } net_handler;
 
 /* Callbacks of an outbound connection; all run on its reactor thread. */
@@ -135,6 +150,7 @@ net_t *net_new(const net_config *cfg);
  * in *bound_port (may be NULL), or -errno. */
 int net_listen(net_t *net, const char *hostport, const net_handler *h, uint16_t *bound_port);
 
+
 /* Start the reactor threads (non-blocking). Returns 0 or -errno. The
  * threads block asynchronous signals (SIGPIPE from sendfile becomes EPIPE;
  * SIGTERM/SIGINT reach the other threads). */
@@ -155,6 +171,11 @@ void net_stop(net_t *net);
 
 /* Free a stopped (or never started) net. See Lifetimes above. */
 void net_free(net_t *net);
+
+/* Raise this process's soft limit on open descriptors to its hard limit and
+ * log both (a broker holds a descriptor per connection and per segment file).
+ * Returns the soft limit now in force. */
+long net_raise_fd_limit(void);
 
 /* ---- reactors, cross-thread calls, timers --------------------------------- */
 
@@ -258,6 +279,10 @@ void net_conn_close(net_conn *c);
 /* Split "HOST:PORT" or "[V6]:PORT" into host (brackets removed) and port.
  * Returns 0, or -EINVAL. An empty host means "any address". */
 int net_parse_hostport(const char *s, char host[NET_HOST_MAX], uint16_t *port);
+/* What is wrong with "HOST:PORT" as a person typed it ("no port (want
+ * HOST:PORT)", "port is not a number", "port out of range (0-65535)", ...),
+ * or NULL when net_parse_hostport accepts it. A static string. */
+const char *net_hostport_problem(const char *s);
 /* Format a socket address as "1.2.3.4:5" or "[::1]:5" into out. */
 void net_format_addr(const struct sockaddr *sa, char *out, size_t cap);
 
@@ -267,6 +292,8 @@ typedef struct net_stats {
     uint64_t connections_accepted;
     uint64_t connections_closed;      /* inbound */
     uint64_t connections_rejected;    /* over max_connections */
+    uint64_t connections_rejected_per_ip; /* over max_connections_per_ip */
+    uint64_t connections_fd_shed;     /* accepted and closed at once: out of descriptors */
     uint64_t connections_active;      /* inbound open now */
     uint64_t outbound_connects;       /* net_connect calls */
     uint64_t outbound_failures;       /* connect failed or timed out */
@@ -282,6 +309,9 @@ typedef struct net_stats {
     uint64_t read_pauses;             /* back-pressure engaged */
     uint64_t requests_inflight;       /* inbound, not yet completed */
     uint64_t output_queued_bytes;     /* queued, not yet written (all conns) */
+    uint64_t request_queued_bytes;    /* frames being read or answered (the budget) */
+    uint64_t budget_waits;            /* a connection waited for the budget */
+    uint64_t memory_trims;            /* freed memory handed back to the system */
 } net_stats;
 
 /* A snapshot of the counters (each read atomically). Any thread. */

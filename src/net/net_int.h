@@ -26,16 +26,26 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 
+#include "base/hmap.h"
 #include "net/net.h"
 
 #define NET_EPOLL_BATCH 256
 #define NET_READ_BUDGET 16          /* reads per readiness event, for fairness */
 #define NET_READ_MIN_ROOM 4096      /* relocate the buffer below this free room */
 #define NET_GROW_STEP (1u << 20)    /* large frames: buffer grows by doubling from here */
+#define NET_MAP_CHUNK_BYTES (2u << 20) /* chunks this large bypass the allocator's heap */
 #define NET_IOV_MAX 64
 #define NET_SENDFILE_CHUNK (1u << 30)
 #define NET_PEER_MAX 64
 #define NET_IDLE_SWEEP_MAX_MS 1000   /* idle check period, at most */
+#define NET_ACCEPT_BACKOFF_MIN_MS 100   /* out of descriptors: first pause of accepting */
+#define NET_ACCEPT_BACKOFF_MAX_MS 2000  /* ... doubling up to this */
+#define NET_SHED_MAX 1024               /* pending connections closed per shedding */
+#define NET_BUDGET_RETRY_MS 10          /* connections waiting for the budget: retry period */
+#define NET_BUDGET_SMALL_BYTES (64u * 1024)     /* small frames may pass the budget ... */
+#define NET_BUDGET_SLACK_BYTES (16u * 1024 * 1024) /* ... by this much */
+#define NET_TRIM_AFTER_BYTES (16u * 1024 * 1024)   /* reserved at once before a trim is owed */
+#define NET_TRIM_IDLE_BYTES (1u * 1024 * 1024)     /* trim once reservations are below this */
 
 enum src_kind { SRC_CONN = 1, SRC_LISTENER, SRC_MSG, SRC_STOP };
 
@@ -47,6 +57,7 @@ typedef struct src {
 /* A receive buffer chunk: frames are views into data[]. */
 typedef struct rchunk {
     atomic_uint refs;
+    bool mapped;     /* cap >= NET_MAP_CHUNK_BYTES: its own mapping, unmapped when freed */
     size_t cap;
     uint8_t data[];
 } rchunk;
@@ -107,6 +118,8 @@ struct net_conn {
     uint8_t state;
     int pending_err;           /* outbound: connect() failed at once */
     char peer[NET_PEER_MAX];
+    char ip[NET_PEER_MAX];     /* peer address without the port (per-address limit) */
+    bool limited;              /* counted in net->limited_active and net->per_ip */
     uint32_t events;           /* current epoll interest */
     int64_t active_ms;         /* last read, write or request completion */
     bool registered;
@@ -114,6 +127,10 @@ struct net_conn {
     rchunk *in;
     size_t in_start, in_end;
     bool read_paused;          /* back-pressure */
+    bool budget_wait;          /* the next frame does not fit the global budget yet */
+    bool frame_held;           /* frame_reserved bytes are taken from the budget */
+    bool frame_waited;         /* this frame already counted a budget wait */
+    size_t frame_reserved;     /* the frame being read: its announced length */
     bool no_read;              /* EOF, stopping or closing: never read again */
     bool discard;              /* net_req_close_conn: drop later replies */
     /* requests, in arrival order (invariant 3) */
@@ -169,21 +186,27 @@ struct net_reactor {
     uint32_t heap_len, heap_cap;
     uint64_t timer_seq;
     net_timer idle_sweep;      /* closes idle inbound conns */
+    uint32_t budget_waiters;   /* open conns with budget_wait */
+    net_timer budget_timer;    /* retries them */
 };
 
 typedef struct listener {
     src_t src;
+    net_t *net;
     int fd;
     uint16_t port;
     net_handler h;
+    bool paused;               /* out of descriptors: not in epoll until `resume` */
+    uint32_t backoff_ms;       /* next pause; doubles while accepts keep failing */
+    net_timer resume;
 } listener;
 
 typedef struct net_counters {
-    atomic_uint_fast64_t accepted, closed, rejected, active;
+    atomic_uint_fast64_t accepted, closed, rejected, rejected_ip, active, fd_shed;
     atomic_uint_fast64_t out_connects, out_failures;
     atomic_uint_fast64_t frames_in, frames_out, bytes_in, bytes_out, sendfile_bytes;
     atomic_uint_fast64_t oversize, bad_length, malformed, idle, read_pauses;
-    atomic_uint_fast64_t reqs_inflight, out_queued;
+    atomic_uint_fast64_t reqs_inflight, out_queued, budget_waits, trims;
 } net_counters;
 
 struct net {
@@ -193,6 +216,7 @@ struct net {
     listener **listeners;
     int nlisteners;
     int stop_fd;
+    int reserve_fd;            /* closed to accept-and-close when out of descriptors */
     atomic_bool started;
     pthread_mutex_t join_mu;
     pthread_cond_t join_cv;
@@ -200,6 +224,12 @@ struct net {
     atomic_uint rr_accept, rr_connect;
     atomic_uint_fast64_t next_conn_id;
     atomic_long live_conns;
+    /* connection limits (listeners without `unlimited`) */
+    pthread_mutex_t limits_mu;
+    uint32_t limited_active;   /* under limits_mu */
+    hmap per_ip;               /* ip -> open count (as a pointer), under limits_mu */
+    _Atomic size_t queued_bytes; /* budget.c: reserved by frames being read or answered */
+    _Atomic size_t queued_peak;  /* most reserved at once since the last trim */
     net_counters st;
 };
 
@@ -228,10 +258,19 @@ void conn_enqueue_reply(net_conn *c, net_reply *rep);
 void conn_set_interest(net_conn *c);
 bool conn_idle_expired(net_conn *c, int64_t now_ms); /* closes c if so */
 int sock_tune(const net_config *cfg, int fd);
+void conn_budget_retry(net_conn *c);          /* budget.c: try the waiting frame again */
+
+/* budget.c */
+bool budget_take(net_t *net, size_t n);
+void budget_put(net_t *net, size_t n);
+void budget_trim_if_idle(net_t *net);
+void budget_wait_begin(net_conn *c);
+void budget_wait_end(net_conn *c);
 
 /* net.c */
 int addr_resolve(const char *hostport, bool passive, struct sockaddr_storage *ss, socklen_t *len);
 void listener_on_accept(net_reactor *r, listener *l);
 void listeners_close(net_t *net);
+void limits_release(net_conn *c);            /* an inbound conn closed */
 
 #endif

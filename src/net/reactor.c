@@ -260,6 +260,7 @@ static void begin_stop(net_reactor *r)
     r->stopping = true;
     r->stop_deadline_ms = clock_mono_ms() + r->net->cfg.shutdown_timeout_ms;
     net_timer_cancel(&r->idle_sweep);
+    net_timer_cancel(&r->budget_timer);
     epoll_ctl(r->ep, EPOLL_CTL_DEL, r->net->stop_fd, NULL);
     if (r->index == 0)
         listeners_close(r->net);
@@ -294,7 +295,8 @@ static void reactor_finish(net_reactor *r)
 
 static uint32_t idle_period_ms(const net_reactor *r)
 {
-    return MAX(1u, MIN(r->net->cfg.idle_timeout_ms / 2, (uint32_t)NET_IDLE_SWEEP_MAX_MS));
+    uint32_t idle = r->net->cfg.idle_timeout_ms;
+    return idle == 0 ? NET_IDLE_SWEEP_MAX_MS : MAX(1u, MIN(idle / 2, (uint32_t)NET_IDLE_SWEEP_MAX_MS));
 }
 
 static void idle_sweep(void *arg)
@@ -307,6 +309,8 @@ static void idle_sweep(void *arg)
         conn_idle_expired(c, now);
         c = next;
     }
+    if (r->index == 0)
+        budget_trim_if_idle(r->net);
     if (!r->stopping)
         net_timer_add(r, &r->idle_sweep, idle_period_ms(r), idle_sweep, r);
 }
@@ -340,8 +344,7 @@ void *reactor_main(void *arg)
     net_reactor *r = arg;
     net_tl_reactor = r;
     struct epoll_event evs[NET_EPOLL_BATCH];
-    if (r->net->cfg.idle_timeout_ms > 0)
-        net_timer_add(r, &r->idle_sweep, idle_period_ms(r), idle_sweep, r);
+    net_timer_add(r, &r->idle_sweep, idle_period_ms(r), idle_sweep, r);
     while (!stop_done(r)) {
         int n = epoll_wait(r->ep, evs, NET_EPOLL_BATCH, wait_timeout_ms(r));
         if (n < 0) {
@@ -379,6 +382,7 @@ void reactor_init(net_t *net, net_reactor *r, int index)
     r->msg_src.kind = SRC_MSG;
     r->stop_src.kind = SRC_STOP;
     net_timer_init(&r->idle_sweep);
+    net_timer_init(&r->budget_timer);
     ep_add(r, r->msg_fd, &r->msg_src);
     ep_add(r, net->stop_fd, &r->stop_src);
 }

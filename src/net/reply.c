@@ -151,6 +151,7 @@ static void req_complete(net_req *req, uint8_t result, net_reply *rep)
     if (!atomic_compare_exchange_strong(&req->result, &expect, result))
         CK_PANIC("net_req %p completed twice", (void *)req);
     STAT_SUB(req->conn->net, reqs_inflight, 1);
+    budget_put(req->conn->net, req->len);
     rchunk_unref(req->chunk);
     req->chunk = NULL;
     req->frame = NULL;

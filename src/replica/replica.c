@@ -1,7 +1,9 @@
 /* replica.c - the partitions this node holds (replica.h). */
 #include "replica/replica.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,16 @@ struct replica_mgr {
     _Atomic int64_t producer_id_expiration_ms;
     pthread_rwlock_t lock; /* the map */
     hmap parts;            /* "topic\0index" -> partition* */
+    /* The reaper: partitions whose last reference went are closed (and, when
+     * deleted, their directories removed) on its thread, never on the thread
+     * that dropped the reference: that may be the flusher in a round, or a
+     * reactor, neither of which may block on a log's close. */
+    pthread_mutex_t reap_mu;
+    pthread_cond_t reap_cv;   /* work queued, or the live count changed */
+    partition *reap_head;     /* linked by reap_next */
+    int live;                 /* partitions not yet destroyed */
+    bool reap_stop;
+    pthread_t reaper;
 };
 
 static size_t part_key(char *key, size_t cap, const char *topic, size_t len, int32_t index)
@@ -30,6 +42,8 @@ static size_t part_key(char *key, size_t cap, const char *topic, size_t len, int
     memcpy(key + len + 1, &index, sizeof index);
     return len + 1 + sizeof index;
 }
+
+static void *reaper_main(void *arg);
 
 replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, replica_config_fn cfg_fn,
                          void *cfg_ctx)
@@ -45,6 +59,10 @@ replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, repli
     flusher_start(m->flusher);
     pthread_rwlock_init(&m->lock, NULL);
     hmap_init(&m->parts);
+    pthread_mutex_init(&m->reap_mu, NULL);
+    pthread_cond_init(&m->reap_cv, NULL);
+    if (pthread_create(&m->reaper, NULL, reaper_main, m) != 0)
+        CK_PANIC("cannot start the partition reaper thread");
     return m;
 }
 
@@ -73,29 +91,6 @@ static void wake_all(partition *p)
     pthread_mutex_unlock(&p->wlock);
 }
 
-typedef struct rm_ctx {
-    sfs_t *fs;
-    const char *dir;
-} rm_ctx;
-
-static int rm_entry(void *arg, const char *name, bool is_dir)
-{
-    rm_ctx *c = arg;
-    char path[STORAGE_PATH_MAX];
-    if (!is_dir && snprintf(path, sizeof path, "%s/%s", c->dir, name) < (int)sizeof path)
-        c->fs->unlink(c->fs, path);
-    return 0;
-}
-
-/* A deleted partition's directory holds only its own files. */
-static void remove_dir(sfs_t *fs, const char *dir)
-{
-    rm_ctx c = {fs, dir};
-    fs->readdir(fs, dir, rm_entry, &c);
-    if (fs->rmdir(fs, dir) != 0)
-        log_warn("replica", "cannot remove partition directory dir=%s", dir);
-}
-
 /* Clean close: the producer state at the log end, written once the log
  * below it is durable (snapshot.c, WRITING). */
 static void close_log(partition *p, const char *dir)
@@ -111,15 +106,21 @@ static void close_log(partition *p, const char *dir)
     buf_free(&snap);
 }
 
+/* On the reaper thread. A deleted partition's directory was renamed aside
+ * when it was removed (plog_mark_deleted); it goes now. */
 static void partition_destroy(partition *p)
 {
     char dir[STORAGE_PATH_MAX];
-    bool have_dir = storage_partition_dir(p->mgr->data_dir, p->topic, p->index, dir, sizeof dir);
     if (atomic_load(&p->removed)) {
+        snprintf(dir, sizeof dir, "%s", plog_dir(p->log));
+        bool aside = plog_state(p->log) == STORAGE_ERR_DELETED && strstr(dir, "-delete");
         plog_close(p->log);
-        if (have_dir)
-            remove_dir(p->mgr->fs, dir);
+        int r = aside ? storage_remove_tree(p->mgr->fs, dir) : 0;
+        if (r < 0)
+            log_warn("replica", "cannot remove a deleted partition's directory dir=%s err=\"%s\"", dir,
+                     strerror(-r));
     } else {
+        bool have_dir = storage_partition_dir(p->mgr->data_dir, p->topic, p->index, dir, sizeof dir);
         close_log(p, have_dir ? dir : NULL);
     }
     txn_state_free(p->producers);
@@ -129,10 +130,43 @@ static void partition_destroy(partition *p)
     free(p);
 }
 
+static void *reaper_main(void *arg)
+{
+    replica_mgr *m = arg;
+    pthread_mutex_lock(&m->reap_mu);
+    for (;;) {
+        while (!m->reap_head && !m->reap_stop)
+            pthread_cond_wait(&m->reap_cv, &m->reap_mu);
+        if (!m->reap_head)
+            break; /* stopping, and nothing left to reap */
+        partition *p = m->reap_head;
+        m->reap_head = p->reap_next;
+        pthread_mutex_unlock(&m->reap_mu);
+        partition_destroy(p);
+        pthread_mutex_lock(&m->reap_mu);
+        CK_ASSERT(m->live > 0);
+        m->live--;
+        pthread_cond_broadcast(&m->reap_cv);
+    }
+    pthread_mutex_unlock(&m->reap_mu);
+    return NULL;
+}
+
 void partition_put(partition *p)
 {
-    if (p && atomic_fetch_sub(&p->refs, 1) == 1)
-        partition_destroy(p);
+    if (!p)
+        return;
+    int before = atomic_fetch_sub(&p->refs, 1);
+    CK_ASSERT(before > 0);
+    if (before != 1)
+        return;
+    replica_mgr *m = p->mgr;
+    pthread_mutex_lock(&m->reap_mu);
+    CK_ASSERT(!m->reap_stop);
+    p->reap_next = m->reap_head;
+    m->reap_head = p;
+    pthread_cond_broadcast(&m->reap_cv);
+    pthread_mutex_unlock(&m->reap_mu);
 }
 
 partition *replica_get(replica_mgr *m, const char *topic, size_t len, int32_t index)
@@ -158,19 +192,40 @@ static void update_hw(partition *p, int64_t hw)
         wake_all(p);
 }
 
+/* A directory whose partition.metadata names another topic id belongs to
+ * another incarnation of the name (deleted while this node was down, or
+ * before its deletion reached the disk): set it aside, never adopt it. */
+static void set_aside_stray(replica_mgr *m, const meta_topic *t, int32_t index)
+{
+    char dir[STORAGE_PATH_MAX], aside[STORAGE_PATH_MAX + 64];
+    uint8_t id[16];
+    if (!storage_partition_dir(m->data_dir, t->name, index, dir, sizeof dir) ||
+        storage_read_topic_id(m->fs, dir, id) != STORAGE_OK || memcmp(id, t->id.b, 16) == 0)
+        return; /* none, unreadable (adopted below, as before topic ids were kept), or ours */
+    int r = storage_set_aside(m->fs, dir, "stray", aside, sizeof aside);
+    if (r < 0)
+        log_error("replica", "cannot set aside a directory of another topic id dir=%s err=\"%s\"", dir,
+                  strerror(-r));
+    else
+        log_warn("replica", "directory belongs to another topic id, set aside topic=%s partition=%d kept=%s",
+                 t->name, index, aside);
+}
+
 static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta_partition *mp)
 {
+    set_aside_stray(m, t, mp->index);
     plog_config_t pc;
     m->cfg_fn(m->cfg_ctx, t, &pc);
     plog_t *log;
     int rc = storage_open_partition(m->data_dir, t->name, mp->index, &pc, m->fs, &log);
-    if (rc != STORAGE_OK && rc != STORAGE_ERR_OFFLINE) {
+    if (rc != STORAGE_OK && rc != STORAGE_ERR_OFFLINE && rc != STORAGE_ERR_DAMAGED) {
         log_error("replica", "cannot open partition topic=%s partition=%d err=\"%s\"", t->name, mp->index,
                   storage_strerror(rc));
         return NULL;
     }
-    if (rc == STORAGE_ERR_OFFLINE)
-        log_error("replica", "partition offline topic=%s partition=%d reason=\"%s\"", t->name, mp->index,
+    if (rc == STORAGE_ERR_OFFLINE || rc == STORAGE_ERR_DAMAGED)
+        log_error("replica", "partition %s topic=%s partition=%d reason=\"%s\"",
+                  rc == STORAGE_ERR_OFFLINE ? "offline" : "read-only (damaged)", t->name, mp->index,
                   plog_errmsg(log));
     partition *p = xcalloc(1, sizeof *p);
     atomic_store(&p->refs, 1);
@@ -195,6 +250,9 @@ static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta
         plog_set_topic_id(log, t->id.b);
     atomic_store(&p->high_watermark, plog_log_end_offset(log));
     flusher_attach(m->flusher, log);
+    pthread_mutex_lock(&m->reap_mu);
+    m->live++;
+    pthread_mutex_unlock(&m->reap_mu);
     return p;
 }
 
@@ -249,6 +307,11 @@ static void remove_gone(replica_mgr *m, const meta_image *img)
         size_t len = part_key(key, sizeof key, gone[i]->topic, strlen(gone[i]->topic), gone[i]->index);
         hmap_del(&m->parts, key, len);
         atomic_store(&gone[i]->removed, true);
+        char aside[STORAGE_PATH_MAX + 64];
+        int r = plog_mark_deleted(gone[i]->log, aside, sizeof aside);
+        if (r < 0)
+            log_error("replica", "cannot rename a deleted partition's directory topic=%s partition=%d err=\"%s\"",
+                      gone[i]->topic, gone[i]->index, strerror(-r));
         wake_all(gone[i]);
         log_info("replica", "partition removed topic=%s partition=%d", gone[i]->topic, gone[i]->index);
         partition_put(gone[i]);
@@ -275,6 +338,33 @@ void replica_each(replica_mgr *m, replica_each_fn fn, void *arg)
     pthread_rwlock_unlock(&m->lock);
 }
 
+/* Waits until every partition is destroyed (the flusher, still running,
+ * completes the requests that hold references), then stops the reaper. A
+ * reference still held after REAP_WAIT_MS is a leak: reported, not waited
+ * for forever. */
+#define REAP_WAIT_MS 30000
+static void reaper_drain(replica_mgr *m)
+{
+    int64_t deadline = clock_mono_ms() + REAP_WAIT_MS;
+    pthread_mutex_lock(&m->reap_mu);
+    while (m->live > 0 && clock_mono_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&m->reap_cv, &m->reap_mu, &ts);
+    }
+    if (m->live > 0)
+        log_error("replica", "partitions still referenced at shutdown count=%d", m->live);
+    m->reap_stop = true;
+    pthread_cond_broadcast(&m->reap_cv);
+    pthread_mutex_unlock(&m->reap_mu);
+    pthread_join(m->reaper, NULL);
+    pthread_mutex_destroy(&m->reap_mu);
+    pthread_cond_destroy(&m->reap_cv);
+}
+
 void replica_free(replica_mgr *m)
 {
     pthread_rwlock_wrlock(&m->lock);
@@ -284,6 +374,7 @@ void replica_free(replica_mgr *m)
         partition_put(v);
     hmap_free(&m->parts);
     pthread_rwlock_unlock(&m->lock);
+    reaper_drain(m);
     flusher_free(m->flusher);
     pthread_rwlock_destroy(&m->lock);
     free(m->data_dir);

@@ -20,8 +20,16 @@
  * the append and the state update, so those three are atomic.
  *
  * References: replica_get returns a counted reference; partition_put drops
- * it. A removed partition stays valid while referenced (its log is closed
- * when the last reference goes).
+ * it. A removed partition stays valid while referenced; when the last
+ * reference goes, from any thread (the flusher's completions included),
+ * the partition is handed to the manager's reaper thread, which closes its
+ * log. partition_put itself never blocks on I/O or on the flusher.
+ *
+ * Deletion: a partition gone from the image refuses writes at once and its
+ * directory is renamed "<topic>-<partition>.<hex>-delete" before anything
+ * else happens (plog_mark_deleted); the reaper removes it. A directory
+ * whose partition.metadata names another topic id is set aside as
+ * "...-stray" instead of being opened.
  */
 #ifndef CHRONIK_REPLICA_REPLICA_H
 #define CHRONIK_REPLICA_REPLICA_H
@@ -55,6 +63,7 @@ typedef struct partition {
     pthread_mutex_t produce_lock; /* idempotence check + append + state update */
     txn_state *producers;    /* guarded by produce_lock */
     _Atomic bool snapshotting; /* a producer snapshot is being written */
+    struct partition *reap_next; /* the reaper's queue, once unreferenced */
 } partition;
 
 typedef struct replica_mgr replica_mgr;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/util.h"
 #include "storage/storage_int.h"
@@ -31,6 +32,7 @@ struct fault_fs {
     ffile_t *by_fd[FFS_MAX_FDS];
     uint64_t fail_write_at, fail_sync_at, crash_at;  /* countdowns, 0 = off */
     bool crashed;
+    int64_t space;   /* bytes files may still grow by; -1 = unlimited */
     fault_fs_stats_t st;
 };
 
@@ -130,9 +132,21 @@ static ssize_t ff_pwrite(sfs_t *fs, int fd, const void *buf, size_t n, uint64_t 
     fault_fs_t *f = as_ffs(fs);
     pthread_mutex_lock(&f->mu);
     ssize_t r;
+    struct stat st;
+    uint64_t growth = 0;
+    if (f->space >= 0 && fstat(fd, &st) == 0 && off + n > (uint64_t)st.st_size)
+        growth = off + n - MAX((uint64_t)st.st_size, off);
     if (crash_tick(f) || countdown(&f->fail_write_at)) {
         r = -EIO;
+    } else if (growth > 0 && f->space == 0) {
+        r = -ENOSPC;
     } else {
+        if (growth > (uint64_t)MAX(f->space, 0) && f->space >= 0) {
+            n -= growth - (uint64_t)f->space; /* a short write: what still fits */
+            growth = (uint64_t)f->space;
+        }
+        if (f->space >= 0)
+            f->space -= (int64_t)growth;
         r = inner()->pwrite(inner(), fd, buf, n, off);
         ffile_t *x = (fd >= 0 && fd < FFS_MAX_FDS) ? f->by_fd[fd] : NULL;
         if (r > 0 && x && off < x->synced)
@@ -258,6 +272,7 @@ fault_fs_t *fault_fs_new(void)
         .rename = ff_rename, .unlink = ff_unlink, .mkdir = ff_mkdir, .rmdir = ff_rmdir,
         .fsync_dir = ff_fsync_dir, .readdir = ff_readdir, .real_fds = true,
     };
+    f->space = -1;
     pthread_mutex_init(&f->mu, NULL);
     return f;
 }
@@ -284,6 +299,7 @@ sfs_t *fault_fs_sfs(fault_fs_t *f) { return &f->sfs; }
 void fault_fs_fail_write_at(fault_fs_t *f, uint64_t n) { FFS_SET(fail_write_at, n); }
 void fault_fs_fail_sync_at(fault_fs_t *f, uint64_t n) { FFS_SET(fail_sync_at, n); }
 void fault_fs_crash_at(fault_fs_t *f, uint64_t n) { FFS_SET(crash_at, n); }
+void fault_fs_set_space(fault_fs_t *f, int64_t bytes) { FFS_SET(space, bytes); }
 
 bool fault_fs_crashed(fault_fs_t *f)
 {

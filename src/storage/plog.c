@@ -50,6 +50,8 @@ int64_t plog_now_ms(const plog_t *log)
 
 void plog_set_error(plog_t *log, int state, const char *fmt, ...)
 {
+    if (log->state == STORAGE_ERR_DELETED)
+        return; /* its files are going away: nothing more to report */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(log->errmsg, sizeof log->errmsg, fmt, ap);
@@ -156,7 +158,12 @@ int plog_write_epochs(plog_t *log)
     pthread_mutex_unlock(&log->mu);
     int r = sfs_write_atomic(log->fs, log->dir, EPOCH_FILE, b.data, b.len);
     buf_free(&b);
-    if (r < 0) {
+    if (r == -ENOSPC || r == -EDQUOT) {
+        pthread_mutex_lock(&log->mu);
+        log->epochs_dirty = true; /* written again at the next sync */
+        pthread_mutex_unlock(&log->mu);
+        log_warn("storage", "disk full: %s not written yet dir=%s", EPOCH_FILE, log->dir);
+    } else if (r < 0) {
         pthread_mutex_lock(&log->mu);
         log->epochs_dirty = true;
         plog_set_error(log, STORAGE_ERR_FAILED, "writing %s failed: %s", EPOCH_FILE, strerror(-r));
@@ -220,7 +227,13 @@ int plog_write_checkpoint(plog_t *log)
                      CKPT_MAGIC, CKPT_VERSION, log->log_start, log->recovery_point);
     pthread_mutex_unlock(&log->mu);
     int r = sfs_write_atomic(log->fs, log->dir, CKPT_FILE, text, (size_t)n);
-    if (r < 0) {
+    if (r == -ENOSPC || r == -EDQUOT) {
+        /* the recovery point only lags (more to scan after a crash) */
+        pthread_mutex_lock(&log->mu);
+        log->ckpt_dirty = true;
+        pthread_mutex_unlock(&log->mu);
+        log_warn("storage", "disk full: %s not written yet dir=%s", CKPT_FILE, log->dir);
+    } else if (r < 0) {
         pthread_mutex_lock(&log->mu);
         plog_set_error(log, STORAGE_ERR_FAILED, "writing %s failed: %s", CKPT_FILE, strerror(-r));
         pthread_mutex_unlock(&log->mu);
@@ -254,6 +267,23 @@ static int load_checkpoint(plog_t *log, int64_t *log_start, int64_t *rp)
         *log_start = *rp = 0;
     }
     return STORAGE_OK;
+}
+
+static plog_t *log_new(const char *dir, const plog_config_t *cfg, sfs_t *fs);
+static void log_free(plog_t *log);
+
+int storage_lower_recovery_point(const char *dir, int64_t rp)
+{
+    plog_t *log = log_new(dir, NULL, sfs_posix());
+    int64_t start, old_rp;
+    int r = load_checkpoint(log, &start, &old_rp);
+    if (r == STORAGE_OK) {
+        log->log_start = MIN(start, rp);
+        log->recovery_point = MIN(old_rp, rp);
+        r = plog_write_checkpoint(log);
+    }
+    log_free(log);
+    return r;
 }
 
 /* ---- partition.metadata ---------------------------------------------------- */
@@ -309,13 +339,13 @@ int plog_set_topic_id(plog_t *log, const uint8_t topic_id[16])
     return r < 0 ? STORAGE_ERR_IO : STORAGE_OK;
 }
 
-int plog_topic_id(plog_t *log, uint8_t topic_id[16])
+int storage_read_topic_id(sfs_t *fs, const char *dir, uint8_t topic_id[16])
 {
     char path[SEG_PATH_MAX], *data, id[32];
     size_t n;
     int version;
-    snprintf(path, sizeof path, "%s/%s", log->dir, META_FILE);
-    int r = sfs_read_small(log->fs, path, SMALL_FILE_MAX, &data, &n);
+    snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
+    int r = sfs_read_small(fs, path, SMALL_FILE_MAX, &data, &n);
     if (r == -ENOENT)
         return STORAGE_ERR_NOT_FOUND;
     if (r < 0)
@@ -325,6 +355,35 @@ int plog_topic_id(plog_t *log, uint8_t topic_id[16])
     if (got != 2 || version != 0 || strlen(id) != 22 || !uuid_decode(id, topic_id))
         return STORAGE_ERR_FORMAT;
     return STORAGE_OK;
+}
+
+int plog_topic_id(plog_t *log, uint8_t topic_id[16])
+{
+    pthread_mutex_lock(&log->ckpt_mu);
+    int r = storage_read_topic_id(log->fs, log->dir, topic_id);
+    pthread_mutex_unlock(&log->ckpt_mu);
+    return r;
+}
+
+/* ---- deletion ------------------------------------------------------------------ */
+
+int plog_mark_deleted(plog_t *log, char *new_dir, size_t len)
+{
+    pthread_mutex_lock(&log->ckpt_mu); /* no small-file write runs meanwhile */
+    pthread_mutex_lock(&log->mu);
+    log->state = STORAGE_ERR_DELETED;
+    snprintf(log->errmsg, sizeof log->errmsg, "partition deleted");
+    pthread_mutex_unlock(&log->mu);
+    int r = storage_set_aside(log->fs, log->dir, "delete", new_dir, len);
+    if (r == 0) {
+        pthread_mutex_lock(&log->mu);
+        CK_ASSERT(!log->dir_old);
+        log->dir_old = log->dir; /* readers that loaded it before keep a valid string */
+        log->dir = xstrdup(new_dir);
+        pthread_mutex_unlock(&log->mu);
+    }
+    pthread_mutex_unlock(&log->ckpt_mu);
+    return r;
 }
 
 /* ---- accessors ------------------------------------------------------------- */
@@ -405,6 +464,7 @@ static plog_t *log_new(const char *dir, const plog_config_t *cfg, sfs_t *fs)
     log->dir = xstrdup(dir);
     log->fs = fs;
     log->oldest_unflushed_ms = -1;
+    log->damaged_from = log->damaged_to = -1;
     if (cfg)
         log->cfg = *cfg;
     else
@@ -420,6 +480,7 @@ static void log_free(plog_t *log)
     free(log->segs);
     free(log->epochs);
     free(log->dir);
+    free(log->dir_old);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->ckpt_mu);
     free(log);
@@ -568,11 +629,16 @@ static int scan_segment(plog_t *log, seg_t *s, int64_t rp, bool *torn)
     if (sc.err == BATCH_OK)
         return STORAGE_OK;
     if (sc.next_offset < rp) {
-        plog_set_error(log, STORAGE_ERR_OFFLINE,
-                       "corrupt batch in segment %020" PRId64 ".log at position %" PRIu64
-                       " (offset %" PRId64 ", below recovery point %" PRId64 "): %s",
-                       s->base, sc.valid_end, sc.next_offset, rp, batch_strerror(sc.err));
-        return STORAGE_ERR_OFFLINE;
+        /* durable data is bad: keep every byte, serve the valid prefix (scrub.c) */
+        s->size = s->alloc = sc.valid_end;
+        s->synced = MIN(s->synced, s->size);
+        log->damaged_seg = s->base;
+        log->damaged_pos = sc.valid_end;
+        plog_mark_damaged_locked(log, sc.next_offset, rp,
+                                 "corrupt batch in segment %020" PRId64 ".log at position %" PRIu64
+                                 " (offset %" PRId64 ", below the recovery point %" PRId64 "): %s",
+                                 s->base, sc.valid_end, sc.next_offset, rp, batch_strerror(sc.err));
+        return STORAGE_ERR_DAMAGED;
     }
     int zeros = seg_zero_from(s, sc.valid_end); /* 1: a preallocated tail (segment.c), not data */
     if (zeros < 0)
@@ -642,6 +708,8 @@ static int recover_segments(plog_t *log, const listing_t *l, int64_t rp)
         }
         bool scanned;
         int r = recover_one(log, l, i, rp, &torn, &scanned);
+        if (r == STORAGE_ERR_DAMAGED)
+            return r; /* the log ends here; later segments stay on disk, unread */
         if (r != STORAGE_OK)
             return r;
         seg_t *s = log->segs[log->nsegs - 1];
@@ -733,13 +801,16 @@ static int open_dir(plog_t *log, bool create)
         return STORAGE_ERR_IO;
     r = recover_segments(log, &l, rp);
     free(l.bases);
-    if (r != STORAGE_OK)
+    bool damaged = r == STORAGE_ERR_DAMAGED;
+    if (r != STORAGE_OK && !damaged)
         return r;
     r = finish_open(log, ckpt_start, rp);
     if (r != STORAGE_OK)
         return r;
     init_roll_ref(log);
     plog_check_locked(log);
+    if (damaged)
+        return STORAGE_ERR_DAMAGED; /* read-only: no checkpoint may move past the damage */
     r = plog_write_checkpoint(log);
     if (r == STORAGE_OK && log->epochs_dirty)
         r = plog_write_epochs(log);
@@ -750,8 +821,8 @@ int plog_open(const char *dir, const plog_config_t *cfg, sfs_t *fs, bool create,
 {
     plog_t *log = log_new(dir, cfg, fs);
     int r = open_dir(log, create);
-    if (r == STORAGE_ERR_OFFLINE) {
-        *out = log; /* kept so the caller can report it; refuses I/O */
+    if (r == STORAGE_ERR_OFFLINE || r == STORAGE_ERR_DAMAGED) {
+        *out = log; /* kept so the caller can report it; refuses writes (and reads when offline) */
         return r;
     }
     if (r != STORAGE_OK) {

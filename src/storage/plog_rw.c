@@ -38,7 +38,42 @@ static int seg_index_for(const plog_t *log, int64_t offset)
 
 static int writable_locked(const plog_t *log)
 {
+    if (log->state == STORAGE_OK && log->nospace && clock_mono_ms() < log->nospace_until_ms)
+        return STORAGE_ERR_NO_SPACE;
     return log->state;
+}
+
+static bool is_nospace(int err) { return err == -ENOSPC || err == -EDQUOT; }
+
+/* Under the lock, after a write that found the disk full: refuse appends
+ * for a backoff (storage.h, plog_space_short). */
+static int nospace_locked(plog_t *log, const char *what, int64_t base)
+{
+    int64_t b = log->nospace_backoff_ms;
+    log->nospace_backoff_ms = b ? MIN(b * 2, PLOG_NOSPACE_BACKOFF_MAX_MS) : PLOG_NOSPACE_BACKOFF_MIN_MS;
+    log->nospace_until_ms = clock_mono_ms() + log->nospace_backoff_ms;
+    if (!log->nospace)
+        log_warn("storage", "disk full: %s %020" PRId64 " failed, writes refused until space returns dir=%s",
+                 what, base, log->dir);
+    log->nospace = true;
+    return STORAGE_ERR_NO_SPACE;
+}
+
+static void space_back_locked(plog_t *log)
+{
+    if (!log->nospace)
+        return;
+    log->nospace = false;
+    log->nospace_backoff_ms = 0;
+    log_info("storage", "space returned, writes resumed dir=%s", log->dir);
+}
+
+bool plog_space_short(plog_t *log)
+{
+    pthread_mutex_lock(&log->mu);
+    bool r = log->nospace;
+    pthread_mutex_unlock(&log->mu);
+    return r;
 }
 
 typedef struct plan {
@@ -83,9 +118,15 @@ static int roll_locked(plog_t *log, int64_t new_base)
     if (s->size == 0 && new_base == s->base)
         return STORAGE_OK;
     if (s->size > 0) {
+        uint32_t tidx_n = s->tidx_n;
         if (s->max_ts >= 0)
             seg_tidx_push(s, s->max_ts, (uint32_t)(s->max_ts_offset - s->base));
-        if (seg_write_indexes(s, log->dir, false) < 0) {
+        int w = seg_write_indexes(s, log->dir, false);
+        if (w < 0)
+            s->tidx_n = tidx_n; /* the roll is retried later, or never */
+        if (is_nospace(w))
+            return nospace_locked(log, "writing the indexes of segment", s->base);
+        if (w < 0) {
             plog_set_error(log, STORAGE_ERR_FAILED, "writing indexes of %020" PRId64 " failed", s->base);
             return STORAGE_ERR_IO;
         }
@@ -97,6 +138,10 @@ static int roll_locked(plog_t *log, int64_t new_base)
         }
     }
     int r = seg_create(log->fs, log->dir, new_base, &n);
+    if (is_nospace(r)) {
+        seg_unlink_files(log->fs, log->dir, new_base);
+        return nospace_locked(log, "creating segment", new_base);
+    }
     if (r < 0) {
         plog_set_error(log, STORAGE_ERR_FAILED, "creating segment %020" PRId64 " failed: %s", new_base,
                        strerror(-r));
@@ -176,10 +221,12 @@ static void preallocate_locked(plog_t *log, seg_t *s, size_t len)
     if (upto <= s->alloc)
         return;
     int r = seg_preallocate(s, upto);
-    if (r < 0) {
+    if (r < 0 && !is_nospace(r)) {
         log_warn("storage", "could not write zeros ahead in %020" PRId64 ".log: %s dir=%s", s->base,
                  strerror(-r), log->dir);
         seg_trim(s);
+    } else if (r < 0) {
+        seg_trim(s); /* a full disk: no zeros ahead, the data itself may still fit */
     }
 }
 
@@ -190,6 +237,18 @@ static int write_locked(plog_t *log, const uint8_t *data, size_t len, const plan
     seg_t *s = active(log);
     uint64_t pos0 = s->size;
     int r = sfs_pwrite_full(log->fs, s->fd, data, len, pos0);
+    if (is_nospace(r)) {
+        /* cut what part of the payload reached the file: the log ends at
+         * its last whole batch, as before the call */
+        int t = log->fs->ftruncate(log->fs, s->fd, pos0);
+        if (t == 0) {
+            s->alloc = pos0;
+            s->trim_unsynced = true; /* the file's size changed: the next sync is an fsync */
+            s->trims++;
+            return nospace_locked(log, "append to segment", s->base);
+        }
+        r = t;
+    }
     if (r < 0) {
         plog_set_error(log, STORAGE_ERR_FAILED, "append to %020" PRId64 ".log failed: %s", s->base,
                        strerror(-r));
@@ -207,6 +266,7 @@ static int write_locked(plog_t *log, const uint8_t *data, size_t len, const plan
     }
     s->size += len;
     s->alloc = MAX(s->alloc, s->size);
+    space_back_locked(log);
     preallocate_locked(log, s, len);
     int64_t now = plog_now_ms(log);
     if (s->roll_ref_ms < 0)
@@ -344,7 +404,7 @@ static int extend_range(plog_t *log, walker_t *w, uint64_t limit, int64_t max_of
 }
 
 /* Under the lock: checks the offset and picks the segment. 1 = empty. */
-static int read_locate(plog_t *log, int64_t offset, int64_t max_offset, plog_read_result_t *res,
+static int read_locate(plog_t *log, int64_t offset, int64_t *max_offset, plog_read_result_t *res,
                        seg_t **seg, uint64_t *from, uint64_t *limit)
 {
     res->log_start_offset = log->log_start;
@@ -353,7 +413,13 @@ static int read_locate(plog_t *log, int64_t offset, int64_t max_offset, plog_rea
         return STORAGE_ERR_OFFLINE;
     if (offset < log->log_start || offset > log->leo)
         return STORAGE_ERR_OUT_OF_RANGE;
-    if (offset >= log->leo || offset >= max_offset)
+    if (offset >= log->leo)
+        return 1;
+    if (log->damaged_from >= 0 && offset >= log->damaged_from && offset < log->damaged_to)
+        return STORAGE_ERR_DAMAGED; /* never served (scrub.c) */
+    if (log->damaged_from >= 0 && offset < log->damaged_from)
+        *max_offset = MIN(*max_offset, log->damaged_from);
+    if (offset >= *max_offset)
         return 1;
     seg_t *s = log->segs[seg_index_for(log, offset)];
     if (s->end <= offset)
@@ -371,7 +437,7 @@ int plog_read(plog_t *log, int64_t offset, int64_t max_offset, uint32_t max_byte
     seg_t *s = NULL;
     uint64_t from = 0, limit = 0, start;
     pthread_mutex_lock(&log->mu);
-    int r = read_locate(log, offset, max_offset, res, &s, &from, &limit);
+    int r = read_locate(log, offset, &max_offset, res, &s, &from, &limit);
     pthread_mutex_unlock(&log->mu);
     if (r != 0)
         return r == 1 ? STORAGE_OK : r;
@@ -398,12 +464,13 @@ int plog_read(plog_t *log, int64_t offset, int64_t max_offset, uint32_t max_byte
     return r < 0 && !res->seg_ref ? STORAGE_ERR_IO : STORAGE_OK;
 }
 
-/* Marks the log offline after a bad batch was found in live data. */
-static void read_corrupt(plog_t *log, int64_t offset, enum batch_err e)
+/* Marks the log damaged after a bad batch was found in live data: the
+ * batches from the one at offset to the end of what was read. */
+static void read_corrupt(plog_t *log, int64_t offset, int64_t next, enum batch_err e)
 {
     pthread_mutex_lock(&log->mu);
-    plog_set_error(log, STORAGE_ERR_OFFLINE, "corrupt batch near offset %" PRId64 " on read: %s", offset,
-                   batch_strerror(e));
+    plog_mark_damaged_locked(log, offset, MAX(next, offset + 1), "corrupt batch near offset %" PRId64 " on read: %s",
+                             offset, batch_strerror(e));
     pthread_mutex_unlock(&log->mu);
 }
 
@@ -427,9 +494,9 @@ int plog_read_copy(plog_t *log, int64_t offset, int64_t max_offset, uint32_t max
         batch_info_t b;
         enum batch_err e = batch_check_stored(p + pos, res.length - pos, &b);
         if (e != BATCH_OK) {
-            read_corrupt(log, offset, e);
+            read_corrupt(log, b.base_offset >= offset ? b.base_offset : offset, res.next_offset, e);
             out->len = at;
-            r = STORAGE_ERR_OFFLINE;
+            r = STORAGE_ERR_DAMAGED;
             break;
         }
         pos += b.size;

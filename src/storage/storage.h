@@ -46,7 +46,10 @@
     X(EXISTS, "already exists")                                                \
     X(TOO_LARGE, "record batch too large for a segment")                       \
     X(FORMAT, "unsupported or unreadable persistent file")                    \
-    X(CLOSED, "log closed")
+    X(CLOSED, "log closed")                                                    \
+    X(DELETED, "partition deleted")                                            \
+    X(NO_SPACE, "no space left on the device: writes refused until space returns") \
+    X(DAMAGED, "log damaged: read-only until repaired")
 
 enum storage_err {
 #define STORAGE_ERR_ENUM_(name, msg) STORAGE_ERR_##name,
@@ -116,6 +119,10 @@ int sfs_read_small(sfs_t *fs, const char *path, size_t max, char **out, size_t *
  *   fault_fs_crash_at(n)        after n more mutating ops (pwrite, sync,
  *                               truncate, rename, unlink, mkdir) every op
  *                               fails with -EIO, as if power was lost
+ *   fault_fs_set_space(bytes)   files may grow by this many bytes more in
+ *                               all (-1, the default: unlimited); a pwrite
+ *                               that would grow them further is short, or
+ *                               fails with -ENOSPC when nothing fits
  *   fault_fs_crash(seed)        applies the crash to the files: each file
  *                               keeps its synced length plus a random part
  *                               of its unsynced tail (torn), of which the
@@ -137,6 +144,7 @@ sfs_t *fault_fs_sfs(fault_fs_t *f);
 void fault_fs_fail_write_at(fault_fs_t *f, uint64_t n); /* 0 = never */
 void fault_fs_fail_sync_at(fault_fs_t *f, uint64_t n);
 void fault_fs_crash_at(fault_fs_t *f, uint64_t n);
+void fault_fs_set_space(fault_fs_t *f, int64_t bytes);
 bool fault_fs_crashed(fault_fs_t *f);
 void fault_fs_crash(fault_fs_t *f, uint64_t seed);
 void fault_fs_stats(fault_fs_t *f, fault_fs_stats_t *out);
@@ -279,8 +287,40 @@ void plog_max_timestamp(plog_t *log, int64_t *ts, int64_t *offset);
 int plog_offset_for_timestamp(plog_t *log, int64_t ts, int64_t *offset, int64_t *found_ts);
 /* True when appends must wait for flusher_request before acknowledging. */
 bool plog_ack_needs_flush(plog_t *log);
-/* STORAGE_OK, STORAGE_ERR_OFFLINE or STORAGE_ERR_FAILED. */
+/* STORAGE_OK, STORAGE_ERR_OFFLINE, _FAILED, _DELETED or _DAMAGED. */
 int plog_state(plog_t *log);
+/*
+ * Damage (scrub.c): a bad batch in data the log believed durable, found at
+ * open, by plog_read_copy or by plog_scrub. The log keeps every byte, goes
+ * read-only (STORAGE_ERR_DAMAGED), and does not serve the offsets
+ * [from, to) (reads there fail with STORAGE_ERR_DAMAGED; reads before stop
+ * short of them). True, with the range, when damaged. plog_open returns
+ * STORAGE_ERR_DAMAGED (with the log) for damage found at open; the log
+ * then ends at the first damaged offset.
+ */
+bool plog_damaged_range(plog_t *log, int64_t *from, int64_t *to);
+typedef struct plog_scrub_stats {
+    int64_t segments, batches, bytes, damaged_ranges;
+} plog_scrub_stats_t;
+/* Re-verifies every sealed, synced segment (CRC, offsets), on the calling
+ * thread; damage marks the log as above. cancel is polled between
+ * segments. STORAGE_OK or STORAGE_ERR_IO. st may be NULL. */
+typedef bool (*plog_cancel_fn)(void *arg);
+int plog_scrub(plog_t *log, plog_cancel_fn cancel, void *cancel_arg, plog_scrub_stats_t *st);
+/* Puts the calling thread's disk I/O in the idle class (the scrubber's). */
+void storage_io_priority_idle(void);
+/*
+ * A full disk (ENOSPC, EDQUOT) is not a failure: the append that hit it is
+ * cut back to the last whole batch, and appends are refused with
+ * STORAGE_ERR_NO_SPACE (without touching the disk) for a backoff that
+ * doubles from PLOG_NOSPACE_BACKOFF_MIN_MS to _MAX_MS while the disk stays
+ * full; the first append after it tries again, and one that succeeds ends
+ * the state. What was written before stays readable and its syncs go on.
+ * True while in that state.
+ */
+#define PLOG_NOSPACE_BACKOFF_MIN_MS 100
+#define PLOG_NOSPACE_BACKOFF_MAX_MS 5000
+bool plog_space_short(plog_t *log);
 const char *plog_errmsg(plog_t *log);
 const char *plog_dir(plog_t *log);
 
@@ -316,8 +356,6 @@ int plog_truncate_fully(plog_t *log, int64_t offset);
 #define PLOG_COMPACT_IO_BYTES_PER_SEC_DEFAULT (100LL * 1024 * 1024)
 #define PLOG_DELETE_RETENTION_MS_DEFAULT (24LL * 3600 * 1000)  /* delete.retention.ms */
 #define PLOG_MIN_DIRTY_RATIO_DEFAULT 0.5                       /* min.cleanable.dirty.ratio */
-
-typedef bool (*plog_cancel_fn)(void *arg);
 
 typedef struct plog_compact_opts {
     int64_t max_offset;          /* clean nothing at or past it: the high watermark */
@@ -381,6 +419,18 @@ void plog_epoch_end_offset(plog_t *log, int32_t requested, int32_t *epoch, int64
 int plog_set_topic_id(plog_t *log, const uint8_t topic_id[16]);
 /* STORAGE_ERR_NOT_FOUND when the file is missing. */
 int plog_topic_id(plog_t *log, uint8_t topic_id[16]);
+/* The same for a partition directory that is not open. */
+int storage_read_topic_id(sfs_t *fs, const char *dir, uint8_t topic_id[16]);
+
+/*
+ * Topic deletion: the log refuses every write from now on (state
+ * STORAGE_ERR_DELETED; pending flusher requests fail with it) and its
+ * directory is renamed to "<dir>.<hex>-delete" (datadir.c) before this
+ * returns, so a topic created again under the same name gets a fresh
+ * directory. new_dir gets the new name; remove it with storage_remove_tree
+ * after plog_close. 0 or -errno (the log is refused writes either way).
+ */
+int plog_mark_deleted(plog_t *log, char *new_dir, size_t len);
 
 /* ---- flusher -------------------------------------------------------------- */
 
@@ -432,9 +482,30 @@ typedef int (*storage_partition_fn)(void *arg, const char *topic, int32_t partit
 /* Calls fn for each "<topic>-<partition>" directory in data_dir. */
 int storage_list_partitions(const char *data_dir, sfs_t *fs, storage_partition_fn fn, void *arg);
 
+/*
+ * The data directory's process lock (datadir.c): DATA_DIR/.lock held with
+ * flock for the life of the process, taken before anything else in the
+ * directory is touched. -1 with a message naming the lock file and, where
+ * it can be known, the pid of the process holding it.
+ */
+int storage_lock_dir(const char *data_dir, int *fd, char *err, size_t errlen);
+void storage_unlock_dir(int fd);
+/* Renames dir to "<dir>.<32 random hex>-<suffix>" ("delete" or "stray")
+ * and syncs the parent; out gets the new path. 0 or -errno. */
+int storage_set_aside(sfs_t *fs, const char *dir, const char *suffix, char *out, size_t outlen);
+/* rm -r of a directory tree (0 when it is already gone, or -errno). */
+int storage_remove_tree(sfs_t *fs, const char *dir);
+/* Removes every "*-delete" directory left in data_dir (start-up);
+ * returns how many. */
+int storage_sweep_deleted(const char *data_dir, sfs_t *fs);
+
 /* Offline tools (read-only, POSIX fs). Return 0 when the directory is
  * consistent, 1 with a report on out otherwise, 2 when unreadable. */
 int storage_check_dir(const char *dir, FILE *out);
 int storage_dump_dir(const char *dir, FILE *out);
+/* `chronik log repair DIR`: moves the damaged part of a partition directory
+ * aside (scrub.c) so the log opens writable again; refuses while a broker
+ * holds the data directory. 0 repaired or nothing to repair, 2 failed. */
+int storage_repair_dir(const char *dir, FILE *out);
 
 #endif

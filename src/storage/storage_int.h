@@ -76,7 +76,8 @@ typedef struct flush_req {
 struct plog {
     pthread_mutex_t mu;        /* in-memory state; never held across fsync */
     pthread_mutex_t ckpt_mu;   /* serialises checkpoint/epoch file writes */
-    char *dir;
+    char *dir;                 /* changed only by plog_mark_deleted (under mu and ckpt_mu) */
+    char *dir_old;             /* the name before plog_mark_deleted, freed with the log */
     sfs_t *fs;
     plog_config_t cfg;
     seg_t **segs;              /* sorted by base; the last is active */
@@ -91,7 +92,13 @@ struct plog {
     bool dir_unsynced;         /* a file was created since the last dir sync */
     bool epochs_dirty;
     bool ckpt_dirty;           /* log start raised since chronik.checkpoint was written */
-    int state;                 /* STORAGE_OK, _OFFLINE, _FAILED */
+    int state;                 /* STORAGE_OK, _OFFLINE, _FAILED, _DELETED, _DAMAGED */
+    int64_t damaged_from, damaged_to; /* offsets not served (scrub.c); -1 when none */
+    int64_t damaged_seg;       /* found at open: the segment and position of the first bad batch */
+    uint64_t damaged_pos;
+    bool nospace;              /* the disk was full at the last write (plog_space_short) */
+    int64_t nospace_until_ms;  /* monotonic: appends refused before it */
+    int64_t nospace_backoff_ms;
     char errmsg[256];
     epoch_entry_t *epochs;
     int nepochs, cap_epochs;
@@ -166,6 +173,25 @@ void walker_free(walker_t *w);
 int walker_header(walker_t *w, uint64_t pos, batch_info_t *b);
 /* First batch at or after from whose last offset is >= offset. */
 int walker_find(walker_t *w, uint64_t from, int64_t offset, uint64_t *pos, batch_info_t *b);
+
+/* ---- scrub.c ----------------------------------------------------------------- */
+/* A damaged range of offsets [from, to) whose first bad batch is at pos. */
+typedef void (*seg_damage_fn)(void *arg, int64_t from, int64_t to, uint64_t pos, const char *why);
+/* Scans [0, limit) of s for damage (scrub.c's header), going on past bad
+ * batches; end_offset bounds a range that runs to the end of the segment.
+ * Returns the number of ranges reported, or -errno on a read error. */
+int seg_scan_damage(seg_t *s, uint64_t limit, int64_t end_offset, seg_damage_fn fn, void *arg,
+                    uint64_t *batches);
+/* Under the lock: read-only with [from, to) not served (merged with what
+ * was known), errmsg from fmt. */
+void plog_mark_damaged_locked(plog_t *log, int64_t from, int64_t to, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* tools.c: the sorted segment base offsets of dir (-1 when unreadable, with
+ * a message on out), and a read-only segment without indexes. */
+int storage_list_segment_bases(const char *dir, int64_t **bases, FILE *out);
+seg_t *storage_open_segment_ro(const char *dir, int64_t base, FILE *out);
+/* plog.c: lowers the recovery point in dir's chronik.checkpoint to rp. */
+int storage_lower_recovery_point(const char *dir, int64_t rp);
 
 /* ---- compact_batch.c ------------------------------------------------------ */
 

@@ -142,6 +142,17 @@ static seg_t *open_ro(const char *dir, int64_t base, FILE *out)
     return s;
 }
 
+int storage_list_segment_bases(const char *dir, int64_t **bases, FILE *out)
+{
+    seg_list_t l;
+    if (list_segments(dir, &l, out) < 0)
+        return -1;
+    *bases = l.bases;
+    return l.n;
+}
+
+seg_t *storage_open_segment_ro(const char *dir, int64_t base, FILE *out) { return open_ro(dir, base, out); }
+
 typedef struct check_ctx {
     seg_t *s;        /* the segment with its indexes loaded */
     uint32_t ik, tk; /* next index / time-index entry to match */
@@ -176,6 +187,20 @@ static void check_batch(void *arg, const batch_info_t *b, uint64_t pos)
     }
 }
 
+static void print_damage(void *arg, int64_t from, int64_t to, uint64_t pos, const char *why)
+{
+    fprintf(arg, "  damaged: offsets %" PRId64 "..%" PRId64 " from position %" PRIu64 ": %s\n", from, to - 1, pos,
+            why);
+}
+
+/* Every damaged range of the segment, past the first bad batch too. */
+static void check_damage(seg_t *s, int64_t first_bad, FILE *out)
+{
+    uint64_t batches = 0;
+    if (seg_scan_damage(s, s->size, MAX(first_bad + 1, s->base + 1), print_damage, out, &batches) < 0)
+        fprintf(out, "  read error while looking past the damage\n");
+}
+
 /* Checks one segment; returns the number of problems. */
 static int check_segment(const char *dir, seg_t *s, bool last, int64_t *expect, FILE *out)
 {
@@ -196,9 +221,10 @@ static int check_segment(const char *dir, seg_t *s, bool last, int64_t *expect, 
         fprintf(out, "  note: %" PRIu64 " zero bytes preallocated after the last batch (cut at open)\n",
                 s->size - sc.valid_end);
     } else if (sc.err != BATCH_OK) {
-        fprintf(out, "  invalid batch at position %" PRIu64 " (%" PRIu64 " bytes left): %s\n", sc.valid_end,
-                s->size - sc.valid_end, batch_strerror(sc.err));
+        fprintf(out, "  invalid batch at position %" PRIu64 " (offset %" PRId64 ", %" PRIu64 " bytes left): %s\n",
+                sc.valid_end, sc.next_offset, s->size - sc.valid_end, batch_strerror(sc.err));
         c.problems++;
+        check_damage(s, sc.next_offset, out);
     }
     if (have_idx && (c.ik < s->idx_n || c.tk < s->tidx_n)) {
         fprintf(out, "  %u index / %u time index entries point past the valid data\n", s->idx_n - c.ik,

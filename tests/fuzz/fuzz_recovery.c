@@ -5,7 +5,10 @@
  *
  * Input: byte 0 = flags (bit 0: the next 48 bytes are the .index file;
  * bit 1: write a checkpoint whose recovery point is byte 1; bit 2: a
- * second segment starts at offset byte 2), the rest is the .log. */
+ * second segment starts at offset byte 2; bit 3: verify every segment at
+ * open; bit 4: run the scrubber and read again; bit 5: after closing,
+ * `log check`, then `log repair`, after which the log must open without
+ * damage), the rest is the .log. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,10 +110,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     plog_t *log = NULL;
     fault_fs_t *ff = fault_fs_new(); /* real files, syncs not forwarded: fast */
     int r = plog_open(dir, &cfg, fault_fs_sfs(ff), false, &log);
-    if (r == STORAGE_OK)
+    if (r == STORAGE_OK || r == STORAGE_ERR_DAMAGED)
         read_everything(log);
+    if (log && (flags & 16)) {
+        plog_scrub(log, NULL, NULL, NULL);
+        read_everything(log); /* what the scrubber marked is never served */
+    }
     if (log)
         plog_close(log);
     fault_fs_free(ff);
+    if (flags & 32) {
+        FILE *null = fopen("/dev/null", "w");
+        storage_check_dir(dir, null);
+        int rep = storage_repair_dir(dir, null);
+        fclose(null);
+        log = NULL;
+        r = plog_open(dir, &cfg, sfs_posix(), false, &log);
+        CK_ASSERT(rep != 0 || r != STORAGE_ERR_DAMAGED);
+        if (log)
+            plog_close(log);
+    }
     return 0;
 }

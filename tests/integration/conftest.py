@@ -2,7 +2,8 @@
 
   broker          one started broker (see harness.Broker), stopped and checked
                   (exit 0, no sanitizer report) at teardown
-  broker_factory  make(name=..., node_id=..., settings={...}, start=True) for
+  broker_factory  make(name=..., node_id=..., settings={...}, start=True,
+                  preexec_fn=..., binary=...) for
                   tests that need several brokers or control over start-up;
                   every broker it made is stopped and checked at teardown
   kcat            path of the kcat binary (the test fails without one)
@@ -40,9 +41,11 @@ def broker_factory(request, tmp_path):
     made = []
     request.node._brokers = made
 
-    def make(name=None, node_id=1, settings=None, extra_args=(), start=True):
+    def make(name=None, node_id=1, settings=None, extra_args=(), start=True, preexec_fn=None,
+             binary=None):
         b = harness.Broker(tmp_path, name=name or "broker%d" % (len(made) + 1),
-                           node_id=node_id, settings=settings, extra_args=extra_args)
+                           node_id=node_id, settings=settings, extra_args=extra_args,
+                           preexec_fn=preexec_fn, binary=binary)
         made.append(b)
         return b.start() if start else b
 

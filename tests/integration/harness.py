@@ -11,6 +11,7 @@ Which program runs is chosen by the environment:
   CHRONIK_TARGET=mock               build/bench/mock_broker (librdkafka's
                                     in-memory reference broker; ephemeral
                                     port, no persistence, node id 1)
+Every broker gets TEST_SETTINGS unless the test overrides them.
 The broker's stderr goes to a file that every incarnation appends to; its
 tail is shown when a test fails.
 """
@@ -30,6 +31,9 @@ TARGET = os.environ.get("CHRONIK_TARGET", "chronik")
 # A relative CHRONIK_BIN is taken from the directory pytest was started in.
 CHRONIK_BIN = Path(os.environ.get("CHRONIK_BIN", REPO / "build" / "asan" / "chronik")).absolute()
 MOCK_BIN = REPO / "build" / "bench" / "mock_broker"
+# The optimised build with the system allocator: for measuring memory, which
+# the sanitizers' own allocator (with its quarantine) would hide.
+REL_BIN = Path(os.environ.get("CHRONIK_REL_BIN", REPO / "build" / "chronik")).absolute()
 
 START_TIMEOUT_S = 30.0      # ASan start-up on a loaded 2-core machine
 STOP_TIMEOUT_S = 20.0       # graceful shutdown after SIGTERM
@@ -37,6 +41,11 @@ KILL_TIMEOUT_S = 10.0
 READY_POLL_S = 0.05         # pause between readiness probes (ends early if the process dies)
 PORT_RETRIES = 3            # fresh ports when a chosen one was taken meanwhile
 LOG_TAIL_LINES = 60
+
+# Settings every test broker gets unless the test gives the key itself (a
+# value of None leaves the broker's own default). Groups rebalance at once
+# instead of waiting group.initial.rebalance.delay.ms (3 s by default).
+TEST_SETTINGS = {"group.initial.rebalance.delay.ms": "0"}
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error")
 SANITIZER_ENV = {
@@ -59,15 +68,19 @@ class BrokerError(AssertionError):
 class Broker:
     """One broker process. Attributes: bootstrap, port, data_dir, proc, node_id."""
 
-    def __init__(self, workdir, name="broker", node_id=1, settings=None, extra_args=()):
+    def __init__(self, workdir, name="broker", node_id=1, settings=None, extra_args=(), preexec_fn=None,
+                 binary=None):
         self.name = name
         self.kind = TARGET
         self.node_id = node_id
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / ("%s-data" % name)
         self.log_path = self.workdir / ("%s.stderr" % name)
-        self.settings = dict(settings or {})
+        merged = dict(TEST_SETTINGS, **(settings or {}))
+        self.settings = {k: v for k, v in merged.items() if v is not None}
         self.extra_args = list(extra_args)
+        self.preexec_fn = preexec_fn  # runs in the child before exec (e.g. setrlimit)
+        self.binary = Path(binary) if binary else CHRONIK_BIN  # e.g. REL_BIN to measure memory
         self.port = self.controller_port = self.admin_port = None
         self.proc = None
         self._log = None
@@ -110,7 +123,7 @@ class Broker:
     def _command(self):
         if self.kind == "mock":
             return [str(MOCK_BIN)]
-        cmd = [str(CHRONIK_BIN), "server",
+        cmd = [str(self.binary), "server",
                "--listen", "127.0.0.1:%d" % self.port,
                "--controller-listen", "127.0.0.1:%d" % self.controller_port,
                "--admin-listen", "127.0.0.1:%d" % self.admin_port,
@@ -121,7 +134,7 @@ class Broker:
         return cmd + self.extra_args
 
     def _spawn(self):
-        exe = MOCK_BIN if self.kind == "mock" else CHRONIK_BIN
+        exe = MOCK_BIN if self.kind == "mock" else self.binary
         if not exe.exists():
             raise BrokerError("%s does not exist: build it first (make integration does)" % exe)
         env = dict(os.environ, **SANITIZER_ENV)
@@ -131,7 +144,8 @@ class Broker:
         self._log.flush()
         self.proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE if self.kind == "mock" else subprocess.DEVNULL,
-                                     stderr=self._log, env=env, cwd=self.workdir)
+                                     stderr=self._log, env=env, cwd=self.workdir,
+                                     preexec_fn=self.preexec_fn)
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -220,6 +234,19 @@ class Broker:
         if self.kind == "mock":
             self.port = None  # the mock cannot choose its port
         return self.start()
+
+    # ---- resources ----------------------------------------------------
+    def cpu_seconds(self):
+        """User + system CPU time the running process has used so far."""
+        fields = Path("/proc/%d/stat" % self.proc.pid).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_bytes(self):
+        """Resident set size of the running process."""
+        for line in Path("/proc/%d/status" % self.proc.pid).read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise BrokerError("no VmRSS for pid %d" % self.proc.pid)
 
     # ---- logs ---------------------------------------------------------
     def log_text(self):

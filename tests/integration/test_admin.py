@@ -288,7 +288,7 @@ def test_describe_configs_v0_filter_and_unknown_topic(broker):
         assert (code, cfg) == (ERR_UNKNOWN_TOPIC_OR_PARTITION, {})
 
 
-# A broker resource lists the node's configuration, read-only, with the sources of its values; another id is INVALID_REQUEST.
+# A broker resource lists the node's configuration, read-only unless dynamic, with the sources of its values; another id is INVALID_REQUEST.
 def test_describe_broker_configs(broker_factory):
     broker = broker_factory(settings={"log.retention.bytes": "123456789"})
     a = admin(broker)
@@ -298,7 +298,7 @@ def test_describe_broker_configs(broker_factory):
     assert (cfg["num.partitions"].value, cfg["num.partitions"].source) == ("1", SRC_DEFAULT)
     assert cfg["listeners"].value.startswith("PLAINTEXT://%s" % broker.bootstrap)
     assert cfg["node.id"].value == str(NODE_ID)
-    assert all(e.is_read_only for e in cfg.values())
+    assert cfg["node.id"].is_read_only and not cfg["log.retention.ms"].is_read_only
     with kwire.Conn.to(broker.bootstrap) as c:
         code, _ = describe_configs_v0(c, RES_BROKER, "7")
         assert code == ERR_INVALID_REQUEST
@@ -401,7 +401,7 @@ def test_invalid_configs_rejected(broker):
         assert code == ERR_INVALID_CONFIG and "retention.ms" in msg
         code, msg = incremental_alter(c, "bad", [("retention.ms", OP_SET, "1"), ("retention.ms", OP_DELETE, None)])
         assert code == ERR_INVALID_REQUEST
-        code, msg = incremental_alter(c, str(NODE_ID), [("log.retention.ms", OP_SET, "1")], resource_type=RES_BROKER)
+        code, msg = incremental_alter(c, str(NODE_ID), [("num.partitions", OP_SET, "1")], resource_type=RES_BROKER)
         assert code == ERR_INVALID_REQUEST
         code, _ = incremental_alter(c, "no-such-topic", [("retention.ms", OP_SET, "1")])
         assert code == ERR_UNKNOWN_TOPIC_OR_PARTITION

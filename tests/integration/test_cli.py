@@ -94,6 +94,7 @@ def test_check_finds_corruption(written):
     report = r.stdout.split(victim.name, 1)
     assert len(report) == 2, r.stdout
     assert "invalid batch at position" in report[1].split(".log", 1)[0], r.stdout
+    assert re.search(r"damaged: offsets \d+\.\.\d+", report[1]), r.stdout
     assert "0 problem(s)" not in r.stdout
 
     d = chronik("log", "dump", str(part))
@@ -140,8 +141,11 @@ def test_cluster_status_healthy(broker, kcat):
     assert st[0]["bytes"] > MESSAGES * MESSAGE_BYTES and st[0]["state"] == "online"
 
 
-# A partition whose sealed segment fails its CRC at start-up shows as offline: exit 1 and the reason.
-def test_cluster_status_offline_partition(stopped):
+# A partition whose sealed segment fails its CRC at start-up is read-only:
+# status exits 1 naming it and the damaged offsets, the valid prefix is still
+# served, writes are refused; `log repair` is refused while the broker runs,
+# and after it (broker stopped) the partition is healthy and writable again.
+def test_cluster_status_damaged_partition_and_repair(stopped, kcat):
     broker, part, segments = stopped
     victim = segments[0]          # sealed and below the recovery point
     data = bytearray(victim.read_bytes())
@@ -151,11 +155,33 @@ def test_cluster_status_offline_partition(stopped):
     r = status(broker)
     assert r.returncode == EXIT_PROBLEMS, r.stdout + r.stderr
     assert "DEGRADED" in r.stdout.splitlines()[0], r.stdout
-    assert "problem: cli-0 offline" in r.stdout, r.stdout
+    assert "problem: cli-0 read-only" in r.stdout and "not served" in r.stdout, r.stdout
     doc = json.loads(status(broker, "--json").stdout)
-    assert doc["healthy"] is False and doc["counts"]["offline_partitions"] == 1
+    assert doc["healthy"] is False and doc["counts"]["read_only_partitions"] == 1
     (cli,) = [p for p in doc["partitions"] if p["topic"] == "cli"]
-    assert cli["state"] == "offline" and "corrupt" in cli["error"], cli
+    assert cli["state"] == "read-only" and "corrupt" in cli["error"], cli
+    first_bad = cli["damaged_from"]
+    assert 0 < first_bad < MESSAGES and cli["damaged_to"] > first_bad and cli["log_end"] == first_bad, cli
+    got = subprocess.run([kcat, "-C", "-b", broker.bootstrap, "-t", "cli", "-p", "0", "-o", "beginning",
+                          "-c", str(first_bad), "-f", "%o\n"], capture_output=True, text=True,
+                         timeout=CLIENT_TIMEOUT_S)
+    assert [int(x) for x in got.stdout.split()] == list(range(first_bad)), got.stderr
+    w = subprocess.run([kcat, "-P", "-b", broker.bootstrap, "-t", "cli", "-p", "0",
+                        "-X", "message.timeout.ms=3000"], input="refused\n", capture_output=True,
+                       text=True, timeout=CLIENT_TIMEOUT_S)
+    assert "Delivery failed" in w.stderr or w.returncode != 0, w.stderr
+    refused = chronik("log", "repair", str(part))
+    assert refused.returncode == EXIT_USAGE and "stop it first" in refused.stdout, refused.stdout
+    broker.stop()
+    rep = chronik("log", "repair", str(part))
+    assert rep.returncode == EXIT_OK and "repaired" in rep.stdout, rep.stdout
+    aside = [p for p in part.parent.iterdir() if p.name.startswith("cli-0.") and p.name.endswith("-damaged")]
+    assert len(aside) == 1 and any(aside[0].iterdir()), rep.stdout
+    broker.start()
+    assert status(broker).returncode == EXIT_OK
+    produce_with_kcat(kcat, broker, "cli")
+    (cli,) = [p for p in json.loads(status(broker, "--json").stdout)["partitions"] if p["topic"] == "cli"]
+    assert cli["state"] == "online" and cli["log_end"] == first_bad + MESSAGES, cli
 
 
 # Bad arguments print the usage and exit 2; an unreachable admin port exits 2.

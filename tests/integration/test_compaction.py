@@ -118,7 +118,7 @@ def compacted_state(broker, topic, produced, deleted_key, max_records=KEYS + SEG
 
 @pytest.mark.parametrize("policy", ["compact", "compact,delete"])
 def test_compacted_topic_keeps_latest_per_key(broker_factory, policy):
-    b = broker_factory(settings={"log.retention.check.interval.ms": "200"})
+    b = broker_factory(settings={"log.cleaner.backoff.ms": "200"})
     topic = "compacted-" + policy.replace(",", "-")
     create_topic(b, topic, policy)
     pad = b"x" * VALUE_PAD
@@ -162,7 +162,7 @@ CODEC_IDS = {"gzip": 1, "zstd": 4}
 # and the surviving batches are still compressed with the producer's codec.
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
 def test_compressed_topic_compacted(broker_factory, compression):
-    b = broker_factory(settings={"log.retention.check.interval.ms": "200"})
+    b = broker_factory(settings={"log.cleaner.backoff.ms": "200"})
     topic = "compacted-" + compression
     create_topic(b, topic, "compact")
 
@@ -213,7 +213,7 @@ def offsets_log_bytes(broker):
 # topic config) stays bounded, and the committed offset survives a restart,
 # rebuilt from the compacted log.
 def test_consumer_offsets_stay_bounded(broker_factory):
-    b = broker_factory(settings={"log.retention.check.interval.ms": "200", "offsets.topic.num.partitions": "1"})
+    b = broker_factory(settings={"log.cleaner.backoff.ms": "200", "offsets.topic.num.partitions": "1"})
     create_topic(b, "source", "delete")
     c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id="heavy", enable_auto_commit=False)
     tp = TopicPartition("source", 0)

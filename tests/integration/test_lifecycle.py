@@ -39,13 +39,14 @@ def test_stop_with_open_client_connection(broker):
         assert c.wait_closed(5.0)
 
 
-# A voter list naming other nodes is refused with a clear error until multi-node
-# clusters are available, rather than silently running as a single node.
-def test_multi_voter_config_refused(tmp_path):
+# A node that is not one of controller.quorum.voters is refused with a clear
+# error (every node is a voter in this version; broker-only nodes come later).
+def test_node_outside_the_voters_refused(tmp_path):
     r = harness.run_tool([str(harness.CHRONIK_BIN), "server", "--listen", "127.0.0.1:%d" % harness.free_port(),
+                          "--controller-listen", "127.0.0.1:%d" % harness.free_port(),
                           "--admin-listen", "127.0.0.1:%d" % harness.free_port(),
-                          "--data-dir", str(tmp_path / "data"),
+                          "--data-dir", str(tmp_path / "data"), "--node-id", "3",
                           "--voters", "1@127.0.0.1:19093,2@127.0.0.2:19093"], timeout_s=30)
     assert r.returncode == 1
-    assert "multi-node clusters are not available" in r.stderr
+    assert "node.id=3 is not in controller.quorum.voters" in r.stderr
     assert "AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr

@@ -191,3 +191,34 @@ TEST(hmap_basics)
     CHECK_EQ_INT(seen, 500);
     hmap_free(&m);
 }
+
+#include "base/log.h"
+
+/* A limiter lets the first line through, refuses (and counts) the rest of its interval, then reports the count. */
+TEST(ratelimit_one_line_per_interval)
+{
+    log_ratelimit rl = LOG_RATELIMIT_INIT(1000);
+    uint64_t sup = 99;
+    CHECK(log_ratelimit_allow(&rl, 5000, &sup));
+    CHECK_EQ_INT(sup, 0);
+    for (int i = 0; i < 1000; i++)
+        CHECK(!log_ratelimit_allow(&rl, 5000 + i, &sup));
+    CHECK(log_ratelimit_allow(&rl, 6000, &sup));
+    CHECK_EQ_INT(sup, 1000);
+    CHECK(!log_ratelimit_allow(&rl, 6999, &sup));
+    CHECK(log_ratelimit_allow(&rl, 10000, &sup));
+    CHECK_EQ_INT(sup, 1);
+    CHECK(log_ratelimit_allow(&rl, 11000, &sup));
+    CHECK_EQ_INT(sup, 0);
+}
+
+/* A zero-initialised limiter (interval 0) still allows at most one line per millisecond. */
+TEST(ratelimit_zero_interval)
+{
+    log_ratelimit rl = LOG_RATELIMIT_INIT(0);
+    uint64_t sup;
+    CHECK(log_ratelimit_allow(&rl, 1, &sup));
+    CHECK(!log_ratelimit_allow(&rl, 1, &sup));
+    CHECK(log_ratelimit_allow(&rl, 2, &sup));
+    CHECK_EQ_INT(sup, 1);
+}

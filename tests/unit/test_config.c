@@ -93,3 +93,52 @@ TEST(properties_file)
     unlink(path);
     CHECK(config_load_file(&c, path, err, sizeof err) == -1);
 }
+
+/* The table says which keys are dynamic and which are aliases, and formats every value as it was set. */
+TEST(key_info_and_values)
+{
+    config c;
+    char err[256], v[512];
+    config_defaults(&c);
+    config_key_info k;
+    REQUIRE(config_key_find("log.retention.ms", &k));
+    CHECK(k.dynamic && !k.alias && !k.ignored);
+    REQUIRE(config_key_find("log.retention.hours", &k));
+    CHECK(k.dynamic && k.alias);
+    REQUIRE(config_key_find("node.id", &k));
+    CHECK(!k.dynamic);
+    REQUIRE(config_key_find("log.message.format.version", &k));
+    CHECK(k.ignored);
+    CHECK(!config_key_find("no.such.key", &k));
+    CHECK(config_same_setting("log.retention.hours", "log.retention.ms"));
+    CHECK(!config_same_setting("log.retention.ms", "log.retention.bytes"));
+
+    CHECK(config_set(&c, "log.retention.hours", "2", err, sizeof err) == 0);
+    CHECK(config_set(&c, "log.cleaner.min.cleanable.ratio", "0.25", err, sizeof err) == 0);
+    CHECK(config_set(&c, "log.cleaner.min.cleanable.ratio", "1.5", err, sizeof err) == -1);
+    CHECK(config_set(&c, "log.message.timestamp.type", "LogAppendTime", err, sizeof err) == 0);
+    CHECK(config_set(&c, "log.message.timestamp.type", "Now", err, sizeof err) == -1);
+    REQUIRE(config_get(&c, "log.retention.ms", v, sizeof v));
+    CHECK(strcmp(v, "7200000") == 0);
+    REQUIRE(config_get(&c, "log.cleaner.min.cleanable.ratio", v, sizeof v));
+    CHECK(strcmp(v, "0.25") == 0);
+    REQUIRE(config_get(&c, "log.message.timestamp.type", v, sizeof v));
+    CHECK(strcmp(v, "LogAppendTime") == 0);
+    CHECK(!config_get(&c, "log.message.format.version", v, sizeof v));
+}
+
+/* Copying the dynamic settings leaves every static one as it was. */
+TEST(copy_dynamic_only)
+{
+    config live, next;
+    char err[256];
+    config_defaults(&live);
+    next = live;
+    CHECK(config_set(&next, "log.retention.ms", "1000", err, sizeof err) == 0);
+    CHECK(config_set(&next, "log.message.timestamp.type", "LogAppendTime", err, sizeof err) == 0);
+    CHECK(config_set(&next, "num.partitions", "9", err, sizeof err) == 0);
+    config_copy_dynamic(&live, &next);
+    CHECK_EQ_INT(live.log_retention_ms, 1000);
+    CHECK_EQ_INT(live.log_message_timestamp_type, CONFIG_LOG_APPEND_TIME);
+    CHECK_EQ_INT(live.num_partitions, 1);
+}

@@ -142,13 +142,16 @@ static int64_t file_size(const char *p)
     return stat(p, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
-static int check_quiet(const char *dir)
+/* Runs an offline tool on dir with its report thrown away. */
+static int tool_quiet(int (*tool)(const char *dir, FILE *out), const char *dir)
 {
     FILE *f = fopen("/dev/null", "w");
-    int r = storage_check_dir(dir, f);
+    int r = tool(dir, f);
     fclose(f);
     return r;
 }
+
+static int check_quiet(const char *dir) { return tool_quiet(storage_check_dir, dir); }
 
 /* ---- basics ------------------------------------------------------------------ */
 
@@ -890,14 +893,15 @@ TEST(corrupt_sealed_segment_offline)
         plog_config_t c2 = cfg;
         c2.verify_on_open = variant == 0;
         int r = plog_open(dir, &c2, sfs_posix(), false, &log);
-        CHECK_EQ_INT(r, STORAGE_ERR_OFFLINE);
+        CHECK_EQ_INT(r, STORAGE_ERR_DAMAGED); /* read-only, serving the valid prefix */
         REQUIRE(log != NULL);
-        CHECK_EQ_INT(plog_state(log), STORAGE_ERR_OFFLINE);
+        CHECK_EQ_INT(plog_state(log), STORAGE_ERR_DAMAGED);
         CHECK(strstr(plog_errmsg(log), "corrupt") != NULL);
         plog_read_result_t rr;
-        CHECK_EQ_INT(plog_read(log, 0, INT64_MAX, 100, &rr), STORAGE_ERR_OFFLINE);
+        CHECK_EQ_INT(plog_read(log, 0, INT64_MAX, 100, &rr), STORAGE_OK);
+        CHECK(rr.length > 0);
         plog_read_release(&rr);
-        CHECK_EQ_INT(append_one(log, 1, 1000, 10, 0, &res), STORAGE_ERR_OFFLINE);
+        CHECK_EQ_INT(append_one(log, 1, 1000, 10, 0, &res), STORAGE_ERR_DAMAGED);
         CHECK_EQ_INT(file_size(p), size); /* nothing was cut */
         plog_close(log);
         REQUIRE(plog_open(dir2, &c2, sfs_posix(), false, &other) == STORAGE_OK);
@@ -1555,6 +1559,208 @@ TEST(check_and_dump_tools)
     CHECK_EQ_INT(storage_dump_dir(dir, m), 1);
     fclose(m);
     CHECK(strstr(text, "crcOk: false") != NULL);
+    free(text);
+    drop_dir(dir);
+}
+
+/* ---- a full disk ----------------------------------------------------------- */
+
+static void full_disk_case(int64_t preallocate)
+{
+    char *dir = tmpdir();
+    fault_fs_t *ff = fault_fs_new();
+    plog_config_t cfg;
+    small_config(&cfg);
+    cfg.preallocate_bytes = preallocate;
+    plog_t *log;
+    REQUIRE(plog_open(dir, &cfg, fault_fs_sfs(ff), true, &log) == STORAGE_OK);
+    plog_append_result_t res;
+    for (int i = 0; i < 10; i++)
+        REQUIRE(append_one(log, 2, 1000 + i, 100, 0, &res) == STORAGE_OK);
+    flusher_t *f = flusher_new();
+    flusher_attach(f, log);
+    flusher_run_once(f);
+    char p[4200];
+    seg_file(p, sizeof p, dir, 0, ".log");
+    int64_t size_before = preallocate ? -1 : file_size(p);
+    fault_fs_set_space(ff, 37); /* part of the next batch fits, not all of it */
+    int ok = 0, r;
+    while ((r = append_one(log, 2, 2000, 100, 0, &res)) == STORAGE_OK && ok < 100000)
+        ok++; /* appends into zeros written ahead need no space */
+    CHECK_EQ_INT(r, STORAGE_ERR_NO_SPACE);
+    CHECK(preallocate > 0 || ok == 0);
+    int64_t leo = 20 + 2 * ok;
+    CHECK_EQ_INT(plog_log_end_offset(log), leo);
+    CHECK_EQ_INT(plog_state(log), STORAGE_OK);
+    CHECK(plog_space_short(log));
+    if (size_before >= 0)
+        CHECK_EQ_INT(file_size(p), size_before); /* the partial write was cut back */
+    fault_fs_reset_stats(ff);
+    CHECK_EQ_INT(append_one(log, 2, 2000, 100, 0, &res), STORAGE_ERR_NO_SPACE); /* within the backoff */
+    fault_fs_stats_t st;
+    fault_fs_stats(ff, &st);
+    CHECK_EQ_INT(st.writes, 0);
+    fault_fs_set_space(ff, -1); /* space returns */
+    int64_t deadline = clock_mono_ms() + 5000;
+    while ((r = append_one(log, 2, 2000, 100, 0, &res)) == STORAGE_ERR_NO_SPACE && clock_mono_ms() < deadline)
+        usleep(10000);
+    CHECK_EQ_INT(r, STORAGE_OK);
+    CHECK_EQ_INT(res.base_offset, leo);
+    CHECK(!plog_space_short(log));
+    plog_close(log);
+    flusher_free(f);
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_OK);
+    buf_t out;
+    buf_init(&out);
+    CHECK_EQ_INT(read_all(log, 0, &out), 11 + ok);
+    CHECK_EQ_INT(plog_log_end_offset(log), leo + 2);
+    buf_free(&out);
+    plog_close(log);
+    fault_fs_free(ff);
+    drop_dir(dir);
+}
+
+/* ENOSPC cuts the append back to the last whole batch, refuses writes for a
+ * backoff without touching the disk, and the log resumes once space returns. */
+TEST(full_disk_is_recoverable) { full_disk_case(0); }
+
+/* The same with zeros written ahead of small appends (their write is what
+ * finds the disk full first). */
+TEST(full_disk_is_recoverable_preallocated) { full_disk_case(PLOG_PREALLOCATE_BYTES_DEFAULT); }
+
+/* ---- damage ----------------------------------------------------------------- */
+
+/* A log of n batches of 2 records each, closed cleanly (recovery point at
+ * its end), rolled every roll_every batches (0: never). */
+static void write_closed(const char *dir, const plog_config_t *cfg, int n, int roll_every)
+{
+    plog_t *log;
+    CK_ASSERT(plog_open(dir, cfg, sfs_posix(), true, &log) == STORAGE_OK);
+    for (int i = 0; i < n; i++) {
+        plog_append_result_t res;
+        CK_ASSERT(append_one(log, 2, 1000 + i, 100, 0, &res) == STORAGE_OK);
+        if (roll_every && (i + 1) % roll_every == 0)
+            CK_ASSERT(plog_roll(log) == STORAGE_OK);
+    }
+    plog_close(log);
+}
+
+static void flip_byte(const char *path, int64_t pos)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t c;
+    CK_ASSERT(pread(fd, &c, 1, pos) == 1);
+    c ^= 0x5a;
+    CK_ASSERT(pwrite(fd, &c, 1, pos) == 1);
+    close(fd);
+}
+
+static int repair_quiet(const char *dir) { return tool_quiet(storage_repair_dir, dir); }
+
+/* A cleanly closed log whose tail was cut comes up read-only serving the
+ * valid prefix (not offline with nothing), and repair makes it writable
+ * with nothing deleted. */
+TEST(torn_tail_below_recovery_point_is_read_only_prefix)
+{
+    char *dir = tmpdir();
+    plog_config_t cfg;
+    small_config(&cfg);
+    write_closed(dir, &cfg, 10, 0);
+    char p[4200];
+    seg_file(p, sizeof p, dir, 0, ".log");
+    int64_t size = file_size(p);
+    CHECK(truncate(p, size - 10) == 0);
+    plog_t *log;
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_ERR_DAMAGED);
+    CHECK_EQ_INT(plog_log_end_offset(log), 18);
+    int64_t from = -1, to = -1;
+    CHECK(plog_damaged_range(log, &from, &to));
+    CHECK_EQ_INT(from, 18);
+    CHECK_EQ_INT(to, 20);
+    buf_t out;
+    buf_init(&out);
+    CHECK_EQ_INT(read_all(log, 0, &out), 9);
+    plog_append_result_t res;
+    CHECK_EQ_INT(append_one(log, 1, 5000, 10, 0, &res), STORAGE_ERR_DAMAGED);
+    plog_close(log);
+    CHECK_EQ_INT(file_size(p), size - 10); /* nothing was cut */
+    CHECK_EQ_INT(repair_quiet(dir), 0);
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_OK);
+    CHECK_EQ_INT(plog_log_end_offset(log), 18);
+    CHECK_EQ_INT(append_one(log, 1, 5000, 10, 0, &res), STORAGE_OK);
+    CHECK_EQ_INT(res.base_offset, 18);
+    plog_close(log);
+    CHECK_EQ_INT(check_quiet(dir), 0);
+    buf_free(&out);
+    drop_dir(dir);
+}
+
+/* The scrubber finds a flipped byte in the middle of a closed segment: the
+ * log goes read-only, the damaged batch is never served, and reads before
+ * and after it still are. */
+TEST(scrub_finds_damage_in_a_closed_segment)
+{
+    char *dir = tmpdir();
+    plog_config_t cfg;
+    small_config(&cfg);
+    write_closed(dir, &cfg, 30, 10); /* segments at 0, 20, 40 (+ the empty active one) */
+    char p[4200];
+    seg_file(p, sizeof p, dir, 20, ".log");
+    int64_t size = file_size(p);
+    flip_byte(p, size / 2 + size / 20); /* the records of the segment's 6th batch */
+    plog_t *log;
+    REQUIRE(plog_open(dir, &cfg, sfs_posix(), false, &log) == STORAGE_OK); /* trusted at open */
+    plog_scrub_stats_t st;
+    CHECK_EQ_INT(plog_scrub(log, NULL, NULL, &st), STORAGE_OK);
+    CHECK_EQ_INT(st.damaged_ranges, 1);
+    CHECK(st.segments >= 3);
+    CHECK_EQ_INT(plog_state(log), STORAGE_ERR_DAMAGED);
+    int64_t from = -1, to = -1;
+    REQUIRE(plog_damaged_range(log, &from, &to));
+    CHECK(from >= 20 && from < 40 && to == from + 2);
+    buf_t out;
+    buf_init(&out);
+    int64_t next;
+    CHECK_EQ_INT(plog_read_copy(log, from, INT64_MAX, 1 << 20, &out, &next), STORAGE_ERR_DAMAGED);
+    CHECK_EQ_INT(plog_read_copy(log, 0, INT64_MAX, 1 << 20, &out, &next), STORAGE_OK);
+    int64_t off = 0;
+    while (off < from) { /* reads before the damage stop short of it */
+        size_t at = out.len;
+        REQUIRE(plog_read_copy(log, off, INT64_MAX, 1 << 20, &out, &next) == STORAGE_OK);
+        REQUIRE(out.len > at);
+        off = next;
+    }
+    CHECK_EQ_INT(off, from);
+    out.len = 0;
+    CHECK_EQ_INT(plog_read_copy(log, to, INT64_MAX, 1 << 20, &out, &next), STORAGE_OK);
+    CHECK(out.len > 0); /* after it, served */
+    plog_append_result_t res;
+    CHECK_EQ_INT(append_one(log, 1, 5000, 10, 0, &res), STORAGE_ERR_DAMAGED);
+    plog_close(log);
+    buf_free(&out);
+    drop_dir(dir);
+}
+
+/* log check names offsets and reports every damaged range of a segment,
+ * not only the first. */
+TEST(check_reports_every_damaged_range)
+{
+    char *dir = tmpdir();
+    plog_config_t cfg;
+    small_config(&cfg);
+    write_closed(dir, &cfg, 10, 0);
+    char p[4200];
+    seg_file(p, sizeof p, dir, 0, ".log");
+    int64_t size = file_size(p), batch = size / 10;
+    flip_byte(p, 2 * batch + batch / 2);
+    flip_byte(p, 7 * batch + batch / 2);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    CHECK_EQ_INT(storage_check_dir(dir, m), 1);
+    fclose(m);
+    CHECK(strstr(text, "damaged: offsets 4..5") != NULL);
+    CHECK(strstr(text, "damaged: offsets 14..15") != NULL);
     free(text);
     drop_dir(dir);
 }

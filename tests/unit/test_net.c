@@ -713,6 +713,39 @@ TEST(backpressure_inflight)
     srv_finish(&s);
 }
 
+/* Frames share queued_max_bytes: a large frame that does not fit is not read until an earlier one completes; small frames pass within the slack. */
+TEST(global_budget_for_frames)
+{
+    enum { BIG = 100000, BUDGET = 150000 };
+    srv s;
+    net_config cfg = test_cfg();
+    cfg.queued_max_bytes = BUDGET;
+    REQUIRE(srv_start(&s, &cfg, M_PARK));
+    uint8_t *big = calloc(1, BIG);
+    int a = cli_open(s.port), b = cli_open(s.port), c = cli_open(s.port);
+    REQUIRE(big != NULL && a >= 0 && b >= 0 && c >= 0);
+    CHECK(send_frame(a, big, BIG));
+    CHECK(sig_wait(s.sig_frame, WAIT_MS));
+    CHECK_EQ_INT(stats(&s).request_queued_bytes, BIG);
+    CHECK(send_frame(b, big, BIG));
+    CHECK(!sig_wait(s.sig_frame, QUIET_MS)); /* b waits for the budget */
+    CHECK_EQ_INT(stats(&s).budget_waits, 1);
+    CHECK(send_frame(c, "tiny", 4));
+    CHECK(sig_wait(s.sig_frame, WAIT_MS)); /* small frames pass */
+    complete_all_echo(&s);
+    CHECK(sig_wait(s.sig_frame, WAIT_MS)); /* b's frame, once a's is answered */
+    CHECK_EQ_INT(stats(&s).request_queued_bytes, BIG);
+    complete_all_echo(&s);
+    CHECK(recv_frame(a, big, BIG, WAIT_MS) == BIG && recv_frame(b, big, BIG, WAIT_MS) == BIG);
+    CHECK(recv_frame(c, big, 4, WAIT_MS) == 4);
+    CHECK_EQ_INT(stats(&s).request_queued_bytes, 0);
+    close(a);
+    close(b);
+    close(c);
+    free(big);
+    srv_finish(&s);
+}
+
 /* ---- timers and posting ------------------------------------------------------------ */
 
 typedef struct tctx {
@@ -1052,4 +1085,21 @@ TEST(listen_ipv6_and_errors)
         CHECK(port != 0);
     CHECK(net_listen(net, "bogus", &h, &port) == -EINVAL);
     net_free(net); /* never started */
+}
+
+/* net_hostport_problem names what is wrong with an address, and accepts what net_parse_hostport accepts. */
+TEST(hostport_problems)
+{
+    static const char *const ok[] = {"127.0.0.1:9092", "[::1]:0", ":9093", "localhost:65535"};
+    for (size_t i = 0; i < ARRAY_LEN(ok); i++)
+        CHECK(net_hostport_problem(ok[i]) == NULL);
+    CHECK(strstr(net_hostport_problem("127.0.0.1:99999"), "out of range") != NULL);
+    CHECK(strstr(net_hostport_problem("127.0.0.1:4294967297"), "out of range") != NULL);
+    CHECK(strstr(net_hostport_problem("127.0.0.1:abc"), "not a number") != NULL);
+    CHECK(strstr(net_hostport_problem("h:-1"), "not a number") != NULL);
+    CHECK(strstr(net_hostport_problem("nohost"), "no port") != NULL);
+    CHECK(strstr(net_hostport_problem("h:"), "no port") != NULL);
+    CHECK(strstr(net_hostport_problem("[::1]80"), "no port") != NULL);
+    CHECK(strstr(net_hostport_problem("::1:80"), "brackets") != NULL);
+    CHECK(strstr(net_hostport_problem(""), "empty") != NULL);
 }

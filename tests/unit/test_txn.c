@@ -518,7 +518,8 @@ TEST(meta_blocks_never_reused)
 {
     char *dir = tmpdir();
     meta_t *m;
-    REQUIRE(meta_open(dir, sfs_posix(), 1, NULL, NULL, &m) == STORAGE_OK);
+    meta_config mc = {.data_dir = dir, .fs = sfs_posix(), .node_id = 1};
+    REQUIRE(meta_open(&mc, NULL, NULL, &m) == STORAGE_OK);
     block_wait a = alloc_block(m, TXN_PID_BLOCK_SIZE);
     CHECK(a.err == KERR_NONE && a.first == 0 && a.count == TXN_PID_BLOCK_SIZE);
     block_wait b = alloc_block(m, 10);
@@ -526,7 +527,7 @@ TEST(meta_blocks_never_reused)
     block_wait bad = alloc_block(m, 0);
     CHECK(bad.err == KERR_INVALID_REQUEST && bad.first == -1);
     meta_close(m);
-    REQUIRE(meta_open(dir, sfs_posix(), 1, NULL, NULL, &m) == STORAGE_OK);
+    REQUIRE(meta_open(&mc, NULL, NULL, &m) == STORAGE_OK);
     meta_image *img = meta_acquire(m);
     CHECK_EQ_INT(img->next_producer_id, TXN_PID_BLOCK_SIZE + 10);
     meta_image_release(img);

@@ -1,0 +1,253 @@
+/*
+ * forward.c - changes received by a node that does not lead the metadata
+ * quorum go to the node that does (Kafka's brokers forward the same way).
+ *
+ * The controller thread of a non-leader hands each round of changes here.
+ * Topic creations and deletions, new partitions and producer-id blocks
+ * travel as CreateTopics / DeleteTopics / CreatePartitions /
+ * AllocateProducerIds requests to the leader's controller listener (over
+ * the quorum's kclient to that voter); the leader runs them as its own
+ * changes and answers once they are committed. Before a forwarded change is
+ * reported done here, this node waits until its own published image shows
+ * it (the topic exists or is gone, the partition count is reached, the
+ * producer-id block is taken), woken by each publish: a client reads its own
+ * write from the node that answered. Config changes are not forwarded yet:
+ * they, and changes made while no leader is known, fail with
+ * NOT_CONTROLLER, which clients retry.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "meta/meta_int.h"
+#include "proto/kerr.h"
+
+#define FORWARD_TIMEOUT_MS 30000
+#define API_CREATE_TOPICS 19
+#define API_DELETE_TOPICS 20
+#define API_CREATE_PARTITIONS 37
+#define API_ALLOCATE_PRODUCER_IDS 67
+
+typedef struct fwd {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int pending;
+} fwd_t;
+
+typedef struct fwd_one {
+    fwd_t *f;
+    meta_op *op;
+    int16_t err;
+    char msg[META_MSG_MAX];
+} fwd_one_t;
+
+static void one_done(fwd_one_t *o, int16_t err, const kstr_t *msg)
+{
+    o->err = err;
+    if (msg && msg->ptr && msg->len > 0)
+        snprintf(o->msg, sizeof o->msg, "%.*s", (int)msg->len, msg->ptr);
+    pthread_mutex_lock(&o->f->mu);
+    o->f->pending--;
+    pthread_cond_broadcast(&o->f->cv);
+    pthread_mutex_unlock(&o->f->mu);
+}
+
+static void created(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    fwd_one_t *o = arg;
+    UNUSED(resp);
+    const CreateTopicsResponse *r = response;
+    if (err != KCLIENT_OK || !r || r->Topics.count != 1)
+        one_done(o, err != KCLIENT_OK ? kclient_err_kafka(err) : KERR_UNKNOWN_SERVER_ERROR, NULL);
+    else
+        one_done(o, r->Topics.items[0].ErrorCode, &r->Topics.items[0].ErrorMessage);
+}
+
+static void deleted(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    fwd_one_t *o = arg;
+    UNUSED(resp);
+    const DeleteTopicsResponse *r = response;
+    if (err != KCLIENT_OK || !r || r->Responses.count != 1)
+        one_done(o, err != KCLIENT_OK ? kclient_err_kafka(err) : KERR_UNKNOWN_SERVER_ERROR, NULL);
+    else
+        one_done(o, r->Responses.items[0].ErrorCode, &r->Responses.items[0].ErrorMessage);
+}
+
+static int send_create(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_op *op = o->op;
+    CreateTopicsRequest_CreatableTopic *t = arena_alloc(a, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->Name = kstr_from(op->topic);
+    t->NumPartitions = op->nassignments ? -1 : op->partitions;
+    t->ReplicationFactor = op->nassignments ? -1 : op->replication_factor;
+    t->Configs.count = op->nconfigs;
+    t->Configs.items = arena_alloc(a, (size_t)(op->nconfigs + 1) * sizeof *t->Configs.items);
+    for (int32_t i = 0; i < op->nconfigs; i++)
+        t->Configs.items[i] = (CreateTopicsRequest_CreateableTopicConfig){
+            kstr_from(op->configs[i].key), op->configs[i].value ? kstr_from(op->configs[i].value) : KSTR_NULL};
+    t->Assignments.count = op->nassignments;
+    t->Assignments.items = arena_alloc(a, (size_t)(op->nassignments + 1) * sizeof *t->Assignments.items);
+    for (int32_t i = 0; i < op->nassignments; i++)
+        t->Assignments.items[i] = (CreateTopicsRequest_CreatableReplicaAssignment){
+            i, {op->assignments[i].nbrokers, op->assignments[i].brokers}};
+    CreateTopicsRequest req = {.Topics = {1, t}, .timeoutMs = FORWARD_TIMEOUT_MS, .validateOnly = op->validate_only};
+    int16_t v = kclient_api_version(c, API_CREATE_TOPICS);
+    return kclient_send(c, API_CREATE_TOPICS, v >= 0 ? v : 4, &req, FORWARD_TIMEOUT_MS, created, o);
+}
+
+static int send_delete(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    int16_t v = kclient_api_version(c, API_DELETE_TOPICS);
+    v = v >= 0 ? MIN(v, 5) : 4; /* by name: v0-v5 carry TopicNames */
+    kstr_t *name = arena_alloc(a, sizeof *name);
+    *name = kstr_from(o->op->topic);
+    DeleteTopicsRequest req = {.TopicNames = {1, name}, .TimeoutMs = FORWARD_TIMEOUT_MS};
+    return kclient_send(c, API_DELETE_TOPICS, v, &req, FORWARD_TIMEOUT_MS, deleted, o);
+}
+
+static void partitions_added(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    fwd_one_t *o = arg;
+    UNUSED(resp);
+    const CreatePartitionsResponse *r = response;
+    if (err != KCLIENT_OK || !r || r->Results.count != 1)
+        one_done(o, err != KCLIENT_OK ? kclient_err_kafka(err) : KERR_UNKNOWN_SERVER_ERROR, NULL);
+    else
+        one_done(o, r->Results.items[0].ErrorCode, &r->Results.items[0].ErrorMessage);
+}
+
+static int send_partitions(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_op *op = o->op;
+    CreatePartitionsRequest_CreatePartitionsTopic *t = arena_alloc(a, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->Name = kstr_from(op->topic);
+    t->Count = op->partitions;
+    t->Assignments.count = op->nassignments ? op->nassignments : -1;
+    t->Assignments.items = arena_alloc(a, (size_t)(op->nassignments + 1) * sizeof *t->Assignments.items);
+    for (int32_t i = 0; i < op->nassignments; i++)
+        t->Assignments.items[i].BrokerIds = (kint32_array_t){op->assignments[i].nbrokers, op->assignments[i].brokers};
+    CreatePartitionsRequest req = {.Topics = {1, t}, .TimeoutMs = FORWARD_TIMEOUT_MS};
+    int16_t v = kclient_api_version(c, API_CREATE_PARTITIONS);
+    return kclient_send(c, API_CREATE_PARTITIONS, v >= 0 ? MIN(v, 1) : 1, &req, FORWARD_TIMEOUT_MS,
+                        partitions_added, o);
+}
+
+static void pids_allocated(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    fwd_one_t *o = arg;
+    UNUSED(resp);
+    const AllocateProducerIdsResponse *r = response;
+    if (err != KCLIENT_OK || !r) {
+        one_done(o, err != KCLIENT_OK ? kclient_err_kafka(err) : KERR_UNKNOWN_SERVER_ERROR, NULL);
+        return;
+    }
+    if (r->ErrorCode == KERR_NONE) { /* the leader's block size stands */
+        o->op->first_producer_id = r->ProducerIdStart;
+        o->op->producer_ids = r->ProducerIdLen;
+    }
+    one_done(o, r->ErrorCode, NULL);
+}
+
+static int send_pids(kclient_t *c, fwd_one_t *o, int32_t self)
+{
+    AllocateProducerIdsRequest req = {.BrokerId = self, .BrokerEpoch = -1};
+    return kclient_send(c, API_ALLOCATE_PRODUCER_IDS, 0, &req, FORWARD_TIMEOUT_MS, pids_allocated, o);
+}
+
+/* The change is visible in img. */
+static bool visible(const meta_image *img, const meta_op *op)
+{
+    if (op->kind == META_OP_ALLOC_PRODUCER_IDS)
+        return img->next_producer_id >= op->first_producer_id + op->producer_ids;
+    const meta_topic *t = op->topic ? meta_image_topic(img, op->topic, strlen(op->topic)) : NULL;
+    if (op->kind == META_OP_CREATE_PARTITIONS)
+        return t && t->npartitions >= op->partitions;
+    return op->kind == META_OP_CREATE_TOPIC ? t != NULL : t == NULL;
+}
+
+static bool forwardable(const meta_op *op)
+{
+    switch (op->kind) {
+    case META_OP_CREATE_TOPIC:
+    case META_OP_DELETE_TOPIC:
+    case META_OP_CREATE_PARTITIONS:
+        return op->topic && !op->validate_only;
+    case META_OP_ALLOC_PRODUCER_IDS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int send_one(kclient_t *c, fwd_one_t *o, arena_t *a, int32_t self)
+{
+    switch (o->op->kind) {
+    case META_OP_CREATE_TOPIC:
+        return send_create(c, o, a);
+    case META_OP_DELETE_TOPIC:
+        return send_delete(c, o, a);
+    case META_OP_CREATE_PARTITIONS:
+        return send_partitions(c, o, a);
+    default:
+        return send_pids(c, o, self);
+    }
+}
+
+static void wait_replies(fwd_t *f)
+{
+    pthread_mutex_lock(&f->mu);
+    while (f->pending > 0)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+}
+
+void meta_forward_round(meta_t *m, int32_t self, kclient_t *leader, meta_op *ops, int16_t *errs, const char **msgs,
+                        int n)
+{
+    fwd_t f = {.pending = 0};
+    pthread_mutex_init(&f.mu, NULL);
+    pthread_cond_init(&f.cv, NULL);
+    fwd_one_t *one = xcalloc((size_t)n + 1, sizeof *one);
+    arena_t a;
+    arena_init(&a);
+    int i = 0;
+    for (meta_op *op = ops; op; op = op->next, i++) {
+        one[i] = (fwd_one_t){.f = &f, .op = op, .err = KERR_NOT_CONTROLLER};
+        if (!leader || !forwardable(op))
+            continue;
+        pthread_mutex_lock(&f.mu);
+        f.pending++;
+        pthread_mutex_unlock(&f.mu);
+        int rc = send_one(leader, &one[i], &a, self);
+        if (rc != 0) {
+            one[i].err = kclient_err_kafka(rc);
+            pthread_mutex_lock(&f.mu);
+            f.pending--;
+            pthread_mutex_unlock(&f.mu);
+        }
+    }
+    wait_replies(&f);
+    int64_t deadline = clock_mono_ms() + FORWARD_TIMEOUT_MS;
+    for (i = 0; i < n; i++) {
+        if (one[i].err == KERR_NONE && !meta_wait_image(m, (bool (*)(const meta_image *, const void *))visible,
+                                                        one[i].op, deadline))
+            one[i].err = KERR_REQUEST_TIMED_OUT;
+        errs[i] = one[i].err;
+        msgs[i] = NULL;
+        if (one[i].msg[0]) {
+            snprintf(one[i].op->errbuf, sizeof one[i].op->errbuf, "%s", one[i].msg);
+            msgs[i] = one[i].op->errbuf;
+        }
+    }
+    arena_free(&a);
+    free(one);
+    pthread_mutex_destroy(&f.mu);
+    pthread_cond_destroy(&f.cv);
+}

@@ -1,0 +1,258 @@
+"""Several chronik processes forming one cluster on loopback: the metadata
+quorum elects one leader, replicates the metadata log to every voter, fails
+over when its leader is killed, and a returning node catches up.
+
+Each node is a real broker process (harness.Broker) with every node's ports
+chosen before any starts, so controller.quorum.voters is the same on all."""
+
+import json
+import random
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+
+import harness
+import kwire
+from test_quorum import describe_quorum
+
+DEADLINE_S = 30.0     # ASan builds on a loaded 2-core machine
+POLL_S = 0.05
+ERR_NOT_LEADER_OR_FOLLOWER = 6
+
+
+def wait_for(pred, what, deadline_s=DEADLINE_S):
+    deadline = time.monotonic() + deadline_s
+    while True:
+        v = pred()
+        if v:
+            return v
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(POLL_S)
+
+
+def status(node):
+    """GET /status: the JSON document, whether the node is healthy (200) or not (503)."""
+    try:
+        with urllib.request.urlopen(node.admin_url + "/status", timeout=10) as f:
+            return json.loads(f.read())
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read())
+
+
+def ready(node):
+    try:
+        with urllib.request.urlopen(node.admin_url + "/ready", timeout=5) as f:
+            return f.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def cluster(broker_factory):
+    """make(n): n voters, ports picked first, started in random order."""
+    def make(n):
+        nodes = [broker_factory(name="node%d" % i, node_id=i, start=False) for i in range(1, n + 1)]
+        for b in nodes:
+            b._pick_ports()
+        voters = ",".join("%d@127.0.0.1:%d" % (b.node_id, b.controller_port) for b in nodes)
+        for b in nodes:
+            b.extra_args += ["--voters", voters]
+        order = list(nodes)
+        random.shuffle(order)
+        for b in order:
+            b.start()
+            time.sleep(random.uniform(0, 0.3))  # nodes start at any time, in any order
+        wait_for(lambda: all(ready(b) for b in nodes), "every node to be ready")
+        return nodes
+    return make
+
+
+def leader_view(nodes):
+    """(leader id, epoch) if every node agrees on one, else None."""
+    seen = set()
+    for b in nodes:
+        q = status(b)["quorum"]
+        seen.add((q["leader_id"], q["epoch"]))
+    if len(seen) == 1:
+        (view,) = seen
+        return view if view[0] >= 0 else None
+    return None
+
+
+def topics_on(node):
+    with kwire.Conn.to(node.bootstrap) as c:
+        return {t["name"] for t in kwire.metadata_v1(c)["topics"]}
+
+
+# Three nodes started in random order elect one leader; every node's status
+# agrees on leader and epoch, and DescribeQuorum at the leader lists every
+# voter caught up, while the others point at it.
+def test_three_nodes_elect_one_leader(cluster):
+    nodes = cluster(3)
+    leader_id, epoch = wait_for(lambda: leader_view(nodes), "the nodes to agree on a leader")
+    assert epoch >= 1
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    with kwire.Conn("127.0.0.1", leader.controller_port) as c:
+        d = wait_for(lambda: (lambda x: x if all(v["log_end_offset"] == x["partitions"][0]["high_watermark"]
+                                                  for v in x["partitions"][0]["voters"]) else None)(
+            describe_quorum(c)), "every voter to catch up")
+    p = d["partitions"][0]
+    assert p["leader_id"] == leader_id and sorted(v["id"] for v in p["voters"]) == [1, 2, 3]
+    for b in nodes:
+        if b is not leader:
+            with kwire.Conn.to(b.bootstrap) as c:
+                other = describe_quorum(c)["partitions"][0]
+            assert other["error_code"] == ERR_NOT_LEADER_OR_FOLLOWER and other["leader_id"] == leader_id
+    elections = sum(status(b)["quorum"]["elections"] for b in nodes)
+    assert elections <= 3, "an election storm at start: %d elections" % elections
+
+
+# A topic created through the quorum leader appears in Metadata on every
+# node; killing the leader with SIGKILL elects another, which creates topics
+# too; the killed node restarts and catches up with both topics.
+def test_leader_failover_and_catch_up(cluster):
+    nodes = cluster(3)
+    leader_id, epoch = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    admin = AdminClient({"bootstrap.servers": leader.bootstrap})
+    for f in admin.create_topics([NewTopic("before-failover", 2, 1)]).values():
+        f.result(30)
+    for b in nodes:
+        wait_for(lambda: "before-failover" in topics_on(b), "the topic on node %d" % b.node_id)
+    leader.kill9()
+    rest = [b for b in nodes if b is not leader]
+    t0 = time.monotonic()
+    new_id, new_epoch = wait_for(lambda: (lambda v: v if v and v[0] != leader_id else None)(leader_view(rest)),
+                                 "a new leader")
+    failover_s = time.monotonic() - t0
+    assert new_epoch > epoch and failover_s < 15, failover_s
+    new_leader = next(b for b in rest if b.node_id == new_id)
+    admin = AdminClient({"bootstrap.servers": new_leader.bootstrap})
+    for f in admin.create_topics([NewTopic("after-failover", 1, 1)]).values():
+        f.result(30)
+    leader.start()
+    wait_for(lambda: ready(leader), "the old leader to be ready again")
+    wait_for(lambda: {"before-failover", "after-failover"} <= topics_on(leader), "the old leader to catch up")
+    assert status(leader)["quorum"]["leader_id"] == new_id
+
+
+# A node that does not lead the quorum forwards topic changes to the one that
+# does: a topic created through it is in its own Metadata as soon as the
+# create is answered (read-your-writes), then on every node; a deletion
+# through it likewise; and auto-creation on a Metadata request it receives
+# goes through the leader too.
+def test_changes_through_a_follower(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    follower = next(b for b in nodes if b.node_id != leader_id)
+    admin = AdminClient({"bootstrap.servers": follower.bootstrap})
+    for f in admin.create_topics([NewTopic("via-follower", 3, 1)]).values():
+        f.result(30)
+    assert "via-follower" in topics_on(follower)
+    for b in nodes:
+        wait_for(lambda: "via-follower" in topics_on(b), "the topic on node %d" % b.node_id)
+    for f in admin.delete_topics(["via-follower"], operation_timeout=30).values():
+        f.result(30)
+    assert "via-follower" not in topics_on(follower)
+    with kwire.Conn.to(follower.bootstrap) as c:
+        md = kwire.metadata_v1(c, topics=["auto-via-follower"])
+    names = {t["name"] for t in md["topics"]}
+    assert "auto-via-follower" in names or "auto-via-follower" in topics_on(follower)
+    for b in nodes:
+        wait_for(lambda: "auto-via-follower" in topics_on(b), "the auto-created topic on node %d" % b.node_id)
+
+
+# Through a follower too: new partitions (visible there when answered) and
+# producer ids for an idempotent producer (the follower's block comes from
+# the leader, so two nodes never hand out the same id).
+def test_partitions_and_producer_ids_through_a_follower(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    followers = [b for b in nodes if b.node_id != leader_id]
+    admin = AdminClient({"bootstrap.servers": followers[0].bootstrap})
+    for f in admin.create_topics([NewTopic("grows", 1, 1)]).values():
+        f.result(30)
+    for f in admin.create_partitions([NewPartitions("grows", 4)]).values():
+        f.result(30)
+    with kwire.Conn.to(followers[0].bootstrap) as c:
+        md = kwire.metadata_v1(c, topics=["grows"])
+    (t,) = [t for t in md["topics"] if t["name"] == "grows"]
+    assert len(t["partitions"]) == 4
+    ids = []
+    for b in followers + [b for b in nodes if b.node_id == leader_id]:
+        with kwire.Conn.to(b.bootstrap) as c:
+            body = kwire.Writer().i16(-1).i32(60000).bytes()  # InitProducerId v0, no transactional id
+            _, resp = c.request(22, 0, body)
+        r = kwire.Reader(resp)
+        r.i32()
+        assert r.i16() == 0
+        ids.append(r.i64())
+    assert len(set(ids)) == 3 and min(ids) >= 0, ids
+
+
+# All three nodes stopped and started again at once: one leader, at most two
+# elections in all (no election storm), and the metadata is still there.
+def test_restart_all_at_once(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    admin = AdminClient({"bootstrap.servers": leader.bootstrap})
+    for f in admin.create_topics([NewTopic("kept", 1, 1)]).values():
+        f.result(30)
+    for b in nodes:
+        b.stop()
+    for b in nodes:
+        b.start()
+    wait_for(lambda: all(ready(b) for b in nodes), "every node to be ready again")
+    wait_for(lambda: leader_view(nodes), "one leader")
+    elections = sum(status(b)["quorum"]["elections"] for b in nodes)
+    assert 1 <= elections <= 2, "elections after a full restart: %d" % elections
+    for b in nodes:
+        assert "kept" in topics_on(b)
+
+
+# A follower paused (SIGSTOP) for longer than the fetch timeout and then
+# resumed causes no election: pre-vote keeps it from deposing a healthy
+# leader, so the epoch does not change.
+def test_paused_follower_causes_no_election(cluster):
+    nodes = cluster(3)
+    leader_id, epoch = wait_for(lambda: leader_view(nodes), "a leader")
+    follower = next(b for b in nodes if b.node_id != leader_id)
+    follower.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(5.0)  # the pause itself: more than twice the 2 s fetch timeout
+    finally:
+        follower.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: ready(follower), "the resumed follower to be ready")
+    others = [b for b in nodes if b is not follower]
+    assert leader_view(others) == (leader_id, epoch)
+    wait_for(lambda: leader_view(nodes) == (leader_id, epoch), "the follower to rejoin the same epoch")
+
+
+# Five voters: one leader, the metadata on all five, and the quorum survives
+# losing two of them (a majority of three remains).
+def test_five_nodes_survive_two_losses(cluster):
+    nodes = cluster(5)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    admin = AdminClient({"bootstrap.servers": leader.bootstrap})
+    for f in admin.create_topics([NewTopic("five", 1, 1)]).values():
+        f.result(30)
+    for b in nodes:
+        wait_for(lambda: "five" in topics_on(b), "the topic on node %d" % b.node_id)
+    lost = [b for b in nodes if b is not leader][:1] + [leader]
+    for b in lost:
+        b.kill9()
+    rest = [b for b in nodes if b not in lost]
+    new_id, _ = wait_for(lambda: (lambda v: v if v and v[0] != leader_id else None)(leader_view(rest)),
+                         "a leader among the three left")
+    new_leader = next(b for b in rest if b.node_id == new_id)
+    admin = AdminClient({"bootstrap.servers": new_leader.bootstrap})
+    for f in admin.create_topics([NewTopic("after-two-losses", 1, 1)]).values():
+        f.result(30)
+    for b in rest:
+        wait_for(lambda: "after-two-losses" in topics_on(b), "the new topic on node %d" % b.node_id)
