@@ -22,6 +22,8 @@ static void usage(FILE *out)
             "  chronik log repair DIR            move a damaged part of a partition aside (broker stopped)\n"
             "  chronik cluster status [--admin HOST:PORT] [--json]\n"
             "                                    the live state of a running node and its partitions\n"
+            "  chronik cluster local --nodes N [--data-dir DIR] [--base-port P]\n"
+            "                                    run an N-node cluster on this machine until Ctrl-C\n"
             "  chronik wait-ready [--admin HOST:PORT] [--timeout SECONDS]\n"
             "                                    wait until a node is ready to serve\n"
             "  chronik --version | --help\n"

@@ -10,7 +10,8 @@
  *                           the log is writable again; refuses while a
  *                           broker holds the data directory
  *
- * and `cluster` and `wait-ready` ask a running node, over its admin port:
+ * `cluster local` starts a cluster of N nodes on this machine (local.c), and
+ * `cluster status` and `wait-ready` ask a running node, over its admin port:
  *
  *   chronik cluster status [--admin HOST:PORT] [--json]
  *                           the node's live state (GET /status); exit 0
@@ -31,6 +32,7 @@
 #include <time.h>
 
 #include "admin/http.h"
+#include "admin/local.h"
 #include "base/util.h"
 #include "net/net.h"
 #include "storage/storage.h"
@@ -105,12 +107,15 @@ static void cluster_usage(FILE *out)
 {
     fprintf(out,
             "usage: chronik cluster status [--admin HOST:PORT] [--json]\n"
+            "       chronik cluster local --nodes N [--data-dir DIR] [--base-port P]\n"
             "\n"
-            "Asks a running node (its admin port, default %s:%d) for the live state:\n"
+            "status asks a running node (its admin port, default %s:%d) for the live state:\n"
             "health and each problem, the node, the metadata, and every partition with its\n"
             "leader, replicas, ISR, state, log start and end, high watermark and size.\n"
             "--json prints the full document (GET /status). Exit status: 0 healthy,\n"
-            "1 degraded, 2 unreachable or bad arguments.\n",
+            "1 degraded, 2 unreachable or bad arguments.\n"
+            "local starts N nodes on this machine and runs until Ctrl-C\n"
+            "(chronik cluster local --help).\n",
             CLI_ADMIN_DEFAULT_HOST, CLI_ADMIN_DEFAULT_PORT);
 }
 
@@ -145,6 +150,8 @@ static int cmd_cluster(int argc, char **argv)
         cluster_usage(stdout);
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "local") == 0)
+        return local_main(argc - 1, argv + 1);
     char host[NET_HOST_MAX] = CLI_ADMIN_DEFAULT_HOST;
     int port = CLI_ADMIN_DEFAULT_PORT;
     bool status_cmd = argc >= 2 && strcmp(argv[1], "status") == 0, json = false, ok = status_cmd;

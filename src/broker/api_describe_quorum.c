@@ -48,7 +48,15 @@ static void fill_partition(breq *r, DescribeQuorumResponse_PartitionData *pd, in
     }
     pd->CurrentVoters.count = q.n_replicas;
     pd->CurrentVoters.items = v;
-    pd->Observers.count = 0;
+    DescribeQuorumResponse_ReplicaState *ob = arena_alloc(&r->arena, (size_t)(q.n_observers + 1) * sizeof *ob);
+    for (int i = 0; i < q.n_observers; i++) {
+        const meta_quorum_replica *x = &q.observers[i];
+        int64_t at = x->last_fetch_ms_ago < 0 ? -1 : now - x->last_fetch_ms_ago;
+        ob[i] = (DescribeQuorumResponse_ReplicaState){.ReplicaId = x->id, .LogEndOffset = x->log_end_offset,
+                                                      .LastFetchTimestamp = at, .LastCaughtUpTimestamp = at};
+    }
+    pd->Observers.count = q.n_observers;
+    pd->Observers.items = ob;
 }
 
 breq_rc api_describe_quorum(breq *r)

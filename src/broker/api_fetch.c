@@ -251,7 +251,7 @@ static void resolve(breq *r, fetch_state *fs, const meta_image *img)
             fp->waiter = (pwaiter){.wake = on_wake, .arg = fs};
             fp->p = mt ? replica_get(r->b->replicas, mt->name, strlen(mt->name), fp->in->Partition) : NULL;
             if (!fp->p) {
-                fp->out->ErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                fp->out->ErrorCode = broker_partition_elsewhere(mt, fp->in->Partition);
                 fp->out->HighWatermark = -1;
             }
         }

@@ -51,7 +51,7 @@ breq_rc api_list_offsets(breq *r)
             out->PartitionIndex = pin->PartitionIndex;
             partition *p = mt ? replica_get(r->b->replicas, mt->name, strlen(mt->name), pin->PartitionIndex) : NULL;
             if (!p) {
-                out->ErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                out->ErrorCode = broker_partition_elsewhere(mt, pin->PartitionIndex);
                 continue;
             }
             lookup(p, pin->Timestamp, out);

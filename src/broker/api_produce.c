@@ -210,7 +210,7 @@ static void produce_topic(breq *r, produce_ctx *pc, const meta_image *img,
         }
         partition *p = t ? replica_get(r->b->replicas, t->name, strlen(t->name), pd->Index) : NULL;
         if (!p) {
-            out->ErrorCode = valid_name ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_INVALID_TOPIC_EXCEPTION;
+            out->ErrorCode = valid_name ? broker_partition_elsewhere(t, pd->Index) : KERR_INVALID_TOPIC_EXCEPTION;
             continue;
         }
         out->ErrorCode = append_partition(r, pc, p, t, pd->Records, out, ack);

@@ -439,9 +439,13 @@ int broker_run(const config *cfg)
     pthread_mutex_init(&b->parked_lock, NULL);
     b->parked_head.next = b->parked_head.prev = &b->parked_head;
     int rc = 1;
-    if (!is_voter(cfg)) {
-        log_error("broker", "node.id=%d is not in controller.quorum.voters: every node is a voter in "
-                  "this version (broker-only nodes are not available yet)", cfg->node_id);
+    if (is_voter(cfg) == cfg->broker_only) {
+        if (cfg->broker_only)
+            log_error("broker", "node.id=%d is in controller.quorum.voters but process.roles=broker: a "
+                      "broker-only node follows the quorum and cannot be a voter", cfg->node_id);
+        else
+            log_error("broker", "node.id=%d is not in controller.quorum.voters: a voter must be listed, or "
+                      "set process.roles=broker to follow the quorum as an observer", cfg->node_id);
         goto out;
     }
     if (bind_listeners(b) != 0 || broker_data_dir_check(cfg->data_dir) != 0 || lock_dir(b) != 0 ||

@@ -181,6 +181,10 @@ breq_rc api_init_producer_id(breq *r);
 breq_rc api_describe_producers(breq *r);
 breq_rc api_describe_quorum(breq *r);
 breq_rc api_raft(breq *r);
+/* The error for a partition this node holds no log of: NOT_LEADER_OR_FOLLOWER
+ * when the topic has it (another node leads it: the client refreshes its
+ * metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION (topics.c). */
+int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index);
 breq_rc api_allocate_producer_ids(breq *r); /* controller listener */ /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot (controller) */
 
 /* ---- topics (topics.c) ---------------------------------------------------- */

@@ -150,7 +150,9 @@ static const struct ckey keys[] = {
      "accepted and ignored, as in Kafka 3.x (deprecated: record batches v2 only)"},
     {"log.message.downconversion.enable", CT_IGNORED, 0, 0, NULL,
      "accepted and ignored, as in Kafka 3.x (deprecated: old formats are never served)"},
-    {"process.roles", CT_IGNORED, 0, 0, NULL, "accepted; every node is broker and controller"},
+    {"process.roles", CT_STR, F(process_roles), S(process_roles), "broker,controller",
+     "broker,controller (a voter of the metadata quorum) or broker (follows it as an observer; "
+     "not one of controller.quorum.voters)"},
     {"controller.listener.names", CT_IGNORED, 0, 0, NULL, "accepted; CONTROLLER is the name"},
     {"listener.security.protocol.map", CT_IGNORED, 0, 0, NULL, "accepted; PLAINTEXT only"},
     {"inter.broker.listener.name", CT_IGNORED, 0, 0, NULL, "accepted; PLAINTEXT only"},
@@ -397,6 +399,13 @@ int config_finish(config *c, char *err, size_t errlen)
         c->advertise = c->listen;
     if (strcmp(c->advertise.host, "0.0.0.0") == 0)
         return fail(err, errlen, "advertised.listeners must name a reachable host, not 0.0.0.0");
+    if (strcmp(c->process_roles, "broker") == 0)
+        c->broker_only = true;
+    else if (strcmp(c->process_roles, "broker,controller") != 0 && strcmp(c->process_roles, "controller,broker") != 0)
+        return fail(err, errlen, "process.roles must be broker,controller or broker (got '%s'); "
+                    "controller-only nodes are not available", c->process_roles);
+    if (c->broker_only && c->nvoters == 0)
+        return fail(err, errlen, "a broker-only node (process.roles=broker) needs controller.quorum.voters");
     if (c->nvoters == 0) {
         c->voters[0].id = c->node_id;
         c->voters[0].addr = c->controller_listen;

@@ -41,6 +41,8 @@ typedef struct config {
     int nvoters;
     char data_dir[1024];
     char cluster_id[64];
+    char process_roles[32];     /* "broker,controller" (default) or "broker" */
+    bool broker_only;           /* process.roles=broker: follows the quorum as an observer */
 
     int32_t num_partitions;
     int16_t default_replication_factor;

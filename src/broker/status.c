@@ -301,7 +301,15 @@ static void json_quorum(buf_t *o, const snapshot *s)
                    i ? "," : "", c->voters[i].id, leo, leo >= 0 ? MAX(q->high_watermark - leo, 0) : -1,
                    r ? r->last_fetch_ms_ago : -1);
     }
-    buf_printf(o, "],\"observers\":[]},");
+    buf_printf(o, "],\"observers\":[");
+    for (int i = 0; i < q->n_observers; i++) {
+        const meta_quorum_replica *r = &q->observers[i];
+        buf_printf(o, "%s{\"id\":%" PRId32 ",\"log_end_offset\":%" PRId64 ",\"lag\":%" PRId64
+                      ",\"last_fetch_ms_ago\":%" PRId64 "}",
+                   i ? "," : "", r->id, r->log_end_offset,
+                   r->log_end_offset >= 0 ? MAX(q->high_watermark - r->log_end_offset, 0) : -1, r->last_fetch_ms_ago);
+    }
+    buf_printf(o, "]},");
 }
 
 static void render_json(const snapshot *s, buf_t *o)
@@ -361,6 +369,36 @@ static void text_row(buf_t *o, const prow *r)
     buf_put(o, "\n", 1);
 }
 
+/* The quorum's history and, at the leader, each voter's position. */
+static void text_quorum(buf_t *o, const snapshot *s)
+{
+    const meta_quorum_status *q = &s->quorum;
+    buf_printf(o, "  elections this node stood for %" PRIu64 ", last change of leader or epoch ", q->elections);
+    if (q->last_election_ms_ago >= 0)
+        buf_printf(o, "%" PRId64 ".%" PRId64 " s ago\n", q->last_election_ms_ago / 1000,
+                   q->last_election_ms_ago % 1000 / 100);
+    else
+        buf_printf(o, "never seen\n");
+    if (!q->leader_view && q->leader_id < 0) {
+        buf_printf(o, "  no leader: the voters' log end, lag and last fetch are known at the leader only\n");
+        return;
+    }
+    if (!q->leader_view) {
+        buf_printf(o, "  voters' log end, lag and last fetch: known at the leader (node %" PRId32 ")\n", q->leader_id);
+        return;
+    }
+    buf_printf(o, "  %-6s %12s %8s %14s\n", "VOTER", "LOG-END", "LAG", "LAST-FETCH");
+    for (int i = 0; i < q->n_replicas; i++) {
+        const meta_quorum_replica *r = &q->replicas[i];
+        char fetch[32] = "-";
+        if (r->last_fetch_ms_ago >= 0)
+            snprintf(fetch, sizeof fetch, "%" PRId64 " ms ago", r->last_fetch_ms_ago);
+        buf_printf(o, "  %-6" PRId32 " %12" PRId64 " %8" PRId64 " %14s%s\n", r->id, r->log_end_offset,
+                   r->log_end_offset >= 0 ? MAX(q->high_watermark - r->log_end_offset, 0) : -1, fetch,
+                   r->id == q->leader_id ? "  (leader)" : "");
+    }
+}
+
 static void render_text(const snapshot *s, buf_t *o)
 {
     const config *c = &s->b->cfg;
@@ -375,6 +413,7 @@ static void render_text(const snapshot *s, buf_t *o)
                   ", this node %s, %d voter(s), offset %" PRId64 "\n",
                c->nvoters > 1 ? "cluster" : "single node", s->quorum.leader_id, s->quorum.epoch,
                s->quorum.high_watermark, s->quorum.role, c->nvoters, s->img->offset);
+    text_quorum(o, s);
     buf_printf(o, "topics %" PRId32 ", partitions %d (offline %d, under-replicated %d, leaderless %d, "
                   "read-only %d), groups %d, connections %" PRIu64 "\n",
                s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->read_only,

@@ -161,3 +161,9 @@ breq_rc meta_wait_end(meta_wait *w)
         return w->after(w->r);
     return BREQ_PARKED;
 }
+
+int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index)
+{
+    return t && index >= 0 && index < t->npartitions ? KERR_NOT_LEADER_OR_FOLLOWER
+                                                              : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+}

@@ -873,6 +873,12 @@ void meta_quorum_status_get(meta_t *m, meta_quorum_status *out)
                                                  v->last_fetch_ms >= 0 ? now - v->last_fetch_ms : -1};
         out->n_replicas++;
     }
+    for (int i = 0; qi.have_describe && i < qi.describe.n_observers && i < META_OBSERVERS_MAX; i++) {
+        const raft_replica_info_t *v = &qi.describe.observers[i];
+        out->observers[i] = (meta_quorum_replica){v->replica_id, v->log_end_offset,
+                                                  v->last_fetch_ms >= 0 ? now - v->last_fetch_ms : -1};
+        out->n_observers++;
+    }
 }
 
 typedef struct raft_reply_ctx {

@@ -122,6 +122,7 @@ typedef void (*meta_listener_fn)(void *ctx, const meta_image *old, const meta_im
 
 /* The metadata quorum's settings (Kafka's controller.quorum.* keys). */
 #define META_VOTERS_MAX 16
+#define META_OBSERVERS_MAX 64
 typedef struct meta_config {
     const char *data_dir;
     sfs_t *fs;
@@ -166,6 +167,8 @@ typedef struct meta_quorum_status {
     bool leader_view;         /* the replicas below are the leader's knowledge */
     int n_replicas;
     meta_quorum_replica replicas[META_VOTERS_MAX];
+    int n_observers;          /* broker-only nodes following the log (leader's view) */
+    meta_quorum_replica observers[META_OBSERVERS_MAX];
 } meta_quorum_status;
 void meta_quorum_status_get(meta_t *m, meta_quorum_status *out);
 

@@ -53,14 +53,17 @@ def ready(node):
 
 @pytest.fixture
 def cluster(broker_factory):
-    """make(n): n voters, ports picked first, started in random order."""
-    def make(n):
-        nodes = [broker_factory(name="node%d" % i, node_id=i, start=False) for i in range(1, n + 1)]
+    """make(n, observers=0): n voters and that many broker-only nodes
+    (process.roles=broker), ports picked first, started in random order."""
+    def make(n, observers=0):
+        nodes = [broker_factory(name="node%d" % i, node_id=i, start=False) for i in range(1, n + observers + 1)]
         for b in nodes:
             b._pick_ports()
-        voters = ",".join("%d@127.0.0.1:%d" % (b.node_id, b.controller_port) for b in nodes)
+        voters = ",".join("%d@127.0.0.1:%d" % (b.node_id, b.controller_port) for b in nodes[:n])
         for b in nodes:
             b.extra_args += ["--voters", voters]
+        for b in nodes[n:]:
+            b.extra_args += ["--set", "process.roles=broker"]
         order = list(nodes)
         random.shuffle(order)
         for b in order:
@@ -256,3 +259,63 @@ def test_five_nodes_survive_two_losses(cluster):
         f.result(30)
     for b in rest:
         wait_for(lambda: "after-two-losses" in topics_on(b), "the new topic on node %d" % b.node_id)
+
+
+def list_offsets_error(node, topic, partition):
+    """ListOffsets v1 (latest) for one partition: its error code."""
+    body = (kwire.Writer().i32(-1).i32(1).string(topic).i32(1).i32(partition).i64(-1).bytes())
+    with kwire.Conn.to(node.bootstrap) as c:
+        _, resp = c.request(2, 1, body)
+    r = kwire.Reader(resp)
+    assert r.i32() == 1
+    r.string()
+    assert r.i32() == 1
+    assert r.i32() == partition
+    return r.i16()
+
+
+# A node asked for a partition that another node holds answers
+# NOT_LEADER_OR_FOLLOWER (clients refresh their metadata and go there), and
+# UNKNOWN_TOPIC_OR_PARTITION only for a partition the topic does not have.
+def test_partition_held_elsewhere(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    admin = AdminClient({"bootstrap.servers": leader.bootstrap})
+    for f in admin.create_topics([NewTopic("held", 1, 1)]).values():
+        f.result(30)
+    holder = [b for b in nodes if (b.data_dir / "held-0").is_dir()]
+    assert len(holder) == 1
+    other = next(b for b in nodes if b is not holder[0])
+    wait_for(lambda: "held" in topics_on(other), "the topic on another node")
+    assert list_offsets_error(holder[0], "held", 0) == 0
+    assert list_offsets_error(other, "held", 0) == ERR_NOT_LEADER_OR_FOLLOWER
+    assert list_offsets_error(other, "held", 7) == 3
+
+
+# Three voters and two broker-only nodes: the brokers follow the metadata
+# log as observers (listed by the leader, caught up), forward changes they
+# receive, and a node listed as a voter cannot be broker-only.
+def test_voters_and_broker_only_nodes(cluster, tmp_path):
+    nodes = cluster(3, observers=2)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+
+    def observers_caught_up():
+        q = status(leader)["quorum"]
+        obs = {o["id"]: o for o in q["observers"]}
+        return set(obs) == {4, 5} and all(o["lag"] == 0 for o in obs.values())
+    wait_for(observers_caught_up, "the broker-only nodes to follow the log")
+    assert all(status(b)["quorum"]["role"] in ("follower", "unattached") for b in nodes[3:])
+    admin = AdminClient({"bootstrap.servers": nodes[4].bootstrap})
+    for f in admin.create_topics([NewTopic("from-a-broker", 1, 1)]).values():
+        f.result(30)
+    for b in nodes:
+        wait_for(lambda: "from-a-broker" in topics_on(b), "the topic on node %d" % b.node_id)
+    r = harness.run_tool([str(harness.CHRONIK_BIN), "server", "--node-id", "1", "--set", "process.roles=broker",
+                          "--listen", "127.0.0.1:%d" % harness.free_port(),
+                          "--controller-listen", "127.0.0.1:%d" % harness.free_port(),
+                          "--admin-listen", "127.0.0.1:%d" % harness.free_port(),
+                          "--data-dir", str(tmp_path / "refused"),
+                          "--voters", "1@127.0.0.1:%d" % nodes[0].controller_port], timeout_s=30)
+    assert r.returncode == 1 and "cannot be a voter" in r.stderr, r.stderr

@@ -150,7 +150,9 @@ def test_delete_and_recreate_under_live_clients(broker):
                 seen.append(m.value())
         c.close()
 
-    t = threading.Thread(target=consume)
+    # daemon: librdkafka 2.0's consumer close can hang after its topic was
+    # deleted and created again, and must not keep the test run from exiting
+    t = threading.Thread(target=consume, daemon=True)
     t.start()
     try:
         wait_until(lambda: len(seen) >= 300, "the consumer to read the first records")
