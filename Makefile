@@ -4,7 +4,8 @@
 #   make run        build and start one node with the defaults (127.0.0.1:9092), in the foreground
 #   make start      the same in the background (log in chronik.log); returns once the node is ready
 #   make stop       stop the node `make start` started
-#   make test       sanitizer build + every test tier (unit, codec freshness, sim, integration)
+#   make test       sanitizer build + every test tier (unit, codec freshness, sim, integration with
+#                   the Java, franz-go, Kafka-tools and newest-Python-client tiers)
 #   make test-long  the long tiers: 100k simulation seeds, 60 s fuzzing per target
 #   make regen      regenerate src/proto/gen from ../shared/kafka-protocol
 #   make fuzz       build the libFuzzer targets
@@ -153,6 +154,7 @@ gen-check:
 
 integration: build/chronik build/asan/chronik
 	@tools/run-integration.sh
+	@tools/run-integration.sh --new-python-clients
 
 test: deps-test gen-check unit sim integration
 	@echo "make test: all tiers passed"

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""runner.py - runs Chronik's benchmarks against build/chronik and the mock.
+"""runner.py - runs Chronik's benchmarks against build/chronik, the mock and Apache Kafka.
 
     /usr/bin/python3 bench/runner.py [--reps N] [--benches a,b,...]
-                                     [--targets chronik,mock] [--messages N]
+                                     [--targets chronik,mock,kafka] [--messages N]
                                      [--seed-messages N] [--sync-messages N]
 
 For every repetition and every target it starts a fresh broker on free
@@ -14,18 +14,30 @@ targets alternates between repetitions so that neither always goes first,
 and so does the order of the two produce benchmarks, so that neither always
 runs second, on a broker that has just written 500 MB.
 
+The target kafka is Apache Kafka 4.4.0 itself, started from the jars
+tools/deps.sh test installed (build/deps/kafka-tools.classpath) as one
+KRaft node in combined mode (process.roles=broker,controller), storage
+formatted fresh, heap -Xms1g -Xmx1g (Kafka's own start script's default),
+G1, and Kafka's defaults otherwise: no fsync before an acknowledgement.
+
 Benchmarks (each prints one JSON object; see the programs):
   seed-async       bench/seed.py --mode async  (kafka-python, 244 B, acks=1)
   seed-sync        bench/seed.py --mode sync   (send().get() each)
   produce-acks1    build/bench/produce -a 1    (librdkafka, 100 B, linger 5 ms)
   produce-acksall  build/bench/produce -a -1
   consume          build/bench/consume, reads produce-acks1's topic from 0
+  perf-acks1       kafka-producer-perf-test (the Java producer), 100 B, acks=1
+  perf-acksall     the same with acks=all
+  perf-latency     the same with acks=all at a fixed 10,000 msg/s for 60 s: the broker's latency
+  e2e-latency      Kafka's EndToEndLatency: produce one record (acks=all), consume it, repeat
+  topic-create     bench/topic_create.py: one-partition topics created one by one
 
 Around each benchmark the broker's CPU time (utime+stime of the whole
 process, /proc/PID/stat) is read, giving broker_cpu_s and
 broker_cpu_s_per_M (seconds per million messages), and so are its minor
 page faults (broker_minflt) and, for chronik, its request counters from
-GET /metrics (broker_requests, e.g. {"Produce": 612}, and broker_fsyncs). The 1-minute load
+GET /metrics (broker_requests, e.g. {"Produce": 612}, and broker_fsyncs), and its peak
+resident set so far (broker_rss_mb, VmHWM of /proc/PID/status). The 1-minute load
 average is read before each benchmark (load_1m; this run itself adds to
 it), and others_cpu_frac is the CPU that everything except this broker and
 this benchmark client used meanwhile, as a fraction of all CPUs (from
@@ -71,18 +83,30 @@ MOCK = REPO / "build" / "bench" / "mock_broker"
 PRODUCE = REPO / "build" / "bench" / "produce"
 CONSUME = REPO / "build" / "bench" / "consume"
 SEED = REPO / "bench" / "seed.py"
+KAFKA_TOOLS = REPO / "bench" / "kafka_tools.py"
+TOPIC_CREATE = REPO / "bench" / "topic_create.py"
+KAFKA_CLASSPATH = REPO / "build" / "deps" / "kafka-tools.classpath"
+KAFKA_HEAP = ["-Xms1g", "-Xmx1g"]
+PERF_LATENCY_RATE = 10_000  # msg/s, far below either broker's limit
+PERF_LATENCY_S = 60  # long enough that the Java producer's warm-up (~3,000 slow
+                     # records in its first 0.3 s) stays under the 1 % p99 counts
 PYTHON = "/usr/bin/python3"
 BIN = {}  # name -> the copy that runs (see stage_binaries)
 
-ALL_BENCHES = ("seed-async", "seed-sync", "produce-acks1", "produce-acksall", "consume")
+ALL_BENCHES = ("seed-async", "seed-sync", "produce-acks1", "produce-acksall", "consume",
+               "perf-acks1", "perf-acksall", "perf-latency", "e2e-latency", "topic-create")
+DEFAULT_BENCHES = ALL_BENCHES[:5]
 TOPICS = {"seed-async": "bench-seed-async", "seed-sync": "bench-seed-sync",
           "produce-acks1": "bench-produce-acks1", "produce-acksall": "bench-produce-acksall",
-          "consume": "bench-produce-acks1"}
+          "consume": "bench-produce-acks1", "perf-acks1": "bench-perf-acks1",
+          "perf-acksall": "bench-perf-acksall", "perf-latency": "bench-perf-latency",
+          "e2e-latency": "bench-e2e",
+          "topic-create": "bench-create-0"}
 MOCK_SKIPS = {"consume": "the mock keeps only the last 5 MiB of a partition"}
-MEDIAN_KEYS = ("msg_per_s", "mb_per_s", "p50_ms", "p99_ms", "broker_cpu_s_per_M")
+MEDIAN_KEYS = ("msg_per_s", "mb_per_s", "p50_ms", "p99_ms", "broker_cpu_s_per_M", "broker_rss_mb")
 NOISE_KEYS = ("load_1m", "others_cpu_frac")
 
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 60.0  # a JVM broker on a loaded 2-core machine
 STOP_TIMEOUT_S = 30.0
 READY_POLL_S = 0.05
 STAGE_RETRIES = 10
@@ -120,6 +144,15 @@ def proc_stat(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[7])
+
+
+def peak_rss_mb(pid):
+    """VmHWM (the peak resident set) of a process, in MiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 FSYNCS = "fsyncs"
@@ -162,7 +195,7 @@ def load_1m():
 
 
 class Broker:
-    """A fresh chronik or mock process; .bootstrap, .proc, .stop()."""
+    """A fresh chronik, mock or kafka process; .bootstrap, .proc, .stop()."""
 
     def __init__(self, kind, workdir, topics, settings=()):
         self.kind = kind
@@ -172,6 +205,8 @@ class Broker:
         self.admin_port = None
         if kind == "chronik":
             self._start_chronik(settings)
+        elif kind == "kafka":
+            self._start_kafka()
         else:
             self._start_mock(topics)
 
@@ -196,16 +231,47 @@ class Broker:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self._log, cwd=self.dir)
         self.bootstrap = "127.0.0.1:%d" % port
+        self._wait_ready(port, "chronik")
+
+    def _wait_ready(self, port, what):
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("chronik exited during start-up; see %s" % self.log_path)
+                raise RuntimeError("%s exited during start-up; see %s" % (what, self.log_path))
             if api_versions_ok(port):
                 return
             time.sleep(READY_POLL_S)
         self.proc.kill()
         self.proc.wait()
-        raise RuntimeError("chronik not ready after %.0f s; see %s" % (START_TIMEOUT_S, self.log_path))
+        raise RuntimeError("%s not ready after %.0f s; see %s" % (what, START_TIMEOUT_S, self.log_path))
+
+    def _start_kafka(self):
+        """Apache Kafka, one KRaft node in combined mode, storage formatted fresh."""
+        port, cport = free_port(), free_port()
+        props = self.dir / "server.properties"
+        props.write_text("\n".join([
+            "process.roles=broker,controller", "node.id=1",
+            "controller.quorum.voters=1@127.0.0.1:%d" % cport,
+            "listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d" % (port, cport),
+            "advertised.listeners=PLAINTEXT://127.0.0.1:%d" % port,
+            "controller.listener.names=CONTROLLER", "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs=%s" % (self.dir / "data"),
+            # one node: the internal topics cannot have three replicas
+            "offsets.topic.replication.factor=1", "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1", "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1", ""]))
+        java = ["java", "-cp", KAFKA_CLASSPATH.read_text().strip()]
+        fmt = subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", "Q2hyb25pa0JlbmNoS2Fmaw",
+                                     "-c", str(props)], capture_output=True, cwd=self.dir)
+        if fmt.returncode != 0:
+            raise RuntimeError("kafka storage format failed: %s" % fmt.stderr.decode()[-2000:])
+        cmd = ["java"] + KAFKA_HEAP + ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+                                       "-cp", KAFKA_CLASSPATH.read_text().strip(), "kafka.Kafka", str(props)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=self._log, cwd=self.dir)
+        self.bootstrap = "127.0.0.1:%d" % port
+        self._wait_ready(port, "kafka")
 
     def _start_mock(self, topics):
         cmd = [str(BIN["mock"])]
@@ -240,6 +306,19 @@ def bench_command(name, bootstrap, a):
         n = a.seed_messages if mode == "async" else a.sync_messages
         return [PYTHON, str(SEED), "--bootstrap", bootstrap, "--mode", mode, "--topic", topic,
                 "--messages", str(n), "--max-seconds", str(a.sync_max_seconds)]
+    if name == "perf-latency":
+        return [PYTHON, str(KAFKA_TOOLS), "--bootstrap", bootstrap, "--topic", topic, "perf",
+                "--acks", "all", "--messages", str(PERF_LATENCY_RATE * PERF_LATENCY_S),
+                "--throughput", str(PERF_LATENCY_RATE)]
+    if name.startswith("perf-"):
+        acks = "1" if name == "perf-acks1" else "all"
+        return [PYTHON, str(KAFKA_TOOLS), "--bootstrap", bootstrap, "--topic", topic, "perf",
+                "--acks", acks, "--messages", str(a.messages)]
+    if name == "e2e-latency":
+        return [PYTHON, str(KAFKA_TOOLS), "--bootstrap", bootstrap, "--topic", topic, "e2e",
+                "--messages", str(a.sync_messages)]
+    if name == "topic-create":
+        return [PYTHON, str(TOPIC_CREATE), "--bootstrap", bootstrap, "--topics", str(a.create_topics)]
     if name.startswith("produce-"):
         acks = "1" if name == "produce-acks1" else "-1"
         return [str(BIN["produce"]), "-b", bootstrap, "-t", topic, "-n", str(a.messages), "-a", acks]
@@ -247,7 +326,7 @@ def bench_command(name, bootstrap, a):
 
 
 def messages_done(r):
-    for k in ("sent", "delivered", "consumed"):
+    for k in ("sent", "delivered", "consumed", "created"):
         if k in r:
             return r[k]
     return 0
@@ -284,6 +363,7 @@ def run_one(name, broker, rep, a):
     n = messages_done(r)
     out["broker_cpu_s_per_M"] = round(cpu / n * 1e6, 3) if n else None
     out["broker_minflt"] = flt
+    out["broker_rss_mb"] = peak_rss_mb(broker.proc.pid)
     # CPU used meanwhile by everything but this broker and this client, as a
     # fraction of the machine: other users' load during the measurement.
     others = (all1 - all0) - cpu - kid
@@ -350,7 +430,7 @@ def run_rep(rep, targets, a, workdir):
                 results.append(r)
         finally:
             rc = broker.stop()
-            if rc not in (0, None):
+            if rc not in (0, None) and not (kind == "kafka" and rc == 143):  # the JVM's exit on SIGTERM
                 log("%s exited with %s; see %s" % (kind, rc, broker.log_path))
             if not a.keep:
                 shutil.rmtree(broker.dir, ignore_errors=True)
@@ -424,7 +504,7 @@ def environment():
 
 
 def print_table(med, benches, targets):
-    log("medians (msg/s | p50 ms | p99 ms | broker CPU s per M msgs | others' CPU share):")
+    log("medians (msg/s | p50 ms | p99 ms | broker CPU s per M msgs | broker peak RSS | others' CPU share):")
     for name in benches:
         cells = []
         for kind in targets:
@@ -436,6 +516,8 @@ def print_table(med, benches, targets):
                 txt += " p50 %s p99 %s ms" % (m["p50_ms"], m["p99_ms"])
             if m.get("broker_cpu_s_per_M") is not None:
                 txt += " cpu/M %s" % m["broker_cpu_s_per_M"]
+            if m.get("broker_rss_mb") is not None:
+                txt += " rss %s MiB" % m["broker_rss_mb"]
             if m.get("others_cpu_frac") is not None:
                 txt += " (others %s)" % m["others_cpu_frac"]
             cells.append(txt)
@@ -445,12 +527,14 @@ def print_table(med, benches, targets):
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--benches", default=",".join(ALL_BENCHES))
-    ap.add_argument("--targets", default="chronik,mock")
+    ap.add_argument("--benches", default=",".join(DEFAULT_BENCHES),
+                    help="any of %s" % ",".join(ALL_BENCHES))
+    ap.add_argument("--targets", default="chronik,mock", help="any of chronik,mock,kafka")
     ap.add_argument("--messages", type=int, default=5_000_000, help="produce and consume")
     ap.add_argument("--seed-messages", type=int, default=50_000)
     ap.add_argument("--sync-messages", type=int, default=5_000)
     ap.add_argument("--sync-max-seconds", type=float, default=60.0)
+    ap.add_argument("--create-topics", type=int, default=50, help="topic-create")
     ap.add_argument("--workdir", default=None, help="default: a new directory under $TMPDIR")
     ap.add_argument("--chronik-set", action="append", default=[], metavar="KEY=VALUE",
                     help="passed to chronik as --set (diagnosis only: the recorded figures "
@@ -460,7 +544,7 @@ def parse_args():
     a.benches = [b for b in a.benches.split(",") if b]
     a.targets = [t for t in a.targets.split(",") if t]
     bad = [b for b in a.benches if b not in ALL_BENCHES] + \
-          [t for t in a.targets if t not in ("chronik", "mock")]
+          [t for t in a.targets if t not in ("chronik", "mock", "kafka")]
     if bad:
         ap.error("unknown benchmark or target: %s" % ", ".join(bad))
     if "consume" in a.benches and "produce-acks1" not in a.benches:
@@ -482,6 +566,8 @@ def main():
     for exe in needed.values():
         if not exe.exists():
             sys.exit("runner: %s is missing: run bench/run-all.sh (it builds)" % exe)
+    if "kafka" in a.targets and not KAFKA_CLASSPATH.exists():
+        sys.exit("runner: %s is missing: run tools/deps.sh test" % KAFKA_CLASSPATH)
     workdir = a.workdir or tempfile.mkdtemp(prefix="chronik-bench-")
     stage_binaries(workdir, needed)
     print(json.dumps(environment()), flush=True)

@@ -1,26 +1,30 @@
-/* api_list_groups.c - ListGroups (key 16) v0-v4: every group this node
+/* api_list_groups.c - ListGroups (key 16) v0-v5: every group this node
  * coordinates (consumer groups and groups that only commit offsets), with
- * its protocol type and (v4+) state; v4 filters by state names
- * (case-insensitive). */
+ * its protocol type, (v4+) state and (v5+) group type; v4 filters by state
+ * names and v5 by group types (both case-insensitive). Every group here
+ * speaks the classic protocol, so its type is "classic" (KIP-848 names). */
 #include <string.h>
 #include <strings.h>
 
 #include "broker/broker_int.h"
 
+#define GROUP_TYPE_CLASSIC "classic"
+
 typedef struct list_ctx {
     breq *r;
     const kstr_array_t *states; /* v4 filter, empty: all */
+    bool classic_wanted;        /* v5 type filter admits "classic" */
     int32_t n, cap;
     ListGroupsResponse_ListedGroup *items;
 } list_ctx;
 
-static bool state_wanted(const list_ctx *lc, group_state s)
+/* An absent or empty filter admits everything. */
+static bool filter_admits(const kstr_array_t *filter, const char *name)
 {
-    if (!lc->states || lc->states->count <= 0)
+    if (!filter || filter->count <= 0)
         return true;
-    const char *name = group_state_name(s);
-    for (int32_t i = 0; i < lc->states->count; i++) {
-        kstr_t f = lc->states->items[i];
+    for (int32_t i = 0; i < filter->count; i++) {
+        kstr_t f = filter->items[i];
         if (f.len == (int32_t)strlen(name) && strncasecmp(f.ptr, name, (size_t)f.len) == 0)
             return true;
     }
@@ -35,7 +39,7 @@ static kstr_t copy_kstr(breq *r, const char *s)
 static void list_one(void *arg, const group *g)
 {
     list_ctx *lc = arg;
-    if (g->state == GROUP_DEAD || !state_wanted(lc, g->state))
+    if (g->state == GROUP_DEAD || !lc->classic_wanted || !filter_admits(lc->states, group_state_name(g->state)))
         return;
     if (lc->n == lc->cap) {
         lc->cap = lc->cap ? 2 * lc->cap : 16;
@@ -48,13 +52,16 @@ static void list_one(void *arg, const group *g)
     out->GroupId = copy_kstr(lc->r, g->id);
     out->ProtocolType = copy_kstr(lc->r, g->protocol_type);
     out->GroupState = copy_kstr(lc->r, group_state_name(g->state));
+    out->GroupType = kstr_from(GROUP_TYPE_CLASSIC);
 }
 
 breq_rc api_list_groups(breq *r)
 {
     const ListGroupsRequest *req = r->req;
     ListGroupsResponse *resp = r->resp;
-    list_ctx lc = {.r = r, .states = r->hdr.api_version >= 4 ? &req->StatesFilter : NULL};
+    list_ctx lc = {.r = r,
+                   .states = r->hdr.api_version >= 4 ? &req->StatesFilter : NULL,
+                   .classic_wanted = r->hdr.api_version < 5 || filter_admits(&req->TypesFilter, GROUP_TYPE_CLASSIC)};
     group_coord_each(r->b->groups, list_one, &lc);
     resp->Groups.count = lc.n;
     resp->Groups.items = lc.items ? lc.items : breq_items(r, &ListGroupsResponse_ListedGroup_desc, 0);

@@ -25,7 +25,7 @@ static const api_handler client_handlers[] = {
     {API_LEAVE_GROUP, 0, 5, api_leave_group},
     {API_SYNC_GROUP, 0, 5, api_sync_group},
     {API_DESCRIBE_GROUPS, 0, 5, api_describe_groups},
-    {API_LIST_GROUPS, 0, 4, api_list_groups},
+    {API_LIST_GROUPS, 0, 5, api_list_groups},
     {API_API_VERSIONS, 0, 3, api_versions},
     {API_CREATE_TOPICS, 0, 7, api_create_topics},
     {API_DELETE_TOPICS, 0, 6, api_delete_topics},

@@ -8,6 +8,10 @@
                   every broker it made is stopped and checked at teardown
   kcat            path of the kcat binary (the test fails without one)
 
+Tests marked pyclients drive confluent-kafka or kafka-python; they run once
+with Debian's (old) clients and once more, with `-m pyclients`, under the
+virtualenv of the newest ones (tools/run-integration.sh --new-python-clients).
+
 When a test fails, the tail of every broker's stderr is attached to its report.
 """
 
@@ -16,6 +20,11 @@ import shutil
 import pytest
 
 import harness
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "pyclients: drives confluent-kafka or kafka-python; "
+                            "tools/run-integration.sh --new-python-clients repeats these with the newest ones")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -14,6 +14,9 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+# Every test here drives confluent-kafka or kafka-python: the new-clients run repeats them.
+pytestmark = pytest.mark.pyclients
+
 CLIENT_TIMEOUT_S = 30.0      # one admin call or one produce flush
 COMPACTION_DEADLINE_S = 60.0  # the cleaner must have caught up by then
 POLL_INTERVAL_S = 0.2

@@ -49,6 +49,7 @@ def test_kcat_10000_keyed_messages_roundtrip(broker, kcat):
 # confluent-kafka with acks=all and each codec: every delivery is acknowledged, the
 # batches are stored compressed as they came, and consumers get the values back.
 @pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.pyclients
 def test_confluent_acks_all_compressed(broker, kcat, codec):
     from confluent_kafka import Producer
     topic = "codec-%s" % codec
@@ -75,6 +76,7 @@ def test_confluent_acks_all_compressed(broker, kcat, codec):
 
 # kafka-python (acks=1) to a brand-new topic: flush() returns well under a second
 # (auto-creation through the controller is quick), and a consumer reads it back.
+@pytest.mark.pyclients
 def test_kafka_python_new_topic_flush_is_quick(broker):
     from kafka import KafkaConsumer, KafkaProducer
     topic = "kp-fresh-%s" % uuid.uuid4().hex[:8]
@@ -108,6 +110,7 @@ def test_kafkajs_produces(broker, kcat):
 
 # kill -9 in the middle of a producer run: after a restart every message whose
 # delivery was acknowledged is consumable, at its acknowledged offset, intact.
+@pytest.mark.pyclients
 def test_kill9_keeps_every_acknowledged_message(broker, kcat):
     from confluent_kafka import Producer
     topic = "kill9"
@@ -200,6 +203,7 @@ def test_produce_old_message_format_refused(broker, version):
 
 # A batch larger than the topic's segment.bytes is refused with RECORD_LIST_TOO_LARGE (18),
 # a final error, not a retriable storage error; smaller batches still go in.
+@pytest.mark.pyclients
 def test_batch_larger_than_segment_is_refused(broker):
     from confluent_kafka.admin import AdminClient, NewTopic
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})

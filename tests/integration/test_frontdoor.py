@@ -4,8 +4,9 @@ and bad input that must cost only the offending connection."""
 import json
 import struct
 
+import kafka
 import pytest
-from kafka import KafkaAdminClient, KafkaClient
+from kafka import KafkaAdminClient
 
 import harness
 import kwire
@@ -34,15 +35,26 @@ def test_kcat_lists_the_broker(broker_factory, kcat, node_id):
 
 
 # kafka-python infers a broker of at least Kafka 2.0 from our ApiVersions v0 table.
+@pytest.mark.pyclients
 def test_kafka_python_infers_version_2_or_later(broker):
-    client = KafkaClient(bootstrap_servers=broker.bootstrap, api_version=None,
-                         api_version_auto_timeout_ms=KAFKA_PYTHON_PROBE_MS,
-                         client_id="chronik-it-kafka-python")
     try:
-        inferred = client.config["api_version"]
-        probed = client.check_version(timeout=KAFKA_PYTHON_PROBE_MS / 1000)
-    finally:
-        client.close()
+        from kafka import KafkaClient
+    except ImportError:  # kafka-python 3 replaced its network client
+        from kafka.net.compat import KafkaNetClient
+        client = KafkaNetClient(bootstrap_servers=broker.bootstrap, client_id="chronik-it-kafka-python")
+        try:
+            inferred = probed = client.check_version(timeout_ms=KAFKA_PYTHON_PROBE_MS)
+        finally:
+            client.close()
+    else:
+        client = KafkaClient(bootstrap_servers=broker.bootstrap, api_version=None,
+                             api_version_auto_timeout_ms=KAFKA_PYTHON_PROBE_MS,
+                             client_id="chronik-it-kafka-python")
+        try:
+            inferred = client.config["api_version"]
+            probed = client.check_version(timeout=KAFKA_PYTHON_PROBE_MS / 1000)
+        finally:
+            client.close()
     # kafka-python 2.0.2 reads (2,0) from Fetch v8, (2,1) Fetch v10, (2,3) Fetch v11,
     # (2,4) Produce v8, (2,5) DescribeAcls v2; (1,0) only from Metadata v5.
     assert inferred >= (2, 0, 0), "inferred %s: none of those in ApiVersions" % (inferred,)
@@ -50,15 +62,17 @@ def test_kafka_python_infers_version_2_or_later(broker):
 
 
 # kafka-python's admin client finds this node as broker and controller.
+@pytest.mark.pyclients
 def test_kafka_python_admin_describes_cluster(broker):
+    probe = {"api_version_auto_timeout_ms": KAFKA_PYTHON_PROBE_MS} if kafka.__version__.startswith("2.") else {}
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, api_version=None,
-                             api_version_auto_timeout_ms=KAFKA_PYTHON_PROBE_MS,
-                             client_id="chronik-it-kafka-python-admin")
+                             client_id="chronik-it-kafka-python-admin", **probe)
     try:
         cluster = admin.describe_cluster()
     finally:
         admin.close()
-    assert [(b["node_id"], b["host"], b["port"]) for b in cluster["brokers"]] == \
+    # kafka-python 2 reads Metadata (node_id), 3 reads DescribeCluster (broker_id).
+    assert [(b.get("node_id", b.get("broker_id")), b["host"], b["port"]) for b in cluster["brokers"]] == \
         [(NODE_ID, "127.0.0.1", broker.port)]
     assert cluster["controller_id"] == NODE_ID
 

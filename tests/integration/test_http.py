@@ -38,6 +38,7 @@ def test_health_and_ready(broker):
 
 
 # Durable produces show in the request, connection and fsync counters and the partition gauges.
+@pytest.mark.pyclients
 def test_metrics_count_requests_and_fsyncs(broker):
     before = _metrics(broker)
     p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 0})

@@ -6,6 +6,8 @@ epoch and base sequence and a real CRC-32C."""
 
 import time
 
+import pytest
+
 import kbatch
 import kwire
 
@@ -95,6 +97,7 @@ def consume_values(broker, topic, expected, timeout_s=60):
 # librdkafka with enable.idempotence=true and acks=all keeps producing a numbered sequence while
 # the broker is killed -9 (with batches in flight) and restarted, three times: the partition ends up
 # with every number exactly once, in order.
+@pytest.mark.pyclients
 def test_idempotent_producer_survives_kill9(broker):
     from confluent_kafka import Producer
     topic = "idem-kill9"
@@ -137,6 +140,7 @@ def test_idempotent_producer_survives_kill9(broker):
 
 # A retried batch is acknowledged with its original base offset and not stored twice; a sequence
 # gap is OUT_OF_ORDER_SEQUENCE_NUMBER (45); the producer ids differ per InitProducerId.
+@pytest.mark.pyclients
 def test_duplicate_and_gap(broker):
     topic = "idem-wire"
     with kwire.Conn.to(broker.bootstrap) as c:
