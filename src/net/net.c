@@ -342,13 +342,16 @@ static void refuse(net_t *net, enum admit a, const char *ip, int fd)
 {
     static log_ratelimit rl_total = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
     static log_ratelimit rl_ip = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    /* counted before the close, so a peer that sees the close sees the count */
+    if (a == ADMIT_OVER_TOTAL)
+        STAT_ADD(net, rejected, 1);
+    else
+        STAT_ADD(net, rejected_ip, 1);
     close(fd);
     if (a == ADMIT_OVER_TOTAL) {
-        STAT_ADD(net, rejected, 1);
         log_warn_limited(&rl_total, "net", "connection refused: limit reached max_connections=%u peer=%s",
                          net->cfg.max_connections, ip);
     } else {
-        STAT_ADD(net, rejected_ip, 1);
         log_warn_limited(&rl_ip, "net", "connection refused: limit per address reached "
                          "max_connections_per_ip=%u peer=%s", net->cfg.max_connections_per_ip, ip);
     }
