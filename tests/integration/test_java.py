@@ -44,6 +44,6 @@ def test_java_client(broker):
         r.returncode, re.sub(r"\x1b\[[0-9;]*m", "", out)[-20000:])
     assert tests >= 20, "too few Java tests ran (%d): is the tier wired?" % tests
     known = {"UnservedTest.transactions", "UnservedTest.acls",
-             "UnservedTest.saslPlain", "UnservedTest.describeMetadataQuorum",
+             "UnservedTest.saslPlain",
              "UnservedTest.consumerGroupProtocol", "UnservedTest.describeLogDirs"}
     assert set(skipped) <= known, "unexpected skips: %s" % sorted(set(skipped) - known)

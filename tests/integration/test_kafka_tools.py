@@ -194,9 +194,11 @@ def test_dump_log_decodes_metadata_log(broker_factory, classpath):
     assert '"type":"TOPIC_RECORD"' in out and '"name":"mt"' in out and "skipping" not in out, out[-3000:]
 
 
-@pytest.mark.skip(reason="not served yet: DescribeQuorum on the client listener (the multi-node cluster)")
 def test_kafka_metadata_quorum(broker, classpath):
-    # kafka-metadata-quorum describes the voters.
+    # kafka-metadata-quorum describes the leader and the voters (DescribeQuorum on the client listener).
     out = kafka_tool(classpath, "org.apache.kafka.tools.MetadataQuorumCommand",
                      "--bootstrap-server", broker.bootstrap, "describe", "--status")
-    assert "LeaderId:" in out
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    assert fields["LeaderId"].strip() == str(broker.node_id), out
+    assert fields["CurrentVoters"].strip().startswith("[{\"id\": %d" % broker.node_id) or \
+        str(broker.node_id) in fields["CurrentVoters"], out
