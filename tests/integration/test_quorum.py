@@ -46,14 +46,15 @@ def describe_quorum(conn, partitions=(0,), topic=META_TOPIC, version=1):
 
 # The controller listener serves its own table: ApiVersions lists exactly
 # the Raft APIs (Fetch, Vote, BeginQuorumEpoch, EndQuorumEpoch,
-# FetchSnapshot), ApiVersions and DescribeQuorum there, while the client
+# FetchSnapshot), BrokerRegistration and BrokerHeartbeat, ApiVersions and
+# DescribeQuorum there, while the client
 # listener lists every client API and DescribeQuorum too.
 def test_each_listener_has_its_own_table(broker):
     with kwire.Conn("127.0.0.1", broker.controller_port) as c:
         ctl = kwire.api_versions(c, 3)
     with kwire.Conn.to(broker.bootstrap) as c:
         cli = kwire.api_versions(c, 3)
-    assert ctl["error_code"] == 0 and set(ctl["apis"]) == {1, kwire.API_API_VERSIONS, 52, 53, 54, API_DESCRIBE_QUORUM, 59}
+    assert ctl["error_code"] == 0 and set(ctl["apis"]) == {1, kwire.API_API_VERSIONS, 52, 53, 54, API_DESCRIBE_QUORUM, 59, 62, 63}
     assert ctl["apis"][1] == (16, 16)  # Fetch: the version the quorum speaks
     assert API_DESCRIBE_QUORUM in cli["apis"] and 0 in cli["apis"] and len(cli["apis"]) > 10
 
