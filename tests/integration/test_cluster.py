@@ -1,12 +1,14 @@
 """Several chronik processes forming one cluster on loopback: the metadata
 quorum elects one leader, replicates the metadata log to every voter, fails
-over when its leader is killed, and a returning node catches up.
+over when its leader is killed, and a returning node catches up; every node
+registers as a broker and heartbeats, and a silent one is fenced.
 
 Each node is a real broker process (harness.Broker) with every node's ports
 chosen before any starts, so controller.quorum.voters is the same on all."""
 
 import json
 import random
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -53,8 +55,9 @@ def ready(node):
 @pytest.fixture
 def cluster(broker_factory):
     """make(n): n voters, ports picked first, started in random order."""
-    def make(n):
-        nodes = [broker_factory(name="node%d" % i, node_id=i, start=False) for i in range(1, n + 1)]
+    def make(n, settings=None):
+        nodes = [broker_factory(name="node%d" % i, node_id=i, settings=settings, start=False)
+                 for i in range(1, n + 1)]
         for b in nodes:
             b._pick_ports()
         voters = ",".join("%d@127.0.0.1:%d" % (b.node_id, b.controller_port) for b in nodes)
@@ -137,3 +140,59 @@ def test_leader_failover_and_catch_up(cluster):
     wait_for(lambda: ready(leader), "the old leader to be ready again")
     wait_for(lambda: {"before-failover", "after-failover"} <= topics_on(leader), "the old leader to catch up")
     assert status(leader)["quorum"]["leader_id"] == new_id
+
+
+def metadata_brokers(node):
+    """(sorted [(id, port)], controller id) from the node's Metadata v1."""
+    with kwire.Conn.to(node.bootstrap) as c:
+        md = kwire.metadata_v1(c, [])
+    return sorted((b["node_id"], b["port"]) for b in md["brokers"]), md["controller_id"]
+
+
+def brokers_in_status(node):
+    return {b["id"]: b for b in status(node)["brokers"]}
+
+
+# Every node registers with the controller and heartbeats: each node's
+# Metadata lists the three brokers with their advertised ports, and all
+# name the quorum leader as controller; the leader's /status knows each
+# broker's last heartbeat, the others report -1.
+def test_every_node_lists_every_broker(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    want = sorted((b.node_id, b.port) for b in nodes)
+    for b in nodes:
+        wait_for(lambda: metadata_brokers(b) == (want, leader_id),
+                 "node %d to list every broker with controller %d" % (b.node_id, leader_id))
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    seen = brokers_in_status(leader)
+    assert sorted(seen) == [1, 2, 3]
+    assert all(not v["fenced"] and 0 <= v["last_heartbeat_ms_ago"] < 30000 for v in seen.values()), seen
+    assert all(v["port"] == b.port for b in nodes for v in [seen[b.node_id]])
+    other = next(b for b in nodes if b is not leader)
+    assert all(v["last_heartbeat_ms_ago"] == -1 for v in brokers_in_status(other).values())
+
+
+# A broker stopped (SIGSTOP) for longer than the session timeout is fenced:
+# the leader's /status shows it fenced and degraded, Metadata no longer lists
+# it, /metrics counts it; after SIGCONT it heartbeats and is unfenced again.
+def test_silent_broker_is_fenced_and_returns(cluster):
+    nodes = cluster(3, settings={"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"})
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    victim = next(b for b in nodes if b is not leader)
+    wait_for(lambda: len(metadata_brokers(leader)[0]) == 3, "every broker registered")
+    victim.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: brokers_in_status(leader)[victim.node_id]["fenced"], "the stopped broker to be fenced")
+        st = status(leader)
+        assert not st["healthy"] and any("broker %d is fenced" % victim.node_id in p for p in st["problems"]), st
+        assert victim.node_id not in [i for i, _ in metadata_brokers(leader)[0]]
+        with urllib.request.urlopen(leader.admin_url + "/metrics", timeout=10) as f:
+            metrics = f.read().decode()
+        assert 'chronik_brokers{state="fenced"} 1' in metrics, metrics
+    finally:
+        victim.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: not brokers_in_status(leader)[victim.node_id]["fenced"], "the broker to be unfenced")
+    want = sorted((b.node_id, b.port) for b in nodes)
+    wait_for(lambda: metadata_brokers(leader)[0] == want, "the broker listed again")
