@@ -36,7 +36,9 @@
  *     marks it InControlledShutdown, a version 1 field; Chronik writes
  *     version 0 and fences at once, which moves the same leaderships.)
  *   - Session: an unfenced broker silent for longer than
- *     broker.session.timeout.ms (9000 by default) is fenced.
+ *     broker.session.timeout.ms (9000 by default) is fenced. The
+ *     controller's own node counts as heard from at every tick
+ *     (meta_broker_alive): its process runs the controller.
  *   - Fencing a broker removes it from every ISR it is in, unless it is the
  *     last member (the ISR is never emptied, so the partition remembers who
  *     has its data), and every partition it led gets as leader the first
@@ -438,6 +440,12 @@ int16_t meta_broker_heartbeat(const meta_writer *w, meta_liveness *lv, const met
     out->fenced = meta_image_broker(w->img, hb->id)->fenced;
     out->should_shut_down = hb->wants_shutdown;
     return KERR_NONE;
+}
+
+void meta_broker_alive(meta_liveness *lv, const meta_image *img, int32_t id, int64_t now_ms)
+{
+    if (meta_image_broker(img, id))
+        liveness_get(lv, img, id, now_ms, img->offset)->last_heartbeat_ms = now_ms;
 }
 
 int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_ms,

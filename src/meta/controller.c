@@ -409,7 +409,11 @@ static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
     int64_t timeout_ms = op->broker.session_timeout_ms > 0 ? op->broker.session_timeout_ms
                                                            : META_BROKER_SESSION_TIMEOUT_MS_DEFAULT;
     meta_writer w = round_writer(r);
-    meta_brokers_tick(&w, &m->liveness, op_now_ms(&op->broker), timeout_ms);
+    int64_t now_ms = op_now_ms(&op->broker);
+    /* This node runs the controller, so its broker is alive: a controller
+     * slowed down (a long round, a loaded machine) never fences itself. */
+    meta_broker_alive(&m->liveness, r->img, m->node_id, now_ms);
+    meta_brokers_tick(&w, &m->liveness, now_ms, timeout_ms);
     return KERR_NONE;
 }
 

@@ -191,6 +191,9 @@ typedef struct meta_heartbeat_reply {
 int16_t meta_broker_heartbeat(const meta_writer *w, meta_liveness *lv, const meta_heartbeat *hb,
                               int64_t now_ms, meta_heartbeat_reply *out, const char **msg);
 
+/* Count registered broker id as heard from at now_ms (the controller's own
+ * node: its process is running the controller). */
+void meta_broker_alive(meta_liveness *lv, const meta_image *img, int32_t id, int64_t now_ms);
 /* Fence every unfenced broker silent for longer than session_timeout_ms and
  * move its leaderships. Returns how many it fenced. */
 int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_ms,

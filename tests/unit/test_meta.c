@@ -521,6 +521,26 @@ TEST(session_timeout_fences_and_moves_leaders)
     meta_image_release(img);
 }
 
+/* A broker the controller counts as alive (its own node) is never fenced
+ * by the session timeout, while a silent one is. */
+TEST(controller_node_stays_alive)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    meta_writer w = writer(&s);
+    CHECK_EQ_INT(meta_brokers_tick(&w, &lv, 9000, 9000), 0);
+    meta_broker_alive(&lv, img, 1, 20000);
+    meta_broker_alive(&lv, img, 9, 20000); /* not registered: nothing */
+    CHECK_EQ_INT(meta_brokers_tick(&w, &lv, 20001, 9000), 2);
+    CHECK(!meta_image_broker(img, 1)->fenced && meta_image_broker(img, 2)->fenced &&
+          meta_image_broker(img, 3)->fenced);
+    CHECK(!meta_image_broker(img, 9));
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
 /* A broker asking to be fenced, or to shut down, is fenced at once and its
  * leaderships move; the shutting-down one is told it may go. */
 TEST(heartbeat_fence_and_shutdown)
