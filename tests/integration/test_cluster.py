@@ -149,6 +149,20 @@ def metadata_brokers(node):
     return sorted((b["node_id"], b["port"]) for b in md["brokers"]), md["controller_id"]
 
 
+ERR_STALE_BROKER_EPOCH = 77
+ERR_NOT_CONTROLLER = 41
+
+
+def heartbeat_error(node, broker_id, epoch):
+    """ErrorCode of a BrokerHeartbeat v0 sent to node's controller listener."""
+    body = (kwire.Writer().i32(broker_id).i64(epoch).i64(0).i8(0).i8(0).tags().bytes())
+    with kwire.Conn("127.0.0.1", node.controller_port) as c:
+        _, resp = c.request(63, 0, body)
+    r = kwire.Reader(resp)
+    r.i32()
+    return r.i16()
+
+
 def brokers_in_status(node):
     return {b["id"]: b for b in status(node)["brokers"]}
 
@@ -156,7 +170,9 @@ def brokers_in_status(node):
 # Every node registers with the controller and heartbeats: each node's
 # Metadata lists the three brokers with their advertised ports, and all
 # name the quorum leader as controller; the leader's /status knows each
-# broker's last heartbeat, the others report -1.
+# broker's last heartbeat, the others report -1; a heartbeat sent to a node
+# that is not the controller gets NOT_CONTROLLER, one with a stale broker
+# epoch STALE_BROKER_EPOCH.
 def test_every_node_lists_every_broker(cluster):
     nodes = cluster(3)
     leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
@@ -171,6 +187,9 @@ def test_every_node_lists_every_broker(cluster):
     assert all(v["port"] == b.port for b in nodes for v in [seen[b.node_id]])
     other = next(b for b in nodes if b is not leader)
     assert all(v["last_heartbeat_ms_ago"] == -1 for v in brokers_in_status(other).values())
+    # Only the controller takes heartbeats; it refuses a stale broker epoch.
+    assert heartbeat_error(other, other.node_id, 0) == ERR_NOT_CONTROLLER
+    assert heartbeat_error(leader, other.node_id, 1 << 40) == ERR_STALE_BROKER_EPOCH
 
 
 # A broker stopped (SIGSTOP) for longer than the session timeout is fenced:
