@@ -63,3 +63,14 @@ static int64_t clock_ns(clockid_t id)
 int64_t clock_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 int64_t clock_mono_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000; }
 int64_t clock_wall_ms(void) { return clock_ns(CLOCK_REALTIME) / 1000000; }
+
+struct timespec clock_abstime_after_ms(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    return ts;
+}

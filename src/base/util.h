@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CHRONIK_VERSION "0.1.0"
 
@@ -40,6 +41,8 @@ char *xstrndup(const char *s, size_t n);
 /* Clocks. mono: CLOCK_MONOTONIC; wall: CLOCK_REALTIME (Kafka timestamps). */
 int64_t clock_mono_ns(void);
 int64_t clock_mono_ms(void);
+/* The CLOCK_REALTIME instant ms from now, for pthread_cond_timedwait. */
+struct timespec clock_abstime_after_ms(int64_t ms);
 int64_t clock_wall_ms(void);
 
 #endif

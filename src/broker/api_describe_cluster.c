@@ -1,5 +1,5 @@
 /* api_describe_cluster.c - DescribeCluster (key 60) v0-v1: the cluster id,
- * the controller and the brokers. Every node answers for the BROKER
+ * the controller (the quorum leader) and the live brokers (cluster_view.c). Every node answers for the BROKER
  * endpoint type only (v1 may ask for CONTROLLER endpoints, which clients
  * get from the controller listener instead). */
 #include "broker/broker_int.h"
@@ -27,14 +27,20 @@ breq_rc api_describe_cluster(breq *r)
         return BREQ_DONE;
     }
     resp->ClusterId = kstr_from(c->cluster_id);
-    resp->ControllerId = c->node_id;
-    resp->Brokers.count = 1;
-    resp->Brokers.items = breq_items(r, &DescribeClusterResponse_DescribeClusterBroker_desc, 1);
-    DescribeClusterResponse_DescribeClusterBroker *br = &resp->Brokers.items[0];
-    br->BrokerId = c->node_id;
-    br->Host = kstr_from(c->advertise.host);
-    br->Port = c->advertise.port;
-    br->Rack = KSTR_NULL;
+    resp->ControllerId = broker_view_controller(r->b);
+    meta_image *img = meta_acquire(r->b->meta);
+    broker_view *v;
+    int32_t n = broker_view_list(r, img, &v);
+    meta_image_release(img);
+    resp->Brokers.count = n;
+    resp->Brokers.items = breq_items(r, &DescribeClusterResponse_DescribeClusterBroker_desc, n);
+    for (int32_t i = 0; i < n; i++) {
+        DescribeClusterResponse_DescribeClusterBroker *br = &resp->Brokers.items[i];
+        br->BrokerId = v[i].id;
+        br->Host = kstr_from(v[i].host);
+        br->Port = v[i].port;
+        br->Rack = kstr_from(v[i].rack);
+    }
     if (req->IncludeClusterAuthorizedOperations)
         resp->ClusterAuthorizedOperations = CLUSTER_AUTHORIZED_OPS;
     return BREQ_DONE;

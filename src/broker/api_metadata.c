@@ -1,4 +1,4 @@
-/* api_metadata.c - Metadata (key 3) v0-v12: the brokers, the cluster id,
+/* api_metadata.c - Metadata (key 3) v0-v12: the live brokers (cluster_view.c), the cluster id,
  * the controller, and the requested topics (all of them when the request's
  * topic list is null, or empty in v0). A requested topic that does not
  * exist is created first when auto-creation is on and the request allows
@@ -7,18 +7,21 @@
 
 #include "broker/broker_int.h"
 
-static void fill_brokers(breq *r, MetadataResponse *resp)
+static void fill_brokers(breq *r, const meta_image *img, MetadataResponse *resp)
 {
-    const config *c = &r->b->cfg;
-    resp->Brokers.count = 1;
-    resp->Brokers.items = breq_items(r, &MetadataResponse_MetadataResponseBroker_desc, 1);
-    MetadataResponse_MetadataResponseBroker *br = &resp->Brokers.items[0];
-    br->NodeId = c->node_id;
-    br->Host = kstr_from(c->advertise.host);
-    br->Port = c->advertise.port;
-    br->Rack = KSTR_NULL;
-    resp->ClusterId = kstr_from(c->cluster_id);
-    resp->ControllerId = c->node_id;
+    broker_view *v;
+    int32_t n = broker_view_list(r, img, &v);
+    resp->Brokers.count = n;
+    resp->Brokers.items = breq_items(r, &MetadataResponse_MetadataResponseBroker_desc, n);
+    for (int32_t i = 0; i < n; i++) {
+        MetadataResponse_MetadataResponseBroker *br = &resp->Brokers.items[i];
+        br->NodeId = v[i].id;
+        br->Host = kstr_from(v[i].host);
+        br->Port = v[i].port;
+        br->Rack = kstr_from(v[i].rack);
+    }
+    resp->ClusterId = kstr_from(r->b->cfg.cluster_id);
+    resp->ControllerId = broker_view_controller(r->b);
 }
 
 static bool is_internal(const char *name)
@@ -58,9 +61,9 @@ static breq_rc metadata_fill(breq *r)
 {
     const MetadataRequest *req = r->req;
     MetadataResponse *resp = r->resp;
-    fill_brokers(r, resp);
     meta_image *img = meta_acquire(r->b->meta);
     breq_hold_image(r, img);
+    fill_brokers(r, img, resp);
     if (all_topics(r, req)) {
         resp->Topics.count = img->ntopics;
         resp->Topics.items = breq_items(r, &MetadataResponse_MetadataResponseTopic_desc, img->ntopics);

@@ -92,6 +92,16 @@ static void broker_metrics(buf_t *out, void *ctx)
     }
 }
 
+/* Registered and unfenced in the published metadata (DESIGN.md §3: ready). */
+static bool broker_unfenced(broker *b)
+{
+    meta_image *img = meta_acquire(b->meta);
+    const meta_broker *me = meta_image_broker(img, b->cfg.node_id);
+    bool ok = me && !me->fenced;
+    meta_image_release(img);
+    return ok;
+}
+
 bool broker_ready_check(broker *b, char *reason, size_t len)
 {
     if (atomic_load(&g_stop_requested)) {
@@ -100,6 +110,10 @@ bool broker_ready_check(broker *b, char *reason, size_t len)
     }
     if (b->meta && !meta_caught_up(b->meta)) {
         snprintf(reason, len, "metadata not caught up with the quorum");
+        return false;
+    }
+    if (b->meta && !broker_unfenced(b)) {
+        snprintf(reason, len, "this broker is not registered and unfenced at the controller");
         return false;
     }
     return true;
@@ -303,7 +317,10 @@ static int open_storage(broker *b)
     meta_config mc = {.data_dir = b->cfg.data_dir, .fs = fs, .node_id = b->cfg.node_id,
                       .election_timeout_ms = b->cfg.quorum_election_timeout_ms,
                       .election_backoff_max_ms = b->cfg.quorum_election_backoff_max_ms,
-                      .fetch_timeout_ms = b->cfg.quorum_fetch_timeout_ms};
+                      .fetch_timeout_ms = b->cfg.quorum_fetch_timeout_ms,
+                      .advertised_host = b->cfg.advertise.host, .advertised_port = (uint16_t)b->cfg.advertise.port,
+                      .heartbeat_interval_ms = b->cfg.broker_heartbeat_interval_ms,
+                      .session_timeout_ms = b->cfg.broker_session_timeout_ms};
     for (int i = 0; i < b->cfg.nvoters && i < META_VOTERS_MAX; i++) {
         mc.voter_ids[mc.n_voters] = b->cfg.voters[i].id;
         fmt_hostport(mc.voter_addrs[mc.n_voters], sizeof mc.voter_addrs[0], &b->cfg.voters[i].addr);

@@ -37,7 +37,8 @@ enum api_key {
     API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_INCREMENTAL_ALTER_CONFIGS = 44,
     API_OFFSET_DELETE = 47, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
     API_DESCRIBE_QUORUM = 55, API_FETCH_SNAPSHOT = 59, API_DESCRIBE_CLUSTER = 60,
-    API_DESCRIBE_PRODUCERS = 61, API_ALLOCATE_PRODUCER_IDS = 67,
+    API_DESCRIBE_PRODUCERS = 61, API_BROKER_REGISTRATION = 62, API_BROKER_HEARTBEAT = 63,
+    API_ALLOCATE_PRODUCER_IDS = 67,
 };
 
 typedef struct broker_stats {
@@ -180,12 +181,14 @@ breq_rc api_describe_cluster(breq *r);
 breq_rc api_init_producer_id(breq *r);
 breq_rc api_describe_producers(breq *r);
 breq_rc api_describe_quorum(breq *r);
-breq_rc api_raft(breq *r);
+breq_rc api_raft(breq *r); /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot (controller) */
+breq_rc api_broker_registration(breq *r);   /* controller listener */
+breq_rc api_broker_heartbeat(breq *r);      /* controller listener */
+breq_rc api_allocate_producer_ids(breq *r); /* controller listener */
 /* The error for a partition this node holds no log of: NOT_LEADER_OR_FOLLOWER
  * when the topic has it (another node leads it: the client refreshes its
  * metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION (topics.c). */
 int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index);
-breq_rc api_allocate_producer_ids(breq *r); /* controller listener */ /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot (controller) */
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 
@@ -207,6 +210,10 @@ typedef struct meta_wait meta_wait;
 meta_wait *meta_wait_new(breq *r, breq_rc (*after)(breq *r));
 void meta_wait_submit(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg);
 breq_rc meta_wait_end(meta_wait *w);
+/* Submit one op and park r: answer(r, op, err) fills the response on the
+ * controller thread (op is freed once it returns), then r is answered. */
+typedef void (*meta_answer_fn)(breq *r, const meta_op *op, int16_t err);
+breq_rc meta_op_park(breq *r, meta_op *op, meta_answer_fn answer);
 
 /* ---- topic configuration (topic_config.c) ---------------------------------- */
 
@@ -246,6 +253,19 @@ int16_t dynconf_check_value(breq *r, kstr_t resource, const char *key, const cha
 /* The dynamic values of key (or an alias) for this node and the cluster-wide default, or NULL. */
 void dynconf_lookup(const broker *b, const meta_image *img, const char *key, const char **node_value,
                     const char **default_value);
+
+/* ---- cluster_view.c: the brokers clients are told of --------------------- */
+typedef struct broker_view {
+    int32_t id;
+    const char *host;  /* in r's arena */
+    int32_t port;
+    const char *rack;  /* NULL: none */
+} broker_view;
+/* The live brokers of img in id order, copied into r's arena (this node
+ * alone while none is registered and unfenced); returns their count. */
+int32_t broker_view_list(breq *r, const meta_image *img, broker_view **out);
+/* The id clients are given as controller: the quorum leader, else this node. */
+int32_t broker_view_controller(const broker *b);
 
 /* Keep img alive until r is freed (the response may point into it). */
 static inline void breq_hold_image(breq *r, meta_image *img)

@@ -55,6 +55,8 @@ static const api_handler controller_handlers[] = {
     {API_END_QUORUM_EPOCH, 0, 0, api_raft},
     {API_DESCRIBE_QUORUM, 0, 1, api_describe_quorum},
     {API_FETCH_SNAPSHOT, 0, 0, api_raft},
+    {API_BROKER_REGISTRATION, 0, 3, api_broker_registration},
+    {API_BROKER_HEARTBEAT, 0, 1, api_broker_heartbeat},
     {API_ALLOCATE_PRODUCER_IDS, 0, 0, api_allocate_producer_ids},
 };
 

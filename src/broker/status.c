@@ -19,6 +19,10 @@
  *              "log_end_offset":N, "elections":N, "last_election_ms_ago":N,
  *              "voters":[{"id", "log_end_offset", "lag", "last_fetch_ms_ago"}],
  *              "observers":[]}   (voter positions are known at the leader; -1 elsewhere)
+ *    "brokers":[{"id":1, "host":"h", "port":N, "fenced":false,
+ *                "last_heartbeat_ms_ago":N}]   (registered brokers; the heartbeat
+ *                age is known at the controller, -1 elsewhere; a fenced broker
+ *                is a problem)
  *    "counts":{"topics":N, "partitions":N, "offline_partitions":N,
  *              "under_replicated_partitions":N, "leaderless_partitions":N,
  *              "groups":N, "connections":N},
@@ -66,6 +70,8 @@ typedef struct snapshot {
     prow *rows;
     int nrows;
     int offline, under_replicated, leaderless, groups, read_only;
+    int fenced;                 /* registered brokers that are fenced */
+    int64_t *hb_age_ms;         /* per registered broker, -1 unknown */
     int64_t disk_free, disk_total, disk_warn_below; /* -1 when unknown */
     meta_quorum_status quorum;
     bool ready;
@@ -162,17 +168,23 @@ static void take(snapshot *s, broker *b)
     s->connections = ns.connections_active;
     take_disk(s, b);
     meta_quorum_status_get(b->meta, &s->quorum);
+    s->hb_age_ms = xcalloc((size_t)s->img->nbrokers + 1, sizeof *s->hb_age_ms);
+    for (int32_t i = 0; i < s->img->nbrokers; i++) {
+        s->fenced += s->img->brokers[i].fenced;
+        s->hb_age_ms[i] = meta_heartbeat_age_ms(b->meta, s->img->brokers[i].id);
+    }
 }
 
 static void release(snapshot *s)
 {
     free(s->rows);
+    free(s->hb_age_ms);
     meta_image_release(s->img);
 }
 
 static bool healthy(const snapshot *s)
 {
-    return s->ready && !s->offline && !s->under_replicated && !s->leaderless && !s->read_only;
+    return s->ready && !s->offline && !s->under_replicated && !s->leaderless && !s->read_only && !s->fenced;
 }
 
 /* ---- JSON ----------------------------------------------------------------- */
@@ -231,6 +243,12 @@ static void each_problem(const snapshot *s, void (*fn)(void *arg, const char *te
     char line[512];
     if (!s->ready) {
         snprintf(line, sizeof line, "not ready: %s", s->ready_reason);
+        fn(arg, line);
+    }
+    for (int32_t i = 0; i < s->img->nbrokers; i++) {
+        if (!s->img->brokers[i].fenced)
+            continue;
+        snprintf(line, sizeof line, "broker %" PRId32 " is fenced", s->img->brokers[i].id);
         fn(arg, line);
     }
     int named = 0;
@@ -312,6 +330,19 @@ static void json_quorum(buf_t *o, const snapshot *s)
     buf_printf(o, "]},");
 }
 
+static void json_brokers(buf_t *o, const snapshot *s)
+{
+    buf_printf(o, "\"brokers\":[");
+    for (int32_t i = 0; i < s->img->nbrokers; i++) {
+        const meta_broker *br = &s->img->brokers[i];
+        buf_printf(o, "%s{\"id\":%" PRId32 ",\"host\":", i ? "," : "", br->id);
+        jstr(o, br->host);
+        buf_printf(o, ",\"port\":%u,\"fenced\":%s,\"last_heartbeat_ms_ago\":%" PRId64 "}", br->port,
+                   br->fenced ? "true" : "false", s->hb_age_ms[i]);
+    }
+    buf_printf(o, "],");
+}
+
 static void render_json(const snapshot *s, buf_t *o)
 {
     const config *c = &s->b->cfg;
@@ -336,6 +367,7 @@ static void render_json(const snapshot *s, buf_t *o)
     jstr(o, s->ready_reason);
     buf_printf(o, "},");
     json_quorum(o, s);
+    json_brokers(o, s);
     buf_printf(o, "\"counts\":{\"topics\":%" PRId32 ",\"partitions\":%d,\"offline_partitions\":%d,"
                   "\"under_replicated_partitions\":%d,\"leaderless_partitions\":%d,\"read_only_partitions\":%d,"
                   "\"groups\":%d,\"connections\":%" PRIu64 "},\"partitions\":[",
@@ -418,6 +450,7 @@ static void render_text(const snapshot *s, buf_t *o)
                   "read-only %d), groups %d, connections %" PRIu64 "\n",
                s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->read_only,
                s->groups, s->connections);
+    buf_printf(o, "brokers %" PRId32 " registered, %d fenced\n", s->img->nbrokers, s->fenced);
     if (s->disk_free >= 0)
         buf_printf(o, "disk: %s, %" PRId64 " MiB free of %" PRId64 " MiB\n", c->data_dir, s->disk_free >> 20,
                    s->disk_total >> 20);
@@ -471,6 +504,9 @@ void broker_status_metrics(broker *b, buf_t *out)
                         "\n# TYPE chronik_log_dir_total_bytes gauge\nchronik_log_dir_total_bytes{dir=\"%s\"} %" PRId64
                         "\n",
                    b->cfg.data_dir, s.disk_free, b->cfg.data_dir, s.disk_total);
+    buf_printf(out, "# TYPE chronik_brokers gauge\nchronik_brokers{state=\"unfenced\"} %d\n"
+                    "chronik_brokers{state=\"fenced\"} %d\n",
+               (int)s.img->nbrokers - s.fenced, s.fenced);
     const meta_quorum_status *q = &s.quorum;
     buf_printf(out,
                "# TYPE chronik_raft_epoch gauge\nchronik_raft_epoch %" PRId32 "\n"

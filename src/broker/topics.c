@@ -155,6 +155,36 @@ void meta_wait_submit(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg)
     meta_submit(w->r->b->meta, op);
 }
 
+typedef struct op_park {
+    breq *r;
+    meta_op *op;
+    meta_answer_fn answer;
+} op_park;
+
+static breq_rc op_answered(breq *r)
+{
+    (void)r;
+    return BREQ_DONE;
+}
+
+static void op_park_done(void *arg, int16_t err, const char *msg)
+{
+    op_park *p = arg;
+    (void)msg;
+    p->answer(p->r, p->op, err);
+    breq_resume(p->r, op_answered);
+}
+
+breq_rc meta_op_park(breq *r, meta_op *op, meta_answer_fn answer)
+{
+    op_park *p = arena_alloc(&r->arena, sizeof *p);
+    *p = (op_park){r, op, answer};
+    op->done = op_park_done;
+    op->arg = p;
+    meta_submit(r->b->meta, op);
+    return BREQ_PARKED;
+}
+
 breq_rc meta_wait_end(meta_wait *w)
 {
     if (atomic_fetch_sub(&w->pending, 1) == 1)

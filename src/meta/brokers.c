@@ -36,13 +36,18 @@
  *     marks it InControlledShutdown, a version 1 field; Chronik writes
  *     version 0 and fences at once, which moves the same leaderships.)
  *   - Session: an unfenced broker silent for longer than
- *     broker.session.timeout.ms (9000 by default) is fenced.
+ *     broker.session.timeout.ms (9000 by default) is fenced. The
+ *     controller's own node counts as heard from at every tick
+ *     (meta_broker_alive): its process runs the controller.
  *   - Fencing a broker removes it from every ISR it is in, unless it is the
  *     last member (the ISR is never emptied, so the partition remembers who
  *     has its data), and every partition it led gets as leader the first
  *     replica, in replica order, that is in the remaining ISR and unfenced,
  *     or -1 (offline) when there is none. Each change is one
  *     PartitionChangeRecord (Isr null and Leader -2 when unchanged).
+ *   - Unfencing a broker makes it the leader of every partition left without
+ *     a leader whose ISR holds it (it was their last member), as Kafka's
+ *     ReplicationControlManager does when a broker is unfenced.
  *
  * Invariants (meta_brokers_check):
  *   1. brokers are sorted by id, ids unique and non-negative;
@@ -343,6 +348,27 @@ void meta_broker_fence(const meta_writer *w, int32_t id, int64_t epoch)
     move_leadership(w, id);
 }
 
+/* Partitions without a leader whose ISR holds id (it was fenced while
+ * their last member) get id back as leader once it is unfenced. */
+static void elect_offline(const meta_writer *w, int32_t id)
+{
+    CK_ASSERT(live(w->img, id));
+    for (int32_t t = 0; t < w->img->ntopics; t++) {
+        for (int32_t i = 0; i < w->img->topics[t]->npartitions; i++) {
+            const meta_topic *topic = w->img->topics[t];
+            const meta_partition *p = &topic->partitions[i];
+            if (p->leader != -1 || !meta_ids_has(p->isr, p->nisr, id))
+                continue;
+            PartitionChangeRecord pc;
+            proto_set_defaults(&PartitionChangeRecord_desc, 0, &pc);
+            pc.TopicId = topic->id;
+            pc.PartitionId = i;
+            pc.Leader = id;
+            meta_write(w, META_REC_PARTITION_CHANGE, &PartitionChangeRecord_desc, &pc);
+        }
+    }
+}
+
 /* ---- registration and heartbeats ------------------------------------------ */
 
 static void write_registration(const meta_writer *w, const meta_registration *reg, int64_t epoch)
@@ -409,10 +435,17 @@ int16_t meta_broker_heartbeat(const meta_writer *w, meta_liveness *lv, const met
     else if (!hb->wants_shutdown && !hb->wants_fence && fenced && out->caught_up) {
         UnfenceBrokerRecord ur = {.Id = hb->id, .Epoch = epoch};
         meta_write(w, META_REC_UNFENCE_BROKER, &UnfenceBrokerRecord_desc, &ur);
+        elect_offline(w, hb->id);
     }
     out->fenced = meta_image_broker(w->img, hb->id)->fenced;
     out->should_shut_down = hb->wants_shutdown;
     return KERR_NONE;
+}
+
+void meta_broker_alive(meta_liveness *lv, const meta_image *img, int32_t id, int64_t now_ms)
+{
+    if (meta_image_broker(img, id))
+        liveness_get(lv, img, id, now_ms, img->offset)->last_heartbeat_ms = now_ms;
 }
 
 int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_ms,

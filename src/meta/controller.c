@@ -32,7 +32,10 @@ struct meta {
     int32_t node_id;
     meta_listener_fn listener;
     void *listener_ctx;
-    meta_liveness liveness;    /* controller thread only (brokers.c) */
+    pthread_mutex_t live_lock; /* liveness: written by the controller thread, read by status */
+    meta_liveness liveness;    /* brokers.c's memory of heartbeats, while leader */
+    int32_t liveness_epoch;    /* the leader epoch liveness belongs to; -1 none */
+    lifecycle_t *lifecycle;    /* this node's registration; NULL: it does not register */
 };
 
 /* One round's records: framed into one quorum entry, and applied to a
@@ -406,7 +409,11 @@ static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
     int64_t timeout_ms = op->broker.session_timeout_ms > 0 ? op->broker.session_timeout_ms
                                                            : META_BROKER_SESSION_TIMEOUT_MS_DEFAULT;
     meta_writer w = round_writer(r);
-    meta_brokers_tick(&w, &m->liveness, op_now_ms(&op->broker), timeout_ms);
+    int64_t now_ms = op_now_ms(&op->broker);
+    /* This node runs the controller, so its broker is alive: a controller
+     * slowed down (a long round, a loaded machine) never fences itself. */
+    meta_broker_alive(&m->liveness, r->img, m->node_id, now_ms);
+    meta_brokers_tick(&w, &m->liveness, now_ms, timeout_ms);
     return KERR_NONE;
 }
 
@@ -533,6 +540,20 @@ static void complete_ops(meta_op *ops, const int16_t *errs, const char **msgs)
     }
 }
 
+/* A controller starts every broker's clock afresh when it takes over (as
+ * Kafka's BrokerHeartbeatManager does), so that time spent as a follower
+ * never counts against a broker. Controller thread, under live_lock. */
+static void refresh_liveness(meta_t *m)
+{
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    int32_t epoch = qi.role == RAFT_LEADER ? qi.epoch : -1;
+    if (epoch != m->liveness_epoch) {
+        m->liveness.n = 0;
+        m->liveness_epoch = epoch;
+    }
+}
+
 static void run_round(meta_t *m, meta_op *ops)
 {
     meta_image *base = meta_acquire(m);
@@ -551,8 +572,11 @@ static void run_round(meta_t *m, meta_op *ops)
     round_t r = {.img = meta_image_copy(base), .now_ms = clock_wall_ms()};
     meta_image_release(base);
     meta_round_init(&r.blob);
+    pthread_mutex_lock(&m->live_lock);
+    refresh_liveness(m);
     for (meta_op *op = ops; op; op = op->next, n++)
         errs[n] = run_op(&r, m, op, &msgs[n]);
+    pthread_mutex_unlock(&m->live_lock);
     int16_t cerr = r.nrecords > 0 ? commit_round(m, &r) : KERR_NONE;
     for (int i = 0; i < n && cerr != KERR_NONE; i++)
         if (errs[i] == KERR_NONE)
@@ -701,11 +725,7 @@ static int wait_caught_up(meta_t *m)
         bool done = qi.role == RAFT_LEADER && m->applied_next >= qi.log_end && qi.log_end > 0;
         bool failed = m->failed;
         if (!done && !failed) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 20 * 1000000L;
-            ts.tv_sec += ts.tv_nsec / 1000000000L;
-            ts.tv_nsec %= 1000000000L;
+            struct timespec ts = clock_abstime_after_ms(20);
             pthread_cond_timedwait(&m->cond, &m->lock, &ts);
         }
         pthread_mutex_unlock(&m->lock);
@@ -764,6 +784,8 @@ static meta_t *meta_new(plog_t *log, int32_t node_id, meta_listener_fn listener,
     meta_t *m = xcalloc(1, sizeof *m);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
+    pthread_mutex_init(&m->live_lock, NULL);
+    m->liveness_epoch = -1;
     m->log = log;
     m->node_id = node_id;
     m->listener = listener;
@@ -782,6 +804,7 @@ static void meta_free(meta_t *m)
     meta_image_release(m->notified);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->live_lock);
     free(m);
 }
 
@@ -826,6 +849,11 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
     pthread_mutex_unlock(&m->lock);
     if (pthread_create(&m->thread, NULL, controller_thread, m) != 0)
         CK_PANIC("cannot start the controller thread");
+    if (cfg->advertised_host) {
+        m->lifecycle = lifecycle_new(m, cfg);
+        if (!m->qnet)
+            lifecycle_first_beats(m->lifecycle);
+    }
     *out = m;
     return STORAGE_OK;
 }
@@ -834,6 +862,28 @@ void meta_connect(meta_t *m, net_t *net)
 {
     if (m->qnet)
         qnet_connect(m->qnet, net);
+    if (m->lifecycle)
+        lifecycle_start(m->lifecycle, net);
+}
+
+int32_t meta_controller_id(meta_t *m)
+{
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    return qi.leader_id;
+}
+
+int64_t meta_heartbeat_age_ms(meta_t *m, int32_t id)
+{
+    int64_t age = -1;
+    if (meta_controller_id(m) != m->node_id)
+        return -1;
+    pthread_mutex_lock(&m->live_lock);
+    for (int32_t i = 0; m->liveness_epoch >= 0 && i < m->liveness.n; i++)
+        if (m->liveness.v[i].id == id)
+            age = MAX(clock_mono_ms() - m->liveness.v[i].last_heartbeat_ms, 0);
+    pthread_mutex_unlock(&m->live_lock);
+    return age;
 }
 
 bool meta_caught_up(meta_t *m)
@@ -921,6 +971,7 @@ void meta_close(meta_t *m)
 {
     if (!m)
         return;
+    lifecycle_free(m->lifecycle); /* it may wait on the controller thread: first */
     pthread_mutex_lock(&m->lock);
     m->stopping = true;
     pthread_cond_signal(&m->cond);

@@ -133,6 +133,11 @@ typedef struct meta_config {
     int32_t election_timeout_ms;        /* 0: the default */
     int32_t election_backoff_max_ms;
     int32_t fetch_timeout_ms;
+    /* This node as a broker (lifecycle.c): NULL host: it does not register. */
+    const char *advertised_host;        /* its PLAINTEXT listener */
+    uint16_t advertised_port;
+    int32_t heartbeat_interval_ms;      /* broker.heartbeat.interval.ms; 0: 2000 */
+    int32_t session_timeout_ms;         /* broker.session.timeout.ms; 0: 9000 */
 } meta_config;
 
 /*
@@ -149,6 +154,12 @@ void meta_close(meta_t *m);
 /* True once this node knows a leader and has applied everything committed
  * it knows of (readiness). */
 bool meta_caught_up(meta_t *m);
+
+/* The quorum leader, whose controller decides (-1: unknown). Any thread. */
+int32_t meta_controller_id(meta_t *m);
+/* At the controller: ms since broker id last heartbeat, or -1 (unknown, or
+ * this node is not the controller). Any thread. */
+int64_t meta_heartbeat_age_ms(meta_t *m, int32_t id);
 
 /* ---- the quorum as operators see it ------------------------------------------ */
 typedef struct meta_quorum_replica {

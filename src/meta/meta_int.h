@@ -204,6 +204,9 @@ typedef struct meta_heartbeat_reply {
 int16_t meta_broker_heartbeat(const meta_writer *w, meta_liveness *lv, const meta_heartbeat *hb,
                               int64_t now_ms, meta_heartbeat_reply *out, const char **msg);
 
+/* Count registered broker id as heard from at now_ms (the controller's own
+ * node: its process is running the controller). */
+void meta_broker_alive(meta_liveness *lv, const meta_image *img, int32_t id, int64_t now_ms);
 /* Fence every unfenced broker silent for longer than session_timeout_ms and
  * move its leaderships. Returns how many it fenced. */
 int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_ms,
@@ -211,6 +214,15 @@ int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_m
 
 /* Fence broker id at epoch and move leadership off it (PartitionChangeRecords). */
 void meta_broker_fence(const meta_writer *w, int32_t id, int64_t epoch);
+
+/* ---- lifecycle.c: this node's registration and heartbeats ----------------- */
+typedef struct lifecycle lifecycle_t;
+lifecycle_t *lifecycle_new(meta_t *m, const meta_config *cfg);
+/* A single voter: register and heartbeat at once at its own controller. */
+void lifecycle_first_beats(lifecycle_t *l);
+/* Start the heartbeat thread; net (started) reaches the other voters. */
+void lifecycle_start(lifecycle_t *l, net_t *net);
+void lifecycle_free(lifecycle_t *l);
 
 /* ---- placement (placement.c) --------------------------------------------- */
 

@@ -348,11 +348,7 @@ static void reaper_drain(replica_mgr *m)
     int64_t deadline = clock_mono_ms() + REAP_WAIT_MS;
     pthread_mutex_lock(&m->reap_mu);
     while (m->live > 0 && clock_mono_ms() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        struct timespec ts = clock_abstime_after_ms(50);
         pthread_cond_timedwait(&m->reap_cv, &m->reap_mu, &ts);
     }
     if (m->live > 0)

@@ -1,6 +1,7 @@
 """Several chronik processes forming one cluster on loopback: the metadata
 quorum elects one leader, replicates the metadata log to every voter, fails
-over when its leader is killed, and a returning node catches up.
+over when its leader is killed, and a returning node catches up; every node
+registers as a broker and heartbeats, and a silent one is fenced.
 
 Each node is a real broker process (harness.Broker) with every node's ports
 chosen before any starts, so controller.quorum.voters is the same on all."""
@@ -53,10 +54,11 @@ def ready(node):
 
 @pytest.fixture
 def cluster(broker_factory):
-    """make(n, observers=0): n voters and that many broker-only nodes
-    (process.roles=broker), ports picked first, started in random order."""
-    def make(n, observers=0):
-        nodes = [broker_factory(name="node%d" % i, node_id=i, start=False) for i in range(1, n + observers + 1)]
+    """make(n, observers=0, settings=None): n voters and that many broker-only
+    nodes (process.roles=broker), ports picked first, started in random order."""
+    def make(n, observers=0, settings=None):
+        nodes = [broker_factory(name="node%d" % i, node_id=i, settings=settings, start=False)
+                 for i in range(1, n + observers + 1)]
         for b in nodes:
             b._pick_ports()
         voters = ",".join("%d@127.0.0.1:%d" % (b.node_id, b.controller_port) for b in nodes[:n])
@@ -284,7 +286,8 @@ def test_partition_held_elsewhere(cluster):
     admin = AdminClient({"bootstrap.servers": leader.bootstrap})
     for f in admin.create_topics([NewTopic("held", 1, 1)]).values():
         f.result(30)
-    holder = [b for b in nodes if (b.data_dir / "held-0").is_dir()]
+    # placed on any registered broker, whose log opens once it applies the topic
+    holder = wait_for(lambda: [b for b in nodes if (b.data_dir / "held-0").is_dir()], "the partition's log")
     assert len(holder) == 1
     other = next(b for b in nodes if b is not holder[0])
     wait_for(lambda: "held" in topics_on(other), "the topic on another node")
@@ -319,3 +322,78 @@ def test_voters_and_broker_only_nodes(cluster, tmp_path):
                           "--data-dir", str(tmp_path / "refused"),
                           "--voters", "1@127.0.0.1:%d" % nodes[0].controller_port], timeout_s=30)
     assert r.returncode == 1 and "cannot be a voter" in r.stderr, r.stderr
+
+
+def metadata_brokers(node):
+    """(sorted [(id, port)], controller id) from the node's Metadata v1."""
+    with kwire.Conn.to(node.bootstrap) as c:
+        md = kwire.metadata_v1(c, [])
+    return sorted((b["node_id"], b["port"]) for b in md["brokers"]), md["controller_id"]
+
+
+ERR_STALE_BROKER_EPOCH = 77
+ERR_NOT_CONTROLLER = 41
+
+
+def heartbeat_error(node, broker_id, epoch):
+    """ErrorCode of a BrokerHeartbeat v0 sent to node's controller listener."""
+    body = (kwire.Writer().i32(broker_id).i64(epoch).i64(0).i8(0).i8(0).tags().bytes())
+    with kwire.Conn("127.0.0.1", node.controller_port) as c:
+        _, resp = c.request(63, 0, body)
+    r = kwire.Reader(resp)
+    r.i32()
+    return r.i16()
+
+
+def brokers_in_status(node):
+    return {b["id"]: b for b in status(node)["brokers"]}
+
+
+# Every node registers with the controller and heartbeats: each node's
+# Metadata lists the three brokers with their advertised ports, and all
+# name the quorum leader as controller; the leader's /status knows each
+# broker's last heartbeat, the others report -1; a heartbeat sent to a node
+# that is not the controller gets NOT_CONTROLLER, one with a stale broker
+# epoch STALE_BROKER_EPOCH.
+def test_every_node_lists_every_broker(cluster):
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    want = sorted((b.node_id, b.port) for b in nodes)
+    for b in nodes:
+        wait_for(lambda: metadata_brokers(b) == (want, leader_id),
+                 "node %d to list every broker with controller %d" % (b.node_id, leader_id))
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    seen = brokers_in_status(leader)
+    assert sorted(seen) == [1, 2, 3]
+    assert all(not v["fenced"] and 0 <= v["last_heartbeat_ms_ago"] < 30000 for v in seen.values()), seen
+    assert all(v["port"] == b.port for b in nodes for v in [seen[b.node_id]])
+    other = next(b for b in nodes if b is not leader)
+    assert all(v["last_heartbeat_ms_ago"] == -1 for v in brokers_in_status(other).values())
+    # Only the controller takes heartbeats; it refuses a stale broker epoch.
+    assert heartbeat_error(other, other.node_id, 0) == ERR_NOT_CONTROLLER
+    assert heartbeat_error(leader, other.node_id, 1 << 40) == ERR_STALE_BROKER_EPOCH
+
+
+# A broker stopped (SIGSTOP) for longer than the session timeout is fenced:
+# the leader's /status shows it fenced and degraded, Metadata no longer lists
+# it, /metrics counts it; after SIGCONT it heartbeats and is unfenced again.
+def test_silent_broker_is_fenced_and_returns(cluster):
+    nodes = cluster(3, settings={"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"})
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    leader = next(b for b in nodes if b.node_id == leader_id)
+    victim = next(b for b in nodes if b is not leader)
+    wait_for(lambda: len(metadata_brokers(leader)[0]) == 3, "every broker registered")
+    victim.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: brokers_in_status(leader)[victim.node_id]["fenced"], "the stopped broker to be fenced")
+        st = status(leader)
+        assert not st["healthy"] and any("broker %d is fenced" % victim.node_id in p for p in st["problems"]), st
+        assert victim.node_id not in [i for i, _ in metadata_brokers(leader)[0]]
+        with urllib.request.urlopen(leader.admin_url + "/metrics", timeout=10) as f:
+            metrics = f.read().decode()
+        assert 'chronik_brokers{state="fenced"} 1' in metrics, metrics
+    finally:
+        victim.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: not brokers_in_status(leader)[victim.node_id]["fenced"], "the broker to be unfenced")
+    want = sorted((b.node_id, b.port) for b in nodes)
+    wait_for(lambda: metadata_brokers(leader)[0] == want, "the broker listed again")

@@ -509,9 +509,34 @@ TEST(session_timeout_fences_and_moves_leaders)
     CHECK_EQ_INT(meta_brokers_tick(&w, &lv, 14001, 9000), 1);
     for (int32_t p = 0; p < 3; p++)
         CHECK(part(img, "t", p)->leader == 3 && part(img, "t", p)->nisr == 1);
-    /* Broker 1 comes back: unfenced, but not leader until elected again. */
+    /* Broker 1 comes back: unfenced, it leads again the partition it was
+     * the last ISR member of (u-0), and nothing that has a live leader. */
+    int32_t u_epoch = part(img, "u", 0)->leader_epoch;
     CHECK(beat(&s, &lv, 1, ep[1], 15000, false, false, &rep) == KERR_NONE && !rep.fenced);
-    CHECK_EQ_INT(part(img, "u", 0)->leader, -1);
+    CHECK_EQ_INT(part(img, "u", 0)->leader, 1);
+    CHECK(part(img, "u", 0)->leader_epoch > u_epoch);
+    for (int32_t p = 0; p < 3; p++)
+        CHECK_EQ_INT(part(img, "t", p)->leader, 3);
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
+/* A broker the controller counts as alive (its own node) is never fenced
+ * by the session timeout, while a silent one is. */
+TEST(controller_node_stays_alive)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    meta_writer w = writer(&s);
+    CHECK_EQ_INT(meta_brokers_tick(&w, &lv, 9000, 9000), 0);
+    meta_broker_alive(&lv, img, 1, 20000);
+    meta_broker_alive(&lv, img, 9, 20000); /* not registered: nothing */
+    CHECK_EQ_INT(meta_brokers_tick(&w, &lv, 20001, 9000), 2);
+    CHECK(!meta_image_broker(img, 1)->fenced && meta_image_broker(img, 2)->fenced &&
+          meta_image_broker(img, 3)->fenced);
+    CHECK(!meta_image_broker(img, 9));
     meta_image_check(img);
     meta_image_release(img);
 }
