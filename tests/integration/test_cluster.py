@@ -397,3 +397,53 @@ def test_silent_broker_is_fenced_and_returns(cluster):
     wait_for(lambda: not brokers_in_status(leader)[victim.node_id]["fenced"], "the broker to be unfenced")
     want = sorted((b.node_id, b.port) for b in nodes)
     wait_for(lambda: metadata_brokers(leader)[0] == want, "the broker listed again")
+
+
+# The earlier system's failing reproduction: kafka-python bootstrapped only to
+# a node that does not lead the quorum auto-creates a topic by producing to
+# it, well under a second later the write is acknowledged, and every record
+# is consumed back through that node.
+def test_kafka_python_auto_creates_through_a_follower(cluster):
+    from kafka import KafkaConsumer, KafkaProducer
+    nodes = cluster(3)
+    leader_id, _ = wait_for(lambda: leader_view(nodes), "a leader")
+    follower = next(b for b in nodes if b.node_id != leader_id)
+    p = KafkaProducer(bootstrap_servers=follower.bootstrap, acks=1)
+    t0 = time.monotonic()
+    p.send("kp-auto", b"first").get(timeout=30)
+    first_ack_s = time.monotonic() - t0
+    for i in range(99):
+        p.send("kp-auto", b"m%d" % i)
+    p.flush(30)
+    p.close()
+    assert first_ack_s < 5.0, first_ack_s  # typically ~0.3 s; the bound leaves room for ASan on 2 cores
+    c = KafkaConsumer("kp-auto", bootstrap_servers=follower.bootstrap, auto_offset_reset="earliest",
+                      consumer_timeout_ms=10000)
+    got = [m.value for m in c]
+    c.close()
+    assert sorted(got) == sorted([b"first"] + [b"m%d" % i for i in range(99)])
+
+
+# A 6-partition topic is spread over the 3 registered brokers (each leads
+# two); librdkafka produces keyed messages with acks=all through one node
+# and a kafka-python group consumer bootstrapped to another reads every one.
+def test_spread_topic(cluster):
+    from confluent_kafka import Producer
+    from kafka import KafkaConsumer
+    nodes = cluster(3)
+    wait_for(lambda: leader_view(nodes), "a leader")
+    admin = AdminClient({"bootstrap.servers": nodes[0].bootstrap})
+    for f in admin.create_topics([NewTopic("spread", 6, 1)]).values():
+        f.result(30)
+    md = admin.list_topics("spread", timeout=30).topics["spread"]
+    leaders = sorted(p.leader for p in md.partitions.values())
+    assert leaders == [1, 1, 2, 2, 3, 3], leaders
+    p = Producer({"bootstrap.servers": nodes[1].bootstrap, "acks": "all"})
+    for i in range(600):
+        p.produce("spread", key=b"k%d" % i, value=b"v%d" % i)
+    assert p.flush(60) == 0
+    c = KafkaConsumer("spread", group_id="spread-group", bootstrap_servers=nodes[2].bootstrap,
+                      auto_offset_reset="earliest", consumer_timeout_ms=15000)
+    seen = [m.value for m in c]
+    c.close()
+    assert sorted(seen) == sorted(b"v%d" % i for i in range(600)), "%d seen" % len(seen)
