@@ -1,6 +1,8 @@
-/* api_find_coordinator.c - FindCoordinator (key 10) v0-v4: this node
- * coordinates every group (key type 0) and every transactional id (key
- * type 1); v4 batches several keys. Before it names itself for a group,
+/* api_find_coordinator.c - FindCoordinator (key 10) v0-v4: a group's
+ * coordinator is the broker that leads the group's partition of
+ * __consumer_offsets (the one its records go to), as in Kafka; on a single
+ * node that is this node. Transactional ids (key type 1) are not served
+ * yet. v4 batches several keys. Before it answers for a group,
  * __consumer_offsets exists: the first request creates it and waits. Also
  * starts the node's group coordinator (broker_groups_start). */
 #include <string.h>
@@ -27,8 +29,39 @@ group_coord *broker_groups_start(broker *b)
  * Transactions are not served yet: like a Kafka broker whose transaction
  * coordinator is unavailable, answer COORDINATOR_NOT_AVAILABLE (clients retry
  * until their own timeout). */
-static void locate(const breq *r, int8_t key_type, int16_t ready, int16_t *err, int32_t *node, kstr_t *host,
-                   int32_t *port)
+/* The leader of the group's __consumer_offsets partition, with its advertised
+ * address; this node when it leads it or no broker has registered (a lone
+ * node's first moments); COORDINATOR_NOT_AVAILABLE while it has no live leader. */
+static void coordinator_of(const breq *r, kstr_t key, int16_t *err, int32_t *node, kstr_t *host, int32_t *port)
+{
+    const broker *b = r->b;
+    meta_image *img = meta_acquire(b->meta);
+    const meta_topic *t = meta_image_topic(img, GROUP_TOPIC, strlen(GROUP_TOPIC));
+    int32_t leader = b->cfg.node_id;
+    if (t && t->npartitions > 0) {
+        int32_t p = group_rec_partition(key.ptr ? key.ptr : "", (size_t)MAX(key.len, 0), t->npartitions);
+        leader = t->partitions[p].leader;
+    }
+    const meta_broker *mb = leader != b->cfg.node_id && img->nbrokers > 0 ? meta_image_broker(img, leader) : NULL;
+    if (leader == b->cfg.node_id || img->nbrokers == 0) {
+        *node = b->cfg.node_id;
+        *host = kstr_from(b->cfg.advertise.host);
+        *port = b->cfg.advertise.port;
+    } else if (mb && !mb->fenced) {
+        *node = mb->id;
+        *host = kstr_from(arena_strndup((arena_t *)&r->arena, mb->host, strlen(mb->host)));
+        *port = mb->port;
+    } else {
+        *err = KERR_COORDINATOR_NOT_AVAILABLE;
+        *node = -1;
+        *host = KSTR_LIT("");
+        *port = -1;
+    }
+    meta_image_release(img);
+}
+
+static void locate(const breq *r, kstr_t key, int8_t key_type, int16_t ready, int16_t *err, int32_t *node,
+                   kstr_t *host, int32_t *port)
 {
     *err = key_type == KEY_GROUP ? ready : key_type == KEY_TRANSACTION ? KERR_COORDINATOR_NOT_AVAILABLE : KERR_INVALID_REQUEST;
     if (*err) {
@@ -37,9 +70,7 @@ static void locate(const breq *r, int8_t key_type, int16_t ready, int16_t *err, 
         *port = -1;
         return;
     }
-    *node = r->b->cfg.node_id;
-    *host = kstr_from(r->b->cfg.advertise.host);
-    *port = r->b->cfg.advertise.port;
+    coordinator_of(r, key, err, node, host, port);
 }
 
 /* ready: KERR_NONE, or why __consumer_offsets is not there. */
@@ -48,7 +79,7 @@ static breq_rc answer(breq *r, int16_t ready)
     const FindCoordinatorRequest *req = r->req;
     FindCoordinatorResponse *resp = r->resp;
     if (r->hdr.api_version < 4) {
-        locate(r, req->KeyType, ready, &resp->ErrorCode, &resp->NodeId, &resp->Host, &resp->Port);
+        locate(r, req->Key, req->KeyType, ready, &resp->ErrorCode, &resp->NodeId, &resp->Host, &resp->Port);
         resp->ErrorMessage = resp->ErrorCode ? kstr_from(kerr_message(resp->ErrorCode)) : KSTR_NULL;
         return BREQ_DONE;
     }
@@ -58,7 +89,7 @@ static breq_rc answer(breq *r, int16_t ready)
     for (int32_t i = 0; i < n; i++) {
         FindCoordinatorResponse_Coordinator *co = &resp->Coordinators.items[i];
         co->Key = req->CoordinatorKeys.items[i];
-        locate(r, req->KeyType, ready, &co->ErrorCode, &co->NodeId, &co->Host, &co->Port);
+        locate(r, co->Key, req->KeyType, ready, &co->ErrorCode, &co->NodeId, &co->Host, &co->Port);
         co->ErrorMessage = co->ErrorCode ? kstr_from(kerr_message(co->ErrorCode)) : KSTR_NULL;
     }
     return BREQ_DONE;

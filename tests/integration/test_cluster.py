@@ -426,7 +426,8 @@ def test_kafka_python_auto_creates_through_a_follower(cluster):
 
 # A 6-partition topic is spread over the 3 registered brokers (each leads
 # two); librdkafka produces keyed messages with acks=all through one node
-# and a kafka-python group consumer bootstrapped to another reads every one.
+# and kafka-python group consumers bootstrapped to another read every one,
+# each group coordinated by the broker that leads its offsets partition.
 def test_spread_topic(cluster):
     from confluent_kafka import Producer
     from kafka import KafkaConsumer
@@ -442,8 +443,15 @@ def test_spread_topic(cluster):
     for i in range(600):
         p.produce("spread", key=b"k%d" % i, value=b"v%d" % i)
     assert p.flush(60) == 0
-    c = KafkaConsumer("spread", group_id="spread-group", bootstrap_servers=nodes[2].bootstrap,
-                      auto_offset_reset="earliest", consumer_timeout_ms=15000)
-    seen = [m.value for m in c]
-    c.close()
-    assert sorted(seen) == sorted(b"v%d" % i for i in range(600)), "%d seen" % len(seen)
+    # groups whose __consumer_offsets partitions (hence coordinators) lie on
+    # different brokers; each reads every record once and commits there
+    coordinators = set()
+    for g in ("spread-a", "spread-b", "spread-c", "spread-d"):
+        c = KafkaConsumer("spread", group_id=g, bootstrap_servers=nodes[2].bootstrap,
+                          auto_offset_reset="earliest", consumer_timeout_ms=6000)
+        seen = [m.value for m in c]
+        c.commit()
+        coordinators.add(c._coordinator.coordinator_id)
+        c.close()
+        assert sorted(seen) == sorted(b"v%d" % i for i in range(600)), "%s: %d seen" % (g, len(seen))
+    assert len(coordinators) >= 2, coordinators
