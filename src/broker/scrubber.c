@@ -65,14 +65,7 @@ static void scrub_round(broker *b)
 /* Waits ms or until stopped; false when stopped. */
 static bool scrub_wait(broker *b, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = clock_abstime_after_ms(ms);
     pthread_mutex_lock(&b->scrub_lock);
     while (!b->scrub_stop && pthread_cond_timedwait(&b->scrub_cond, &b->scrub_lock, &ts) != ETIMEDOUT)
         ;

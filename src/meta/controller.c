@@ -505,11 +505,7 @@ bool meta_wait_image(meta_t *m, bool (*pred)(const meta_image *img, const void *
     pthread_mutex_lock(&m->lock);
     bool ok;
     while (!(ok = pred(m->published, arg)) && clock_mono_ms() < deadline_ms) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L; /* bounds the wait; a publish wakes it first */
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        struct timespec ts = clock_abstime_after_ms(100); /* bounds the wait; a publish wakes it first */
         pthread_cond_timedwait(&m->cond, &m->lock, &ts);
     }
     pthread_mutex_unlock(&m->lock);

@@ -264,6 +264,18 @@ class Broker:
         return [m for m in SANITIZER_MARKERS if m in text]
 
 
+def wait_until(pred, what, deadline_s=30.0, poll_s=0.05):
+    """Polls pred() until it returns a true value (returned) or deadline_s
+    passes (an AssertionError naming what was awaited)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        v = pred()
+        if v:
+            return v
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(poll_s)
+
+
 def run_tool(cmd, timeout_s=30.0, cwd=None, env=None):
     """Runs a client program; returns the CompletedProcess (text mode)."""
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,

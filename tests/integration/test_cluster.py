@@ -26,13 +26,7 @@ ERR_NOT_LEADER_OR_FOLLOWER = 6
 
 
 def wait_for(pred, what, deadline_s=DEADLINE_S):
-    deadline = time.monotonic() + deadline_s
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(POLL_S)
+    return harness.wait_until(pred, what, deadline_s, POLL_S)
 
 
 def status(node):

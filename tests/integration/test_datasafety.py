@@ -27,13 +27,7 @@ POLL_INTERVAL_S = 0.05
 
 
 def wait_until(pred, what, deadline_s=POLL_DEADLINE_S):
-    deadline = time.monotonic() + deadline_s
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(POLL_INTERVAL_S)
+    return harness.wait_until(pred, what, deadline_s, POLL_INTERVAL_S)
 
 
 def snapshot_tree(root):

@@ -88,15 +88,15 @@ def push_partial_frames(port, n, rss_probe):
     """n connections each announce FRAME bytes and send up to SENT of them
     for SEND_WINDOW_S; returns (sockets, bytes sent by each, largest RSS seen)."""
     socks = open_connections(port, n)
-    todo = {s: struct.pack(">i", FRAME) + b"\x00" * SENT for s in socks}
+    payload = {s: struct.pack(">i", FRAME) + b"\x00" * SENT for s in socks}
     sent = {s: 0 for s in socks}
     peak = rss_probe()
     deadline = time.monotonic() + SEND_WINDOW_S
-    while time.monotonic() < deadline and any(sent[s] < len(todo[s]) for s in socks):
-        _, writable, _ = select.select([], [s for s in socks if sent[s] < len(todo[s])], [], 0.1)
+    while time.monotonic() < deadline and any(sent[s] < len(payload[s]) for s in socks):
+        _, writable, _ = select.select([], [s for s in socks if sent[s] < len(payload[s])], [], 0.1)
         for s in writable:
             try:
-                sent[s] += s.send(memoryview(todo[s])[sent[s]:sent[s] + MiB])
+                sent[s] += s.send(memoryview(payload[s])[sent[s]:sent[s] + MiB])
             except BlockingIOError:
                 pass
         peak = max(peak, rss_probe())
