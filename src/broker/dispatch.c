@@ -57,6 +57,7 @@ static const api_handler controller_handlers[] = {
     {API_FETCH_SNAPSHOT, 0, 0, api_raft},
     {API_BROKER_REGISTRATION, 0, 3, api_broker_registration},
     {API_BROKER_HEARTBEAT, 0, 1, api_broker_heartbeat},
+    {API_ALTER_PARTITION, 0, 3, api_alter_partition}, /* partition leaders' ISR changes */
     {API_ALLOCATE_PRODUCER_IDS, 0, 0, api_allocate_producer_ids},
 };
 

@@ -36,6 +36,7 @@ struct meta {
     meta_liveness liveness;    /* brokers.c's memory of heartbeats, while leader */
     int32_t liveness_epoch;    /* the leader epoch liveness belongs to; -1 none */
     lifecycle_t *lifecycle;    /* this node's registration; NULL: it does not register */
+    meta_ap *ap;               /* this node's ISR changes on their way (alter_request.c) */
 };
 
 /* One round's records: framed into one quorum entry, and applied to a
@@ -97,6 +98,9 @@ static void op_free(meta_op *op)
     for (int32_t i = 0; i < op->nassignments; i++)
         free(op->assignments[i].brokers);
     free(op->assignments);
+    free(op->alter.isr);
+    free(op->alter.isr_epochs);
+    free(op->alter.out_isr);
     free(op->broker.host);
     free(op->broker.rack);
     for (int32_t i = 0; i < op->nconfigs; i++) {
@@ -417,6 +421,15 @@ static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
     return KERR_NONE;
 }
 
+static int16_t op_alter_partition(round_t *r, meta_op *op, const char **msg)
+{
+    meta_writer w = round_writer(r);
+    int16_t err = meta_alter_isr(&w, op->topic, &op->topic_id, &op->alter, op->errbuf, sizeof op->errbuf);
+    if (err != KERR_NONE)
+        *msg = op->errbuf;
+    return err;
+}
+
 static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
 {
     *msg = NULL;
@@ -437,6 +450,8 @@ static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
         return op_broker_heartbeat(r, m, op, msg);
     case META_OP_FENCE_EXPIRED:
         return op_fence_expired(r, m, op);
+    case META_OP_ALTER_PARTITION:
+        return op_alter_partition(r, op, msg);
     }
     return KERR_UNKNOWN_SERVER_ERROR;
 }
@@ -694,6 +709,8 @@ static void on_applied(void *arg, int64_t next_offset)
     pthread_mutex_unlock(&m->lock);
     meta_image_release(old);
     meta_image_release(img);
+    if (m->ap)
+        meta_ap_published(m->ap);
 }
 
 static void on_role(void *arg, raft_role_t role, int32_t epoch, int32_t leader_id)
@@ -787,6 +804,7 @@ static meta_t *meta_new(plog_t *log, int32_t node_id, meta_listener_fn listener,
     m->listener = listener;
     m->listener_ctx = ctx;
     m->published = meta_image_new();
+    m->ap = meta_ap_new(m, node_id);
     return m;
 }
 
@@ -795,6 +813,7 @@ static void meta_free(meta_t *m)
     quorum_close(m->quorum);
     qnet_free(m->qnet);
     plog_close(m->log);
+    meta_ap_free(m->ap); /* after qnet_free: its requests' callbacks have run */
     meta_image_release(m->applying);
     meta_image_release(m->published);
     meta_image_release(m->notified);
@@ -845,6 +864,7 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
     pthread_mutex_unlock(&m->lock);
     if (pthread_create(&m->thread, NULL, controller_thread, m) != 0)
         CK_PANIC("cannot start the controller thread");
+    meta_ap_start(m->ap, m->qnet);
     if (cfg->advertised_host) {
         m->lifecycle = lifecycle_new(m, cfg);
         if (!m->qnet)
@@ -860,6 +880,16 @@ void meta_connect(meta_t *m, net_t *net)
         qnet_connect(m->qnet, net);
     if (m->lifecycle)
         lifecycle_start(m->lifecycle, net);
+}
+
+meta_ap *meta_ap_of(meta_t *m)
+{
+    return m->ap;
+}
+
+int64_t meta_broker_epoch(meta_t *m)
+{
+    return m->lifecycle ? lifecycle_epoch(m->lifecycle) : -1;
 }
 
 int32_t meta_controller_id(meta_t *m)
@@ -968,6 +998,7 @@ void meta_close(meta_t *m)
     if (!m)
         return;
     lifecycle_free(m->lifecycle); /* it may wait on the controller thread: first */
+    meta_ap_stop(m->ap);
     pthread_mutex_lock(&m->lock);
     m->stopping = true;
     pthread_cond_signal(&m->cond);

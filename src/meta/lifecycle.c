@@ -65,7 +65,7 @@ struct lifecycle {
     char voter_addrs[META_VOTERS_MAX][300];
     kclient_t *clients[META_VOTERS_MAX]; /* lifecycle thread only */
     net_t *net;
-    int64_t epoch;                       /* -1: not registered */
+    _Atomic int64_t epoch;               /* -1: not registered; written by the lifecycle thread */
     bool fenced;
     pthread_t thread;
     bool started;
@@ -358,6 +358,11 @@ void lifecycle_start(lifecycle_t *l, net_t *net)
     if (pthread_create(&l->thread, NULL, lifecycle_thread, l) != 0)
         CK_PANIC("cannot start the broker lifecycle thread");
     l->started = true;
+}
+
+int64_t lifecycle_epoch(lifecycle_t *l)
+{
+    return atomic_load(&l->epoch);
 }
 
 void lifecycle_free(lifecycle_t *l)

@@ -211,6 +211,7 @@ typedef enum meta_op_kind {
     META_OP_REGISTER_BROKER,  /* BrokerRegistration */
     META_OP_BROKER_HEARTBEAT, /* BrokerHeartbeat */
     META_OP_FENCE_EXPIRED,    /* fence brokers silent past their session (brokers.c) */
+    META_OP_ALTER_PARTITION,  /* AlterPartition: a leader's ISR change (alter_partition.c) */
 } meta_op_kind;
 
 #define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 9000 /* broker.session.timeout.ms */
@@ -240,6 +241,23 @@ typedef struct meta_broker_op {
     int64_t session_timeout_ms; /* fence-expired */
 } meta_broker_op;
 
+/* A partition leader's ISR change (AlterPartition), and the controller's
+ * answer. isr and isr_epochs belong to the op (freed with it). */
+typedef struct meta_alter_op {
+    int32_t index;
+    int32_t broker_id;         /* the sender, which must lead the partition */
+    int64_t broker_epoch;      /* its broker epoch */
+    int32_t leader_epoch;
+    int32_t partition_epoch;
+    int32_t nisr;
+    int32_t *isr;              /* the new ISR */
+    int64_t *isr_epochs;       /* v3: each member's broker epoch (-1 unknown); NULL: not given */
+    bool ineligible_v1;        /* INELIGIBLE_REPLICA (v1+), else OPERATION_NOT_ATTEMPTED */
+    /* out, on success: the partition as committed (out_isr freed with the op) */
+    int32_t out_leader, out_leader_epoch, out_partition_epoch, out_nisr;
+    int32_t *out_isr;
+} meta_alter_op;
+
 typedef struct meta_op {
     meta_op_kind kind;
     char *topic;             /* name (all kinds; delete may give id instead) */
@@ -256,6 +274,7 @@ typedef struct meta_op {
     int32_t nassignments;    /* create topic / partitions: explicit replicas, or 0 */
     meta_assignment *assignments;
     meta_broker_op broker;   /* register, heartbeat, fence-expired */
+    meta_alter_op alter;     /* alter partition (topic by id, or by name when topic is set) */
     char errbuf[META_MSG_MAX]; /* a message naming values, alive until done returns */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
@@ -283,6 +302,26 @@ void meta_submit(meta_t *m, meta_op *op);
 #define META_PRODUCER_ID_BLOCK_MAX 1000000
 typedef void (*meta_pids_fn)(void *arg, int16_t err, int64_t first, int32_t count);
 void meta_alloc_producer_ids(meta_t *m, int32_t count, meta_pids_fn done, void *arg);
+
+/*
+ * A partition leader's ISR change, from the replica layer of this node.
+ * Asks the controller to set partition (topic_id, index)'s ISR, as its
+ * leader at leader_epoch having seen partition_epoch. done runs once, on
+ * this node's AlterPartition thread (alter_request.c), with the
+ * controller's answer: err a Kafka error code; on success the partition's
+ * leader epoch, partition epoch and ISR as committed (isr valid only during
+ * the call). On success the change is in this node's published image
+ * before done runs (unless timeout_ms passed first while waiting for it).
+ * NOT_CONTROLLER, an unknown controller and lost connections are retried
+ * internally until timeout_ms; other errors (FENCED_LEADER_EPOCH,
+ * INVALID_UPDATE_VERSION, NOT_LEADER_OR_FOLLOWER, INELIGIBLE_REPLICA, ...)
+ * are answered at once. Any thread.
+ */
+typedef void (*meta_alter_partition_fn)(void *arg, int16_t err, int32_t leader_epoch, int32_t partition_epoch,
+                                        const int32_t *isr, int32_t nisr);
+void meta_alter_partition(meta_t *m, const kuuid_t *topic_id, int32_t index, int32_t leader_epoch,
+                          int32_t partition_epoch, const int32_t *isr, int32_t nisr, int64_t timeout_ms,
+                          meta_alter_partition_fn done, void *arg);
 
 /* Valid topic name (Kafka's rule: 1-249 of [a-zA-Z0-9._-], not "." or ".."). */
 bool meta_valid_topic_name(const char *name, size_t len);

@@ -215,6 +215,28 @@ int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_m
 /* Fence broker id at epoch and move leadership off it (PartitionChangeRecords). */
 void meta_broker_fence(const meta_writer *w, int32_t id, int64_t epoch);
 
+/* ---- alter_partition.c: a leader's ISR change ------------------------------ */
+
+/* Decide AlterPartition for partition a->index of the topic named name (or,
+ * name NULL, of id): a Kafka error code with a message in msg, or success
+ * with at most one PartitionChangeRecord written and a's out fields set. */
+int16_t meta_alter_isr(const meta_writer *w, const char *name, const kuuid_t *id, meta_alter_op *a, char *msg,
+                       size_t msg_size);
+
+/* ---- alter_request.c: this node's ISR changes on their way to the controller */
+typedef struct meta_ap meta_ap;
+meta_ap *meta_ap_new(meta_t *m, int32_t node_id);
+meta_ap *meta_ap_of(meta_t *m);
+void meta_ap_start(meta_ap *ap, qnet_t *qnet);
+/* A new image was published: requests waiting to see theirs look again. */
+void meta_ap_published(meta_ap *ap);
+/* Stop the thread (before the controller thread stops). */
+void meta_ap_stop(meta_ap *ap);
+/* After the quorum's clients are freed: answer what is left and free. */
+void meta_ap_free(meta_ap *ap);
+/* This node's broker epoch (lifecycle.c), -1 while not registered. */
+int64_t meta_broker_epoch(meta_t *m);
+
 /* ---- lifecycle.c: this node's registration and heartbeats ----------------- */
 typedef struct lifecycle lifecycle_t;
 lifecycle_t *lifecycle_new(meta_t *m, const meta_config *cfg);
@@ -223,6 +245,8 @@ void lifecycle_first_beats(lifecycle_t *l);
 /* Start the heartbeat thread; net (started) reaches the other voters. */
 void lifecycle_start(lifecycle_t *l, net_t *net);
 void lifecycle_free(lifecycle_t *l);
+/* This node's broker epoch, -1 while it is not registered. Any thread. */
+int64_t lifecycle_epoch(lifecycle_t *l);
 
 /* ---- placement (placement.c) --------------------------------------------- */
 

@@ -722,3 +722,188 @@ TEST(controller_explicit_assignments)
     meta_close(m);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+/* ---- AlterPartition (alter_partition.c) ----------------------------------------- */
+
+typedef struct isr_ask {
+    int32_t sender;
+    int64_t sender_epoch;
+    int32_t leader_epoch, partition_epoch;
+    int32_t nisr;
+    const int32_t *isr;
+    const int64_t *epochs;
+    bool v0;
+} isr_ask;
+
+/* Ask for partition index of topic (by name when by_name, else by id) as
+ * the controller would; the answer's fields in *out (freed by the caller). */
+static int16_t ask_isr(sink *s, const char *topic, bool by_name, int32_t index, const isr_ask *q,
+                       meta_alter_op *out)
+{
+    const meta_topic *t = meta_image_topic(s->img, topic, strlen(topic));
+    kuuid_t id = t ? t->id : uuid_of(0x55);
+    *out = (meta_alter_op){.index = index, .broker_id = q->sender, .broker_epoch = q->sender_epoch,
+                           .leader_epoch = q->leader_epoch, .partition_epoch = q->partition_epoch,
+                           .nisr = q->nisr, .isr = (int32_t *)q->isr, .isr_epochs = (int64_t *)q->epochs,
+                           .ineligible_v1 = !q->v0};
+    meta_writer w = writer(s);
+    char msg[META_MSG_MAX];
+    return meta_alter_isr(&w, by_name ? topic : NULL, &id, out, msg, sizeof msg);
+}
+
+/* Every refusal of Kafka's ReplicationControlManager, in its order, with no
+ * record written for any of them. */
+TEST(alter_partition_refusals)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    int32_t ok[] = {1, 2}, stranger[] = {1, 9}, twice[] = {1, 2, 2}, no_leader[] = {2, 3};
+    struct {
+        isr_ask q;
+        const char *topic;
+        bool by_name;
+        int32_t index;
+        int16_t want;
+    } cases[] = {
+        {{1, ep[1] + 5, 0, 0, 2, ok, NULL, false}, "t", false, 0, KERR_STALE_BROKER_EPOCH},
+        {{1, ep[1], 0, 0, 2, ok, NULL, false}, "nope", false, 0, KERR_UNKNOWN_TOPIC_ID},
+        {{1, ep[1], 0, 0, 2, ok, NULL, false}, "nope", true, 0, KERR_UNKNOWN_TOPIC_OR_PARTITION},
+        {{1, ep[1], 0, 0, 2, ok, NULL, false}, "t", false, 3, KERR_UNKNOWN_TOPIC_OR_PARTITION},
+        {{2, ep[2], 0, 0, 2, ok, NULL, false}, "t", false, 0, KERR_NOT_LEADER_OR_FOLLOWER},
+        {{1, ep[1], -1, 0, 2, ok, NULL, false}, "t", false, 0, KERR_FENCED_LEADER_EPOCH},
+        {{1, ep[1], 1, 0, 2, ok, NULL, false}, "t", false, 0, KERR_NOT_CONTROLLER},
+        {{1, ep[1], 0, -1, 2, ok, NULL, false}, "t", false, 0, KERR_INVALID_UPDATE_VERSION},
+        {{1, ep[1], 0, 1, 2, ok, NULL, false}, "t", false, 0, KERR_NOT_CONTROLLER},
+        {{1, ep[1], 0, 0, 2, stranger, NULL, false}, "t", false, 0, KERR_INVALID_REQUEST},
+        {{1, ep[1], 0, 0, 3, twice, NULL, false}, "t", false, 0, KERR_INVALID_REQUEST},
+        {{1, ep[1], 0, 0, 2, no_leader, NULL, false}, "t", false, 0, KERR_INVALID_REQUEST},
+        {{1, ep[1], 0, 0, 0, ok, NULL, false}, "t", false, 0, KERR_INVALID_REQUEST},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        meta_alter_op a;
+        int16_t err = ask_isr(&s, cases[i].topic, cases[i].by_name, cases[i].index, &cases[i].q, &a);
+        if (err != cases[i].want)
+            fprintf(stderr, "  case %zu: err %d, want %d\n", i, err, cases[i].want);
+        CHECK(err == cases[i].want);
+        free(a.out_isr);
+    }
+    CHECK_EQ_INT(s.counts[META_REC_PARTITION_CHANGE], 0);
+    CHECK(part(img, "t", 0)->nisr == 3 && part(img, "t", 0)->partition_epoch == 0);
+    meta_image_release(img);
+}
+
+/* A shrink writes one record: partition epoch bumped, leader epoch kept; the
+ * same ISR again is answered without a record; a fenced member, or one at
+ * another broker epoch (KIP-903), cannot rejoin; a live one can. */
+TEST(alter_partition_shrink_expand)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    int32_t two[] = {1, 2}, two_rev[] = {2, 1}, three[] = {1, 2, 3};
+    meta_alter_op a;
+    isr_ask q = {1, ep[1], 0, 0, 2, two, NULL, false};
+    CHECK(ask_isr(&s, "t", false, 0, &q, &a) == KERR_NONE);
+    CHECK(a.out_leader == 1 && a.out_leader_epoch == 0 && a.out_partition_epoch == 1 && a.out_nisr == 2);
+    CHECK(a.out_isr[0] == 1 && a.out_isr[1] == 2);
+    free(a.out_isr);
+    CHECK_EQ_INT(s.counts[META_REC_PARTITION_CHANGE], 1);
+    CHECK(part(img, "t", 0)->nisr == 2 && part(img, "t", 0)->leader_epoch == 0);
+    q = (isr_ask){1, ep[1], 0, 1, 2, two_rev, NULL, false};
+    CHECK(ask_isr(&s, "t", true, 0, &q, &a) == KERR_NONE && a.out_partition_epoch == 1);
+    free(a.out_isr);
+    CHECK_EQ_INT(s.counts[META_REC_PARTITION_CHANGE], 1);
+    meta_heartbeat_reply rep;
+    CHECK(beat(&s, &lv, 3, ep[3], 10, true, false, &rep) == KERR_NONE && rep.fenced);
+    CHECK_EQ_INT(part(img, "t", 0)->partition_epoch, 1); /* 3 was not in its ISR */
+    q = (isr_ask){1, ep[1], 0, 1, 3, three, NULL, false};
+    CHECK(ask_isr(&s, "t", false, 0, &q, &a) == KERR_INELIGIBLE_REPLICA);
+    q.v0 = true;
+    CHECK(ask_isr(&s, "t", false, 0, &q, &a) == KERR_OPERATION_NOT_ATTEMPTED);
+    CHECK(beat(&s, &lv, 3, ep[3], 20, false, false, &rep) == KERR_NONE && !rep.fenced);
+    int64_t wrong[] = {ep[1], ep[2], ep[3] + 1}, right[] = {ep[1], -1, ep[3]};
+    q = (isr_ask){1, ep[1], 0, 1, 3, three, wrong, false};
+    CHECK(ask_isr(&s, "t", false, 0, &q, &a) == KERR_INELIGIBLE_REPLICA);
+    q.epochs = right;
+    CHECK(ask_isr(&s, "t", false, 0, &q, &a) == KERR_NONE);
+    CHECK(a.out_partition_epoch == 2 && a.out_leader_epoch == 0 && a.out_nisr == 3);
+    free(a.out_isr);
+    CHECK(part(img, "t", 0)->nisr == 3 && part(img, "t", 0)->leader == 1);
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
+typedef struct ap_answer {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int16_t err;
+    int32_t leader_epoch, partition_epoch, nisr, isr[8];
+    int32_t image_partition_epoch; /* this node's published image when done ran */
+    meta_t *m;
+    kuuid_t id;
+} ap_answer;
+
+static void ap_answered(void *arg, int16_t err, int32_t leader_epoch, int32_t partition_epoch, const int32_t *isr,
+                        int32_t nisr)
+{
+    ap_answer *w = arg;
+    meta_image *img = meta_acquire(w->m);
+    const meta_topic *t = meta_image_topic_by_id(img, &w->id);
+    pthread_mutex_lock(&w->lock);
+    w->image_partition_epoch = t ? t->partitions[0].partition_epoch : -1;
+    w->done = true, w->err = err, w->leader_epoch = leader_epoch, w->partition_epoch = partition_epoch;
+    w->nisr = MIN(nisr, 8);
+    for (int32_t i = 0; i < w->nisr; i++)
+        w->isr[i] = isr[i];
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    meta_image_release(img);
+}
+
+static ap_answer alter_wait(meta_t *m, const kuuid_t *id, int32_t leader_epoch, int32_t partition_epoch,
+                            const int32_t *isr, int32_t nisr)
+{
+    ap_answer w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .m = m, .id = *id};
+    meta_alter_partition(m, id, 0, leader_epoch, partition_epoch, isr, nisr, 1500, ap_answered, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    return w;
+}
+
+/* meta_alter_partition at a node that is its own controller: the answer
+ * carries the committed ISR and epochs, and the image already shows them. */
+TEST(alter_partition_entry_point)
+{
+    char dir[] = "/tmp/chronik-meta-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    meta_t *m;
+    meta_config mc = {.data_dir = dir, .fs = sfs_posix(), .node_id = NODE, .advertised_host = "127.0.0.1",
+                      .advertised_port = 9199};
+    REQUIRE(meta_open(&mc, NULL, NULL, &m) == STORAGE_OK);
+    for (int32_t id = 1; id <= 2; id++)
+        register_live(m, id);
+    int32_t reps[] = {NODE, 1, 2};
+    meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, "ap", 2);
+    meta_op_add_assignment(op, reps, 3);
+    REQUIRE(run(m, op).err == KERR_NONE);
+    meta_image *img = meta_acquire(m);
+    kuuid_t id = meta_image_topic(img, "ap", 2)->id;
+    CHECK(part(img, "ap", 0)->leader == NODE && part(img, "ap", 0)->nisr == 3);
+    meta_image_release(img);
+    int32_t shrunk[] = {NODE, 2};
+    ap_answer w = alter_wait(m, &id, 0, 0, shrunk, 2);
+    CHECK(w.err == KERR_NONE && w.leader_epoch == 0 && w.partition_epoch == 1 && w.nisr == 2);
+    CHECK(w.isr[0] == NODE && w.isr[1] == 2 && w.image_partition_epoch == 1);
+    w = alter_wait(m, &id, 0, 0, reps, 3);
+    CHECK(w.err == KERR_INVALID_UPDATE_VERSION && w.nisr == 0);
+    w = alter_wait(m, &id, 1, 1, reps, 3);
+    CHECK(w.err == KERR_NOT_CONTROLLER); /* retried until the deadline, then answered */
+    meta_close(m);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
