@@ -58,6 +58,8 @@ static breq_rc create_done(breq *r)
             out->Configs.count = -1;
         } else if (t) {
             out->TopicId = t->id;
+            if (out->ReplicationFactor == -1 && t->npartitions > 0) /* the controller's default */
+                out->ReplicationFactor = (int16_t)MIN(t->partitions[0].nreplicas, INT16_MAX);
         }
     }
     meta_image_release(img);

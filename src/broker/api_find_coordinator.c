@@ -19,6 +19,7 @@ group_coord *broker_groups_start(broker *b)
         .max_session_timeout_ms = cfg->group_max_session_timeout_ms,
         .initial_rebalance_delay_ms = cfg->group_initial_rebalance_delay_ms,
         .offsets_topic_partitions = cfg->offsets_topic_num_partitions,
+        .offsets_topic_replication_factor = cfg->offsets_topic_replication_factor,
         .offsets_retention_ms = cfg->offsets_retention_minutes * 60 * 1000,
         .offsets_retention_check_ms = cfg->offsets_retention_check_interval_ms,
     };

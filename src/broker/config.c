@@ -56,8 +56,8 @@ static const struct ckey keys[] = {
     {"cluster.id", CT_STR, F(cluster_id), S(cluster_id), "chronik-cluster",
      "cluster id reported to clients"},
     {"num.partitions", CT_I32, F(num_partitions), 0, "1", "partitions of an auto-created topic"},
-    {"default.replication.factor", CT_I16, F(default_replication_factor), 0, "1",
-     "replication factor of an auto-created topic"},
+    {"default.replication.factor", CT_I16, F(default_replication_factor), 0, "-1",
+     "replication factor of a topic created without one (-1: 3, or the live brokers when fewer)"},
     {"min.insync.replicas", CT_I32, F(min_insync_replicas), 0, "1",
      "ISR size required for acks=all", DYN},
     {"auto.create.topics.enable", CT_BOOL, F(auto_create_topics_enable), 0, "true",
@@ -122,6 +122,8 @@ static const struct ckey keys[] = {
      "past it connections are not read until requests complete (-1: no limit)"},
     {"num.network.threads", CT_I32, F(num_network_threads), 0, "0",
      "network threads (0: one per core)"},
+    {"offsets.topic.replication.factor", CT_I16, F(offsets_topic_replication_factor), 0, "3",
+     "replication factor of __consumer_offsets (the live brokers when fewer)"},
     {"offsets.topic.num.partitions", CT_I32, F(offsets_topic_num_partitions), 0, "50",
      "partitions of __consumer_offsets"},
     {"offsets.retention.minutes", CT_I64, F(offsets_retention_minutes), 0, "10080",
@@ -417,8 +419,10 @@ int config_finish(config *c, char *err, size_t errlen)
     }
     if (c->num_partitions < 1)
         return fail(err, errlen, "num.partitions must be at least 1");
-    if (c->default_replication_factor < 1)
-        return fail(err, errlen, "default.replication.factor must be at least 1");
+    if (c->default_replication_factor < 1 && c->default_replication_factor != -1)
+        return fail(err, errlen, "default.replication.factor must be at least 1, or -1");
+    if (c->offsets_topic_replication_factor < 1)
+        return fail(err, errlen, "offsets.topic.replication.factor must be at least 1");
     if (c->num_network_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->num_network_threads = n > 0 ? (int32_t)MIN(n, 64) : 1;

@@ -74,6 +74,7 @@ typedef struct config {
     int32_t max_connections_per_ip;      /* ... from one address */
     int64_t connections_max_idle_ms;     /* close a client connection idle this long; <= 0 never */
     int32_t offsets_topic_num_partitions;
+    int16_t offsets_topic_replication_factor;
     int64_t offsets_retention_minutes;
     int64_t offsets_retention_check_interval_ms;
     int32_t group_min_session_timeout_ms;

@@ -137,7 +137,11 @@ static bool topic_ready(group_coord *c)
     coord_ref(c);
     meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, GROUP_TOPIC, strlen(GROUP_TOPIC));
     op->partitions = c->cfg.offsets_topic_partitions;
-    op->replication_factor = 1;
+    /* offsets.topic.replication.factor, reduced to the live brokers when fewer */
+    meta_image *img = meta_acquire(c->meta);
+    int32_t live = meta_image_live_brokers(img);
+    meta_image_release(img);
+    op->replication_factor = (int16_t)MAX(MIN(c->cfg.offsets_topic_replication_factor, live), 1);
     /* Compacted, and kept whole until compaction exists: time retention
      * must not delete the records the groups are rebuilt from. */
     meta_op_add_config(op, "cleanup.policy", 14, "compact", 7);
@@ -145,7 +149,8 @@ static bool topic_ready(group_coord *c)
     meta_op_add_config(op, "segment.bytes", 13, COMPACT_SEGMENT_BYTES, strlen(COMPACT_SEGMENT_BYTES));
     op->done = created;
     op->arg = c;
-    log_info("group", "creating %s partitions=%d", GROUP_TOPIC, op->partitions);
+    log_info("group", "creating %s partitions=%d replication_factor=%d", GROUP_TOPIC, op->partitions,
+             op->replication_factor);
     meta_submit(c->meta, op);
     return false;
 }

@@ -72,6 +72,7 @@ typedef struct group_config {
     int32_t max_session_timeout_ms;      /* group.max.session.timeout.ms */
     int32_t initial_rebalance_delay_ms;  /* group.initial.rebalance.delay.ms */
     int32_t offsets_topic_partitions;    /* offsets.topic.num.partitions */
+    int16_t offsets_topic_replication_factor; /* offsets.topic.replication.factor */
     int64_t offsets_retention_ms;        /* offsets.retention.minutes, in ms */
     int64_t offsets_retention_check_ms;  /* offsets.retention.check.interval.ms; 0: the default */
 } group_config;

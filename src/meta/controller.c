@@ -225,6 +225,8 @@ static int16_t op_create_topic(round_t *r, meta_t *m, meta_op *op, const char **
     if (count < 1 || count > META_PARTITIONS_MAX)
         return *msg = "number of partitions must be at least 1", KERR_INVALID_PARTITIONS;
     int16_t rf = assign ? (int16_t)MIN(assign[0].nbrokers, INT16_MAX) : op->replication_factor;
+    if (!assign && rf == -1)
+        rf = (int16_t)MAX(MIN(META_DEFAULT_REPLICATION_FACTOR, meta_image_live_brokers(r->img)), 1);
     uint64_t seed = placement_seed();
     int16_t err = meta_place_replicas(r->img, m->node_id, 0, count, rf, assign, seed, NULL,
                                       op->errbuf, sizeof op->errbuf);

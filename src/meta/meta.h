@@ -106,6 +106,13 @@ const meta_topic *meta_image_topic_by_id(const meta_image *img, const kuuid_t *i
 /* A topic's override for key, or NULL. */
 const char *meta_topic_config(const meta_topic *t, const char *key);
 void meta_image_release(meta_image *img);
+/* Brokers that may hold new replicas: the unfenced ones, or 1 (this node
+ * alone) when none is registered. */
+int32_t meta_image_live_brokers(const meta_image *img);
+/* The replication factor of a topic created without one (replication
+ * factor -1, default.replication.factor unset): this many, or the live
+ * brokers when fewer. */
+#define META_DEFAULT_REPLICATION_FACTOR 3
 /* The registered broker id, or NULL. */
 const meta_broker *meta_image_broker(const meta_image *img, int32_t id);
 /* Live (unfenced) brokers in id order: start with *pos = 0; NULL at the end. */
@@ -263,7 +270,7 @@ typedef struct meta_op {
     char *topic;             /* name (all kinds; delete may give id instead) */
     kuuid_t topic_id;        /* delete by id when topic is NULL */
     int32_t partitions;      /* create: count; create partitions: new total */
-    int16_t replication_factor;
+    int16_t replication_factor; /* create: -1 is META_DEFAULT_REPLICATION_FACTOR, at most the live brokers */
     int32_t nconfigs;
     meta_config_kv *configs; /* create: overrides; alter: value NULL deletes */
     bool replace_configs;    /* alter: drop overrides not listed (AlterConfigs) */

@@ -21,6 +21,10 @@
  * The seed is the only randomness: the same image and seed give the same
  * placement (the controller draws the seed, tests fix it).
  *   - rf < 1, or rf > n: INVALID_REPLICATION_FACTOR (38), naming rf and n.
+ *     (A topic created without a replication factor gets
+ *     min(META_DEFAULT_REPLICATION_FACTOR, n) from the controller, so the
+ *     default never exceeds the live brokers: 1 on a single node, 3 on
+ *     clusters of three or more.)
  *   - An explicit assignment (CreateTopics / CreatePartitions Assignments)
  *     is kept as given once valid: every partition lists rf ids, none twice,
  *     each a registered broker, at least one unfenced; otherwise
@@ -72,6 +76,16 @@ static bool known(const meta_image *img, int32_t node_id, int32_t id, bool *aliv
     const meta_broker *b = meta_image_broker(img, id);
     *alive = b && !b->fenced;
     return b != NULL;
+}
+
+int32_t meta_image_live_brokers(const meta_image *img)
+{
+    if (img->nbrokers == 0)
+        return 1;
+    int32_t n = 0, pos = 0;
+    while (meta_image_next_live(img, &pos))
+        n++;
+    return n;
 }
 
 bool meta_replica_live(const meta_image *img, int32_t node_id, int32_t id)

@@ -907,3 +907,36 @@ TEST(alter_partition_entry_point)
     meta_close(m);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+/* A topic created without a replication factor gets 3, or the live brokers
+ * when fewer: 1 on a node alone, 2 with two live brokers, 3 with four; an
+ * explicit one above the live brokers is refused. */
+TEST(default_replication_factor)
+{
+    char dir[] = "/tmp/chronik-meta-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    meta_t *m;
+    meta_config mc = {.data_dir = dir, .fs = sfs_posix(), .node_id = NODE};
+    REQUIRE(meta_open(&mc, NULL, NULL, &m) == STORAGE_OK);
+    CHECK(create(m, "alone", 2, -1).err == KERR_NONE);
+    for (int32_t id = 1; id <= 2; id++)
+        register_live(m, id);
+    CHECK(create(m, "two", 2, -1).err == KERR_NONE);
+    CHECK(create(m, "three", 1, 3).err == KERR_INVALID_REPLICATION_FACTOR);
+    for (int32_t id = 3; id <= 4; id++)
+        register_live(m, id);
+    CHECK(create(m, "four", 4, -1).err == KERR_NONE);
+    meta_image *img = meta_acquire(m);
+    CHECK_EQ_INT(meta_image_live_brokers(img), 4);
+    CHECK(part(img, "alone", 1)->nreplicas == 1 && part(img, "alone", 1)->leader == NODE);
+    CHECK(part(img, "two", 0)->nreplicas == 2 && part(img, "two", 1)->nisr == 2);
+    int leaders[5] = {0};
+    for (int32_t p = 0; p < 4; p++) {
+        CHECK(part(img, "four", p)->nreplicas == 3 && part(img, "four", p)->nisr == 3);
+        leaders[part(img, "four", p)->leader]++;
+    }
+    CHECK(leaders[1] == 1 && leaders[2] == 1 && leaders[3] == 1 && leaders[4] == 1);
+    meta_image_release(img);
+    meta_close(m);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
