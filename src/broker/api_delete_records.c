@@ -28,11 +28,11 @@ static void del_release(del_ctx *dc)
         breq_finish(dc->r);
 }
 
-static void del_durable(void *arg, int err)
+static void del_durable(void *arg, int16_t err)
 {
     del_wait *w = arg;
-    if (err != STORAGE_OK) {
-        w->out->ErrorCode = KERR_KAFKA_STORAGE_ERROR;
+    if (err != KERR_NONE) {
+        w->out->ErrorCode = err;
         w->out->LowWatermark = -1;
     }
     del_release(w->dc);
@@ -70,13 +70,9 @@ static void delete_topic(breq *r, del_ctx *dc, const meta_image *img,
         DeleteRecordsResponse_DeleteRecordsPartitionResult *out = &to->Partitions.items[j];
         out->PartitionIndex = pin->PartitionIndex;
         out->LowWatermark = -1;
-        partition *p =
-            mt ? replica_get(r->b->replicas, mt->name, strlen(mt->name), pin->PartitionIndex)
-               : NULL;
-        if (!p) {
-            out->ErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        partition *p = broker_leader_partition(r->b, mt, pin->PartitionIndex, -1, &out->ErrorCode);
+        if (!p)
             continue;
-        }
         out->ErrorCode = delete_one(p, pin->Offset, &out->LowWatermark);
         if (out->ErrorCode == KERR_NONE) {
             del_wait *w = arena_alloc(&r->arena, sizeof *w);

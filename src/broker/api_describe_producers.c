@@ -41,15 +41,10 @@ static void describe_partition(breq *r, const meta_topic *mt, int32_t index,
 {
     out->PartitionIndex = index;
     out->ActiveProducers.count = 0;
-    partition *p = mt ? replica_get(r->b->replicas, mt->name, strlen(mt->name), index) : NULL;
-    if (!p) {
-        out->ErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    partition *p = broker_leader_partition(r->b, mt, index, -1, &out->ErrorCode);
+    if (!p)
         return;
-    }
-    if (index < mt->npartitions && mt->partitions[index].leader != r->b->cfg.node_id)
-        out->ErrorCode = KERR_NOT_LEADER_OR_FOLLOWER;
-    else
-        list_producers(r, p, out);
+    list_producers(r, p, out);
     partition_put(p);
 }
 

@@ -1,5 +1,12 @@
-/* api_fetch.c - Fetch (key 1) v4-v12 for consumers: whole record batches
- * up to the high watermark, at most max_bytes in all and
+/* api_fetch.c - Fetch (key 1) v4-v12, for consumers and for followers
+ * (ReplicaId set). Only a partition's leader serves it (else
+ * NOT_LEADER_OR_FOLLOWER; CurrentLeaderEpoch older or newer than the
+ * leader's: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH, with the
+ * CurrentLeader hint). Consumers get whole record batches up to the high
+ * watermark; followers up to the log end, and their fetch offset is what
+ * they hold durably (partition_follower_fetched). A follower whose
+ * LastFetchedEpoch ends below its fetch offset here gets DivergingEpoch
+ * instead of records (KIP-320) and truncates. At most max_bytes in all and
  * partition_max_bytes per partition (but at least one batch), sent with
  * sendfile(2) straight from the segment files. A fetch that finds fewer
  * than min_bytes waits up to max_wait_ms and is woken as soon as a
@@ -17,6 +24,7 @@ typedef struct fetch_part {
     const FetchRequest_FetchPartition *in;
     plog_read_result_t rr;   /* current read (fd -1: none) */
     pwaiter waiter;
+    bool diverged;           /* DivergingEpoch set: answer at once, no records */
 } fetch_part;
 
 typedef struct fetch_state {
@@ -26,6 +34,7 @@ typedef struct fetch_state {
     net_timer timer;
     _Atomic int refs;
     bool done;
+    int32_t replica_id;      /* >= 0: a follower's fetch */
     int32_t nparts;
     fetch_part *parts;
 } fetch_state;
@@ -39,7 +48,7 @@ static void release_read(fetch_part *fp)
 }
 
 /* Read one partition; returns the bytes it contributes. */
-static int64_t read_part(fetch_part *fp, int64_t budget, bool have_data)
+static int64_t read_part(fetch_part *fp, int64_t budget, bool have_data, bool follower)
 {
     release_read(fp);
     FetchResponse_PartitionData *out = fp->out;
@@ -49,10 +58,13 @@ static int64_t read_part(fetch_part *fp, int64_t budget, bool have_data)
     out->LastStableOffset = hw;
     out->LogStartOffset = plog_log_start_offset(p->log);
     out->Records = (kbytes_t){(const uint8_t *)"", 0};
+    if (fp->diverged)
+        return 0;
     int64_t limit = MIN((int64_t)fp->in->PartitionMaxBytes, budget);
     if (limit <= 0 && have_data)
         return 0;
-    int rc = plog_read(p->log, fp->in->FetchOffset, hw, (uint32_t)MAX(limit, 1), &fp->rr);
+    int64_t upto = follower ? plog_log_end_offset(p->log) : hw;
+    int rc = plog_read(p->log, fp->in->FetchOffset, upto, (uint32_t)MAX(limit, 1), &fp->rr);
     if (rc != STORAGE_OK) {
         out->ErrorCode = rc == STORAGE_ERR_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE_ERROR;
         out->HighWatermark = -1;
@@ -81,9 +93,9 @@ static int64_t collect(fetch_state *fs)
             error = true;
             continue;
         }
-        int64_t n = read_part(fp, budget - total, total > 0);
+        int64_t n = read_part(fp, budget - total, total > 0, fs->replica_id >= 0);
         total += n;
-        error |= fp->out->ErrorCode != KERR_NONE;
+        error |= fp->out->ErrorCode != KERR_NONE || fp->diverged;
     }
     return error ? -1 : total;
 }
@@ -222,6 +234,26 @@ static void on_wake(void *arg)
         atomic_fetch_sub(&fs->refs, 1);
 }
 
+/* A follower's fetch: a divergence from the leader's epochs is answered
+ * with DivergingEpoch; otherwise the fetch offset is the follower's durable
+ * log end. */
+static int16_t follower_fetch(fetch_state *fs, fetch_part *fp)
+{
+    const FetchRequest_FetchPartition *in = fp->in;
+    if (in->LastFetchedEpoch >= 0) {
+        int32_t epoch;
+        int64_t end;
+        plog_epoch_end_offset(fp->p->log, in->LastFetchedEpoch, &epoch, &end);
+        if (epoch < in->LastFetchedEpoch || end < in->FetchOffset) {
+            fp->diverged = true;
+            fp->out->DivergingEpoch.Epoch = epoch;
+            fp->out->DivergingEpoch.EndOffset = end;
+            return KERR_NONE;
+        }
+    }
+    return partition_follower_fetched(fp->p, fs->replica_id, in->FetchOffset);
+}
+
 static void resolve(breq *r, fetch_state *fs, const meta_image *img)
 {
     const FetchRequest *req = r->req;
@@ -248,11 +280,19 @@ static void resolve(breq *r, fetch_state *fs, const meta_image *img)
             fp->out->AbortedTransactions.count = -1;
             fp->out->Records = (kbytes_t){(const uint8_t *)"", 0};
             fp->rr.fd = -1;
-            fp->waiter = (pwaiter){.wake = on_wake, .arg = fs};
+            fp->waiter = (pwaiter){.wake = on_wake, .arg = fs, .on_log_end = fs->replica_id >= 0};
             fp->p = mt ? replica_get(r->b->replicas, mt->name, strlen(mt->name), fp->in->Partition) : NULL;
-            if (!fp->p) {
-                fp->out->ErrorCode = broker_partition_elsewhere(mt, fp->in->Partition);
+            int16_t err = fp->p ? partition_check_leader(fp->p, fp->in->CurrentLeaderEpoch)
+                                : broker_partition_elsewhere(mt, fp->in->Partition);
+            if (err == KERR_NONE && fs->replica_id >= 0)
+                err = follower_fetch(fs, fp);
+            if (err != KERR_NONE) {
+                partition_put(fp->p);
+                fp->p = NULL;
+                fp->out->ErrorCode = err;
                 fp->out->HighWatermark = -1;
+                broker_leader_hint(mt, fp->in->Partition, &fp->out->CurrentLeader.LeaderId,
+                                   &fp->out->CurrentLeader.LeaderEpoch);
             }
         }
     }
@@ -265,6 +305,7 @@ breq_rc api_fetch(breq *r)
     fs->r = r;
     fs->reactor = net_conn_reactor(net_req_conn(r->nreq));
     atomic_store(&fs->refs, 1);
+    fs->replica_id = req->ReplicaId;
     net_timer_init(&fs->timer);
     meta_image *img = meta_acquire(r->b->meta);
     resolve(r, fs, img);

@@ -49,11 +49,10 @@ breq_rc api_list_offsets(breq *r)
             const ListOffsetsRequest_ListOffsetsPartition *pin = &t->Partitions.items[j];
             ListOffsetsResponse_ListOffsetsPartitionResponse *out = &to->Partitions.items[j];
             out->PartitionIndex = pin->PartitionIndex;
-            partition *p = mt ? replica_get(r->b->replicas, mt->name, strlen(mt->name), pin->PartitionIndex) : NULL;
-            if (!p) {
-                out->ErrorCode = broker_partition_elsewhere(mt, pin->PartitionIndex);
+            partition *p = broker_leader_partition(r->b, mt, pin->PartitionIndex, pin->CurrentLeaderEpoch,
+                                                   &out->ErrorCode);
+            if (!p)
                 continue;
-            }
             lookup(p, pin->Timestamp, out);
             partition_put(p);
         }

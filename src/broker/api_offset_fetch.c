@@ -107,10 +107,11 @@ static void view(void *arg, const group *g)
         view_wanted(v, g);
 }
 
-static void fetch_group(breq *r, kstr_t group_id, view_ctx *v)
+/* NOT_COORDINATOR (and no offsets) when another node coordinates it now. */
+static int16_t fetch_group(breq *r, kstr_t group_id, view_ctx *v)
 {
     v->r = r;
-    group_coord_view(r->b->groups, breq_strdup(r, group_id), view, v);
+    return group_coord_view(r->b->groups, breq_strdup(r, group_id), view, v);
 }
 
 /* v0-v7: one group, top-level topics. */
@@ -125,7 +126,9 @@ static void answer_single(breq *r)
             w[i] = (want_topic){req->Topics.items[i].Name, &req->Topics.items[i].PartitionIndexes};
         v.want = w;
     }
-    fetch_group(r, req->GroupId, &v);
+    int16_t err = fetch_group(r, req->GroupId, &v);
+    if (err != KERR_NONE)
+        resp->ErrorCode = err;
     resp->Topics.count = v.ntopics;
     resp->Topics.items = breq_items(r, &OffsetFetchResponse_OffsetFetchResponseTopic_desc, v.ntopics);
     for (int32_t i = 0; i < v.ntopics; i++) {
@@ -155,7 +158,9 @@ static void answer_group(breq *r, const OffsetFetchRequest_OffsetFetchRequestGro
             w[i] = (want_topic){in->Topics.items[i].Name, &in->Topics.items[i].PartitionIndexes};
         v.want = w;
     }
-    fetch_group(r, in->GroupId, &v);
+    int16_t err = fetch_group(r, in->GroupId, &v);
+    if (err != KERR_NONE)
+        out->ErrorCode = err;
     out->GroupId = in->GroupId;
     out->Topics.count = v.ntopics;
     out->Topics.items = breq_items(r, &OffsetFetchResponse_OffsetFetchResponseTopics_desc, v.ntopics);

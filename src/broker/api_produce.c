@@ -1,7 +1,10 @@
 /* api_produce.c - Produce (key 0) v0-v9: validate each partition's record
  * batches (magic 2, CRC-32C, counts), append them with broker-assigned
- * offsets and the leader epoch, and acknowledge once the data is durable
- * (acks=1/-1: after the group-committed fsync; acks=0: no response).
+ * offsets and the leader epoch through the partition's one append path
+ * (replica.h: leadership checked there), and acknowledge as acks asks:
+ * 0 no response, 1 once durable on this leader (the group-committed fsync),
+ * -1 once the high watermark passes the batch with the ISR at
+ * min.insync.replicas or more.
  * Topics that do not exist are created first when auto-creation is on.
  *
  * Idempotent batches (producerId >= 0, KIP-98) come one per partition and
@@ -32,13 +35,15 @@ static void produce_release(produce_ctx *pc)
         breq_finish(pc->r);
 }
 
-static void part_acked(void *arg, int err)
+static void part_acked(void *arg, int16_t err)
 {
     part_ack *a = arg;
-    if (err != STORAGE_OK) {
-        /* deleted before the write was durable: the client refreshes its metadata */
-        a->out->ErrorCode = err == STORAGE_ERR_DELETED ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_KAFKA_STORAGE_ERROR;
-        a->out->BaseOffset = -1;
+    if (err != KERR_NONE) {
+        /* e.g. deleted or moved before the write was acknowledged: the
+         * client refreshes its metadata and retries */
+        a->out->ErrorCode = err;
+        if (err != KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND)
+            a->out->BaseOffset = -1;
     }
     produce_release(a->pc);
 }
@@ -65,24 +70,6 @@ static int16_t first_batch(kbytes_t recs, int32_t batches, batch_info_t *first, 
     else
         return KERR_NONE;
     return KERR_INVALID_RECORD;
-}
-
-/* Check, append and record an idempotent batch as one step under the
- * partition's produce lock. A duplicate or a refused batch is not appended
- * (v says which). */
-static int append_idempotent(partition *p, kbytes_t recs, const batch_info_t *b, txn_verdict *v,
-                             plog_append_result_t *res)
-{
-    int rc = STORAGE_OK;
-    pthread_mutex_lock(&p->produce_lock);
-    *v = txn_state_check(p->producers, b);
-    if (v->err == KERR_NONE && !v->duplicate) {
-        rc = plog_append(p->log, (uint8_t *)recs.ptr, (size_t)recs.len, p->leader_epoch, res);
-        if (rc == STORAGE_OK)
-            txn_state_apply(p->producers, b, res->base_offset, res->last_offset);
-    }
-    pthread_mutex_unlock(&p->produce_lock);
-    return rc;
 }
 
 /* Validates a partition's payload: batches, keys of a compacted topic, and
@@ -132,65 +119,80 @@ static int64_t stamp_append_time(breq *r, const meta_topic *t, kbytes_t recs, in
     return now_ms;
 }
 
-static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const meta_topic *t,
-                                kbytes_t recs, ProduceResponse_PartitionProduceResponse *out, bool ack)
+/* The storage error behind a failed append, as Produce reports it. */
+static int16_t append_error(partition *p, const partition_append_res *res, ProduceResponse_PartitionProduceResponse *out)
 {
+    int rc = res->storage_rc;
+    if (res->msg)
+        out->ErrorMessage = kstr_from(res->msg);
+    if (rc == STORAGE_OK || rc == STORAGE_ERR_DELETED)
+        return res->err;
+    if (rc == STORAGE_ERR_TOO_LARGE) {
+        /* Larger than segment.bytes: final, as in Kafka (a retry cannot fit). */
+        out->ErrorMessage = kstr_from("record batch larger than the topic's segment.bytes");
+        return KERR_RECORD_LIST_TOO_LARGE;
+    }
+    if (rc != STORAGE_ERR_NO_SPACE && rc != STORAGE_ERR_DAMAGED) /* those are logged once by the log */
+        log_error("broker", "append failed topic=%s partition=%d err=\"%s\"", p->topic, p->index,
+                  storage_strerror(rc));
+    out->ErrorMessage = kstr_from(storage_strerror(rc));
+    return KERR_KAFKA_STORAGE_ERROR;
+}
+
+/* min.insync.replicas: the topic's own value, else the broker's, and at
+ * least 2 for partitions with three or more replicas (never more than the
+ * replicas). */
+int32_t broker_min_insync(const config *cfg, const meta_topic *t, int32_t index)
+{
+    int32_t rf = t && index >= 0 && index < t->npartitions ? t->partitions[index].nreplicas : 1;
+    if (t && meta_topic_config(t, "min.insync.replicas"))
+        return (int32_t)topic_config_long(cfg, t, "min.insync.replicas");
+    int32_t v = (int32_t)topic_config_long(cfg, t, "min.insync.replicas");
+    if (rf >= 3)
+        v = MAX(v, 2);
+    return MAX(MIN(v, rf), 1);
+}
+
+static int16_t append_partition(breq *r, produce_ctx *pc, partition *p, const meta_topic *t,
+                                kbytes_t recs, ProduceResponse_PartitionProduceResponse *out)
+{
+    const ProduceRequest *req = r->req;
     batch_summary_t sum;
     batch_info_t first;
     int16_t err = check_records(r, t, recs, &sum, &first, out);
     if (err != KERR_NONE)
         return err;
     int64_t append_time_ms = stamp_append_time(r, t, recs, sum.batches);
-    plog_append_result_t res = {0};
-    txn_verdict v = {0};
+    int32_t min_isr = broker_min_insync(&r->b->cfg, t, p->index);
     /* The records are a view into this request's own receive buffer:
      * patching offsets and epochs in place is safe. */
-    int rc = first.producer_id >= 0
-                 ? append_idempotent(p, recs, &first, &v, &res)
-                 : plog_append(p->log, (uint8_t *)recs.ptr, (size_t)recs.len, p->leader_epoch, &res);
-    if (v.err != KERR_NONE) {
-        out->ErrorMessage = kstr_from(v.msg);
-        return v.err;
-    }
-    if (rc == STORAGE_ERR_TOO_LARGE) {
-        /* Larger than segment.bytes: final, as in Kafka (a retry cannot fit). */
-        out->ErrorMessage = kstr_from("record batch larger than the topic's segment.bytes");
-        return KERR_RECORD_LIST_TOO_LARGE;
-    }
-    if (rc == STORAGE_ERR_DELETED)
-        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    if (rc == STORAGE_ERR_NO_SPACE || rc == STORAGE_ERR_DAMAGED) { /* logged once by the log */
-        out->ErrorMessage = kstr_from(storage_strerror(rc));
-        return KERR_KAFKA_STORAGE_ERROR;
-    }
-    if (rc != STORAGE_OK) {
-        log_error("broker", "append failed topic=%s partition=%d err=\"%s\"", p->topic, p->index,
-                  storage_strerror(rc));
-        out->ErrorMessage = kstr_from(storage_strerror(rc));
-        return KERR_KAFKA_STORAGE_ERROR;
-    }
+    partition_append_req rq = {.data = (uint8_t *)recs.ptr, .len = (size_t)recs.len,
+                               .first = first.producer_id >= 0 ? &first : NULL, .expected_epoch = -1,
+                               .acks = req->Acks, .min_isr = min_isr};
+    partition_append_res res;
+    partition_append(p, &rq, &res);
+    if (res.err != KERR_NONE)
+        return append_error(p, &res, out);
     /* A duplicate is acknowledged with its original offsets once those are
      * durable (the first attempt may still be waiting for its sync). */
-    int64_t upto = v.duplicate ? v.last_offset + 1 : res.log_end_offset;
-    out->BaseOffset = v.duplicate ? v.first_offset : res.base_offset;
-    out->LogAppendTimeMs = v.duplicate ? -1 : append_time_ms;
-    out->LogStartOffset = v.duplicate ? plog_log_start_offset(p->log) : res.log_start_offset;
-    if (!ack) {
-        partition_appended(p, upto, NULL, NULL);
+    out->BaseOffset = res.res.base_offset;
+    out->LogAppendTimeMs = res.duplicate ? -1 : append_time_ms;
+    out->LogStartOffset = res.res.log_start_offset;
+    if (req->Acks == 0) {
+        partition_await(p, res.res.log_end_offset, 0, 0, 0, NULL, NULL);
     } else {
         part_ack *a = arena_alloc(&r->arena, sizeof *a);
         *a = (part_ack){pc, out};
         atomic_fetch_add(&pc->pending, 1);
-        partition_appended(p, upto, part_acked, a);
+        partition_await(p, res.res.log_end_offset, req->Acks, min_isr, MAX(req->TimeoutMs, 0), part_acked, a);
     }
-    if (!v.duplicate)
+    if (!res.duplicate)
         partition_note_append(p, (size_t)recs.len);
     return KERR_NONE;
 }
 
 static void produce_topic(breq *r, produce_ctx *pc, const meta_image *img,
-                          const ProduceRequest_TopicProduceData *td, ProduceResponse_TopicProduceResponse *tr,
-                          bool ack)
+                          const ProduceRequest_TopicProduceData *td, ProduceResponse_TopicProduceResponse *tr)
 {
     const ProduceRequest *req = r->req;
     int32_t n = td->PartitionData.count > 0 ? td->PartitionData.count : 0;
@@ -208,12 +210,13 @@ static void produce_topic(breq *r, produce_ctx *pc, const meta_image *img,
             out->ErrorCode = KERR_INVALID_REQUIRED_ACKS;
             continue;
         }
-        partition *p = t ? replica_get(r->b->replicas, t->name, strlen(t->name), pd->Index) : NULL;
+        partition *p = broker_leader_partition(r->b, t, pd->Index, -1, &out->ErrorCode);
         if (!p) {
-            out->ErrorCode = valid_name ? broker_partition_elsewhere(t, pd->Index) : KERR_INVALID_TOPIC_EXCEPTION;
+            if (!valid_name)
+                out->ErrorCode = KERR_INVALID_TOPIC_EXCEPTION;
             continue;
         }
-        out->ErrorCode = append_partition(r, pc, p, t, pd->Records, out, ack);
+        out->ErrorCode = append_partition(r, pc, p, t, pd->Records, out);
         partition_put(p);
     }
 }
@@ -231,7 +234,7 @@ static breq_rc produce_run(breq *r)
     atomic_store(&pc->pending, 1);
     meta_image *img = meta_acquire(r->b->meta);
     for (int32_t i = 0; i < n; i++)
-        produce_topic(r, pc, img, &req->TopicData.items[i], &resp->Responses.items[i], ack);
+        produce_topic(r, pc, img, &req->TopicData.items[i], &resp->Responses.items[i]);
     meta_image_release(img);
     if (!ack)
         return BREQ_NO_RESPONSE;

@@ -474,6 +474,7 @@ int broker_run(const config *cfg)
     if (net_start(b->net) != 0)
         goto out;
     meta_connect(b->meta, b->net);
+    replica_connect(b->replicas, b->net, b->meta);
     while (sem_wait(&g_stop_sem) != 0 && errno == EINTR)
         ;
     log_info("broker", "stopping");

@@ -33,7 +33,7 @@ enum api_key {
     API_JOIN_GROUP = 11, API_HEARTBEAT = 12, API_LEAVE_GROUP = 13, API_SYNC_GROUP = 14,
     API_DESCRIBE_GROUPS = 15, API_LIST_GROUPS = 16, API_API_VERSIONS = 18,
     API_CREATE_TOPICS = 19, API_DELETE_TOPICS = 20, API_DELETE_RECORDS = 21,
-    API_INIT_PRODUCER_ID = 22, API_DESCRIBE_CONFIGS = 32, API_ALTER_CONFIGS = 33,
+    API_INIT_PRODUCER_ID = 22, API_OFFSET_FOR_LEADER_EPOCH = 23, API_DESCRIBE_CONFIGS = 32, API_ALTER_CONFIGS = 33,
     API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_INCREMENTAL_ALTER_CONFIGS = 44,
     API_OFFSET_DELETE = 47, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
     API_DESCRIBE_QUORUM = 55, API_ALTER_PARTITION = 56, API_FETCH_SNAPSHOT = 59, API_DESCRIBE_CLUSTER = 60,
@@ -180,6 +180,7 @@ breq_rc api_incremental_alter_configs(breq *r);
 breq_rc api_describe_cluster(breq *r);
 breq_rc api_init_producer_id(breq *r);
 breq_rc api_describe_producers(breq *r);
+breq_rc api_offset_for_leader_epoch(breq *r);
 breq_rc api_describe_quorum(breq *r);
 breq_rc api_raft(breq *r); /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot (controller) */
 breq_rc api_broker_registration(breq *r);   /* controller listener */
@@ -190,6 +191,15 @@ breq_rc api_allocate_producer_ids(breq *r); /* controller listener */
  * when the topic has it (another node leads it: the client refreshes its
  * metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION (topics.c). */
 int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index);
+/* Partition index of t when this node leads it at epoch (-1: any), with a
+ * reference (partition_put); else NULL and *err says why
+ * (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION...). */
+partition *broker_leader_partition(broker *b, const meta_topic *t, int32_t index, int32_t epoch, int16_t *err);
+/* The image's leader and leader epoch of partition index of t (-1, -1 when
+ * unknown): the CurrentLeader hint of Fetch and Produce errors. */
+void broker_leader_hint(const meta_topic *t, int32_t index, int32_t *leader_id, int32_t *leader_epoch);
+/* min.insync.replicas of partition index of t (api_produce.c). */
+int32_t broker_min_insync(const config *cfg, const meta_topic *t, int32_t index);
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 

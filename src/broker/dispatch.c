@@ -31,6 +31,7 @@ static const api_handler client_handlers[] = {
     {API_DELETE_TOPICS, 0, 6, api_delete_topics},
     {API_DELETE_RECORDS, 0, 2, api_delete_records},
     {API_INIT_PRODUCER_ID, 0, 4, api_init_producer_id},
+    {API_OFFSET_FOR_LEADER_EPOCH, 0, 4, api_offset_for_leader_epoch},
     {API_DESCRIBE_CONFIGS, 0, 4, api_describe_configs},
     {API_ALTER_CONFIGS, 0, 2, api_alter_configs},
     {API_CREATE_PARTITIONS, 0, 3, api_create_partitions},

@@ -192,6 +192,24 @@ breq_rc meta_wait_end(meta_wait *w)
     return BREQ_PARKED;
 }
 
+partition *broker_leader_partition(broker *b, const meta_topic *t, int32_t index, int32_t epoch, int16_t *err)
+{
+    partition *p = t ? replica_get(b->replicas, t->name, strlen(t->name), index) : NULL;
+    *err = p ? partition_check_leader(p, epoch) : broker_partition_elsewhere(t, index);
+    if (*err != KERR_NONE) {
+        partition_put(p);
+        return NULL;
+    }
+    return p;
+}
+
+void broker_leader_hint(const meta_topic *t, int32_t index, int32_t *leader_id, int32_t *leader_epoch)
+{
+    bool known = t && index >= 0 && index < t->npartitions;
+    *leader_id = known ? t->partitions[index].leader : -1;
+    *leader_epoch = known ? t->partitions[index].leader_epoch : -1;
+}
+
 int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index)
 {
     return t && index >= 0 && index < t->npartitions ? KERR_NOT_LEADER_OR_FOLLOWER

@@ -25,6 +25,7 @@ static void coord_free(group_coord *c)
     while (hmap_next(&c->groups, &it, NULL, NULL, &v))
         group_free(v);
     hmap_free(&c->groups);
+    free(c->loaded_epoch);
     CK_ASSERT(c->ready == NULL);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
@@ -168,12 +169,16 @@ bool group_coord_ensure(group_coord *c, group_coord_ready_fn done, void *arg)
     return ok;
 }
 
-/* The error a request gets when the coordinator cannot serve it now. */
-static int16_t unavailable(group_coord *c)
+/* The error a request for group_id gets when this node cannot serve it
+ * now: stopping, __consumer_offsets not there yet, or the group's
+ * partition led elsewhere. */
+static int16_t unavailable(group_coord *c, const char *group_id, fx *f)
 {
     if (c->stopping)
         return KERR_NOT_COORDINATOR;
-    return topic_ready(c) ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+    if (!topic_ready(c))
+        return KERR_COORDINATOR_NOT_AVAILABLE;
+    return coord_own(c, group_id, f);
 }
 
 /* ---- JoinGroup, SyncGroup, Heartbeat, LeaveGroup --------------------------------------- */
@@ -191,7 +196,7 @@ void group_coord_join(group_coord *c, const char *group_id, group_join_req *req)
     fx_init(&f);
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c);
+    int16_t err = unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, !*req->member_id, now);
     if (!err && !g)
         err = KERR_UNKNOWN_MEMBER_ID;
@@ -211,7 +216,7 @@ void group_coord_sync(group_coord *c, const char *group_id, group_sync_req *req)
     fx_init(&f);
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c);
+    int16_t err = unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, false, now);
     if (!err && !g)
         err = KERR_UNKNOWN_MEMBER_ID;
@@ -228,12 +233,15 @@ void group_coord_sync(group_coord *c, const char *group_id, group_sync_req *req)
 int16_t group_coord_heartbeat(group_coord *c, const char *group_id, const char *member_id, const char *instance_id,
                               int32_t generation)
 {
+    fx f;
+    fx_init(&f);
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c);
+    int16_t err = unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, false, 0);
     if (!err)
         err = g ? group_heartbeat(g, member_id, instance_id, generation, clock_wall_ms()) : KERR_UNKNOWN_MEMBER_ID;
     pthread_mutex_unlock(&c->lock);
+    fx_run(&f);
     return err;
 }
 
@@ -243,7 +251,7 @@ int16_t group_coord_leave(group_coord *c, const char *group_id, group_leave_in *
     fx_init(&f);
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c);
+    int16_t err = unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, false, now);
     for (int32_t i = 0; i < n && !err; i++) {
         ms[i].error = g ? group_leave(g, ms[i].member_id, ms[i].instance_id, now, &f.out) : KERR_UNKNOWN_MEMBER_ID;
@@ -283,7 +291,7 @@ static void commit_durable(append_job *j, int16_t err)
  * (req->done then runs once it is durable). */
 static bool commit_locked(group_coord *c, const char *group_id, group_commit_req *req, int64_t now, fx *f)
 {
-    int16_t err = unavailable(c);
+    int16_t err = unavailable(c, group_id, f);
     group *g = err ? NULL : coord_group(c, group_id, req->generation < 0, now);
     if (!err)
         err = g ? group_commit_check(g, req->member_id, req->instance_id, req->generation, now)
@@ -352,11 +360,17 @@ void group_coord_commit(group_coord *c, const char *group_id, group_commit_req *
 
 /* ---- reads ----------------------------------------------------------------------------- */
 
-void group_coord_view(group_coord *c, const char *group_id, group_view_fn fn, void *arg)
+int16_t group_coord_view(group_coord *c, const char *group_id, group_view_fn fn, void *arg)
 {
+    fx f;
+    fx_init(&f);
     pthread_mutex_lock(&c->lock);
-    fn(arg, coord_group(c, group_id, false, 0));
+    int16_t err = unavailable(c, group_id, &f);
+    if (err == KERR_NONE)
+        fn(arg, coord_group(c, group_id, false, 0));
     pthread_mutex_unlock(&c->lock);
+    fx_run(&f);
+    return err;
 }
 
 void group_coord_each(group_coord *c, group_view_fn fn, void *arg)
@@ -474,7 +488,7 @@ void group_coord_delete_groups(group_coord *c, const char *const *ids, int16_t *
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
     for (int32_t i = 0; i < n; i++) {
-        int16_t err = c->stopping ? KERR_NOT_COORDINATOR : KERR_NONE;
+        int16_t err = unavailable(c, ids[i], &f);
         group *g = err ? NULL : coord_group(c, ids[i], false, now);
         if (!err)
             err = !g || g->state == GROUP_DEAD ? KERR_GROUP_ID_NOT_FOUND
@@ -490,8 +504,9 @@ void group_coord_delete_groups(group_coord *c, const char *const *ids, int16_t *
 static int16_t offset_delete_locked(group_coord *c, const char *group_id, group_offset_del *parts, int32_t n,
                                     waitgroup *wg, int64_t now, fx *f)
 {
-    if (c->stopping)
-        return KERR_NOT_COORDINATOR;
+    int16_t err = unavailable(c, group_id, f);
+    if (err != KERR_NONE)
+        return err;
     group *g = coord_group(c, group_id, false, now);
     if (!g || g->state == GROUP_DEAD)
         return KERR_GROUP_ID_NOT_FOUND;
@@ -516,7 +531,7 @@ static int16_t offset_delete_locked(group_coord *c, const char *group_id, group_
             group_offset_delete(g, d->topic, tl, d->partition, -1);
         }
     }
-    int16_t err = append_tombstones(c, g->id, &b, wg, f);
+    err = append_tombstones(c, g->id, &b, wg, f);
     rb_free(&b);
     for (int32_t i = 0; err && i < n; i++)
         parts[i].error = parts[i].error ? parts[i].error : err;
@@ -620,6 +635,8 @@ static void *coord_thread(void *arg)
         int64_t now = clock_wall_ms();
         fx f;
         fx_init(&f);
+        if (c->npartitions > 0)
+            coord_own_all(c, &f); /* leadership of __consumer_offsets partitions moved */
         int64_t next = tick_all(c, now, &f);
         if (now >= c->retention_due_ms) {
             if (c->npartitions > 0)
@@ -653,7 +670,12 @@ group_coord *group_coord_start(const group_config *cfg, struct meta *meta, struc
     c->wake_ms = INT64_MIN;
     c->retention_due_ms = clock_wall_ms() + retention_check_ms(c);
     c->npartitions = topic_partitions(c);
-    coord_load(c);
+    fx f;
+    fx_init(&f);
+    pthread_mutex_lock(&c->lock);
+    coord_own_all(c, &f);
+    pthread_mutex_unlock(&c->lock);
+    fx_run(&f);
     if (pthread_create(&c->thread, NULL, coord_thread, c) != 0)
         CK_PANIC("cannot start the group coordinator thread");
     return c;

@@ -41,6 +41,8 @@ struct group_coord {
     replica_mgr *replicas;
     hmap groups;               /* group id -> group* */
     int32_t npartitions;       /* of __consumer_offsets; 0 until it exists */
+    int32_t *loaded_epoch;     /* per partition: the leader epoch its groups were loaded at; -1 none */
+    int32_t nloaded;           /* entries of loaded_epoch */
     bool creating;             /* its creation is under way */
     ready_waiter *ready;       /* FindCoordinators waiting for it */
     int64_t wake_ms;           /* when the sleeping thread wakes */
@@ -91,9 +93,6 @@ void rb_free(rec_batch *b);
  * the job (queued on f, durable to be set by the caller), or NULL with *err. */
 append_job *rb_append(group_coord *c, int32_t index, rec_batch *b, fx *f, int16_t *err);
 
-/* Rebuild every group from __consumer_offsets (at start, lock not needed). */
-void coord_load(group_coord *c);
-
 void coord_ref(group_coord *c);
 void coord_unref(group_coord *c);
 group *coord_group(group_coord *c, const char *id, bool create, int64_t now_ms);
@@ -101,5 +100,13 @@ int32_t coord_partition_of(group_coord *c, const char *group_id);
 
 /* Persist a group's metadata (after a state-machine call asked for it). */
 void coord_store_group(group_coord *c, group *g, int64_t now_ms, fx *f);
+
+/* Under the lock: whether this node coordinates group_id now. Loads the
+ * groups of its __consumer_offsets partition when this node has become its
+ * leader (at a new epoch), drops them when it no longer leads. KERR_NONE,
+ * or NOT_COORDINATOR. */
+int16_t coord_own(group_coord *c, const char *group_id, fx *f);
+/* Under the lock: the same for every partition (the deadline thread). */
+void coord_own_all(group_coord *c, fx *f);
 
 #endif

@@ -10,6 +10,11 @@
 #include "group/coord_int.h"
 #include "proto/kerr.h"
 
+/* Group and offset records are written with acks=all and a minimum ISR of
+ * one (Kafka's offsets.commit.required.acks=-1): acknowledged once every
+ * ISR member has them, within offsets.commit.timeout.ms. */
+#define COORD_WRITE_TIMEOUT_MS 5000
+
 /* ---- deferred work ------------------------------------------------------------- */
 
 void fx_init(fx *f)
@@ -18,11 +23,11 @@ void fx_init(fx *f)
     f->jobs = NULL;
 }
 
-static void job_acked(void *arg, int err)
+static void job_acked(void *arg, int16_t err)
 {
     append_job *j = arg;
     if (j->durable)
-        j->durable(j, err == STORAGE_OK ? KERR_NONE : KERR_NOT_COORDINATOR);
+        j->durable(j, err == KERR_NONE ? KERR_NONE : KERR_NOT_COORDINATOR);
     partition_put(j->p);
     group_coord *c = j->c;
     free(j->group_id);
@@ -45,7 +50,7 @@ void fx_run(fx *f)
     }
     for (j = rev; j;) {
         append_job *next = j->next;
-        partition_appended(j->p, j->end_offset, job_acked, j);
+        partition_await(j->p, j->end_offset, -1, 1, COORD_WRITE_TIMEOUT_MS, job_acked, j);
         j = next;
     }
     group_out_deliver(&f->out);
@@ -78,10 +83,13 @@ append_job *rb_append(group_coord *c, int32_t index, rec_batch *b, fx *f, int16_
         return NULL;
     }
     size_t len = batch_build_end(&b->bb);
-    plog_append_result_t res;
-    int rc = plog_append(p->log, b->buf.data, len, p->leader_epoch, &res);
-    if (rc != STORAGE_OK) {
-        log_error("group", "cannot append to %s partition=%d err=\"%s\"", GROUP_TOPIC, index, storage_strerror(rc));
+    partition_append_req rq = {.data = b->buf.data, .len = len, .expected_epoch = -1, .acks = -1, .min_isr = 1};
+    partition_append_res out;
+    partition_append(p, &rq, &out);
+    plog_append_result_t res = out.res;
+    if (out.err != KERR_NONE) {
+        if (out.err != KERR_NOT_LEADER_OR_FOLLOWER)
+            log_error("group", "cannot append to %s partition=%d err=%s", GROUP_TOPIC, index, kerr_name(out.err));
         partition_put(p);
         *err = KERR_NOT_COORDINATOR;
         return NULL;
@@ -223,8 +231,9 @@ static void load_partition(group_coord *c, partition *p, load_stats *st)
     buf_free(&b);
 }
 
-/* Groups the log knows nothing live about: no metadata, no offsets. */
-static void drop_empty(group_coord *c)
+/* Groups of partition index the log knows nothing live about: no metadata,
+ * no offsets (groups of other partitions may be mid-rebalance). */
+static void drop_empty(group_coord *c, int32_t index)
 {
     size_t it = 0;
     const char *k;
@@ -234,7 +243,7 @@ static void drop_empty(group_coord *c)
     size_t n = 0;
     while (hmap_next(&c->groups, &it, &k, &kl, &v)) {
         group *g = v;
-        if (!g->has_metadata && group_offset_count(g) == 0) {
+        if (!g->has_metadata && group_offset_count(g) == 0 && coord_partition_of(c, g->id) == index) {
             gone = xrealloc(gone, (n + 1) * sizeof *gone);
             gone[n++] = g->id;
         }
@@ -244,17 +253,72 @@ static void drop_empty(group_coord *c)
     free(gone);
 }
 
-void coord_load(group_coord *c)
+/* Groups of partition index leave memory: their waiters get NOT_COORDINATOR. */
+static void unload_partition(group_coord *c, int32_t index, fx *f)
 {
-    load_stats st = {0, 0};
-    for (int32_t i = 0; i < c->npartitions; i++) {
-        partition *p = replica_get(c->replicas, GROUP_TOPIC, strlen(GROUP_TOPIC), i);
-        if (p) {
-            load_partition(c, p, &st);
-            partition_put(p);
+    size_t it = 0;
+    void *v;
+    char **gone = NULL;
+    size_t n = 0;
+    while (hmap_next(&c->groups, &it, NULL, NULL, &v)) {
+        group *g = v;
+        if (coord_partition_of(c, g->id) == index) {
+            gone = xrealloc(gone, (n + 1) * sizeof *gone);
+            gone[n++] = g->id;
         }
     }
-    drop_empty(c);
-    log_info("group", "groups loaded groups=%zu records=%lld skipped=%lld", c->groups.count, (long long)st.records,
-             (long long)st.skipped);
+    for (size_t i = 0; i < n; i++) {
+        group *g = hmap_del(&c->groups, gone[i], strlen(gone[i]));
+        group_cancel(g, KERR_NOT_COORDINATOR, &f->out);
+        group_free(g);
+    }
+    free(gone);
+}
+
+static void grow_loaded(group_coord *c)
+{
+    if (c->nloaded >= c->npartitions)
+        return;
+    c->loaded_epoch = xrealloc(c->loaded_epoch, (size_t)c->npartitions * sizeof *c->loaded_epoch);
+    for (int32_t i = c->nloaded; i < c->npartitions; i++)
+        c->loaded_epoch[i] = -1;
+    c->nloaded = c->npartitions;
+}
+
+/* Under the lock: partition index's groups follow its leadership here. */
+static bool own_partition(group_coord *c, int32_t index, fx *f)
+{
+    grow_loaded(c);
+    partition *p = replica_get(c->replicas, GROUP_TOPIC, strlen(GROUP_TOPIC), index);
+    bool leading = p && atomic_load(&p->leading);
+    int32_t epoch = p ? atomic_load(&p->leader_epoch) : -1;
+    if (leading && c->loaded_epoch[index] != epoch) {
+        load_stats st = {0, 0};
+        unload_partition(c, index, f);
+        load_partition(c, p, &st);
+        drop_empty(c, index);
+        c->loaded_epoch[index] = epoch;
+        log_info("group", "coordinating partition=%d epoch=%d groups=%zu records=%lld", index, epoch,
+                 c->groups.count, (long long)st.records);
+    } else if (!leading && c->loaded_epoch[index] != -1) {
+        unload_partition(c, index, f);
+        c->loaded_epoch[index] = -1;
+        log_info("group", "no longer coordinating partition=%d", index);
+    }
+    partition_put(p);
+    return leading;
+}
+
+int16_t coord_own(group_coord *c, const char *group_id, fx *f)
+{
+    int32_t index = coord_partition_of(c, group_id);
+    if (index < 0)
+        return KERR_COORDINATOR_NOT_AVAILABLE;
+    return own_partition(c, index, f) ? KERR_NONE : KERR_NOT_COORDINATOR;
+}
+
+void coord_own_all(group_coord *c, fx *f)
+{
+    for (int32_t i = 0; i < c->npartitions; i++)
+        own_partition(c, i, f);
 }

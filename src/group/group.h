@@ -396,9 +396,11 @@ typedef struct group_commit_req {
 void group_coord_commit(group_coord *c, const char *group_id, group_commit_req *req);
 
 /* Read access under the coordinator lock: fn must copy what it keeps and
- * must not call the coordinator. g is NULL for an unknown group. */
+ * must not call the coordinator. g is NULL for an unknown group. fn is not
+ * called when this node does not coordinate the group: the error says why
+ * (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE). */
 typedef void (*group_view_fn)(void *arg, const group *g);
-void group_coord_view(group_coord *c, const char *group_id, group_view_fn fn, void *arg);
+int16_t group_coord_view(group_coord *c, const char *group_id, group_view_fn fn, void *arg);
 void group_coord_each(group_coord *c, group_view_fn fn, void *arg);
 
 /* DeleteGroups: errs[i] for ids[i]; done(arg) once the tombstones are durable. */

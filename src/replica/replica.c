@@ -1,5 +1,6 @@
 /* replica.c - the partitions this node holds (replica.h). */
 #include "replica/replica.h"
+#include "replica/replica_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "base/hmap.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "proto/kerr.h"
 
 struct replica_mgr {
     char *data_dir;
@@ -31,6 +33,15 @@ struct replica_mgr {
     int live;                 /* partitions not yet destroyed */
     bool reap_stop;
     pthread_t reaper;
+    /* Replication: the controller (ISR changes), the follower fetchers,
+     * and the ticker (ISR shrinking, acks=all timeouts). */
+    _Atomic(meta_t *) meta;
+    fetchers *fetchers;
+    _Atomic int64_t lag_time_max_ms;
+    pthread_mutex_t tick_mu;
+    pthread_cond_t tick_cv;
+    bool tick_stop;
+    pthread_t ticker;
 };
 
 static size_t part_key(char *key, size_t cap, const char *topic, size_t len, int32_t index)
@@ -44,6 +55,7 @@ static size_t part_key(char *key, size_t cap, const char *topic, size_t len, int
 }
 
 static void *reaper_main(void *arg);
+static void *ticker_main(void *arg);
 
 replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, replica_config_fn cfg_fn,
                          void *cfg_ctx)
@@ -63,7 +75,57 @@ replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, repli
     pthread_cond_init(&m->reap_cv, NULL);
     if (pthread_create(&m->reaper, NULL, reaper_main, m) != 0)
         CK_PANIC("cannot start the partition reaper thread");
+    atomic_store(&m->lag_time_max_ms, REPLICA_LAG_TIME_MAX_MS_DEFAULT);
+    pthread_mutex_init(&m->tick_mu, NULL);
+    pthread_cond_init(&m->tick_cv, NULL);
+    if (pthread_create(&m->ticker, NULL, ticker_main, m) != 0)
+        CK_PANIC("cannot start the replication ticker thread");
     return m;
+}
+
+meta_t *replica_meta(replica_mgr *m) { return atomic_load(&m->meta); }
+sfs_t *replica_fs(replica_mgr *m) { return m->fs; }
+int32_t replica_node_id(replica_mgr *m) { return m->node_id; }
+int64_t replica_expiration_ms(replica_mgr *m) { return atomic_load(&m->producer_id_expiration_ms); }
+
+void replica_set_lag_time_max(replica_mgr *m, int64_t ms)
+{
+    CK_ASSERT(ms > 0);
+    atomic_store(&m->lag_time_max_ms, ms);
+}
+
+static void tick_one(void *arg, partition *p)
+{
+    replica_mgr *m = arg;
+    replica_leader_tick(p, clock_mono_ms(), atomic_load(&m->lag_time_max_ms));
+    if (REPLICA_CHECKS)
+        replica_check(p);
+}
+
+static void *ticker_main(void *arg)
+{
+    replica_mgr *m = arg;
+    pthread_mutex_lock(&m->tick_mu);
+    while (!m->tick_stop) {
+        struct timespec ts = clock_abstime_after_ms(REPLICA_TICK_MS);
+        pthread_cond_timedwait(&m->tick_cv, &m->tick_mu, &ts);
+        if (m->tick_stop)
+            break;
+        pthread_mutex_unlock(&m->tick_mu);
+        replica_each(m, tick_one, m);
+        pthread_mutex_lock(&m->tick_mu);
+    }
+    pthread_mutex_unlock(&m->tick_mu);
+    return NULL;
+}
+
+void replica_connect(replica_mgr *m, net_t *net, meta_t *meta)
+{
+    atomic_store(&m->meta, meta);
+    m->fetchers = fetchers_new(m, net, meta);
+    meta_image *img = meta_acquire(meta);
+    fetchers_kick(m->fetchers, img);
+    meta_image_release(img);
 }
 
 flusher_t *replica_flusher(replica_mgr *m) { return m->flusher; }
@@ -123,7 +185,9 @@ static void partition_destroy(partition *p)
         bool have_dir = storage_partition_dir(p->mgr->data_dir, p->topic, p->index, dir, sizeof dir);
         close_log(p, have_dir ? dir : NULL);
     }
+    replica_fail_acks(p, KERR_NOT_LEADER_OR_FOLLOWER);
     txn_state_free(p->producers);
+    pthread_mutex_destroy(&p->rlock);
     pthread_mutex_destroy(&p->produce_lock);
     pthread_mutex_destroy(&p->wlock);
     free(p->topic);
@@ -183,15 +247,6 @@ partition *replica_get(replica_mgr *m, const char *topic, size_t len, int32_t in
     return p;
 }
 
-static void update_hw(partition *p, int64_t hw)
-{
-    int64_t cur = atomic_load(&p->high_watermark);
-    while (hw > cur && !atomic_compare_exchange_weak(&p->high_watermark, &cur, hw))
-        ;
-    if (hw > cur)
-        wake_all(p);
-}
-
 /* A directory whose partition.metadata names another topic id belongs to
  * another incarnation of the name (deleted while this node was down, or
  * before its deletion reached the disk): set it aside, never adopt it. */
@@ -233,8 +288,13 @@ static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta
     p->index = mp->index;
     p->topic_id = t->id;
     p->log = log;
-    p->leader_epoch = mp->leader_epoch;
+    atomic_store(&p->leader_epoch, -1);
+    atomic_store(&p->leader_id, -1);
+    p->partition_epoch = -1;
+    p->fetcher_leader = -1;
     p->mgr = m;
+    p->mgr_node_id = m->node_id;
+    pthread_mutex_init(&p->rlock, NULL);
     pthread_mutex_init(&p->wlock, NULL);
     pthread_mutex_init(&p->produce_lock, NULL);
     p->producers = txn_state_new();
@@ -248,7 +308,11 @@ static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta
     uint8_t id[16];
     if (plog_topic_id(log, id) != STORAGE_OK)
         plog_set_topic_id(log, t->id.b);
-    atomic_store(&p->high_watermark, plog_log_end_offset(log));
+    /* One replica: everything recovered is this node's to serve. More: the
+     * high watermark comes back from the leader's followers (or, on a
+     * follower, from the leader). */
+    atomic_store(&p->high_watermark, mp->nreplicas <= 1 ? plog_log_end_offset(log) : plog_log_start_offset(log));
+    atomic_store(&p->durable_end, plog_flushed_offset(log));
     flusher_attach(m->flusher, log);
     pthread_mutex_lock(&m->reap_mu);
     m->live++;
@@ -264,6 +328,48 @@ static bool holds(const meta_partition *mp, int32_t node)
     return false;
 }
 
+/*
+ * The partition's place from the image: replicas, committed ISR, leader and
+ * epochs. Becoming leader resets what is known of the followers; losing
+ * leadership answers the parked acks=all appends (the new leader may not
+ * keep them) with NOT_LEADER_OR_FOLLOWER. A follower's fetcher picks the
+ * change up at its next round (fetchers_kick).
+ */
+static void apply_role(partition *p, const meta_partition *mp)
+{
+    int32_t me = p->mgr_node_id;
+    bool lead = mp->leader == me;
+    pthread_mutex_lock(&p->rlock);
+    bool was = atomic_load(&p->leading);
+    bool new_epoch = mp->leader_epoch != atomic_load(&p->leader_epoch);
+    p->nreplicas = MIN(mp->nreplicas, REPLICA_MAX);
+    if (p->nreplicas > 0)
+        memcpy(p->replicas, mp->replicas, (size_t)p->nreplicas * sizeof *p->replicas);
+    if (mp->partition_epoch >= p->partition_epoch || new_epoch) {
+        p->partition_epoch = mp->partition_epoch;
+        p->nisr = MIN(mp->nisr, REPLICA_MAX);
+        if (p->nisr > 0)
+            memcpy(p->isr, mp->isr, (size_t)p->nisr * sizeof *p->isr);
+    }
+    CK_ASSERT(mp->leader_epoch >= atomic_load(&p->leader_epoch)); /* epochs never go back */
+    atomic_store(&p->leader_epoch, mp->leader_epoch);
+    atomic_store(&p->leader_id, mp->leader);
+    if (lead && (!was || new_epoch))
+        replica_become_leader(p, clock_mono_ms());
+    atomic_store(&p->leading, lead);
+    pthread_mutex_unlock(&p->rlock);
+    if (was && (!lead || new_epoch)) {
+        replica_fail_acks(p, KERR_NOT_LEADER_OR_FOLLOWER);
+        log_info("replica", "leadership lost topic=%s partition=%d leader=%d epoch=%d", p->topic, p->index,
+                 mp->leader, mp->leader_epoch);
+    }
+    if (lead && (!was || new_epoch))
+        log_info("replica", "leading topic=%s partition=%d epoch=%d isr_size=%d", p->topic, p->index,
+                 mp->leader_epoch, mp->nisr);
+    if (lead)
+        replica_leader_advance(p); /* a single replica's high watermark, or a new ISR's */
+}
+
 static void add_new(replica_mgr *m, const meta_image *img)
 {
     char key[STORAGE_TOPIC_MAX + 16];
@@ -276,15 +382,17 @@ static void add_new(replica_mgr *m, const meta_image *img)
                 continue;
             partition *p = hmap_get(&m->parts, key, kl);
             if (p && memcmp(p->topic_id.b, t->id.b, 16) == 0) {
-                p->leader_epoch = mp->leader_epoch;
                 plog_config_t pc;
                 m->cfg_fn(m->cfg_ctx, t, &pc);
                 plog_set_config(p->log, &pc);
+                apply_role(p, mp);
                 continue;
             }
             p = open_partition(m, t, mp);
-            if (p)
+            if (p) {
                 hmap_put(&m->parts, key, kl, p);
+                apply_role(p, mp);
+            }
         }
     }
 }
@@ -313,6 +421,7 @@ static void remove_gone(replica_mgr *m, const meta_image *img)
             log_error("replica", "cannot rename a deleted partition's directory topic=%s partition=%d err=\"%s\"",
                       gone[i]->topic, gone[i]->index, strerror(-r));
         wake_all(gone[i]);
+        replica_fail_acks(gone[i], KERR_UNKNOWN_TOPIC_OR_PARTITION);
         log_info("replica", "partition removed topic=%s partition=%d", gone[i]->topic, gone[i]->index);
         partition_put(gone[i]);
     }
@@ -326,6 +435,8 @@ void replica_sync(replica_mgr *m, const meta_image *img)
     remove_gone(m, img);
     add_new(m, img);
     pthread_rwlock_unlock(&m->lock);
+    if (m->fetchers)
+        fetchers_kick(m->fetchers, img);
 }
 
 void replica_each(replica_mgr *m, replica_each_fn fn, void *arg)
@@ -363,6 +474,13 @@ static void reaper_drain(replica_mgr *m)
 
 void replica_free(replica_mgr *m)
 {
+    pthread_mutex_lock(&m->tick_mu);
+    m->tick_stop = true;
+    pthread_cond_broadcast(&m->tick_cv);
+    pthread_mutex_unlock(&m->tick_mu);
+    pthread_join(m->ticker, NULL);
+    if (m->fetchers)
+        fetchers_free(m->fetchers);
     pthread_rwlock_wrlock(&m->lock);
     size_t it = 0;
     void *v;
@@ -400,48 +518,6 @@ void partition_unwatch(partition *p, pwaiter *w)
         w->queued = false;
     }
     pthread_mutex_unlock(&p->wlock);
-}
-
-typedef struct ack_wait {
-    partition *p;
-    int64_t upto;
-    partition_acked_fn done;
-    void *arg;
-} ack_wait;
-
-static void synced(void *arg, int err)
-{
-    ack_wait *a = arg;
-    if (err == STORAGE_OK)
-        update_hw(a->p, a->upto);
-    if (a->done)
-        a->done(a->arg, err);
-    partition_put(a->p);
-    free(a);
-}
-
-static void request_sync(partition *p, int64_t upto, partition_acked_fn done, void *arg)
-{
-    ack_wait *a = xmalloc(sizeof *a);
-    atomic_fetch_add(&p->refs, 1);
-    *a = (ack_wait){p, upto, done, arg};
-    flusher_request(p->mgr->flusher, p->log, upto, synced, a);
-}
-
-void partition_appended(partition *p, int64_t log_end_offset, partition_acked_fn done, void *arg)
-{
-    if (!plog_ack_needs_flush(p->log)) {
-        update_hw(p, log_end_offset);
-        if (done)
-            done(arg, STORAGE_OK);
-        return;
-    }
-    request_sync(p, log_end_offset, done, arg);
-}
-
-void partition_sync(partition *p, partition_acked_fn done, void *arg)
-{
-    request_sync(p, plog_log_end_offset(p->log), done, arg);
 }
 
 void partition_note_append(partition *p, size_t bytes)

@@ -38,6 +38,8 @@
 #include <stdatomic.h>
 
 #include "meta/meta.h"
+#include "net/net.h"
+#include "proto/batch.h"
 #include "storage/storage.h"
 #include "txn/txn.h"
 
@@ -46,7 +48,23 @@ typedef struct pwaiter {
     void (*wake)(void *arg); /* called with the partition's waiter lock held: keep it short */
     void *arg;
     bool queued;
+    bool on_log_end;         /* wake on log-end advances (replica fetches), not only the high watermark */
 } pwaiter;
+
+/* A parked acks=all append (leader.c): answered once the high watermark
+ * reaches upto, or on timeout, loss of leadership or close. */
+typedef struct ack_park ack_park;
+
+/* What a leader knows of one follower (leader.c). */
+typedef struct replica_peer {
+    int32_t id;
+    int64_t log_end;          /* its last fetch offset: durable on it; -1 unknown */
+    int64_t last_caught_up_ms;
+    int64_t last_fetch_ms;
+    int64_t last_fetch_leader_end; /* the leader's log end at that fetch */
+} replica_peer;
+
+#define REPLICA_MAX 16 /* replicas of one partition */
 
 typedef struct partition {
     _Atomic int refs;
@@ -54,16 +72,38 @@ typedef struct partition {
     int32_t index;
     kuuid_t topic_id;
     plog_t *log;
-    int32_t leader_epoch;
+    /* Leadership, from the metadata image (replica_sync); written under
+     * rlock, readable from any thread without it. */
+    _Atomic int32_t leader_epoch;
+    _Atomic int32_t leader_id;   /* -1: none */
+    _Atomic bool leading;        /* this node leads at leader_epoch */
     _Atomic int64_t high_watermark;
+    _Atomic int64_t durable_end; /* synced here (leader.c) */
+    int32_t mgr_node_id;         /* this node */
     _Atomic bool removed;
     pthread_mutex_t wlock;   /* waiters */
     pwaiter *waiters;
     struct replica_mgr *mgr;
-    pthread_mutex_t produce_lock; /* idempotence check + append + state update */
+    pthread_mutex_t produce_lock; /* leadership check + idempotence check + append + state update */
     txn_state *producers;    /* guarded by produce_lock */
     _Atomic bool snapshotting; /* a producer snapshot is being written */
     struct partition *reap_next; /* the reaper's queue, once unreferenced */
+    /* Replication state, guarded by rlock (leader.c). */
+    pthread_mutex_t rlock;
+    int32_t partition_epoch;
+    int32_t nreplicas, nisr;
+    int32_t replicas[REPLICA_MAX];
+    int32_t isr[REPLICA_MAX];     /* committed: from the image */
+    int32_t npeers;
+    replica_peer peers[REPLICA_MAX]; /* the other replicas, while leading */
+    bool alter_inflight;          /* an AlterPartition is with the controller */
+    int32_t pending_isr[REPLICA_MAX]; /* its proposed ISR (the "maximal" ISR while growing) */
+    int32_t npending_isr;
+    int64_t alter_retry_ms;       /* not before (after a refusal) */
+    ack_park *acks;               /* parked acks=all appends, by upto */
+    int32_t fetcher_leader;       /* the broker this follower fetches from; -1 none (fetcher.c) */
+    int64_t fetch_backoff_until;  /* fetcher.c: skip until (mono ms), after a partition error */
+    int64_t hw_checkpointed;      /* last value written to replication-offset-checkpoint */
 } partition;
 
 typedef struct replica_mgr replica_mgr;
@@ -95,18 +135,74 @@ void partition_watch(partition *p, pwaiter *w);
 void partition_unwatch(partition *p, pwaiter *w);
 
 /*
- * After an append (res from plog_append): advance the high watermark now, or
- * once the data is durable. done(arg, err) is called when the append may be
- * acknowledged (acks >= 1): at once (from this thread) when no sync is
- * needed, else on the flusher thread after the sync. done may be NULL
- * (acks=0).
+ * Acknowledgements. done(arg, err) gets a Kafka error code (KERR_NONE when
+ * the append may be acknowledged). It runs at once (from the caller's
+ * thread) when nothing needs waiting for, else on the flusher thread after
+ * the sync, or on whichever thread advances the high watermark (acks=all).
+ * done may be NULL (acks=0).
  */
-typedef void (*partition_acked_fn)(void *arg, int err);
-void partition_appended(partition *p, int64_t log_end_offset, partition_acked_fn done, void *arg);
+typedef void (*partition_acked_fn)(void *arg, int16_t err);
+
+/*
+ * The one append path for a partition's leader: Produce, the group
+ * coordinator, and transaction markers. Under produce_lock it checks that
+ * this node leads the partition (at expected_epoch unless that is -1),
+ * that the ISR has min_isr members when acks is -1 (NOT_ENOUGH_REPLICAS),
+ * the idempotence rules when first->producer_id >= 0, then appends with
+ * the current leader epoch and records the producer state. The caller then
+ * waits for the acknowledgement with partition_await (up to res.log_end_offset,
+ * or last_offset + 1 for a duplicate).
+ */
+typedef struct partition_append_req {
+    uint8_t *data;             /* validated batches, patched in place */
+    size_t len;
+    const batch_info_t *first; /* the first batch's header; NULL: not idempotent */
+    int32_t expected_epoch;    /* -1: any */
+    int acks;                  /* 0, 1 or -1 */
+    int32_t min_isr;           /* min.insync.replicas (acks=-1) */
+} partition_append_req;
+
+typedef struct partition_append_res {
+    int16_t err;               /* KERR_NONE: appended (or a duplicate) */
+    int storage_rc;            /* the storage code behind a storage error */
+    const char *msg;           /* static detail, or NULL */
+    plog_append_result_t res;
+    bool duplicate;            /* an idempotent retry: res.base_offset/last_offset are the original's */
+} partition_append_res;
+
+void partition_append(partition *p, const partition_append_req *rq, partition_append_res *out);
+
+/* Waits for the acknowledgement of data below upto: acks 0 none (done may
+ * be NULL), 1 once durable here, -1 once the high watermark reaches upto
+ * while the ISR keeps min_isr members (else NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+ * or REQUEST_TIMED_OUT after timeout_ms, NOT_LEADER_OR_FOLLOWER when
+ * leadership moves first. */
+void partition_await(partition *p, int64_t upto, int acks, int32_t min_isr, int64_t timeout_ms,
+                     partition_acked_fn done, void *arg);
+
 /* Forces a sync of the partition's log (data up to its current end and its
  * checkpoint, e.g. a raised log start) and calls done(arg, err) on the
  * flusher thread once it is durable. */
 void partition_sync(partition *p, partition_acked_fn done, void *arg);
+
+/* Leadership of p here: KERR_NONE when this node leads at epoch (-1: any
+ * epoch), else NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH (epoch older
+ * than the current) or UNKNOWN_LEADER_EPOCH (newer). */
+int16_t partition_check_leader(const partition *p, int32_t epoch);
+
+/* A follower's fetch at the leader (api_fetch.c): records that replica_id
+ * has everything below fetch_offset durable, which may advance the high
+ * watermark and grow the ISR. Returns a Kafka error code. */
+int16_t partition_follower_fetched(partition *p, int32_t replica_id, int64_t fetch_offset);
+
+/* Starts the follower fetchers (fetcher.c): after net has started. */
+void replica_connect(replica_mgr *m, net_t *net, meta_t *meta);
+
+/* Called every REPLICA_TICK_MS by the manager's ticker: ISR shrinking,
+ * acks=all timeouts, retries of refused ISR changes. */
+#define REPLICA_TICK_MS 50
+#define REPLICA_LAG_TIME_MAX_MS_DEFAULT 30000 /* replica.lag.time.max.ms */
+void replica_set_lag_time_max(replica_mgr *m, int64_t ms);
 
 /* Counts bytes appended to p (any append path, after the append, without
  * produce_lock held) and writes a producer snapshot when one is due. */

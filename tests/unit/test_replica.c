@@ -14,6 +14,7 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "proto/batch.h"
+#include "proto/kerr.h"
 #include "replica/replica.h"
 #include "test.h"
 
@@ -109,7 +110,7 @@ typedef struct ack {
     _Atomic int err;
 } ack;
 
-static void on_ack(void *arg, int err)
+static void on_ack(void *arg, int16_t err)
 {
     ack *a = arg;
     atomic_store(&a->err, err);
@@ -133,7 +134,7 @@ TEST(last_reference_dropped_by_flusher_completion)
         int leo = append_small(p);
         REQUIRE(leo == 1);
         ack a = {0};
-        partition_appended(p, leo, on_ack, &a); /* the pending sync holds a reference */
+        partition_await(p, leo, 1, 1, 0, on_ack, &a); /* the pending sync holds a reference */
         partition_put(p);
         replica_sync(m, &none.img); /* drops the map's: the completion may drop the last */
         char plain[300];
@@ -145,7 +146,7 @@ TEST(last_reference_dropped_by_flusher_completion)
             usleep(500);
         REQUIRE(atomic_load(&a.done));
         int err = atomic_load(&a.err);
-        CHECK(err == STORAGE_OK || err == STORAGE_ERR_DELETED);
+        CHECK(err == KERR_NONE || err == KERR_UNKNOWN_TOPIC_OR_PARTITION);
         CHECK(wait_for_entries(dir, "t-0", 0));
     }
     replica_free(m);
@@ -212,3 +213,150 @@ TEST(other_topic_id_set_aside)
 }
 
 
+
+/* ---- the leader: acks, the high watermark over the ISR ------------------- */
+
+/* Topic "r": three replicas 1, 2, 3; leader and ISR as given. */
+typedef struct fake3 {
+    meta_image img;
+    meta_topic topic, *topics[1];
+    meta_partition part;
+    int32_t replicas[3], isr[3];
+} fake3;
+
+static void fake3_init(fake3 *f, int32_t leader, int32_t epoch, const int32_t *isr, int32_t nisr)
+{
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < 3; i++)
+        f->replicas[i] = i + 1;
+    memcpy(f->isr, isr, (size_t)nisr * sizeof *isr);
+    f->part = (meta_partition){.index = 0, .leader = leader, .leader_epoch = epoch, .partition_epoch = epoch,
+                               .nreplicas = 3, .replicas = f->replicas, .nisr = nisr, .isr = f->isr};
+    f->topic.name = "r";
+    memset(f->topic.id.b, 7, 16);
+    f->topic.npartitions = 1;
+    f->topic.partitions = &f->part;
+    f->topics[0] = &f->topic;
+    f->img.ntopics = 1;
+    f->img.topics = f->topics;
+}
+
+static partition_append_res append_acks(partition *p, int acks, int32_t min_isr)
+{
+    buf_t b;
+    buf_init(&b);
+    batch_builder_t bb;
+    batch_build_begin(&bb, &b, 0, 0, 1700000000000LL, -1, -1, -1);
+    batch_build_add(&bb, 1700000000000LL, "k", 1, "v", 1, NULL, 0);
+    size_t len = batch_build_end(&bb);
+    partition_append_req rq = {.data = b.data, .len = len, .expected_epoch = -1, .acks = acks, .min_isr = min_isr};
+    partition_append_res res;
+    partition_append(p, &rq, &res);
+    buf_free(&b);
+    return res;
+}
+
+static bool wait_ack(ack *a)
+{
+    int64_t deadline = clock_mono_ms() + 10000;
+    while (!atomic_load(&a->done) && clock_mono_ms() < deadline)
+        usleep(500);
+    return atomic_load(&a->done);
+}
+
+static bool wait_hw(partition *p, int64_t want)
+{
+    int64_t deadline = clock_mono_ms() + 10000;
+    while (atomic_load(&p->high_watermark) != want && clock_mono_ms() < deadline)
+        usleep(500);
+    return atomic_load(&p->high_watermark) == want;
+}
+
+/* acks=all completes once every ISR member fetched past the batch; the
+ * high watermark is the lowest of them, never above the leader's own. */
+TEST(acks_all_waits_for_every_isr_member)
+{
+    char *dir = tmpdir();
+    replica_mgr *m = replica_new(dir, sfs_posix(), 1, default_cfg, NULL);
+    int32_t isr[] = {1, 2, 3};
+    fake3 f;
+    fake3_init(&f, 1, 1, isr, 3);
+    replica_sync(m, &f.img);
+    partition *p = replica_get(m, "r", 1, 0);
+    REQUIRE(p != NULL);
+    CHECK_EQ_INT(partition_check_leader(p, 1), KERR_NONE);
+    CHECK_EQ_INT(partition_check_leader(p, 0), KERR_FENCED_LEADER_EPOCH);
+    CHECK_EQ_INT(partition_check_leader(p, 2), KERR_UNKNOWN_LEADER_EPOCH);
+    partition_append_res res = append_acks(p, -1, 2);
+    REQUIRE(res.err == KERR_NONE);
+    ack a = {0};
+    partition_await(p, res.res.log_end_offset, -1, 2, 60000, on_ack, &a);
+    CHECK_EQ_INT(partition_follower_fetched(p, 2, 1), KERR_NONE);
+    CHECK(!atomic_load(&a.done));
+    CHECK_EQ_INT(atomic_load(&p->high_watermark), 0);
+    CHECK_EQ_INT(partition_follower_fetched(p, 3, 1), KERR_NONE);
+    REQUIRE(wait_ack(&a)); /* once the leader's own sync is done too */
+    CHECK_EQ_INT(atomic_load(&a.err), KERR_NONE);
+    CHECK_EQ_INT(atomic_load(&p->high_watermark), 1);
+    CHECK_EQ_INT(partition_follower_fetched(p, 9, 1), KERR_NOT_LEADER_OR_FOLLOWER); /* not a replica */
+    partition_put(p);
+    replica_free(m);
+    drop_dir(dir);
+}
+
+/* A follower that left the ISR does not hold the high watermark back; an
+ * ISR below min.insync.replicas refuses acks=all before the append. */
+TEST(isr_below_minimum_refuses_acks_all)
+{
+    char *dir = tmpdir();
+    replica_mgr *m = replica_new(dir, sfs_posix(), 1, default_cfg, NULL);
+    int32_t isr[] = {1};
+    fake3 f;
+    fake3_init(&f, 1, 1, isr, 1);
+    replica_sync(m, &f.img);
+    partition *p = replica_get(m, "r", 1, 0);
+    REQUIRE(p != NULL);
+    CHECK_EQ_INT(append_acks(p, -1, 2).err, KERR_NOT_ENOUGH_REPLICAS);
+    CHECK_EQ_INT(plog_log_end_offset(p->log), 0);
+    partition_append_res res = append_acks(p, 1, 2);
+    REQUIRE(res.err == KERR_NONE);
+    ack a = {0};
+    partition_await(p, res.res.log_end_offset, 1, 2, 0, on_ack, &a);
+    REQUIRE(wait_ack(&a));
+    CHECK_EQ_INT(atomic_load(&a.err), KERR_NONE);
+    CHECK(wait_hw(p, 1)); /* the ISR is the leader alone */
+    partition_put(p);
+    replica_free(m);
+    drop_dir(dir);
+}
+
+/* A parked acks=all append is answered: REQUEST_TIMED_OUT after its
+ * timeout; NOT_LEADER_OR_FOLLOWER when leadership moves first. */
+TEST(acks_all_timeout_and_leadership_loss)
+{
+    char *dir = tmpdir();
+    replica_mgr *m = replica_new(dir, sfs_posix(), 1, default_cfg, NULL);
+    int32_t isr[] = {1, 2, 3};
+    fake3 f, moved;
+    fake3_init(&f, 1, 1, isr, 3);
+    fake3_init(&moved, 2, 2, isr, 3);
+    replica_sync(m, &f.img);
+    partition *p = replica_get(m, "r", 1, 0);
+    REQUIRE(p != NULL);
+    partition_append_res res = append_acks(p, -1, 2);
+    REQUIRE(res.err == KERR_NONE);
+    ack late = {0}, lost = {0};
+    partition_await(p, res.res.log_end_offset, -1, 2, 50, on_ack, &late);
+    REQUIRE(wait_ack(&late));
+    CHECK_EQ_INT(atomic_load(&late.err), KERR_REQUEST_TIMED_OUT);
+    partition_await(p, res.res.log_end_offset, -1, 2, 60000, on_ack, &lost);
+    replica_sync(m, &moved.img);
+    REQUIRE(wait_ack(&lost));
+    CHECK_EQ_INT(atomic_load(&lost.err), KERR_NOT_LEADER_OR_FOLLOWER);
+    CHECK_EQ_INT(append_acks(p, 1, 1).err, KERR_NOT_LEADER_OR_FOLLOWER);
+    CHECK_EQ_INT(atomic_load(&p->leader_epoch), 2);
+    CHECK_EQ_INT(atomic_load(&p->leader_id), 2);
+    partition_put(p);
+    replica_free(m);
+    drop_dir(dir);
+}
