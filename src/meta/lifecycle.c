@@ -36,7 +36,7 @@
 
 #define LC_RETRY_MS 100
 #define LC_FENCE_EVERY_MS 1000
-#define LC_INTERVAL_DEFAULT_MS 2000
+#define LC_INTERVAL_DEFAULT_MS 250
 enum { API_BROKER_REGISTRATION = 62, API_BROKER_HEARTBEAT = 63 };
 
 /* One request's outcome, filled by a kclient callback or an op's done.

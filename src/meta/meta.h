@@ -221,7 +221,7 @@ typedef enum meta_op_kind {
     META_OP_ALTER_PARTITION,  /* AlterPartition: a leader's ISR change (alter_partition.c) */
 } meta_op_kind;
 
-#define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 9000 /* broker.session.timeout.ms */
+#define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 1500 /* broker.session.timeout.ms */
 
 /* An explicit replica assignment of one partition (CreateTopics and
  * CreatePartitions Assignments): broker ids, the first the leader. */
