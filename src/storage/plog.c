@@ -45,7 +45,7 @@ static void config_sanitize(plog_config_t *c)
 
 int64_t plog_now_ms(const plog_t *log)
 {
-    return log->cfg.clock ? log->cfg.clock(log->cfg.clock_arg) : clock_wall_ms();
+    return log->clock ? log->clock(log->clock_arg) : clock_wall_ms();
 }
 
 void plog_set_error(plog_t *log, int state, const char *fmt, ...)
@@ -470,6 +470,8 @@ static plog_t *log_new(const char *dir, const plog_config_t *cfg, sfs_t *fs)
     else
         plog_config_default(&log->cfg);
     config_sanitize(&log->cfg);
+    log->clock = log->cfg.clock;
+    log->clock_arg = log->cfg.clock_arg;
     return log;
 }
 

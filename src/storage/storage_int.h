@@ -79,6 +79,8 @@ struct plog {
     char *dir;                 /* changed only by plog_mark_deleted (under mu and ckpt_mu) */
     char *dir_old;             /* the name before plog_mark_deleted, freed with the log */
     sfs_t *fs;
+    plog_clock_fn clock;       /* cfg.clock at open: fixed for the log's life */
+    void *clock_arg;
     plog_config_t cfg;
     seg_t **segs;              /* sorted by base; the last is active */
     int nsegs, cap_segs;
