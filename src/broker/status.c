@@ -19,7 +19,7 @@
  *              "log_end_offset":N, "elections":N, "last_election_ms_ago":N,
  *              "voters":[{"id", "log_end_offset", "lag", "last_fetch_ms_ago"}],
  *              "observers":[]}   (voter positions are known at the leader; -1 elsewhere)
- *    "brokers":[{"id":1, "host":"h", "port":N, "fenced":false,
+ *    "brokers":[{"id":1, "host":"h", "port":N, "fenced":false, "epoch":N,
  *                "last_heartbeat_ms_ago":N}]   (registered brokers; the heartbeat
  *                age is known at the controller, -1 elsewhere; a fenced broker
  *                is a problem)
@@ -337,8 +337,8 @@ static void json_brokers(buf_t *o, const snapshot *s)
         const meta_broker *br = &s->img->brokers[i];
         buf_printf(o, "%s{\"id\":%" PRId32 ",\"host\":", i ? "," : "", br->id);
         jstr(o, br->host);
-        buf_printf(o, ",\"port\":%u,\"fenced\":%s,\"last_heartbeat_ms_ago\":%" PRId64 "}", br->port,
-                   br->fenced ? "true" : "false", s->hb_age_ms[i]);
+        buf_printf(o, ",\"port\":%u,\"fenced\":%s,\"epoch\":%" PRId64 ",\"last_heartbeat_ms_ago\":%" PRId64 "}",
+                   br->port, br->fenced ? "true" : "false", br->epoch, s->hb_age_ms[i]);
     }
     buf_printf(o, "],");
 }

@@ -940,3 +940,89 @@ TEST(default_replication_factor)
     meta_close(m);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+/* ---- elections (election.c) ------------------------------------------------------ */
+
+/* Topic name (id byte x): one partition on replicas {1, 2} whose ISR the
+ * leader 1 has shrunk to {1}. */
+static void lagging_topic(sink *s, const int64_t *ep, const char *name, uint8_t x)
+{
+    int32_t reps[] = {1, 2}, alone[] = {1};
+    add_topic(s->img, name, x, 1, 2, reps);
+    meta_alter_op a;
+    isr_ask q = {1, ep[1], 0, 0, 1, alone, NULL, false};
+    CK_ASSERT(ask_isr(s, name, false, 0, &q, &a) == KERR_NONE);
+    free(a.out_isr);
+}
+
+static void topic_setting(meta_image *img, const char *topic, const char *key, const char *value)
+{
+    ConfigRecord cr = {.ResourceType = META_RESOURCE_TOPIC, .ResourceName = kstr_from(topic),
+                       .Name = kstr_from(key), .Value = kstr_from(value)};
+    meta_image_apply(img, META_REC_CONFIG, &cr);
+}
+
+/* A fenced leader with no live ISR member leaves the partition offline,
+ * unless the topic allows unclean election: then the first live replica
+ * leads alone (leader epoch bumped). ElectLeaders UNCLEAN does the same for
+ * an offline partition; the periodic check with the broker default on too. */
+TEST(unclean_election)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    lagging_topic(&s, ep, "clean", 0x21);
+    lagging_topic(&s, ep, "dirty", 0x22);
+    lagging_topic(&s, ep, "later", 0x23);
+    topic_setting(img, "dirty", "unclean.leader.election.enable", "true");
+    meta_heartbeat_reply rep;
+    CHECK(beat(&s, &lv, 1, ep[1], 10, true, false, &rep) == KERR_NONE && rep.fenced);
+    CHECK(part(img, "clean", 0)->leader == -1 && part(img, "clean", 0)->isr[0] == 1);
+    CHECK(part(img, "dirty", 0)->leader == 2 && part(img, "dirty", 0)->nisr == 1);
+    CHECK(part(img, "dirty", 0)->isr[0] == 2 && part(img, "dirty", 0)->leader_epoch == 1);
+    meta_writer w = writer(&s);
+    CHECK(meta_elect_leader(&w, META_ELECT_UNCLEAN, "dirty", 0) == KERR_ELECTION_NOT_NEEDED);
+    CHECK(meta_elect_leader(&w, META_ELECT_UNCLEAN, "clean", 0) == KERR_NONE);
+    CHECK(part(img, "clean", 0)->leader == 2 && part(img, "clean", 0)->isr[0] == 2);
+    CHECK(meta_elect_leader(&w, META_ELECT_UNCLEAN, "clean", 7) == KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    CHECK_EQ_INT(meta_elect_offline_unclean(&w), 0); /* "later" keeps the default: off */
+    CHECK_EQ_INT(part(img, "later", 0)->leader, -1);
+    w.unclean_leader_election = true;
+    CHECK_EQ_INT(meta_elect_offline_unclean(&w), 1);
+    CHECK(part(img, "later", 0)->leader == 2 && part(img, "later", 0)->leader_epoch == 2); /* 1, then none, then 2 */
+    CHECK(beat(&s, &lv, 2, ep[2], 20, true, false, &rep) == KERR_NONE && rep.fenced);
+    CHECK(meta_elect_leader(&w, META_ELECT_UNCLEAN, "later", 0) == KERR_ELIGIBLE_LEADERS_NOT_AVAILABLE);
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
+/* A broker that comes back leads its preferred partitions again once it is
+ * in their ISR, not before; ElectLeaders PREFERRED answers per partition. */
+TEST(preferred_election)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    meta_heartbeat_reply rep;
+    CHECK(beat(&s, &lv, 1, ep[1], 10, true, false, &rep) == KERR_NONE && rep.fenced);
+    CHECK(part(img, "t", 0)->leader == 2 && part(img, "t", 0)->leader_epoch == 1);
+    meta_writer w = writer(&s);
+    CHECK(meta_elect_leader(&w, META_ELECT_PREFERRED, "t", 0) == KERR_PREFERRED_LEADER_NOT_AVAILABLE);
+    CHECK(beat(&s, &lv, 1, ep[1], 20, false, false, &rep) == KERR_NONE && !rep.fenced);
+    CHECK_EQ_INT(meta_elect_preferred_all(&w), 0); /* 1 is live but not in sync */
+    int32_t all[] = {2, 3, 1};
+    meta_alter_op a;
+    isr_ask q = {2, ep[2], 1, part(img, "t", 0)->partition_epoch, 3, all, NULL, false};
+    CHECK(ask_isr(&s, "t", false, 0, &q, &a) == KERR_NONE && a.out_leader == 2);
+    free(a.out_isr);
+    CHECK_EQ_INT(meta_elect_preferred_all(&w), 1);
+    CHECK(part(img, "t", 0)->leader == 1 && part(img, "t", 0)->leader_epoch == 2);
+    CHECK(part(img, "t", 1)->leader == 2 && part(img, "t", 2)->leader == 3);
+    CHECK(meta_elect_leader(&w, META_ELECT_PREFERRED, "t", 0) == KERR_ELECTION_NOT_NEEDED);
+    CHECK(meta_elect_leader(&w, META_ELECT_PREFERRED, "nope", 0) == KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    CHECK_EQ_INT(meta_elect_preferred_all(&w), 0);
+    meta_image_check(img);
+    meta_image_release(img);
+}
