@@ -27,7 +27,8 @@
  *              "under_replicated_partitions":N, "leaderless_partitions":N,
  *              "groups":N, "connections":N},
  *    "partitions":[{"topic":"t", "partition":0, "internal":false,
- *                   "leader":1, "leader_epoch":0, "replicas":[1], "isr":[1],
+ *                   "leader":1, "leader_epoch":0, "partition_epoch":0,
+ *                   "replicas":[1], "isr":[1],
  *                   "state":"online"|"offline"|"failed"|"missing"|"remote",
  *                   "error":"...", "log_start":0, "log_end":N,
  *                   "high_watermark":N, "bytes":N, "segments":N}, ...]}
@@ -218,8 +219,9 @@ static void json_row(buf_t *o, const prow *r)
     buf_printf(o, "{\"topic\":");
     jstr(o, r->t->name);
     buf_printf(o, ",\"partition\":%" PRId32 ",\"internal\":%s,\"leader\":%" PRId32 ",\"leader_epoch\":%" PRId32
-                  ",\"replicas\":",
-               r->mp->index, internal_topic(r->t) ? "true" : "false", r->mp->leader, r->mp->leader_epoch);
+                  ",\"partition_epoch\":%" PRId32 ",\"replicas\":",
+               r->mp->index, internal_topic(r->t) ? "true" : "false", r->mp->leader, r->mp->leader_epoch,
+               r->mp->partition_epoch);
     jints(o, r->mp->replicas, r->mp->nreplicas);
     buf_printf(o, ",\"isr\":");
     jints(o, r->mp->isr, r->mp->nisr);
