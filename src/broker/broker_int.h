@@ -188,6 +188,8 @@ breq_rc api_broker_registration(breq *r);   /* controller listener */
 breq_rc api_broker_heartbeat(breq *r);      /* controller listener */
 breq_rc api_alter_partition(breq *r);       /* controller listener */
 breq_rc api_elect_leaders(breq *r);         /* both listeners */
+breq_rc api_alter_partition_reassignments(breq *r); /* both listeners */
+breq_rc api_list_partition_reassignments(breq *r);
 breq_rc api_allocate_producer_ids(breq *r); /* controller listener */
 /* The error for a partition this node holds no log of: NOT_LEADER_OR_FOLLOWER
  * when the topic has it (another node leads it: the client refreshes its

@@ -98,6 +98,18 @@ void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n)
         memcpy(a->brokers, ids, (size_t)n * sizeof *ids);
 }
 
+void meta_op_add_reassign(meta_op *op, const char *topic, size_t len, int32_t partition, const int32_t *replicas,
+                          int32_t n)
+{
+    meta_reassign_op *ra = &op->reassign;
+    ra->items = xrealloc(ra->items, (size_t)(ra->n + 1) * sizeof *ra->items);
+    meta_reassign_item *it = &ra->items[ra->n++];
+    *it = (meta_reassign_item){.topic = xstrndup(topic, len), .partition = partition, .nreplicas = n};
+    it->replicas = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *it->replicas);
+    if (n > 0)
+        memcpy(it->replicas, replicas, (size_t)n * sizeof *replicas);
+}
+
 void meta_op_add_elect(meta_op *op, const char *topic, size_t len, int32_t partition)
 {
     meta_elect_op *e = &op->elect;
@@ -110,6 +122,12 @@ static void op_free(meta_op *op)
     for (int32_t i = 0; i < op->nassignments; i++)
         free(op->assignments[i].brokers);
     free(op->assignments);
+    for (int32_t i = 0; i < op->reassign.n; i++) {
+        free(op->reassign.items[i].topic);
+        free(op->reassign.items[i].replicas);
+        free(op->reassign.items[i].msg);
+    }
+    free(op->reassign.items);
     for (int32_t i = 0; i < op->elect.n; i++)
         free(op->elect.items[i].topic);
     free(op->elect.items);
@@ -465,6 +483,20 @@ static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
     return KERR_NONE;
 }
 
+static int16_t op_reassign(round_t *r, meta_op *op)
+{
+    meta_writer w = round_writer(r);
+    for (int32_t i = 0; i < op->reassign.n; i++) {
+        meta_reassign_item *it = &op->reassign.items[i];
+        char msg[META_MSG_MAX];
+        it->err = meta_reassign(&w, it->topic, it->partition, it->nreplicas >= 0 ? it->replicas : NULL,
+                                it->nreplicas, msg, sizeof msg);
+        free(it->msg);
+        it->msg = it->err != KERR_NONE ? xstrdup(msg) : NULL;
+    }
+    return KERR_NONE;
+}
+
 static int16_t op_elect_all(round_t *r, meta_op *op)
 {
     meta_writer w = round_writer(r);
@@ -524,6 +556,8 @@ static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
         return op_alter_partition(r, op, msg);
     case META_OP_ELECT_LEADERS:
         return op_elect_leaders(r, op);
+    case META_OP_REASSIGN:
+        return op_reassign(r, op);
     }
     return KERR_UNKNOWN_SERVER_ERROR;
 }

@@ -49,6 +49,10 @@ typedef struct meta_partition {
     int32_t nisr;
     int32_t *replicas;
     int32_t *isr;
+    /* A reassignment in progress (reassign.c): replicas being added and
+     * removed, both subsets of replicas; empty when none. */
+    int32_t nadding, nremoving;
+    int32_t *adding, *removing;
 } meta_partition;
 
 typedef struct meta_config_kv {
@@ -225,6 +229,7 @@ typedef enum meta_op_kind {
     META_OP_FENCE_EXPIRED,    /* fence brokers silent past their session (brokers.c) */
     META_OP_ALTER_PARTITION,  /* AlterPartition: a leader's ISR change (alter_partition.c) */
     META_OP_ELECT_LEADERS,    /* ElectLeaders (election.c) */
+    META_OP_REASSIGN,         /* AlterPartitionReassignments (reassign.c) */
 } meta_op_kind;
 
 #define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 9000 /* broker.session.timeout.ms */
@@ -285,6 +290,21 @@ typedef struct meta_elect_op {
     int32_t n;
     meta_elect_item *items;
 } meta_elect_op;
+/* AlterPartitionReassignments: per partition the target replicas, or a
+ * cancel; the outcome of each. Strings and arrays are freed with the op. */
+typedef struct meta_reassign_item {
+    char *topic;
+    int32_t partition;
+    int32_t nreplicas;         /* -1: cancel the reassignment in progress */
+    int32_t *replicas;
+    int16_t err;               /* out */
+    char *msg;                 /* out: NULL, or why it was refused */
+} meta_reassign_item;
+typedef struct meta_reassign_op {
+    int32_t n;
+    meta_reassign_item *items;
+} meta_reassign_op;
+
 typedef struct meta_op {
     meta_op_kind kind;
     char *topic;             /* name (all kinds; delete may give id instead) */
@@ -303,6 +323,7 @@ typedef struct meta_op {
     meta_broker_op broker;   /* register, heartbeat, fence-expired */
     meta_alter_op alter;     /* alter partition (topic by id, or by name when topic is set) */
     meta_elect_op elect;     /* elect leaders */
+    meta_reassign_op reassign; /* reassign */
     char errbuf[META_MSG_MAX]; /* a message naming values, alive until done returns */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
@@ -316,6 +337,9 @@ meta_op *meta_op_new(meta_op_kind kind, const char *topic, size_t topic_len);
 void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *value, size_t vlen);
 /* The replicas of the next new partition, in order (the first leads). */
 void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n);
+/* One more partition for AlterPartitionReassignments (n -1: cancel). */
+void meta_op_add_reassign(meta_op *op, const char *topic, size_t len, int32_t partition, const int32_t *replicas,
+                          int32_t n);
 /* One more partition for ElectLeaders. */
 void meta_op_add_elect(meta_op *op, const char *topic, size_t len, int32_t partition);
 /* Queue op (taking it); op->done(arg, err, msg) runs on the controller

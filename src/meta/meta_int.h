@@ -236,6 +236,16 @@ int32_t meta_elect_offline_unclean(const meta_writer *w);
 /* The periodic preferred-leader check runs this soon after an unfence. */
 #define META_REBALANCE_SOON_MS 3000
 
+/* ---- reassign.c: partition reassignment -------------------------------------- */
+
+/* Start (target), replace, or cancel (target NULL) partition index of
+ * topic's reassignment: a Kafka error code with a message in msg. */
+int16_t meta_reassign(const meta_writer *w, const char *topic, int32_t index, const int32_t *target,
+                      int32_t ntarget, char *msg, size_t msg_size);
+/* Complete partition (id, index)'s reassignment once its ISR holds every
+ * target replica; nothing otherwise. */
+void meta_reassign_progress(const meta_writer *w, const kuuid_t *id, int32_t index);
+
 /* ---- alter_partition.c: a leader's ISR change ------------------------------ */
 
 /* Decide AlterPartition for partition a->index of the topic named name (or,

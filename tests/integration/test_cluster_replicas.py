@@ -258,3 +258,79 @@ def test_elect_leaders_tool(cluster):  # noqa: F811
     out = leader_election_tool(classpath, controller, "--election-type", "unclean", "--topic", "elect",
                                "--partition", index)
     assert "Valid replica already elected for partitions elect-%d" % index in out, out
+
+
+def alter_reassignments(node, topic, index, replicas):
+    """AlterPartitionReassignments v0 (replicas None cancels): the partition's error."""
+    w = kwire.Writer().i32(30000).uvarint(2).compact_string(topic).uvarint(2).i32(index)
+    if replicas is None:
+        w.uvarint(0)
+    else:
+        w.uvarint(len(replicas) + 1)
+        for b in replicas:
+            w.i32(b)
+    w.tags().tags().tags()
+    with kwire.Conn.to(node.bootstrap) as c:
+        _, body = c.request(45, 0, w.bytes())
+    r = kwire.Reader(body)
+    r.i32()
+    top, _msg = r.i16(), r.compact_string()
+    assert top == ERR_NONE, top
+    r.compact_array_len(), r.compact_string(), r.compact_array_len(), r.i32()
+    return r.i16()
+
+
+def list_reassignments(node):
+    """ListPartitionReassignments v0 for every topic: {(topic, partition): (replicas, adding, removing)}."""
+    with kwire.Conn.to(node.bootstrap) as c:
+        _, body = c.request(46, 0, kwire.Writer().i32(30000).uvarint(0).tags().bytes())
+    r = kwire.Reader(body)
+    r.i32()
+    assert r.i16() == ERR_NONE
+    r.compact_string()
+    out = {}
+    ints = lambda: [r.i32() for _ in range(r.compact_array_len() or 0)]  # noqa: E731
+    for _ in range(r.compact_array_len() or 0):
+        name = r.compact_string()
+        for _ in range(r.compact_array_len() or 0):
+            index = r.i32()
+            out[(name, index)] = (ints(), ints(), ints())
+            r.tags()
+        r.tags()
+    return out
+
+
+# A partition moved to a new replica (through a node that is not the
+# controller, which forwards it): the replicas become the union, Kafka's
+# ListPartitionReassignments shows what is added and removed, bad targets
+# are refused; once the leader's AlterPartition has the new replica in the
+# ISR the move completes: replicas and ISR the target, leadership off the
+# removed replica.
+def test_partition_reassignment(cluster):  # noqa: F811
+    nodes, controller = three_nodes(cluster)
+    other = next(b for b in nodes if b is not controller)
+    assert create_topic(controller, "mv", 1, rf=2) == ERR_NONE
+    p = wait_for(lambda: (partitions_of(other, "mv", 1) or {}).get(0), "the topic")
+    a, b = p["replicas"]
+    c = next(n.node_id for n in nodes if n.node_id not in (a, b))
+    assert alter_reassignments(other, "mv", 0, [b, b]) == 39       # INVALID_REPLICA_ASSIGNMENT
+    assert alter_reassignments(other, "mv", 0, [b, 9]) == 39
+    assert alter_reassignments(other, "mv", 0, None) == 85         # NO_REASSIGNMENT_IN_PROGRESS
+    assert alter_reassignments(other, "nope", 0, [a]) == 3         # UNKNOWN_TOPIC_OR_PARTITION
+    assert alter_reassignments(other, "mv", 0, [b, c]) == ERR_NONE
+    for n in nodes:
+        got = wait_for(lambda: list_reassignments(n).get(("mv", 0)), "the move listed on node %d" % n.node_id)
+        assert got == ([b, c, a], [c], [a]), got
+    p = partitions_of(controller, "mv", 1)[0]
+    assert p["replicas"] == [b, c, a] and sorted(p["isr"]) == sorted([a, b]) and p["leader"] == a, p
+    st = status_partition(controller, "mv", 0)
+    broker_epoch = next(x["epoch"] for x in status(controller)["brokers"] if x["id"] == a)
+    top, err, leader, leader_epoch, isr, _ = alter_partition(controller, a, broker_epoch, topic_id(controller, "mv"),
+                                                             0, st["leader_epoch"], st["partition_epoch"], [a, b, c])
+    assert (top, err) == (ERR_NONE, ERR_NONE) and leader == b and sorted(isr) == sorted([b, c]), (err, leader, isr)
+    assert leader_epoch == st["leader_epoch"] + 1
+    for n in nodes:
+        done = wait_for(lambda: (lambda q: q if q["replicas"] == [b, c] else None)(partitions_of(n, "mv", 1)[0]),
+                        "the move to complete on node %d" % n.node_id)
+        assert done["leader"] == b and sorted(done["isr"]) == sorted([b, c]), done
+        assert ("mv", 0) not in list_reassignments(n)

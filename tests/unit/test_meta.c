@@ -1026,3 +1026,73 @@ TEST(preferred_election)
     meta_image_check(img);
     meta_image_release(img);
 }
+
+/* ---- reassignment (reassign.c) --------------------------------------------------- */
+
+static int16_t reassign(sink *s, const char *topic, int32_t index, const int32_t *target, int32_t n)
+{
+    meta_writer w = writer(s);
+    char msg[META_MSG_MAX];
+    return meta_reassign(&w, topic, index, target, n, msg, sizeof msg);
+}
+
+static bool parts_are(const int32_t *v, int32_t n, const int32_t *want, int32_t nwant)
+{
+    return n == nwant && (n == 0 || memcmp(v, want, (size_t)n * sizeof *v) == 0);
+}
+
+/* A move adds the new replicas (replicas the union, ISR and leader kept)
+ * and completes once the leader's AlterPartition has every target replica
+ * in the ISR: replicas the target, the removed one out of the ISR, the
+ * leader moved off it with its epoch bumped. A pure removal completes at
+ * once, a cancel goes back to the original replicas, and Kafka's refusals
+ * answer bad requests without a record. */
+TEST(reassignment)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[5];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    meta_heartbeat_reply rep;
+    ep[4] = reg(&s, &lv, 4, 4, 0);
+    CHECK(beat(&s, &lv, 4, ep[4], 0, false, false, &rep) == KERR_NONE && !rep.fenced);
+    int before = s.counts[META_REC_PARTITION_CHANGE];
+    int32_t twice[] = {1, 1}, stranger[] = {9}, same[] = {1};
+    CHECK(reassign(&s, "nope", 0, same, 1) == KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    CHECK(reassign(&s, "t", 5, same, 1) == KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    CHECK(reassign(&s, "t", 0, twice, 2) == KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(reassign(&s, "t", 0, stranger, 1) == KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(reassign(&s, "t", 0, same, 0) == KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(reassign(&s, "t", 0, NULL, -1) == KERR_NO_REASSIGNMENT_IN_PROGRESS);
+    CHECK(reassign(&s, "u", 0, same, 1) == KERR_NONE); /* already so: nothing written */
+    CHECK_EQ_INT(s.counts[META_REC_PARTITION_CHANGE], before);
+    int32_t target[] = {2, 3, 4}, unioned[] = {2, 3, 4, 1}, four[] = {4}, one[] = {1};
+    CHECK(reassign(&s, "t", 0, target, 3) == KERR_NONE);
+    const meta_partition *p = part(img, "t", 0);
+    CHECK(parts_are(p->replicas, p->nreplicas, unioned, 4) && parts_are(p->adding, p->nadding, four, 1));
+    CHECK(parts_are(p->removing, p->nremoving, one, 1) && p->leader == 1 && p->nisr == 3);
+    int32_t grown[] = {1, 2, 3, 4};
+    meta_alter_op a;
+    isr_ask q = {1, ep[1], 0, p->partition_epoch, 4, grown, NULL, false};
+    CHECK(ask_isr(&s, "t", false, 0, &q, &a) == KERR_NONE);
+    CHECK(a.out_leader == 2 && a.out_leader_epoch == 1 && a.out_nisr == 3); /* answered as moved */
+    free(a.out_isr);
+    p = part(img, "t", 0);
+    CHECK(parts_are(p->replicas, p->nreplicas, target, 3) && p->nadding == 0 && p->nremoving == 0);
+    CHECK(p->leader == 2 && p->leader_epoch == 1 && !in(p->isr, p->nisr, 1) && p->nisr == 3);
+    /* Removing a replica only: done at once. */
+    int32_t shrink[] = {3, 1};
+    CHECK(reassign(&s, "t", 2, shrink, 2) == KERR_NONE);
+    p = part(img, "t", 2);
+    CHECK(parts_are(p->replicas, p->nreplicas, shrink, 2) && p->nremoving == 0 && p->nisr == 2 && p->leader == 3);
+    /* A cancel goes back to the original replicas (as Kafka does, in the
+     * order they had in the union: target first, then the removed). */
+    int32_t moved[] = {4, 3, 1}, original[] = {3, 1, 2};
+    CHECK(reassign(&s, "t", 1, moved, 3) == KERR_NONE && part(img, "t", 1)->nadding == 1);
+    CHECK(reassign(&s, "t", 1, NULL, -1) == KERR_NONE);
+    p = part(img, "t", 1);
+    CHECK(parts_are(p->replicas, p->nreplicas, original, 3) && p->nadding == 0 && p->nremoving == 0);
+    CHECK(p->leader == 2 && p->nisr == 3);
+    meta_image_check(img);
+    meta_image_release(img);
+}
