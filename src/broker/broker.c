@@ -322,7 +322,10 @@ static int open_storage(broker *b)
                       .fetch_timeout_ms = b->cfg.quorum_fetch_timeout_ms,
                       .advertised_host = b->cfg.advertise.host, .advertised_port = (uint16_t)b->cfg.advertise.port,
                       .heartbeat_interval_ms = b->cfg.broker_heartbeat_interval_ms,
-                      .session_timeout_ms = b->cfg.broker_session_timeout_ms};
+                      .session_timeout_ms = b->cfg.broker_session_timeout_ms,
+                      .unclean_leader_election = b->cfg.unclean_leader_election_enable,
+                      .auto_leader_rebalance = b->cfg.auto_leader_rebalance_enable,
+                      .leader_imbalance_check_interval_ms = b->cfg.leader_imbalance_check_interval_seconds * 1000};
     for (int i = 0; i < b->cfg.nvoters && i < META_VOTERS_MAX; i++) {
         mc.voter_ids[mc.n_voters] = b->cfg.voters[i].id;
         fmt_hostport(mc.voter_addrs[mc.n_voters], sizeof mc.voter_addrs[0], &b->cfg.voters[i].addr);

@@ -33,8 +33,10 @@ enum api_key {
     API_JOIN_GROUP = 11, API_HEARTBEAT = 12, API_LEAVE_GROUP = 13, API_SYNC_GROUP = 14,
     API_DESCRIBE_GROUPS = 15, API_LIST_GROUPS = 16, API_API_VERSIONS = 18,
     API_CREATE_TOPICS = 19, API_DELETE_TOPICS = 20, API_DELETE_RECORDS = 21,
-    API_INIT_PRODUCER_ID = 22, API_OFFSET_FOR_LEADER_EPOCH = 23, API_DESCRIBE_CONFIGS = 32, API_ALTER_CONFIGS = 33,
-    API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_INCREMENTAL_ALTER_CONFIGS = 44,
+    API_INIT_PRODUCER_ID = 22, API_OFFSET_FOR_LEADER_EPOCH = 23, API_DESCRIBE_CONFIGS = 32,
+    API_ALTER_CONFIGS = 33, API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_ELECT_LEADERS = 43,
+    API_INCREMENTAL_ALTER_CONFIGS = 44, API_ALTER_PARTITION_REASSIGNMENTS = 45,
+    API_LIST_PARTITION_REASSIGNMENTS = 46,
     API_OFFSET_DELETE = 47, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
     API_DESCRIBE_QUORUM = 55, API_ALTER_PARTITION = 56, API_FETCH_SNAPSHOT = 59, API_DESCRIBE_CLUSTER = 60,
     API_DESCRIBE_PRODUCERS = 61, API_BROKER_REGISTRATION = 62, API_BROKER_HEARTBEAT = 63,
@@ -186,6 +188,9 @@ breq_rc api_raft(breq *r); /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, Fet
 breq_rc api_broker_registration(breq *r);   /* controller listener */
 breq_rc api_broker_heartbeat(breq *r);      /* controller listener */
 breq_rc api_alter_partition(breq *r);       /* controller listener */
+breq_rc api_elect_leaders(breq *r);         /* both listeners */
+breq_rc api_alter_partition_reassignments(breq *r); /* both listeners */
+breq_rc api_list_partition_reassignments(breq *r);
 breq_rc api_allocate_producer_ids(breq *r); /* controller listener */
 /* The error for a partition this node holds no log of: NOT_LEADER_OR_FOLLOWER
  * when the topic has it (another node leads it: the client refreshes its

@@ -60,6 +60,13 @@ static const struct ckey keys[] = {
      "replication factor of a topic created without one (-1: 3, or the live brokers when fewer)"},
     {"min.insync.replicas", CT_I32, F(min_insync_replicas), 0, "1",
      "ISR size required for acks=all", DYN},
+    {"unclean.leader.election.enable", CT_BOOL, F(unclean_leader_election_enable), 0, "false",
+     "a partition whose ISR has no live member is led by a live replica outside it (may lose records)", DYN},
+    {"auto.leader.rebalance.enable", CT_BOOL, F(auto_leader_rebalance_enable), 0, "true",
+     "the controller gives leadership back to each partition's preferred replica when it is live and in sync"},
+    {"leader.imbalance.check.interval.seconds", CT_I64, F(leader_imbalance_check_interval_seconds), 0, "300",
+     "how often the controller checks for partitions not led by their preferred replica "
+     "(also a few seconds after a broker returns)"},
     {"auto.create.topics.enable", CT_BOOL, F(auto_create_topics_enable), 0, "true",
      "create a topic on first use"},
     {"log.retention.ms", CT_I64, F(log_retention_ms), 0, "604800000", "time-based retention", DYN},
@@ -422,6 +429,8 @@ int config_finish(config *c, char *err, size_t errlen)
         return fail(err, errlen, "num.partitions must be at least 1");
     if (c->default_replication_factor < 1 && c->default_replication_factor != -1)
         return fail(err, errlen, "default.replication.factor must be at least 1, or -1");
+    if (c->leader_imbalance_check_interval_seconds < 1)
+        return fail(err, errlen, "leader.imbalance.check.interval.seconds must be at least 1");
     if (c->offsets_topic_replication_factor < 1)
         return fail(err, errlen, "offsets.topic.replication.factor must be at least 1");
     if (c->num_network_threads <= 0) {

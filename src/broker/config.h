@@ -74,6 +74,9 @@ typedef struct config {
     int32_t max_connections_per_ip;      /* ... from one address */
     int64_t connections_max_idle_ms;     /* close a client connection idle this long; <= 0 never */
     int32_t offsets_topic_num_partitions;
+    bool unclean_leader_election_enable;
+    bool auto_leader_rebalance_enable;
+    int64_t leader_imbalance_check_interval_seconds;
     int16_t offsets_topic_replication_factor;
     int64_t offsets_retention_minutes;
     int64_t offsets_retention_check_interval_ms;

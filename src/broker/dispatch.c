@@ -36,6 +36,9 @@ static const api_handler client_handlers[] = {
     {API_ALTER_CONFIGS, 0, 2, api_alter_configs},
     {API_CREATE_PARTITIONS, 0, 3, api_create_partitions},
     {API_DELETE_GROUPS, 0, 2, api_delete_groups},
+    {API_ELECT_LEADERS, 0, 2, api_elect_leaders},
+    {API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, api_alter_partition_reassignments},
+    {API_LIST_PARTITION_REASSIGNMENTS, 0, 0, api_list_partition_reassignments},
     {API_INCREMENTAL_ALTER_CONFIGS, 0, 1, api_incremental_alter_configs},
     {API_OFFSET_DELETE, 0, 0, api_offset_delete},
     {API_DESCRIBE_CLUSTER, 0, 1, api_describe_cluster},
@@ -59,6 +62,8 @@ static const api_handler controller_handlers[] = {
     {API_BROKER_REGISTRATION, 0, 3, api_broker_registration},
     {API_BROKER_HEARTBEAT, 0, 1, api_broker_heartbeat},
     {API_ALTER_PARTITION, 0, 3, api_alter_partition}, /* partition leaders' ISR changes */
+    {API_ELECT_LEADERS, 0, 2, api_elect_leaders},     /* forwarded by the other nodes */
+    {API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, api_alter_partition_reassignments},
     {API_ALLOCATE_PRODUCER_IDS, 0, 0, api_allocate_producer_ids},
 };
 

@@ -19,7 +19,7 @@
  *              "log_end_offset":N, "elections":N, "last_election_ms_ago":N,
  *              "voters":[{"id", "log_end_offset", "lag", "last_fetch_ms_ago"}],
  *              "observers":[]}   (voter positions are known at the leader; -1 elsewhere)
- *    "brokers":[{"id":1, "host":"h", "port":N, "fenced":false,
+ *    "brokers":[{"id":1, "host":"h", "port":N, "fenced":false, "epoch":N,
  *                "last_heartbeat_ms_ago":N}]   (registered brokers; the heartbeat
  *                age is known at the controller, -1 elsewhere; a fenced broker
  *                is a problem)
@@ -27,7 +27,8 @@
  *              "under_replicated_partitions":N, "leaderless_partitions":N,
  *              "groups":N, "connections":N},
  *    "partitions":[{"topic":"t", "partition":0, "internal":false,
- *                   "leader":1, "leader_epoch":0, "replicas":[1], "isr":[1],
+ *                   "leader":1, "leader_epoch":0, "partition_epoch":0,
+ *                   "replicas":[1], "isr":[1],
  *                   "state":"online"|"offline"|"failed"|"missing"|"remote",
  *                   "error":"...", "log_start":0, "log_end":N,
  *                   "high_watermark":N, "bytes":N, "segments":N}, ...]}
@@ -218,8 +219,9 @@ static void json_row(buf_t *o, const prow *r)
     buf_printf(o, "{\"topic\":");
     jstr(o, r->t->name);
     buf_printf(o, ",\"partition\":%" PRId32 ",\"internal\":%s,\"leader\":%" PRId32 ",\"leader_epoch\":%" PRId32
-                  ",\"replicas\":",
-               r->mp->index, internal_topic(r->t) ? "true" : "false", r->mp->leader, r->mp->leader_epoch);
+                  ",\"partition_epoch\":%" PRId32 ",\"replicas\":",
+               r->mp->index, internal_topic(r->t) ? "true" : "false", r->mp->leader, r->mp->leader_epoch,
+               r->mp->partition_epoch);
     jints(o, r->mp->replicas, r->mp->nreplicas);
     buf_printf(o, ",\"isr\":");
     jints(o, r->mp->isr, r->mp->nisr);
@@ -337,8 +339,8 @@ static void json_brokers(buf_t *o, const snapshot *s)
         const meta_broker *br = &s->img->brokers[i];
         buf_printf(o, "%s{\"id\":%" PRId32 ",\"host\":", i ? "," : "", br->id);
         jstr(o, br->host);
-        buf_printf(o, ",\"port\":%u,\"fenced\":%s,\"last_heartbeat_ms_ago\":%" PRId64 "}", br->port,
-                   br->fenced ? "true" : "false", s->hb_age_ms[i]);
+        buf_printf(o, ",\"port\":%u,\"fenced\":%s,\"epoch\":%" PRId64 ",\"last_heartbeat_ms_ago\":%" PRId64 "}",
+                   br->port, br->fenced ? "true" : "false", br->epoch, s->hb_age_ms[i]);
     }
     buf_printf(o, "],");
 }

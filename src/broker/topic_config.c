@@ -43,7 +43,7 @@ static const topic_config_key keys[] = {
     {"segment.bytes", "log.segment.bytes", TC_INT, BROKER, NULL},
     {"segment.index.bytes", NULL, TC_INT, FIXED, "10485760"},
     {"segment.ms", "log.roll.ms", TC_LONG, BROKER, NULL},
-    {"unclean.leader.election.enable", NULL, TC_BOOLEAN, FIXED, "false"},
+    {"unclean.leader.election.enable", "unclean.leader.election.enable", TC_BOOLEAN, BROKER, NULL},
 };
 
 const topic_config_key *topic_config_keys(size_t *n)

@@ -27,6 +27,9 @@
  * one PartitionChangeRecord with the new ISR (in the order given) and no
  * leader change: the image's apply bumps the partition epoch and keeps the
  * leader epoch (image.c). The answer is the partition as it then stands.
+ * A partition being reassigned whose new ISR holds every target replica
+ * completes its move in the same round (reassign.c): the answer then shows
+ * the moved partition.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +160,7 @@ int16_t meta_alter_isr(const meta_writer *w, const char *name, const kuuid_t *id
         pc.PartitionId = a->index;
         pc.Isr = (kint32_array_t){a->nisr, a->isr};
         meta_write(w, META_REC_PARTITION_CHANGE, &PartitionChangeRecord_desc, &pc);
+        meta_reassign_progress(w, &tid, a->index);
         t = meta_image_topic_by_id(w->img, &tid); /* the record replaced the topic */
         CK_ASSERT(t && a->index < t->npartitions);
         p = &t->partitions[a->index];

@@ -43,11 +43,15 @@
  *     last member (the ISR is never emptied, so the partition remembers who
  *     has its data), and every partition it led gets as leader the first
  *     replica, in replica order, that is in the remaining ISR and unfenced,
- *     or -1 (offline) when there is none. Each change is one
- *     PartitionChangeRecord (Isr null and Leader -2 when unchanged).
+ *     or -1 (offline) when there is none - unless the topic allows unclean
+ *     election (election.c): then the first unfenced replica leads and the
+ *     ISR becomes just it. Each change is one PartitionChangeRecord (Isr
+ *     null and Leader -2 when unchanged).
  *   - Unfencing a broker makes it the leader of every partition left without
  *     a leader whose ISR holds it (it was their last member), as Kafka's
- *     ReplicationControlManager does when a broker is unfenced.
+ *     ReplicationControlManager does when a broker is unfenced; with unclean
+ *     election allowed, of every leaderless partition it is a replica of
+ *     (the ISR becomes just it).
  *
  * Invariants (meta_brokers_check):
  *   1. brokers are sorted by id, ids unique and non-negative;
@@ -303,12 +307,19 @@ static void step_down(const meta_writer *w, int32_t t, int32_t index, int32_t id
             isr[nisr++] = p->isr[i];
     if (nisr == 0) /* the last member stays: the ISR is never emptied */
         isr[nisr++] = id;
+    bool isr_changed = nisr != p->nisr;
     int32_t leader = p->leader == id ? elect(w->img, p, isr, nisr) : p->leader;
+    if (p->leader == id && leader < 0 && meta_unclean_enabled(w, topic) &&
+        (leader = meta_first_live_replica(w->img, p)) >= 0) {
+        isr[0] = leader; /* unclean (election.c): the ISR becomes just the new leader */
+        nisr = 1;
+        isr_changed = true;
+    }
     PartitionChangeRecord pc;
     proto_set_defaults(&PartitionChangeRecord_desc, 0, &pc);
     pc.TopicId = topic->id;
     pc.PartitionId = index;
-    if (nisr != p->nisr)
+    if (isr_changed)
         pc.Isr = (kint32_array_t){nisr, isr};
     if (leader != p->leader)
         pc.Leader = leader;
@@ -357,13 +368,17 @@ static void elect_offline(const meta_writer *w, int32_t id)
         for (int32_t i = 0; i < w->img->topics[t]->npartitions; i++) {
             const meta_topic *topic = w->img->topics[t];
             const meta_partition *p = &topic->partitions[i];
-            if (p->leader != -1 || !meta_ids_has(p->isr, p->nisr, id))
+            bool clean = meta_ids_has(p->isr, p->nisr, id);
+            if (p->leader != -1 || !meta_ids_has(p->replicas, p->nreplicas, id) ||
+                (!clean && !meta_unclean_enabled(w, topic)))
                 continue;
             PartitionChangeRecord pc;
             proto_set_defaults(&PartitionChangeRecord_desc, 0, &pc);
             pc.TopicId = topic->id;
             pc.PartitionId = i;
             pc.Leader = id;
+            if (!clean) /* unclean (election.c): the ISR becomes just it */
+                pc.Isr = (kint32_array_t){1, &id};
             meta_write(w, META_REC_PARTITION_CHANGE, &PartitionChangeRecord_desc, &pc);
         }
     }

@@ -37,6 +37,10 @@ struct meta {
     int32_t liveness_epoch;    /* the leader epoch liveness belongs to; -1 none */
     lifecycle_t *lifecycle;    /* this node's registration; NULL: it does not register */
     meta_ap *ap;               /* this node's ISR changes on their way (alter_request.c) */
+    bool unclean_leader_election;       /* meta_config's election settings */
+    bool auto_leader_rebalance;
+    int64_t imbalance_check_ms;
+    int64_t rebalance_due_ms;  /* controller thread: next preferred-leader check (monotonic; 0 unset) */
 };
 
 /* One round's records: framed into one quorum entry, and applied to a
@@ -47,6 +51,7 @@ typedef struct round {
     meta_round_blob blob;
     int32_t nrecords;
     int64_t now_ms;
+    bool unclean_leader_election;
     arena_t arena;
 } round_t;
 
@@ -93,11 +98,39 @@ void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n)
         memcpy(a->brokers, ids, (size_t)n * sizeof *ids);
 }
 
+void meta_op_add_reassign(meta_op *op, const char *topic, size_t len, int32_t partition, const int32_t *replicas,
+                          int32_t n)
+{
+    meta_reassign_op *ra = &op->reassign;
+    ra->items = xrealloc(ra->items, (size_t)(ra->n + 1) * sizeof *ra->items);
+    meta_reassign_item *it = &ra->items[ra->n++];
+    *it = (meta_reassign_item){.topic = xstrndup(topic, len), .partition = partition, .nreplicas = n};
+    it->replicas = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *it->replicas);
+    if (n > 0)
+        memcpy(it->replicas, replicas, (size_t)n * sizeof *replicas);
+}
+
+void meta_op_add_elect(meta_op *op, const char *topic, size_t len, int32_t partition)
+{
+    meta_elect_op *e = &op->elect;
+    e->items = xrealloc(e->items, (size_t)(e->n + 1) * sizeof *e->items);
+    e->items[e->n++] = (meta_elect_item){.topic = xstrndup(topic, len), .partition = partition};
+}
+
 static void op_free(meta_op *op)
 {
     for (int32_t i = 0; i < op->nassignments; i++)
         free(op->assignments[i].brokers);
     free(op->assignments);
+    for (int32_t i = 0; i < op->reassign.n; i++) {
+        free(op->reassign.items[i].topic);
+        free(op->reassign.items[i].replicas);
+        free(op->reassign.items[i].msg);
+    }
+    free(op->reassign.items);
+    for (int32_t i = 0; i < op->elect.n; i++)
+        free(op->elect.items[i].topic);
+    free(op->elect.items);
     free(op->alter.isr);
     free(op->alter.isr_epochs);
     free(op->alter.out_isr);
@@ -376,7 +409,8 @@ static void round_emit(void *ctx, int16_t type, const proto_struct_desc *d, cons
 
 static meta_writer round_writer(round_t *r)
 {
-    return (meta_writer){.img = r->img, .emit = round_emit, .ctx = r};
+    return (meta_writer){.img = r->img, .unclean_leader_election = r->unclean_leader_election, .emit = round_emit,
+                         .ctx = r};
 }
 
 /* The op's time, or the controller's monotonic clock when it gives none. */
@@ -403,11 +437,36 @@ static int16_t op_broker_heartbeat(round_t *r, meta_t *m, meta_op *op, const cha
                          .wants_fence = b->wants_fence, .wants_shutdown = b->wants_shutdown};
     meta_heartbeat_reply reply;
     meta_writer w = round_writer(r);
+    const meta_broker *before = meta_image_broker(r->img, b->id);
+    bool was_fenced = before && before->fenced;
     int16_t err = meta_broker_heartbeat(&w, &m->liveness, &hb, op_now_ms(b), &reply, msg);
+    if (err == KERR_NONE && was_fenced && !reply.fenced) /* a returning broker soon leads again */
+        m->rebalance_due_ms = clock_mono_ms() + META_REBALANCE_SOON_MS;
     b->caught_up = reply.caught_up;
     b->fenced = reply.fenced;
     b->should_shut_down = reply.should_shut_down;
     return err;
+}
+
+#define META_IMBALANCE_CHECK_MS_DEFAULT 300000 /* leader.imbalance.check.interval.seconds */
+
+/* Every leader.imbalance.check.interval (and soon after an unfence):
+ * leaderless partitions that allow unclean election get a leader, and with
+ * auto.leader.rebalance.enable preferred replicas lead again (election.c). */
+static void check_leaders(round_t *r, meta_t *m)
+{
+    int64_t now = clock_mono_ms();
+    if (m->rebalance_due_ms == 0)
+        m->rebalance_due_ms = now + m->imbalance_check_ms;
+    if (now < m->rebalance_due_ms)
+        return;
+    m->rebalance_due_ms = now + m->imbalance_check_ms;
+    meta_writer w = round_writer(r);
+    int32_t unclean = meta_elect_offline_unclean(&w), preferred = 0;
+    if (meta_setting_bool(r->img, NULL, "auto.leader.rebalance.enable", m->auto_leader_rebalance))
+        preferred = meta_elect_preferred_all(&w);
+    if (unclean + preferred > 0)
+        log_info("meta", "leaders elected: preferred=%d unclean=%d", preferred, unclean);
 }
 
 static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
@@ -420,6 +479,47 @@ static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
      * slowed down (a long round, a loaded machine) never fences itself. */
     meta_broker_alive(&m->liveness, r->img, m->node_id, now_ms);
     meta_brokers_tick(&w, &m->liveness, now_ms, timeout_ms);
+    check_leaders(r, m);
+    return KERR_NONE;
+}
+
+static int16_t op_reassign(round_t *r, meta_op *op)
+{
+    meta_writer w = round_writer(r);
+    for (int32_t i = 0; i < op->reassign.n; i++) {
+        meta_reassign_item *it = &op->reassign.items[i];
+        char msg[META_MSG_MAX];
+        it->err = meta_reassign(&w, it->topic, it->partition, it->nreplicas >= 0 ? it->replicas : NULL,
+                                it->nreplicas, msg, sizeof msg);
+        free(it->msg);
+        it->msg = it->err != KERR_NONE ? xstrdup(msg) : NULL;
+    }
+    return KERR_NONE;
+}
+
+static int16_t op_elect_all(round_t *r, meta_op *op)
+{
+    meta_writer w = round_writer(r);
+    for (int32_t t = 0; t < r->img->ntopics; t++) {
+        char *name = xstrdup(r->img->topics[t]->name); /* a record may replace the topic */
+        for (int32_t i = 0; i < r->img->topics[t]->npartitions; i++)
+            if (meta_elect_leader(&w, op->elect.type, name, i) == KERR_NONE)
+                meta_op_add_elect(op, name, strlen(name), i);
+        free(name);
+    }
+    return KERR_NONE;
+}
+
+static int16_t op_elect_leaders(round_t *r, meta_op *op)
+{
+    if (op->elect.type != META_ELECT_PREFERRED && op->elect.type != META_ELECT_UNCLEAN)
+        return KERR_INVALID_REQUEST;
+    if (op->elect.all)
+        return op_elect_all(r, op);
+    meta_writer w = round_writer(r);
+    for (int32_t i = 0; i < op->elect.n; i++)
+        op->elect.items[i].err = meta_elect_leader(&w, op->elect.type, op->elect.items[i].topic,
+                                                   op->elect.items[i].partition);
     return KERR_NONE;
 }
 
@@ -454,6 +554,10 @@ static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
         return op_fence_expired(r, m, op);
     case META_OP_ALTER_PARTITION:
         return op_alter_partition(r, op, msg);
+    case META_OP_ELECT_LEADERS:
+        return op_elect_leaders(r, op);
+    case META_OP_REASSIGN:
+        return op_reassign(r, op);
     }
     return KERR_UNKNOWN_SERVER_ERROR;
 }
@@ -582,7 +686,8 @@ static void run_round(meta_t *m, meta_op *ops)
         return;
     }
     n = 0;
-    round_t r = {.img = meta_image_copy(base), .now_ms = clock_wall_ms()};
+    round_t r = {.img = meta_image_copy(base), .now_ms = clock_wall_ms(),
+                 .unclean_leader_election = m->unclean_leader_election};
     meta_image_release(base);
     meta_round_init(&r.blob);
     pthread_mutex_lock(&m->live_lock);
@@ -838,6 +943,10 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
         return rc;
     }
     meta_t *m = meta_new(log, cfg->node_id, listener, listener_ctx);
+    m->unclean_leader_election = cfg->unclean_leader_election;
+    m->auto_leader_rebalance = cfg->auto_leader_rebalance;
+    m->imbalance_check_ms = cfg->leader_imbalance_check_interval_ms > 0 ? cfg->leader_imbalance_check_interval_ms
+                                                                         : META_IMBALANCE_CHECK_MS_DEFAULT;
     raft_config_t rcfg;
     raft_settings(&rcfg, cfg);
     m->qnet = make_qnet(cfg);

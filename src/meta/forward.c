@@ -11,7 +11,9 @@
  * reported done here, this node waits until its own published image shows
  * it (the topic exists or is gone, the partition count is reached, the
  * producer-id block is taken), woken by each publish: a client reads its own
- * write from the node that answered. Config changes are not forwarded yet:
+ * write from the node that answered. ElectLeaders and
+ * AlterPartitionReassignments are forwarded too (their answers carry no
+ * offset to wait for, so they stand as the leader gave them). Config changes are not forwarded yet:
  * they, and changes made while no leader is known, fail with
  * NOT_CONTROLLER, which clients retry.
  */
@@ -31,6 +33,8 @@
 #define API_DELETE_TOPICS 20
 #define API_CREATE_PARTITIONS 37
 #define API_ALLOCATE_PRODUCER_IDS 67
+#define API_ELECT_LEADERS 43
+#define API_ALTER_PARTITION_REASSIGNMENTS 45
 
 typedef struct fwd {
     pthread_mutex_t mu;
@@ -161,9 +165,104 @@ static int send_pids(kclient_t *c, fwd_one_t *o, int32_t self)
     return kclient_send(c, API_ALLOCATE_PRODUCER_IDS, 0, &req, FORWARD_TIMEOUT_MS, pids_allocated, o);
 }
 
+/* The leader's result for (topic, partition) of the response, or -1 when absent. */
+static int16_t elect_result(const ElectLeadersResponse *r, const meta_elect_item *it)
+{
+    for (int32_t i = 0; i < r->ReplicaElectionResults.count; i++) {
+        const ElectLeadersResponse_ReplicaElectionResult *t = &r->ReplicaElectionResults.items[i];
+        if ((size_t)t->Topic.len != strlen(it->topic) || memcmp(t->Topic.ptr, it->topic, (size_t)t->Topic.len) != 0)
+            continue;
+        for (int32_t j = 0; j < t->PartitionResult.count; j++)
+            if (t->PartitionResult.items[j].PartitionId == it->partition)
+                return t->PartitionResult.items[j].ErrorCode;
+    }
+    return -1;
+}
+
+static void elected(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    fwd_one_t *o = arg;
+    UNUSED(resp);
+    const ElectLeadersResponse *r = response;
+    meta_elect_op *e = &o->op->elect;
+    if (err != KCLIENT_OK || !r || r->ErrorCode != KERR_NONE) {
+        one_done(o, err != KCLIENT_OK ? kclient_err_kafka(err) : r ? r->ErrorCode : KERR_UNKNOWN_SERVER_ERROR, NULL);
+        return;
+    }
+    for (int32_t i = 0; !e->all && i < e->n; i++) {
+        int16_t x = elect_result(r, &e->items[i]);
+        e->items[i].err = x >= 0 ? x : KERR_UNKNOWN_SERVER_ERROR;
+    }
+    for (int32_t i = 0; e->all && i < r->ReplicaElectionResults.count; i++) {
+        const ElectLeadersResponse_ReplicaElectionResult *t = &r->ReplicaElectionResults.items[i];
+        for (int32_t j = 0; j < t->PartitionResult.count; j++) {
+            meta_op_add_elect(o->op, t->Topic.ptr, (size_t)MAX(t->Topic.len, 0), t->PartitionResult.items[j].PartitionId);
+            e->items[e->n - 1].err = t->PartitionResult.items[j].ErrorCode;
+        }
+    }
+    one_done(o, KERR_NONE, NULL);
+}
+
+/* One topic entry per partition asked (the leader answers by name and index). */
+static int send_elect(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_elect_op *e = &o->op->elect;
+    ElectLeadersRequest req = {.ElectionType = e->type, .TimeoutMs = FORWARD_TIMEOUT_MS};
+    req.TopicPartitions.count = e->all ? -1 : e->n;
+    req.TopicPartitions.items = arena_alloc(a, (size_t)(e->n + 1) * sizeof *req.TopicPartitions.items);
+    for (int32_t i = 0; !e->all && i < e->n; i++) {
+        int32_t *p = arena_alloc(a, sizeof *p);
+        *p = e->items[i].partition;
+        req.TopicPartitions.items[i] = (ElectLeadersRequest_TopicPartitions){kstr_from(e->items[i].topic), {1, p}};
+    }
+    int16_t v = kclient_api_version(c, API_ELECT_LEADERS);
+    return kclient_send(c, API_ELECT_LEADERS, v >= 1 ? MIN(v, 2) : 2, &req, FORWARD_TIMEOUT_MS, elected, o);
+}
+
+/* The leader mirrors the request: partition i of the op is topic entry i. */
+static void reassigned(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    fwd_one_t *o = arg;
+    UNUSED(resp);
+    const AlterPartitionReassignmentsResponse *r = response;
+    meta_reassign_op *ra = &o->op->reassign;
+    if (err != KCLIENT_OK || !r || r->ErrorCode != KERR_NONE) {
+        one_done(o, err != KCLIENT_OK ? kclient_err_kafka(err) : r ? r->ErrorCode : KERR_UNKNOWN_SERVER_ERROR,
+                 r ? &r->ErrorMessage : NULL);
+        return;
+    }
+    for (int32_t i = 0; i < ra->n; i++) {
+        const AlterPartitionReassignmentsResponse_ReassignableTopicResponse *t =
+            i < r->Responses.count ? &r->Responses.items[i] : NULL;
+        const AlterPartitionReassignmentsResponse_ReassignablePartitionResponse *p =
+            t && t->Partitions.count == 1 ? &t->Partitions.items[0] : NULL;
+        ra->items[i].err = p && p->PartitionIndex == ra->items[i].partition ? p->ErrorCode : KERR_UNKNOWN_SERVER_ERROR;
+        if (p && p->ErrorMessage.len > 0)
+            ra->items[i].msg = xstrndup(p->ErrorMessage.ptr, (size_t)p->ErrorMessage.len);
+    }
+    one_done(o, KERR_NONE, NULL);
+}
+
+static int send_reassign(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_reassign_op *ra = &o->op->reassign;
+    AlterPartitionReassignmentsRequest req = {.TimeoutMs = FORWARD_TIMEOUT_MS};
+    req.Topics.count = ra->n;
+    req.Topics.items = arena_alloc(a, (size_t)(ra->n + 1) * sizeof *req.Topics.items);
+    for (int32_t i = 0; i < ra->n; i++) {
+        const meta_reassign_item *it = &ra->items[i];
+        AlterPartitionReassignmentsRequest_ReassignablePartition *p = arena_alloc(a, sizeof *p);
+        *p = (AlterPartitionReassignmentsRequest_ReassignablePartition){it->partition, {it->nreplicas, it->replicas}};
+        req.Topics.items[i] = (AlterPartitionReassignmentsRequest_ReassignableTopic){kstr_from(it->topic), {1, p}};
+    }
+    return kclient_send(c, API_ALTER_PARTITION_REASSIGNMENTS, 0, &req, FORWARD_TIMEOUT_MS, reassigned, o);
+}
+
 /* The change is visible in img. */
 static bool visible(const meta_image *img, const meta_op *op)
 {
+    if (op->kind == META_OP_ELECT_LEADERS || op->kind == META_OP_REASSIGN) /* the leader's answer stands */
+        return true;
     if (op->kind == META_OP_ALLOC_PRODUCER_IDS)
         return img->next_producer_id >= op->first_producer_id + op->producer_ids;
     const meta_topic *t = op->topic ? meta_image_topic(img, op->topic, strlen(op->topic)) : NULL;
@@ -180,6 +279,8 @@ static bool forwardable(const meta_op *op)
     case META_OP_CREATE_PARTITIONS:
         return op->topic && !op->validate_only;
     case META_OP_ALLOC_PRODUCER_IDS:
+    case META_OP_ELECT_LEADERS:
+    case META_OP_REASSIGN:
         return true;
     default:
         return false;
@@ -195,6 +296,10 @@ static int send_one(kclient_t *c, fwd_one_t *o, arena_t *a, int32_t self)
         return send_delete(c, o, a);
     case META_OP_CREATE_PARTITIONS:
         return send_partitions(c, o, a);
+    case META_OP_ELECT_LEADERS:
+        return send_elect(c, o, a);
+    case META_OP_REASSIGN:
+        return send_reassign(c, o, a);
     default:
         return send_pids(c, o, self);
     }

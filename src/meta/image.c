@@ -17,6 +17,7 @@
  *   2. a partition's index is its position and its replicas are unique;
  *   3. the ISR is a subset of the replicas;
  *   4. the leader is -1 or a member of the ISR;
+ *   6. adding and removing replicas are disjoint subsets of the replicas;
  *   5. brokers are sorted by id and unique (brokers.c).
  */
 #include <stdlib.h>
@@ -78,6 +79,16 @@ static void partition_copy(meta_partition *dst, const meta_partition *src)
     *dst = *src;
     dst->replicas = dup_ints(src->replicas, src->nreplicas);
     dst->isr = dup_ints(src->isr, src->nisr);
+    dst->adding = dup_ints(src->adding, src->nadding);
+    dst->removing = dup_ints(src->removing, src->nremoving);
+}
+
+static void partition_free(meta_partition *p)
+{
+    free(p->replicas);
+    free(p->isr);
+    free(p->adding);
+    free(p->removing);
 }
 
 static meta_topic *topic_copy(const meta_topic *t)
@@ -101,10 +112,8 @@ static meta_topic *topic_copy(const meta_topic *t)
 
 static void topic_free(meta_topic *t)
 {
-    for (int32_t i = 0; i < t->npartitions; i++) {
-        free(t->partitions[i].replicas);
-        free(t->partitions[i].isr);
-    }
+    for (int32_t i = 0; i < t->npartitions; i++)
+        partition_free(&t->partitions[i]);
     for (int32_t i = 0; i < t->nconfigs; i++) {
         free(t->configs[i].key);
         free(t->configs[i].value);
@@ -238,8 +247,7 @@ static void apply_partition(meta_image *img, const PartitionRecord *r)
         t->npartitions = r->PartitionId + 1;
     }
     meta_partition *p = &t->partitions[r->PartitionId];
-    free(p->replicas);
-    free(p->isr);
+    partition_free(p);
     p->index = r->PartitionId;
     p->leader = r->Leader;
     p->leader_epoch = r->LeaderEpoch;
@@ -248,6 +256,10 @@ static void apply_partition(meta_image *img, const PartitionRecord *r)
     p->replicas = dup_ints(r->Replicas.items, p->nreplicas);
     p->nisr = r->Isr.count > 0 ? r->Isr.count : 0;
     p->isr = dup_ints(r->Isr.items, p->nisr);
+    p->nadding = MAX(r->AddingReplicas.count, 0);
+    p->adding = dup_ints(r->AddingReplicas.items, p->nadding);
+    p->nremoving = MAX(r->RemovingReplicas.count, 0);
+    p->removing = dup_ints(r->RemovingReplicas.items, p->nremoving);
 }
 
 static void set_ints(int32_t **v, int32_t *n, kint32_array_t a)
@@ -271,6 +283,10 @@ static void apply_partition_change(meta_image *img, const PartitionChangeRecord 
         set_ints(&p->replicas, &p->nreplicas, r->Replicas);
     if (r->Isr.count >= 0)
         set_ints(&p->isr, &p->nisr, r->Isr);
+    if (r->AddingReplicas.count >= 0)
+        set_ints(&p->adding, &p->nadding, r->AddingReplicas);
+    if (r->RemovingReplicas.count >= 0)
+        set_ints(&p->removing, &p->nremoving, r->RemovingReplicas);
     if (r->Leader != -2 && r->Leader != p->leader) {
         p->leader = r->Leader;
         p->leader_epoch++;
@@ -382,6 +398,11 @@ static void partition_check(const meta_partition *p, int32_t index)
         CK_ASSERT(!meta_ids_has(p->isr, i, p->isr[i]));
     }
     CK_ASSERT(p->leader == -1 || meta_ids_has(p->isr, p->nisr, p->leader));
+    for (int32_t i = 0; i < p->nadding; i++)
+        CK_ASSERT(meta_ids_has(p->replicas, p->nreplicas, p->adding[i]) &&
+                  !meta_ids_has(p->removing, p->nremoving, p->adding[i]));
+    for (int32_t i = 0; i < p->nremoving; i++)
+        CK_ASSERT(meta_ids_has(p->replicas, p->nreplicas, p->removing[i]));
 }
 
 /* After one record: the invariants it could have broken, so a topic of n

@@ -49,6 +49,10 @@ typedef struct meta_partition {
     int32_t nisr;
     int32_t *replicas;
     int32_t *isr;
+    /* A reassignment in progress (reassign.c): replicas being added and
+     * removed, both subsets of replicas; empty when none. */
+    int32_t nadding, nremoving;
+    int32_t *adding, *removing;
 } meta_partition;
 
 typedef struct meta_config_kv {
@@ -145,6 +149,11 @@ typedef struct meta_config {
     uint16_t advertised_port;
     int32_t heartbeat_interval_ms;      /* broker.heartbeat.interval.ms; 0: 2000 */
     int32_t session_timeout_ms;         /* broker.session.timeout.ms; 0: 9000 */
+    /* The controller's elections (election.c); dynamic cluster-wide
+     * overrides in the image take precedence. */
+    bool unclean_leader_election;       /* unclean.leader.election.enable */
+    bool auto_leader_rebalance;         /* auto.leader.rebalance.enable */
+    int64_t leader_imbalance_check_interval_ms; /* leader.imbalance.check.interval.seconds; 0: 300 s */
 } meta_config;
 
 /*
@@ -219,6 +228,8 @@ typedef enum meta_op_kind {
     META_OP_BROKER_HEARTBEAT, /* BrokerHeartbeat */
     META_OP_FENCE_EXPIRED,    /* fence brokers silent past their session (brokers.c) */
     META_OP_ALTER_PARTITION,  /* AlterPartition: a leader's ISR change (alter_partition.c) */
+    META_OP_ELECT_LEADERS,    /* ElectLeaders (election.c) */
+    META_OP_REASSIGN,         /* AlterPartitionReassignments (reassign.c) */
 } meta_op_kind;
 
 #define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 1500 /* broker.session.timeout.ms */
@@ -265,6 +276,35 @@ typedef struct meta_alter_op {
     int32_t *out_isr;
 } meta_alter_op;
 
+/* ElectLeaders: the partitions asked for (all when all), each with its
+ * outcome. With all, the controller lists the partitions it elected. */
+enum { META_ELECT_PREFERRED = 0, META_ELECT_UNCLEAN = 1 }; /* Kafka's ElectionType */
+typedef struct meta_elect_item {
+    char *topic;               /* freed with the op */
+    int32_t partition;
+    int16_t err;               /* out */
+} meta_elect_item;
+typedef struct meta_elect_op {
+    int8_t type;
+    bool all;
+    int32_t n;
+    meta_elect_item *items;
+} meta_elect_op;
+/* AlterPartitionReassignments: per partition the target replicas, or a
+ * cancel; the outcome of each. Strings and arrays are freed with the op. */
+typedef struct meta_reassign_item {
+    char *topic;
+    int32_t partition;
+    int32_t nreplicas;         /* -1: cancel the reassignment in progress */
+    int32_t *replicas;
+    int16_t err;               /* out */
+    char *msg;                 /* out: NULL, or why it was refused */
+} meta_reassign_item;
+typedef struct meta_reassign_op {
+    int32_t n;
+    meta_reassign_item *items;
+} meta_reassign_op;
+
 typedef struct meta_op {
     meta_op_kind kind;
     char *topic;             /* name (all kinds; delete may give id instead) */
@@ -282,6 +322,8 @@ typedef struct meta_op {
     meta_assignment *assignments;
     meta_broker_op broker;   /* register, heartbeat, fence-expired */
     meta_alter_op alter;     /* alter partition (topic by id, or by name when topic is set) */
+    meta_elect_op elect;     /* elect leaders */
+    meta_reassign_op reassign; /* reassign */
     char errbuf[META_MSG_MAX]; /* a message naming values, alive until done returns */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
@@ -295,6 +337,11 @@ meta_op *meta_op_new(meta_op_kind kind, const char *topic, size_t topic_len);
 void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *value, size_t vlen);
 /* The replicas of the next new partition, in order (the first leads). */
 void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n);
+/* One more partition for AlterPartitionReassignments (n -1: cancel). */
+void meta_op_add_reassign(meta_op *op, const char *topic, size_t len, int32_t partition, const int32_t *replicas,
+                          int32_t n);
+/* One more partition for ElectLeaders. */
+void meta_op_add_elect(meta_op *op, const char *topic, size_t len, int32_t partition);
 /* Queue op (taking it); op->done(arg, err, msg) runs on the controller
  * thread once it is durable and published, or rejected. */
 void meta_submit(meta_t *m, meta_op *op);

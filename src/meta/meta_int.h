@@ -156,6 +156,7 @@ void meta_brokers_check(const meta_image *img);
  * next decision sees it. Tests plug in an emitter that only applies. */
 typedef struct meta_writer {
     meta_image *img;
+    bool unclean_leader_election; /* the broker setting of unclean.leader.election.enable */
     void (*emit)(void *ctx, int16_t type, const proto_struct_desc *d, const void *rec);
     void *ctx;
 } meta_writer;
@@ -214,6 +215,36 @@ int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_m
 
 /* Fence broker id at epoch and move leadership off it (PartitionChangeRecords). */
 void meta_broker_fence(const meta_writer *w, int32_t id, int64_t epoch);
+
+/* ---- election.c: unclean and preferred-leader elections ----------------------- */
+
+/* A boolean setting: the topic's override (t may be NULL), else the
+ * cluster-wide dynamic default, else fallback. */
+bool meta_setting_bool(const meta_image *img, const meta_topic *t, const char *key, bool fallback);
+/* Whether topic t may elect a leader outside its ISR. */
+bool meta_unclean_enabled(const meta_writer *w, const meta_topic *t);
+/* The first unfenced replica of p, in replica order, or -1. */
+int32_t meta_first_live_replica(const meta_image *img, const meta_partition *p);
+/* ElectLeaders for one partition (type META_ELECT_*): a Kafka error code. */
+int16_t meta_elect_leader(const meta_writer *w, int8_t type, const char *topic, int32_t index);
+/* Give every partition whose preferred replica may lead, but does not, to
+ * it; how many moved. */
+int32_t meta_elect_preferred_all(const meta_writer *w);
+/* Leaderless partitions of topics with unclean election enabled get their
+ * first live replica; how many. */
+int32_t meta_elect_offline_unclean(const meta_writer *w);
+/* The periodic preferred-leader check runs this soon after an unfence. */
+#define META_REBALANCE_SOON_MS 3000
+
+/* ---- reassign.c: partition reassignment -------------------------------------- */
+
+/* Start (target), replace, or cancel (target NULL) partition index of
+ * topic's reassignment: a Kafka error code with a message in msg. */
+int16_t meta_reassign(const meta_writer *w, const char *topic, int32_t index, const int32_t *target,
+                      int32_t ntarget, char *msg, size_t msg_size);
+/* Complete partition (id, index)'s reassignment once its ISR holds every
+ * target replica; nothing otherwise. */
+void meta_reassign_progress(const meta_writer *w, const kuuid_t *id, int32_t index);
 
 /* ---- alter_partition.c: a leader's ISR change ------------------------------ */
 

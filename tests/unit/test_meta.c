@@ -940,3 +940,159 @@ TEST(default_replication_factor)
     meta_close(m);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+/* ---- elections (election.c) ------------------------------------------------------ */
+
+/* Topic name (id byte x): one partition on replicas {1, 2} whose ISR the
+ * leader 1 has shrunk to {1}. */
+static void lagging_topic(sink *s, const int64_t *ep, const char *name, uint8_t x)
+{
+    int32_t reps[] = {1, 2}, alone[] = {1};
+    add_topic(s->img, name, x, 1, 2, reps);
+    meta_alter_op a;
+    isr_ask q = {1, ep[1], 0, 0, 1, alone, NULL, false};
+    CK_ASSERT(ask_isr(s, name, false, 0, &q, &a) == KERR_NONE);
+    free(a.out_isr);
+}
+
+static void topic_setting(meta_image *img, const char *topic, const char *key, const char *value)
+{
+    ConfigRecord cr = {.ResourceType = META_RESOURCE_TOPIC, .ResourceName = kstr_from(topic),
+                       .Name = kstr_from(key), .Value = kstr_from(value)};
+    meta_image_apply(img, META_REC_CONFIG, &cr);
+}
+
+/* A fenced leader with no live ISR member leaves the partition offline,
+ * unless the topic allows unclean election: then the first live replica
+ * leads alone (leader epoch bumped). ElectLeaders UNCLEAN does the same for
+ * an offline partition; the periodic check with the broker default on too. */
+TEST(unclean_election)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    lagging_topic(&s, ep, "clean", 0x21);
+    lagging_topic(&s, ep, "dirty", 0x22);
+    lagging_topic(&s, ep, "later", 0x23);
+    topic_setting(img, "dirty", "unclean.leader.election.enable", "true");
+    meta_heartbeat_reply rep;
+    CHECK(beat(&s, &lv, 1, ep[1], 10, true, false, &rep) == KERR_NONE && rep.fenced);
+    CHECK(part(img, "clean", 0)->leader == -1 && part(img, "clean", 0)->isr[0] == 1);
+    CHECK(part(img, "dirty", 0)->leader == 2 && part(img, "dirty", 0)->nisr == 1);
+    CHECK(part(img, "dirty", 0)->isr[0] == 2 && part(img, "dirty", 0)->leader_epoch == 1);
+    meta_writer w = writer(&s);
+    CHECK(meta_elect_leader(&w, META_ELECT_UNCLEAN, "dirty", 0) == KERR_ELECTION_NOT_NEEDED);
+    CHECK(meta_elect_leader(&w, META_ELECT_UNCLEAN, "clean", 0) == KERR_NONE);
+    CHECK(part(img, "clean", 0)->leader == 2 && part(img, "clean", 0)->isr[0] == 2);
+    CHECK(meta_elect_leader(&w, META_ELECT_UNCLEAN, "clean", 7) == KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    CHECK_EQ_INT(meta_elect_offline_unclean(&w), 0); /* "later" keeps the default: off */
+    CHECK_EQ_INT(part(img, "later", 0)->leader, -1);
+    w.unclean_leader_election = true;
+    CHECK_EQ_INT(meta_elect_offline_unclean(&w), 1);
+    CHECK(part(img, "later", 0)->leader == 2 && part(img, "later", 0)->leader_epoch == 2); /* 1, then none, then 2 */
+    CHECK(beat(&s, &lv, 2, ep[2], 20, true, false, &rep) == KERR_NONE && rep.fenced);
+    CHECK(meta_elect_leader(&w, META_ELECT_UNCLEAN, "later", 0) == KERR_ELIGIBLE_LEADERS_NOT_AVAILABLE);
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
+/* A broker that comes back leads its preferred partitions again once it is
+ * in their ISR, not before; ElectLeaders PREFERRED answers per partition. */
+TEST(preferred_election)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[4];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    meta_heartbeat_reply rep;
+    CHECK(beat(&s, &lv, 1, ep[1], 10, true, false, &rep) == KERR_NONE && rep.fenced);
+    CHECK(part(img, "t", 0)->leader == 2 && part(img, "t", 0)->leader_epoch == 1);
+    meta_writer w = writer(&s);
+    CHECK(meta_elect_leader(&w, META_ELECT_PREFERRED, "t", 0) == KERR_PREFERRED_LEADER_NOT_AVAILABLE);
+    CHECK(beat(&s, &lv, 1, ep[1], 20, false, false, &rep) == KERR_NONE && !rep.fenced);
+    CHECK_EQ_INT(meta_elect_preferred_all(&w), 0); /* 1 is live but not in sync */
+    int32_t all[] = {2, 3, 1};
+    meta_alter_op a;
+    isr_ask q = {2, ep[2], 1, part(img, "t", 0)->partition_epoch, 3, all, NULL, false};
+    CHECK(ask_isr(&s, "t", false, 0, &q, &a) == KERR_NONE && a.out_leader == 2);
+    free(a.out_isr);
+    CHECK_EQ_INT(meta_elect_preferred_all(&w), 1);
+    CHECK(part(img, "t", 0)->leader == 1 && part(img, "t", 0)->leader_epoch == 2);
+    CHECK(part(img, "t", 1)->leader == 2 && part(img, "t", 2)->leader == 3);
+    CHECK(meta_elect_leader(&w, META_ELECT_PREFERRED, "t", 0) == KERR_ELECTION_NOT_NEEDED);
+    CHECK(meta_elect_leader(&w, META_ELECT_PREFERRED, "nope", 0) == KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    CHECK_EQ_INT(meta_elect_preferred_all(&w), 0);
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
+/* ---- reassignment (reassign.c) --------------------------------------------------- */
+
+static int16_t reassign(sink *s, const char *topic, int32_t index, const int32_t *target, int32_t n)
+{
+    meta_writer w = writer(s);
+    char msg[META_MSG_MAX];
+    return meta_reassign(&w, topic, index, target, n, msg, sizeof msg);
+}
+
+static bool parts_are(const int32_t *v, int32_t n, const int32_t *want, int32_t nwant)
+{
+    return n == nwant && (n == 0 || memcmp(v, want, (size_t)n * sizeof *v) == 0);
+}
+
+/* A move adds the new replicas (replicas the union, ISR and leader kept)
+ * and completes once the leader's AlterPartition has every target replica
+ * in the ISR: replicas the target, the removed one out of the ISR, the
+ * leader moved off it with its epoch bumped. A pure removal completes at
+ * once, a cancel goes back to the original replicas, and Kafka's refusals
+ * answer bad requests without a record. */
+TEST(reassignment)
+{
+    sink s;
+    meta_liveness lv = {0};
+    int64_t ep[5];
+    meta_image *img = three_with_topic(&s, &lv, ep);
+    meta_heartbeat_reply rep;
+    ep[4] = reg(&s, &lv, 4, 4, 0);
+    CHECK(beat(&s, &lv, 4, ep[4], 0, false, false, &rep) == KERR_NONE && !rep.fenced);
+    int before = s.counts[META_REC_PARTITION_CHANGE];
+    int32_t twice[] = {1, 1}, stranger[] = {9}, same[] = {1};
+    CHECK(reassign(&s, "nope", 0, same, 1) == KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    CHECK(reassign(&s, "t", 5, same, 1) == KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    CHECK(reassign(&s, "t", 0, twice, 2) == KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(reassign(&s, "t", 0, stranger, 1) == KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(reassign(&s, "t", 0, same, 0) == KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(reassign(&s, "t", 0, NULL, -1) == KERR_NO_REASSIGNMENT_IN_PROGRESS);
+    CHECK(reassign(&s, "u", 0, same, 1) == KERR_NONE); /* already so: nothing written */
+    CHECK_EQ_INT(s.counts[META_REC_PARTITION_CHANGE], before);
+    int32_t target[] = {2, 3, 4}, unioned[] = {2, 3, 4, 1}, four[] = {4}, one[] = {1};
+    CHECK(reassign(&s, "t", 0, target, 3) == KERR_NONE);
+    const meta_partition *p = part(img, "t", 0);
+    CHECK(parts_are(p->replicas, p->nreplicas, unioned, 4) && parts_are(p->adding, p->nadding, four, 1));
+    CHECK(parts_are(p->removing, p->nremoving, one, 1) && p->leader == 1 && p->nisr == 3);
+    int32_t grown[] = {1, 2, 3, 4};
+    meta_alter_op a;
+    isr_ask q = {1, ep[1], 0, p->partition_epoch, 4, grown, NULL, false};
+    CHECK(ask_isr(&s, "t", false, 0, &q, &a) == KERR_NONE);
+    CHECK(a.out_leader == 2 && a.out_leader_epoch == 1 && a.out_nisr == 3); /* answered as moved */
+    free(a.out_isr);
+    p = part(img, "t", 0);
+    CHECK(parts_are(p->replicas, p->nreplicas, target, 3) && p->nadding == 0 && p->nremoving == 0);
+    CHECK(p->leader == 2 && p->leader_epoch == 1 && !in(p->isr, p->nisr, 1) && p->nisr == 3);
+    /* Removing a replica only: done at once. */
+    int32_t shrink[] = {3, 1};
+    CHECK(reassign(&s, "t", 2, shrink, 2) == KERR_NONE);
+    p = part(img, "t", 2);
+    CHECK(parts_are(p->replicas, p->nreplicas, shrink, 2) && p->nremoving == 0 && p->nisr == 2 && p->leader == 3);
+    /* A cancel goes back to the original replicas (as Kafka does, in the
+     * order they had in the union: target first, then the removed). */
+    int32_t moved[] = {4, 3, 1}, original[] = {3, 1, 2};
+    CHECK(reassign(&s, "t", 1, moved, 3) == KERR_NONE && part(img, "t", 1)->nadding == 1);
+    CHECK(reassign(&s, "t", 1, NULL, -1) == KERR_NONE);
+    p = part(img, "t", 1);
+    CHECK(parts_are(p->replicas, p->nreplicas, original, 3) && p->nadding == 0 && p->nremoving == 0);
+    CHECK(p->leader == 2 && p->nisr == 3);
+    meta_image_check(img);
+    meta_image_release(img);
+}
