@@ -42,6 +42,7 @@ struct replica_mgr {
     pthread_cond_t tick_cv;
     bool tick_stop;
     pthread_t ticker;
+    hmap hw_checkpoint;   /* read at start: topic\0index -> int64_t* */
 };
 
 static size_t part_key(char *key, size_t cap, const char *topic, size_t len, int32_t index)
@@ -76,6 +77,7 @@ replica_mgr *replica_new(const char *data_dir, sfs_t *fs, int32_t node_id, repli
     if (pthread_create(&m->reaper, NULL, reaper_main, m) != 0)
         CK_PANIC("cannot start the partition reaper thread");
     atomic_store(&m->lag_time_max_ms, REPLICA_LAG_TIME_MAX_MS_DEFAULT);
+    hwcheck_read(fs, data_dir, &m->hw_checkpoint);
     pthread_mutex_init(&m->tick_mu, NULL);
     pthread_cond_init(&m->tick_cv, NULL);
     if (pthread_create(&m->ticker, NULL, ticker_main, m) != 0)
@@ -105,6 +107,7 @@ static void tick_one(void *arg, partition *p)
 static void *ticker_main(void *arg)
 {
     replica_mgr *m = arg;
+    int64_t checkpoint_due = clock_mono_ms() + REPLICA_HW_CHECKPOINT_MS;
     pthread_mutex_lock(&m->tick_mu);
     while (!m->tick_stop) {
         struct timespec ts = clock_abstime_after_ms(REPLICA_TICK_MS);
@@ -113,6 +116,10 @@ static void *ticker_main(void *arg)
             break;
         pthread_mutex_unlock(&m->tick_mu);
         replica_each(m, tick_one, m);
+        if (clock_mono_ms() >= checkpoint_due) {
+            hwcheck_write(m, m->data_dir, false);
+            checkpoint_due = clock_mono_ms() + REPLICA_HW_CHECKPOINT_MS;
+        }
         pthread_mutex_lock(&m->tick_mu);
     }
     pthread_mutex_unlock(&m->tick_mu);
@@ -311,7 +318,13 @@ static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta
     /* One replica: everything recovered is this node's to serve. More: the
      * high watermark comes back from the leader's followers (or, on a
      * follower, from the leader). */
-    atomic_store(&p->high_watermark, mp->nreplicas <= 1 ? plog_log_end_offset(log) : plog_log_start_offset(log));
+    int64_t hw = plog_log_start_offset(log);
+    if (mp->nreplicas <= 1)
+        hw = plog_log_end_offset(log);
+    else if (hwcheck_get(&m->hw_checkpoint, t->name, mp->index, &hw))
+        hw = MAX(MIN(hw, plog_log_end_offset(log)), plog_log_start_offset(log));
+    atomic_store(&p->high_watermark, hw);
+    p->hw_checkpointed = -1;
     atomic_store(&p->durable_end, plog_flushed_offset(log));
     flusher_attach(m->flusher, log);
     pthread_mutex_lock(&m->reap_mu);
@@ -481,6 +494,8 @@ void replica_free(replica_mgr *m)
     pthread_join(m->ticker, NULL);
     if (m->fetchers)
         fetchers_free(m->fetchers);
+    hwcheck_write(m, m->data_dir, true);
+    hwcheck_free(&m->hw_checkpoint);
     pthread_rwlock_wrlock(&m->lock);
     size_t it = 0;
     void *v;

@@ -2,6 +2,8 @@
 #ifndef CHRONIK_REPLICA_REPLICA_INT_H
 #define CHRONIK_REPLICA_REPLICA_INT_H
 
+#include "base/hmap.h"
+#include "replica/hwcheck_format.h"
 #include "replica/replica.h"
 
 #define REPLICA_ALTER_TIMEOUT_MS 10000
@@ -35,6 +37,12 @@ void replica_adopt_isr(partition *p, int32_t partition_epoch, const int32_t *isr
 void replica_leader_tick(partition *p, int64_t now, int64_t lag_ms);
 void replica_become_leader(partition *p, int64_t now);
 void replica_check(partition *p);
+
+/* hwcheck.c: DATA_DIR/replication-offset-checkpoint */
+#define REPLICA_HW_CHECKPOINT_MS 5000 /* replica.high.watermark.checkpoint.interval.ms */
+void hwcheck_read(sfs_t *fs, const char *data_dir, hmap *map);
+/* Writes every partition's high watermark when one changed (or force). */
+int hwcheck_write(replica_mgr *m, const char *data_dir, bool force);
 
 /* fetcher.c */
 typedef struct fetchers fetchers;

@@ -360,3 +360,52 @@ TEST(acks_all_timeout_and_leadership_loss)
     replica_free(m);
     drop_dir(dir);
 }
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    CK_ASSERT(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int64_t reopened_hw(const char *dir, fake3 *f)
+{
+    replica_mgr *m = replica_new(dir, sfs_posix(), 2, default_cfg, NULL); /* a follower: nothing moves it */
+    replica_sync(m, &f->img);
+    partition *p = replica_get(m, "r", 1, 0);
+    int64_t hw = p ? atomic_load(&p->high_watermark) : -2;
+    partition_put(p);
+    replica_free(m);
+    return hw;
+}
+
+/* replication-offset-checkpoint: a replicated partition restarts from its
+ * checkpointed high watermark (never above its log end); an unreadable
+ * checkpoint is ignored as a whole (the log start, never a guess). */
+TEST(high_watermark_checkpoint)
+{
+    char *dir = tmpdir();
+    int32_t isr[] = {1, 2, 3};
+    fake3 f;
+    fake3_init(&f, 1, 1, isr, 3);
+    replica_mgr *m = replica_new(dir, sfs_posix(), 1, default_cfg, NULL);
+    replica_sync(m, &f.img);
+    partition *p = replica_get(m, "r", 1, 0);
+    REQUIRE(p != NULL);
+    for (int i = 0; i < 3; i++)
+        REQUIRE(append_acks(p, 1, 1).err == KERR_NONE);
+    partition_put(p);
+    replica_free(m);
+    write_file(dir, "replication-offset-checkpoint", "0\n1\nr 0 2\n");
+    CHECK_EQ_INT(reopened_hw(dir, &f), 2);
+    write_file(dir, "replication-offset-checkpoint", "0\n1\nr 0 99\n");
+    CHECK_EQ_INT(reopened_hw(dir, &f), 3);
+    write_file(dir, "replication-offset-checkpoint", "0\n2\nr 0 2\n");
+    CHECK_EQ_INT(reopened_hw(dir, &f), 0);
+    write_file(dir, "replication-offset-checkpoint", "1\n1\nr 0 2\n");
+    CHECK_EQ_INT(reopened_hw(dir, &f), 0);
+    drop_dir(dir);
+}
