@@ -526,6 +526,18 @@ static bool forward_if_follower(meta_t *m, meta_op *ops, int16_t *errs, const ch
     return true;
 }
 
+int meta_send_to_leader(meta_t *m, int16_t api_key, int16_t version, const void *req, uint32_t timeout_ms,
+                        kclient_cb cb, void *arg)
+{
+    if (!m->qnet)
+        return -1;
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    bool elsewhere = qi.leader_id >= 0 && qi.leader_id != m->node_id;
+    kclient_t *leader = elsewhere ? qnet_client(m->qnet, qi.leader_id) : NULL;
+    return leader ? kclient_send(leader, api_key, version, req, timeout_ms, cb, arg) : -1;
+}
+
 static void complete_ops(meta_op *ops, const int16_t *errs, const char **msgs)
 {
     int n = 0;

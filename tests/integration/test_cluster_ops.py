@@ -8,12 +8,14 @@ The cluster fixture (test_cluster.py) starts real processes; the clients
 are confluent-kafka, kafka-python and Kafka's own tools."""
 
 import re
+import threading
 import urllib.request
 
 import pytest
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+import compat
 import kwire
 from test_admin import (ERR_NONE, OP_APPEND, OP_SET, RES_BROKER, RES_TOPIC, describe_configs_v0, error_of,
                         incremental_alter, result)
@@ -122,3 +124,47 @@ def test_incremental_alter_configs_through_a_follower(cluster):
                  "the override on node %d" % b.node_id)
         wait_for(lambda: configs_at(b, RES_BROKER, str(b.node_id))["log.cleaner.backoff.ms"] == "4321",
                  "the broker default on node %d" % b.node_id)
+
+
+# ---- DescribeQuorum through any node -----------------------------------------
+
+QUORUM_TOOL = "org.apache.kafka.tools.MetadataQuorumCommand"
+
+
+def metadata_quorum(node, *args):
+    """kafka-metadata-quorum --bootstrap-server node ARGS: its stdout."""
+    from test_kafka_tools import kafka_tool
+    classpath = compat.need(compat.TOOLS_CLASSPATH).read_text().strip()
+    return kafka_tool(classpath, QUORUM_TOOL, "--bootstrap-server", node.bootstrap, *args)
+
+
+def status_fields(out):
+    return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in out.splitlines() if ":" in line)}
+
+
+def replication_rows(out):
+    """{node id: status word} from describe --replication's table."""
+    rows = {}
+    for line in out.splitlines()[1:]:
+        f = line.split()
+        if f and f[0].isdigit():
+            rows[int(f[0])] = f[-1]
+    return rows
+
+
+# Kafka's kafka-metadata-quorum, bootstrapped to each of three nodes in turn,
+# describes the same quorum: describe --status names the same leader and
+# epoch everywhere (the nodes that do not lead relay the leader's
+# DescribeQuorum), describe --replication lists the three voters with the
+# leader marked as such.
+def test_kafka_metadata_quorum_on_every_node(cluster):
+    nodes = cluster(3)
+    leader_id, epoch = wait_for(lambda: leader_view(nodes), "a leader")
+    for b in nodes:
+        fields = status_fields(metadata_quorum(b, "describe", "--status"))
+        assert (fields["LeaderId"], fields["LeaderEpoch"]) == (str(leader_id), str(epoch)), (b.node_id, fields)
+        assert all('"id": %d' % n.node_id in fields["CurrentVoters"] for n in nodes), fields
+        rows = replication_rows(metadata_quorum(b, "describe", "--replication"))
+        assert sorted(rows) == [1, 2, 3], rows
+        assert rows[leader_id] == "Leader" and all(rows[n] == "Follower" for n in rows if n != leader_id), rows
+    assert leader_view(nodes) == (leader_id, epoch)  # no election meanwhile: the answers are comparable
