@@ -874,6 +874,16 @@ void meta_connect(meta_t *m, net_t *net)
         lifecycle_start(m->lifecycle, net);
 }
 
+quorum_t *meta_quorum(meta_t *m) { return m->quorum; }
+lifecycle_t *meta_lifecycle(meta_t *m) { return m->lifecycle; }
+bool meta_quorum_has_peers(meta_t *m) { return m->qnet != NULL; }
+
+void meta_quorum_release_requests(meta_t *m)
+{
+    if (m->qnet)
+        qnet_expire(m->qnet, INT64_MAX);
+}
+
 int32_t meta_controller_id(meta_t *m)
 {
     quorum_info_t qi;

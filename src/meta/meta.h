@@ -151,6 +151,11 @@ typedef struct meta_config {
 int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_ctx, meta_t **out);
 /* With several voters: start talking to them (after net_start). */
 void meta_connect(meta_t *m, net_t *net);
+/* Controlled shutdown (shutdown.c), before the node stops serving: the
+ * controller moves this broker's leaderships away and a quorum leader hands
+ * over, each waited for until timeout_ms has passed at most. Returns at once
+ * on a node alone. */
+void meta_controlled_shutdown(meta_t *m, int32_t timeout_ms);
 void meta_close(meta_t *m);
 /* True once this node knows a leader and has applied everything committed
  * it knows of (readiness). */

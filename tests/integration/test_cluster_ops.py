@@ -8,7 +8,8 @@ The cluster fixture (test_cluster.py) starts real processes; the clients
 are confluent-kafka, kafka-python and Kafka's own tools."""
 
 import re
-import threading
+import signal
+import time
 import urllib.request
 
 import pytest
@@ -17,7 +18,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 import compat
 import kwire
-from test_admin import (ERR_NONE, OP_APPEND, OP_SET, RES_BROKER, RES_TOPIC, describe_configs_v0, error_of,
+from test_admin import (CLIENT_TIMEOUT_S, ERR_NONE, OP_APPEND, OP_SET, RES_BROKER, RES_TOPIC, describe_configs_v0, error_of,
                         incremental_alter, result)
 from test_cluster import cluster, leader_view, status, topics_on, wait_for  # noqa: F401 (cluster: a fixture)
 
@@ -168,3 +169,96 @@ def test_kafka_metadata_quorum_on_every_node(cluster):
         assert sorted(rows) == [1, 2, 3], rows
         assert rows[leader_id] == "Leader" and all(rows[n] == "Follower" for n in rows if n != leader_id), rows
     assert leader_view(nodes) == (leader_id, epoch)  # no election meanwhile: the answers are comparable
+
+
+# ---- controlled shutdown ------------------------------------------------------
+
+EXIT_BOUND_S = 15.0   # SIGTERM to exit of a 3-node ASan cluster on a loaded 2-core machine
+
+
+def leaders_at(node, topic):
+    """{partition: leader id} in node's Metadata."""
+    with kwire.Conn.to(node.bootstrap) as c:
+        md = kwire.metadata_v1(c, topics=[topic])
+    (t,) = [t for t in md["topics"] if t["name"] == topic]
+    return {p["partition_index"]: p["leader_id"] for p in t["partitions"]}
+
+
+def spread_topic(nodes, name, partitions=6):
+    """A topic with every partition replicated on the three nodes, led by each in turn."""
+    a = AdminClient({"bootstrap.servers": nodes[0].bootstrap})
+    result(a.create_topics([NewTopic(name, partitions, 3)]))
+    for b in nodes:
+        wait_for(lambda: len(leaders_at(b, name)) == partitions if name in topics_on(b) else False,
+                 "the topic on node %d" % b.node_id)
+    return leaders_at(nodes[0], name)
+
+
+def sigterm_and_wait(node):
+    """SIGTERM; the seconds until the process exited 0 (and sanitizer-clean)."""
+    t0 = time.monotonic()
+    node.proc.send_signal(signal.SIGTERM)
+    node.proc.wait(timeout=EXIT_BOUND_S + 10)
+    took = time.monotonic() - t0
+    node.stop()  # already gone: checks exit code 0 and the sanitizer report
+    return took
+
+
+def produce_to(producer, topic, partitions, tag):
+    """One acknowledged record per partition (kafka-python, acks=1)."""
+    for p in partitions:
+        md = producer.send(topic, b"%s-%d" % (tag, p), partition=p).get(timeout=CLIENT_TIMEOUT_S)
+        assert md.partition == p
+
+
+# SIGTERM to a broker that leads partitions: it asks the controller to move
+# them before it stops. The controller's Metadata shows none led by it the
+# moment its process has exited (the controller lets it go only once the
+# move is committed), the third node's soon after; it exits 0 within a few
+# seconds, and a kafka-python producer goes on producing to the moved
+# partitions.
+@pytest.mark.pyclients
+def test_sigterm_moves_leaderships_first(cluster):
+    from kafka import KafkaProducer
+    nodes = cluster(3)
+    leader, _ = leader_and_follower(nodes)
+    before = spread_topic(nodes, "moving")
+    victim = next(b for b in nodes if b is not leader and b.node_id in before.values())
+    theirs = sorted(p for p, l in before.items() if l == victim.node_id)
+    others = [b for b in nodes if b is not victim]
+    producer = KafkaProducer(bootstrap_servers=[b.bootstrap for b in others], acks=1, retries=10,
+                             retry_backoff_ms=200, metadata_max_age_ms=1000)
+    try:
+        produce_to(producer, "moving", theirs, b"before")
+        took = sigterm_and_wait(victim)
+        assert victim.node_id not in leaders_at(leader, "moving").values()  # the controller: at once
+        third = next(b for b in others if b is not leader)
+        wait_for(lambda: victim.node_id not in leaders_at(third, "moving").values(), "the move on the third node")
+        assert "the controller let this broker go" in victim.log_text()
+        assert took < EXIT_BOUND_S, took
+        produce_to(producer, "moving", theirs, b"after")
+    finally:
+        producer.close(timeout=5)
+    assert all(leaders_at(leader, "moving")[p] in (leader.node_id, third.node_id) for p in theirs)
+
+
+# SIGTERM to the quorum leader: it moves its partitions, then hands the
+# quorum over (EndQuorumEpoch) instead of leaving the others to time out;
+# when its process has exited another node already leads a later epoch,
+# which has committed the move, after one election.
+def test_sigterm_to_the_quorum_leader_hands_over(cluster):
+    nodes = cluster(3)
+    leader, _ = leader_and_follower(nodes)
+    epoch = status(leader)["quorum"]["epoch"]
+    elections = sum(status(b)["quorum"]["elections"] for b in nodes)
+    spread_topic(nodes, "handover")
+    took = sigterm_and_wait(leader)
+    rest = [b for b in nodes if b is not leader]
+    views = {b.node_id: status(b)["quorum"] for b in rest}
+    new = [i for i, q in views.items() if q["role"] == "leader"]
+    assert len(new) == 1 and views[new[0]]["epoch"] > epoch, views
+    successor = next(b for b in rest if b.node_id == new[0])
+    assert leader.node_id not in leaders_at(successor, "handover").values()
+    assert "quorum leadership handed over" in leader.log_text()
+    assert took < EXIT_BOUND_S, took
+    assert sum(status(b)["quorum"]["elections"] for b in rest) <= elections + 1
