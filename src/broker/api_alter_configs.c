@@ -21,7 +21,15 @@
  * Kafka cannot change at run time is INVALID_REQUEST "Cannot update these
  * configs dynamically", a bad value INVALID_REQUEST too (both with Kafka's
  * "Invalid config value for resource" prefix), an unknown key
- * INVALID_CONFIG. */
+ * INVALID_CONFIG.
+ *
+ * Any node takes both APIs: every check above runs where the request
+ * arrives, so an invalid change gets the same error at every node; a node
+ * that does not lead the metadata quorum then forwards the change to the
+ * one that does (src/meta/forward.c) and answers once it is committed and
+ * applied to its own image, so DescribeConfigs there reads the new value
+ * at once. The controller listener takes the forwarded requests (checked
+ * again there; a BROKER resource may then name any node). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,7 +137,9 @@ typedef struct broker_item {
 static int16_t broker_changes(breq *r, kstr_t name, const broker_item *it, int32_t n, change *ch,
                               const char **msg)
 {
-    int16_t err = dynconf_check_resource(r->b, name, msg);
+    /* at the controller, a change another node forwarded may name that node */
+    bool any_node = r->table == &broker_controller_api;
+    int16_t err = dynconf_check_resource(r->b, name, any_node, msg);
     const char **keys = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *keys);
     for (int32_t i = 0; i < n; i++)
         keys[i] = breq_strdup(r, it[i].key);

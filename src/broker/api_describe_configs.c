@@ -196,7 +196,7 @@ static void describe_broker(describe *d, kstr_t name)
 {
     d->out->Configs.count = 0;
     const char *msg;
-    if (dynconf_check_resource(d->r->b, name, &msg) != KERR_NONE) {
+    if (dynconf_check_resource(d->r->b, name, false, &msg) != KERR_NONE) {
         fail(d, KERR_INVALID_REQUEST, msg);
         return;
     }

@@ -4,7 +4,12 @@
  * kafka-metadata-quorum and Admin.describeMetadataQuorum read).
  *
  * The answer is the leader's view (meta_quorum_status_get): each voter's log
- * end and last fetch. A node that does not lead the quorum answers
+ * end and last fetch. On the client listener, a node that does not lead the
+ * quorum forwards the request as it came to the leader's controller
+ * listener (meta_send_to_leader) and relays the answer, as Kafka's brokers
+ * forward it to the active controller: kafka-metadata-quorum works against
+ * any node. On the controller listener, and when the leader cannot be
+ * asked (none known, the request failed), a node that does not lead answers
  * NOT_LEADER_OR_FOLLOWER with the leader it knows, as Kafka's controllers
  * do. A request naming another partition gets UNKNOWN_TOPIC_OR_PARTITION
  * for it. */
@@ -59,7 +64,9 @@ static void fill_partition(breq *r, DescribeQuorumResponse_PartitionData *pd, in
     pd->Observers.items = ob;
 }
 
-breq_rc api_describe_quorum(breq *r)
+#define FORWARD_TIMEOUT_MS 10000
+
+static breq_rc answer_here(breq *r)
 {
     const DescribeQuorumRequest *req = r->req;
     DescribeQuorumResponse *resp = r->resp;
@@ -83,4 +90,28 @@ breq_rc api_describe_quorum(breq *r)
         }
     }
     return BREQ_DONE;
+}
+
+/* The leader's answer, relayed as it is (encoded before the kclient
+ * response goes); any failure gets this node's own answer instead. */
+static void leader_answered(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    breq *r = arg;
+    UNUSED(resp);
+    if (err == KCLIENT_OK && response) {
+        *(DescribeQuorumResponse *)r->resp = *(const DescribeQuorumResponse *)response;
+        breq_finish(r);
+        return;
+    }
+    answer_here(r);
+    breq_finish(r);
+}
+
+breq_rc api_describe_quorum(breq *r)
+{
+    if (r->table == &broker_client_api && meta_controller_id(r->b->meta) != r->b->cfg.node_id &&
+        meta_send_to_leader(r->b->meta, API_DESCRIBE_QUORUM, r->hdr.api_version, r->req, FORWARD_TIMEOUT_MS,
+                            leader_answered, r) == 0)
+        return BREQ_PARKED;
+    return answer_here(r);
 }

@@ -483,6 +483,8 @@ int broker_run(const config *cfg)
     while (sem_wait(&g_stop_sem) != 0 && errno == EINTR)
         ;
     log_info("broker", "stopping");
+    if (b->cfg.controlled_shutdown_enable) /* still serving: clients follow the moved leaderships */
+        meta_controlled_shutdown(b->meta, b->cfg.controlled_shutdown_timeout_ms);
     expire_parked(b);
     net_stop(b->net);
     rc = 0;

@@ -155,6 +155,13 @@ static const struct ckey keys[] = {
      "broker's partitions fail over in about a second)"},
     {"broker.session.timeout.ms", CT_I32, F(broker_session_timeout_ms), 0, "1500",
      "a broker silent for this long is fenced and its partitions move to the live ISR (Kafka: 9000)"},
+    {"controlled.shutdown.enable", CT_BOOL, F(controlled_shutdown_enable), 0, "true",
+     "on SIGTERM or SIGINT a node of a cluster first asks the controller to move its partition "
+     "leaderships to other brokers (and a quorum leader hands its leadership over), then stops "
+     "(Kafka's KRaft controlled shutdown); false: it stops at once"},
+    {"controlled.shutdown.timeout.ms", CT_I32, F(controlled_shutdown_timeout_ms), 0, "30000",
+     "longest a controlled shutdown waits for the controller's leave and the hand-over before the "
+     "node stops anyway (Kafka waits up to 5 minutes)"},
     {"replica.lag.time.max.ms", CT_I32, F(replica_lag_time_max_ms), 0, "30000",
      "a follower this far behind leaves the ISR", KAFKA_LONG},
     {"producer.id.expiration.ms", CT_I64, F(producer_id_expiration_ms), 0, "86400000",
@@ -445,6 +452,8 @@ int config_finish(config *c, char *err, size_t errlen)
         return fail(err, errlen, "socket.request.max.bytes must be at least 1024");
     if (c->producer_id_expiration_ms < 1)
         return fail(err, errlen, "producer.id.expiration.ms must be at least 1");
+    if (c->controlled_shutdown_timeout_ms < 0)
+        return fail(err, errlen, "controlled.shutdown.timeout.ms must not be negative");
     return 0;
 }
 

@@ -88,6 +88,8 @@ typedef struct config {
     int32_t quorum_fetch_timeout_ms;
     int32_t broker_heartbeat_interval_ms;
     int32_t broker_session_timeout_ms;
+    bool controlled_shutdown_enable;
+    int32_t controlled_shutdown_timeout_ms;
     int32_t replica_lag_time_max_ms;
     int64_t producer_id_expiration_ms;
     int32_t log_level; /* enum log_level */

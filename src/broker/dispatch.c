@@ -54,6 +54,8 @@ static const api_handler controller_handlers[] = {
     {API_CREATE_TOPICS, 0, 7, api_create_topics}, /* forwarded by the other nodes */
     {API_DELETE_TOPICS, 0, 6, api_delete_topics},
     {API_CREATE_PARTITIONS, 0, 3, api_create_partitions},
+    {API_ALTER_CONFIGS, 0, 2, api_alter_configs},
+    {API_INCREMENTAL_ALTER_CONFIGS, 0, 1, api_incremental_alter_configs},
     {API_VOTE, 0, 0, api_raft},
     {API_BEGIN_QUORUM_EPOCH, 0, 0, api_raft},
     {API_END_QUORUM_EPOCH, 0, 0, api_raft},

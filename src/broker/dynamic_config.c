@@ -4,6 +4,8 @@
  * The keys that config.c's table marks dynamic can be changed at run time
  * with AlterConfigs / IncrementalAlterConfigs on a BROKER resource: named
  * by this node's id (this node only) or by "" (the cluster-wide default).
+ * The node that receives the change checks it and forwards it to the
+ * controller (forward.c), whose controller listener takes any node id.
  * The controller keeps them as ConfigRecords (resource type BROKER) in the
  * metadata log, so they survive a restart, and every applied image
  * recomputes the node's settings: the static configuration (file and
@@ -60,7 +62,7 @@ void dynconf_apply(broker *b, const meta_image *img)
     free(next);
 }
 
-int16_t dynconf_check_resource(const broker *b, kstr_t name, const char **msg)
+int16_t dynconf_check_resource(const broker *b, kstr_t name, bool any_node, const char **msg)
 {
     if (name.len <= 0)
         return KERR_NONE; /* the cluster-wide default */
@@ -75,7 +77,7 @@ int16_t dynconf_check_resource(const broker *b, kstr_t name, const char **msg)
     if (errno || *end || end == buf)
         return *msg = "Unable to parse broker name as a base 10 number.", KERR_INVALID_REQUEST;
     node_name(b, node, sizeof node);
-    if (id < 0 || strcmp(buf, node) != 0)
+    if (id < 0 || id > INT32_MAX || (!any_node && strcmp(buf, node) != 0))
         return *msg = "unexpected broker id: give this node's id, or the empty name for the cluster-wide default",
                KERR_INVALID_REQUEST;
     return KERR_NONE;

@@ -647,6 +647,18 @@ static bool forward_if_follower(meta_t *m, meta_op *ops, int16_t *errs, const ch
     return true;
 }
 
+int meta_send_to_leader(meta_t *m, int16_t api_key, int16_t version, const void *req, uint32_t timeout_ms,
+                        kclient_cb cb, void *arg)
+{
+    if (!m->qnet)
+        return -1;
+    quorum_info_t qi;
+    quorum_get_info(m->quorum, &qi);
+    bool elsewhere = qi.leader_id >= 0 && qi.leader_id != m->node_id;
+    kclient_t *leader = elsewhere ? qnet_client(m->qnet, qi.leader_id) : NULL;
+    return leader ? kclient_send(leader, api_key, version, req, timeout_ms, cb, arg) : -1;
+}
+
 static void complete_ops(meta_op *ops, const int16_t *errs, const char **msgs)
 {
     int n = 0;
@@ -1001,6 +1013,16 @@ meta_ap *meta_ap_of(meta_t *m)
 int64_t meta_broker_epoch(meta_t *m)
 {
     return m->lifecycle ? lifecycle_epoch(m->lifecycle) : -1;
+}
+
+quorum_t *meta_quorum(meta_t *m) { return m->quorum; }
+lifecycle_t *meta_lifecycle(meta_t *m) { return m->lifecycle; }
+bool meta_quorum_has_peers(meta_t *m) { return m->qnet != NULL; }
+
+void meta_quorum_release_requests(meta_t *m)
+{
+    if (m->qnet)
+        qnet_expire(m->qnet, INT64_MAX);
 }
 
 int32_t meta_controller_id(meta_t *m)

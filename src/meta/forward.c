@@ -10,12 +10,26 @@
  * changes and answers once they are committed. Before a forwarded change is
  * reported done here, this node waits until its own published image shows
  * it (the topic exists or is gone, the partition count is reached, the
- * producer-id block is taken), woken by each publish: a client reads its own
- * write from the node that answered. ElectLeaders and
- * AlterPartitionReassignments are forwarded too (their answers carry no
- * offset to wait for, so they stand as the leader gave them). Config changes are not forwarded yet:
- * they, and changes made while no leader is known, fail with
+ * producer-id block is taken, the configuration holds the new values),
+ * woken by each publish: a client reads its own write from the node that
+ * answered. ElectLeaders and AlterPartitionReassignments are forwarded too
+ * (their answers carry no offset to wait for, so they stand as the leader
+ * gave them). Changes made while no leader is known fail with
  * NOT_CONTROLLER, which clients retry.
+ *
+ * Config changes arrive here already checked by the receiving broker
+ * (api_alter_configs.c) and resolved to final values (APPEND and SUBTRACT
+ * are computed against the image it read). A change that replaces every
+ * override of a resource travels as AlterConfigs (33), one that sets or
+ * removes single keys as IncrementalAlterConfigs (44) with SET and DELETE
+ * only; the leader checks them again against the latest state. Topic and
+ * BROKER resources alike; validate_only travels too (nothing to wait for
+ * then). A forwarded config change is visible once every key it names has
+ * its new value (or no override) in this node's image, and, for a
+ * replacement, no other override is left; a topic deleted meanwhile counts
+ * as visible (nothing is left to read). A concurrent change of the same key
+ * by someone else can hide ours: the wait then ends after
+ * FORWARD_TIMEOUT_MS with REQUEST_TIMED_OUT, as a client's own timeout would.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -31,7 +45,9 @@
 #define FORWARD_TIMEOUT_MS 30000
 #define API_CREATE_TOPICS 19
 #define API_DELETE_TOPICS 20
+#define API_ALTER_CONFIGS 33
 #define API_CREATE_PARTITIONS 37
+#define API_INCREMENTAL_ALTER_CONFIGS 44
 #define API_ALLOCATE_PRODUCER_IDS 67
 #define API_ELECT_LEADERS 43
 #define API_ALTER_PARTITION_REASSIGNMENTS 45
@@ -258,6 +274,108 @@ static int send_reassign(kclient_t *c, fwd_one_t *o, arena_t *a)
     return kclient_send(c, API_ALTER_PARTITION_REASSIGNMENTS, 0, &req, FORWARD_TIMEOUT_MS, reassigned, o);
 }
 
+/* ---- config changes --------------------------------------------------------- */
+
+enum { OP_SET = 0, OP_DELETE = 1 }; /* IncrementalAlterConfigs ConfigOperation */
+
+/* One resource's answer, or the transport's error. */
+static void one_answer(fwd_one_t *o, int err, bool ok, int16_t code, const kstr_t *msg)
+{
+    if (err != KCLIENT_OK || !ok)
+        one_done(o, err != KCLIENT_OK ? kclient_err_kafka(err) : KERR_UNKNOWN_SERVER_ERROR, NULL);
+    else
+        one_done(o, code, msg);
+}
+
+static void replaced(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    const AlterConfigsResponse *r = response;
+    UNUSED(resp);
+    bool ok = r && r->Responses.count == 1;
+    one_answer(arg, err, ok, ok ? r->Responses.items[0].ErrorCode : 0, ok ? &r->Responses.items[0].ErrorMessage : NULL);
+}
+
+static void altered(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    const IncrementalAlterConfigsResponse *r = response;
+    UNUSED(resp);
+    bool ok = r && r->Responses.count == 1;
+    one_answer(arg, err, ok, ok ? r->Responses.items[0].ErrorCode : 0, ok ? &r->Responses.items[0].ErrorMessage : NULL);
+}
+
+static int8_t resource_type(const meta_op *op)
+{
+    return op->broker_resource ? META_RESOURCE_BROKER : META_RESOURCE_TOPIC;
+}
+
+/* A replacement of every override: AlterConfigs. */
+static int send_replace(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_op *op = o->op;
+    AlterConfigsRequest_AlterableConfig *cf = arena_alloc(a, (size_t)(op->nconfigs + 1) * sizeof *cf);
+    for (int32_t i = 0; i < op->nconfigs; i++)
+        cf[i] = (AlterConfigsRequest_AlterableConfig){
+            kstr_from(op->configs[i].key), op->configs[i].value ? kstr_from(op->configs[i].value) : KSTR_NULL};
+    AlterConfigsRequest_AlterConfigsResource *res = arena_alloc(a, sizeof *res);
+    *res = (AlterConfigsRequest_AlterConfigsResource){resource_type(op), kstr_from(op->topic), {op->nconfigs, cf}};
+    AlterConfigsRequest req = {.Resources = {1, res}, .ValidateOnly = op->validate_only};
+    int16_t v = kclient_api_version(c, API_ALTER_CONFIGS);
+    return kclient_send(c, API_ALTER_CONFIGS, v >= 0 ? v : 0, &req, FORWARD_TIMEOUT_MS, replaced, o);
+}
+
+/* Single keys set or removed: IncrementalAlterConfigs with SET and DELETE. */
+static int send_incremental(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_op *op = o->op;
+    IncrementalAlterConfigsRequest_AlterableConfig *cf = arena_alloc(a, (size_t)(op->nconfigs + 1) * sizeof *cf);
+    for (int32_t i = 0; i < op->nconfigs; i++) {
+        const char *v = op->configs[i].value;
+        cf[i] = (IncrementalAlterConfigsRequest_AlterableConfig){
+            kstr_from(op->configs[i].key), v ? OP_SET : OP_DELETE, v ? kstr_from(v) : KSTR_NULL};
+    }
+    IncrementalAlterConfigsRequest_AlterConfigsResource *res = arena_alloc(a, sizeof *res);
+    *res = (IncrementalAlterConfigsRequest_AlterConfigsResource){resource_type(op), kstr_from(op->topic),
+                                                                 {op->nconfigs, cf}};
+    IncrementalAlterConfigsRequest req = {.Resources = {1, res}, .ValidateOnly = op->validate_only};
+    int16_t v = kclient_api_version(c, API_INCREMENTAL_ALTER_CONFIGS);
+    return kclient_send(c, API_INCREMENTAL_ALTER_CONFIGS, v >= 0 ? v : 0, &req, FORWARD_TIMEOUT_MS, altered, o);
+}
+
+static bool same_value(const char *have, const char *want)
+{
+    return want ? have && strcmp(have, want) == 0 : have == NULL;
+}
+
+/* Overrides the op does not name that its resource still has (replace). */
+static bool others_left(const meta_image *img, const meta_topic *t, const meta_op *op)
+{
+    int32_t named = 0;
+    for (int32_t i = 0; i < op->nconfigs; i++)
+        named += op->configs[i].value != NULL;
+    if (t)
+        return t->nconfigs != named;
+    int32_t have = 0;
+    for (int32_t i = 0; i < img->nbroker_configs; i++)
+        have += strcmp(img->broker_configs[i].resource, op->topic) == 0;
+    return have != named;
+}
+
+static bool configs_visible(const meta_image *img, const meta_op *op)
+{
+    if (op->validate_only)
+        return true;
+    const meta_topic *t = NULL;
+    if (!op->broker_resource && !(t = meta_image_topic(img, op->topic, strlen(op->topic))))
+        return true; /* deleted meanwhile */
+    for (int32_t i = 0; i < op->nconfigs; i++) {
+        const char *have = t ? meta_topic_config(t, op->configs[i].key)
+                             : meta_broker_config_get(img, op->topic, op->configs[i].key);
+        if (!same_value(have, op->configs[i].value))
+            return false;
+    }
+    return !op->replace_configs || !others_left(img, t, op);
+}
+
 /* The change is visible in img. */
 static bool visible(const meta_image *img, const meta_op *op)
 {
@@ -265,6 +383,8 @@ static bool visible(const meta_image *img, const meta_op *op)
         return true;
     if (op->kind == META_OP_ALLOC_PRODUCER_IDS)
         return img->next_producer_id >= op->first_producer_id + op->producer_ids;
+    if (op->kind == META_OP_ALTER_CONFIGS)
+        return configs_visible(img, op);
     const meta_topic *t = op->topic ? meta_image_topic(img, op->topic, strlen(op->topic)) : NULL;
     if (op->kind == META_OP_CREATE_PARTITIONS)
         return t && t->npartitions >= op->partitions;
@@ -278,6 +398,8 @@ static bool forwardable(const meta_op *op)
     case META_OP_DELETE_TOPIC:
     case META_OP_CREATE_PARTITIONS:
         return op->topic && !op->validate_only;
+    case META_OP_ALTER_CONFIGS:
+        return op->topic != NULL;
     case META_OP_ALLOC_PRODUCER_IDS:
     case META_OP_ELECT_LEADERS:
     case META_OP_REASSIGN:
@@ -300,6 +422,8 @@ static int send_one(kclient_t *c, fwd_one_t *o, arena_t *a, int32_t self)
         return send_elect(c, o, a);
     case META_OP_REASSIGN:
         return send_reassign(c, o, a);
+    case META_OP_ALTER_CONFIGS:
+        return o->op->replace_configs ? send_replace(c, o, a) : send_incremental(c, o, a);
     default:
         return send_pids(c, o, self);
     }

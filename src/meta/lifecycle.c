@@ -19,6 +19,12 @@
  * While this node leads, it submits META_OP_FENCE_EXPIRED every
  * LC_FENCE_EVERY_MS with broker.session.timeout.ms.
  *
+ * Controlled shutdown (lifecycle_shutdown, KIP-631): from then on every
+ * heartbeat carries WantShutDown, sent every LC_RETRY_MS until the
+ * controller answers ShouldShutDown (it has fenced this broker and moved
+ * its leaderships, committed); never again one without it, or the
+ * controller would unfence the broker.
+ *
  * A single voter registers and is unfenced in meta_open
  * (lifecycle_first_beats), before the node serves clients: a single node is
  * never seen fenced.
@@ -50,6 +56,7 @@ typedef struct lc_call {
     int16_t err;
     int64_t epoch;   /* registration: the broker epoch */
     bool fenced;     /* heartbeat */
+    bool should_shut_down; /* heartbeat */
 } lc_call;
 
 struct lifecycle {
@@ -72,6 +79,9 @@ struct lifecycle {
     pthread_mutex_t mu;                  /* stopping, clients */
     pthread_cond_t cv;
     _Atomic bool stopping;
+    _Atomic bool want_shutdown;          /* heartbeats carry WantShutDown */
+    bool shutdown_granted;               /* under mu: the controller said ShouldShutDown */
+    bool wake;                           /* under mu: beat now */
 };
 
 static void new_incarnation(kuuid_t *id)
@@ -127,12 +137,13 @@ static void call_unref_locked(lc_call *c)
     free(c);
 }
 
-static void call_finish(lc_call *c, int16_t err, int64_t epoch, bool fenced)
+static void call_finish(lc_call *c, int16_t err, int64_t epoch, bool fenced, bool shut)
 {
     pthread_mutex_lock(&c->mu);
     c->err = err;
     c->epoch = epoch;
     c->fenced = fenced;
+    c->should_shut_down = shut;
     c->done = true;
     pthread_cond_signal(&c->cv);
     call_unref_locked(c);
@@ -146,7 +157,8 @@ static lc_call call_wait(lifecycle_t *l, lc_call *c)
         struct timespec ts = clock_abstime_after_ms(100);
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     }
-    lc_call out = {.err = c->done ? c->err : KERR_REQUEST_TIMED_OUT, .epoch = c->epoch, .fenced = c->fenced};
+    lc_call out = {.err = c->done ? c->err : KERR_REQUEST_TIMED_OUT, .epoch = c->epoch, .fenced = c->fenced,
+                   .should_shut_down = c->done && c->should_shut_down};
     call_unref_locked(c);
     return out;
 }
@@ -162,7 +174,7 @@ static void self_done(void *arg, int16_t err, const char *msg)
 {
     self_arg *s = arg;
     UNUSED(msg);
-    call_finish(s->call, err, s->op->broker.epoch, s->op->broker.fenced);
+    call_finish(s->call, err, s->op->broker.epoch, s->op->broker.fenced, s->op->broker.should_shut_down);
     free(s);
 }
 
@@ -176,6 +188,7 @@ static void submit_self(lifecycle_t *l, bool reg, lc_call *c)
     b->port = l->port;
     b->epoch = reg ? -1 : l->epoch;
     b->fenced = true;
+    b->wants_shutdown = !reg && atomic_load(&l->want_shutdown);
     meta_image *img = meta_acquire(l->m);
     b->metadata_offset = img->offset;
     meta_image_release(img);
@@ -193,9 +206,9 @@ static void reg_answered(void *arg, int err, const void *response, kclient_resp_
     UNUSED(resp);
     const BrokerRegistrationResponse *r = response;
     if (err != KCLIENT_OK)
-        call_finish(arg, kclient_err_kafka(err), -1, true);
+        call_finish(arg, kclient_err_kafka(err), -1, true, false);
     else
-        call_finish(arg, r->ErrorCode, r->BrokerEpoch, true);
+        call_finish(arg, r->ErrorCode, r->BrokerEpoch, true, false);
 }
 
 static void hb_answered(void *arg, int err, const void *response, kclient_resp_t *resp)
@@ -203,9 +216,9 @@ static void hb_answered(void *arg, int err, const void *response, kclient_resp_t
     UNUSED(resp);
     const BrokerHeartbeatResponse *r = response;
     if (err != KCLIENT_OK)
-        call_finish(arg, kclient_err_kafka(err), -1, true);
+        call_finish(arg, kclient_err_kafka(err), -1, true, false);
     else
-        call_finish(arg, r->ErrorCode, -1, r->IsFenced);
+        call_finish(arg, r->ErrorCode, -1, r->IsFenced, r->ShouldShutDown);
 }
 
 static kclient_t *client_for(lifecycle_t *l, int32_t id)
@@ -244,6 +257,7 @@ static int send_heartbeat(lifecycle_t *l, kclient_t *k, lc_call *c)
     meta_image *img = meta_acquire(l->m);
     req.CurrentMetadataOffset = img->offset;
     meta_image_release(img);
+    req.WantShutDown = atomic_load(&l->want_shutdown);
     return kclient_send(k, API_BROKER_HEARTBEAT, 0, &req, (uint32_t)l->interval_ms, hb_answered, c);
 }
 
@@ -258,7 +272,7 @@ static void send_remote(lifecycle_t *l, int32_t leader, bool reg, lc_call *c)
     int rc = !k ? KCLIENT_ERR_CLOSED : reg ? send_registration(l, k, c) : send_heartbeat(l, k, c);
     pthread_mutex_unlock(&l->mu);
     if (rc != KCLIENT_OK)
-        call_finish(c, kclient_err_kafka(rc), -1, true);
+        call_finish(c, kclient_err_kafka(rc), -1, true, false);
 }
 
 /* Apply an answer to this node's broker state (lifecycle thread). */
@@ -273,6 +287,12 @@ static void take_answer(lifecycle_t *l, int32_t leader, bool reg, const lc_call 
             log_info("meta", "this broker is %s broker_epoch=%lld", c->fenced ? "fenced" : "unfenced",
                      (long long)l->epoch);
         l->fenced = c->fenced;
+        if (c->should_shut_down && atomic_load(&l->want_shutdown)) {
+            pthread_mutex_lock(&l->mu);
+            l->shutdown_granted = true;
+            pthread_cond_broadcast(&l->cv);
+            pthread_mutex_unlock(&l->mu);
+        }
     } else if (c->err == KERR_STALE_BROKER_EPOCH || c->err == KERR_BROKER_ID_NOT_REGISTERED) {
         log_warn("meta", "registering again node_id=%d err=%d", l->node_id, c->err);
         l->epoch = -1;
@@ -310,14 +330,16 @@ static void fence_expired(lifecycle_t *l)
     meta_submit(l->m, op);
 }
 
-/* Sleep until due_ms or a stop; false when stopping. */
-static bool lc_sleep(lifecycle_t *l, int64_t due_ms)
+/* Sleep until due_ms, a wake-up (*woken) or a stop; false when stopping. */
+static bool lc_sleep(lifecycle_t *l, int64_t due_ms, bool *woken)
 {
     pthread_mutex_lock(&l->mu);
-    while (!atomic_load(&l->stopping) && clock_mono_ms() < due_ms) {
+    while (!atomic_load(&l->stopping) && !l->wake && clock_mono_ms() < due_ms) {
         struct timespec ts = clock_abstime_after_ms(MIN(due_ms - clock_mono_ms(), 1000));
         pthread_cond_timedwait(&l->cv, &l->mu, &ts);
     }
+    *woken = l->wake;
+    l->wake = false;
     bool go = !atomic_load(&l->stopping);
     pthread_mutex_unlock(&l->mu);
     return go;
@@ -327,6 +349,7 @@ static void *lifecycle_thread(void *arg)
 {
     lifecycle_t *l = arg;
     int64_t next_beat = 0, next_fence = 0;
+    bool woken = false;
     for (;;) {
         int64_t now = clock_mono_ms();
         if (now >= next_fence) {
@@ -334,16 +357,48 @@ static void *lifecycle_thread(void *arg)
                 fence_expired(l);
             next_fence = now + LC_FENCE_EVERY_MS;
         }
-        if (now >= next_beat) {
+        if (now >= next_beat || woken) {
             bool was_registered = l->epoch >= 0;
             int16_t err = beat(l);
-            /* right after registering, heartbeat at once to be unfenced */
-            bool again = err != KERR_NONE || (!was_registered && l->epoch >= 0) || l->fenced;
+            /* right after registering, heartbeat at once to be unfenced; shutting
+             * down, until the controller lets this broker go */
+            bool again = err != KERR_NONE || (!was_registered && l->epoch >= 0) || l->fenced ||
+                         (atomic_load(&l->want_shutdown) && !lifecycle_shutdown_granted(l));
             next_beat = clock_mono_ms() + (again ? MIN(LC_RETRY_MS, l->interval_ms) : l->interval_ms);
         }
-        if (!lc_sleep(l, MIN(next_beat, next_fence)))
+        if (!lc_sleep(l, MIN(next_beat, next_fence), &woken))
             return NULL;
     }
+}
+
+bool lifecycle_shutdown_granted(lifecycle_t *l)
+{
+    pthread_mutex_lock(&l->mu);
+    bool granted = l->shutdown_granted;
+    pthread_mutex_unlock(&l->mu);
+    return granted;
+}
+
+bool lifecycle_shutdown(lifecycle_t *l, int64_t deadline_ms, bool (*give_up)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&l->mu);
+    if (!atomic_exchange(&l->want_shutdown, true)) {
+        l->wake = true;
+        pthread_cond_broadcast(&l->cv);
+    }
+    while (!l->shutdown_granted && clock_mono_ms() < deadline_ms) {
+        pthread_mutex_unlock(&l->mu);
+        bool pointless = give_up(arg);
+        pthread_mutex_lock(&l->mu);
+        if (pointless || l->shutdown_granted)
+            break;
+        /* bounded: give_up's conditions (leader, brokers) change without a signal here */
+        struct timespec ts = clock_abstime_after_ms(MIN(deadline_ms - clock_mono_ms(), 100));
+        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+    }
+    bool granted = l->shutdown_granted;
+    pthread_mutex_unlock(&l->mu);
+    return granted;
 }
 
 void lifecycle_first_beats(lifecycle_t *l)
@@ -372,7 +427,7 @@ void lifecycle_free(lifecycle_t *l)
     kclient_t *clients[META_VOTERS_MAX];
     pthread_mutex_lock(&l->mu);
     atomic_store(&l->stopping, true);
-    pthread_cond_signal(&l->cv);
+    pthread_cond_broadcast(&l->cv);
     memcpy(clients, l->clients, sizeof clients);
     memset(l->clients, 0, sizeof l->clients);
     pthread_mutex_unlock(&l->mu);

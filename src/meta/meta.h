@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kclient/kclient.h"
 #include "net/net.h"
 #include "proto/proto.h"
 #include "storage/storage.h"
@@ -166,6 +167,11 @@ typedef struct meta_config {
 int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_ctx, meta_t **out);
 /* With several voters: start talking to them (after net_start). */
 void meta_connect(meta_t *m, net_t *net);
+/* Controlled shutdown (shutdown.c), before the node stops serving: the
+ * controller moves this broker's leaderships away and a quorum leader hands
+ * over, each waited for until timeout_ms has passed at most. Returns at once
+ * on a node alone. */
+void meta_controlled_shutdown(meta_t *m, int32_t timeout_ms);
 void meta_close(meta_t *m);
 /* True once this node knows a leader and has applied everything committed
  * it knows of (readiness). */
@@ -176,6 +182,15 @@ int32_t meta_controller_id(meta_t *m);
 /* At the controller: ms since broker id last heartbeat, or -1 (unknown, or
  * this node is not the controller). Any thread. */
 int64_t meta_heartbeat_age_ms(meta_t *m, int32_t id);
+
+/* Sends a request (the generated struct of api_key at version) to the
+ * controller listener of the quorum leader, over this node's connection to
+ * it: cb runs once on that client's reactor, as kclient_send says. Returns
+ * 0, a KCLIENT_ERR_*, or -1 when there is nobody else to ask (no leader
+ * known, this node leads or is the only voter). Any thread while the node
+ * serves. */
+int meta_send_to_leader(meta_t *m, int16_t api_key, int16_t version, const void *req, uint32_t timeout_ms,
+                        kclient_cb cb, void *arg);
 
 /* ---- the quorum as operators see it ------------------------------------------ */
 typedef struct meta_quorum_replica {

@@ -78,6 +78,9 @@ void quorum_start(quorum_t *q);
  * and applied (after cb.applied), or with an error. */
 void quorum_propose(quorum_t *q, const void *data, size_t len, quorum_done_fn done, void *arg);
 void quorum_get_info(quorum_t *q, quorum_info_t *out);
+/* A leader hands over (raft_resign: EndQuorumEpoch to the most caught-up
+ * voters) and takes no more proposals; nothing otherwise. Any thread. */
+void quorum_resign(quorum_t *q);
 /* A message for the core from another thread. Its pointers must stay valid
  * until the core has taken it: resp (a kept kclient response they point
  * into, may be NULL) is freed by the quorum thread after raft_recv. The
@@ -270,6 +273,13 @@ int64_t meta_broker_epoch(meta_t *m);
 
 /* ---- lifecycle.c: this node's registration and heartbeats ----------------- */
 typedef struct lifecycle lifecycle_t;
+/* controller.c's parts that shutdown.c drives. */
+quorum_t *meta_quorum(meta_t *m);
+lifecycle_t *meta_lifecycle(meta_t *m); /* NULL: this node does not register */
+bool meta_quorum_has_peers(meta_t *m);  /* other voters, or observers following it */
+/* Every Raft request from a peer still waiting for the core gets no answer
+ * now (qnet_expire): the node is shutting down. */
+void meta_quorum_release_requests(meta_t *m);
 lifecycle_t *lifecycle_new(meta_t *m, const meta_config *cfg);
 /* A single voter: register and heartbeat at once at its own controller. */
 void lifecycle_first_beats(lifecycle_t *l);
@@ -278,6 +288,11 @@ void lifecycle_start(lifecycle_t *l, net_t *net);
 void lifecycle_free(lifecycle_t *l);
 /* This node's broker epoch, -1 while it is not registered. Any thread. */
 int64_t lifecycle_epoch(lifecycle_t *l);
+/* Controlled shutdown: heartbeat with WantShutDown from now on and wait
+ * until the controller answers ShouldShutDown (true), the monotonic
+ * deadline passes or give_up(arg) says waiting is pointless (false). */
+bool lifecycle_shutdown(lifecycle_t *l, int64_t deadline_ms, bool (*give_up)(void *arg), void *arg);
+bool lifecycle_shutdown_granted(lifecycle_t *l);
 
 /* ---- placement (placement.c) --------------------------------------------- */
 

@@ -77,6 +77,7 @@ struct quorum {
     pthread_mutex_t mu;      /* queue, stop */
     pthread_cond_t cv;
     bool stop, started;
+    bool resign;             /* a graceful hand-over was asked for (quorum_resign) */
     qprop_t *queue, *queue_tail;
     qprop_t *waiting;        /* proposed, not yet applied; in offset order */
     raft_t *raft;
@@ -345,7 +346,7 @@ static void take_msg(quorum_t *q, qprop_t *p, int64_t now)
 static void wait_work(quorum_t *q)
 {
     int64_t deadline = raft_next_deadline(q->raft), now = clock_mono_ms();
-    if (q->queue || q->stop || deadline <= now)
+    if (q->queue || q->stop || q->resign || deadline <= now)
         return;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -365,8 +366,14 @@ static void *quorum_main(void *arg)
         wait_work(q);
         qprop_t *work = q->queue;
         q->queue = q->queue_tail = NULL;
+        bool resign = q->resign;
+        q->resign = false;
         pthread_mutex_unlock(&q->mu);
         int64_t now = clock_mono_ms();
+        if (resign) {
+            log_info("meta", "resigning the quorum leadership: handing over before shutting down");
+            raft_resign(q->raft, now);
+        }
         while (work) {
             qprop_t *p = work;
             work = p->next;
@@ -481,6 +488,14 @@ void quorum_recv(quorum_t *q, const raft_msg_t *m, kclient_resp_t *resp)
         kclient_resp_free(resp);
         free(p);
     }
+}
+
+void quorum_resign(quorum_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->resign = true;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
 }
 
 void quorum_get_info(quorum_t *q, quorum_info_t *out)

@@ -230,6 +230,11 @@ void raft_recv_fetch_req(raft_t *r, const raft_msg_t *m);
 void raft_recv_fetch_snapshot_req(raft_t *r, const raft_msg_t *m);
 void raft_leader_update_hw(raft_t *r);
 void raft_leader_answer_fetches(raft_t *r);
+/* A leader leaving its role answers every fetch it parked with an error
+ * naming the epoch it knows now (FENCED_LEADER_EPOCH, or NOT_LEADER_OR_FOLLOWER
+ * in the same epoch): a dropped one would hold up, until the requester's
+ * timeout, what the requester sent after it on the same connection. */
+void raft_leader_release_fetches(raft_t *r);
 void raft_leader_tick(raft_t *r);
 int64_t raft_leader_deadline(const raft_t *r);
 

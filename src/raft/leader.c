@@ -90,6 +90,22 @@ static void fetch_error(raft_t *r, const raft_msg_t *req, int16_t err)
     raft_send(r, &m);
 }
 
+void raft_leader_release_fetches(raft_t *r)
+{
+    CK_ASSERT(is_leader(r));
+    for (int i = 0; i < RAFT_PEERS_MAX; i++) {
+        peer_t *p = &r->peers[i];
+        if (!p->used || !p->parked)
+            continue;
+        raft_msg_t m = {.type = RAFT_MSG_FETCH_RESP, .to = p->id, .corr = p->corr};
+        m.u.fetch_resp = resp_template(r, p->req.current_leader_epoch < r->epoch ? RAFT_ERR_FENCED_LEADER_EPOCH
+                                                                               : RAFT_ERR_NOT_LEADER_OR_FOLLOWER);
+        m.u.fetch_resp.high_watermark = -1;
+        p->parked = false;
+        raft_send(r, &m);
+    }
+}
+
 void raft_recv_fetch_req(raft_t *r, const raft_msg_t *m)
 {
     const raft_fetch_req_t *q = &m->u.fetch_req;

@@ -160,6 +160,8 @@ void raft_set_hw(raft_t *r, int64_t hw)
 
 static void leave_role(raft_t *r)
 {
+    if (r->role == RAFT_LEADER || r->role == RAFT_RESIGNED)
+        raft_leader_release_fetches(r); /* answered, not left to time out */
     r->round_active = false;
     r->n_snap_reqs = 0;
     for (int i = 0; i < RAFT_PEERS_MAX; i++)

@@ -89,7 +89,8 @@ def topics_on(node):
 
 # Three nodes started in random order elect one leader; every node's status
 # agrees on leader and epoch, and DescribeQuorum at the leader lists every
-# voter caught up, while the others point at it.
+# voter caught up; the others' controller listeners point at it, their client
+# listeners relay its answer.
 def test_three_nodes_elect_one_leader(cluster):
     nodes = cluster(3)
     leader_id, epoch = wait_for(lambda: leader_view(nodes), "the nodes to agree on a leader")
@@ -103,9 +104,13 @@ def test_three_nodes_elect_one_leader(cluster):
     assert p["leader_id"] == leader_id and sorted(v["id"] for v in p["voters"]) == [1, 2, 3]
     for b in nodes:
         if b is not leader:
-            with kwire.Conn.to(b.bootstrap) as c:
+            with kwire.Conn("127.0.0.1", b.controller_port) as c:
                 other = describe_quorum(c)["partitions"][0]
             assert other["error_code"] == ERR_NOT_LEADER_OR_FOLLOWER and other["leader_id"] == leader_id
+            with kwire.Conn.to(b.bootstrap) as c:
+                relayed = describe_quorum(c)["partitions"][0]
+            assert relayed["error_code"] == 0 and relayed["leader_id"] == leader_id, relayed
+            assert sorted(v["id"] for v in relayed["voters"]) == [1, 2, 3]
     elections = sum(status(b)["quorum"]["elections"] for b in nodes)
     assert elections <= 3, "an election storm at start: %d elections" % elections
 

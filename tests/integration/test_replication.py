@@ -303,3 +303,62 @@ def test_group_offsets_survive_coordinator_failover(cluster):  # noqa: F811
             c2.close()
     assert wait_for(lambda: (lambda r: r if r == [(0, 17), (1, 23)] else None)(committed()),
                     "the committed offsets from the new coordinator") == [(0, 17), (1, 23)]
+
+
+def produce_values(bootstrap, topic, values, acks):
+    """Produce values (ints) to partition 0; returns the delivery errors (None: acknowledged)."""
+    errors = []
+    p = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 0, "retries": 0,
+                  "message.timeout.ms": 20000})
+    for v in values:
+        p.produce(topic, value=str(v).encode(), partition=0, on_delivery=lambda err, m: errors.append(err))
+    p.flush(30)
+    return errors
+
+
+# KIP-101 / KIP-279: a leader whose last writes reached no follower (acks=1,
+# followers paused) dies; a follower takes over at a new epoch and is
+# written to; the old leader returns as a follower and must cut its tail at
+# the divergence point instead of keeping records the new leader lacks.
+# Twice, so the second returning leader's lineage differs by two epochs.
+@pytest.mark.pyclients
+def test_returning_leader_truncates_unreplicated_tail(cluster):  # noqa: F811
+    nodes = cluster(3, settings={"broker.session.timeout.ms": "4000", "auto.leader.rebalance.enable": "false"})
+    topic = "diverge"
+    create_topic(nodes[0], topic, 1)
+    committed, orphans, next_value = [], [], 0
+    for round_ in range(2):
+        batch = list(range(next_value, next_value + 20))
+        next_value += 20
+        assert produce_values(",".join(b.bootstrap for b in live(nodes)), topic, batch, "all") == [None] * 20
+        committed += batch
+        wait_for(lambda: full_isr(nodes, topic, 1), "a full ISR")
+        leader_id = wait_for(lambda: (lambda ids: ids.pop() if len(ids) == 1 else None)(
+            {partitions(b, topic)[0][0] for b in nodes}), "every node to agree on the leader")
+        leader = node_by_id(nodes, leader_id)
+        cuts = leader.log_text().count("truncated topic=%s partition=0" % topic)
+        followers = [b for b in nodes if b is not leader]
+        tail = list(range(next_value, next_value + 30))
+        next_value += 30
+        for f in followers:
+            f.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert produce_values(leader.bootstrap, topic, tail, "1") == [None] * 30  # on the leader only
+        finally:
+            leader.kill9()
+            for f in followers:
+                f.proc.send_signal(signal.SIGCONT)
+        orphans += tail
+        wait_for(lambda: (lambda m: m and m[0][0] not in (-1, leader_id) and len(m[0][2]) == 2)(
+            partitions(followers[0], topic)), "a new leader from the two followers")
+        fresh = list(range(next_value, next_value + 20))
+        next_value += 20
+        assert produce_values(",".join(b.bootstrap for b in followers), topic, fresh, "all") == [None] * 20
+        committed += fresh
+        leader.start()
+        settle(nodes, topic, 1)
+        assert leader.log_text().count("truncated topic=%s partition=0" % topic) > cuts, \
+            "the old leader did not truncate"
+    got = consume_all(nodes[0].bootstrap, topic, 1)[0]
+    assert got == committed, "committed records missing or reordered: %s" % got
+    assert not set(got) & set(orphans)
