@@ -89,6 +89,8 @@ static breq_rc metadata_fill(breq *r)
             out->ErrorCode = KERR_UNKNOWN_TOPIC_ID;
         else if (!meta_valid_topic_name(t->Name.ptr, (size_t)t->Name.len))
             out->ErrorCode = KERR_INVALID_TOPIC_EXCEPTION;
+        else if (!meta_caught_up(r->b->meta))
+            out->ErrorCode = KERR_LEADER_NOT_AVAILABLE; /* this node is still catching up: retry */
         else
             out->ErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
     }

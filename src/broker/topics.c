@@ -68,7 +68,9 @@ static bool seen_before(const kstr_t *names, int32_t i)
 bool broker_autocreate(breq *r, const kstr_t *names, int32_t n, breq_rc (*resume)(breq *r))
 {
     broker *b = r->b;
-    if (!b->cfg.auto_create_topics_enable || n <= 0)
+    /* A node still catching up on the metadata log would create topics that
+     * exist already: it answers from what it has (clients retry). */
+    if (!b->cfg.auto_create_topics_enable || n <= 0 || !meta_caught_up(b->meta))
         return false;
     meta_image *img = meta_acquire(b->meta);
     meta_op *ops = NULL;
