@@ -420,7 +420,8 @@ static void remove_gone(replica_mgr *m, const meta_image *img)
     while (n < 256 && hmap_next(&m->parts, &it, &k, &kl, &v)) {
         partition *p = v;
         const meta_topic *t = meta_image_topic(img, p->topic, strlen(p->topic));
-        if (!t || memcmp(t->id.b, p->topic_id.b, 16) != 0 || p->index >= t->npartitions)
+        if (!t || memcmp(t->id.b, p->topic_id.b, 16) != 0 || p->index >= t->npartitions ||
+            !holds(&t->partitions[p->index], m->node_id)) /* deleted, or moved off this node */
             gone[n++] = p;
     }
     for (int i = 0; i < n; i++) {
