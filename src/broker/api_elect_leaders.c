@@ -20,7 +20,8 @@ static void elect_answer(breq *r, const meta_op *op, int16_t err)
     const meta_elect_op *e = &op->elect;
     resp->ReplicaElectionResults.items = arena_alloc(&r->arena, (size_t)(e->n + 1) * sizeof *resp->ReplicaElectionResults.items);
     int32_t nt = 0;
-    for (int32_t i = 0; i < e->n && err == KERR_NONE; i++) {
+    for (int32_t i = 0; i < e->n; i++) { /* a failed op answers each partition with its error (v0 has no top one) */
+        int16_t perr = err != KERR_NONE ? err : e->items[i].err;
         bool same = nt > 0 && strcmp(e->items[i - 1].topic, e->items[i].topic) == 0;
         ElectLeadersResponse_ReplicaElectionResult *t = &resp->ReplicaElectionResults.items[same ? nt - 1 : nt];
         if (!same) {
@@ -29,8 +30,8 @@ static void elect_answer(breq *r, const meta_op *op, int16_t err)
             nt++;
         }
         t->PartitionResult.items[t->PartitionResult.count++] = (ElectLeadersResponse_PartitionResult){
-            .PartitionId = e->items[i].partition, .ErrorCode = e->items[i].err,
-            .ErrorMessage = e->items[i].err ? kstr_from(kerr_message(e->items[i].err)) : KSTR_NULL};
+            .PartitionId = e->items[i].partition, .ErrorCode = perr,
+            .ErrorMessage = perr ? kstr_from(kerr_message(perr)) : KSTR_NULL};
     }
     resp->ReplicaElectionResults.count = nt;
 }

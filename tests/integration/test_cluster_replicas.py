@@ -25,6 +25,7 @@ ERR_NONE = 0
 ERR_NOT_CONTROLLER = 41
 ERR_FENCED_LEADER_EPOCH = 74
 ERR_INVALID_UPDATE_VERSION = 95
+ERR_STALE_BROKER_EPOCH = 77
 FAST_FENCING = {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"}
 
 
@@ -149,6 +150,9 @@ def rejoin_isr(controller, leader, topic, index, member):
                            partition_epoch, isr)[1] == ERR_FENCED_LEADER_EPOCH
     assert alter_partition(controller, leader.node_id, broker_epoch, tid, index, p["leader_epoch"],
                            partition_epoch - 1, isr)[1] == ERR_INVALID_UPDATE_VERSION
+    # A sender not registered at the broker epoch it gives is refused whole.
+    assert alter_partition(controller, leader.node_id, broker_epoch + 1000, tid, index, p["leader_epoch"],
+                           partition_epoch, isr)[0] == ERR_STALE_BROKER_EPOCH
     return got_isr
 
 
@@ -186,8 +190,10 @@ def test_default_replication_factor_three(cluster):  # noqa: F811
 # kill -9 of a partition's leader: once it is fenced, the survivors'
 # Metadata shows another ISR member leading with the leader epoch bumped and
 # the dead broker out of the ISR. Restarted, it rejoins the ISR through the
-# leader's AlterPartition, and preferred-leader election (checked every
-# second here) gives it its leadership back, the epoch bumped again.
+# leader's AlterPartition (which the controller also refuses for a stale
+# leader epoch, partition epoch or broker epoch), and preferred-leader
+# election (checked every second here) gives it its leadership back, the
+# epoch bumped again.
 def test_leader_killed_then_preferred_leader_returns(cluster):  # noqa: F811
     nodes, controller = three_nodes(cluster, dict(FAST_FENCING, **{"leader.imbalance.check.interval.seconds": "1"}))
     assert create_topic(controller, "moving", 3) == ERR_NONE
@@ -325,7 +331,10 @@ def test_partition_reassignment(cluster):  # noqa: F811
     assert p["replicas"] == [b, c, a] and sorted(p["isr"]) == sorted([a, b]) and p["leader"] == a, p
     st = status_partition(controller, "mv", 0)
     broker_epoch = next(x["epoch"] for x in status(controller)["brokers"] if x["id"] == a)
-    top, err, leader, leader_epoch, isr, _ = alter_partition(controller, a, broker_epoch, topic_id(controller, "mv"),
+    tid = topic_id(controller, "mv")
+    assert alter_partition(other, a, broker_epoch, tid, 0, st["leader_epoch"], st["partition_epoch"],
+                           [a, b, c])[0] == ERR_NOT_CONTROLLER  # only the controller decides
+    top, err, leader, leader_epoch, isr, _ = alter_partition(controller, a, broker_epoch, tid,
                                                              0, st["leader_epoch"], st["partition_epoch"], [a, b, c])
     assert (top, err) == (ERR_NONE, ERR_NONE) and leader == b and sorted(isr) == sorted([b, c]), (err, leader, isr)
     assert leader_epoch == st["leader_epoch"] + 1
