@@ -320,7 +320,10 @@ static int open_storage(broker *b)
                       .fetch_timeout_ms = b->cfg.quorum_fetch_timeout_ms,
                       .advertised_host = b->cfg.advertise.host, .advertised_port = (uint16_t)b->cfg.advertise.port,
                       .heartbeat_interval_ms = b->cfg.broker_heartbeat_interval_ms,
-                      .session_timeout_ms = b->cfg.broker_session_timeout_ms};
+                      .session_timeout_ms = b->cfg.broker_session_timeout_ms,
+                      .snapshot_max_bytes = b->cfg.metadata_snapshot_max_bytes,
+                      .snapshot_interval_ms = b->cfg.metadata_snapshot_interval_ms > 0
+                                                  ? b->cfg.metadata_snapshot_interval_ms : -1};
     for (int i = 0; i < b->cfg.nvoters && i < META_VOTERS_MAX; i++) {
         mc.voter_ids[mc.n_voters] = b->cfg.voters[i].id;
         fmt_hostport(mc.voter_addrs[mc.n_voters], sizeof mc.voter_addrs[0], &b->cfg.voters[i].addr);
