@@ -150,6 +150,10 @@ void meta_forward_round(meta_t *m, int32_t self, kclient_t *leader, meta_op *ops
  * the monotonic deadline passes; the result of the last check. */
 bool meta_wait_image(meta_t *m, bool (*pred)(const meta_image *img, const void *arg), const void *arg,
                      int64_t deadline_ms);
+/* Why applying a decoded record would break an image invariant (a
+ * partition's replicas, ISR and leader), or NULL: a record read from disk
+ * or the network is checked before it is applied. */
+const char *meta_image_record_error(const meta_image *img, int16_t type, const void *rec);
 /* Apply one decoded record (type = schema apiKey) to a private image. */
 void meta_image_apply(meta_image *img, int16_t type, const void *rec);
 /* Whether broker id x is among v[0..n). */

@@ -45,7 +45,10 @@
  *   2. a round whose count or lengths do not add up to its bytes;
  *   3. a record with a frame version other than 1, an unknown record type,
  *      a version outside the schema's range, or a body that does not
- *      decode exactly.
+ *      decode exactly;
+ *   4. a partition record (or change) that would leave a replica listed
+ *      twice, an ISR that is not a set of the replicas, or a leader outside
+ *      the ISR (image.c's invariants 2-4).
  *
  * INVARIANTS
  *   1. A published image reflects exactly the entries below its offset.
@@ -101,6 +104,9 @@ static int apply_record(replay_ctx_t *c, int64_t offset, const uint8_t *p, size_
     }
     if (rd_left(&r) != 0)
         return replay_fail(c, offset, "%s", "bytes left after the record body");
+    const char *broken = meta_image_record_error(c->img, (int16_t)type, body);
+    if (broken)
+        return replay_fail(c, offset, "record would break the image: %s", broken);
     meta_image_apply(c->img, (int16_t)type, body);
     c->records++;
     return 0;
