@@ -8,7 +8,9 @@
  * committed) whose batches are the metadata quorum's log entries, laid out
  * as src/raft/wire.h says: data entries of one epoch share a batch, one
  * record per entry (null key, the entry in the value); a new leader's
- * leader-change entry is a control batch. quorum.c owns the log.
+ * leader-change entry is a control batch. quorum.c owns the log. Beside
+ * it, <end>-<epoch>.checkpoint files hold snapshots of the image as the
+ * same framed records (snapshot.c); the log is trimmed below them.
  *
  * A data entry is one controller round: every record of the changes
  * decided together, so that a node applies all of them or none (a
