@@ -642,7 +642,7 @@ int quorum_open(plog_t *log, sfs_t *fs, const raft_config_t *cfg, const quorum_c
     q->cfg = *cfg;
     q->cb = *cb;
     raft_qstate_t st;
-    loaded_t ld = {0};
+    loaded_t ld = {.snap = {0, -1}};
     buf_init(&ld.bytes);
     arena_init(&ld.arena);
     int rc = qstate_load(q, &st, err, errlen) == 0 && load_entries(q, &ld, err, errlen) == 0 ? 0 : -1;
