@@ -524,11 +524,11 @@ void broker_status_metrics(broker *b, buf_t *out)
                "# TYPE chronik_raft_high_watermark gauge\nchronik_raft_high_watermark %" PRId64 "\n"
                "# TYPE chronik_raft_elections_total counter\nchronik_raft_elections_total %" PRIu64 "\n"
                "# TYPE chronik_raft_snapshot_offset gauge\nchronik_raft_snapshot_offset %" PRId64 "\n"
-               "# TYPE chronik_raft_snapshot_age_seconds gauge\nchronik_raft_snapshot_age_seconds %.3f\n"
+               "# TYPE chronik_raft_snapshot_age_ms gauge\nchronik_raft_snapshot_age_ms %" PRId64 "\n"
                "# TYPE chronik_raft_log_start_offset gauge\nchronik_raft_log_start_offset %" PRId64 "\n"
                "# TYPE chronik_raft_voter_lag gauge\n",
                q->epoch, q->leader_id, q->high_watermark, q->elections, q->snapshot_end_offset,
-               q->snapshot_age_ms >= 0 ? (double)q->snapshot_age_ms / 1000.0 : -1.0, q->log_start_offset);
+               q->snapshot_age_ms, q->log_start_offset);
     for (int i = 0; i < q->n_replicas; i++)
         if (q->replicas[i].log_end_offset >= 0)
             buf_printf(out, "chronik_raft_voter_lag{voter=\"%" PRId32 "\"} %" PRId64 "\n", q->replicas[i].id,

@@ -66,6 +66,8 @@ def test_restart_replays_from_the_snapshot(broker_factory):
     assert q["snapshot"]["taken"] >= 2 and q["snapshot"]["age_ms"] >= 0
     assert 1 <= len(checkpoints(b)) <= 2, checkpoints(b)
     assert metric(b, "chronik_raft_snapshot_offset") >= q["snapshot"]["end_offset"]  # only ever grows
+    assert metric(b, "chronik_raft_snapshot_age_ms") >= 0
+    assert metric(b, "chronik_raft_log_start_offset") > 0
     assert len(opened_lines(b)) == 1 and opened_lines(b)[0][0] == 0
     b.stop()
     b.start()
