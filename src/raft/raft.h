@@ -13,7 +13,8 @@
  *   raft_tick      time passed            ops      durable I/O, in order
  *   raft_propose   append a record        committed entries to apply
  *   raft_io_done   ops up to seq durable  restore_snapshot, want_snapshot
- *   raft_snapshot_taken, raft_resign      role / epoch / leader changes
+ *   raft_snapshot_taken, _skipped         role / epoch / leader changes
+ *   raft_resign
  *
  * Protocol, in short. Terms are leader epochs, log positions are offsets.
  * Replication is pull-based: followers and observers send Fetch to the
