@@ -94,8 +94,9 @@ build/sim/chronik-sim: $(SIM_SRC) build/libchronik.a $(wildcard tests/sim/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -fsanitize=undefined -fno-sanitize-recover=undefined -Itests/sim -o $@ $(SIM_SRC) build/libchronik.a $(LDLIBS)
 
-# Parsers live in base, proto, storage, raft (its wire) and the metadata log: fuzzers link only those.
-FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c src/meta/election.c src/replica/hwcheck_format.c,$(LIB_SRC))
+# Parsers live in base, proto, storage, raft (its wire), the metadata log and its snapshots, and the
+# high watermark checkpoint: fuzzers link only those.
+FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c src/meta/snapshot.c src/meta/election.c src/replica/hwcheck_format.c,$(LIB_SRC))
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "CC(fuzz) $@"

@@ -325,7 +325,10 @@ static int open_storage(broker *b)
                       .session_timeout_ms = b->cfg.broker_session_timeout_ms,
                       .unclean_leader_election = b->cfg.unclean_leader_election_enable,
                       .auto_leader_rebalance = b->cfg.auto_leader_rebalance_enable,
-                      .leader_imbalance_check_interval_ms = b->cfg.leader_imbalance_check_interval_seconds * 1000};
+                      .leader_imbalance_check_interval_ms = b->cfg.leader_imbalance_check_interval_seconds * 1000,
+                      .snapshot_max_bytes = b->cfg.metadata_snapshot_max_bytes,
+                      .snapshot_interval_ms = b->cfg.metadata_snapshot_interval_ms > 0
+                                                  ? b->cfg.metadata_snapshot_interval_ms : -1};
     for (int i = 0; i < b->cfg.nvoters && i < META_VOTERS_MAX; i++) {
         mc.voter_ids[mc.n_voters] = b->cfg.voters[i].id;
         fmt_hostport(mc.voter_addrs[mc.n_voters], sizeof mc.voter_addrs[0], &b->cfg.voters[i].addr);

@@ -150,6 +150,11 @@ static const struct ckey keys[] = {
      "largest back-off after a failed election"},
     {"quorum.fetch.timeout.ms", CT_I32, F(quorum_fetch_timeout_ms), 0, "2000",
      "leader silence before a follower stands for election"},
+    {"metadata.log.max.record.bytes.between.snapshots", CT_I64, F(metadata_snapshot_max_bytes), 0, "20971520",
+     "snapshot the metadata image after this many bytes of committed metadata records, then trim the "
+     "metadata log below the older snapshot kept"},
+    {"metadata.log.max.snapshot.interval.ms", CT_I64, F(metadata_snapshot_interval_ms), 0, "3600000",
+     "snapshot the metadata image at least this often when anything new is committed (0: never)"},
     {"broker.heartbeat.interval.ms", CT_I32, F(broker_heartbeat_interval_ms), 0, "250",
      "how often a broker heartbeats to the controller (Kafka: 2000; shorter here so that a dead "
      "broker's partitions fail over in about a second)"},
@@ -450,6 +455,9 @@ int config_finish(config *c, char *err, size_t errlen)
         return fail(err, errlen, "max.connections and max.connections.per.ip must be at least 1");
     if (c->socket_request_max_bytes < 1024)
         return fail(err, errlen, "socket.request.max.bytes must be at least 1024");
+    if (c->metadata_snapshot_max_bytes < 1 || c->metadata_snapshot_interval_ms < 0)
+        return fail(err, errlen, "metadata.log.max.record.bytes.between.snapshots must be at least 1 and "
+                                 "metadata.log.max.snapshot.interval.ms at least 0");
     if (c->producer_id_expiration_ms < 1)
         return fail(err, errlen, "producer.id.expiration.ms must be at least 1");
     if (c->controlled_shutdown_timeout_ms < 0)

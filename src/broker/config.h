@@ -86,6 +86,8 @@ typedef struct config {
     int32_t quorum_election_timeout_ms;
     int32_t quorum_election_backoff_max_ms;
     int32_t quorum_fetch_timeout_ms;
+    int64_t metadata_snapshot_max_bytes;   /* metadata.log.max.record.bytes.between.snapshots */
+    int64_t metadata_snapshot_interval_ms; /* metadata.log.max.snapshot.interval.ms; 0: never */
     int32_t broker_heartbeat_interval_ms;
     int32_t broker_session_timeout_ms;
     bool controlled_shutdown_enable;

@@ -18,7 +18,9 @@
  *    "quorum":{"role":"leader", "leader_id":1, "epoch":N, "high_watermark":N,
  *              "log_end_offset":N, "elections":N, "last_election_ms_ago":N,
  *              "voters":[{"id", "log_end_offset", "lag", "last_fetch_ms_ago"}],
- *              "observers":[]}   (voter positions are known at the leader; -1 elsewhere)
+ *              "observers":[], "snapshot":{"end_offset":N, "age_ms":N, "taken":N,
+ *              "installed":N}, "log_start_offset":N}   (voter positions are known at
+ *              the leader, -1 elsewhere; snapshot end 0 and age -1 when none)
  *    "brokers":[{"id":1, "host":"h", "port":N, "fenced":false, "epoch":N,
  *                "last_heartbeat_ms_ago":N}]   (registered brokers; the heartbeat
  *                age is known at the controller, -1 elsewhere; a fenced broker
@@ -329,7 +331,10 @@ static void json_quorum(buf_t *o, const snapshot *s)
                    i ? "," : "", r->id, r->log_end_offset,
                    r->log_end_offset >= 0 ? MAX(q->high_watermark - r->log_end_offset, 0) : -1, r->last_fetch_ms_ago);
     }
-    buf_printf(o, "]},");
+    buf_printf(o, "],\"snapshot\":{\"end_offset\":%" PRId64 ",\"age_ms\":%" PRId64 ",\"taken\":%" PRIu64
+                  ",\"installed\":%" PRIu64 "},\"log_start_offset\":%" PRId64 "},",
+               q->snapshot_end_offset, q->snapshot_age_ms, q->snapshots_taken, q->snapshots_installed,
+               q->log_start_offset);
 }
 
 static void json_brokers(buf_t *o, const snapshot *s)
@@ -413,6 +418,11 @@ static void text_quorum(buf_t *o, const snapshot *s)
                    q->last_election_ms_ago % 1000 / 100);
     else
         buf_printf(o, "never seen\n");
+    if (q->snapshot_end_offset > 0)
+        buf_printf(o, "  metadata snapshot at offset %" PRId64 ", %" PRId64 " s old; log starts at %" PRId64 "\n",
+                   q->snapshot_end_offset, q->snapshot_age_ms / 1000, q->log_start_offset);
+    else
+        buf_printf(o, "  no metadata snapshot yet; log starts at %" PRId64 "\n", q->log_start_offset);
     if (!q->leader_view && q->leader_id < 0) {
         buf_printf(o, "  no leader: the voters' log end, lag and last fetch are known at the leader only\n");
         return;
@@ -515,8 +525,12 @@ void broker_status_metrics(broker *b, buf_t *out)
                "# TYPE chronik_raft_leader_id gauge\nchronik_raft_leader_id %" PRId32 "\n"
                "# TYPE chronik_raft_high_watermark gauge\nchronik_raft_high_watermark %" PRId64 "\n"
                "# TYPE chronik_raft_elections_total counter\nchronik_raft_elections_total %" PRIu64 "\n"
+               "# TYPE chronik_raft_snapshot_offset gauge\nchronik_raft_snapshot_offset %" PRId64 "\n"
+               "# TYPE chronik_raft_snapshot_age_ms gauge\nchronik_raft_snapshot_age_ms %" PRId64 "\n"
+               "# TYPE chronik_raft_log_start_offset gauge\nchronik_raft_log_start_offset %" PRId64 "\n"
                "# TYPE chronik_raft_voter_lag gauge\n",
-               q->epoch, q->leader_id, q->high_watermark, q->elections);
+               q->epoch, q->leader_id, q->high_watermark, q->elections, q->snapshot_end_offset,
+               q->snapshot_age_ms, q->log_start_offset);
     for (int i = 0; i < q->n_replicas; i++)
         if (q->replicas[i].log_end_offset >= 0)
             buf_printf(out, "chronik_raft_voter_lag{voter=\"%" PRId32 "\"} %" PRId64 "\n", q->replicas[i].id,

@@ -832,6 +832,39 @@ static void on_applied(void *arg, int64_t next_offset)
         meta_ap_published(m->ap);
 }
 
+/* A snapshot (loaded at start, or installed from the leader) replaces the
+ * image: everything below its offset is applied. */
+static void on_restore(void *arg, meta_image *img)
+{
+    meta_t *m = arg;
+    meta_image_release(m->applying);
+    m->applying = NULL;
+    pthread_mutex_lock(&m->lock);
+    CK_ASSERT(img->offset >= m->applied_next);
+    meta_image *old = m->published;
+    m->published = img;
+    m->applied_next = img->offset;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    meta_image_release(old);
+    log_info("meta", "metadata image restored from a snapshot end_offset=%lld topics=%d brokers=%d",
+             (long long)img->offset, img->ntopics, img->nbrokers);
+}
+
+/* The snapshot thread: the published (committed) image as a payload. */
+static int on_snapshot(void *arg, buf_t *out, int64_t *end_offset)
+{
+    meta_t *m = arg;
+    meta_image *img = meta_acquire(m);
+    char err[256];
+    *end_offset = img->offset;
+    int rc = img->offset > 0 ? meta_snapshot_encode(img, clock_wall_ms(), out, err, sizeof err) : -1;
+    if (rc != 0 && img->offset > 0)
+        log_error("meta", "cannot snapshot the metadata image at %lld: %s", (long long)img->offset, err);
+    meta_image_release(img);
+    return rc;
+}
+
 static void on_role(void *arg, raft_role_t role, int32_t epoch, int32_t leader_id)
 {
     meta_t *m = arg;
@@ -885,6 +918,10 @@ static void raft_settings(raft_config_t *rc, const meta_config *cfg)
     if (cfg->fetch_timeout_ms > 0)
         rc->fetch_timeout_ms = cfg->fetch_timeout_ms;
     rc->snapshot_min_entries = 0;
+    rc->snapshot_min_bytes = cfg->snapshot_max_bytes > 0 ? cfg->snapshot_max_bytes : META_SNAPSHOT_BYTES_DEFAULT;
+    rc->snapshot_interval_ms = cfg->snapshot_interval_ms > 0   ? cfg->snapshot_interval_ms
+                               : cfg->snapshot_interval_ms == 0 ? META_SNAPSHOT_INTERVAL_MS_DEFAULT
+                                                                : 0;
     if (getrandom(&rc->random_seed, sizeof rc->random_seed, 0) != (ssize_t)sizeof rc->random_seed)
         CK_PANIC("getrandom failed");
 }
@@ -946,6 +983,7 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
 {
     plog_config_t pc;
     plog_config_default(&pc);
+    pc.retention_ms = pc.retention_bytes = -1; /* only snapshots trim the metadata log (quorum.c) */
     plog_t *log;
     int rc = storage_open_partition(cfg->data_dir, META_TOPIC_NAME, 0, &pc, cfg->fs, &log);
     if (rc != STORAGE_OK) {
@@ -963,6 +1001,7 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
     raft_settings(&rcfg, cfg);
     m->qnet = make_qnet(cfg);
     quorum_cb_t cb = {.apply = on_apply, .applied = on_applied, .role = on_role, .tick = on_tick,
+                      .restore = on_restore, .snapshot = on_snapshot,
                       .send = m->qnet ? qnet_send : NULL, .arg = m, .send_arg = m->qnet};
     char err[512];
     if (quorum_open(log, cfg->fs, &rcfg, &cb, &m->quorum, err, sizeof err) != 0) {
@@ -1074,6 +1113,11 @@ void meta_quorum_status_get(meta_t *m, meta_quorum_status *out)
     out->log_end = qi.log_end;
     out->last_election_ms_ago = qi.last_change_ms > 0 ? clock_wall_ms() - qi.last_change_ms : -1;
     out->elections = qi.stats.elections;
+    out->snapshot_end_offset = qi.snapshot_end;
+    out->snapshot_age_ms = qi.snapshot_ms >= 0 ? MAX(clock_wall_ms() - qi.snapshot_ms, 0) : -1;
+    out->log_start_offset = qi.log_start;
+    out->snapshots_taken = qi.stats.snapshots_taken;
+    out->snapshots_installed = qi.stats.snapshots_installed;
     out->leader_view = qi.have_describe;
     int64_t now = clock_mono_ms();
     for (int i = 0; qi.have_describe && i < qi.describe.n_voters && i < META_VOTERS_MAX; i++) {

@@ -438,6 +438,41 @@ void meta_image_check(const meta_image *img)
     meta_brokers_check(img);
 }
 
+/* Invariants 2-4 for a partition's replicas, ISR and leader. */
+static const char *assignment_error(const int32_t *rep, int32_t nrep, const int32_t *isr, int32_t nisr,
+                                    int32_t leader)
+{
+    for (int32_t i = 0; i < nrep; i++)
+        if (meta_ids_has(rep, i, rep[i]))
+            return "a replica is listed twice";
+    for (int32_t i = 0; i < nisr; i++)
+        if (!meta_ids_has(rep, nrep, isr[i]) || meta_ids_has(isr, i, isr[i]))
+            return "the ISR is not a set of the replicas";
+    if (leader != -1 && !meta_ids_has(isr, nisr, leader))
+        return "the leader is not in the ISR";
+    return NULL;
+}
+
+const char *meta_image_record_error(const meta_image *img, int16_t type, const void *rec)
+{
+    if (type == META_REC_PARTITION) {
+        const PartitionRecord *r = rec;
+        return assignment_error(r->Replicas.items, MAX(r->Replicas.count, 0), r->Isr.items,
+                                MAX(r->Isr.count, 0), r->Leader);
+    }
+    if (type != META_REC_PARTITION_CHANGE)
+        return NULL;
+    const PartitionChangeRecord *r = rec;
+    const meta_topic *t = meta_image_topic_by_id(img, &r->TopicId);
+    if (!t || r->PartitionId < 0 || r->PartitionId >= t->npartitions)
+        return NULL; /* changes nothing */
+    const meta_partition *p = &t->partitions[r->PartitionId];
+    bool rep_new = r->Replicas.count >= 0, isr_new = r->Isr.count >= 0;
+    return assignment_error(rep_new ? r->Replicas.items : p->replicas, rep_new ? r->Replicas.count : p->nreplicas,
+                            isr_new ? r->Isr.items : p->isr, isr_new ? r->Isr.count : p->nisr,
+                            r->Leader != -2 ? r->Leader : p->leader);
+}
+
 void meta_image_apply(meta_image *img, int16_t type, const void *rec)
 {
     switch (type) {

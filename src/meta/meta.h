@@ -19,7 +19,8 @@
  * the change listener, and then completes each change's callback. Changes
  * queued together share one append and one sync.
  *
- * On start-up the metadata log is replayed into the first image.
+ * On start-up the newest metadata snapshot is loaded and the log above it
+ * replayed into the first image (snapshots: quorum.c, snapshot.c).
  *
  * A record in the metadata log has a null key and a value framed as Kafka's
  * metadata serde does: uvarint frame version (1), uvarint record type (the
@@ -155,7 +156,14 @@ typedef struct meta_config {
     bool unclean_leader_election;       /* unclean.leader.election.enable */
     bool auto_leader_rebalance;         /* auto.leader.rebalance.enable */
     int64_t leader_imbalance_check_interval_ms; /* leader.imbalance.check.interval.seconds; 0: 300 s */
+    /* Snapshots (quorum.c): after this many bytes of committed entries
+     * (metadata.log.max.record.bytes.between.snapshots; 0: 20 MiB) or this
+     * long (metadata.log.max.snapshot.interval.ms; 0: 1 h, < 0: never). */
+    int64_t snapshot_max_bytes;
+    int64_t snapshot_interval_ms;
 } meta_config;
+#define META_SNAPSHOT_BYTES_DEFAULT (20LL * 1024 * 1024)
+#define META_SNAPSHOT_INTERVAL_MS_DEFAULT (3600LL * 1000)
 
 /*
  * Opens the metadata log under data_dir and starts the quorum and the
@@ -211,6 +219,10 @@ typedef struct meta_quorum_status {
     meta_quorum_replica replicas[META_VOTERS_MAX];
     int n_observers;          /* broker-only nodes following the log (leader's view) */
     meta_quorum_replica observers[META_OBSERVERS_MAX];
+    int64_t snapshot_end_offset; /* newest snapshot on disk, 0 none */
+    int64_t snapshot_age_ms;     /* since it was taken, -1 none */
+    int64_t log_start_offset;    /* first offset of the disk log */
+    uint64_t snapshots_taken, snapshots_installed;
 } meta_quorum_status;
 void meta_quorum_status_get(meta_t *m, meta_quorum_status *out);
 

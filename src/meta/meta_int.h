@@ -45,6 +45,30 @@ void meta_round_add(meta_round_blob *b, const uint8_t *framed, size_t len);
 void meta_round_encode(const meta_round_blob *b, buf_t *out);
 void meta_round_free(meta_round_blob *b);
 
+/* ---- snapshot.c: metadata snapshots (format essay there) ------------------------ */
+#define META_SNAPSHOT_KEEP 2       /* snapshots kept on disk */
+#define META_SNAPSHOT_LIST_MAX 64
+/* The payload of a snapshot of img (end offset img->offset); -1 with a
+ * reason when the image cannot be written as records. */
+int meta_snapshot_encode(const meta_image *img, int64_t created_ms, buf_t *out, char *err, size_t errlen);
+/* A fresh image (offset end_offset) from a payload; -1 with a reason when
+ * it is torn, corrupt, of another version or does not apply. */
+int meta_snapshot_decode(const uint8_t *p, size_t len, int64_t end_offset, meta_image **out, int64_t *created_ms,
+                         char *err, size_t errlen);
+void meta_snapshot_name(char *out, size_t n, raft_snapshot_id_t id);
+/* When the payload's snapshot was taken (wall ms), -1 when not a payload. */
+int64_t meta_snapshot_created_ms(const uint8_t *p, size_t len);
+/* The snapshots in dir, newest first (at most max); -errno on failure. */
+int meta_snapshot_list(sfs_t *fs, const char *dir, raft_snapshot_id_t *ids, int max);
+int meta_snapshot_write(sfs_t *fs, const char *dir, raft_snapshot_id_t id, const uint8_t *p, size_t len);
+/* Reads a whole snapshot file (malloc'ed); -errno on failure. */
+int meta_snapshot_read(sfs_t *fs, const char *dir, raft_snapshot_id_t id, uint8_t **out, size_t *len);
+/* Renames a bad snapshot to <name>.bad, loudly. */
+void meta_snapshot_set_aside(sfs_t *fs, const char *dir, raft_snapshot_id_t id);
+/* Deletes all but the newest keep snapshots, and those ending below
+ * min_end (the log start: unusable). Returns how many it deleted. */
+int meta_snapshot_prune(sfs_t *fs, const char *dir, int keep, int64_t min_end);
+
 /* ---- quorum.c: the metadata quorum on a disk ----------------------------------- */
 enum { QUORUM_OK = 0, QUORUM_NOT_LEADER, QUORUM_TOO_LARGE, QUORUM_CLOSED };
 typedef void (*quorum_done_fn)(void *arg, int err, int64_t offset);
@@ -56,6 +80,13 @@ typedef struct quorum_cb {
     void (*role)(void *arg, raft_role_t role, int32_t epoch, int32_t leader_id);
     void (*send)(void *send_arg, const raft_msg_t *m); /* to a peer (NULL: a single voter) */
     void (*tick)(void *arg, int64_t now_ms);      /* every loop of the quorum thread */
+    /* The image below end_offset (a loaded or installed snapshot) replaces
+     * the state machine's; it takes img (quorum thread, or quorum_open). */
+    void (*restore)(void *arg, meta_image *img);
+    /* Encode a snapshot of the published image into out, its end offset in
+     * *end_offset (the snapshot thread); -1 when none can be taken. NULL:
+     * this node takes no snapshots. */
+    int (*snapshot)(void *arg, buf_t *out, int64_t *end_offset);
     void *arg;      /* of every callback but send */
     void *send_arg;
 } quorum_cb_t;
@@ -67,6 +98,9 @@ typedef struct quorum_info {
     raft_stats_t stats;
     bool have_describe;     /* leader only */
     raft_quorum_info_t describe;
+    int64_t snapshot_end;   /* newest snapshot's end offset, 0 none */
+    int64_t snapshot_ms;    /* wall clock when it was taken, -1 none */
+    int64_t log_start;      /* first offset the disk log holds */
 } quorum_info_t;
 typedef struct quorum quorum_t;
 /* Reads quorum-state and the log's entries and builds the core; -1 with a
@@ -119,6 +153,10 @@ void meta_forward_round(meta_t *m, int32_t self, kclient_t *leader, meta_op *ops
  * the monotonic deadline passes; the result of the last check. */
 bool meta_wait_image(meta_t *m, bool (*pred)(const meta_image *img, const void *arg), const void *arg,
                      int64_t deadline_ms);
+/* Why applying a decoded record would break an image invariant (a
+ * partition's replicas, ISR and leader), or NULL: a record read from disk
+ * or the network is checked before it is applied. */
+const char *meta_image_record_error(const meta_image *img, int16_t type, const void *rec);
 /* Apply one decoded record (type = schema apiKey) to a private image. */
 void meta_image_apply(meta_image *img, int16_t type, const void *rec);
 /* Whether broker id x is among v[0..n). */

@@ -8,7 +8,9 @@
  * committed) whose batches are the metadata quorum's log entries, laid out
  * as src/raft/wire.h says: data entries of one epoch share a batch, one
  * record per entry (null key, the entry in the value); a new leader's
- * leader-change entry is a control batch. quorum.c owns the log.
+ * leader-change entry is a control batch. quorum.c owns the log. Beside
+ * it, <end>-<epoch>.checkpoint files hold snapshots of the image as the
+ * same framed records (snapshot.c); the log is trimmed below them.
  *
  * A data entry is one controller round: every record of the changes
  * decided together, so that a node applies all of them or none (a
@@ -45,7 +47,10 @@
  *   2. a round whose count or lengths do not add up to its bytes;
  *   3. a record with a frame version other than 1, an unknown record type,
  *      a version outside the schema's range, or a body that does not
- *      decode exactly.
+ *      decode exactly;
+ *   4. a partition record (or change) that would leave a replica listed
+ *      twice, an ISR that is not a set of the replicas, or a leader outside
+ *      the ISR (image.c's invariants 2-4).
  *
  * INVARIANTS
  *   1. A published image reflects exactly the entries below its offset.
@@ -101,6 +106,9 @@ static int apply_record(replay_ctx_t *c, int64_t offset, const uint8_t *p, size_
     }
     if (rd_left(&r) != 0)
         return replay_fail(c, offset, "%s", "bytes left after the record body");
+    const char *broken = meta_image_record_error(c->img, (int16_t)type, body);
+    if (broken)
+        return replay_fail(c, offset, "record would break the image: %s", broken);
     meta_image_apply(c->img, (int16_t)type, body);
     c->records++;
     return 0;

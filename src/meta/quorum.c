@@ -35,6 +35,29 @@
  * epoch >= 1, follows them), so the image replays them like any other
  * committed entries. metalog.c says what an entry holds.
  *
+ * SNAPSHOTS (format and files: snapshot.c). The core asks for one
+ * (want_snapshot) once the committed entries since the last hold
+ * metadata.log.max.record.bytes.between.snapshots bytes or
+ * metadata.log.max.snapshot.interval.ms has passed; the snapshot thread
+ * then encodes the published (committed) image, off this thread, and
+ * hands the payload back through the queue to raft_snapshot_taken.
+ *   SNAPSHOT_SAVE     the file is written (tmp, fsync, rename, fsync dir);
+ *                     then the log below the *older* of the two snapshots
+ *                     kept is deleted (whole segments: the log is rolled
+ *                     at each snapshot, so segments end near them), and
+ *                     older snapshots are pruned.
+ *   SNAPSHOT_INSTALL  (from the leader, FetchSnapshot) the payload is
+ *                     decoded first (a bad one stops the node before the
+ *                     disk changes), written, then the log is emptied and
+ *                     restarted at its end offset; the decoded image
+ *                     replaces the state machine's (cb.restore).
+ * At start the newest valid snapshot the log reaches is loaded (a bad one
+ * is set aside, loudly, and the next older one used) and only the log
+ * above it is replayed. A log that ends below that snapshot (a crash
+ * between writing an installed snapshot and emptying the log) is emptied
+ * and restarted at its end; entries above it whose epochs go backwards (a
+ * log of an older history) are truncated away.
+ *
  * INVARIANTS
  *   1. An op is durable before raft_io_done reports it, and before any
  *      message of its ready is sent.
@@ -63,6 +86,7 @@
 typedef struct qprop {
     struct qprop *next;
     bool is_msg;             /* a message for the core, not a proposal */
+    bool is_snap;            /* a snapshot payload (data NULL: none could be taken) */
     raft_msg_t msg;
     kclient_resp_t *resp;    /* what msg points into, freed once taken */
     uint8_t *data;
@@ -86,6 +110,11 @@ struct quorum {
     flusher_t *flusher;      /* private: the quorum thread syncs its own log */
     sfs_t *fs;
     quorum_cb_t cb;
+    pthread_t snap_thread;   /* encodes snapshots of the published image */
+    pthread_cond_t snap_cv;  /* (mu) snap_wanted, stop */
+    bool snap_wanted, snap_started;
+    meta_image *installed;   /* decoded by SNAPSHOT_INSTALL, for restore */
+    int64_t snap_end, snap_ms; /* the newest snapshot on disk */
     pthread_mutex_t info_mu; /* the fields below, for other threads */
     quorum_info_t info;
 };
@@ -131,15 +160,51 @@ typedef struct loaded {
     arena_t arena;
     raft_entry_t *entries;
     size_t n, cap;
+    raft_snapshot_id_t snap; /* {0, -1}: none */
+    uint8_t *snap_bytes;
+    size_t snap_len;
+    meta_image *snap_img;
 } loaded_t;
 
-static int load_entries(quorum_t *q, loaded_t *ld, char *err, size_t errlen)
+/* The newest valid snapshot the log reaches; bad ones are set aside. */
+static int load_snapshot(quorum_t *q, loaded_t *ld, char *err, size_t errlen)
 {
-    int64_t off = plog_log_start_offset(q->log), end = plog_log_end_offset(q->log);
-    if (off != 0) {
-        snprintf(err, errlen, "metadata log starts at offset %" PRId64 " without a snapshot", off);
+    raft_snapshot_id_t ids[META_SNAPSHOT_LIST_MAX];
+    const char *dir = plog_dir(q->log);
+    int64_t start = plog_log_start_offset(q->log);
+    int n = meta_snapshot_list(q->fs, dir, ids, META_SNAPSHOT_LIST_MAX);
+    for (int i = 0; i < n && !ld->snap_img; i++) {
+        char why[512], name[64];
+        meta_snapshot_name(name, sizeof name, ids[i]);
+        if (ids[i].end_offset < start)
+            continue; /* the log does not reach it */
+        int r = meta_snapshot_read(q->fs, dir, ids[i], &ld->snap_bytes, &ld->snap_len);
+        if (r == 0 && meta_snapshot_decode(ld->snap_bytes, ld->snap_len, ids[i].end_offset, &ld->snap_img, &q->snap_ms,
+                                           why, sizeof why) == 0) {
+            ld->snap = ids[i];
+            break;
+        }
+        if (r != 0)
+            snprintf(why, sizeof why, "unreadable: %s", strerror(-r));
+        log_error("meta", "metadata snapshot %s/%s is bad, falling back to an older one and the log: %s", dir, name,
+                  why);
+        free(ld->snap_bytes);
+        ld->snap_bytes = NULL;
+        if (r == 0 || r == -EFBIG)
+            meta_snapshot_set_aside(q->fs, dir, ids[i]);
+    }
+    if (!ld->snap_img && start > 0) {
+        snprintf(err, errlen, "metadata log starts at offset %" PRId64 " and no valid snapshot reaches it", start);
         return -1;
     }
+    q->snap_end = ld->snap.end_offset;
+    return 0;
+}
+
+/* Reads the log from `from` (the snapshot end) and decodes its entries. */
+static int read_entries(quorum_t *q, loaded_t *ld, int64_t from, char *err, size_t errlen)
+{
+    int64_t off = from, end = plog_log_end_offset(q->log);
     while (off < end) {
         int64_t next = off;
         int r = plog_read_copy(q->log, off, INT64_MAX, QUORUM_READ_CHUNK, &ld->bytes, &next);
@@ -156,13 +221,57 @@ static int load_entries(quorum_t *q, loaded_t *ld, char *err, size_t errlen)
         snprintf(err, errlen, "metadata log entries unreadable: %s", why ? why : "?");
         return -1;
     }
-    for (size_t i = 0; i < count; i++)
-        if (ents[i].offset != (int64_t)i) {
-            snprintf(err, errlen, "metadata log entry at offset %" PRId64 " where %zu was expected", ents[i].offset, i);
+    size_t skip = 0; /* a batch may begin below the snapshot end */
+    while (skip < count && ents[skip].offset < from)
+        skip++;
+    ld->entries = (raft_entry_t *)ents + skip;
+    ld->n = count - skip;
+    for (size_t i = 0; i < ld->n; i++)
+        if (ld->entries[i].offset != from + (int64_t)i) {
+            snprintf(err, errlen, "metadata log entry at offset %" PRId64 " where %" PRId64 " was expected",
+                     ld->entries[i].offset, from + (int64_t)i);
             return -1;
         }
-    ld->entries = (raft_entry_t *)ents;
-    ld->n = count;
+    return 0;
+}
+
+/* Cuts the entries where their epochs go backwards (a log of an older
+ * history beyond an installed snapshot): the core asserts monotone epochs. */
+static int cut_backward_epochs(quorum_t *q, loaded_t *ld)
+{
+    int32_t last = ld->snap.end_offset > 0 ? ld->snap.epoch : -1;
+    for (size_t i = 0; i < ld->n; i++) {
+        if (ld->entries[i].epoch >= last) {
+            last = ld->entries[i].epoch;
+            continue;
+        }
+        log_warn("meta", "metadata log entry at offset %" PRId64 " has epoch %" PRId32 " below %" PRId32
+                 ": truncating the log there", ld->entries[i].offset, ld->entries[i].epoch, last);
+        ld->n = i;
+        return plog_truncate(q->log, ld->entries[i].offset, NULL);
+    }
+    return STORAGE_OK;
+}
+
+static int load_entries(quorum_t *q, loaded_t *ld, char *err, size_t errlen)
+{
+    if (load_snapshot(q, ld, err, errlen) != 0)
+        return -1;
+    int64_t from = ld->snap.end_offset;
+    int r = STORAGE_OK;
+    if (plog_log_end_offset(q->log) < from) { /* an install cut short: finish it */
+        log_warn("meta", "metadata log ends below its snapshot at %" PRId64 ": restarting it there", from);
+        r = plog_truncate_fully(q->log, from);
+    }
+    if (r == STORAGE_OK && read_entries(q, ld, from, err, errlen) != 0)
+        return -1;
+    if (r == STORAGE_OK)
+        r = cut_backward_epochs(q, ld);
+    if (r != STORAGE_OK) {
+        snprintf(err, errlen, "cannot repair the metadata log: %s", storage_strerror(r));
+        return -1;
+    }
+    meta_snapshot_prune(q->fs, plog_dir(q->log), META_SNAPSHOT_KEEP, plog_log_start_offset(q->log));
     return 0;
 }
 
@@ -193,6 +302,63 @@ static int op_append(quorum_t *q, const raft_op_t *op)
     return r;
 }
 
+static void note_snapshot(quorum_t *q, const raft_op_t *op)
+{
+    q->snap_end = op->snapshot_id.end_offset;
+    q->snap_ms = meta_snapshot_created_ms(op->snapshot, op->snapshot_len);
+    log_info("meta", "metadata snapshot %s end_offset=%" PRId64 " epoch=%" PRId32 " bytes=%zu log_start=%" PRId64,
+             op->kind == RAFT_OP_SNAPSHOT_SAVE ? "taken" : "installed", op->snapshot_id.end_offset,
+             op->snapshot_id.epoch, op->snapshot_len, plog_log_start_offset(q->log));
+}
+
+/* Deletes the log below the older of the snapshots kept (whole segments),
+ * then the snapshots beyond those kept. */
+static int trim_log(quorum_t *q)
+{
+    raft_snapshot_id_t ids[META_SNAPSHOT_LIST_MAX];
+    int n = meta_snapshot_list(q->fs, plog_dir(q->log), ids, META_SNAPSHOT_LIST_MAX);
+    int r = plog_roll(q->log);
+    if (r == STORAGE_OK && n >= META_SNAPSHOT_KEEP) {
+        int64_t older = ids[META_SNAPSHOT_KEEP - 1].end_offset;
+        if (older > plog_log_start_offset(q->log) && older <= plog_log_end_offset(q->log))
+            r = plog_delete_records(q->log, older);
+        if (r == STORAGE_OK)
+            r = plog_retention(q->log, NULL);
+    }
+    meta_snapshot_prune(q->fs, plog_dir(q->log), META_SNAPSHOT_KEEP, plog_log_start_offset(q->log));
+    return r;
+}
+
+static int op_snapshot_save(quorum_t *q, const raft_op_t *op)
+{
+    CK_ASSERT(op->snapshot_id.end_offset > q->snap_end && op->snapshot_id.end_offset <= plog_log_end_offset(q->log));
+    if (meta_snapshot_write(q->fs, plog_dir(q->log), op->snapshot_id, op->snapshot, op->snapshot_len) != 0)
+        return STORAGE_ERR_IO;
+    int r = trim_log(q);
+    note_snapshot(q, op);
+    return r;
+}
+
+/* The payload is checked before the disk changes: a bad one stops here,
+ * with the old log and snapshots intact. */
+static int op_snapshot_install(quorum_t *q, const raft_op_t *op)
+{
+    char why[512];
+    meta_image *img;
+    if (meta_snapshot_decode(op->snapshot, op->snapshot_len, op->snapshot_id.end_offset, &img, NULL, why,
+                             sizeof why) != 0)
+        CK_PANIC("the snapshot fetched from the leader (end offset %lld) is bad: %s",
+                 (long long)op->snapshot_id.end_offset, why);
+    meta_image_release(q->installed);
+    q->installed = img;
+    if (meta_snapshot_write(q->fs, plog_dir(q->log), op->snapshot_id, op->snapshot, op->snapshot_len) != 0)
+        return STORAGE_ERR_IO;
+    int r = plog_truncate_fully(q->log, op->snapshot_id.end_offset);
+    meta_snapshot_prune(q->fs, plog_dir(q->log), META_SNAPSHOT_KEEP, op->snapshot_id.end_offset);
+    note_snapshot(q, op);
+    return r;
+}
+
 /* Carries out one op; false when the disk failed (the node must stop). */
 static bool run_op(quorum_t *q, const raft_op_t *op, bool *appended)
 {
@@ -209,9 +375,11 @@ static bool run_op(quorum_t *q, const raft_op_t *op, bool *appended)
         *appended = true;
         break;
     case RAFT_OP_SNAPSHOT_SAVE:
+        r = op_snapshot_save(q, op);
+        *appended = true; /* the new log start is durable at the next sync */
+        break;
     case RAFT_OP_SNAPSHOT_INSTALL:
-        log_error("meta", "metadata snapshots are not kept in this version");
-        r = STORAGE_ERR_INVALID;
+        r = op_snapshot_install(q, op);
         break;
     }
     if (r != STORAGE_OK)
@@ -231,6 +399,9 @@ static void publish_info(quorum_t *q, const raft_ready_t *rd)
     q->info.log_end = raft_log_end(q->raft);
     q->info.stats = *raft_stats(q->raft);
     q->info.have_describe = raft_describe(q->raft, &q->info.describe);
+    q->info.snapshot_end = q->snap_end;
+    q->info.snapshot_ms = q->snap_end > 0 ? q->snap_ms : -1;
+    q->info.log_start = plog_log_start_offset(q->log);
     if (rd->role_changed)
         q->info.last_change_ms = clock_wall_ms();
     pthread_mutex_unlock(&q->info_mu);
@@ -251,8 +422,9 @@ static void fail_props(qprop_t **list, int err)
     while (*list) {
         qprop_t *p = *list;
         *list = p->next;
-        if (p->is_msg) {
+        if (p->is_msg || p->is_snap) {
             kclient_resp_free(p->resp);
+            free(p->data);
             free(p);
             continue;
         }
@@ -267,6 +439,12 @@ static void fail_props(qprop_t **list, int err)
  * change is done can read it. */
 static void apply_committed(quorum_t *q, const raft_ready_t *rd)
 {
+    if (rd->restore_snapshot) {
+        CK_ASSERT(q->installed && q->installed->offset == rd->snapshot_id.end_offset);
+        q->cb.restore(q->cb.arg, q->installed);
+        q->installed = NULL;
+        fail_props(&q->waiting, QUORUM_NOT_LEADER); /* their entries are gone from this log */
+    }
     for (size_t i = 0; i < rd->n_committed; i++) {
         const raft_entry_t *e = &rd->committed[i];
         if (e->kind == RAFT_ENTRY_DATA)
@@ -279,6 +457,21 @@ static void apply_committed(quorum_t *q, const raft_ready_t *rd)
     }
     if (rd->role != RAFT_LEADER)
         fail_props(&q->waiting, QUORUM_NOT_LEADER); /* a new leader may truncate them */
+}
+
+static bool enqueue(quorum_t *q, qprop_t *p);
+
+/* Wakes the snapshot thread (which takes the image published by now). */
+static void want_snapshot(quorum_t *q)
+{
+    if (!q->cb.snapshot) {
+        raft_snapshot_skipped(q->raft, clock_mono_ms());
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    q->snap_wanted = true;
+    pthread_cond_signal(&q->snap_cv);
+    pthread_mutex_unlock(&q->mu);
 }
 
 /* One ready; false when there was nothing in it. */
@@ -302,6 +495,8 @@ static bool handle_ready(quorum_t *q, int64_t now)
         if (q->cb.send)
             q->cb.send(q->cb.send_arg, &rd->msgs[i]);
     bool any = rd->n_ops || rd->n_msgs || rd->n_committed || rd->role_changed;
+    if (rd->want_snapshot)
+        want_snapshot(q);
     if (any || rd->want_snapshot)
         publish_info(q, rd);
     if (rd->role_changed && q->cb.role)
@@ -343,6 +538,51 @@ static void take_msg(quorum_t *q, qprop_t *p, int64_t now)
     free(p);
 }
 
+static void take_snapshot(quorum_t *q, qprop_t *p, int64_t now)
+{
+    raft_status_t st = RAFT_INVALID;
+    if (p->data)
+        st = raft_snapshot_taken(q->raft, p->offset, p->data, p->len, now);
+    if (st != RAFT_OK) {
+        log_info("meta", "metadata snapshot at %" PRId64 " not taken (status %d)", p->offset, (int)st);
+        raft_snapshot_skipped(q->raft, now);
+    }
+    free(p->data);
+    free(p);
+}
+
+/* The snapshot thread: encodes the published image when the core asks. */
+static void *snapshot_main(void *arg)
+{
+    quorum_t *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->snap_wanted && !q->stop)
+            pthread_cond_wait(&q->snap_cv, &q->mu);
+        if (q->stop)
+            break;
+        q->snap_wanted = false;
+        pthread_mutex_unlock(&q->mu);
+        qprop_t *p = xcalloc(1, sizeof *p);
+        p->is_snap = true;
+        buf_t b;
+        buf_init(&b);
+        if (q->cb.snapshot(q->cb.arg, &b, &p->offset) == 0) {
+            p->data = b.data; /* the payload moves into the queue */
+            p->len = b.len;
+        } else {
+            buf_free(&b);
+        }
+        if (!enqueue(q, p)) {
+            free(p->data);
+            free(p);
+        }
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
 static void wait_work(quorum_t *q)
 {
     int64_t deadline = raft_next_deadline(q->raft), now = clock_mono_ms();
@@ -379,6 +619,8 @@ static void *quorum_main(void *arg)
             work = p->next;
             if (p->is_msg)
                 take_msg(q, p, now);
+            else if (p->is_snap)
+                take_snapshot(q, p, now);
             else
                 propose(q, p, now);
         }
@@ -407,16 +649,22 @@ int quorum_open(plog_t *log, sfs_t *fs, const raft_config_t *cfg, const quorum_c
     q->cfg = *cfg;
     q->cb = *cb;
     raft_qstate_t st;
-    loaded_t ld = {0};
+    loaded_t ld = {.snap = {0, -1}};
     buf_init(&ld.bytes);
     arena_init(&ld.arena);
     int rc = qstate_load(q, &st, err, errlen) == 0 && load_entries(q, &ld, err, errlen) == 0 ? 0 : -1;
     if (rc == 0) {
-        raft_disk_state_t disk = {.qstate = st, .snapshot_id = {0, -1}, .entries = ld.entries, .n_entries = ld.n};
+        raft_disk_state_t disk = {.qstate = st, .snapshot_id = ld.snap, .snapshot = ld.snap_bytes,
+                                  .snapshot_len = ld.snap_len, .entries = ld.entries, .n_entries = ld.n};
         q->raft = raft_new(&q->cfg, &disk, clock_mono_ms());
-        log_info("meta", "quorum opened node=%" PRId32 " voters=%d epoch=%" PRId32 " entries=%zu", cfg->node_id,
-                 cfg->n_voters, st.epoch, ld.n);
+        log_info("meta", "quorum opened node=%" PRId32 " voters=%d epoch=%" PRId32 " snapshot_end=%" PRId64
+                 " entries=%zu", cfg->node_id, cfg->n_voters, st.epoch, ld.snap.end_offset, ld.n);
+        if (ld.snap_img)
+            q->cb.restore(q->cb.arg, ld.snap_img); /* replay starts above it */
+        ld.snap_img = NULL;
     }
+    meta_image_release(ld.snap_img);
+    free(ld.snap_bytes);
     arena_free(&ld.arena);
     buf_free(&ld.bytes);
     if (rc != 0) {
@@ -432,8 +680,12 @@ int quorum_open(plog_t *log, sfs_t *fs, const raft_config_t *cfg, const quorum_c
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&q->cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&q->snap_cv, NULL);
     q->info.role = RAFT_UNATTACHED;
     q->info.leader_id = -1;
+    q->info.snapshot_end = q->snap_end;
+    q->info.snapshot_ms = q->snap_end > 0 ? q->snap_ms : -1;
+    q->info.log_start = plog_log_start_offset(log);
     *out = q;
     return 0;
 }
@@ -444,6 +696,11 @@ void quorum_start(quorum_t *q)
     q->started = true;
     if (pthread_create(&q->thread, NULL, quorum_main, q) != 0)
         CK_PANIC("cannot start the quorum thread");
+    if (q->cb.snapshot) {
+        q->snap_started = true;
+        if (pthread_create(&q->snap_thread, NULL, snapshot_main, q) != 0)
+            CK_PANIC("cannot start the snapshot thread");
+    }
 }
 
 static bool enqueue(quorum_t *q, qprop_t *p)
@@ -515,11 +772,16 @@ void quorum_close(quorum_t *q)
         pthread_mutex_lock(&q->mu);
         q->stop = true;
         pthread_cond_signal(&q->cv);
+        pthread_cond_signal(&q->snap_cv);
         pthread_mutex_unlock(&q->mu);
+        if (q->snap_started)
+            pthread_join(q->snap_thread, NULL);
         pthread_join(q->thread, NULL);
     }
     flusher_free(q->flusher);
     raft_free(q->raft);
+    meta_image_release(q->installed);
+    pthread_cond_destroy(&q->snap_cv);
     pthread_mutex_destroy(&q->mu);
     pthread_mutex_destroy(&q->info_mu);
     pthread_cond_destroy(&q->cv);

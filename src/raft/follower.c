@@ -215,6 +215,8 @@ static void install_snapshot(raft_t *r)
     raft_set_hw(r, id.end_offset);
     r->applied = id.end_offset;
     r->restore_pending = true;
+    r->snap_bytes = 0;
+    r->snap_taken_ms = r->now;
     r->stats.snapshots_installed++;
 }
 

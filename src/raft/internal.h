@@ -132,6 +132,10 @@ struct raft {
     size_t snap_len;
     bool restore_pending;    /* restore_snapshot at the next ready */
     bool snapshot_asked;
+    int64_t snap_bytes;      /* bytes of entries committed (handed out) since
+                                the last snapshot: the byte trigger */
+    int64_t snap_taken_ms;   /* when the last snapshot was taken, installed or
+                                loaded (or the core started): the interval trigger */
 
     /* timers and election state */
     int64_t deadline;        /* election / fetch timeout of the current role */

@@ -37,6 +37,19 @@ static void release_outbox(raft_t *r)
     r->n_outbox -= n;
 }
 
+/* Whether to ask the host for a snapshot of what it applied: by entry
+ * count, by committed bytes, or by age, once something new is applied. A
+ * snapshot is taken at the applied offset, which must be durable here. */
+static bool snapshot_due(const raft_t *r)
+{
+    const raft_config_t *c = &r->cfg;
+    if (r->snapshot_asked || r->applied <= r->log.start || r->applied > r->durable_end)
+        return false;
+    return (c->snapshot_min_entries > 0 && r->applied - r->log.start >= c->snapshot_min_entries) ||
+           (c->snapshot_min_bytes > 0 && r->snap_bytes >= c->snapshot_min_bytes) ||
+           (c->snapshot_interval_ms > 0 && r->now - r->snap_taken_ms >= c->snapshot_interval_ms);
+}
+
 static void fill_committed(raft_t *r, raft_ready_t *rd)
 {
     if (r->restore_pending) {
@@ -50,13 +63,12 @@ static void fill_committed(raft_t *r, raft_ready_t *rd)
         CK_ASSERT(r->applied >= r->log.start);
         rd->committed = raft_log_slice(&r->log, r->applied, r->hw);
         rd->n_committed = (size_t)(r->hw - r->applied);
+        for (size_t i = 0; i < rd->n_committed; i++)
+            r->snap_bytes += rd->committed[i].len;
         r->applied = r->hw;
     }
     rd->high_watermark = r->hw;
-    int64_t min_entries = r->cfg.snapshot_min_entries;
-    /* a snapshot is taken at the applied offset, which must be durable here */
-    if (min_entries > 0 && !r->snapshot_asked && r->applied - r->log.start >= min_entries &&
-        r->applied <= r->durable_end) {
+    if (snapshot_due(r)) {
         rd->want_snapshot = true;
         r->snapshot_asked = true;
     }

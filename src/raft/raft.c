@@ -323,7 +323,8 @@ static void check_config(const raft_config_t *c)
     CK_ASSERT(c->fetch_timeout_ms > 0 && c->request_timeout_ms > 0);
     CK_ASSERT(c->retry_backoff_ms > 0 && c->fetch_max_wait_ms >= 0);
     CK_ASSERT(c->fetch_max_bytes > 0 && c->snapshot_chunk_bytes > 0);
-    CK_ASSERT(c->snapshot_min_entries >= 0);
+    CK_ASSERT(c->snapshot_min_entries >= 0 && c->snapshot_min_bytes >= 0);
+    CK_ASSERT(c->snapshot_interval_ms >= 0);
 }
 
 static void load_disk(raft_t *r, const raft_disk_state_t *d)
@@ -363,6 +364,7 @@ raft_t *raft_new(const raft_config_t *cfg, const raft_disk_state_t *disk, int64_
     r->next_corr = 1;
     r->last_leader_ms = NEVER_MS;
     r->fetch_target = RAFT_NO_NODE;
+    r->snap_taken_ms = now_ms;
     load_disk(r, disk);
     r->rep_epoch = -2; /* the first ready reports the role */
     if (r->leader_id >= 0 && r->leader_id != cfg->node_id) {
@@ -502,8 +504,19 @@ raft_status_t raft_snapshot_taken(raft_t *r, int64_t end_offset, const void *dat
     r->snap_len = len;
     raft_log_drop_prefix(&r->log, end_offset);
     raft_intent(r, RAFT_OP_SNAPSHOT_SAVE, 0, 0, id);
+    r->snap_bytes = 0;
+    r->snap_taken_ms = r->now;
+    r->stats.snapshots_taken++;
     raft_check_invariants(r);
     return RAFT_OK;
+}
+
+void raft_snapshot_skipped(raft_t *r, int64_t now_ms)
+{
+    advance_time(r, now_ms);
+    r->snapshot_asked = false;
+    r->snap_bytes = 0;
+    r->snap_taken_ms = r->now;
 }
 
 void raft_resign(raft_t *r, int64_t now_ms)

@@ -13,7 +13,8 @@
  *   raft_tick      time passed            ops      durable I/O, in order
  *   raft_propose   append a record        committed entries to apply
  *   raft_io_done   ops up to seq durable  restore_snapshot, want_snapshot
- *   raft_snapshot_taken, raft_resign      role / epoch / leader changes
+ *   raft_snapshot_taken, _skipped         role / epoch / leader changes
+ *   raft_resign
  *
  * Protocol, in short. Terms are leader epochs, log positions are offsets.
  * Replication is pull-based: followers and observers send Fetch to the
@@ -320,6 +321,14 @@ typedef struct raft_config {
     int32_t snapshot_chunk_bytes;
     int64_t snapshot_min_entries; /* ask for a snapshot once this many committed
                                      entries sit in the log; 0 = never ask */
+    int64_t snapshot_min_bytes;   /* ...or once the committed entries since the
+                                     last snapshot hold this many bytes
+                                     (metadata.log.max.record.bytes.between.snapshots);
+                                     0 = never ask */
+    int64_t snapshot_interval_ms; /* ...or once this long has passed since the
+                                     last snapshot and something new is
+                                     committed (metadata.log.max.snapshot.interval.ms);
+                                     0 = never ask. Checked at each raft_ready. */
     uint64_t random_seed;
 } raft_config_t;
 
@@ -370,6 +379,7 @@ typedef struct raft_stats {
     uint64_t step_downs;     /* check-quorum resignations */
     uint64_t truncations;
     uint64_t snapshots_installed;
+    uint64_t snapshots_taken;     /* raft_snapshot_taken accepted */
     uint64_t msgs_ignored;   /* stale, duplicated or malformed */
     uint64_t protocol_violations; /* messages no correct peer sends */
 } raft_stats_t;
@@ -389,6 +399,9 @@ void raft_io_done(raft_t *r, uint64_t seq, int64_t now_ms);
  * applied). RAFT_RETRY_LATER when end_offset is not yet durable here. */
 raft_status_t raft_snapshot_taken(raft_t *r, int64_t end_offset, const void *data, size_t len,
                                   int64_t now_ms);
+/* The host could not take the snapshot it was asked for: ask again only
+ * after another full threshold (bytes or interval) has passed. */
+void raft_snapshot_skipped(raft_t *r, int64_t now_ms);
 /* Graceful shutdown: a leader stops taking proposals and sends
  * EndQuorumEpoch naming its most caught-up voters. No-op otherwise. */
 void raft_resign(raft_t *r, int64_t now_ms);

@@ -5,18 +5,15 @@
  * stops with a reason. */
 #include <string.h>
 
-#include "base/log.h"
 #include "base/util.h"
 #include "meta/meta_int.h"
+
+#include "fuzz_quiet.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static bool quiet;
-    if (!quiet) {
-        log_set_level(LOG_ERROR);
-        quiet = true;
-    }
+    fuzz_quiet();
     if (size < 1)
         return 0;
     meta_image *img = meta_image_new();

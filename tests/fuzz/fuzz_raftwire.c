@@ -6,18 +6,15 @@
  * type. */
 #include <string.h>
 
-#include "base/log.h"
 #include "base/util.h"
 #include "raft/wire.h"
+
+#include "fuzz_quiet.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static bool quiet;
-    if (!quiet) {
-        log_set_level(LOG_ERROR);
-        quiet = true;
-    }
+    fuzz_quiet();
     if (size < 1)
         return 0;
     raft_msg_type_t type = (raft_msg_type_t)(data[0] % RAFT_MSG_TYPE_COUNT);

@@ -202,6 +202,8 @@ static void pick_params(uint64_t seed, sim_params_t *p)
         p->sync_min_ms = MIN(p->sync_min_ms, p->sync_max_ms);
         p->slow_sync_max_ms = MIN(p->slow_sync_max_ms, e / 2);
     }
+    /* the production trigger, by committed bytes, beside the entry count */
+    p->raft.snapshot_min_bytes = rng_chance(&g, 0.5) ? 0 : rng_between(&g, 500, 20000);
 }
 
 /* A live node below target, or -1. */

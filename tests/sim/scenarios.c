@@ -20,6 +20,11 @@
  *                         with a minority of voters up nothing commits
  *   snapshot_catch_up     a node that was down while the leader snapshotted
  *                         catches up through FetchSnapshot
+ *   snapshot_by_bytes     snapshots taken by committed bytes (the production
+ *                         trigger): a follower, or an observer, is down while
+ *                         every other node snapshots and trims its disk log;
+ *                         restarted, it installs a snapshot through
+ *                         FetchSnapshot, trims its own log, and catches up
  */
 #include "sim.h"
 
@@ -80,13 +85,14 @@ static int settle(sim_t *s)
 }
 
 static void start(sim_t *s, uint64_t seed, int voters, int observers, int64_t snapshot_min,
-                  bool verbose)
+                  int64_t snapshot_bytes, bool verbose)
 {
     sim_params_t p;
     sim_default_params(&p);
     p.n_voters = voters;
     p.n_observers = observers;
     p.raft.snapshot_min_entries = snapshot_min;
+    p.raft.snapshot_min_bytes = snapshot_bytes;
     sim_init(s, seed, &p, verbose);
     sim_call_at(s, 0, steady_workload, NULL);
 }
@@ -283,6 +289,40 @@ static void snapshot_catch_up(sim_t *s)
     expect(s, raft_high_watermark(s->nodes[f].r) + CAUGHT_UP_SLACK >= hw, "node %d did not catch up", f + 1);
 }
 
+/* variant 0: a follower is the one down; 1: an observer */
+static void snapshot_by_bytes(sim_t *s, int variant)
+{
+    int l = settle(s);
+    if (l < 0)
+        return;
+    int f = variant == 1 ? s->n - 1 : (l + 1) % s->n;
+    sim_crash(s, f);
+    sim_run_until(s, s->now + 8000);
+    for (int i = 0; i < s->n; i++) {
+        if (i == f)
+            continue;
+        const node_t *nd = &s->nodes[i];
+        expect(s, raft_stats(nd->r)->snapshots_taken >= 2, "node %d took %llu snapshots", i + 1,
+               (unsigned long long)raft_stats(nd->r)->snapshots_taken);
+        expect(s, nd->disk.snap_id.end_offset > 0 && raft_log_start(nd->r) > 0,
+               "node %d never trimmed its log", i + 1);
+    }
+    int64_t start = raft_log_start(s->nodes[sim_leader(s) >= 0 ? sim_leader(s) : l].r);
+    expect(s, s->nodes[f].disk.snap_id.end_offset + (int64_t)s->nodes[f].disk.n_ents < start,
+           "the down node's log reaches the leader's log start: no snapshot needed");
+    sim_restart(s, f);
+    sim_run_until(s, s->now + 4000);
+    int lead = sim_leader(s);
+    expect(s, lead >= 0, "no leader after the restart");
+    if (lead < 0)
+        return;
+    int64_t hw = raft_high_watermark(s->nodes[lead].r);
+    expect(s, raft_stats(s->nodes[f].r)->snapshots_installed >= 1, "no snapshot installed");
+    expect(s, s->nodes[f].disk.snap_id.end_offset >= start, "node %d's disk holds no snapshot", f + 1);
+    expect(s, raft_high_watermark(s->nodes[f].r) + CAUGHT_UP_SLACK >= hw, "node %d did not catch up",
+           f + 1);
+}
+
 typedef struct scenario {
     const char *name;
     int voters[3];
@@ -299,12 +339,16 @@ static const scenario_t SCENARIOS[] = {
     {"graceful_resign", {3, 5, 0}, 0, -1},
     {"observers", {3, 0, 0}, 2, -1},
     {"snapshot_catch_up", {3, 5, 0}, 0, -1},
+    {"snapshot_by_bytes/follower", {3, 5, 0}, 1, 10},
+    {"snapshot_by_bytes/observer", {3, 5, 0}, 1, 11},
 };
 
 static void run_one(sim_t *s, const scenario_t *sc)
 {
     const char *n = sc->name;
-    if (sc->variant >= 0)
+    if (sc->variant >= 10)
+        snapshot_by_bytes(s, sc->variant - 10);
+    else if (sc->variant >= 0)
         restarted_follower(s, sc->variant);
     else if (n[0] == 'c')
         check_quorum(s);
@@ -329,8 +373,9 @@ int scenarios_run(uint64_t seed, bool verbose, int *passed, int *failed)
                 sim_t *s = xcalloc(1, sizeof(*s));
                 uint64_t sseed = seed * 1000 + k * 100 + (uint64_t)v * 10 + sub;
                 quiet = false;
-                start(s, sseed, sc->voters[v], sc->observers, sc->name[0] == 's' ? 50 : 0,
-                      verbose);
+                bool by_bytes = sc->variant >= 10;
+                start(s, sseed, sc->voters[v], sc->observers,
+                      sc->name[0] == 's' && !by_bytes ? 50 : 0, by_bytes ? 1500 : 0, verbose);
                 run_one(s, sc);
                 runs++;
                 if (s->failed) {

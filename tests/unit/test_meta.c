@@ -13,6 +13,7 @@
 #include "meta/meta_int.h"
 #include "proto/kerr.h"
 #include "storage/storage.h"
+#include "meta_ops.h"
 #include "test.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -568,39 +569,6 @@ TEST(heartbeat_fence_and_shutdown)
 }
 
 /* ---- through the controller and the metadata log ----------------------------- */
-
-typedef struct waiter {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-    int16_t err;
-    meta_op *op;
-    meta_broker_op broker;
-} waiter;
-
-static void op_done(void *arg, int16_t err, const char *msg)
-{
-    waiter *w = arg;
-    (void)msg;
-    pthread_mutex_lock(&w->lock);
-    w->done = true, w->err = err, w->broker = w->op->broker;
-    w->broker.host = w->broker.rack = NULL;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
-static waiter run(meta_t *m, meta_op *op)
-{
-    waiter w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .op = op};
-    op->done = op_done;
-    op->arg = &w;
-    meta_submit(m, op);
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
-    return w;
-}
 
 static waiter create(meta_t *m, const char *name, int32_t partitions, int16_t rf)
 {

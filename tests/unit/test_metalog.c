@@ -136,3 +136,27 @@ TEST(malformed_rounds_stop)
     buf_free(&e);
     meta_round_free(&b);
 }
+
+/* A partition record whose ISR is not a set of its replicas, or whose
+ * leader is outside the ISR, stops replay instead of breaking the image. */
+TEST(record_breaking_the_image_stops)
+{
+    int32_t replicas[2] = {1, 2}, isr[1] = {3}, good_isr[1] = {1};
+    PartitionRecord p = {.PartitionId = 0, .Replicas = {2, replicas}, .Isr = {1, isr}, .Leader = 3};
+    meta_round_blob b;
+    meta_round_init(&b);
+    add_framed(&b, META_FRAME_VERSION, META_REC_PARTITION, 0, &PartitionRecord_desc, &p);
+    meta_image *img = meta_image_new();
+    char err[256] = "";
+    CHECK_EQ_INT(apply_round(img, 9, &b, err, sizeof err), -1);
+    CHECK(strstr(err, "offset 9") && strstr(err, "ISR is not a set"));
+    meta_round_free(&b);
+    p.Isr = (kint32_array_t){1, good_isr};
+    p.Leader = 2;
+    meta_round_init(&b);
+    add_framed(&b, META_FRAME_VERSION, META_REC_PARTITION, 0, &PartitionRecord_desc, &p);
+    CHECK_EQ_INT(apply_round(img, 10, &b, err, sizeof err), -1);
+    CHECK(strstr(err, "leader is not in the ISR") != NULL);
+    meta_round_free(&b);
+    meta_image_release(img);
+}

@@ -724,6 +724,70 @@ TEST(snapshot_install_over_fetch_snapshot)
 }
 
 /* Observers replicate but never vote or count toward the quorum. */
+/* Drains the readies at now: returns whether any asked for a snapshot, and
+ * adds the bytes of the entries it handed out as committed. */
+static bool drain(raft_t *r, int64_t now, int64_t *committed_bytes)
+{
+    bool want = false;
+    for (int i = 0; i < 16; i++) {
+        const raft_ready_t *rd = raft_ready(r);
+        want |= rd->want_snapshot;
+        for (size_t k = 0; k < rd->n_committed; k++)
+            *committed_bytes += rd->committed[k].len;
+        if (!rd->n_ops && !rd->n_committed)
+            break;
+        ack(r, rd, now);
+    }
+    return want;
+}
+
+/* The core asks for a snapshot once the entries committed since the last
+ * one hold snapshot_min_bytes, or snapshot_interval_ms has passed with
+ * something new committed; never twice for one request; skipping resets. */
+TEST(snapshot_asked_by_bytes_and_by_age)
+{
+    raft_config_t c = config(1, 1);
+    c.snapshot_min_bytes = 1000;
+    c.snapshot_interval_ms = 5000;
+    raft_disk_state_t d = fresh_disk();
+    raft_t *r = raft_new(&c, &d, T0);
+    int64_t now = T0, bytes = 0;
+    raft_tick(r, now);
+    drain(r, now, &bytes);
+    REQUIRE(raft_role(r) == RAFT_LEADER);
+    uint8_t payload[100] = {0};
+    bool asked = false;
+    int n = 0;
+    while (!asked && n < 50) {
+        CHECK(raft_propose(r, payload, sizeof payload, now, NULL) == RAFT_OK);
+        n++;
+        int64_t before = bytes;
+        asked = drain(r, now, &bytes);
+        CHECK(asked == (bytes >= 1000));
+        CHECK(!asked || before < 1000);
+    }
+    CHECK(asked && n <= 10);
+    CHECK(!drain(r, now, &bytes)); /* asked once */
+    int64_t end = raft_high_watermark(r);
+    CHECK(raft_snapshot_taken(r, end, "s", 1, now) == RAFT_OK);
+    CHECK(raft_log_start(r) == end && raft_stats(r)->snapshots_taken == 1);
+    drain(r, now, &bytes);
+    CHECK(raft_propose(r, payload, 10, now, NULL) == RAFT_OK);
+    CHECK(!drain(r, now, &bytes)); /* 10 bytes, and no time has passed */
+    now += 4999;
+    raft_tick(r, now);
+    CHECK(!drain(r, now, &bytes));
+    now += 1;
+    raft_tick(r, now);
+    CHECK(drain(r, now, &bytes)); /* by age */
+    raft_snapshot_skipped(r, now);
+    CHECK(!drain(r, now, &bytes));
+    now += 5000;
+    raft_tick(r, now);
+    CHECK(drain(r, now, &bytes)); /* asked again one interval after the skip */
+    raft_free(r);
+}
+
 TEST(observer_replicates_without_voting)
 {
     cluster_t c;
