@@ -66,11 +66,12 @@ class BrokerError(AssertionError):
 
 
 class Broker:
-    """One broker process. Attributes: bootstrap, port, data_dir, proc, node_id."""
+    """One broker process. Attributes: bootstrap, host, port, data_dir, proc, node_id."""
 
     def __init__(self, workdir, name="broker", node_id=1, settings=None, extra_args=(), preexec_fn=None,
-                 binary=None):
+                 binary=None, host="127.0.0.1"):
         self.name = name
+        self.host = host  # every listener binds this loopback address
         self.kind = TARGET
         self.node_id = node_id
         self.workdir = Path(workdir)
@@ -89,11 +90,11 @@ class Broker:
     # ---- properties ---------------------------------------------------
     @property
     def bootstrap(self):
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self.host, self.port)
 
     @property
     def admin_url(self):
-        return "http://127.0.0.1:%d" % self.admin_port
+        return "http://%s:%d" % (self.host, self.admin_port)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -124,9 +125,9 @@ class Broker:
         if self.kind == "mock":
             return [str(MOCK_BIN)]
         cmd = [str(self.binary), "server",
-               "--listen", "127.0.0.1:%d" % self.port,
-               "--controller-listen", "127.0.0.1:%d" % self.controller_port,
-               "--admin-listen", "127.0.0.1:%d" % self.admin_port,
+               "--listen", "%s:%d" % (self.host, self.port),
+               "--controller-listen", "%s:%d" % (self.host, self.controller_port),
+               "--admin-listen", "%s:%d" % (self.host, self.admin_port),
                "--data-dir", str(self.data_dir),
                "--node-id", str(self.node_id)]
         for k, v in self.settings.items():
@@ -157,7 +158,7 @@ class Broker:
                 raise BrokerError("%s exited with %s during start-up\n%s"
                                   % (self.name, self.proc.returncode, self.log_tail()))
             try:
-                with kwire.Conn("127.0.0.1", self.port, timeout=2.0) as c:
+                with kwire.Conn(self.host, self.port, timeout=2.0) as c:
                     r = kwire.api_versions(c, 0, timeout=2.0)
                     if r["error_code"] == kwire.ERR_NONE and r["apis"]:
                         return

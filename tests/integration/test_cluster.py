@@ -48,14 +48,17 @@ def ready(node):
 
 @pytest.fixture
 def cluster(broker_factory):
-    """make(n, observers=0, settings=None): n voters and that many broker-only
-    nodes (process.roles=broker), ports picked first, started in random order."""
-    def make(n, observers=0, settings=None):
-        nodes = [broker_factory(name="node%d" % i, node_id=i, settings=settings, start=False)
+    """make(n, observers=0, settings=None, node_kwargs=None): n voters and
+    that many broker-only nodes (process.roles=broker), ports picked first,
+    started in random order; node_kwargs(i), if given, returns more
+    broker_factory arguments for node i (e.g. host, preexec_fn)."""
+    def make(n, observers=0, settings=None, node_kwargs=None):
+        nodes = [broker_factory(name="node%d" % i, node_id=i, settings=settings, start=False,
+                                **(node_kwargs(i) if node_kwargs else {}))
                  for i in range(1, n + observers + 1)]
         for b in nodes:
             b._pick_ports()
-        voters = ",".join("%d@127.0.0.1:%d" % (b.node_id, b.controller_port) for b in nodes[:n])
+        voters = ",".join("%d@%s:%d" % (b.node_id, b.host, b.controller_port) for b in nodes[:n])
         for b in nodes:
             b.extra_args += ["--voters", voters]
         for b in nodes[n:]:
