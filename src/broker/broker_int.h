@@ -240,7 +240,7 @@ void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out);
 
 /* Recomputes the dynamic settings in b->cfg from the static ones and img's
  * BROKER ConfigRecords (the cluster-wide default, then this node's). */
-void dynconf_apply(broker *b, const meta_image *img);
+bool dynconf_apply(broker *b, const meta_image *img); /* true: a setting changed */
 /* A BROKER resource name that may be altered: "" or this node's id. */
 int16_t dynconf_check_resource(const broker *b, kstr_t name, const char **msg);
 /* Every key known and dynamic: else INVALID_CONFIG (unknown) or Kafka's

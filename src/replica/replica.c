@@ -264,11 +264,19 @@ static bool holds(const meta_partition *mp, int32_t node)
     return false;
 }
 
-static void add_new(replica_mgr *m, const meta_image *img)
+/* t is the same object in prev: nothing about it changed since (the
+ * images share unchanged topics, image.c). */
+static bool unchanged(const meta_image *prev, const meta_topic *t)
+{
+    return prev && meta_image_topic(prev, t->name, strlen(t->name)) == t;
+}
+
+static void add_new(replica_mgr *m, const meta_image *img, const meta_image *prev)
 {
     char key[STORAGE_TOPIC_MAX + 16];
     for (int32_t i = 0; i < img->ntopics; i++) {
         const meta_topic *t = img->topics[i];
+        bool same = unchanged(prev, t);
         for (int32_t j = 0; j < t->npartitions; j++) {
             const meta_partition *mp = &t->partitions[j];
             size_t kl = part_key(key, sizeof key, t->name, strlen(t->name), mp->index);
@@ -276,6 +284,9 @@ static void add_new(replica_mgr *m, const meta_image *img)
                 continue;
             partition *p = hmap_get(&m->parts, key, kl);
             if (p && memcmp(p->topic_id.b, t->id.b, 16) == 0) {
+                CK_ASSERT(!same || p->leader_epoch == mp->leader_epoch);
+                if (same)
+                    continue;
                 p->leader_epoch = mp->leader_epoch;
                 plog_config_t pc;
                 m->cfg_fn(m->cfg_ctx, t, &pc);
@@ -320,11 +331,11 @@ static void remove_gone(replica_mgr *m, const meta_image *img)
         remove_gone(m, img);
 }
 
-void replica_sync(replica_mgr *m, const meta_image *img)
+void replica_sync(replica_mgr *m, const meta_image *img, const meta_image *prev)
 {
     pthread_rwlock_wrlock(&m->lock);
     remove_gone(m, img);
-    add_new(m, img);
+    add_new(m, img, prev);
     pthread_rwlock_unlock(&m->lock);
 }
 

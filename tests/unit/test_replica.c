@@ -42,6 +42,13 @@ static void default_cfg(void *ctx, const meta_topic *t, plog_config_t *out)
     plog_config_default(out);
 }
 
+static void counting_cfg(void *ctx, const meta_topic *t, plog_config_t *out)
+{
+    (void)t;
+    (*(int *)ctx)++;
+    plog_config_default(out);
+}
+
 /* A one-topic image (or an empty one when name is NULL). */
 typedef struct fake_image {
     meta_image img;
@@ -127,7 +134,7 @@ TEST(last_reference_dropped_by_flusher_completion)
     fake_init(&one, "t", 1);
     fake_init(&none, NULL, 0);
     for (int round = 0; round < 50; round++) {
-        replica_sync(m, &one.img);
+        replica_sync(m, &one.img, NULL);
         partition *p = replica_get(m, "t", 1, 0);
         REQUIRE(p != NULL);
         int leo = append_small(p);
@@ -135,7 +142,7 @@ TEST(last_reference_dropped_by_flusher_completion)
         ack a = {0};
         partition_appended(p, leo, on_ack, &a); /* the pending sync holds a reference */
         partition_put(p);
-        replica_sync(m, &none.img); /* drops the map's: the completion may drop the last */
+        replica_sync(m, &none.img, NULL); /* drops the map's: the completion may drop the last */
         char plain[300];
         snprintf(plain, sizeof plain, "%s/t-0", dir);
         struct stat st;
@@ -162,16 +169,16 @@ TEST(recreated_topic_starts_empty)
     fake_init(&first, "d", 1);
     fake_init(&none, NULL, 0);
     fake_init(&second, "d", 2);
-    replica_sync(m, &first.img);
+    replica_sync(m, &first.img, NULL);
     partition *old = replica_get(m, "d", 1, 0);
     REQUIRE(old != NULL);
     for (int i = 0; i < 5; i++)
         CHECK(append_small(old) == i + 1);
-    replica_sync(m, &none.img);
+    replica_sync(m, &none.img, NULL);
     /* the old partition is still referenced: it refuses writes */
     CHECK(append_small(old) < 0);
     CHECK_EQ_INT(plog_state(old->log), STORAGE_ERR_DELETED);
-    replica_sync(m, &second.img);
+    replica_sync(m, &second.img, NULL);
     partition *p = replica_get(m, "d", 1, 0);
     REQUIRE(p != NULL && p != old);
     CHECK_EQ_INT(plog_log_end_offset(p->log), 0);
@@ -194,14 +201,14 @@ TEST(other_topic_id_set_aside)
     fake_init(&first, "s", 1);
     fake_init(&second, "s", 3);
     replica_mgr *m = replica_new(dir, sfs_posix(), 1, default_cfg, NULL);
-    replica_sync(m, &first.img);
+    replica_sync(m, &first.img, NULL);
     partition *p = replica_get(m, "s", 1, 0);
     REQUIRE(p != NULL);
     CHECK(append_small(p) == 1);
     partition_put(p);
     replica_free(m); /* a restart that missed the deletion */
     m = replica_new(dir, sfs_posix(), 1, default_cfg, NULL);
-    replica_sync(m, &second.img);
+    replica_sync(m, &second.img, NULL);
     p = replica_get(m, "s", 1, 0);
     REQUIRE(p != NULL);
     CHECK_EQ_INT(plog_log_end_offset(p->log), 0);
@@ -211,4 +218,29 @@ TEST(other_topic_id_set_aside)
     drop_dir(dir);
 }
 
-
+/* A log is configured when it opens and again for every image in which
+ * its topic is a new object (a change to it), but not for an image that
+ * shares the topic with the one synced before, nor when no previous image
+ * is given (the broker's defaults changed). */
+TEST(unchanged_topic_keeps_its_configuration)
+{
+    char *dir = tmpdir();
+    fake_image first, again, changed;
+    fake_init(&first, "c", 1);
+    fake_init(&changed, "c", 1);
+    again = first;
+    again.topics[0] = &first.topic; /* the same topic object, as images share it */
+    again.img.topics = again.topics;
+    int calls = 0;
+    replica_mgr *m = replica_new(dir, sfs_posix(), 1, counting_cfg, &calls);
+    replica_sync(m, &first.img, NULL);
+    CHECK_EQ_INT(calls, 1);
+    replica_sync(m, &again.img, &first.img);
+    CHECK_EQ_INT(calls, 1);
+    replica_sync(m, &changed.img, &again.img);
+    CHECK_EQ_INT(calls, 2);
+    replica_sync(m, &changed.img, NULL);
+    CHECK_EQ_INT(calls, 3);
+    replica_free(m);
+    drop_dir(dir);
+}
