@@ -56,9 +56,20 @@ SANITIZER_ENV = {
 
 def free_port():
     """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """n distinct loopback ports nobody listens on right now (all held
+    while they are picked, so the kernel cannot hand one out twice)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class BrokerError(AssertionError):
@@ -118,8 +129,9 @@ class Broker:
                     raise
         raise AssertionError("unreachable")
 
-    def _pick_ports(self):
-        self.port, self.controller_port, self.admin_port = free_port(), free_port(), free_port()
+    def _pick_ports(self, ports=None):
+        """Three fresh ports, or the three given (picked together with other nodes')."""
+        self.port, self.controller_port, self.admin_port = ports or free_ports(3)
 
     def _command(self):
         if self.kind == "mock":

@@ -57,8 +57,9 @@ def cluster(broker_factory):
         nodes = [broker_factory(name="node%d" % i, node_id=i, settings=settings, start=False,
                                 **(node_kwargs(i) if node_kwargs else {}))
                  for i in range(1, n + observers + 1)]
-        for b in nodes:
-            b._pick_ports()
+        ports = harness.free_ports(3 * len(nodes))  # distinct across the nodes too
+        for i, b in enumerate(nodes):
+            b._pick_ports(ports[3 * i:3 * i + 3])
         voters = ",".join("%d@%s:%d" % (b.node_id, b.host, b.controller_port) for b in nodes[:n])
         for b in nodes:
             b.extra_args += ["--voters", voters]
