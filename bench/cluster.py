@@ -1,7 +1,12 @@
 #!/usr/bin/python3
 """cluster.py - the metadata quorum's figures on 3 nodes of this machine.
 
-    /usr/bin/python3 bench/cluster.py [--creates N] [--failovers N] [--nodes 3]
+    build/deps/venv/bin/python bench/cluster.py [--creates N] [--producers N] [--failovers N]
+                                                [--nodes 3] [--keep]
+
+(the newest confluent-kafka, which tools/deps.sh test installs there: Debian's
+librdkafka 2.0.2 asks for a new topic's metadata only at its once-a-second
+topic scan, so each of its producers waits ~1 s whatever the broker does)
 
 Starts N chronik processes (build/chronik, release build, fresh data
 directories under $TMPDIR, default settings, every node a voter), waits
@@ -11,6 +16,21 @@ until all are ready, then measures:
                other to the quorum leader's client listener with kafka's
                wire protocol (one connection, v4), until each answers:
                p50, p99, max over --creates topics.
+  create_via_follower_ms
+               the same sent to a node that does not lead the quorum (it
+               forwards each to the controller and answers once the topic
+               is applied on itself). The two take turns, one create at a
+               time, so both see the same growing number of topics.
+  auto_create  --producers confluent-kafka (librdkafka) producers in this one
+               process, producer i bootstrapped to node i mod N, each
+               producing one message (acks=all) to a topic of its own that
+               does not exist yet, so that the node it asks auto-creates it.
+               Every producer is made and has fetched the cluster's metadata
+               before the clock starts; then one thread per producer
+               produce()s and flush()es (librdkafka's own threads do the
+               network work, the GIL is released while they wait). Figures:
+               wall time from the start to the last acknowledgement, and each
+               producer's time to its acknowledgement (p50, max).
   startup      elections counted by /metrics on every node after the first
                start (chronik_raft_elections_total summed), and the time
                from the first process start to every node ready.
@@ -33,6 +53,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -135,16 +156,60 @@ def recv_exact(sock, n):
     return out
 
 
-def creates(leader, count, prefix):
-    times = []
-    with socket.create_connection(("127.0.0.1", leader.port)) as s:
+def creates(nodes, count):
+    """count creates to each node, taking turns (so that each figure sees
+    the same number of topics); one connection per node. ms per node."""
+    times = [[] for _ in nodes]
+    conns = [socket.create_connection(("127.0.0.1", n.port)) for n in nodes]
+    try:
         for i in range(count):
-            t0 = time.perf_counter()
-            err = create_topic(s, i, "%s-%d" % (prefix, i))
-            times.append((time.perf_counter() - t0) * 1000)
-            if err != 0:
-                raise SystemExit("cluster.py: CreateTopics error %d" % err)
+            for k, s in enumerate(conns):
+                t0 = time.perf_counter()
+                err = create_topic(s, i, "bench-%d-%d" % (nodes[k].id, i))
+                times[k].append((time.perf_counter() - t0) * 1000)
+                if err != 0:
+                    raise SystemExit("cluster.py: CreateTopics error %d" % err)
+    finally:
+        for s in conns:
+            s.close()
     return times
+
+
+def auto_create(nodes, count, prefix="auto"):
+    """count producers, each auto-creating its own topic; the figures."""
+    import confluent_kafka
+    from confluent_kafka import Producer
+    version = confluent_kafka.version()
+    client = "confluent-kafka %s (librdkafka %s)" % (version[0] if isinstance(version, tuple) else version,
+                                                     confluent_kafka.libversion()[0])
+    prods = [Producer({"bootstrap.servers": "127.0.0.1:%d" % nodes[i % len(nodes)].port, "acks": "all",
+                       "linger.ms": 0}) for i in range(count)]
+    for p in prods:
+        p.list_topics(timeout=DEADLINE_S)  # connected, metadata known; no topic named yet
+    acked, errors = [None] * count, []
+    start = threading.Barrier(count + 1)
+
+    def one(i):
+        def done(err, _msg):
+            if err is not None:
+                errors.append("%d: %s" % (i, err))
+            acked[i] = time.perf_counter()
+        start.wait()
+        prods[i].produce("%s-%d" % (prefix, i), b"x", on_delivery=done)
+        prods[i].flush(DEADLINE_S)
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join(DEADLINE_S)
+    if errors or None in acked:
+        raise SystemExit("cluster.py: auto-creating producers failed: %s, %d unacknowledged"
+                         % (errors[:5], acked.count(None)))
+    each = [(t - t0) * 1000 for t in acked]
+    return {"producers": count, "client": client, "wall_ms": round(max(each), 1), "each_p50_ms": round(pct(each, 50), 1),
+            "each_max_ms": round(max(each), 1)}
 
 
 def failover_once(nodes, voters, k):
@@ -152,19 +217,26 @@ def failover_once(nodes, voters, k):
     t0 = time.perf_counter()
     old.proc.send_signal(signal.SIGKILL)
     old.proc.wait()
+    elected, failed = None, []
     while True:
         new = leader_of([n for n in nodes if n is not old])
         if new:
+            elected = elected or time.perf_counter()
             try:
                 with socket.create_connection(("127.0.0.1", new.port), timeout=2) as s:
-                    if create_topic(s, 1, "failover-%d" % k) == 0:
+                    err = create_topic(s, 1, "failover-%d" % k)
+                    if err == 0:
                         break
-            except OSError:
-                pass
+                    failed.append("error %d" % err)
+            except OSError as e:
+                failed.append(type(e).__name__)
         if time.perf_counter() - t0 > DEADLINE_S:
             raise SystemExit("cluster.py: no successful create after killing the leader")
         time.sleep(0.002)
     ms = (time.perf_counter() - t0) * 1000
+    if ms > 3000:
+        print("cluster.py: failover %d took %.0f ms (leader seen after %.0f ms; failed creates: %s)"
+              % (k, ms, (elected - t0) * 1000, failed[:10]), file=sys.stderr)
     old.start(voters)
     wait(old.ready, "the killed node to come back")
     return ms
@@ -175,13 +247,33 @@ def pct(v, p):
     return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
 
 
+def summary(times):
+    return {"n": len(times), "p50": round(pct(times, 50), 3), "p99": round(pct(times, 99), 3),
+            "max": round(max(times), 3)}
+
+
+def report(out):
+    print("startup: ready in %.0f ms, %d election(s)\n"
+          "create (to the leader): p50 %.2f ms, p99 %.2f ms\n"
+          "create (to a follower): p50 %.2f ms, p99 %.2f ms\n"
+          "%s producers auto-creating: all acknowledged in %s ms (each: p50 %s ms)\n"
+          "failover (kill -9 leader -> next create): median %s ms, max %s ms"
+          % (out["startup_ready_ms"], out["startup_elections"], out["create_ms"]["p50"], out["create_ms"]["p99"],
+             out["create_via_follower_ms"]["p50"], out["create_via_follower_ms"]["p99"],
+             *[(out["auto_create"] or {}).get(k) for k in ("producers", "wall_ms", "each_p50_ms")],
+             out["failover_ms"]["median"], out["failover_ms"]["max"]), file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--creates", type=int, default=1000)
+    ap.add_argument("--producers", type=int, default=100)
     ap.add_argument("--failovers", type=int, default=10)
     ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the nodes' data and logs (kept anyway on failure)")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="chronik-cluster-bench-")
+    ok = False
     nodes = [Node(work, i) for i in range(1, a.nodes + 1)]
     voters = ",".join("%d@127.0.0.1:%d" % (n.id, n.cport) for n in nodes)
     try:
@@ -192,25 +284,27 @@ def main():
         ready_ms = (time.perf_counter() - t0) * 1000
         elections = sum(n.elections() for n in nodes)
         leader = wait(lambda: leader_of(nodes), "a leader")
-        ct = creates(leader, a.creates, "bench")
+        follower = next(n for n in nodes if n is not leader)
+        ct, cf = creates([leader, follower], a.creates)
+        ac = auto_create(nodes, a.producers) if a.producers else None
         fo = [failover_once(nodes, voters, k) for k in range(a.failovers)]
         out = {"bench": "cluster", "nodes": a.nodes, "startup_ready_ms": round(ready_ms, 1),
-               "startup_elections": elections,
-               "create_ms": {"n": len(ct), "p50": round(pct(ct, 50), 3), "p99": round(pct(ct, 99), 3),
-                             "max": round(max(ct), 3)},
+               "startup_elections": elections, "create_ms": summary(ct), "create_via_follower_ms": summary(cf),
+               "auto_create": ac,
                "failover_ms": {"n": len(fo), "median": round(statistics.median(fo), 1) if fo else None,
                                "max": round(max(fo), 1) if fo else None, "all": [round(x) for x in fo]}}
         print(json.dumps(out))
-        print("startup: ready in %.0f ms, %d election(s)\ncreate (to the leader): p50 %.2f ms, p99 %.2f ms\n"
-              "failover (kill -9 leader -> next create): median %s ms, max %s ms"
-              % (ready_ms, elections, out["create_ms"]["p50"], out["create_ms"]["p99"],
-                 out["failover_ms"]["median"], out["failover_ms"]["max"]), file=sys.stderr)
+        report(out)
+        ok = True
     finally:
         for n in nodes:
             if n.proc and n.proc.poll() is None:
                 n.proc.send_signal(signal.SIGTERM)
                 n.proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        if ok and not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("cluster.py: data and logs kept in %s" % work, file=sys.stderr)
 
 
 if __name__ == "__main__":

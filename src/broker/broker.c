@@ -166,14 +166,13 @@ static void cancel_parked(broker *b)
 
 static void on_meta_change(void *ctx, const meta_image *old, const meta_image *cur)
 {
-    (void)old;
     broker *b = ctx;
-    dynconf_apply(b, cur); /* before the logs take their configuration from it */
+    bool defaults_changed = dynconf_apply(b, cur); /* before the logs take their configuration from it */
     if (b->cfg.producer_id_expiration_ms > 0)
         replica_set_producer_id_expiration(b->replicas, b->cfg.producer_id_expiration_ms);
     if (b->cfg.replica_lag_time_max_ms > 0)
         replica_set_lag_time_max(b->replicas, b->cfg.replica_lag_time_max_ms);
-    replica_sync(b->replicas, cur);
+    replica_sync(b->replicas, cur, defaults_changed ? NULL : old);
 }
 
 static void housekeep_one(void *arg, partition *p)

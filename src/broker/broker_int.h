@@ -256,7 +256,7 @@ void topic_config_plog(void *ctx, const meta_topic *t, plog_config_t *out);
 
 /* Recomputes the dynamic settings in b->cfg from the static ones and img's
  * BROKER ConfigRecords (the cluster-wide default, then this node's). */
-void dynconf_apply(broker *b, const meta_image *img);
+bool dynconf_apply(broker *b, const meta_image *img); /* true: a setting changed */
 /* A BROKER resource name that may be altered: "" or this node's id (any
  * node's with any_node: a change forwarded to the controller). */
 int16_t dynconf_check_resource(const broker *b, kstr_t name, bool any_node, const char **msg);

@@ -608,8 +608,9 @@ static void store_field(char *dst, const char *src, size_t size)
     }
 }
 
-void config_copy_dynamic(config *dst, const config *src)
+bool config_copy_dynamic(config *dst, const config *src)
 {
+    bool changed = false;
     static const size_t sizes[CT_IGNORED + 1] = {
         [CT_I16] = 2, [CT_I32] = 4, [CT_I64] = 8, [CT_DOUBLE] = 8, [CT_BOOL] = 1,
         [CT_HOURS_AS_MS] = 8, [CT_MINUTES_AS_MS] = 8, [CT_TIMESTAMP_TYPE] = 4,
@@ -620,7 +621,10 @@ void config_copy_dynamic(config *dst, const config *src)
             continue;
         size_t size = sizes[k->type];
         CK_ASSERT(size > 0);
-        if (memcmp((char *)dst + k->off, (const char *)src + k->off, size) != 0)
+        if (memcmp((char *)dst + k->off, (const char *)src + k->off, size) != 0) {
             store_field((char *)dst + k->off, (const char *)src + k->off, size);
+            changed = true;
+        }
     }
+    return changed;
 }

@@ -136,7 +136,7 @@ bool config_get(const config *c, const char *key, char *out, size_t n);
 /* True when keys a and b set the same field (a key and its alias). */
 bool config_same_setting(const char *a, const char *b);
 /* Copies every dynamic setting of src into dst; threads reading dst see
- * each field's old value or its new one. */
-void config_copy_dynamic(config *dst, const config *src);
+ * each field's old value or its new one. True when any of them changed. */
+bool config_copy_dynamic(config *dst, const config *src);
 
 #endif

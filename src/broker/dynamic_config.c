@@ -43,7 +43,7 @@ static void apply_level(config *c, const meta_image *img, const char *resource, 
     }
 }
 
-void dynconf_apply(broker *b, const meta_image *img)
+bool dynconf_apply(broker *b, const meta_image *img)
 {
     config *next = xmalloc(sizeof *next);
     *next = b->static_cfg;
@@ -58,8 +58,9 @@ void dynconf_apply(broker *b, const meta_image *img)
         log_warn("broker", "dynamic configs ignored err=\"%s\"", err);
         *next = b->static_cfg;
     }
-    config_copy_dynamic(&b->cfg, next);
+    bool changed = config_copy_dynamic(&b->cfg, next);
     free(next);
+    return changed;
 }
 
 int16_t dynconf_check_resource(const broker *b, kstr_t name, bool any_node, const char **msg)

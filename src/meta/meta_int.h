@@ -140,7 +140,8 @@ int qnet_request(qnet_t *t, raft_msg_type_t type, const uint8_t *body, size_t le
                  qnet_reply_fn reply, void *arg, const char **why);
 void qnet_expire(qnet_t *t, int64_t now_ms);
 const raft_wire_topic_t *qnet_topic(void);
-/* The client to voter id's controller listener, or NULL. */
+/* The client for forwarded changes to voter id's controller listener (its own
+ * connection, not the quorum's), or NULL. */
 kclient_t *qnet_client(qnet_t *t, int32_t id);
 
 /* ---- forward.c: changes made at a node that does not lead ------------------------ */

@@ -10,6 +10,14 @@
  * with from = that voter and corr = the request's. A failed or timed-out
  * request is dropped: the core's own timers retry.
  *
+ * Changes forwarded to the leader (forward.c) take a second kclient per
+ * voter, never the quorum's: a connection answers its requests in the order
+ * they came, so a forwarded CreateTopics, which waits for its commit, would
+ * hold back the Fetch sent after it on the same connection, while the commit
+ * needs that Fetch. With two followers forwarding at once no fetch got
+ * through until the followers' fetch timeout, and they deposed a healthy
+ * leader.
+ *
  * Inbound. The broker's controller listener decodes a request with the
  * generated codec and hands it here (qnet_request); it becomes a core
  * message with a corr this node assigns, and its reply callback waits in a
@@ -47,7 +55,8 @@ typedef struct qpending {
 typedef struct qpeer {
     int32_t id;
     char addr[300];
-    kclient_t *client;
+    kclient_t *client;  /* the quorum's own requests */
+    kclient_t *forward; /* forwarded changes (qnet_client) */
 } qpeer_t;
 
 struct qnet {
@@ -93,8 +102,11 @@ void qnet_connect(qnet_t *t, net_t *net)
         kclient_config kc = kclient_config_defaults();
         kc.client_id = "chronik-quorum";
         t->peers[i].client = kclient_new(net, NULL, t->peers[i].addr, &kc);
-        if (!t->peers[i].client)
+        kc.client_id = "chronik-forward";
+        t->peers[i].forward = t->peers[i].client ? kclient_new(net, NULL, t->peers[i].addr, &kc) : NULL;
+        if (!t->peers[i].client || !t->peers[i].forward)
             log_error("meta", "bad voter address voter=%" PRId32 " addr=%s", t->peers[i].id, t->peers[i].addr);
+        CK_ASSERT(!t->peers[i].client || !t->peers[i].forward || t->peers[i].client != t->peers[i].forward);
     }
     atomic_store(&t->connected, true);
 }
@@ -103,8 +115,10 @@ void qnet_free(qnet_t *t)
 {
     if (!t)
         return;
-    for (int i = 0; i < t->npeers; i++)
+    for (int i = 0; i < t->npeers; i++) {
+        kclient_free(t->peers[i].forward);
         kclient_free(t->peers[i].client);
+    }
     while (t->pending) {
         qpending_t *p = t->pending;
         t->pending = p->next;
@@ -181,7 +195,7 @@ static void send_request(qnet_t *t, const raft_msg_t *m)
 kclient_t *qnet_client(qnet_t *t, int32_t id)
 {
     qpeer_t *p = atomic_load(&t->connected) ? peer(t, id) : NULL;
-    return p ? p->client : NULL;
+    return p ? p->forward : NULL;
 }
 
 /* ---- inbound --------------------------------------------------------------------- */

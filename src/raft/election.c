@@ -79,6 +79,21 @@ static bool may_grant(const raft_t *r, const raft_vote_req_t *q)
     return log_up_to_date(r, q->last_offset_epoch, q->last_offset);
 }
 
+static void round_lost(raft_t *r);
+
+/* A rival candidate of this very epoch asked for our vote, so each of us
+ * holds its own: a split vote, which waiting out the round would resolve
+ * only after a full election timeout (both timed out together, typically
+ * because the leader answered both followers' fetches at once before it
+ * went silent). Give the round up now; the random backoff makes one of us
+ * ask first in the next epoch, and the other grants it. */
+static void split_vote(raft_t *r)
+{
+    CK_ASSERT(r->role == RAFT_CANDIDATE && r->voted_id == r->cfg.node_id);
+    r->stats.split_votes++;
+    round_lost(r);
+}
+
 void raft_recv_vote_req(raft_t *r, const raft_msg_t *m)
 {
     const raft_vote_req_t *q = &m->u.vote_req;
@@ -114,6 +129,8 @@ void raft_recv_vote_req(raft_t *r, const raft_msg_t *m)
         r->deadline = r->now + raft_election_timeout(r);
     }
     respond(r, m, RAFT_ERR_NONE, granted);
+    if (r->role == RAFT_CANDIDATE && q->candidate_epoch == r->epoch)
+        split_vote(r);
 }
 
 static int tally(const raft_t *r, int8_t want)

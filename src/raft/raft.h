@@ -38,7 +38,9 @@
  * timeout, so a restarted or healed node cannot depose a healthy leader.
  * With a majority of pre-votes it becomes CANDIDATE: epoch+1, votes for
  * itself, asks for real votes. Votes follow the up-to-date rule (compare
- * last epoch, then log end offset) and one vote per epoch. A leader that
+ * last epoch, then log end offset) and one vote per epoch. A candidate
+ * asked for its vote by a rival candidate of its own epoch (a split vote)
+ * gives the round up at once and retries after a random backoff. A leader that
  * has not been fetched from by a majority of voters within fetch_timeout_ms
  * steps down (check-quorum).
  *
@@ -377,6 +379,7 @@ typedef struct raft_stats {
     uint64_t elections;      /* times this node became candidate */
     uint64_t prevote_rounds;
     uint64_t step_downs;     /* check-quorum resignations */
+    uint64_t split_votes;    /* rounds given up to a rival candidate of the same epoch */
     uint64_t truncations;
     uint64_t snapshots_installed;
     uint64_t snapshots_taken;     /* raft_snapshot_taken accepted */

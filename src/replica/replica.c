@@ -383,11 +383,19 @@ static void apply_role(partition *p, const meta_partition *mp)
         replica_leader_advance(p); /* a single replica's high watermark, or a new ISR's */
 }
 
-static void add_new(replica_mgr *m, const meta_image *img)
+/* t is the same object in prev: nothing about it changed since (the
+ * images share unchanged topics, image.c). */
+static bool unchanged(const meta_image *prev, const meta_topic *t)
+{
+    return prev && meta_image_topic(prev, t->name, strlen(t->name)) == t;
+}
+
+static void add_new(replica_mgr *m, const meta_image *img, const meta_image *prev)
 {
     char key[STORAGE_TOPIC_MAX + 16];
     for (int32_t i = 0; i < img->ntopics; i++) {
         const meta_topic *t = img->topics[i];
+        bool same = unchanged(prev, t);
         for (int32_t j = 0; j < t->npartitions; j++) {
             const meta_partition *mp = &t->partitions[j];
             size_t kl = part_key(key, sizeof key, t->name, strlen(t->name), mp->index);
@@ -395,6 +403,9 @@ static void add_new(replica_mgr *m, const meta_image *img)
                 continue;
             partition *p = hmap_get(&m->parts, key, kl);
             if (p && memcmp(p->topic_id.b, t->id.b, 16) == 0) {
+                CK_ASSERT(!same || atomic_load(&p->leader_epoch) == mp->leader_epoch);
+                if (same)
+                    continue;
                 plog_config_t pc;
                 m->cfg_fn(m->cfg_ctx, t, &pc);
                 plog_set_config(p->log, &pc);
@@ -443,11 +454,11 @@ static void remove_gone(replica_mgr *m, const meta_image *img)
         remove_gone(m, img);
 }
 
-void replica_sync(replica_mgr *m, const meta_image *img)
+void replica_sync(replica_mgr *m, const meta_image *img, const meta_image *prev)
 {
     pthread_rwlock_wrlock(&m->lock);
     remove_gone(m, img);
-    add_new(m, img);
+    add_new(m, img, prev);
     pthread_rwlock_unlock(&m->lock);
     if (m->fetchers)
         fetchers_kick(m->fetchers, img);

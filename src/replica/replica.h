@@ -119,8 +119,12 @@ flusher_t *replica_flusher(replica_mgr *m);
  * state at snapshots and loads (default TXN_PRODUCER_ID_EXPIRATION_MS_DEFAULT). */
 void replica_set_producer_id_expiration(replica_mgr *m, int64_t ms);
 
-/* Bring the partitions in line with img (metadata listener). */
-void replica_sync(replica_mgr *m, const meta_image *img);
+/* Bring the partitions in line with img (metadata listener). prev, when
+ * not NULL, is the image synced before, held by the caller, with the same
+ * broker-level settings: a topic that is the very same object in both
+ * (images share unchanged topics) keeps its logs' configuration as it is;
+ * NULL reconfigures every log held. */
+void replica_sync(replica_mgr *m, const meta_image *img, const meta_image *prev);
 
 partition *replica_get(replica_mgr *m, const char *topic, size_t len, int32_t index);
 void partition_put(partition *p);

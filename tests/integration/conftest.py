@@ -3,7 +3,7 @@
   broker          one started broker (see harness.Broker), stopped and checked
                   (exit 0, no sanitizer report) at teardown
   broker_factory  make(name=..., node_id=..., settings={...}, start=True,
-                  preexec_fn=..., binary=...) for
+                  preexec_fn=..., binary=..., host=...) for
                   tests that need several brokers or control over start-up;
                   every broker it made is stopped and checked at teardown
   kcat            path of the kcat binary (the test fails without one)
@@ -42,10 +42,10 @@ def broker_factory(request, tmp_path):
     request.node._brokers = made
 
     def make(name=None, node_id=1, settings=None, extra_args=(), start=True, preexec_fn=None,
-             binary=None):
+             binary=None, host="127.0.0.1"):
         b = harness.Broker(tmp_path, name=name or "broker%d" % (len(made) + 1),
                            node_id=node_id, settings=settings, extra_args=extra_args,
-                           preexec_fn=preexec_fn, binary=binary)
+                           preexec_fn=preexec_fn, binary=binary, host=host)
         made.append(b)
         return b.start() if start else b
 

@@ -56,9 +56,20 @@ SANITIZER_ENV = {
 
 def free_port():
     """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """n distinct loopback ports nobody listens on right now (all held
+    while they are picked, so the kernel cannot hand one out twice)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class BrokerError(AssertionError):
@@ -66,11 +77,12 @@ class BrokerError(AssertionError):
 
 
 class Broker:
-    """One broker process. Attributes: bootstrap, port, data_dir, proc, node_id."""
+    """One broker process. Attributes: bootstrap, host, port, data_dir, proc, node_id."""
 
     def __init__(self, workdir, name="broker", node_id=1, settings=None, extra_args=(), preexec_fn=None,
-                 binary=None):
+                 binary=None, host="127.0.0.1"):
         self.name = name
+        self.host = host  # every listener binds this loopback address
         self.kind = TARGET
         self.node_id = node_id
         self.workdir = Path(workdir)
@@ -89,11 +101,11 @@ class Broker:
     # ---- properties ---------------------------------------------------
     @property
     def bootstrap(self):
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self.host, self.port)
 
     @property
     def admin_url(self):
-        return "http://127.0.0.1:%d" % self.admin_port
+        return "http://%s:%d" % (self.host, self.admin_port)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -117,16 +129,17 @@ class Broker:
                     raise
         raise AssertionError("unreachable")
 
-    def _pick_ports(self):
-        self.port, self.controller_port, self.admin_port = free_port(), free_port(), free_port()
+    def _pick_ports(self, ports=None):
+        """Three fresh ports, or the three given (picked together with other nodes')."""
+        self.port, self.controller_port, self.admin_port = ports or free_ports(3)
 
     def _command(self):
         if self.kind == "mock":
             return [str(MOCK_BIN)]
         cmd = [str(self.binary), "server",
-               "--listen", "127.0.0.1:%d" % self.port,
-               "--controller-listen", "127.0.0.1:%d" % self.controller_port,
-               "--admin-listen", "127.0.0.1:%d" % self.admin_port,
+               "--listen", "%s:%d" % (self.host, self.port),
+               "--controller-listen", "%s:%d" % (self.host, self.controller_port),
+               "--admin-listen", "%s:%d" % (self.host, self.admin_port),
                "--data-dir", str(self.data_dir),
                "--node-id", str(self.node_id)]
         for k, v in self.settings.items():
@@ -157,7 +170,7 @@ class Broker:
                 raise BrokerError("%s exited with %s during start-up\n%s"
                                   % (self.name, self.proc.returncode, self.log_tail()))
             try:
-                with kwire.Conn("127.0.0.1", self.port, timeout=2.0) as c:
+                with kwire.Conn(self.host, self.port, timeout=2.0) as c:
                     r = kwire.api_versions(c, 0, timeout=2.0)
                     if r["error_code"] == kwire.ERR_NONE and r["apis"]:
                         return

@@ -9,6 +9,7 @@ chosen before any starts, so controller.quorum.voters is the same on all."""
 import json
 import random
 import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -48,14 +49,18 @@ def ready(node):
 
 @pytest.fixture
 def cluster(broker_factory):
-    """make(n, observers=0, settings=None): n voters and that many broker-only
-    nodes (process.roles=broker), ports picked first, started in random order."""
-    def make(n, observers=0, settings=None):
-        nodes = [broker_factory(name="node%d" % i, node_id=i, settings=settings, start=False)
+    """make(n, observers=0, settings=None, node_kwargs=None): n voters and
+    that many broker-only nodes (process.roles=broker), ports picked first,
+    started in random order; node_kwargs(i), if given, returns more
+    broker_factory arguments for node i (e.g. host, preexec_fn)."""
+    def make(n, observers=0, settings=None, node_kwargs=None):
+        nodes = [broker_factory(name="node%d" % i, node_id=i, settings=settings, start=False,
+                                **(node_kwargs(i) if node_kwargs else {}))
                  for i in range(1, n + observers + 1)]
-        for b in nodes:
-            b._pick_ports()
-        voters = ",".join("%d@127.0.0.1:%d" % (b.node_id, b.controller_port) for b in nodes[:n])
+        ports = harness.free_ports(3 * len(nodes))  # distinct across the nodes too
+        for i, b in enumerate(nodes):
+            b._pick_ports(ports[3 * i:3 * i + 3])
+        voters = ",".join("%d@%s:%d" % (b.node_id, b.host, b.controller_port) for b in nodes[:n])
         for b in nodes:
             b.extra_args += ["--voters", voters]
         for b in nodes[n:]:
@@ -235,6 +240,40 @@ def test_paused_follower_causes_no_election(cluster):
     others = [b for b in nodes if b is not follower]
     assert leader_view(others) == (leader_id, epoch)
     wait_for(lambda: leader_view(nodes) == (leader_id, epoch), "the follower to rejoin the same epoch")
+
+
+# Both followers forwarding topic creations at once (auto-creation on
+# Metadata: four connections to each, each asking for five new topics at a
+# time, ten times) do not hold back the quorum: its fetches do not wait
+# behind the forwarded changes, so every topic is created and the leader and
+# epoch stay as they were, with no election.
+def test_forwarding_from_both_followers_keeps_the_leader(cluster):
+    nodes = cluster(3)
+    leader_id, epoch = wait_for(lambda: leader_view(nodes), "a leader")
+    elections = sum(status(b)["quorum"]["elections"] for b in nodes)
+    followers = [b for b in nodes if b.node_id != leader_id]
+    batches = {(b, k): [["fwd-%d-%d-%d-%d" % (b.node_id, k, i, j) for j in range(5)] for i in range(10)]
+               for b in followers for k in range(4)}
+    failures = []
+
+    def auto_create(b, batches):
+        try:
+            with kwire.Conn.to(b.bootstrap, timeout=60) as c:
+                for names in batches:
+                    kwire.metadata_v1(c, topics=names, timeout=60)
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            failures.append(repr(e))
+    threads = [threading.Thread(target=auto_create, args=(b, bl), daemon=True) for (b, _), bl in batches.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures, failures
+    every = {n for bl in batches.values() for names in bl for n in names}
+    for b in nodes:
+        wait_for(lambda: every <= topics_on(b), "the forwarded topics on node %d" % b.node_id)
+    assert leader_view(nodes) == (leader_id, epoch)
+    assert sum(status(b)["quorum"]["elections"] for b in nodes) == elections
 
 
 # Five voters: one leader, the metadata on all five, and the quorum survives

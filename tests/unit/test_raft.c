@@ -82,6 +82,22 @@ static raft_msg_t vote_req(int32_t from, int32_t to, int32_t epoch, int32_t last
     return m;
 }
 
+/* A fresh voter 1 of 3 times out, gets node 2's pre-vote and becomes a
+ * candidate with its own vote durable; returns the time it did. */
+static int64_t to_candidate(raft_t *r)
+{
+    (void)raft_ready(r);
+    int64_t now = raft_next_deadline(r);
+    raft_tick(r, now);
+    const raft_msg_t *pre = find_msg(raft_ready(r), RAFT_MSG_VOTE_REQ, 2);
+    CK_ASSERT(pre != NULL);
+    raft_msg_t yes = {.type = RAFT_MSG_VOTE_RESP, .from = 2, .to = 1, .corr = pre->corr};
+    yes.u.vote_resp = (raft_vote_resp_t){.leader_id = -1, .leader_epoch = raft_epoch(r), .vote_granted = true};
+    raft_recv(r, &yes, now);
+    ack(r, raft_ready(r), now);
+    return now;
+}
+
 /* Deliver a vote request; return the answer once any state write is acked. */
 static raft_vote_resp_t ask_vote(raft_t *r, const raft_msg_t *req, int64_t now)
 {
@@ -392,6 +408,31 @@ TEST(election_prevote_then_vote)
     raft_free(r);
 }
 
+/* A candidate asked for its vote by a rival candidate of the same epoch (a
+ * split vote) refuses, gives the round up at once and, after a short random
+ * backoff rather than a whole election timeout, asks for pre-votes again. */
+TEST(split_vote_retried_after_short_backoff)
+{
+    raft_config_t cfg = config(1, 3);
+    raft_disk_state_t d = fresh_disk();
+    raft_t *r = raft_new(&cfg, &d, T0);
+    int64_t now = to_candidate(r);
+    REQUIRE(raft_role(r) == RAFT_CANDIDATE);
+    raft_msg_t rival = vote_req(3, 1, 1, 0, 0, false);
+    raft_vote_resp_t v = ask_vote(r, &rival, now);
+    CHECK(!v.vote_granted);
+    CHECK_EQ_INT(raft_role(r), RAFT_PROSPECTIVE);
+    CHECK_EQ_INT(raft_stats(r)->split_votes, 1);
+    CHECK(raft_next_deadline(r) <= now + RAFT_RETRY_BACKOFF_MS_DEFAULT);
+    (void)raft_ready(r);
+    raft_tick(r, raft_next_deadline(r));
+    const raft_msg_t *pre = find_msg(raft_ready(r), RAFT_MSG_VOTE_REQ, 2);
+    REQUIRE(pre != NULL);
+    CHECK(pre->u.vote_req.pre_vote);
+    CHECK_EQ_INT(pre->u.vote_req.candidate_epoch, 2);
+    raft_free(r);
+}
+
 /* A prospective voter that learns of a live leader goes back to following. */
 TEST(prevote_refusal_naming_leader_rejoins)
 {
@@ -562,20 +603,12 @@ TEST(hw_advances_only_for_current_epoch)
     raft_config_t cfg = config(1, 3);
     raft_disk_state_t d = disk_with_log(1, RAFT_NO_NODE, epochs, 5);
     raft_t *r = raft_new(&cfg, &d, T0);
-    (void)raft_ready(r);
     /* win the election: pre-vote, vote */
-    int64_t now = raft_next_deadline(r);
-    raft_tick(r, now);
-    const raft_msg_t *pre = find_msg(raft_ready(r), RAFT_MSG_VOTE_REQ, 2);
-    REQUIRE(pre != NULL);
-    raft_msg_t yes = {.type = RAFT_MSG_VOTE_RESP, .from = 2, .to = 1, .corr = pre->corr};
-    yes.u.vote_resp = (raft_vote_resp_t){.leader_id = -1, .leader_epoch = 1, .vote_granted = true};
-    raft_recv(r, &yes, now);
-    ack(r, raft_ready(r), now);
+    int64_t now = to_candidate(r);
     const raft_msg_t *v = find_msg(raft_ready(r), RAFT_MSG_VOTE_REQ, 2);
     REQUIRE(v != NULL);
-    yes.corr = v->corr;
-    yes.u.vote_resp.leader_epoch = 2;
+    raft_msg_t yes = {.type = RAFT_MSG_VOTE_RESP, .from = 2, .to = 1, .corr = v->corr};
+    yes.u.vote_resp = (raft_vote_resp_t){.leader_id = -1, .leader_epoch = 2, .vote_granted = true};
     raft_recv(r, &yes, now);
     REQUIRE(raft_role(r) == RAFT_LEADER);
     CHECK_EQ_INT(raft_log_end(r), 6); /* the leader-change entry at offset 5 */

@@ -43,6 +43,13 @@ static void default_cfg(void *ctx, const meta_topic *t, plog_config_t *out)
     plog_config_default(out);
 }
 
+static void counting_cfg(void *ctx, const meta_topic *t, plog_config_t *out)
+{
+    (void)t;
+    (*(int *)ctx)++;
+    plog_config_default(out);
+}
+
 /* A one-topic image (or an empty one when name is NULL). */
 typedef struct fake_image {
     meta_image img;
@@ -128,7 +135,7 @@ TEST(last_reference_dropped_by_flusher_completion)
     fake_init(&one, "t", 1);
     fake_init(&none, NULL, 0);
     for (int round = 0; round < 50; round++) {
-        replica_sync(m, &one.img);
+        replica_sync(m, &one.img, NULL);
         partition *p = replica_get(m, "t", 1, 0);
         REQUIRE(p != NULL);
         int leo = append_small(p);
@@ -136,7 +143,7 @@ TEST(last_reference_dropped_by_flusher_completion)
         ack a = {0};
         partition_await(p, leo, 1, 1, 0, on_ack, &a); /* the pending sync holds a reference */
         partition_put(p);
-        replica_sync(m, &none.img); /* drops the map's: the completion may drop the last */
+        replica_sync(m, &none.img, NULL); /* drops the map's: the completion may drop the last */
         char plain[300];
         snprintf(plain, sizeof plain, "%s/t-0", dir);
         struct stat st;
@@ -163,16 +170,16 @@ TEST(recreated_topic_starts_empty)
     fake_init(&first, "d", 1);
     fake_init(&none, NULL, 0);
     fake_init(&second, "d", 2);
-    replica_sync(m, &first.img);
+    replica_sync(m, &first.img, NULL);
     partition *old = replica_get(m, "d", 1, 0);
     REQUIRE(old != NULL);
     for (int i = 0; i < 5; i++)
         CHECK(append_small(old) == i + 1);
-    replica_sync(m, &none.img);
+    replica_sync(m, &none.img, NULL);
     /* the old partition is still referenced: it refuses writes */
     CHECK(append_small(old) < 0);
     CHECK_EQ_INT(plog_state(old->log), STORAGE_ERR_DELETED);
-    replica_sync(m, &second.img);
+    replica_sync(m, &second.img, NULL);
     partition *p = replica_get(m, "d", 1, 0);
     REQUIRE(p != NULL && p != old);
     CHECK_EQ_INT(plog_log_end_offset(p->log), 0);
@@ -195,14 +202,14 @@ TEST(other_topic_id_set_aside)
     fake_init(&first, "s", 1);
     fake_init(&second, "s", 3);
     replica_mgr *m = replica_new(dir, sfs_posix(), 1, default_cfg, NULL);
-    replica_sync(m, &first.img);
+    replica_sync(m, &first.img, NULL);
     partition *p = replica_get(m, "s", 1, 0);
     REQUIRE(p != NULL);
     CHECK(append_small(p) == 1);
     partition_put(p);
     replica_free(m); /* a restart that missed the deletion */
     m = replica_new(dir, sfs_posix(), 1, default_cfg, NULL);
-    replica_sync(m, &second.img);
+    replica_sync(m, &second.img, NULL);
     p = replica_get(m, "s", 1, 0);
     REQUIRE(p != NULL);
     CHECK_EQ_INT(plog_log_end_offset(p->log), 0);
@@ -281,7 +288,7 @@ TEST(acks_all_waits_for_every_isr_member)
     int32_t isr[] = {1, 2, 3};
     fake3 f;
     fake3_init(&f, 1, 1, isr, 3);
-    replica_sync(m, &f.img);
+    replica_sync(m, &f.img, NULL);
     partition *p = replica_get(m, "r", 1, 0);
     REQUIRE(p != NULL);
     CHECK_EQ_INT(partition_check_leader(p, 1), KERR_NONE);
@@ -313,7 +320,7 @@ TEST(isr_below_minimum_refuses_acks_all)
     int32_t isr[] = {1};
     fake3 f;
     fake3_init(&f, 1, 1, isr, 1);
-    replica_sync(m, &f.img);
+    replica_sync(m, &f.img, NULL);
     partition *p = replica_get(m, "r", 1, 0);
     REQUIRE(p != NULL);
     CHECK_EQ_INT(append_acks(p, -1, 2).err, KERR_NOT_ENOUGH_REPLICAS);
@@ -340,7 +347,7 @@ TEST(acks_all_timeout_and_leadership_loss)
     fake3 f, moved;
     fake3_init(&f, 1, 1, isr, 3);
     fake3_init(&moved, 2, 2, isr, 3);
-    replica_sync(m, &f.img);
+    replica_sync(m, &f.img, NULL);
     partition *p = replica_get(m, "r", 1, 0);
     REQUIRE(p != NULL);
     partition_append_res res = append_acks(p, -1, 2);
@@ -350,7 +357,7 @@ TEST(acks_all_timeout_and_leadership_loss)
     REQUIRE(wait_ack(&late));
     CHECK_EQ_INT(atomic_load(&late.err), KERR_REQUEST_TIMED_OUT);
     partition_await(p, res.res.log_end_offset, -1, 2, 60000, on_ack, &lost);
-    replica_sync(m, &moved.img);
+    replica_sync(m, &moved.img, NULL);
     REQUIRE(wait_ack(&lost));
     CHECK_EQ_INT(atomic_load(&lost.err), KERR_NOT_LEADER_OR_FOLLOWER);
     CHECK_EQ_INT(append_acks(p, 1, 1).err, KERR_NOT_LEADER_OR_FOLLOWER);
@@ -374,7 +381,7 @@ static void write_file(const char *dir, const char *name, const char *text)
 static int64_t reopened_hw(const char *dir, fake3 *f)
 {
     replica_mgr *m = replica_new(dir, sfs_posix(), 2, default_cfg, NULL); /* a follower: nothing moves it */
-    replica_sync(m, &f->img);
+    replica_sync(m, &f->img, NULL);
     partition *p = replica_get(m, "r", 1, 0);
     int64_t hw = p ? atomic_load(&p->high_watermark) : -2;
     partition_put(p);
@@ -392,7 +399,7 @@ TEST(high_watermark_checkpoint)
     fake3 f;
     fake3_init(&f, 1, 1, isr, 3);
     replica_mgr *m = replica_new(dir, sfs_posix(), 1, default_cfg, NULL);
-    replica_sync(m, &f.img);
+    replica_sync(m, &f.img, NULL);
     partition *p = replica_get(m, "r", 1, 0);
     REQUIRE(p != NULL);
     for (int i = 0; i < 3; i++)
@@ -407,5 +414,31 @@ TEST(high_watermark_checkpoint)
     CHECK_EQ_INT(reopened_hw(dir, &f), 0);
     write_file(dir, "replication-offset-checkpoint", "1\n1\nr 0 2\n");
     CHECK_EQ_INT(reopened_hw(dir, &f), 0);
+    drop_dir(dir);
+}
+/* A log is configured when it opens and again for every image in which
+ * its topic is a new object (a change to it), but not for an image that
+ * shares the topic with the one synced before, nor when no previous image
+ * is given (the broker's defaults changed). */
+TEST(unchanged_topic_keeps_its_configuration)
+{
+    char *dir = tmpdir();
+    fake_image first, again, changed;
+    fake_init(&first, "c", 1);
+    fake_init(&changed, "c", 1);
+    again = first;
+    again.topics[0] = &first.topic; /* the same topic object, as images share it */
+    again.img.topics = again.topics;
+    int calls = 0;
+    replica_mgr *m = replica_new(dir, sfs_posix(), 1, counting_cfg, &calls);
+    replica_sync(m, &first.img, NULL);
+    CHECK_EQ_INT(calls, 1);
+    replica_sync(m, &again.img, &first.img);
+    CHECK_EQ_INT(calls, 1);
+    replica_sync(m, &changed.img, &again.img);
+    CHECK_EQ_INT(calls, 2);
+    replica_sync(m, &changed.img, NULL);
+    CHECK_EQ_INT(calls, 3);
+    replica_free(m);
     drop_dir(dir);
 }
