@@ -1071,6 +1071,11 @@ int32_t meta_controller_id(meta_t *m)
     return qi.leader_id;
 }
 
+bool meta_session_lost(meta_t *m)
+{
+    return m->lifecycle && lifecycle_session_lost(m->lifecycle);
+}
+
 int64_t meta_heartbeat_age_ms(meta_t *m, int32_t id)
 {
     int64_t age = -1;

@@ -80,6 +80,7 @@ struct lifecycle {
     pthread_cond_t cv;
     _Atomic bool stopping;
     _Atomic bool want_shutdown;          /* heartbeats carry WantShutDown */
+    _Atomic int64_t last_ok_ms;          /* monotonic time of the last answer that kept this broker unfenced */
     bool shutdown_granted;               /* under mu: the controller said ShouldShutDown */
     bool wake;                           /* under mu: beat now */
 };
@@ -287,6 +288,8 @@ static void take_answer(lifecycle_t *l, int32_t leader, bool reg, const lc_call 
             log_info("meta", "this broker is %s broker_epoch=%lld", c->fenced ? "fenced" : "unfenced",
                      (long long)l->epoch);
         l->fenced = c->fenced;
+        if (!c->fenced)
+            atomic_store(&l->last_ok_ms, clock_mono_ms());
         if (c->should_shut_down && atomic_load(&l->want_shutdown)) {
             pthread_mutex_lock(&l->mu);
             l->shutdown_granted = true;
@@ -413,6 +416,12 @@ void lifecycle_start(lifecycle_t *l, net_t *net)
     if (pthread_create(&l->thread, NULL, lifecycle_thread, l) != 0)
         CK_PANIC("cannot start the broker lifecycle thread");
     l->started = true;
+}
+
+bool lifecycle_session_lost(lifecycle_t *l)
+{
+    int64_t ok = atomic_load(&l->last_ok_ms);
+    return l->n_voters > 1 && ok > 0 && clock_mono_ms() - ok > l->session_timeout_ms;
 }
 
 int64_t lifecycle_epoch(lifecycle_t *l)

@@ -327,6 +327,9 @@ void lifecycle_start(lifecycle_t *l, net_t *net);
 void lifecycle_free(lifecycle_t *l);
 /* This node's broker epoch, -1 while it is not registered. Any thread. */
 int64_t lifecycle_epoch(lifecycle_t *l);
+/* A broker of a cluster whose heartbeats have not been answered (unfenced)
+ * for longer than its session: the controller has fenced it by now, or will. */
+bool lifecycle_session_lost(lifecycle_t *l);
 /* Controlled shutdown: heartbeat with WantShutDown from now on and wait
  * until the controller answers ShouldShutDown (true), the monotonic
  * deadline passes or give_up(arg) says waiting is pointless (false). */

@@ -20,6 +20,11 @@
  * metadata image (replica_sync) or the controller's answer, whichever has
  * the newer partition epoch.
  *
+ * A leader cut off from the controller for longer than its broker session
+ * appends nothing more (NOT_LEADER_OR_FOLLOWER): the controller has fenced
+ * it and moved its partitions, and what it took would be cut again when it
+ * returns; clients go to the new leader.
+ *
  * Locks: produce_lock before rlock; rlock before wlock. Acknowledgement
  * callbacks run with no partition lock held.
  */
@@ -310,6 +315,9 @@ void partition_append(partition *p, const partition_append_req *rq, partition_ap
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&p->produce_lock);
     out->err = partition_check_leader(p, rq->expected_epoch);
+    meta_t *meta = replica_meta(p->mgr);
+    if (out->err == KERR_NONE && meta && meta_session_lost(meta))
+        out->err = KERR_NOT_LEADER_OR_FOLLOWER; /* cut off from the controller: fenced by now */
     if (out->err == KERR_NONE && rq->acks == -1) {
         pthread_mutex_lock(&p->rlock);
         if (p->nisr < rq->min_isr)

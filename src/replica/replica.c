@@ -344,8 +344,8 @@ static bool holds(const meta_partition *mp, int32_t node)
 /*
  * The partition's place from the image: replicas, committed ISR, leader and
  * epochs. Becoming leader resets what is known of the followers; losing
- * leadership answers the parked acks=all appends (the new leader may not
- * keep them) with NOT_LEADER_OR_FOLLOWER. A follower's fetcher picks the
+ * leadership answers the parked acks=all appends with REQUEST_TIMED_OUT
+ * (their fate is the new leader's). A follower's fetcher picks the
  * change up at its next round (fetchers_kick).
  */
 static void apply_role(partition *p, const meta_partition *mp)
@@ -372,7 +372,12 @@ static void apply_role(partition *p, const meta_partition *mp)
     atomic_store(&p->leading, lead);
     pthread_mutex_unlock(&p->rlock);
     if (was && (!lead || new_epoch)) {
-        replica_fail_acks(p, KERR_NOT_LEADER_OR_FOLLOWER);
+        /* Appended here and maybe replicated and committed by the new
+         * leader: the outcome is unknown, which is what REQUEST_TIMED_OUT
+         * tells a producer (a retry keeps its batch and sequence numbers,
+         * and the new leader recognises a duplicate). NOT_LEADER_OR_FOLLOWER
+         * would say "not written", and a producer may then re-batch. */
+        replica_fail_acks(p, KERR_REQUEST_TIMED_OUT);
         log_info("replica", "leadership lost topic=%s partition=%d leader=%d epoch=%d", p->topic, p->index,
                  mp->leader, mp->leader_epoch);
     }

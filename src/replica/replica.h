@@ -179,8 +179,8 @@ void partition_append(partition *p, const partition_append_req *rq, partition_ap
 /* Waits for the acknowledgement of data below upto: acks 0 none (done may
  * be NULL), 1 once durable here, -1 once the high watermark reaches upto
  * while the ISR keeps min_isr members (else NOT_ENOUGH_REPLICAS_AFTER_APPEND),
- * or REQUEST_TIMED_OUT after timeout_ms, NOT_LEADER_OR_FOLLOWER when
- * leadership moves first. */
+ * or REQUEST_TIMED_OUT after timeout_ms or when leadership moves first (the
+ * data may survive on the new leader: the outcome is unknown). */
 void partition_await(partition *p, int64_t upto, int acks, int32_t min_isr, int64_t timeout_ms,
                      partition_acked_fn done, void *arg);
 
