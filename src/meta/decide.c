@@ -24,7 +24,7 @@
  *   2. a producer-id block starts at the image's next id and the record
  *      moves it forward by exactly the block (asserted);
  *   3. a TopicRecord is always followed, in the same round, by the
- *      PartitionRecords of every partition of the topic.
+ *      PartitionRecords of every partition of the topic (asserted).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +184,8 @@ static int16_t op_create_topic(meta_ctl_round *r, meta_op *op, const char **msg)
     new_topic_id(r, &tr.TopicId);
     emit(r, META_REC_TOPIC, &TopicRecord_desc, &tr);
     emit_partitions(r, &tr.TopicId, 0, count, rf, assign, seed);
+    const meta_topic *made = meta_image_topic(r->img, op->topic, len); /* invariant 3 */
+    CK_ASSERT(made && made->npartitions == count);
     for (int32_t i = 0; i < op->nconfigs; i++)
         emit_config(r, op->topic, op->configs[i].key, op->configs[i].value);
     return KERR_NONE;
