@@ -1,6 +1,9 @@
-/* controller.c - the controller thread: validates queued changes, writes
- * their metadata records to the metadata log (format: metalog.c), waits for
- * durability, and publishes the new image (meta.h). */
+/* controller.c - the controller thread: takes queued changes, has them
+ * decided as one round (decide.c, a pure function of image, change, time
+ * and randomness), proposes the round's records to the metadata quorum
+ * (format: metalog.c), waits until it is committed and applied, and
+ * publishes the new image (meta.h). A node that has just become leader
+ * first waits until it has applied every entry of the older epochs. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,28 +35,11 @@ struct meta {
     int32_t node_id;
     meta_listener_fn listener;
     void *listener_ctx;
-    pthread_mutex_t live_lock; /* liveness: written by the controller thread, read by status */
-    meta_liveness liveness;    /* brokers.c's memory of heartbeats, while leader */
-    int32_t liveness_epoch;    /* the leader epoch liveness belongs to; -1 none */
+    pthread_mutex_t live_lock; /* ctl: written by the controller thread, its liveness read by status */
+    meta_ctl ctl;              /* the controller's decisions (decide.c) and their state */
     lifecycle_t *lifecycle;    /* this node's registration; NULL: it does not register */
     meta_ap *ap;               /* this node's ISR changes on their way (alter_request.c) */
-    bool unclean_leader_election;       /* meta_config's election settings */
-    bool auto_leader_rebalance;
-    int64_t imbalance_check_ms;
-    int64_t rebalance_due_ms;  /* controller thread: next preferred-leader check (monotonic; 0 unset) */
 };
-
-/* One round's records: framed into one quorum entry, and applied to a
- * speculative image so that later changes of the round see earlier ones
- * (the published image comes from the committed entry, metalog.c). */
-typedef struct round {
-    meta_image *img;
-    meta_round_blob blob;
-    int32_t nrecords;
-    int64_t now_ms;
-    bool unclean_leader_election;
-    arena_t arena;
-} round_t;
 
 bool meta_valid_topic_name(const char *name, size_t len)
 {
@@ -117,7 +103,7 @@ void meta_op_add_elect(meta_op *op, const char *topic, size_t len, int32_t parti
     e->items[e->n++] = (meta_elect_item){.topic = xstrndup(topic, len), .partition = partition};
 }
 
-static void op_free(meta_op *op)
+void meta_op_free(meta_op *op)
 {
     for (int32_t i = 0; i < op->nassignments; i++)
         free(op->assignments[i].brokers);
@@ -152,414 +138,6 @@ meta_image *meta_acquire(meta_t *m)
     atomic_fetch_add(&img->refs, 1);
     pthread_mutex_unlock(&m->lock);
     return img;
-}
-
-/* Encode one record into the round's batch and apply it to the new image. */
-static void emit(round_t *r, int16_t type, const proto_struct_desc *d, const void *rec)
-{
-    buf_t v;
-    buf_init(&v);
-    buf_put_uvarint(&v, META_FRAME_VERSION);
-    buf_put_uvarint(&v, (uint64_t)type);
-    buf_put_uvarint(&v, 0); /* record version */
-    proto_encode(d, 0, true, rec, &v);
-    meta_round_add(&r->blob, v.data, v.len);
-    r->nrecords++;
-    buf_free(&v);
-    meta_image_apply(r->img, type, rec);
-}
-
-static void new_topic_id(const meta_image *img, kuuid_t *id)
-{
-    do {
-        if (getrandom(id->b, sizeof id->b, 0) != (ssize_t)sizeof id->b)
-            CK_PANIC("getrandom failed");
-        id->b[6] = (uint8_t)((id->b[6] & 0x0f) | 0x40); /* version 4 */
-        id->b[8] = (uint8_t)((id->b[8] & 0x3f) | 0x80);
-    } while (meta_image_topic_by_id(img, id));
-}
-
-/* A new partition on replicas (placement.c): ISR the live replicas, leader
- * the first of them (every replica, and the first, when striped). */
-static void emit_partition(round_t *r, meta_t *m, const kuuid_t *id, int32_t index,
-                           const int32_t *replicas, int32_t rf)
-{
-    int32_t *isr = xmalloc((size_t)rf * sizeof *isr), nisr = 0;
-    for (int32_t i = 0; i < rf; i++)
-        if (meta_replica_live(r->img, m->node_id, replicas[i]))
-            isr[nisr++] = replicas[i];
-    CK_ASSERT(nisr > 0);
-    PartitionRecord pr;
-    proto_set_defaults(&PartitionRecord_desc, 0, &pr);
-    pr.PartitionId = index;
-    pr.TopicId = *id;
-    pr.Replicas = (kint32_array_t){rf, (int32_t *)replicas};
-    pr.Isr = (kint32_array_t){nisr, isr};
-    pr.RemovingReplicas = (kint32_array_t){0, NULL};
-    pr.AddingReplicas = (kint32_array_t){0, NULL};
-    pr.Leader = isr[0];
-    pr.LeaderEpoch = 0;
-    pr.PartitionEpoch = 0;
-    emit(r, META_REC_PARTITION, &PartitionRecord_desc, &pr);
-    free(isr);
-}
-
-static uint64_t placement_seed(void)
-{
-    uint64_t seed;
-    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
-        CK_PANIC("getrandom failed");
-    return seed;
-}
-
-enum { PLACE_CHUNK = 1024 }; /* partitions placed at a time */
-
-/* Place and write partitions [first, first + count) of topic id, after
- * meta_place_replicas has validated the whole range. */
-static void emit_partitions(round_t *r, meta_t *m, const kuuid_t *id, int32_t first, int32_t count,
-                            int16_t rf, const meta_assignment *assign, uint64_t seed)
-{
-    int32_t *replicas = xmalloc((size_t)PLACE_CHUNK * (size_t)rf * sizeof *replicas);
-    char msg[META_MSG_MAX];
-    for (int32_t done = 0; done < count; done += PLACE_CHUNK) {
-        int32_t n = MIN(PLACE_CHUNK, count - done);
-        int16_t err = meta_place_replicas(r->img, m->node_id, first + done, n, rf,
-                                          assign ? assign + done : NULL, seed, replicas, msg,
-                                          sizeof msg);
-        CK_ASSERT(err == KERR_NONE);
-        for (int32_t i = 0; i < n; i++)
-            emit_partition(r, m, id, first + done + i, &replicas[(size_t)i * (size_t)rf], rf);
-    }
-    free(replicas);
-}
-
-static void emit_resource_config(round_t *r, int8_t type, const char *resource, const char *key,
-                                 const char *value)
-{
-    ConfigRecord cr = {.ResourceType = type, .ResourceName = kstr_from(resource),
-                       .Name = kstr_from(key), .Value = kstr_from(value)};
-    emit(r, META_REC_CONFIG, &ConfigRecord_desc, &cr);
-}
-
-static void emit_config(round_t *r, const char *topic, const char *key, const char *value)
-{
-    emit_resource_config(r, META_RESOURCE_TOPIC, topic, key, value);
-}
-
-static int16_t op_create_topic(round_t *r, meta_t *m, meta_op *op, const char **msg)
-{
-    size_t len = strlen(op->topic);
-    if (!meta_valid_topic_name(op->topic, len) || strcmp(op->topic, META_TOPIC_NAME) == 0)
-        return *msg = "invalid topic name", KERR_INVALID_TOPIC_EXCEPTION;
-    if (meta_image_topic(r->img, op->topic, len))
-        return *msg = "topic already exists", KERR_TOPIC_ALREADY_EXISTS;
-    const meta_assignment *assign = op->nassignments > 0 ? op->assignments : NULL;
-    int32_t count = assign ? op->nassignments : op->partitions;
-    if (count < 1 || count > META_PARTITIONS_MAX)
-        return *msg = "number of partitions must be at least 1", KERR_INVALID_PARTITIONS;
-    int16_t rf = assign ? (int16_t)MIN(assign[0].nbrokers, INT16_MAX) : op->replication_factor;
-    if (!assign && rf == -1)
-        rf = (int16_t)MAX(MIN(META_DEFAULT_REPLICATION_FACTOR, meta_image_live_brokers(r->img)), 1);
-    uint64_t seed = placement_seed();
-    int16_t err = meta_place_replicas(r->img, m->node_id, 0, count, rf, assign, seed, NULL,
-                                      op->errbuf, sizeof op->errbuf);
-    if (err != KERR_NONE)
-        return *msg = op->errbuf, err;
-    if (op->validate_only)
-        return KERR_NONE;
-    TopicRecord tr = {.Name = kstr_from(op->topic)};
-    new_topic_id(r->img, &tr.TopicId);
-    emit(r, META_REC_TOPIC, &TopicRecord_desc, &tr);
-    emit_partitions(r, m, &tr.TopicId, 0, count, rf, assign, seed);
-    for (int32_t i = 0; i < op->nconfigs; i++)
-        emit_config(r, op->topic, op->configs[i].key, op->configs[i].value);
-    return KERR_NONE;
-}
-
-static const meta_topic *op_topic(round_t *r, meta_op *op)
-{
-    return op->topic ? meta_image_topic(r->img, op->topic, strlen(op->topic))
-                     : meta_image_topic_by_id(r->img, &op->topic_id);
-}
-
-static int16_t op_delete_topic(round_t *r, meta_op *op, const char **msg)
-{
-    const meta_topic *t = op_topic(r, op);
-    if (!t)
-        return *msg = "unknown topic", op->topic ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_ID;
-    if (op->validate_only)
-        return KERR_NONE;
-    RemoveTopicRecord rr = {.TopicId = t->id};
-    emit(r, META_REC_REMOVE_TOPIC, &RemoveTopicRecord_desc, &rr);
-    return KERR_NONE;
-}
-
-static int16_t op_create_partitions(round_t *r, meta_t *m, meta_op *op, const char **msg)
-{
-    const meta_topic *t = op_topic(r, op);
-    if (!t)
-        return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    if (op->partitions <= t->npartitions || op->partitions > META_PARTITIONS_MAX)
-        return *msg = "the new partition count must exceed the current one", KERR_INVALID_PARTITIONS;
-    int32_t first = t->npartitions, count = op->partitions - first;
-    /* New partitions keep the topic's replication factor (Kafka: partition 0's). */
-    int32_t rf0 = first > 0 ? t->partitions[0].nreplicas : 0;
-    int16_t rf = (int16_t)(rf0 > 0 ? MIN(rf0, INT16_MAX) : 1);
-    const meta_assignment *assign = op->nassignments > 0 ? op->assignments : NULL;
-    if (assign && op->nassignments != count) {
-        snprintf(op->errbuf, sizeof op->errbuf, "%d partitions are added, but %d assignments given",
-                 count, op->nassignments);
-        return *msg = op->errbuf, KERR_INVALID_REPLICA_ASSIGNMENT;
-    }
-    uint64_t seed = placement_seed();
-    int16_t err = meta_place_replicas(r->img, m->node_id, first, count, rf, assign, seed, NULL,
-                                      op->errbuf, sizeof op->errbuf);
-    if (err != KERR_NONE)
-        return *msg = op->errbuf, err;
-    if (op->validate_only)
-        return KERR_NONE;
-    kuuid_t id = t->id;
-    emit_partitions(r, m, &id, first, count, rf, assign, seed);
-    return KERR_NONE;
-}
-
-static bool op_lists(const meta_op *op, const char *key)
-{
-    for (int32_t j = 0; j < op->nconfigs; j++)
-        if (strcmp(op->configs[j].key, key) == 0)
-            return true;
-    return false;
-}
-
-/* Dynamic broker configs of one resource (the broker checked the keys and
- * values): AlterConfigs also removes the resource's keys it does not list. */
-static int16_t op_alter_broker_configs(round_t *r, meta_op *op)
-{
-    if (op->validate_only)
-        return KERR_NONE;
-    if (op->replace_configs) {
-        int32_t n = 0;
-        char **gone = xcalloc((size_t)(r->img->nbroker_configs + 1), sizeof *gone);
-        for (int32_t i = 0; i < r->img->nbroker_configs; i++) {
-            const meta_broker_config *c = &r->img->broker_configs[i];
-            if (strcmp(c->resource, op->topic) == 0 && !op_lists(op, c->key))
-                gone[n++] = xstrdup(c->key);
-        }
-        for (int32_t i = 0; i < n; i++) {
-            emit_resource_config(r, META_RESOURCE_BROKER, op->topic, gone[i], NULL);
-            free(gone[i]);
-        }
-        free(gone);
-    }
-    for (int32_t i = 0; i < op->nconfigs; i++)
-        emit_resource_config(r, META_RESOURCE_BROKER, op->topic, op->configs[i].key,
-                             op->configs[i].value);
-    return KERR_NONE;
-}
-
-static int16_t op_alter_configs(round_t *r, meta_op *op, const char **msg)
-{
-    if (op->broker_resource)
-        return op_alter_broker_configs(r, op);
-    const meta_topic *t = op_topic(r, op);
-    if (!t)
-        return *msg = "unknown topic", KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    if (op->validate_only)
-        return KERR_NONE;
-    char *name = xstrdup(t->name);
-    if (op->replace_configs) {
-        int32_t n = t->nconfigs;
-        char **old = xcalloc((size_t)(n ? n : 1), sizeof *old);
-        for (int32_t i = 0; i < n; i++)
-            old[i] = xstrdup(t->configs[i].key);
-        for (int32_t i = 0; i < n; i++) {
-            if (!op_lists(op, old[i]))
-                emit_config(r, name, old[i], NULL);
-            free(old[i]);
-        }
-        free(old);
-    }
-    for (int32_t i = 0; i < op->nconfigs; i++)
-        emit_config(r, name, op->configs[i].key, op->configs[i].value);
-    free(name);
-    return KERR_NONE;
-}
-
-static int16_t op_alloc_producer_ids(round_t *r, meta_t *m, meta_op *op, const char **msg)
-{
-    int64_t first = r->img->next_producer_id;
-    if (op->producer_ids < 1 || op->producer_ids > META_PRODUCER_ID_BLOCK_MAX)
-        return *msg = "producer id block size out of range", KERR_INVALID_REQUEST;
-    if (first < 0 || first > INT64_MAX - op->producer_ids)
-        return *msg = "producer ids exhausted", KERR_UNKNOWN_SERVER_ERROR;
-    ProducerIdsRecord pr = {.BrokerId = m->node_id, .BrokerEpoch = -1,
-                            .NextProducerId = first + op->producer_ids};
-    emit(r, META_REC_PRODUCER_IDS, &ProducerIdsRecord_desc, &pr);
-    CK_ASSERT(r->img->next_producer_id == first + op->producer_ids);
-    op->first_producer_id = first;
-    return KERR_NONE;
-}
-
-/* ---- brokers (the decisions are brokers.c's) ------------------------------ */
-
-static void round_emit(void *ctx, int16_t type, const proto_struct_desc *d, const void *rec)
-{
-    emit(ctx, type, d, rec);
-}
-
-static meta_writer round_writer(round_t *r)
-{
-    return (meta_writer){.img = r->img, .unclean_leader_election = r->unclean_leader_election, .emit = round_emit,
-                         .ctx = r};
-}
-
-/* The op's time, or the controller's monotonic clock when it gives none. */
-static int64_t op_now_ms(const meta_broker_op *b)
-{
-    return b->now_ms ? b->now_ms : clock_mono_ms();
-}
-
-static int16_t op_register_broker(round_t *r, meta_t *m, meta_op *op, const char **msg)
-{
-    meta_broker_op *b = &op->broker;
-    meta_registration reg = {.id = b->id, .incarnation = b->incarnation, .host = b->host,
-                             .port = b->port, .rack = b->rack};
-    meta_writer w = round_writer(r);
-    /* The round's records land after the log end the image reflects. */
-    int64_t offset = r->img->offset + r->nrecords;
-    return meta_broker_register(&w, &m->liveness, &reg, offset, op_now_ms(b), &b->epoch, msg);
-}
-
-static int16_t op_broker_heartbeat(round_t *r, meta_t *m, meta_op *op, const char **msg)
-{
-    meta_broker_op *b = &op->broker;
-    meta_heartbeat hb = {.id = b->id, .epoch = b->epoch, .metadata_offset = b->metadata_offset,
-                         .wants_fence = b->wants_fence, .wants_shutdown = b->wants_shutdown};
-    meta_heartbeat_reply reply;
-    meta_writer w = round_writer(r);
-    const meta_broker *before = meta_image_broker(r->img, b->id);
-    bool was_fenced = before && before->fenced;
-    int16_t err = meta_broker_heartbeat(&w, &m->liveness, &hb, op_now_ms(b), &reply, msg);
-    if (err == KERR_NONE && was_fenced && !reply.fenced) /* a returning broker soon leads again */
-        m->rebalance_due_ms = clock_mono_ms() + META_REBALANCE_SOON_MS;
-    b->caught_up = reply.caught_up;
-    b->fenced = reply.fenced;
-    b->should_shut_down = reply.should_shut_down;
-    return err;
-}
-
-#define META_IMBALANCE_CHECK_MS_DEFAULT 300000 /* leader.imbalance.check.interval.seconds */
-
-/* Every leader.imbalance.check.interval (and soon after an unfence):
- * leaderless partitions that allow unclean election get a leader, and with
- * auto.leader.rebalance.enable preferred replicas lead again (election.c). */
-static void check_leaders(round_t *r, meta_t *m)
-{
-    int64_t now = clock_mono_ms();
-    if (m->rebalance_due_ms == 0)
-        m->rebalance_due_ms = now + m->imbalance_check_ms;
-    if (now < m->rebalance_due_ms)
-        return;
-    m->rebalance_due_ms = now + m->imbalance_check_ms;
-    meta_writer w = round_writer(r);
-    int32_t unclean = meta_elect_offline_unclean(&w), preferred = 0;
-    if (meta_setting_bool(r->img, NULL, "auto.leader.rebalance.enable", m->auto_leader_rebalance))
-        preferred = meta_elect_preferred_all(&w);
-    if (unclean + preferred > 0)
-        log_info("meta", "leaders elected: preferred=%d unclean=%d", preferred, unclean);
-}
-
-static int16_t op_fence_expired(round_t *r, meta_t *m, meta_op *op)
-{
-    int64_t timeout_ms = op->broker.session_timeout_ms > 0 ? op->broker.session_timeout_ms
-                                                           : META_BROKER_SESSION_TIMEOUT_MS_DEFAULT;
-    meta_writer w = round_writer(r);
-    int64_t now_ms = op_now_ms(&op->broker);
-    /* This node runs the controller, so its broker is alive: a controller
-     * slowed down (a long round, a loaded machine) never fences itself. */
-    meta_broker_alive(&m->liveness, r->img, m->node_id, now_ms);
-    meta_brokers_tick(&w, &m->liveness, now_ms, timeout_ms);
-    check_leaders(r, m);
-    return KERR_NONE;
-}
-
-static int16_t op_reassign(round_t *r, meta_op *op)
-{
-    meta_writer w = round_writer(r);
-    for (int32_t i = 0; i < op->reassign.n; i++) {
-        meta_reassign_item *it = &op->reassign.items[i];
-        char msg[META_MSG_MAX];
-        it->err = meta_reassign(&w, it->topic, it->partition, it->nreplicas >= 0 ? it->replicas : NULL,
-                                it->nreplicas, msg, sizeof msg);
-        free(it->msg);
-        it->msg = it->err != KERR_NONE ? xstrdup(msg) : NULL;
-    }
-    return KERR_NONE;
-}
-
-static int16_t op_elect_all(round_t *r, meta_op *op)
-{
-    meta_writer w = round_writer(r);
-    for (int32_t t = 0; t < r->img->ntopics; t++) {
-        char *name = xstrdup(r->img->topics[t]->name); /* a record may replace the topic */
-        for (int32_t i = 0; i < r->img->topics[t]->npartitions; i++)
-            if (meta_elect_leader(&w, op->elect.type, name, i) == KERR_NONE)
-                meta_op_add_elect(op, name, strlen(name), i);
-        free(name);
-    }
-    return KERR_NONE;
-}
-
-static int16_t op_elect_leaders(round_t *r, meta_op *op)
-{
-    if (op->elect.type != META_ELECT_PREFERRED && op->elect.type != META_ELECT_UNCLEAN)
-        return KERR_INVALID_REQUEST;
-    if (op->elect.all)
-        return op_elect_all(r, op);
-    meta_writer w = round_writer(r);
-    for (int32_t i = 0; i < op->elect.n; i++)
-        op->elect.items[i].err = meta_elect_leader(&w, op->elect.type, op->elect.items[i].topic,
-                                                   op->elect.items[i].partition);
-    return KERR_NONE;
-}
-
-static int16_t op_alter_partition(round_t *r, meta_op *op, const char **msg)
-{
-    meta_writer w = round_writer(r);
-    int16_t err = meta_alter_isr(&w, op->topic, &op->topic_id, &op->alter, op->errbuf, sizeof op->errbuf);
-    if (err != KERR_NONE)
-        *msg = op->errbuf;
-    return err;
-}
-
-static int16_t run_op(round_t *r, meta_t *m, meta_op *op, const char **msg)
-{
-    *msg = NULL;
-    switch (op->kind) {
-    case META_OP_CREATE_TOPIC:
-        return op_create_topic(r, m, op, msg);
-    case META_OP_DELETE_TOPIC:
-        return op_delete_topic(r, op, msg);
-    case META_OP_CREATE_PARTITIONS:
-        return op_create_partitions(r, m, op, msg);
-    case META_OP_ALTER_CONFIGS:
-        return op_alter_configs(r, op, msg);
-    case META_OP_ALLOC_PRODUCER_IDS:
-        return op_alloc_producer_ids(r, m, op, msg);
-    case META_OP_REGISTER_BROKER:
-        return op_register_broker(r, m, op, msg);
-    case META_OP_BROKER_HEARTBEAT:
-        return op_broker_heartbeat(r, m, op, msg);
-    case META_OP_FENCE_EXPIRED:
-        return op_fence_expired(r, m, op);
-    case META_OP_ALTER_PARTITION:
-        return op_alter_partition(r, op, msg);
-    case META_OP_ELECT_LEADERS:
-        return op_elect_leaders(r, op);
-    case META_OP_REASSIGN:
-        return op_reassign(r, op);
-    }
-    return KERR_UNKNOWN_SERVER_ERROR;
 }
 
 /* Tells the listener about the image published since it last heard, on
@@ -598,11 +176,11 @@ static void round_committed(void *arg, int err, int64_t offset)
 
 /* Proposes the round as one entry and waits until it is committed and the
  * image holding it published (quorum.c). A Kafka error code. */
-static int16_t commit_round(meta_t *m, round_t *r)
+static int16_t commit_round(meta_t *m, const meta_ctl_round *r)
 {
     buf_t entry;
     buf_init(&entry);
-    meta_round_encode(&r->blob, &entry);
+    meta_ctl_entry(r, &entry);
     round_wait w = {.done = false};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
@@ -665,22 +243,49 @@ static void complete_ops(meta_op *ops, const int16_t *errs, const char **msgs)
     for (meta_op *op = ops, *next; op; op = next, n++) {
         next = op->next;
         op->done(op->arg, errs[n], msgs[n] ? msgs[n] : kerr_message(errs[n]));
-        op_free(op);
+        meta_op_free(op);
     }
 }
 
-/* A controller starts every broker's clock afresh when it takes over (as
- * Kafka's BrokerHeartbeatManager does), so that time spent as a follower
- * never counts against a broker. Controller thread, under live_lock. */
-static void refresh_liveness(meta_t *m)
+#define META_CATCH_UP_WAIT_MS 5000 /* a new leader waits this long for its older entries */
+
+/* The published image, and how far this node has applied (beyond the
+ * image by the control entries after its last data entry). */
+static meta_image *acquire_applied(meta_t *m, int64_t *applied_next)
+{
+    pthread_mutex_lock(&m->lock);
+    meta_image *img = m->published;
+    atomic_fetch_add(&img->refs, 1);
+    *applied_next = MAX(m->applied_next, img->offset);
+    pthread_mutex_unlock(&m->lock);
+    return img;
+}
+
+/* Waits until every entry below offset is applied, or the deadline. */
+static void wait_applied(meta_t *m, int64_t offset, int64_t deadline_ms)
+{
+    pthread_mutex_lock(&m->lock);
+    while (m->applied_next < offset && !m->failed && clock_mono_ms() < deadline_ms) {
+        struct timespec ts = clock_abstime_after_ms(100); /* bounds the wait; a publish wakes it first */
+        pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Tells the decisions which epoch this node leads (a new one starts every
+ * broker's clock afresh, so time spent as a follower never counts against a
+ * broker). A new leader first waits until its image holds every entry of
+ * the older epochs (decide.c, invariant 1). Controller thread. */
+static void refresh_leader(meta_t *m)
 {
     quorum_info_t qi;
     quorum_get_info(m->quorum, &qi);
-    int32_t epoch = qi.role == RAFT_LEADER ? qi.epoch : -1;
-    if (epoch != m->liveness_epoch) {
-        m->liveness.n = 0;
-        m->liveness_epoch = epoch;
-    }
+    bool leading = qi.role == RAFT_LEADER;
+    if (leading)
+        wait_applied(m, qi.epoch_start, clock_mono_ms() + META_CATCH_UP_WAIT_MS);
+    pthread_mutex_lock(&m->live_lock);
+    meta_ctl_lead(&m->ctl, leading ? qi.epoch : -1, qi.epoch_start);
+    pthread_mutex_unlock(&m->live_lock);
 }
 
 static void run_round(meta_t *m, meta_op *ops)
@@ -697,22 +302,27 @@ static void run_round(meta_t *m, meta_op *ops)
         complete_ops(ops, errs, msgs);
         return;
     }
-    n = 0;
-    round_t r = {.img = meta_image_copy(base), .now_ms = clock_wall_ms(),
-                 .unclean_leader_election = m->unclean_leader_election};
     meta_image_release(base);
-    meta_round_init(&r.blob);
+    refresh_leader(m);
+    int64_t applied_next;
+    base = acquire_applied(m, &applied_next);
+    n = 0;
+    meta_ctl_round r;
     pthread_mutex_lock(&m->live_lock);
-    refresh_liveness(m);
+    meta_ctl_begin(&r, &m->ctl, base, applied_next, clock_mono_ms());
     for (meta_op *op = ops; op; op = op->next, n++)
-        errs[n] = run_op(&r, m, op, &msgs[n]);
+        errs[n] = meta_ctl_op(&r, op, &msgs[n]);
+    if (m->ctl.elected_preferred + m->ctl.elected_unclean > 0)
+        log_info("meta", "leaders elected: preferred=%d unclean=%d", m->ctl.elected_preferred,
+                 m->ctl.elected_unclean);
+    m->ctl.elected_preferred = m->ctl.elected_unclean = 0;
     pthread_mutex_unlock(&m->live_lock);
+    meta_image_release(base);
     int16_t cerr = r.nrecords > 0 ? commit_round(m, &r) : KERR_NONE;
     for (int i = 0; i < n && cerr != KERR_NONE; i++)
         if (errs[i] == KERR_NONE)
             errs[i] = cerr, msgs[i] = "the metadata change was not committed";
-    meta_image_release(r.img); /* speculative: the published image came from the commit */
-    meta_round_free(&r.blob);
+    meta_ctl_end(&r); /* speculative: the published image came from the commit */
     notify_listener(m); /* partitions open before the change is answered */
     complete_ops(ops, errs, msgs);
 }
@@ -954,9 +564,9 @@ static meta_t *meta_new(plog_t *log, int32_t node_id, meta_listener_fn listener,
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     pthread_mutex_init(&m->live_lock, NULL);
-    m->liveness_epoch = -1;
     m->log = log;
     m->node_id = node_id;
+    meta_ctl_init(&m->ctl, node_id, (meta_rand){meta_rand_os, NULL});
     m->listener = listener;
     m->listener_ctx = ctx;
     m->published = meta_image_new();
@@ -993,10 +603,10 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
         return rc;
     }
     meta_t *m = meta_new(log, cfg->node_id, listener, listener_ctx);
-    m->unclean_leader_election = cfg->unclean_leader_election;
-    m->auto_leader_rebalance = cfg->auto_leader_rebalance;
-    m->imbalance_check_ms = cfg->leader_imbalance_check_interval_ms > 0 ? cfg->leader_imbalance_check_interval_ms
-                                                                         : META_IMBALANCE_CHECK_MS_DEFAULT;
+    m->ctl.unclean_leader_election = cfg->unclean_leader_election;
+    m->ctl.auto_leader_rebalance = cfg->auto_leader_rebalance;
+    if (cfg->leader_imbalance_check_interval_ms > 0)
+        m->ctl.imbalance_check_ms = cfg->leader_imbalance_check_interval_ms;
     raft_config_t rcfg;
     raft_settings(&rcfg, cfg);
     m->qnet = make_qnet(cfg);
@@ -1082,9 +692,10 @@ int64_t meta_heartbeat_age_ms(meta_t *m, int32_t id)
     if (meta_controller_id(m) != m->node_id)
         return -1;
     pthread_mutex_lock(&m->live_lock);
-    for (int32_t i = 0; m->liveness_epoch >= 0 && i < m->liveness.n; i++)
-        if (m->liveness.v[i].id == id)
-            age = MAX(clock_mono_ms() - m->liveness.v[i].last_heartbeat_ms, 0);
+    const meta_liveness *lv = &m->ctl.liveness;
+    for (int32_t i = 0; m->ctl.epoch >= 0 && i < lv->n; i++)
+        if (lv->v[i].id == id)
+            age = MAX(clock_mono_ms() - lv->v[i].last_heartbeat_ms, 0);
     pthread_mutex_unlock(&m->live_lock);
     return age;
 }

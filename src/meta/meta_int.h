@@ -101,6 +101,7 @@ typedef struct quorum_info {
     int64_t snapshot_end;   /* newest snapshot's end offset, 0 none */
     int64_t snapshot_ms;    /* wall clock when it was taken, -1 none */
     int64_t log_start;      /* first offset the disk log holds */
+    int64_t epoch_start;    /* leader: offset of its epoch's first entry; -1 otherwise */
 } quorum_info_t;
 typedef struct quorum quorum_t;
 /* Reads quorum-state and the log's entries and builds the core; -1 with a
@@ -257,6 +258,66 @@ int32_t meta_brokers_tick(const meta_writer *w, meta_liveness *lv, int64_t now_m
 
 /* Fence broker id at epoch and move leadership off it (PartitionChangeRecords). */
 void meta_broker_fence(const meta_writer *w, int32_t id, int64_t epoch);
+
+/* Frees an op and everything it owns (it is not queued). */
+void meta_op_free(meta_op *op);
+
+/* ---- decide.c: the controller's decisions, without threads, sockets or clocks ---- */
+
+/* Where the controller's randomness comes from (topic ids, placement
+ * starts): the OS in production, a seeded generator in the simulator. */
+typedef struct meta_rand {
+    void (*fill)(void *ctx, void *out, size_t len);
+    void *ctx;
+} meta_rand;
+void meta_rand_os(void *ctx, void *out, size_t len); /* getrandom; ctx unused */
+
+/* What the controller keeps between rounds outside the image. */
+typedef struct meta_ctl {
+    int32_t node_id;
+    bool unclean_leader_election;     /* unclean.leader.election.enable */
+    bool auto_leader_rebalance;       /* auto.leader.rebalance.enable */
+    int64_t imbalance_check_ms;       /* leader.imbalance.check.interval */
+    int64_t rebalance_due_ms;         /* next preferred-leader check (liveness clock); 0 unset */
+    int32_t epoch;                    /* the quorum epoch this node leads, -1 none */
+    int64_t epoch_start;              /* offset of that epoch's first entry (its leader change) */
+    meta_liveness liveness;           /* heartbeats heard while leading epoch */
+    meta_rand rand;
+    int32_t elected_preferred, elected_unclean; /* by the last round's periodic check */
+} meta_ctl;
+#define META_IMBALANCE_CHECK_MS_DEFAULT 300000 /* leader.imbalance.check.interval.seconds */
+void meta_ctl_init(meta_ctl *c, int32_t node_id, meta_rand rand);
+/* The quorum role before a round: leading epoch from offset epoch_start,
+ * or (epoch -1) not leading. A new epoch starts every broker's clock
+ * afresh, as Kafka's BrokerHeartbeatManager does. */
+void meta_ctl_lead(meta_ctl *c, int32_t epoch, int64_t epoch_start);
+/* Whether a node that has applied every entry below applied_next holds
+ * everything this leader's log held before its epoch: a round decided
+ * without an older leader's last rounds would repeat them (a second
+ * producer-id block over the same ids). */
+bool meta_ctl_caught_up(const meta_ctl *c, int64_t applied_next);
+
+/* One round: the changes decided together, written as one quorum entry. */
+typedef struct meta_ctl_round {
+    meta_ctl *ctl;
+    meta_image *img;          /* the base image plus this round's records */
+    meta_round_blob blob;
+    int32_t nrecords;
+    int64_t applied_next;     /* every entry below it is applied (base may end
+                                 earlier: control entries change no image) */
+    int64_t now_ms;           /* the liveness clock (monotonic ms) */
+} meta_ctl_round;
+void meta_ctl_begin(meta_ctl_round *r, meta_ctl *c, const meta_image *base, int64_t applied_next, int64_t now_ms);
+/* Decide op against the round so far: a Kafka error code (msg set, or
+ * NULL for the code's own), its records added to the round. Not leading,
+ * or not caught up: NOT_CONTROLLER and nothing written. */
+int16_t meta_ctl_op(meta_ctl_round *r, meta_op *op, const char **msg);
+/* The round's entry bytes (metalog.c's format); false when it wrote nothing. */
+bool meta_ctl_entry(const meta_ctl_round *r, buf_t *out);
+void meta_ctl_end(meta_ctl_round *r);
+/* A round of one op: its entry in out (left empty when nothing is written). */
+int16_t meta_ctl_decide(meta_ctl *c, const meta_image *img, int64_t applied_next, meta_op *op, int64_t now_ms,
+                        buf_t *out, const char **msg);
 
 /* ---- election.c: unclean and preferred-leader elections ----------------------- */
 

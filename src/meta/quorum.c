@@ -397,6 +397,7 @@ static void publish_info(quorum_t *q, const raft_ready_t *rd)
     q->info.leader_id = rd->leader_id;
     q->info.high_watermark = rd->high_watermark;
     q->info.log_end = raft_log_end(q->raft);
+    q->info.epoch_start = raft_epoch_start(q->raft);
     q->info.stats = *raft_stats(q->raft);
     q->info.have_describe = raft_describe(q->raft, &q->info.describe);
     q->info.snapshot_end = q->snap_end;
@@ -682,6 +683,7 @@ int quorum_open(plog_t *log, sfs_t *fs, const raft_config_t *cfg, const quorum_c
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&q->snap_cv, NULL);
     q->info.role = RAFT_UNATTACHED;
+    q->info.epoch_start = -1;
     q->info.leader_id = -1;
     q->info.snapshot_end = q->snap_end;
     q->info.snapshot_ms = q->snap_end > 0 ? q->snap_ms : -1;

@@ -564,6 +564,7 @@ int64_t raft_high_watermark(const raft_t *r) { return r->hw; }
 int64_t raft_log_start(const raft_t *r) { return r->log.start; }
 int64_t raft_log_end(const raft_t *r) { return raft_log_end_offset(&r->log); }
 int32_t raft_last_epoch(const raft_t *r) { return raft_log_last_epoch(&r->log); }
+int64_t raft_epoch_start(const raft_t *r) { return r->role == RAFT_LEADER ? r->epoch_start_offset : -1; }
 bool raft_is_voter(const raft_t *r) { return r->self_voter >= 0; }
 const raft_stats_t *raft_stats(const raft_t *r) { return &r->stats; }
 const raft_entry_t *raft_entry_at(const raft_t *r, int64_t offset) { return raft_log_get(&r->log, offset); }

@@ -425,6 +425,9 @@ int64_t raft_high_watermark(const raft_t *r);
 int64_t raft_log_start(const raft_t *r);
 int64_t raft_log_end(const raft_t *r);
 int32_t raft_last_epoch(const raft_t *r);
+/* A leader: the offset of its epoch's first entry (its leader change);
+ * every entry below it is committed once that one is. -1 otherwise. */
+int64_t raft_epoch_start(const raft_t *r);
 raft_snapshot_id_t raft_snapshot_id(const raft_t *r);
 const raft_entry_t *raft_entry_at(const raft_t *r, int64_t offset); /* NULL outside the log */
 bool raft_is_voter(const raft_t *r);

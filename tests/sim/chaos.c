@@ -7,7 +7,9 @@
  * and a schedule of faults for the chaos phase: crashes and restarts,
  * whole-cluster crashes, partitions (isolation, splits, one-way), crashes
  * and isolation of the current leader, graceful leader shutdown. A
- * workload proposes batches to the leader throughout.
+ * workload proposes batches to the leader throughout: in half the runs
+ * raw entries, in the others requests to the controller, whose rounds
+ * every node applies to its metadata image (ctl.c).
  *
  * When the chaos phase ends, faults stop: partitions heal, loss and
  * duplication stop, crashed nodes restart, except that sometimes a
@@ -204,6 +206,18 @@ static void pick_params(uint64_t seed, sim_params_t *p)
     }
     /* the production trigger, by committed bytes, beside the entry count */
     p->raft.snapshot_min_bytes = rng_chance(&g, 0.5) ? 0 : rng_between(&g, 500, 20000);
+    /* Half the runs drive the controller (ctl.c); the others propose raw
+     * entries of 8-64 bytes, cheaper, so the Raft core alone also meets
+     * many small entries and snapshots of tens of bytes. */
+    p->controller = rng_chance(&g, 0.5);
+    p->n_extra_brokers = (int)rng_between(&g, 0, 2);
+    /* A snapshot of an image is kilobytes: when snapshots come every few
+     * entries, a follower fetching one in tiny chunks never finishes before
+     * the next replaces it, so tiny chunks only with rare snapshots. */
+    bool rare = p->raft.snapshot_min_entries >= 150 &&
+                (p->raft.snapshot_min_bytes == 0 || p->raft.snapshot_min_bytes >= 10000);
+    if (p->controller && !rare)
+        p->raft.snapshot_chunk_bytes *= 16;
 }
 
 /* A live node below target, or -1. */
@@ -223,6 +237,8 @@ run_result_t chaos_run(uint64_t seed, bool verbose)
     sim_init(s, seed, &p, verbose);
     int64_t chaos_end = rng_between(&s->rng, CHAOS_MIN_MS, CHAOS_MAX_MS);
     schedule_faults(s, chaos_end);
+    if (p.controller)
+        ctl_start_workload(s);
     sim_call_at(s, rng_between(&s->rng, 0, 50), workload, NULL);
     sim_call_at(s, chaos_end, stabilize, NULL);
     sim_run_until(s, chaos_end);
@@ -247,6 +263,8 @@ run_result_t chaos_run(uint64_t seed, bool verbose)
                  CATCH_UP_MS);
     }
     check_logs(s);
+    if (!s->failed && p.controller)
+        ctl_check_end(s);
     run_result_t res = {.ok = !s->failed, .n_voters = p.n_voters,
                         .default_timeouts = p.raft.election_timeout_ms ==
                                             RAFT_ELECTION_TIMEOUT_MS_DEFAULT,
@@ -255,9 +273,9 @@ run_result_t chaos_run(uint64_t seed, bool verbose)
     if (s->failed)
         printf("seed %llu FAILED: %s\n", (unsigned long long)seed, s->failure);
     else if (verbose)
-        printf("seed %llu ok: voters=%d observers=%d epochs=%d elections=%llu events=%llu "
+        printf("seed %llu ok: controller=%d voters=%d observers=%d epochs=%d elections=%llu events=%llu "
                "elect=%lldms commit=%lldms committed=%lld\n",
-               (unsigned long long)seed, p.n_voters, p.n_observers, s->max_epoch,
+               (unsigned long long)seed, p.controller, p.n_voters, p.n_observers, s->max_epoch,
                (unsigned long long)s->elections, (unsigned long long)s->events,
                (long long)res.time_to_elect_ms, (long long)res.time_to_commit_ms,
                (long long)s->chk.n);

@@ -76,6 +76,12 @@ static int run_seeds(uint64_t first, uint64_t n)
            (unsigned long long)worst_elect_seed);
     printf("longest time to first commit after faults stop (default timeouts): %lld ms (seed %llu)\n",
            (long long)worst_commit, (unsigned long long)worst_commit_seed);
+    const ctl_totals_t *c = &ctl_totals;
+    printf("controller runs: %llu; rounds committed %llu of %llu proposed; requests %llu (%llu refused); "
+           "at the ends %llu topics, %llu brokers registered, %llu of them fenced\n",
+           (unsigned long long)c->runs, (unsigned long long)c->rounds, (unsigned long long)c->proposed,
+           (unsigned long long)c->ops, (unsigned long long)c->op_errors, (unsigned long long)c->topics,
+           (unsigned long long)c->brokers, (unsigned long long)c->brokers_fenced);
     printf("%d passed, %d failed\n", passed_count, failed_count);
     return failed_count ? 1 : 0;
 }

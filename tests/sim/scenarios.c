@@ -25,6 +25,16 @@
  *                         every other node snapshots and trims its disk log;
  *                         restarted, it installs a snapshot through
  *                         FetchSnapshot, trims its own log, and catches up
+ *   controller/fence_and_return
+ *                         (controller on) a broker that stops heartbeating
+ *                         is fenced on every node within the session timeout
+ *                         plus a heartbeat, a fence check and commit time,
+ *                         and leads nothing; back, it is unfenced within two
+ *                         heartbeats plus commit time (ctl.c)
+ *   controller/crash_after_propose
+ *                         (controller on) leaders crash right after proposing
+ *                         rounds; every controller check holds and all nodes
+ *                         converge on one image (ctl.c)
  */
 #include "sim.h"
 
@@ -42,6 +52,8 @@ static bool quiet; /* proposals paused */
 
 /* Worst figures over all runs, reported after the scenarios. */
 static int64_t worst_restart_elect_ms = -1, worst_step_down_ms = -1, worst_handover_ms = -1;
+static int64_t worst_fence_ms = -1, worst_unfence_ms = -1;
+static int fewest_crashes_in_flight = -1;
 static int32_t worst_restart_elections = -1;
 
 static void steady_workload(sim_t *s, void *arg)
@@ -85,7 +97,7 @@ static int settle(sim_t *s)
 }
 
 static void start(sim_t *s, uint64_t seed, int voters, int observers, int64_t snapshot_min,
-                  int64_t snapshot_bytes, bool verbose)
+                  int64_t snapshot_bytes, bool controller, bool verbose)
 {
     sim_params_t p;
     sim_default_params(&p);
@@ -93,6 +105,7 @@ static void start(sim_t *s, uint64_t seed, int voters, int observers, int64_t sn
     p.n_observers = observers;
     p.raft.snapshot_min_entries = snapshot_min;
     p.raft.snapshot_min_bytes = snapshot_bytes;
+    p.controller = controller;
     sim_init(s, seed, &p, verbose);
     sim_call_at(s, 0, steady_workload, NULL);
 }
@@ -341,12 +354,31 @@ static const scenario_t SCENARIOS[] = {
     {"snapshot_catch_up", {3, 5, 0}, 0, -1},
     {"snapshot_by_bytes/follower", {3, 5, 0}, 1, 10},
     {"snapshot_by_bytes/observer", {3, 5, 0}, 1, 11},
+    {"controller/fence_and_return", {3, 5, 0}, 0, 20},
+    {"controller/crash_after_propose", {3, 5, 0}, 0, 21},
 };
+
+static void controller_scenario(sim_t *s, int variant)
+{
+    if (variant == 20) {
+        int64_t fence_ms = -1, unfence_ms = -1;
+        ctl_scenario_fence(s, &fence_ms, &unfence_ms);
+        worst_fence_ms = MAX(worst_fence_ms, fence_ms);
+        worst_unfence_ms = MAX(worst_unfence_ms, unfence_ms);
+        return;
+    }
+    int crashes = 0;
+    ctl_scenario_crash_after_propose(s, &crashes);
+    if (fewest_crashes_in_flight < 0 || crashes < fewest_crashes_in_flight)
+        fewest_crashes_in_flight = crashes;
+}
 
 static void run_one(sim_t *s, const scenario_t *sc)
 {
     const char *n = sc->name;
-    if (sc->variant >= 10)
+    if (sc->variant >= 20)
+        controller_scenario(s, sc->variant);
+    else if (sc->variant >= 10)
         snapshot_by_bytes(s, sc->variant - 10);
     else if (sc->variant >= 0)
         restarted_follower(s, sc->variant);
@@ -372,10 +404,10 @@ int scenarios_run(uint64_t seed, bool verbose, int *passed, int *failed)
             for (uint64_t sub = 0; sub < SCENARIO_SUBSEEDS; sub++) {
                 sim_t *s = xcalloc(1, sizeof(*s));
                 uint64_t sseed = seed * 1000 + k * 100 + (uint64_t)v * 10 + sub;
-                quiet = false;
-                bool by_bytes = sc->variant >= 10;
+                quiet = sc->variant == 20; /* only brokers speak */
+                bool by_bytes = sc->variant >= 10 && sc->variant < 20, ctl = sc->variant >= 20;
                 start(s, sseed, sc->voters[v], sc->observers,
-                      sc->name[0] == 's' && !by_bytes ? 50 : 0, by_bytes ? 1500 : 0, verbose);
+                      sc->name[0] == 's' && !by_bytes ? 50 : 0, by_bytes ? 1500 : 0, ctl, verbose);
                 run_one(s, sc);
                 runs++;
                 if (s->failed) {
@@ -398,5 +430,8 @@ int scenarios_run(uint64_t seed, bool verbose, int *passed, int *failed)
            (long long)worst_step_down_ms, RAFT_FETCH_TIMEOUT_MS_DEFAULT,
            (long long)worst_restart_elect_ms, 2 * RAFT_ELECTION_TIMEOUT_MS_DEFAULT,
            worst_restart_elections, (long long)worst_handover_ms);
+    printf("scenarios: controller fenced a silent broker after %lld ms, unfenced it after %lld ms; "
+           "at least %d leader crashes with a round in flight per run\n",
+           (long long)worst_fence_ms, (long long)worst_unfence_ms, fewest_crashes_in_flight);
     return *failed;
 }

@@ -8,10 +8,17 @@
  * restarts at any point, and a proposal workload. Everything random comes
  * from one seed, so every run can be replayed from it.
  *
+ * With the controller on (the chaos runs), every node also runs the
+ * controller's decisions (src/meta/decide.c) and keeps its own metadata
+ * image: the leader turns requests from simulated clients and brokers into
+ * rounds it proposes, and every node applies committed entries through the
+ * real metadata-log framing and codec (ctl.c).
+ *
  * After every step the checker (check.c) verifies the safety properties;
  * after faults stop it verifies liveness. Files:
  *   world.c      events, network, disks, driving the cores
  *   check.c      invariants
+ *   ctl.c        the controller on every node, its workload and its checks
  *   chaos.c      one randomised run per seed
  *   scenarios.c  pinned scenarios with exact expectations
  *   bench.c      --bench
@@ -68,6 +75,8 @@ typedef struct sim_params {
     double crash_keep_p;                /* a crash keeps a prefix of unsynced ops */
     raft_config_t raft;                 /* timeouts etc.; ids/voters/seed set per node */
     bool snapshots_on_request;          /* answer want_snapshot */
+    bool controller;                    /* entries are controller rounds (ctl.c) */
+    int n_extra_brokers;                /* broker-only ids above the nodes' */
 } sim_params_t;
 
 /* ---- disks ------------------------------------------------------------- */
@@ -113,6 +122,11 @@ typedef struct node {
     int armed;              /* crash right after writing an op (1 state, 2 any)
                                or after sending a granted vote (3) */
     int64_t armed_down_ms;  /* then stay down this long */
+    /* the controller (ctl.c): its image of the applied entries, its state */
+    struct meta_image *img;
+    struct meta_ctl *ctl;
+    int64_t ctl_wait_offset; /* this leader's round in flight, -1 none */
+    int32_t ctl_wait_epoch;
 } node_t;
 
 /* ---- events ------------------------------------------------------------ */
@@ -174,6 +188,7 @@ typedef struct sim {
     int64_t stable_at;        /* -1 while faults may happen */
     int64_t elected_at;       /* first leader committing in its epoch after stable_at */
     int64_t committed_at;     /* first post-stable proposal applied */
+    struct ctl_world *ctl;    /* controller workload and checks (ctl.c), NULL when off */
     /* statistics */
     uint64_t msgs_sent, msgs_lost, events;
     uint64_t elections;
@@ -210,6 +225,26 @@ void check_apply(sim_t *s, int i, const raft_entry_t *e);
 void check_restore(sim_t *s, int i, int64_t end_offset, uint64_t chain);
 void check_logs(sim_t *s); /* full scan: every node's committed prefix */
 uint64_t check_entry_hash(const raft_entry_t *e);
+
+/* ctl.c */
+void ctl_init(sim_t *s);
+void ctl_free(sim_t *s);
+void ctl_node_reset(sim_t *s, int i);   /* a (re)start: empty image, fresh controller */
+void ctl_node_free(sim_t *s, int i);
+void ctl_apply(sim_t *s, int i, const raft_entry_t *e);
+/* A snapshot of node i's image; false when it cannot be encoded. */
+bool ctl_snapshot(sim_t *s, int i, uint8_t **out, size_t *len);
+void ctl_restore(sim_t *s, int i, int64_t end, const uint8_t *p, size_t len);
+bool ctl_step(sim_t *s, int i);         /* a leader decides queued requests: true if it proposed */
+void ctl_start_workload(sim_t *s);      /* clients and brokers, from now on */
+int ctl_enqueue_random(sim_t *s, int count); /* client requests queued */
+void ctl_check_end(sim_t *s);           /* images at the end of a run */
+typedef struct ctl_totals {             /* over every run of the process */
+    uint64_t runs, proposed, rounds, ops, op_errors, topics, brokers, brokers_fenced;
+} ctl_totals_t;
+extern ctl_totals_t ctl_totals;
+void ctl_scenario_fence(sim_t *s, int64_t *fence_ms, int64_t *unfence_ms);
+void ctl_scenario_crash_after_propose(sim_t *s, int *crashes);
 
 /* chaos.c, scenarios.c, bench.c */
 typedef struct run_result {

@@ -431,15 +431,25 @@ static size_t snapshot_size(int64_t count, int64_t end)
     return SIM_SNAPSHOT_HEADER_BYTES + 8 * (size_t)(count % 64) + (size_t)(end % 100);
 }
 
-static uint8_t *snapshot_encode(const node_t *nd, size_t *len)
+/* The header, then filler derived from it, or with the controller on the
+ * node's metadata image (snapshot.c's payload); NULL when none can be taken. */
+static uint8_t *snapshot_encode(sim_t *s, int i, size_t *len)
 {
-    *len = snapshot_size(nd->sm_count, nd->sm_next);
+    const node_t *nd = &s->nodes[i];
+    uint8_t *image = NULL;
+    size_t image_len = 0;
+    if (s->p.controller && !ctl_snapshot(s, i, &image, &image_len))
+        return NULL;
+    *len = s->p.controller ? SIM_SNAPSHOT_HEADER_BYTES + image_len : snapshot_size(nd->sm_count, nd->sm_next);
     uint8_t *b = xmalloc(*len);
     put64(b, (uint64_t)nd->sm_next);
     put64(b + 8, nd->sm_chain);
     put64(b + 16, (uint64_t)nd->sm_count);
-    for (size_t k = SIM_SNAPSHOT_HEADER_BYTES; k < *len; k++)
+    if (image_len)
+        memcpy(b + SIM_SNAPSHOT_HEADER_BYTES, image, image_len);
+    for (size_t k = SIM_SNAPSHOT_HEADER_BYTES; !s->p.controller && k < *len; k++)
         b[k] = (uint8_t)mix64(nd->sm_chain + k);
+    free(image);
     return b;
 }
 
@@ -452,8 +462,8 @@ static void sm_restore(sim_t *s, int i, raft_snapshot_id_t id, const uint8_t *b,
     }
     int64_t end = (int64_t)get64(b), count = (int64_t)get64(b + 16);
     uint64_t chain = get64(b + 8);
-    bool ok = end == id.end_offset && len == snapshot_size(count, end);
-    for (size_t k = SIM_SNAPSHOT_HEADER_BYTES; ok && k < len; k++)
+    bool ok = end == id.end_offset && (s->p.controller || len == snapshot_size(count, end));
+    for (size_t k = SIM_SNAPSHOT_HEADER_BYTES; ok && !s->p.controller && k < len; k++)
         ok = b[k] == (uint8_t)mix64(chain + k);
     if (!ok) {
         sim_fail(s, "node %d: corrupt snapshot (id end %lld)", i + 1, (long long)id.end_offset);
@@ -463,6 +473,8 @@ static void sm_restore(sim_t *s, int i, raft_snapshot_id_t id, const uint8_t *b,
     nd->sm_chain = chain;
     nd->sm_count = count;
     check_restore(s, i, end, chain);
+    if (s->p.controller)
+        ctl_restore(s, i, end, b + SIM_SNAPSHOT_HEADER_BYTES, len - SIM_SNAPSHOT_HEADER_BYTES);
 }
 
 static void sm_apply(sim_t *s, int i, const raft_entry_t *e)
@@ -478,8 +490,10 @@ static void sm_apply(sim_t *s, int i, const raft_entry_t *e)
     if (e->kind == RAFT_ENTRY_DATA)
         nd->sm_count++;
     check_apply(s, i, e);
-    if (e->kind == RAFT_ENTRY_DATA && e->len >= 8 && s->stable_at >= 0 && s->committed_at < 0 &&
-        get64(e->data) >= s->stable_first_id)
+    if (s->p.controller)
+        ctl_apply(s, i, e);
+    else if (e->kind == RAFT_ENTRY_DATA && e->len >= 8 && s->stable_at >= 0 && s->committed_at < 0 &&
+             get64(e->data) >= s->stable_first_id)
         s->committed_at = s->now;
 }
 
@@ -567,7 +581,11 @@ static bool handle_ready(sim_t *s, int i, const raft_ready_t *rd)
     if (!rd->want_snapshot || !s->p.snapshots_on_request)
         return false;
     size_t len;
-    uint8_t *snap = snapshot_encode(nd, &len);
+    uint8_t *snap = snapshot_encode(s, i, &len);
+    if (!snap) {
+        CORE(s, raft_snapshot_skipped(nd->r, s->now));
+        return false;
+    }
     raft_status_t st;
     CORE(s, st = raft_snapshot_taken(nd->r, nd->sm_next, snap, len, s->now));
     sim_trace(s, "node %d: snapshot at %lld: %d", i + 1, (long long)nd->sm_next, (int)st);
@@ -581,7 +599,7 @@ void sim_process(sim_t *s, int i)
     for (int round = 0; round < 4 && !s->failed; round++) {
         const raft_ready_t *rd;
         CORE(s, rd = raft_ready(nd->r));
-        if (!handle_ready(s, i, rd))
+        if (!handle_ready(s, i, rd) && !(s->p.controller && ctl_step(s, i)))
             break;
     }
     reschedule_tick(s, i);
@@ -598,6 +616,8 @@ void sim_crash(sim_t *s, int i)
                  (unsigned long long)raft_stats(nd->r)->protocol_violations);
     raft_free(nd->r);
     nd->r = NULL;
+    if (s->p.controller)
+        ctl_node_free(s, i);
     nd->up = false;
     nd->armed = 0;
     nd->inc++;
@@ -626,6 +646,8 @@ void sim_restart(sim_t *s, int i)
     nd->sm_next = 0;
     nd->sm_chain = 0;
     nd->sm_count = 0;
+    if (s->p.controller)
+        ctl_node_reset(s, i);
     if (d->snap_id.end_offset > 0)
         sm_restore(s, i, d->snap_id, d->snap, d->snap_len);
     nd->hw_seen = raft_high_watermark(nd->r);
@@ -646,6 +668,8 @@ int sim_propose(sim_t *s, int i, int count)
     node_t *nd = &s->nodes[i];
     if (!nd->up)
         return 0;
+    if (s->p.controller) /* requests for the controller, whichever node leads */
+        return ctl_enqueue_random(s, count);
     int accepted = 0;
     for (int k = 0; k < count; k++) {
         uint8_t buf[SIM_PAYLOAD_MAX];
@@ -763,6 +787,8 @@ void sim_init(sim_t *s, uint64_t seed, const sim_params_t *p, bool verbose)
     s->n = p->n_voters + p->n_observers;
     CK_ASSERT(p->n_voters >= 1 && s->n <= SIM_NODES_MAX);
     check_init(&s->chk);
+    if (p->controller)
+        ctl_init(s);
     for (int i = 0; i < s->n; i++) {
         node_t *nd = &s->nodes[i];
         nd->id = i + 1;
@@ -784,6 +810,10 @@ void sim_free(sim_t *s)
     for (int i = 0; i < s->n; i++) {
         raft_free(s->nodes[i].r);
         disk_free(&s->nodes[i].disk);
+        if (s->p.controller)
+            ctl_node_free(s, i);
     }
+    if (s->p.controller)
+        ctl_free(s);
     check_free(&s->chk);
 }

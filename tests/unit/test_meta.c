@@ -1064,3 +1064,54 @@ TEST(reassignment)
     meta_image_check(img);
     meta_image_release(img);
 }
+
+/* A counter as the controller's random source: the same seed, the same ids. */
+static void counting_rand(void *ctx, void *out, size_t len)
+{
+    uint64_t *c = ctx;
+    uint8_t *p = out;
+    for (size_t k = 0; k < len; k++)
+        p[k] = (uint8_t)(++*c * 0x9e3779b97f4a7c15ull >> 56);
+}
+
+/* The decision step is a pure function: a leader that has not applied its
+ * predecessors' entries decides nothing (NOT_CONTROLLER, no entry); once it
+ * has, one CreateTopics becomes one entry that applies, through the real
+ * framing and codec, to the image the round built; the same seed and time
+ * give the same bytes. */
+TEST(decide_pure_round)
+{
+    uint64_t seed_a = 7, seed_b = 7;
+    meta_ctl a, b;
+    meta_ctl_init(&a, 1, (meta_rand){counting_rand, &seed_a});
+    meta_ctl_init(&b, 1, (meta_rand){counting_rand, &seed_b});
+    meta_image *img = meta_image_new();
+    img->offset = 10;
+    meta_ctl_lead(&a, 3, 12);
+    meta_ctl_lead(&b, 3, 12);
+    meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, "pure", 4);
+    op->partitions = 3;
+    buf_t ea, eb;
+    buf_init(&ea);
+    buf_init(&eb);
+    const char *msg;
+    CHECK_EQ_INT(meta_ctl_decide(&a, img, 11, op, 1000, &ea, &msg), KERR_NOT_CONTROLLER);
+    CHECK(ea.len == 0);
+    CHECK_EQ_INT(meta_ctl_decide(&a, img, 12, op, 1000, &ea, &msg), KERR_NONE);
+    CHECK_EQ_INT(meta_ctl_decide(&b, img, 12, op, 1000, &eb, &msg), KERR_NONE);
+    CHECK(ea.len > 0 && ea.len == eb.len && memcmp(ea.data, eb.data, ea.len) == 0);
+    meta_image *next = meta_image_copy(img);
+    char err[256];
+    CHECK_EQ_INT(meta_log_apply_entry(next, 12, 3, ea.data, ea.len, err, sizeof err), 0);
+    const meta_topic *t = meta_image_topic(next, "pure", 4);
+    CHECK(t && t->npartitions == 3 && t->partitions[2].leader == 1);
+    CHECK(next->offset == 13);
+    meta_ctl_lead(&a, -1, -1);
+    buf_reset(&ea);
+    CHECK_EQ_INT(meta_ctl_decide(&a, next, 13, op, 1000, &ea, &msg), KERR_NOT_CONTROLLER);
+    meta_op_free(op);
+    buf_free(&ea);
+    buf_free(&eb);
+    meta_image_release(next);
+    meta_image_release(img);
+}
