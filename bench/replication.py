@@ -20,7 +20,10 @@ One run, on this machine, one cluster at a time (never both at once):
 
 Every topic is created explicitly with one partition and replication factor
 3, and the clock starts once its ISR is full. For every repetition each
-target gets a fresh cluster and runs, bootstrapped with all three nodes:
+target gets a fresh cluster, takes an untimed warm-up (--warmup-messages
+with librdkafka acks=all, then kafka-python async and sync sends, on a topic
+of its own: a new JVM is not measured cold) and runs, bootstrapped with all
+three nodes:
 
   seed-async       bench/seed.py --mode async: kafka-python, acks=1,
                    50,000 x 244 B; msg/s
@@ -317,6 +320,11 @@ class Cluster:
         return sum(proc_stat(x.proc.pid)[0] for x in self.live())
 
     def stop(self):
+        """SIGTERM to every node at once (a Kafka node left alone waits for
+        a quorum that its stopped peers no longer make), then each waited for."""
+        for x in self.nodes:
+            if x.alive():
+                x.proc.send_signal(signal.SIGTERM)
         for x in self.nodes:
             if x.proc is not None:
                 x.stop()
@@ -451,6 +459,22 @@ def medians(results):
     return out
 
 
+def warm_up(c, a):
+    """Untimed traffic on a topic of its own before the first measurement,
+    so that neither cluster is measured cold (a fresh JVM's JIT and heap)."""
+    if a.warmup_messages <= 0:
+        return
+    c.create_topic("bench-warmup")
+    t0 = time.monotonic()
+    for cmd in ([PRODUCE, "-b", c.bootstrap, "-t", "bench-warmup", "-n", str(a.warmup_messages), "-a", "-1"],
+                [PYTHON, SEED, "--bootstrap", c.bootstrap, "--mode", "async", "--topic", "bench-warmup",
+                 "--messages", str(a.warmup_messages // 20)],
+                [PYTHON, SEED, "--bootstrap", c.bootstrap, "--mode", "sync", "--topic", "bench-warmup",
+                 "--messages", "1000"]):
+        subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=BENCH_TIMEOUT_S, cwd=REPO)
+    log("%s warm-up: %.1f s" % (c.kind, time.monotonic() - t0))
+
+
 def run_target(kind, rep, a, work, last):
     d = tempfile.mkdtemp(prefix="%s-%d-" % (kind, rep), dir=work)
     t0 = time.monotonic()
@@ -458,6 +482,7 @@ def run_target(kind, rep, a, work, last):
     log("rep %d: %s cluster up in %.1f s at %s" % (rep, kind, time.monotonic() - t0, c.bootstrap))
     results = []
     try:
+        warm_up(c, a)
         for name in [b for b in a.benches if b != "failover"]:
             r = run_workload(name, c, rep, a)
             print(json.dumps(r), flush=True)
@@ -486,6 +511,9 @@ def main():
     ap.add_argument("--e2e-rate", type=int, default=10_000)
     ap.add_argument("--e2e-seconds", type=int, default=20)
     ap.add_argument("--failovers", type=int, default=10, help="rounds per case")
+    ap.add_argument("--warmup-messages", type=int, default=500_000,
+                    help="untimed before the first workload (librdkafka acks=all, then 1/20 of it "
+                         "kafka-python async and 1,000 sync); 0: none")
     ap.add_argument("--keep", action="store_true", help="keep data directories and logs")
     a = ap.parse_args()
     a.targets = a.targets.split(",")
