@@ -102,7 +102,7 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
 	@echo "CC(fuzz) $@"
 	@clang $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-command-line-argument -O1 -g -fsanitize=fuzzer,address,undefined -pthread -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
 
-build/bench/%: bench/%.c bench/bench_clock.h build/libchronik.a
+build/bench/%: bench/%.c bench/bench_clock.h bench/bench_args.h build/libchronik.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -o $@ $< build/libchronik.a $(LDLIBS) -lrdkafka
 

@@ -32,6 +32,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "bench_args.h"
 #include "bench_clock.h"
 
 #define E2E_CONF_MAX 16
@@ -69,17 +70,6 @@ static uint64_t e2e_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int e2e_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int e2e_args(int argc, char **argv, struct e2e_opts *o)
 {
     *o = (struct e2e_opts){.topic = "bench-e2e-rate", .rate = 10000, .seconds = 30,
@@ -90,11 +80,11 @@ static int e2e_args(int argc, char **argv, struct e2e_opts *o)
         switch (c) {
         case 'b': o->bootstrap = optarg; break;
         case 't': o->topic = optarg; break;
-        case 'r': bad = e2e_long(optarg, 1, 1000000, &o->rate); break;
-        case 'd': bad = e2e_long(optarg, 1, 3600, &o->seconds); break;
-        case 'w': bad = e2e_long(optarg, 0, 600, &o->warmup_s); break;
+        case 'r': bad = bench_parse_long(optarg, 1, 1000000, &o->rate); break;
+        case 'd': bad = bench_parse_long(optarg, 1, 3600, &o->seconds); break;
+        case 'w': bad = bench_parse_long(optarg, 0, 600, &o->warmup_s); break;
         case 's':
-            bad = e2e_long(optarg, E2E_HEADER_BYTES, 1 << 20, &v);
+            bad = bench_parse_long(optarg, E2E_HEADER_BYTES, 1 << 20, &v);
             o->bytes = (int)v;
             break;
         case 'X':

@@ -173,7 +173,9 @@ def describe_quorum_leader(cport):
 
 # ---- the two kinds of cluster ------------------------------------------------
 
-class ChronikNode(qcluster.Node):
+class NodeProcess:
+    """What the benchmark does to a node's process, either kind."""
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -181,16 +183,22 @@ class ChronikNode(qcluster.Node):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
-    def up(self):
-        return self.ready()
-
     def stop(self):
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=60)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
-class KafkaNode:
+class ChronikNode(NodeProcess, qcluster.Node):
+    def up(self):
+        return self.ready()
+
+
+class KafkaNode(NodeProcess):
     """One Kafka 4.4.0 process in combined mode; same interface as ChronikNode."""
 
     def __init__(self, work, node_id):
@@ -227,24 +235,8 @@ class KafkaNode:
                                       "-Djava.awt.headless=true", "-cp", cp, "kafka.Kafka", self.props],
                                      stdin=subprocess.DEVNULL, stdout=log_f, stderr=log_f, cwd=self.dir)
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
     def up(self):
         return self.alive() and api_versions_ok(self.port)
-
-    def stop(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def wait_for(pred, what, timeout_s):
