@@ -11,6 +11,7 @@
 #   make fuzz       build the libFuzzer targets
 #   make sim SEEDS=N FIRST=S
 #   make bench      build the benchmarks
+#   make bench-replication  3 chronik nodes against 3 Kafka brokers, RF 3 (bench/replication.py)
 
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
@@ -45,7 +46,7 @@ TSAN_BIN := $(TSAN_UNIT:%=build/tsan/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=build/bench/%)
 
-.PHONY: all run start stop deps-run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench clean format
+.PHONY: all run start stop deps-run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench bench-replication clean format
 
 all: build/chronik
 
@@ -102,7 +103,7 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
 	@echo "CC(fuzz) $@"
 	@clang $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-command-line-argument -O1 -g -fsanitize=fuzzer,address,undefined -pthread -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
 
-build/bench/%: bench/%.c bench/bench_clock.h build/libchronik.a
+build/bench/%: bench/%.c bench/bench_clock.h bench/bench_args.h build/libchronik.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -o $@ $< build/libchronik.a $(LDLIBS) -lrdkafka
 
@@ -172,6 +173,9 @@ test-long: deps-test
 	$(MAKE) fuzz-run FUZZ_SECONDS=60
 
 bench: $(BENCH_BIN)
+
+bench-replication: build/chronik $(BENCH_BIN) deps-test
+	$(PYTHON) bench/replication.py $(BENCH_ARGS)
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]' ! -path 'src/proto/gen/*')

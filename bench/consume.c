@@ -27,6 +27,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "bench_args.h"
 #include "bench_clock.h"
 
 #define CONSUME_MESSAGES_DEFAULT 5000000L
@@ -61,17 +62,6 @@ static void usage(FILE *out)
                  " [-X key=value ...]\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.topic = "bench-produce", .messages = CONSUME_MESSAGES_DEFAULT};
@@ -82,11 +72,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 'b': o->bootstrap = optarg; break;
         case 't': o->topic = optarg; break;
         case 'n':
-            if (parse_long(optarg, 1, INT64_MAX / 2, &o->messages))
+            if (bench_parse_long(optarg, 1, INT64_MAX / 2, &o->messages))
                 return -1;
             break;
         case 'p':
-            if (parse_long(optarg, 0, INT32_MAX, &v))
+            if (bench_parse_long(optarg, 0, INT32_MAX, &v))
                 return -1;
             o->partition = (int)v;
             break;

@@ -21,6 +21,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "bench_args.h"
+
 #define MOCK_BROKERS_MAX 16
 #define MOCK_TOPICS_MAX 32
 #define MOCK_PARTITIONS_MAX 1024
@@ -44,12 +46,11 @@ static void usage(FILE *out)
                  "Prints the bootstrap address on stdout, serves until SIGTERM/SIGINT.\n");
 }
 
+/* An int in [lo, hi] (bench_parse_long narrowed). */
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
+    long v;
+    if (bench_parse_long(s, lo, hi, &v))
         return -1;
     *out = (int)v;
     return 0;

@@ -28,6 +28,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "bench_args.h"
 #include "bench_clock.h"
 
 #define PRODUCE_MESSAGES_DEFAULT 5000000L
@@ -68,17 +69,6 @@ static void usage(FILE *out)
                  "               [--idempotence]\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.topic = "bench-produce", .messages = PRODUCE_MESSAGES_DEFAULT,
@@ -94,21 +84,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 'a': o->acks = optarg, acks_set = true; break;
         case 'I': o->idempotence = true; break;
         case 'l':
-            if (parse_long(optarg, 0, INT32_MAX, &v))
+            if (bench_parse_long(optarg, 0, INT32_MAX, &v))
                 return -1;
             o->linger_ms = optarg;
             break;
         case 'n':
-            if (parse_long(optarg, 1, INT64_MAX / 2, &o->messages))
+            if (bench_parse_long(optarg, 1, INT64_MAX / 2, &o->messages))
                 return -1;
             break;
         case 's':
-            if (parse_long(optarg, 0, PRODUCE_BYTES_MAX, &v))
+            if (bench_parse_long(optarg, 0, PRODUCE_BYTES_MAX, &v))
                 return -1;
             o->bytes = (int)v;
             break;
         case 'p':
-            if (parse_long(optarg, 0, INT32_MAX, &v))
+            if (bench_parse_long(optarg, 0, INT32_MAX, &v))
                 return -1;
             o->partition = (int)v;
             break;

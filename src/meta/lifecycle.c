@@ -17,7 +17,10 @@
  * unknown leader are retried after LC_RETRY_MS with whoever leads then;
  * STALE_BROKER_EPOCH or BROKER_ID_NOT_REGISTERED make it register again.
  * While this node leads, it submits META_OP_FENCE_EXPIRED every
- * LC_FENCE_EVERY_MS with broker.session.timeout.ms.
+ * LC_FENCE_EVERY_MS with broker.session.timeout.ms: a dead broker is fenced
+ * (and its partitions move) at most that long after its session expires. A
+ * round that fences nobody writes nothing, so the tick is cheap; at 1 s it
+ * added 0-1 s (0.5 s on average) to every partition failover.
  *
  * Controlled shutdown (lifecycle_shutdown, KIP-631): from then on every
  * heartbeat carries WantShutDown, sent every LC_RETRY_MS until the
@@ -41,7 +44,7 @@
 #include "proto/kerr.h"
 
 #define LC_RETRY_MS 100
-#define LC_FENCE_EVERY_MS 1000
+#define LC_FENCE_EVERY_MS 100
 #define LC_INTERVAL_DEFAULT_MS 250
 enum { API_BROKER_REGISTRATION = 62, API_BROKER_HEARTBEAT = 63 };
 
