@@ -8,7 +8,10 @@
  * partition once its leader is fenced. The image holds what the metadata
  * log says; the time of each broker's last heartbeat lives only in the
  * controller's memory (meta_liveness), as in Kafka's BrokerHeartbeatManager:
- * a new controller starts every broker's clock afresh at its first tick.
+ * a new controller starts every broker's clock afresh at its first tick,
+ * except the quorum leader it replaced, whose clock starts as far back as
+ * it must have been silent (meta_ctl_suspect): a dead controller's own
+ * broker is fenced at once rather than a session after the election.
  *
  * The records (Kafka's metadata schemas; written at version 0):
  *   RegisterBrokerRecord (0)   id, incarnation, epoch, endpoints, rack; a
@@ -271,8 +274,8 @@ static meta_liveness_entry *liveness_get(meta_liveness *lv, const meta_image *im
     CK_ASSERT(lv->n < META_BROKERS_MAX); /* at most that many are registered */
     memmove(&lv->v[i + 1], &lv->v[i], (size_t)(lv->n - i) * sizeof *lv->v);
     lv->n++;
-    lv->v[i] =
-        (meta_liveness_entry){.id = id, .last_heartbeat_ms = now_ms, .register_offset = offset};
+    int64_t heard = lv->has_suspect && id == lv->suspect ? MIN(now_ms, lv->suspect_heard_ms) : now_ms;
+    lv->v[i] = (meta_liveness_entry){.id = id, .last_heartbeat_ms = heard, .register_offset = offset};
     return &lv->v[i];
 }
 

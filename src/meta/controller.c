@@ -39,6 +39,8 @@ struct meta {
     meta_ctl ctl;              /* the controller's decisions (decide.c) and their state */
     lifecycle_t *lifecycle;    /* this node's registration; NULL: it does not register */
     meta_ap *ap;               /* this node's ISR changes on their way (alter_request.c) */
+    _Atomic int32_t last_leader; /* the last other node seen leading the quorum, -1 none */
+    int32_t fetch_timeout_ms;  /* quorum.fetch.timeout.ms: a leader silent this long is voted out */
 };
 
 bool meta_valid_topic_name(const char *name, size_t len)
@@ -284,7 +286,15 @@ static void refresh_leader(meta_t *m)
     if (leading)
         wait_applied(m, qi.epoch_start, clock_mono_ms() + META_CATCH_UP_WAIT_MS);
     pthread_mutex_lock(&m->live_lock);
+    bool new_epoch = leading && qi.epoch != m->ctl.epoch;
     meta_ctl_lead(&m->ctl, leading ? qi.epoch : -1, qi.epoch_start);
+    int32_t prev = atomic_load(&m->last_leader);
+    /* The quorum leader this one replaced went silent for at least the
+     * fetch timeout, or it would still lead: its broker clock starts that
+     * far back, so a dead one is fenced at once instead of after a whole
+     * session more (a live one heartbeats and is unfenced again). */
+    if (new_epoch && prev >= 0 && prev != m->node_id)
+        meta_ctl_suspect(&m->ctl, prev, clock_mono_ms() - m->fetch_timeout_ms);
     pthread_mutex_unlock(&m->live_lock);
 }
 
@@ -566,6 +576,7 @@ static meta_t *meta_new(plog_t *log, int32_t node_id, meta_listener_fn listener,
     pthread_mutex_init(&m->live_lock, NULL);
     m->log = log;
     m->node_id = node_id;
+    atomic_store(&m->last_leader, -1);
     meta_ctl_init(&m->ctl, node_id, (meta_rand){meta_rand_os, NULL});
     m->listener = listener;
     m->listener_ctx = ctx;
@@ -609,6 +620,7 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
         m->ctl.imbalance_check_ms = cfg->leader_imbalance_check_interval_ms;
     raft_config_t rcfg;
     raft_settings(&rcfg, cfg);
+    m->fetch_timeout_ms = (int32_t)rcfg.fetch_timeout_ms;
     m->qnet = make_qnet(cfg);
     quorum_cb_t cb = {.apply = on_apply, .applied = on_applied, .role = on_role, .tick = on_tick,
                       .restore = on_restore, .snapshot = on_snapshot,
@@ -678,6 +690,8 @@ int32_t meta_controller_id(meta_t *m)
 {
     quorum_info_t qi;
     quorum_get_info(m->quorum, &qi);
+    if (qi.leader_id >= 0 && qi.leader_id != m->node_id)
+        atomic_store(&m->last_leader, qi.leader_id);
     return qi.leader_id;
 }
 

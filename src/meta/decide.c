@@ -56,10 +56,19 @@ void meta_ctl_lead(meta_ctl *c, int32_t epoch, int64_t epoch_start)
 {
     if (epoch < 0)
         epoch_start = -1;
-    if (epoch != c->epoch)
+    if (epoch != c->epoch) {
         c->liveness.n = 0;
+        c->liveness.has_suspect = false;
+    }
     c->epoch = epoch;
     c->epoch_start = epoch_start;
+}
+
+void meta_ctl_suspect(meta_ctl *c, int32_t id, int64_t heard_ms)
+{
+    c->liveness.has_suspect = true;
+    c->liveness.suspect = id;
+    c->liveness.suspect_heard_ms = heard_ms;
 }
 
 bool meta_ctl_caught_up(const meta_ctl *c, int64_t applied_next)

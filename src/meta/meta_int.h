@@ -214,6 +214,9 @@ typedef struct meta_liveness_entry {
     int64_t register_offset;   /* metadata offset of its RegisterBrokerRecord */
 } meta_liveness_entry;
 typedef struct meta_liveness {
+    bool has_suspect;          /* suspect's clock starts at suspect_heard_ms, not now */
+    int32_t suspect;
+    int64_t suspect_heard_ms;
     int32_t n;
     meta_liveness_entry v[META_BROKERS_MAX]; /* sorted by id, registered brokers only */
 } meta_liveness;
@@ -296,6 +299,10 @@ void meta_ctl_lead(meta_ctl *c, int32_t epoch, int64_t epoch_start);
  * without an older leader's last rounds would repeat them (a second
  * producer-id block over the same ids). */
 bool meta_ctl_caught_up(const meta_ctl *c, int64_t applied_next);
+/* Broker id's clock starts at heard_ms (the liveness clock) instead of at
+ * the first tick of the epoch just led: the quorum leader it replaced was
+ * last heard from then at best. */
+void meta_ctl_suspect(meta_ctl *c, int32_t id, int64_t heard_ms);
 
 /* One round: the changes decided together, written as one quorum entry. */
 typedef struct meta_ctl_round {
