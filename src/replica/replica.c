@@ -554,3 +554,30 @@ void partition_note_append(partition *p, size_t bytes)
     buf_free(&snap);
     atomic_store(&p->snapshotting, false);
 }
+
+void replica_load_producers(partition *p)
+{
+    txn_state_free(p->producers);
+    p->producers = txn_state_new();
+    int rc = txn_state_load(p->producers, p->log, p->mgr->fs, plog_dir(p->log), clock_wall_ms(),
+                            replica_expiration_ms(p->mgr));
+    if (rc != STORAGE_OK)
+        log_error("replica", "cannot rebuild producer state topic=%s partition=%d err=\"%s\"", p->topic, p->index,
+                  storage_strerror(rc));
+    atomic_store(&p->first_unstable, txn_state_first_unstable(p->producers));
+}
+
+void replica_apply_batch(partition *p, const batch_info_t *b, int64_t first, int64_t last)
+{
+    int rc = txn_state_apply_log(p->producers, p->log, b, first, last);
+    if (rc != STORAGE_OK)
+        log_error("replica", "cannot index an aborted transaction topic=%s partition=%d err=\"%s\"", p->topic,
+                  p->index, storage_strerror(rc));
+    atomic_store(&p->first_unstable, txn_state_first_unstable(p->producers));
+}
+
+int64_t partition_last_stable_offset(partition *p)
+{
+    int64_t hw = atomic_load(&p->high_watermark), first = atomic_load(&p->first_unstable);
+    return first < hw ? first : hw;
+}

@@ -422,10 +422,33 @@ static enum compact_verdict verdict(cpass_t *p, const batch_info_t *b, bool last
     return COMPACT_REWRITE;
 }
 
+/* b's records belong to a transaction that was aborted (R10). */
+static bool aborted_data(const cpass_t *p, const batch_info_t *b)
+{
+    if (!b->transactional || b->control || b->producer_id < 0)
+        return false;
+    uint32_t lo = 0, hi = p->naborted; /* the first marker at or after b */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p->aborted[mid].last_offset < b->base_offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t i = lo; i < p->naborted; i++)
+        if (p->aborted[i].producer_id == b->producer_id)
+            return p->aborted[i].first_offset <= b->base_offset;
+    return false;
+}
+
 enum compact_verdict compact_batch(cpass_t *p, const batch_info_t *b, bool last_of_producer, buf_t *out)
 {
     if (b->control)
         return COMPACT_KEEP; /* R7 */
+    if (aborted_data(p, b) && !last_of_producer) {
+        p->records_removed += b->records_count;
+        return COMPACT_DROP; /* R10 */
+    }
     if (b->codec == BATCH_CODEC_NONE)
         return verdict(p, b, last_of_producer, out);
     buf_t tmp;
