@@ -305,13 +305,9 @@ static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta
     pthread_mutex_init(&p->wlock, NULL);
     pthread_mutex_init(&p->produce_lock, NULL);
     p->producers = txn_state_new();
-    if (rc == STORAGE_OK) {
-        int lrc = txn_state_load(p->producers, log, m->fs, plog_dir(log), clock_wall_ms(),
-                                 atomic_load(&m->producer_id_expiration_ms));
-        if (lrc != STORAGE_OK)
-            log_error("replica", "cannot rebuild producer state topic=%s partition=%d err=\"%s\"", t->name,
-                      mp->index, storage_strerror(lrc));
-    }
+    atomic_store(&p->first_unstable, INT64_MAX);
+    if (rc == STORAGE_OK)
+        replica_load_producers(p);
     uint8_t id[16];
     if (plog_topic_id(log, id) != STORAGE_OK)
         plog_set_topic_id(log, t->id.b);
