@@ -45,3 +45,14 @@ def record_batch(values, pid=-1, epoch=-1, seq=-1, timestamp=0, corrupt_crc=Fals
     crc = crc32c(after_crc) ^ (1 if corrupt_crc else 0)
     tail = struct.pack(">bI", 2, crc) + after_crc
     return struct.pack(">qii", 0, 4 + len(tail), 0) + tail
+
+
+def produce(conn, topic, batch):
+    """Produce v7, acks=all, one partition (0) of one batch; returns (error code, base offset)."""
+    w = kwire.Writer().string(None).i16(-1).i32(10000).i32(1).string(topic).i32(1).i32(0)
+    w.i32(len(batch)).raw(batch)
+    _, body = conn.request(kwire.API_PRODUCE, 7, w.bytes(), timeout=15)
+    r = kwire.Reader(body)
+    assert r.array_len() == 1 and r.string() == topic
+    assert r.array_len() == 1 and r.i32() == 0
+    return r.i16(), r.i64()

@@ -38,15 +38,7 @@ def new_producer(conn):
     return pid, epoch
 
 
-def produce(conn, topic, batch):
-    """Produce v7, acks=all, partition 0; returns (error code, base offset)."""
-    w = kwire.Writer().string(None).i16(-1).i32(10000).i32(1).string(topic).i32(1).i32(0)
-    w.i32(len(batch)).raw(batch)
-    _, body = conn.request(kwire.API_PRODUCE, 7, w.bytes(), timeout=15)
-    r = kwire.Reader(body)
-    assert r.array_len() == 1 and r.string() == topic
-    assert r.array_len() == 1 and r.i32() == 0
-    return r.i16(), r.i64()
+produce = kbatch.produce
 
 
 class Txn:
