@@ -6,13 +6,14 @@ never see aborted records while read_uncommitted ones see everything.
 Producer ids come from InitProducerId (no transactional id); the batches are built by
 hand (kbatch) with the transactional attribute, so no transaction coordinator is needed."""
 
+import re
 import time
 
 import pytest
 
 import kbatch
 import kwire
-from harness import wait_until
+from harness import run_tool, wait_until
 
 API_LIST_OFFSETS = 2
 API_INIT_PRODUCER_ID = 22
@@ -238,3 +239,24 @@ def test_transactions_survive_restarts(broker):
         assert write_txn_markers(conn, t.pid, t.epoch, False, topic, [0]) == {0: 0}
         wait_until(lambda: latest_offset(conn, topic, READ_COMMITTED) == first + 2, "LSO after the abort")
     assert rdkafka_values(broker, topic, "read_committed", first + 2) == committed
+
+
+# `chronik log dump` shows each marker (COMMIT / ABORT, coordinator epoch) and the
+# segment's aborted-transaction index entries (producer, first and last offsets, LSO).
+def test_log_dump_shows_markers_and_index(broker):
+    topic = "txn-dump"
+    with kwire.Conn.to(broker.bootstrap) as conn:
+        a = Txn(conn, topic)
+        assert a.send("a1")[0] == 0
+        assert a.end(commit=False, coordinator_epoch=4) == {0: 0}
+        b = Txn(conn, topic)
+        assert b.send("b1")[0] == 0
+        assert b.end(commit=True, coordinator_epoch=5) == {0: 0}
+    broker.stop()
+    r = run_tool([str(broker.binary), "log", "dump", str(broker.data_dir / (topic + "-0"))])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "endTxnMarker: ABORT coordinatorEpoch: 4" in r.stdout, r.stdout
+    assert "endTxnMarker: COMMIT coordinatorEpoch: 5" in r.stdout, r.stdout
+    entries = re.findall(r"producerId: (\d+) firstOffset: (\d+) lastOffset: (\d+) lastStableOffset: (\d+)",
+                         r.stdout)
+    assert entries == [(str(a.pid), "0", "1", "2")], r.stdout
