@@ -14,6 +14,7 @@ import pytest
 import kbatch
 import kwire
 from harness import run_tool, wait_until
+from test_cluster import cluster  # noqa: F401  (the cluster fixture)
 
 API_LIST_OFFSETS = 2
 API_INIT_PRODUCER_ID = 22
@@ -260,3 +261,42 @@ def test_log_dump_shows_markers_and_index(broker):
     entries = re.findall(r"producerId: (\d+) firstOffset: (\d+) lastOffset: (\d+) lastStableOffset: (\d+)",
                          r.stdout)
     assert entries == [(str(a.pid), "0", "1", "2")], r.stdout
+
+
+# ---- replicated partitions ----------------------------------------------------------
+
+ERR_NOT_LEADER_OR_FOLLOWER = 6
+
+
+# Followers track open transactions and build their own aborted-transaction index from the
+# replicated markers: after the leader is killed, the new leader keeps read_committed
+# consumers at the open transaction's start, still filters the aborted data, and commits
+# the open transaction when its marker comes. A follower refuses markers.
+@pytest.mark.pyclients
+def test_followers_keep_transactions_across_failover(cluster):  # noqa: F811
+    from test_replication import create_topic, node_by_id, partitions, wait_for, full_isr, live
+    nodes = cluster(3)
+    topic = "txn-failover"
+    create_topic(nodes[0], topic, 1)
+    leader_id = partitions(nodes[0], topic)[0][0]
+    leader = node_by_id(nodes, leader_id)
+    follower = next(b for b in nodes if b.node_id != leader_id)
+    with kwire.Conn.to(leader.bootstrap) as conn:
+        end, committed = write_mixed(conn, topic)
+        t = Txn(conn, topic)
+        _, first = t.send("open1")
+    with kwire.Conn.to(follower.bootstrap) as conn:
+        assert write_txn_markers(conn, t.pid, t.epoch, True, topic, [0]) == {0: ERR_NOT_LEADER_OR_FOLLOWER}
+    wait_for(lambda: full_isr(nodes, topic, 1), "a full ISR holding every write")
+    leader.kill9()
+    other = live(nodes)[0]
+    wait_for(lambda: (lambda m: m and m[0][0] not in (-1, leader_id))(partitions(other, topic)), "a new leader")
+    new_leader = node_by_id(nodes, partitions(other, topic)[0][0])
+    with kwire.Conn.to(new_leader.bootstrap) as conn:
+        assert latest_offset(conn, topic, READ_UNCOMMITTED) == first + 1
+        assert latest_offset(conn, topic, READ_COMMITTED) == first
+    assert rdkafka_values(new_leader, topic, "read_committed", first) == committed
+    with kwire.Conn.to(new_leader.bootstrap) as conn:
+        assert write_txn_markers(conn, t.pid, t.epoch, True, topic, [0]) == {0: 0}
+        assert latest_offset(conn, topic, READ_COMMITTED) == first + 2
+    assert rdkafka_values(new_leader, topic, "read_committed", first + 2) == committed + ["open1"]
