@@ -230,6 +230,7 @@ typedef struct kmap {
 } kmap_t;
 void kmap_init(kmap_t *m, size_t bytes_max);
 void kmap_free(kmap_t *m);
+#define COMPACT_TXN_MAP_BYTES (4 * 1024 * 1024) /* each of cpass_t's producer maps */
 /* True when count more keys of key_bytes in all fit the bound. */
 bool kmap_fits(const kmap_t *m, uint32_t count, size_t key_bytes);
 void kmap_put(kmap_t *m, const void *key, int32_t len, int64_t offset);
@@ -262,6 +263,11 @@ typedef struct cpass {
     int64_t records_removed, tombstones_removed;
     plog_aborted_txn_t *aborted;    /* every aborted transaction of the log, by marker */
     uint32_t naborted;
+    kmap_t txn_data;                /* producer -> last offset of its kept transactional data (R11) */
+    kmap_t txn_marks;               /* producer -> offset of its last marker seen (R11) */
+    bool txn_maps_full;             /* then no marker is removed */
+    int64_t *dropped_aborts;        /* ABORT markers removed, in offset order (their .txnindex entries go) */
+    uint32_t ndropped_aborts;
 } cpass_t;
 
 enum compact_verdict { COMPACT_KEEP, COMPACT_REWRITE, COMPACT_DROP };

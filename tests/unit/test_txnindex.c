@@ -115,10 +115,19 @@ static plog_aborted_txn_t apply_at(txn_state *s, plog_t *log, buf_t *b, int64_t 
     return f.n ? f.e[0] : (plog_aborted_txn_t){-1, -1, -1, -1};
 }
 
+static int64_t clock_ahead_ms; /* added to the wall clock of the logs open_log opens */
+
+static int64_t test_clock(void *arg)
+{
+    (void)arg;
+    return clock_wall_ms() + clock_ahead_ms;
+}
+
 static plog_t *open_log(const char *dir, int64_t segment_bytes)
 {
     plog_config_t cfg;
     plog_config_default(&cfg);
+    cfg.clock = test_clock;
     if (segment_bytes > 0)
         cfg.segment_bytes = segment_bytes;
     plog_t *log;
@@ -397,6 +406,20 @@ TEST(txnindex_truncation)
     fx_done(&x);
 }
 
+/* Retention deletes a segment's .txnindex with it, and its entries. */
+TEST(txnindex_retention)
+{
+    fx x = fx_three();
+    REQUIRE(plog_delete_records(x.log, x.bases[2]) == STORAGE_OK);
+    int deleted = 0;
+    REQUIRE(plog_retention(x.log, &deleted) == STORAGE_OK);
+    CHECK_EQ_INT(deleted, 2);
+    CHECK_EQ_INT(file_size(x.dir, x.bases[0]), -1);
+    CHECK_EQ_INT(file_size(x.dir, x.bases[1]), -1);
+    CHECK_EQ_INT(aborted(x.log, 0, 100).n, 0);
+    fx_done(&x);
+}
+
 /* ---- compaction -------------------------------------------------------------- */
 
 typedef struct seen {
@@ -428,8 +451,9 @@ static seen scan(plog_t *log, int64_t aborted_pid)
     return v;
 }
 
-/* Compaction drops an aborted transaction's batches, keeps the markers and
- * the index entries with them, and keeps committed data. */
+/* Compaction drops an aborted transaction's batches, keeps committed data,
+ * and keeps the markers and their index entries until delete.retention.ms
+ * after the pass that emptied their transaction. */
 TEST(compaction_drops_aborted_data)
 {
     char *dir = tmpdir();
@@ -467,6 +491,30 @@ TEST(compaction_drops_aborted_data)
     log = open_log(dir, 0);
     CHECK_EQ_INT(plog_txn_index_rebuild_from(log), INT64_MAX);
     CHECK_EQ_INT(aborted(log, 0, 100).n, 1);
+    flusher_attach(fl, log);
+    /* before delete.retention.ms has passed the emptied ABORT marker stays */
+    REQUIRE(plog_compact(log, &o, &st) == STORAGE_OK);
+    CHECK_EQ_INT(scan(log, 1).markers, 3);
+    plog_close(log);
+    /* after it, the pass removes it and its entry; markers of transactions
+     * with data left, or a producer's last batch, stay */
+    clock_ahead_ms = o.delete_retention_ms + 1000;
+    log = open_log(dir, 0);
+    flusher_attach(fl, log);
+    REQUIRE(plog_compact(log, &o, &st) == STORAGE_OK);
+    CHECK_EQ_INT(st.records_removed, 1);
+    after = scan(log, 1);
+    CHECK_EQ_INT(after.markers, 2);
+    CHECK_EQ_INT(after.committed, 2);
+    CHECK_EQ_INT(aborted(log, 0, 100).n, 0);
+    plog_close(log);
+    log = open_log(dir, 0);
+    CHECK_EQ_INT(aborted(log, 0, 100).n, 0);
+    txn_state *t = txn_state_new();
+    REQUIRE(txn_state_load(t, log, sfs_posix(), dir, NOW_MS, DAY_MS * 365 * 100) == STORAGE_OK);
+    CHECK_EQ_INT(txn_state_first_unstable(t), INT64_MAX);
+    txn_state_free(t);
+    clock_ahead_ms = 0;
     plog_close(log);
     flusher_free(fl);
     txn_state_free(s);
