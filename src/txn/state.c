@@ -124,8 +124,12 @@ void txn_state_remove(txn_state *s, txn_producer *p)
 txn_producer *txn_state_add(txn_state *s, int64_t producer_id, int16_t epoch)
 {
     CK_ASSERT(producer_id >= 0 && !txn_state_find(s, producer_id));
-    if (s->count >= TXN_PRODUCERS_MAX)
-        txn_state_remove(s, s->lru_head);
+    if (s->count >= TXN_PRODUCERS_MAX) {
+        txn_producer *victim = s->lru_head; /* the least recent without an open transaction */
+        while (victim && victim->ongoing_slot >= 0)
+            victim = victim->next;
+        txn_state_remove(s, victim ? victim : s->lru_head);
+    }
     txn_producer *p = xcalloc(1, sizeof *p);
     p->id = producer_id;
     p->epoch = epoch;

@@ -100,7 +100,7 @@ void txn_pids_block_done(txn_pids *p, int16_t err, int64_t first, int32_t count,
 /* ---- per-partition producer state -------------------------------------- */
 
 #define TXN_BATCHES_RETAINED 5   /* Kafka's NUM_BATCHES_TO_RETAIN */
-#define TXN_PRODUCERS_MAX 100000 /* per partition; least recently used evicted beyond */
+#define TXN_PRODUCERS_MAX 100000 /* per partition; least recently used evicted beyond (open transactions last) */
 #define TXN_SNAPSHOT_INTERVAL_BYTES (64LL << 20) /* appended bytes between snapshots */
 #define TXN_PRODUCER_ID_EXPIRATION_MS_DEFAULT (24LL * 3600 * 1000) /* producer.id.expiration.ms */
 #define TXN_SNAPSHOT_FILE "chronik.producers"
