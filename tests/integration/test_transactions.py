@@ -300,3 +300,32 @@ def test_followers_keep_transactions_across_failover(cluster):  # noqa: F811
         assert write_txn_markers(conn, t.pid, t.epoch, True, topic, [0]) == {0: 0}
         assert latest_offset(conn, topic, READ_COMMITTED) == first + 2
     assert rdkafka_values(new_leader, topic, "read_committed", first + 2) == committed + ["open1"]
+
+
+# Markers on __consumer_offsets are written and acknowledged like any other (then handed
+# to the group coordinator); the coordinator's reload after a restart skips them and
+# keeps the committed offsets.
+@pytest.mark.pyclients
+def test_markers_on_consumer_offsets(broker):
+    from confluent_kafka import Consumer, TopicPartition
+    topic = "txn-groups"
+    with kwire.Conn.to(broker.bootstrap) as conn:
+        assert produce(conn, topic, kbatch.record_batch([b"v"]))[0] == 0
+        pid, epoch = new_producer(conn)
+
+    def committed():
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "txn-g", "enable.auto.commit": False})
+        try:
+            return c.committed([TopicPartition(topic, 0)], timeout=20)[0].offset
+        finally:
+            c.close()
+
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "txn-g", "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    c.close()
+    with kwire.Conn.to(broker.bootstrap) as conn:
+        errs = write_txn_markers(conn, pid, epoch, True, "__consumer_offsets", list(range(50)))
+    assert errs == {p: 0 for p in range(50)}
+    broker.stop()
+    broker.start()
+    assert committed() == 1
