@@ -37,10 +37,12 @@
  * and checks it; a missing, torn or invalid file, and every segment that
  * recovery scanned (an unclean shutdown: the active segment's index was
  * only in memory), is rebuilt. plog_txn_index_rebuild_from reports the
- * lowest such segment's base; the producer state (txn.h) replays the log
- * from the log start (it must know which transactions were open there)
- * and re-adds the entries, then plog_txn_index_rebuilt writes the rebuilt
- * files of sealed segments. Truncation drops the entries at or after the
+ * lowest such segment's base R; the producer state (txn.h) replays the
+ * log and re-adds the entries, from its snapshot when that knows of no
+ * ABORT marker at or after R (partitions without transactions, and data
+ * directories from before this index), else from the log start (it must
+ * know which transactions were open at R); then plog_txn_index_rebuilt
+ * writes the rebuilt files of sealed segments. Truncation drops the entries at or after the
  * new end; retention and compaction delete and rewrite the file with its
  * segment.
  *

@@ -24,6 +24,7 @@
  *             28  4 coordinator epoch of its last marker (-1: none; v2)
  *             32  B x 24 bytes, oldest first: first sequence (i32), last
  *                 sequence (i32), first offset (i64), last offset (i64)
+ *   end-12 8 offset of the newest ABORT marker below O, -1 none (v2)
  *   end-4  4 CRC-32C of every byte before it
  *
  * A SNAPSHOT IS VALID when the magic, version and CRC match, the producers
@@ -47,10 +48,13 @@
  *
  * The replay also writes the aborted transactions it meets into the log's
  * transaction index (idempotently). When the log reports an index that
- * must be rebuilt from an offset below O (storage.h,
- * plog_txn_index_rebuild_from), the snapshot is set aside and the replay
- * starts at the log start, since only that knows which transactions were
- * open where the rebuilt index begins.
+ * must be rebuilt from an offset R below O (storage.h,
+ * plog_txn_index_rebuild_from; after an unclean shutdown R is the active
+ * segment's base) and the snapshot knows of an ABORT marker at or after R,
+ * the entries in [R, O) are missing: the snapshot is set aside and the
+ * replay starts at the log start, since only that knows which
+ * transactions were open at R. A partition that never saw an abort there
+ * (every partition without transactions) keeps the cheap path.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -69,10 +73,11 @@
 #define SNAP_PRODUCER_BYTES 32
 #define SNAP_BATCH_BYTES 24
 #define SNAP_TRAILER_BYTES 4
+#define SNAP_LAST_ABORT_BYTES 8 /* v2 */
 #define SNAP_BYTES_MAX                                                                             \
     (SNAP_HEADER_BYTES +                                                                           \
      (size_t)TXN_PRODUCERS_MAX * (SNAP_PRODUCER_BYTES + TXN_BATCHES_RETAINED * SNAP_BATCH_BYTES) + \
-     SNAP_TRAILER_BYTES)
+     SNAP_LAST_ABORT_BYTES + SNAP_TRAILER_BYTES)
 
 _Static_assert(sizeof(SNAP_MAGIC) - 1 == 8, "snapshot magic is 8 bytes");
 _Static_assert(TXN_BATCHES_RETAINED <= UINT8_MAX, "batch count fits a byte");
@@ -109,6 +114,7 @@ void txn_state_encode(txn_state *s, int64_t offset, buf_t *out)
                       offset);
         encode_producer(p, out);
     }
+    buf_put_i64(out, s->last_abort_offset);
     buf_put_i32(out, (int32_t)crc32c(0, out->data + start, out->len - start));
     atomic_store(&s->unsnapshotted_bytes, 0);
 }
@@ -174,6 +180,9 @@ int txn_state_decode(txn_state *s, const uint8_t *p, size_t n, int64_t *offset)
     for (int32_t i = 0; i < count; i++)
         if (!decode_producer(s, &r, off, version))
             return decode_fail(s);
+    if (version >= SNAP_VERSION &&
+        (!rd_i64(&r, &s->last_abort_offset) || s->last_abort_offset < -1 || s->last_abort_offset >= off))
+        return decode_fail(s);
     if (rd_left(&r) != 0)
         return decode_fail(s);
     txn_state_assert(s);
@@ -268,7 +277,7 @@ int txn_state_load(txn_state *s, plog_t *log, sfs_t *fs, const char *dir, int64_
     int64_t end = plog_log_end_offset(log), from;
     load_snapshot(s, fs, dir, end, &from);
     int64_t rebuild_from = plog_txn_index_rebuild_from(log);
-    if (from > rebuild_from) {
+    if (from > rebuild_from && s->last_abort_offset >= rebuild_from) {
         /* a transaction index is rebuilt from the state at its segment's
          * start, which only a replay from the log start knows */
         log_info("txn", "rebuilding transaction indexes dir=%s from_offset=%lld", dir, (long long)rebuild_from);

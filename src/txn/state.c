@@ -22,6 +22,7 @@ txn_state *txn_state_new(void)
 {
     txn_state *s = xcalloc(1, sizeof *s);
     hmap_init(&s->map);
+    s->last_abort_offset = -1;
     return s;
 }
 
@@ -36,6 +37,7 @@ void txn_state_clear(txn_state *s)
     s->lru_head = s->lru_tail = NULL;
     s->count = 0;
     s->nongoing = 0;
+    s->last_abort_offset = -1;
 }
 
 void txn_state_free(txn_state *s)
@@ -256,6 +258,7 @@ static bool apply_marker(txn_state *s, txn_producer *p, const batch_info_t *b, i
         txn_ongoing_end(s, p);
     if (type != BATCH_CONTROL_ABORT)
         return false;
+    s->last_abort_offset = MAX(s->last_abort_offset, offset);
     int64_t unstable = txn_state_first_unstable(s);
     *ab = (plog_aborted_txn_t){.producer_id = p->id,
                                .first_offset = first,

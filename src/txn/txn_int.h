@@ -31,6 +31,7 @@ struct txn_state {
     txn_producer *lru_head, *lru_tail;
     int32_t count;
     _Atomic int64_t unsnapshotted_bytes;
+    int64_t last_abort_offset; /* the newest ABORT marker applied, -1 none */
     txn_producer **ongoing; /* producers with an open transaction, any order */
     int32_t nongoing, ongoing_cap;
 };

@@ -390,6 +390,49 @@ TEST(txnindex_recovery_rebuild)
     fx_done(&x);
 }
 
+/* The snapshot's offset of the newest ABORT marker decides whether a
+ * rebuild needs the whole log: none since the rebuilt segment's base, the
+ * snapshot serves (a producer known only to it survives); one, the state
+ * comes from the log start. */
+static int32_t producers_after_rebuild(bool abort_in_active)
+{
+    char *dir = tmpdir();
+    plog_t *log = open_log(dir, 0);
+    txn_state *s = txn_state_new();
+    put_data(log, s, 1, 0, 1, NULL); /* 0: producer 1, in a segment retention removes */
+    CK_ASSERT(plog_roll(log) == STORAGE_OK);
+    put_data(log, s, 2, 0, 1, NULL); /* 1 */
+    if (abort_in_active)
+        put_marker(log, s, 2, false); /* 2 */
+    buf_t snap;
+    buf_init(&snap);
+    txn_state_encode(s, plog_log_end_offset(log), &snap);
+    CK_ASSERT(txn_snapshot_write(sfs_posix(), dir, &snap) == STORAGE_OK);
+    CK_ASSERT(plog_delete_records(log, 1) == STORAGE_OK);
+    int deleted = 0;
+    CK_ASSERT(plog_retention(log, &deleted) == STORAGE_OK && deleted == 1);
+    plog_close(log);
+    CK_ASSERT(storage_lower_recovery_point(dir, 0) == 0); /* as after a crash */
+    log = open_log(dir, 0);
+    CK_ASSERT(plog_txn_index_rebuild_from(log) == 1);
+    txn_state *t = txn_state_new();
+    CK_ASSERT(txn_state_load(t, log, sfs_posix(), dir, NOW_MS, DAY_MS * 365 * 100) == STORAGE_OK);
+    CK_ASSERT(aborted(log, 0, 100).n == (abort_in_active ? 1 : 0));
+    int32_t n = txn_state_count(t);
+    buf_free(&snap);
+    txn_state_free(s);
+    txn_state_free(t);
+    plog_close(log);
+    rm_rf(dir);
+    return n;
+}
+
+TEST(rebuild_uses_snapshot_unless_aborts)
+{
+    CHECK_EQ_INT(producers_after_rebuild(false), 2);
+    CHECK_EQ_INT(producers_after_rebuild(true), 1);
+}
+
 /* Truncation drops the entries of markers it removes. */
 TEST(txnindex_truncation)
 {
