@@ -201,6 +201,20 @@ static void check_damage(seg_t *s, int64_t first_bad, FILE *out)
         fprintf(out, "  read error while looking past the damage\n");
 }
 
+/* The segment's .txnindex: missing is a note (the active segment keeps it
+ * in memory; older data directories have none; both are rebuilt at open),
+ * torn or invalid in a sealed segment a problem. Returns the problems. */
+static int check_txn_index(const char *dir, seg_t *s, bool last, FILE *out)
+{
+    int r = seg_load_txn_index(s, dir);
+    if (r == 0)
+        return 0;
+    bool missing = r == -ENOENT;
+    fprintf(out, "  %s transaction index %s (rebuilt at open)\n", missing || last ? "note:" : "problem:",
+            missing ? "missing" : "torn or invalid");
+    return !missing && !last;
+}
+
 /* Checks one segment; returns the number of problems. */
 static int check_segment(const char *dir, seg_t *s, bool last, int64_t *expect, FILE *out)
 {
@@ -231,6 +245,8 @@ static int check_segment(const char *dir, seg_t *s, bool last, int64_t *expect, 
                 s->tidx_n - c.tk);
         c.problems++;
     }
+    s->end = sc.next_offset;
+    c.problems += check_txn_index(dir, s, last, out);
     fprintf(out, "  batches=%" PRIu64 " bytes=%" PRIu64 " next_offset=%" PRId64 "\n", sc.batches, s->size,
             sc.next_offset);
     *expect = MAX(*expect, sc.next_offset);

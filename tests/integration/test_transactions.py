@@ -243,8 +243,10 @@ def test_transactions_survive_restarts(broker):
 
 
 # `chronik log dump` shows each marker (COMMIT / ABORT, coordinator epoch) and the
-# segment's aborted-transaction index entries (producer, first and last offsets, LSO).
-def test_log_dump_shows_markers_and_index(broker):
+# segment's aborted-transaction index entries (producer, first and last offsets, LSO);
+# `chronik log check` passes them and reports a torn index of a sealed segment.
+def test_log_dump_shows_markers_and_index(broker_factory):
+    broker = broker_factory(name="dump", settings={"log.segment.bytes": 16384})
     topic = "txn-dump"
     with kwire.Conn.to(broker.bootstrap) as conn:
         a = Txn(conn, topic)
@@ -253,14 +255,23 @@ def test_log_dump_shows_markers_and_index(broker):
         b = Txn(conn, topic)
         assert b.send("b1")[0] == 0
         assert b.end(commit=True, coordinator_epoch=5) == {0: 0}
+        for _ in range(2):  # the second rolls the segment: the markers' one is sealed
+            assert produce(conn, topic, kbatch.record_batch([b"x" * 9000]))[0] == 0
     broker.stop()
-    r = run_tool([str(broker.binary), "log", "dump", str(broker.data_dir / (topic + "-0"))])
+    part = broker.data_dir / (topic + "-0")
+    r = run_tool([str(broker.binary), "log", "dump", str(part)])
     assert r.returncode == 0, r.stdout + r.stderr
     assert "endTxnMarker: ABORT coordinatorEpoch: 4" in r.stdout, r.stdout
     assert "endTxnMarker: COMMIT coordinatorEpoch: 5" in r.stdout, r.stdout
     entries = re.findall(r"producerId: (\d+) firstOffset: (\d+) lastOffset: (\d+) lastStableOffset: (\d+)",
                          r.stdout)
     assert entries == [(str(a.pid), "0", "1", "2")], r.stdout
+    r = run_tool([str(broker.binary), "log", "check", str(part)])
+    assert r.returncode == 0 and "transaction index" not in r.stdout, r.stdout
+    index = sorted(part.glob("*.txnindex"))[0]
+    index.write_bytes(index.read_bytes()[:-3])  # torn
+    r = run_tool([str(broker.binary), "log", "check", str(part)])
+    assert r.returncode == 1 and "problem: transaction index torn or invalid" in r.stdout, r.stdout
 
 
 # ---- replicated partitions ----------------------------------------------------------
