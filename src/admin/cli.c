@@ -5,7 +5,9 @@
  *   chronik log check DIR   verify segments, indexes and CRCs; exit 0 when
  *                           consistent, 1 with a report of each problem,
  *                           2 when the directory cannot be read
- *   chronik log dump DIR    print every record batch's header
+ *   chronik log dump DIR    print every record batch's header (and the
+ *                           transaction marker of control batches) and
+ *                           each segment's aborted-transaction index
  *   chronik log repair DIR  move a damaged part aside (never deleting it) so
  *                           the log is writable again; refuses while a
  *                           broker holds the data directory

@@ -20,8 +20,8 @@ static void fill_one(void *arg, const txn_producer_info *info)
     ps->ProducerEpoch = info->epoch;
     ps->LastSequence = info->last_sequence;
     ps->LastTimestamp = info->last_timestamp;
-    ps->CoordinatorEpoch = -1;
-    ps->CurrentTxnStartOffset = -1;
+    ps->CoordinatorEpoch = info->coordinator_epoch;
+    ps->CurrentTxnStartOffset = info->txn_first_offset;
 }
 
 static void list_producers(breq *r, partition *p, DescribeProducersResponse_PartitionResponse *out)

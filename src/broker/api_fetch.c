@@ -10,7 +10,13 @@
  * partition_max_bytes per partition (but at least one batch), sent with
  * sendfile(2) straight from the segment files. A fetch that finds fewer
  * than min_bytes waits up to max_wait_ms and is woken as soon as a
- * partition's high watermark advances. No fetch sessions (id 0). */
+ * partition's high watermark advances. No fetch sessions (id 0).
+ *
+ * Isolation (KIP-98): read_uncommitted consumers read up to the high
+ * watermark; read_committed ones (IsolationLevel 1) up to the last stable
+ * offset (no open transaction's data), with the aborted transactions that
+ * overlap the returned range (from the .txnindex) so that they can skip
+ * aborted records. Every answer carries LastStableOffset. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +41,7 @@ typedef struct fetch_state {
     _Atomic int refs;
     bool done;
     int32_t replica_id;      /* >= 0: a follower's fetch */
+    bool read_committed;     /* IsolationLevel 1, not a follower */
     int32_t nparts;
     fetch_part *parts;
 } fetch_state;
@@ -47,15 +54,47 @@ static void release_read(fetch_part *fp)
     fp->rr.fd = -1;
 }
 
+typedef struct aborted_fill {
+    FetchResponse_AbortedTransaction_array *a;
+    int32_t cap;
+} aborted_fill;
+
+static void count_aborted(void *arg, const plog_aborted_txn_t *e)
+{
+    (void)e;
+    ((aborted_fill *)arg)->cap++;
+}
+
+static void add_aborted(void *arg, const plog_aborted_txn_t *e)
+{
+    aborted_fill *f = arg;
+    if (f->a->count < f->cap)
+        f->a->items[f->a->count++] = (FetchResponse_AbortedTransaction){e->producer_id, e->first_offset};
+}
+
+/* The aborted transactions overlapping the records read (read_committed). */
+static void collect_aborted(breq *r, fetch_part *fp)
+{
+    plog_t *log = fp->p->log;
+    int64_t from = fp->in->FetchOffset, upto = fp->rr.next_offset;
+    aborted_fill f = {&fp->out->AbortedTransactions, 0};
+    plog_aborted_txns(log, from, upto, count_aborted, &f);
+    f.a->count = 0;
+    f.a->items = breq_items(r, &FetchResponse_AbortedTransaction_desc, f.cap);
+    plog_aborted_txns(log, from, upto, add_aborted, &f);
+}
+
 /* Read one partition; returns the bytes it contributes. */
-static int64_t read_part(fetch_part *fp, int64_t budget, bool have_data, bool follower)
+static int64_t read_part(fetch_state *fs, fetch_part *fp, int64_t budget, bool have_data)
 {
     release_read(fp);
+    bool follower = fs->replica_id >= 0;
     FetchResponse_PartitionData *out = fp->out;
     partition *p = fp->p;
-    int64_t hw = atomic_load(&p->high_watermark);
+    int64_t hw = atomic_load(&p->high_watermark), lso = partition_last_stable_offset(p);
     out->HighWatermark = hw;
-    out->LastStableOffset = hw;
+    out->LastStableOffset = lso;
+    out->AbortedTransactions.count = fs->read_committed ? 0 : -1;
     out->LogStartOffset = plog_log_start_offset(p->log);
     out->Records = (kbytes_t){(const uint8_t *)"", 0};
     if (fp->diverged)
@@ -63,7 +102,7 @@ static int64_t read_part(fetch_part *fp, int64_t budget, bool have_data, bool fo
     int64_t limit = MIN((int64_t)fp->in->PartitionMaxBytes, budget);
     if (limit <= 0 && have_data)
         return 0;
-    int64_t upto = follower ? plog_log_end_offset(p->log) : hw;
+    int64_t upto = follower ? plog_log_end_offset(p->log) : fs->read_committed ? lso : hw;
     int rc = plog_read(p->log, fp->in->FetchOffset, upto, (uint32_t)MAX(limit, 1), &fp->rr);
     if (rc != STORAGE_OK) {
         out->ErrorCode = rc == STORAGE_ERR_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE_ERROR;
@@ -77,6 +116,8 @@ static int64_t read_part(fetch_part *fp, int64_t budget, bool have_data, bool fo
         return 0;
     }
     out->Records = (kbytes_t){NULL, (int32_t)fp->rr.length}; /* a hole: sent from the file */
+    if (fs->read_committed)
+        collect_aborted(fs->r, fp);
     return fp->rr.length;
 }
 
@@ -93,7 +134,7 @@ static int64_t collect(fetch_state *fs)
             error = true;
             continue;
         }
-        int64_t n = read_part(fp, budget - total, total > 0, fs->replica_id >= 0);
+        int64_t n = read_part(fs, fp, budget - total, total > 0);
         total += n;
         error |= fp->out->ErrorCode != KERR_NONE || fp->diverged;
     }
@@ -306,6 +347,7 @@ breq_rc api_fetch(breq *r)
     fs->reactor = net_conn_reactor(net_req_conn(r->nreq));
     atomic_store(&fs->refs, 1);
     fs->replica_id = req->ReplicaId;
+    fs->read_committed = req->ReplicaId < 0 && req->IsolationLevel == 1;
     net_timer_init(&fs->timer);
     meta_image *img = meta_acquire(r->b->meta);
     resolve(r, fs, img);

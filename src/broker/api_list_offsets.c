@@ -1,26 +1,29 @@
 /* api_list_offsets.c - ListOffsets (key 2) v1-v7: the earliest offset
- * (-2), the latest (-1, the high watermark), the offset of the largest
- * timestamp (-3), or the first offset whose timestamp is >= the one asked. */
+ * (-2), the latest (-1, the high watermark; for read_committed, IsolationLevel
+ * 1, the last stable offset), the offset of the largest timestamp (-3), or
+ * the first offset whose timestamp is >= the one asked (none at or past
+ * the visible end). */
 #include <string.h>
 
 #include "broker/broker_int.h"
 
 enum { TS_LATEST = -1, TS_EARLIEST = -2, TS_MAX_TIMESTAMP = -3 };
 
-static void lookup(partition *p, int64_t ts, ListOffsetsResponse_ListOffsetsPartitionResponse *out)
+static void lookup(partition *p, int64_t ts, bool committed, ListOffsetsResponse_ListOffsetsPartitionResponse *out)
 {
     int64_t off = -1, found_ts = -1;
+    int64_t visible = committed ? partition_last_stable_offset(p) : atomic_load(&p->high_watermark);
     out->LeaderEpoch = p->leader_epoch;
     if (ts == TS_EARLIEST) {
         off = plog_log_start_offset(p->log);
     } else if (ts == TS_LATEST) {
-        off = atomic_load(&p->high_watermark);
+        off = visible;
     } else if (ts == TS_MAX_TIMESTAMP) {
         plog_max_timestamp(p->log, &found_ts, &off);
     } else if (ts >= 0) {
         if (plog_offset_for_timestamp(p->log, ts, &off, &found_ts) != STORAGE_OK)
             out->ErrorCode = KERR_KAFKA_STORAGE_ERROR;
-        if (off >= atomic_load(&p->high_watermark))
+        if (off >= visible)
             off = -1, found_ts = -1; /* not yet visible to consumers */
     } else {
         out->ErrorCode = KERR_INVALID_REQUEST;
@@ -53,7 +56,7 @@ breq_rc api_list_offsets(breq *r)
                                                    &out->ErrorCode);
             if (!p)
                 continue;
-            lookup(p, pin->Timestamp, out);
+            lookup(p, pin->Timestamp, req->IsolationLevel == 1, out);
             partition_put(p);
         }
     }

@@ -12,7 +12,10 @@
  * produce lock, together with the append and the state update: a retry of
  * one of the producer's last batches is answered with its original offset
  * once that is durable, and not appended again; a bad epoch or sequence is
- * refused with INVALID_PRODUCER_EPOCH or OUT_OF_ORDER_SEQUENCE_NUMBER. */
+ * refused with INVALID_PRODUCER_EPOCH or OUT_OF_ORDER_SEQUENCE_NUMBER.
+ * A transactional batch (KIP-98) opens its producer's transaction in the
+ * partition, which holds back the last stable offset until the
+ * coordinator's marker (api_write_txn_markers.c) closes it. */
 #include <string.h>
 
 #include "base/log.h"

@@ -223,7 +223,7 @@ static void compact_one(broker *b, const meta_topic *t, partition *p)
 {
     plog_compact_opts_t o;
     plog_compact_opts_default(&o);
-    o.max_offset = atomic_load(&p->high_watermark);
+    o.max_offset = partition_last_stable_offset(p); /* no open transaction is cleaned (compact.c R10) */
     o.delete_retention_ms = topic_config_long(&b->cfg, t, "delete.retention.ms");
     o.min_lag_ms = topic_config_long(&b->cfg, t, "min.compaction.lag.ms");
     o.max_lag_ms = topic_config_long(&b->cfg, t, "max.compaction.lag.ms");

@@ -33,7 +33,8 @@ enum api_key {
     API_JOIN_GROUP = 11, API_HEARTBEAT = 12, API_LEAVE_GROUP = 13, API_SYNC_GROUP = 14,
     API_DESCRIBE_GROUPS = 15, API_LIST_GROUPS = 16, API_API_VERSIONS = 18,
     API_CREATE_TOPICS = 19, API_DELETE_TOPICS = 20, API_DELETE_RECORDS = 21,
-    API_INIT_PRODUCER_ID = 22, API_OFFSET_FOR_LEADER_EPOCH = 23, API_DESCRIBE_CONFIGS = 32,
+    API_INIT_PRODUCER_ID = 22, API_OFFSET_FOR_LEADER_EPOCH = 23, API_WRITE_TXN_MARKERS = 27,
+    API_DESCRIBE_CONFIGS = 32,
     API_ALTER_CONFIGS = 33, API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_ELECT_LEADERS = 43,
     API_INCREMENTAL_ALTER_CONFIGS = 44, API_ALTER_PARTITION_REASSIGNMENTS = 45,
     API_LIST_PARTITION_REASSIGNMENTS = 46,
@@ -182,6 +183,7 @@ breq_rc api_incremental_alter_configs(breq *r);
 breq_rc api_describe_cluster(breq *r);
 breq_rc api_init_producer_id(breq *r);
 breq_rc api_describe_producers(breq *r);
+breq_rc api_write_txn_markers(breq *r);
 breq_rc api_offset_for_leader_epoch(breq *r);
 breq_rc api_describe_quorum(breq *r);
 breq_rc api_raft(breq *r); /* Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot (controller) */

@@ -220,7 +220,8 @@ static void load_partition(group_coord *c, partition *p, load_stats *st)
             batch_info_t bi;
             if (batch_parse_header(b.data + pos, b.len - pos, &bi) != BATCH_ERR_OK)
                 break;
-            load_batch(c, b.data + pos, bi.size, &a, st);
+            if (!bi.control) /* transaction markers hold no group record */
+                load_batch(c, b.data + pos, bi.size, &a, st);
             pos += bi.size;
         }
         if (next <= off)

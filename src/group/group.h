@@ -403,6 +403,15 @@ typedef void (*group_view_fn)(void *arg, const group *g);
 int16_t group_coord_view(group_coord *c, const char *group_id, group_view_fn fn, void *arg);
 void group_coord_each(group_coord *c, group_view_fn fn, void *arg);
 
+/* A transaction marker was written (acknowledged) to partition of
+ * __consumer_offsets for producer (producer_id, producer_epoch): the
+ * offsets that producer committed in the transaction (TxnOffsetCommit)
+ * become visible on commit, are dropped on abort. The transaction
+ * coordinator's change supplies it; coord_txn.c holds a placeholder that
+ * only logs until then. */
+void group_coord_txn_marker(group_coord *c, int32_t partition, int64_t producer_id, int16_t producer_epoch,
+                            bool commit);
+
 /* DeleteGroups: errs[i] for ids[i]; done(arg) once the tombstones are durable. */
 void group_coord_delete_groups(group_coord *c, const char *const *ids, int16_t *errs, int32_t n,
                                void (*done)(void *arg), void *arg);

@@ -387,3 +387,45 @@ size_t batch_build_end(batch_builder_t *b)
     be32_store(h + BATCH_OFF_CRC, batch_crc_compute(h, size));
     return size;
 }
+
+/* ---- control batches ---------------------------------------------------- */
+
+/* The first record of control batch b; false when there is none. */
+static bool control_record(const batch_info_t *b, batch_record_t *rec)
+{
+    if (!b->control || b->records_count < 1)
+        return false;
+    batch_iter_t it;
+    return batch_iter_init(&it, b->data, b->size) && batch_iter_next(&it, rec);
+}
+
+int batch_control_type(const batch_info_t *b)
+{
+    batch_record_t rec;
+    if (!control_record(b, &rec) || rec.key_len < BATCH_CONTROL_KEY_BYTES)
+        return -1;
+    return (int16_t)be16_load(rec.key + 2);
+}
+
+int32_t batch_control_coordinator_epoch(const batch_info_t *b)
+{
+    batch_record_t rec;
+    if (!control_record(b, &rec) || rec.value_len < BATCH_CONTROL_VALUE_BYTES)
+        return -1;
+    return (int32_t)be32_load(rec.value + 2);
+}
+
+size_t batch_build_marker(buf_t *out, int64_t producer_id, int16_t producer_epoch, bool commit,
+                          int32_t coordinator_epoch, int64_t timestamp)
+{
+    uint8_t key[BATCH_CONTROL_KEY_BYTES], value[BATCH_CONTROL_VALUE_BYTES];
+    be16_store(key, 0);
+    be16_store(key + 2, commit ? BATCH_CONTROL_COMMIT : BATCH_CONTROL_ABORT);
+    be16_store(value, 0);
+    be32_store(value + 2, (uint32_t)coordinator_epoch);
+    batch_builder_t b;
+    batch_build_begin(&b, out, 0, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL, timestamp, producer_id,
+                      producer_epoch, -1);
+    batch_build_add(&b, timestamp, key, sizeof key, value, sizeof value, NULL, 0);
+    return batch_build_end(&b);
+}

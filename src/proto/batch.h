@@ -246,6 +246,28 @@ bool batch_iter_init(batch_iter_t *it, const uint8_t *p, size_t size);
 /* Next record; false at the end or on malformed data (it->failed set). */
 bool batch_iter_next(batch_iter_t *it, batch_record_t *rec);
 
+/* ---- control batches (KIP-98 transaction markers) --------------------- */
+
+/* A control batch (attributes transactional | control) holds one record
+ * whose key is version (i16, 0) + type (i16) and, for the two marker
+ * types, whose value is version (i16, 0) + coordinator epoch (i32). */
+#define BATCH_CONTROL_ABORT 0
+#define BATCH_CONTROL_COMMIT 1
+#define BATCH_CONTROL_KEY_BYTES 4
+#define BATCH_CONTROL_VALUE_BYTES 6
+
+/* The type of control batch b (its first record's key), or -1 when b is
+ * not a control batch or its record cannot be read. b->data must hold the
+ * whole batch (b->size bytes). */
+int batch_control_type(const batch_info_t *b);
+/* The coordinator epoch of a marker's value, or -1 when unreadable. */
+int32_t batch_control_coordinator_epoch(const batch_info_t *b);
+/* Appends a transaction marker (COMMIT when commit, else ABORT) of
+ * producer (producer_id, producer_epoch) to out, base offset 0; returns
+ * its size. */
+size_t batch_build_marker(buf_t *out, int64_t producer_id, int16_t producer_epoch, bool commit,
+                          int32_t coordinator_epoch, int64_t timestamp);
+
 /* ---- building uncompressed batches ------------------------------------ */
 
 typedef struct batch_header_kv {

@@ -259,18 +259,6 @@ static void build_request(fetcher *f, fpart *parts, int32_t n, arena_t *a, Fetch
 
 /* ---- step 4: the answer --------------------------------------------------- */
 
-/* Under produce_lock: the producer state follows the log after a truncation. */
-static void rebuild_producers(partition *p)
-{
-    txn_state_free(p->producers);
-    p->producers = txn_state_new();
-    int rc = txn_state_load(p->producers, p->log, replica_fs(p->mgr), plog_dir(p->log), clock_wall_ms(),
-                            replica_expiration_ms(p->mgr));
-    if (rc != STORAGE_OK)
-        log_error("replica", "cannot rebuild producer state topic=%s partition=%d err=\"%s\"", p->topic, p->index,
-                  storage_strerror(rc));
-}
-
 /* Under produce_lock: cut the log at offset (a divergence, or out of range
  * below the leader's log start when full). */
 static void truncate_to(partition *p, int64_t offset, bool full)
@@ -287,7 +275,7 @@ static void truncate_to(partition *p, int64_t offset, bool full)
         atomic_store(&p->high_watermark, end);
     if (atomic_load(&p->durable_end) > end)
         atomic_store(&p->durable_end, end);
-    rebuild_producers(p);
+    replica_load_producers(p); /* the producer state follows the log */
     log_info("replica", "truncated topic=%s partition=%d to=%lld", p->topic, p->index, (long long)end);
 }
 
@@ -316,7 +304,7 @@ static size_t append_batches(partition *p, kbytes_t recs)
     for (size_t q = start; q < pos; q += bi.size) {
         batch_parse_header(data + q, pos - q, &bi);
         if (bi.producer_id >= 0)
-            txn_state_apply(p->producers, &bi, bi.base_offset, batch_info_last_offset(&bi));
+            replica_apply_batch(p, &bi, bi.base_offset, batch_info_last_offset(&bi));
     }
     return pos - start;
 }

@@ -295,7 +295,9 @@ static void append_locked(partition *p, const partition_append_req *rq, partitio
     int32_t epoch = atomic_load(&p->leader_epoch);
     txn_verdict v = {0};
     if (rq->first && rq->first->producer_id >= 0) {
-        v = txn_state_check(p->producers, rq->first);
+        v = rq->first->control ? txn_state_check_marker(p->producers, rq->first,
+                                                        batch_control_coordinator_epoch(rq->first))
+                               : txn_state_check(p->producers, rq->first);
         if (v.err != KERR_NONE) {
             out->err = v.err;
             out->msg = v.msg;
@@ -317,7 +319,7 @@ static void append_locked(partition *p, const partition_append_req *rq, partitio
         return;
     }
     if (rq->first && rq->first->producer_id >= 0)
-        txn_state_apply(p->producers, rq->first, out->res.base_offset, out->res.last_offset);
+        replica_apply_batch(p, rq->first, out->res.base_offset, out->res.last_offset);
 }
 
 void partition_append(partition *p, const partition_append_req *rq, partition_append_res *out)

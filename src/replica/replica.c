@@ -305,13 +305,9 @@ static partition *open_partition(replica_mgr *m, const meta_topic *t, const meta
     pthread_mutex_init(&p->wlock, NULL);
     pthread_mutex_init(&p->produce_lock, NULL);
     p->producers = txn_state_new();
-    if (rc == STORAGE_OK) {
-        int lrc = txn_state_load(p->producers, log, m->fs, plog_dir(log), clock_wall_ms(),
-                                 atomic_load(&m->producer_id_expiration_ms));
-        if (lrc != STORAGE_OK)
-            log_error("replica", "cannot rebuild producer state topic=%s partition=%d err=\"%s\"", t->name,
-                      mp->index, storage_strerror(lrc));
-    }
+    atomic_store(&p->first_unstable, INT64_MAX);
+    if (rc == STORAGE_OK)
+        replica_load_producers(p);
     uint8_t id[16];
     if (plog_topic_id(log, id) != STORAGE_OK)
         plog_set_topic_id(log, t->id.b);
@@ -569,4 +565,31 @@ void partition_note_append(partition *p, size_t bytes)
         txn_snapshot_write(p->mgr->fs, plog_dir(p->log), &snap);
     buf_free(&snap);
     atomic_store(&p->snapshotting, false);
+}
+
+void replica_load_producers(partition *p)
+{
+    txn_state_free(p->producers);
+    p->producers = txn_state_new();
+    int rc = txn_state_load(p->producers, p->log, p->mgr->fs, plog_dir(p->log), clock_wall_ms(),
+                            replica_expiration_ms(p->mgr));
+    if (rc != STORAGE_OK)
+        log_error("replica", "cannot rebuild producer state topic=%s partition=%d err=\"%s\"", p->topic, p->index,
+                  storage_strerror(rc));
+    atomic_store(&p->first_unstable, txn_state_first_unstable(p->producers));
+}
+
+void replica_apply_batch(partition *p, const batch_info_t *b, int64_t first, int64_t last)
+{
+    int rc = txn_state_apply_log(p->producers, p->log, b, first, last);
+    if (rc != STORAGE_OK)
+        log_error("replica", "cannot index an aborted transaction topic=%s partition=%d err=\"%s\"", p->topic,
+                  p->index, storage_strerror(rc));
+    atomic_store(&p->first_unstable, txn_state_first_unstable(p->producers));
+}
+
+int64_t partition_last_stable_offset(partition *p)
+{
+    int64_t hw = atomic_load(&p->high_watermark), first = atomic_load(&p->first_unstable);
+    return first < hw ? first : hw;
 }

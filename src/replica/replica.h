@@ -17,7 +17,9 @@
  * (txn.h), rebuilt from its snapshot and log when the partition opens and
  * snapshotted every TXN_SNAPSHOT_INTERVAL_BYTES of appends and at clean
  * close. Appends of idempotent batches hold produce_lock across the check,
- * the append and the state update, so those three are atomic.
+ * the append and the state update, so those three are atomic. The state
+ * also tracks open transactions (the last stable offset) and writes the
+ * log's aborted-transaction index, on leaders and followers alike.
  *
  * References: replica_get returns a counted reference; partition_put drops
  * it. A removed partition stays valid while referenced; when the last
@@ -86,6 +88,7 @@ typedef struct partition {
     struct replica_mgr *mgr;
     pthread_mutex_t produce_lock; /* leadership check + idempotence check + append + state update */
     txn_state *producers;    /* guarded by produce_lock */
+    _Atomic int64_t first_unstable; /* txn_state_first_unstable(producers), published under produce_lock */
     _Atomic bool snapshotting; /* a producer snapshot is being written */
     struct partition *reap_next; /* the reaper's queue, once unreferenced */
     /* Replication state, guarded by rlock (leader.c). */
@@ -188,6 +191,11 @@ void partition_await(partition *p, int64_t upto, int acks, int32_t min_isr, int6
  * checkpoint, e.g. a raised log start) and calls done(arg, err) on the
  * flusher thread once it is durable. */
 void partition_sync(partition *p, partition_acked_fn done, void *arg);
+
+/* The last stable offset (KIP-98): min(first offset of an open
+ * transaction, high watermark). Consumers reading committed data stop
+ * there. Any thread. */
+int64_t partition_last_stable_offset(partition *p);
 
 /* Leadership of p here: KERR_NONE when this node leads at epoch (-1: any
  * epoch), else NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH (epoch older

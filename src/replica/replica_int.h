@@ -37,6 +37,12 @@ void replica_adopt_isr(partition *p, int32_t partition_epoch, const int32_t *isr
 void replica_leader_tick(partition *p, int64_t now, int64_t lag_ms);
 void replica_become_leader(partition *p, int64_t now);
 void replica_check(partition *p);
+/* Under produce_lock (or before p is shared): (re)builds p's producer
+ * state from its log, and publishes its first unstable offset. */
+void replica_load_producers(partition *p);
+/* Under produce_lock: applies batch b, stored at [first, last], to the
+ * producer state (and the log's transaction index). */
+void replica_apply_batch(partition *p, const batch_info_t *b, int64_t first, int64_t last);
 
 /* hwcheck.c: DATA_DIR/replication-offset-checkpoint */
 #define REPLICA_HW_CHECKPOINT_MS 5000 /* replica.high.watermark.checkpoint.interval.ms */

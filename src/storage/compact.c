@@ -54,7 +54,9 @@
  *     horizon removes it. Records past E are never removed.
  *  R5 Keyless records are kept.
  *  R6 maxTimestamp is recomputed over the kept records (CreateTime).
- *  R7 Control batches (transaction markers) are kept whole.
+ *  R7 Control batches (transaction markers) are kept whole, but for R11,
+ *     and with them the new segment keeps its group's .txnindex entries
+ *     (txnindex.c).
  *  R8 A compressed batch follows R1-R7 and R9 on its decompressed
  *     records; a rewrite compresses its kept records again with the same
  *     codec (a rewrite with none left is a bare uncompressed header). One
@@ -65,6 +67,18 @@
  *  R9 An idempotent batch whose records are all removed is kept as a bare
  *     header when it is its producer's last batch in the new segment, so
  *     the producer state rebuilt from the log keeps its last sequence.
+ *  R10 A transactional batch of an aborted transaction (its producer's
+ *     next ABORT marker at or after it has a first offset at or before
+ *     it, per the .txnindex) is dropped whole, except as R9 keeps a
+ *     producer's last batch. The caller keeps max_offset at or below the
+ *     last stable offset, so no open transaction is cleaned.
+ *  R11 A marker (COMMIT or ABORT) whose transaction has no batch left
+ *     (no transactional batch of its producer kept since the producer's
+ *     previous marker in this pass, which walks from the log start) and
+ *     that is not its producer's last batch is stamped with a delete
+ *     horizon like a tombstone (R4) and removed by a pass after it, with
+ *     its .txnindex entry (Kafka's rule for markers). When the pass's
+ *     producer maps are full, markers are kept.
  *  Invariant: after a pass, every record below E superseded by a record in
  *  the map's range is gone (unreadable batches aside); by induction, below C
  *  no superseded record is left, which is what makes R4 safe.
@@ -400,7 +414,7 @@ static int writer_add(cwriter_t *w, const batch_info_t *b, bool changed)
 static void writer_discard(cwriter_t *w)
 {
     if (w->changed) {
-        static const char *const exts[] = {".log", ".index", ".timeindex"};
+        static const char *const exts[] = SEG_FILE_EXTS;
         for (size_t i = 0; i < ARRAY_LEN(exts); i++) {
             char p[SEG_PATH_MAX];
             cleaned_path(p, sizeof p, w->ps->log->dir, w->ns->base, exts[i]);
@@ -519,7 +533,7 @@ static int swap_files_locked(plog_t *log, seg_t **grp, int n, const char *swp)
     int rc = 0;
     for (int k = n - 1; k >= 1 && rc == 0; k--)
         rc = seg_unlink_files(fs, log->dir, grp[k]->base);
-    static const char *const idx[] = {".index", ".timeindex"};
+    static const char *const idx[] = SEG_INDEX_EXTS;
     for (size_t k = 0; k < ARRAY_LEN(idx) && rc == 0; k++) {
         cleaned_path(from, sizeof from, log->dir, grp[0]->base, idx[k]);
         seg_path(to, sizeof to, log->dir, grp[0]->base, idx[k]);
@@ -591,6 +605,25 @@ static int swap_group(pass_t *ps, seg_t **grp, int n, int64_t next, seg_t *ns, b
     return rc < 0 ? STORAGE_ERR_FAILED : STORAGE_OK;
 }
 
+static bool marker_dropped(const cpass_t *cp, int64_t offset)
+{
+    for (uint32_t i = 0; i < cp->ndropped_aborts; i++)
+        if (cp->dropped_aborts[i] == offset)
+            return true;
+    return false;
+}
+
+/* R7, R11: the group's aborted transactions whose markers stay. */
+static void keep_txn_index(pass_t *ps, seg_t **grp, int n, seg_t *ns)
+{
+    pthread_mutex_lock(&ps->log->mu);
+    for (int k = 0; k < n; k++)
+        for (uint32_t e = 0; e < grp[k]->txn_n; e++)
+            if (!marker_dropped(&ps->cp, grp[k]->txns[e].last_offset))
+                seg_txn_push(ns, &grp[k]->txns[e]);
+    pthread_mutex_unlock(&ps->log->mu);
+}
+
 /* Cleans, writes and swaps the group segs[i, j). A group left with nothing
  * goes, except the first (it holds the log start); an empty segment in the
  * middle would hide the next one from reads. */
@@ -611,6 +644,7 @@ static int clean_group(pass_t *ps, int i, int j)
     for (int k = 0; k < n && rc == STORAGE_OK && !ps->aborted; k++)
         rc = clean_segment(&w, grp[k], ps->pl.sizes[i + k], &pids, pid_overflow);
     kmap_free(&pids);
+    keep_txn_index(ps, grp, n, w.ns);
     bool go = rc == STORAGE_OK && !ps->aborted && w.changed, empty = w.ns->size == 0 && i > 0;
     if (go && !empty)
         rc = writer_finish(&w) < 0 ? STORAGE_ERR_IO : STORAGE_OK;
@@ -688,6 +722,19 @@ static void finish_pass(pass_t *ps, int rc)
                  ps->st->bytes_written);
 }
 
+static void add_aborted(void *arg, const plog_aborted_txn_t *e)
+{
+    cpass_t *cp = arg;
+    cp->aborted = xrealloc(cp->aborted, (cp->naborted + 1) * sizeof *cp->aborted);
+    cp->aborted[cp->naborted++] = *e;
+}
+
+/* R10: the log's aborted transactions, by marker offset. */
+static void collect_aborted(plog_t *log, cpass_t *cp)
+{
+    plog_aborted_txns(log, 0, INT64_MAX, add_aborted, cp);
+}
+
 int plog_compact(plog_t *log, const plog_compact_opts_t *opts, plog_compact_stats_t *st)
 {
     plog_compact_stats_t local;
@@ -709,10 +756,17 @@ int plog_compact(plog_t *log, const plog_compact_opts_t *opts, plog_compact_stat
     ps.cp = (cpass_t){.dirty_start = dirty_start, .now_ms = now, .next_horizon_ms = INT64_MAX,
                       .delete_retention_ms = MAX(opts->delete_retention_ms, (int64_t)0)};
     kmap_init(&ps.cp.map, (size_t)MAX(opts->map_bytes, (int64_t)0));
+    collect_aborted(log, &ps.cp);
+    kmap_init(&ps.cp.txn_data, COMPACT_TXN_MAP_BYTES);
+    kmap_init(&ps.cp.txn_marks, COMPACT_TXN_MAP_BYTES);
     rc = build_map(&ps);
     if (rc == STORAGE_OK && !ps.aborted)
         rc = clean_groups(&ps);
     kmap_free(&ps.cp.map);
+    free(ps.cp.aborted);
+    free(ps.cp.dropped_aborts);
+    kmap_free(&ps.cp.txn_data);
+    kmap_free(&ps.cp.txn_marks);
     finish_pass(&ps, rc);
     plan_free(&ps.pl);
     return rc;

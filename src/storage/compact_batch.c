@@ -323,9 +323,9 @@ static void put_record(buf_t *out, const batch_record_t *r, int64_t base_ts)
     buf_put(out, r->headers, r->headers_len);
 }
 
-/* Writes b with only its kept records (R6): same baseOffset,
- * lastOffsetDelta, producer fields and epoch; a new CRC. */
-static void rewrite(const cpass_t *p, const batch_info_t *b, bool stamp, buf_t *out)
+/* Writes b with only its kept records (R6; every record when keep_all):
+ * same baseOffset, lastOffsetDelta, producer fields and epoch; a new CRC. */
+static void rewrite(const cpass_t *p, const batch_info_t *b, bool stamp, bool keep_all, buf_t *out)
 {
     size_t at = out->len;
     buf_put(out, b->data, BATCH_HEADER_BYTES);
@@ -336,7 +336,7 @@ static void rewrite(const cpass_t *p, const batch_info_t *b, bool stamp, buf_t *
     batch_record_t rec;
     CK_ASSERT(batch_iter_init(&it, b->data, b->size));
     while (batch_iter_next(&it, &rec)) {
-        if (record_fate(p, b, &rec, &h, &unused) != FATE_KEEP)
+        if (!keep_all && record_fate(p, b, &rec, &h, &unused) != FATE_KEEP)
             continue;
         put_record(out, &rec, base_ts);
         max_ts = MAX(max_ts, rec.timestamp);
@@ -418,14 +418,88 @@ static enum compact_verdict verdict(cpass_t *p, const batch_info_t *b, bool last
         return COMPACT_KEEP;
     if (t.kept == 0 && !(b->producer_id >= 0 && last_of_producer))
         return COMPACT_DROP;
-    rewrite(p, b, t.stamp, out);
+    rewrite(p, b, t.stamp, false, out);
     return COMPACT_REWRITE;
+}
+
+/* b's records belong to a transaction that was aborted (R10). */
+static bool aborted_data(const cpass_t *p, const batch_info_t *b)
+{
+    if (!b->transactional || b->control || b->producer_id < 0)
+        return false;
+    uint32_t lo = 0, hi = p->naborted; /* the first marker at or after b */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p->aborted[mid].last_offset < b->base_offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t i = lo; i < p->naborted; i++)
+        if (p->aborted[i].producer_id == b->producer_id)
+            return p->aborted[i].first_offset <= b->base_offset;
+    return false;
+}
+
+/* Records offset for b's producer in m; false when m is full. */
+static bool note_producer(cpass_t *p, kmap_t *m, const batch_info_t *b, int64_t offset)
+{
+    if (p->txn_maps_full || !kmap_fits(m, 1, sizeof b->producer_id)) {
+        p->txn_maps_full = true;
+        return false;
+    }
+    kmap_put(m, &b->producer_id, sizeof b->producer_id, offset);
+    return true;
+}
+
+/* R11: a marker whose transaction has no record left in the log. */
+static enum compact_verdict marker_verdict(cpass_t *p, const batch_info_t *b, bool last_of_producer, buf_t *out)
+{
+    int64_t data = kmap_get(&p->txn_data, &b->producer_id, sizeof b->producer_id);
+    int64_t prev = kmap_get(&p->txn_marks, &b->producer_id, sizeof b->producer_id);
+    if (!note_producer(p, &p->txn_marks, b, b->base_offset) || data > prev || last_of_producer)
+        return COMPACT_KEEP;
+    bool has = (b->attributes & BATCH_ATTR_DELETE_HORIZON) != 0;
+    int64_t h = has ? b->base_timestamp : stamp_horizon(p);
+    if (has && p->now_ms >= h) {
+        if (batch_control_type(b) == BATCH_CONTROL_ABORT) {
+            p->dropped_aborts = xrealloc(p->dropped_aborts, (p->ndropped_aborts + 1) * sizeof *p->dropped_aborts);
+            p->dropped_aborts[p->ndropped_aborts++] = b->base_offset;
+        }
+        p->records_removed += b->records_count;
+        return COMPACT_DROP;
+    }
+    p->next_horizon_ms = MIN(p->next_horizon_ms, h);
+    if (has)
+        return COMPACT_KEEP;
+    rewrite(p, b, true, true, out);
+    return COMPACT_REWRITE;
+}
+
+#define TXN_UNDECIDED (-1)
+
+/* R10, R11: transactional data and markers. TXN_UNDECIDED when the
+ * transaction rules leave b to the usual ones. */
+static int txn_verdict(cpass_t *p, const batch_info_t *b, bool last_of_producer, buf_t *out)
+{
+    if (b->control)
+        return b->producer_id >= 0 && b->codec == BATCH_CODEC_NONE && batch_control_type(b) >= 0
+                   ? marker_verdict(p, b, last_of_producer, out)
+                   : COMPACT_KEEP; /* R7 */
+    if (aborted_data(p, b) && !last_of_producer) {
+        p->records_removed += b->records_count;
+        return COMPACT_DROP; /* R10 */
+    }
+    if (b->transactional && b->producer_id >= 0)
+        note_producer(p, &p->txn_data, b, batch_info_last_offset(b)); /* kept, whatever its records' fate */
+    return TXN_UNDECIDED;
 }
 
 enum compact_verdict compact_batch(cpass_t *p, const batch_info_t *b, bool last_of_producer, buf_t *out)
 {
-    if (b->control)
-        return COMPACT_KEEP; /* R7 */
+    int tv = txn_verdict(p, b, last_of_producer, out);
+    if (tv != TXN_UNDECIDED)
+        return (enum compact_verdict)tv;
     if (b->codec == BATCH_CODEC_NONE)
         return verdict(p, b, last_of_producer, out);
     buf_t tmp;

@@ -430,7 +430,7 @@ void plog_get_config(plog_t *log, plog_config_t *out)
     pthread_mutex_unlock(&log->mu);
 }
 
-/* Asserts the invariants of segment.c's header (I1-I5). */
+/* Asserts the invariants of segment.c's header (I1-I5) and txnindex.c's (T1-T2). */
 void plog_check_locked(const plog_t *log)
 {
     CK_ASSERT(log->nsegs >= 1);
@@ -442,6 +442,7 @@ void plog_check_locked(const plog_t *log)
         CK_ASSERT(s->synced <= s->size && s->base <= s->end);
         CK_ASSERT(i + 1 == log->nsegs || (s->sealed && s->end <= log->segs[i + 1]->base));
         CK_ASSERT(s->idx_n == 0 || s->idx[s->idx_n - 1].pos < s->size);
+        seg_txn_check(s);
     }
 }
 
@@ -465,6 +466,7 @@ static plog_t *log_new(const char *dir, const plog_config_t *cfg, sfs_t *fs)
     log->fs = fs;
     log->oldest_unflushed_ms = -1;
     log->damaged_from = log->damaged_to = -1;
+    log->txn_rebuild_from = INT64_MAX;
     if (cfg)
         log->cfg = *cfg;
     else
@@ -522,7 +524,8 @@ static int list_entry(void *arg, const char *name, bool is_dir)
             l->bases = xrealloc(l->bases, (size_t)l->cap * sizeof *l->bases);
         }
         l->bases[l->n++] = base;
-    } else if (seg_parse_name(name, &base, &ext) && (!strcmp(ext, ".index") || !strcmp(ext, ".timeindex"))) {
+    } else if (seg_parse_name(name, &base, &ext) && (!strcmp(ext, ".index") || !strcmp(ext, ".timeindex") ||
+                                                        !strcmp(ext, SEG_TXN_INDEX_EXT))) {
         push_name(l, name); /* kept below when its .log exists */
     }
     return 0;
@@ -716,6 +719,8 @@ static int recover_segments(plog_t *log, const listing_t *l, int64_t rp)
             return r;
         seg_t *s = log->segs[log->nsegs - 1];
         s->idx_unsynced = scanned; /* rewrite + sync */
+        if (scanned || seg_load_txn_index(s, log->dir) != 0)
+            plog_txn_index_mark_rebuild(log, s);
         if (!torn && i + 1 < l->n && l->bases[i + 1] > rp && s->end != l->bases[i + 1]) {
             /* an unsynced sealed segment lost its tail at a batch boundary
              * while the next one kept data: the log ends here */
@@ -845,7 +850,7 @@ int plog_open(const char *dir, const plog_config_t *cfg, sfs_t *fs, bool create,
 /* Syncs the index files of a sealed segment. */
 static int sync_index_files(plog_t *log, int64_t base)
 {
-    static const char *const exts[] = {".index", ".timeindex"};
+    static const char *const exts[] = SEG_INDEX_EXTS;
     for (size_t i = 0; i < ARRAY_LEN(exts); i++) {
         char p[SEG_PATH_MAX];
         int fd;

@@ -63,6 +63,7 @@ static int cut_locked(plog_t *log, seg_t *s, uint64_t pos, int64_t new_end)
         s->idx_n--;
     while (s->tidx_n && s->base + s->tidx[s->tidx_n - 1].rel >= new_end)
         s->tidx_n--;
+    seg_txn_truncate(s, new_end);
     s->end = new_end;
     s->sealed = false;
     s->idx_unsynced = false;
@@ -72,6 +73,8 @@ static int cut_locked(plog_t *log, seg_t *s, uint64_t pos, int64_t new_end)
     seg_path(p, sizeof p, log->dir, s->base, ".index");
     log->fs->unlink(log->fs, p);
     seg_path(p, sizeof p, log->dir, s->base, ".timeindex");
+    log->fs->unlink(log->fs, p);
+    seg_path(p, sizeof p, log->dir, s->base, SEG_TXN_INDEX_EXT);
     log->fs->unlink(log->fs, p);
     return recompute_tail(s) < 0 ? STORAGE_ERR_IO : STORAGE_OK;
 }

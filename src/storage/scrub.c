@@ -309,7 +309,7 @@ static int cut_segment(const char *dir, int64_t base, uint64_t pos, FILE *out)
     int r = fd < 0 || ftruncate(fd, (off_t)pos) != 0 || fsync(fd) != 0 ? -1 : 0;
     if (fd >= 0)
         close(fd);
-    static const char *const idx[] = {".index", ".timeindex"};
+    static const char *const idx[] = SEG_INDEX_EXTS;
     for (size_t i = 0; i < ARRAY_LEN(idx); i++) {
         seg_path(p, sizeof p, dir, base, idx[i]);
         unlink(p);
@@ -345,7 +345,7 @@ static int repair_from(const char *dir, seg_t *s, int64_t from, uint64_t pos, co
         return 2;
     if (pos < s->size && save_tail(s, aside, pos, out) < 0)
         return 2;
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    static const char *const exts[] = SEG_FILE_EXTS;
     for (int k = 0; k < nlater; k++)
         for (size_t e = 0; e < ARRAY_LEN(exts); e++) {
             char name[64];

@@ -19,6 +19,9 @@
  *                                     0  8  max timestamp so far (i64 BE)
  *                                     8  4  relative offset (u32 BE) of the
  *                                           batch (its last offset) holding it
+ *   00000000000000000000.txnindex   aborted transactions whose ABORT marker
+ *                                   the segment holds, 34-byte entries
+ *                                   (format and recovery: txnindex.c)
  *   leader-epoch-checkpoint         Kafka text: "0\n<n>\n" + n lines
  *                                   "<epoch> <start offset>\n"
  *   partition.metadata              Kafka text: "version: 0\ntopic_id: <id>\n"
@@ -191,12 +194,13 @@ void seg_unref(seg_t *s)
         s->fs->close(s->fs, s->fd);
     free(s->idx);
     free(s->tidx);
+    free(s->txns);
     free(s);
 }
 
 int seg_unlink_files(sfs_t *fs, const char *dir, int64_t base)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    static const char *const exts[] = SEG_FILE_EXTS;
     int first_err = 0;
     for (size_t i = 0; i < ARRAY_LEN(exts); i++) {
         char p[SEG_PATH_MAX];
@@ -388,6 +392,18 @@ int seg_write_indexes_as(seg_t *s, const char *dir, const char *suffix, bool syn
     seg_path(p, sizeof p, dir, s->base, ext);
     if (r == 0)
         r = write_file(s->fs, p, buf, (size_t)s->tidx_n * TIDX_ENTRY_BYTES, sync);
+    free(buf);
+    return r == 0 ? seg_write_txn_index(s, dir, suffix, sync) : r;
+}
+
+int seg_write_txn_index(seg_t *s, const char *dir, const char *suffix, bool sync)
+{
+    char p[SEG_PATH_MAX], ext[64];
+    size_t n;
+    uint8_t *buf = seg_txn_encode(s, &n);
+    snprintf(ext, sizeof ext, "%s%s", SEG_TXN_INDEX_EXT, suffix);
+    seg_path(p, sizeof p, dir, s->base, ext);
+    int r = write_file(s->fs, p, buf, n, sync);
     free(buf);
     return r;
 }

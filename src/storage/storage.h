@@ -7,7 +7,7 @@
  *              sync, crash = drop what was not synced, possibly torn).
  *   plog_*     one partition's log: DATA_DIR/<topic>-<partition>/ with
  *              Kafka's segment layout (.log, .index, .timeindex),
- *              leader-epoch-checkpoint and partition.metadata. Open with
+ *              .txnindex, leader-epoch-checkpoint and partition.metadata. Open with
  *              recovery, append, read (file ranges for sendfile), roll,
  *              retention, delete-records, truncation, timestamp lookup,
  *              compaction (cleanup.policy=compact, compact.c).
@@ -358,7 +358,7 @@ int plog_truncate_fully(plog_t *log, int64_t offset);
 #define PLOG_MIN_DIRTY_RATIO_DEFAULT 0.5                       /* min.cleanable.dirty.ratio */
 
 typedef struct plog_compact_opts {
-    int64_t max_offset;          /* clean nothing at or past it: the high watermark */
+    int64_t max_offset;          /* clean nothing at or past it: the last stable offset */
     int64_t delete_retention_ms; /* tombstones live this long after their first cleaning */
     double min_dirty_ratio;      /* run when dirty / cleanable bytes reaches it */
     int64_t min_lag_ms;          /* min.compaction.lag.ms: younger segments wait */
@@ -402,6 +402,40 @@ int plog_compact(plog_t *log, const plog_compact_opts_t *opts, plog_compact_stat
  * KCODEC_MAX_OUT_DEFAULT bytes (KEYS_UNREADABLE: CORRUPT_MESSAGE). */
 enum plog_keys { PLOG_KEYS_OK, PLOG_KEYS_MISSING, PLOG_KEYS_UNREADABLE };
 enum plog_keys plog_compact_check_keys(const uint8_t *data, size_t len);
+
+/* ---- aborted transactions (.txnindex, txnindex.c) ------------------------ */
+
+/* One aborted transaction (Kafka's AbortedTxn). */
+typedef struct plog_aborted_txn {
+    int64_t producer_id;
+    int64_t first_offset;       /* its first batch */
+    int64_t last_offset;        /* its ABORT marker */
+    int64_t last_stable_offset; /* once it was closed */
+} plog_aborted_txn_t;
+
+#define PLOG_TXN_ENTRY_BYTES 34
+
+/* Records an aborted transaction in the index of the segment holding its
+ * marker (the producer state calls it, txn.h). Idempotent: an entry whose
+ * marker is not beyond the segment's newest is ignored, as is one outside
+ * the log. */
+int plog_txn_index_add(plog_t *log, const plog_aborted_txn_t *e);
+/* Calls fn (under the log's lock: copy, do not call the log) for each
+ * aborted transaction overlapping [from, upto): last_offset >= from and
+ * first_offset < upto, in marker order. Returns how many. */
+typedef void (*plog_aborted_fn)(void *arg, const plog_aborted_txn_t *e);
+int plog_aborted_txns(plog_t *log, int64_t from, int64_t upto, plog_aborted_fn fn, void *arg);
+/* The lowest offset from which recovery found the index missing, torn or
+ * unknown (INT64_MAX: none); the producer state's replay rebuilds it and
+ * then calls plog_txn_index_rebuilt, which writes the rebuilt files. */
+int64_t plog_txn_index_rebuild_from(plog_t *log);
+int plog_txn_index_rebuilt(plog_t *log);
+/* The file format (for tools and fuzzing): one entry, and a whole file of
+ * a segment [base, end). STORAGE_ERR_FORMAT for a torn or invalid file;
+ * else *out (malloc'ed, free it) holds *count entries. */
+void plog_txn_entry_encode(const plog_aborted_txn_t *e, uint8_t out[PLOG_TXN_ENTRY_BYTES]);
+int plog_txn_index_decode(const uint8_t *p, size_t n, int64_t base, int64_t end, plog_aborted_txn_t **out,
+                          uint32_t *count);
 
 /* ---- leader epochs (leader-epoch-checkpoint) ---------------------------- */
 

@@ -24,6 +24,10 @@
 #define CKPT_MAGIC "chronik-checkpoint"
 #define CKPT_VERSION 1
 #define SMALL_FILE_MAX (64 * 1024)
+#define SEG_TXN_INDEX_EXT ".txnindex"
+/* A segment's index files, and all its files (.log first). */
+#define SEG_INDEX_EXTS {".index", ".timeindex", SEG_TXN_INDEX_EXT}
+#define SEG_FILE_EXTS {".log", ".index", ".timeindex", SEG_TXN_INDEX_EXT}
 
 typedef struct idx_entry {
     uint32_t rel;   /* last offset of the batch at pos, minus the segment base */
@@ -57,6 +61,9 @@ typedef struct seg {
     uint64_t bytes_since_index;
     bool sealed;          /* not the active segment */
     bool idx_unsynced;    /* index files written, not yet synced */
+    plog_aborted_txn_t *txns; /* the .txnindex (txnindex.c), by marker offset */
+    uint32_t txn_n, txn_cap;
+    bool txn_dirty;       /* sealed, with entries its file lacks */
     atomic_int refs;      /* the log's list holds one; readers one each */
 } seg_t;
 
@@ -114,6 +121,7 @@ struct plog {
     uint64_t clean_gen;        /* trunc_gen clean_offset belongs to */
     int64_t clean_horizon_ms;  /* earliest delete horizon of a kept tombstone; 0 none */
     bool cleaning;             /* a compaction pass runs */
+    int64_t txn_rebuild_from;  /* txnindex.c: indexes to rebuild from here; INT64_MAX none */
 };
 
 /* ---- segment.c ---------------------------------------------------------- */
@@ -176,6 +184,20 @@ int walker_header(walker_t *w, uint64_t pos, batch_info_t *b);
 /* First batch at or after from whose last offset is >= offset. */
 int walker_find(walker_t *w, uint64_t from, int64_t offset, uint64_t *pos, batch_info_t *b);
 
+/* ---- txnindex.c ------------------------------------------------------------ */
+void seg_txn_push(seg_t *s, const plog_aborted_txn_t *e);
+/* Drops the entries whose marker is at or after end. */
+void seg_txn_truncate(seg_t *s, int64_t end);
+/* The file's bytes (malloc'ed), *n long. */
+uint8_t *seg_txn_encode(const seg_t *s, size_t *n);
+/* Loads <base>.txnindex for a segment whose end is known: 0, or -errno
+ * (-EINVAL: torn or invalid). */
+int seg_load_txn_index(seg_t *s, const char *dir);
+int seg_write_txn_index(seg_t *s, const char *dir, const char *suffix, bool sync);
+/* Under mu, at open: s's index must be rebuilt (emptied now). */
+void plog_txn_index_mark_rebuild(plog_t *log, seg_t *s);
+void seg_txn_check(const seg_t *s);
+
 /* ---- scrub.c ----------------------------------------------------------------- */
 /* A damaged range of offsets [from, to) whose first bad batch is at pos. */
 typedef void (*seg_damage_fn)(void *arg, int64_t from, int64_t to, uint64_t pos, const char *why);
@@ -208,6 +230,7 @@ typedef struct kmap {
 } kmap_t;
 void kmap_init(kmap_t *m, size_t bytes_max);
 void kmap_free(kmap_t *m);
+#define COMPACT_TXN_MAP_BYTES (4 * 1024 * 1024) /* each of cpass_t's producer maps */
 /* True when count more keys of key_bytes in all fit the bound. */
 bool kmap_fits(const kmap_t *m, uint32_t count, size_t key_bytes);
 void kmap_put(kmap_t *m, const void *key, int32_t len, int64_t offset);
@@ -238,6 +261,13 @@ typedef struct cpass {
     bool opaque_seen;               /* a batch whose keys are unknown lies behind */
     int64_t next_horizon_ms;        /* earliest horizon of a kept tombstone; INT64_MAX none */
     int64_t records_removed, tombstones_removed;
+    plog_aborted_txn_t *aborted;    /* every aborted transaction of the log, by marker */
+    uint32_t naborted;
+    kmap_t txn_data;                /* producer -> last offset of its kept transactional data (R11) */
+    kmap_t txn_marks;               /* producer -> offset of its last marker seen (R11) */
+    bool txn_maps_full;             /* then no marker is removed */
+    int64_t *dropped_aborts;        /* ABORT markers removed, in offset order (their .txnindex entries go) */
+    uint32_t ndropped_aborts;
 } cpass_t;
 
 enum compact_verdict { COMPACT_KEEP, COMPACT_REWRITE, COMPACT_DROP };

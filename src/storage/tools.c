@@ -201,6 +201,20 @@ static void check_damage(seg_t *s, int64_t first_bad, FILE *out)
         fprintf(out, "  read error while looking past the damage\n");
 }
 
+/* The segment's .txnindex: missing is a note (the active segment keeps it
+ * in memory; older data directories have none; both are rebuilt at open),
+ * torn or invalid in a sealed segment a problem. Returns the problems. */
+static int check_txn_index(const char *dir, seg_t *s, bool last, FILE *out)
+{
+    int r = seg_load_txn_index(s, dir);
+    if (r == 0)
+        return 0;
+    bool missing = r == -ENOENT;
+    fprintf(out, "  %s transaction index %s (rebuilt at open)\n", missing || last ? "note:" : "problem:",
+            missing ? "missing" : "torn or invalid");
+    return !missing && !last;
+}
+
 /* Checks one segment; returns the number of problems. */
 static int check_segment(const char *dir, seg_t *s, bool last, int64_t *expect, FILE *out)
 {
@@ -231,6 +245,8 @@ static int check_segment(const char *dir, seg_t *s, bool last, int64_t *expect, 
                 s->tidx_n - c.tk);
         c.problems++;
     }
+    s->end = sc.next_offset;
+    c.problems += check_txn_index(dir, s, last, out);
     fprintf(out, "  batches=%" PRIu64 " bytes=%" PRIu64 " next_offset=%" PRId64 "\n", sc.batches, s->size,
             sc.next_offset);
     *expect = MAX(*expect, sc.next_offset);
@@ -278,6 +294,13 @@ static bool dump_batch(seg_t *s, uint64_t pos, FILE *out)
     }
     uint8_t *data = xmalloc(b.size);
     bool crc_ok = sfs_pread_full(s->fs, s->fd, data, b.size, pos) == 0 && batch_crc_ok(data, b.size);
+    int marker = -1;
+    int32_t coordinator_epoch = -1;
+    if (crc_ok && b.control) {
+        b.data = data;
+        marker = batch_control_type(&b);
+        coordinator_epoch = batch_control_coordinator_epoch(&b);
+    }
     free(data);
     fprintf(out,
             "  baseOffset: %" PRId64 " lastOffset: %" PRId64 " count: %" PRId32 " leaderEpoch: %" PRId32
@@ -288,7 +311,40 @@ static bool dump_batch(seg_t *s, uint64_t pos, FILE *out)
             b.base_timestamp, b.max_timestamp, batch_codec_name(b.codec), b.producer_id, b.producer_epoch,
             b.base_sequence, b.transactional ? "true" : "false", b.control ? "true" : "false", b.crc,
             crc_ok ? "true" : "false");
+    if (marker == BATCH_CONTROL_ABORT || marker == BATCH_CONTROL_COMMIT)
+        fprintf(out, "    | endTxnMarker: %s coordinatorEpoch: %" PRId32 "\n",
+                marker == BATCH_CONTROL_COMMIT ? "COMMIT" : "ABORT", coordinator_epoch);
+    else if (b.control)
+        fprintf(out, "    | control record of unknown type %d\n", marker);
     return crc_ok;
+}
+
+/* Prints the .txnindex of segment [base, end). */
+static void dump_txn_index(const char *dir, int64_t base, int64_t end, FILE *out)
+{
+    char p[SEG_PATH_MAX];
+    seg_path(p, sizeof p, dir, base, SEG_TXN_INDEX_EXT);
+    char *data = NULL;
+    size_t n = 0;
+    int r = sfs_read_small(sfs_posix(), p, 64u << 20, &data, &n);
+    if (r < 0) {
+        fprintf(out, "Transaction index %s\n  %s (rebuilt at the next open)\n", p, strerror(-r));
+        return;
+    }
+    plog_aborted_txn_t *v;
+    uint32_t k;
+    bool ok = plog_txn_index_decode((const uint8_t *)data, n, base, end, &v, &k) == STORAGE_OK;
+    free(data);
+    fprintf(out, "Transaction index %s\n", p);
+    if (!ok) {
+        fprintf(out, "  invalid or torn: %zu bytes (rebuilt at the next open)\n", n);
+        return;
+    }
+    for (uint32_t i = 0; i < k; i++)
+        fprintf(out, "  version: 0 producerId: %" PRId64 " firstOffset: %" PRId64 " lastOffset: %" PRId64
+                " lastStableOffset: %" PRId64 "\n", v[i].producer_id, v[i].first_offset, v[i].last_offset,
+                v[i].last_stable_offset);
+    free(v);
 }
 
 int storage_dump_dir(const char *dir, FILE *out)
@@ -321,8 +377,10 @@ int storage_dump_dir(const char *dir, FILE *out)
             if (!valid)
                 break;
             pos += b.size;
+            s->end = batch_info_last_offset(&b) + 1;
         }
         walker_free(&w);
+        dump_txn_index(dir, l.bases[i], s->end, out);
         seg_unref(s);
     }
     free(l.bases);

@@ -9,7 +9,8 @@
  *   off size field
  *   --- ---- ----------------------------------------------------------
  *     0    8 magic "CKPRODST"
- *     8    4 format version (1)
+ *     8    4 format version (2; version 1 files, without the two
+ *                transaction fields below, are still read)
  *    12    4 producer count N (<= TXN_PRODUCERS_MAX)
  *    16    8 offset O: the state reflects every batch below O, none above
  *    24    8 wall-clock ms when written (informational)
@@ -19,13 +20,17 @@
  *             10  1 retained batch count B (<= TXN_BATCHES_RETAINED)
  *             11  1 reserved, 0
  *             12  8 time stamp of its last batch
- *             20  B x 24 bytes, oldest first: first sequence (i32), last
+ *             20  8 first offset of its open transaction (-1: none; v2)
+ *             28  4 coordinator epoch of its last marker (-1: none; v2)
+ *             32  B x 24 bytes, oldest first: first sequence (i32), last
  *                 sequence (i32), first offset (i64), last offset (i64)
+ *   end-12 8 offset of the newest ABORT marker below O, -1 none (v2)
  *   end-4  4 CRC-32C of every byte before it
  *
  * A SNAPSHOT IS VALID when the magic, version and CRC match, the producers
  * exactly fill the file, no producer id repeats, and every retained batch
- * has first offset <= last offset < O, increasing within a producer.
+ * has first offset <= last offset < O, increasing within a producer, and
+ * an open transaction's first offset is < O.
  *
  * WRITING. The state is encoded under the partition's produce lock, with
  * O = the log end at that moment (so no idempotent append is half done),
@@ -40,6 +45,16 @@
  * state is the snapshot plus the batches of the log from O (or from the log
  * start when retention has passed O) to the log end. The snapshot is only
  * an accelerator: the log is the truth.
+ *
+ * The replay also writes the aborted transactions it meets into the log's
+ * transaction index (idempotently). When the log reports an index that
+ * must be rebuilt from an offset R below O (storage.h,
+ * plog_txn_index_rebuild_from; after an unclean shutdown R is the active
+ * segment's base) and the snapshot knows of an ABORT marker at or after R,
+ * the entries in [R, O) are missing: the snapshot is set aside and the
+ * replay starts at the log start, since only that knows which
+ * transactions were open at R. A partition that never saw an abort there
+ * (every partition without transactions) keeps the cheap path.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,15 +67,17 @@
 #include "txn/txn_int.h"
 
 #define SNAP_MAGIC "CKPRODST"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
+#define SNAP_VERSION_NO_TXN 1
 #define SNAP_HEADER_BYTES 32
-#define SNAP_PRODUCER_BYTES 20
+#define SNAP_PRODUCER_BYTES 32
 #define SNAP_BATCH_BYTES 24
 #define SNAP_TRAILER_BYTES 4
+#define SNAP_LAST_ABORT_BYTES 8 /* v2 */
 #define SNAP_BYTES_MAX                                                                             \
     (SNAP_HEADER_BYTES +                                                                           \
      (size_t)TXN_PRODUCERS_MAX * (SNAP_PRODUCER_BYTES + TXN_BATCHES_RETAINED * SNAP_BATCH_BYTES) + \
-     SNAP_TRAILER_BYTES)
+     SNAP_LAST_ABORT_BYTES + SNAP_TRAILER_BYTES)
 
 _Static_assert(sizeof(SNAP_MAGIC) - 1 == 8, "snapshot magic is 8 bytes");
 _Static_assert(TXN_BATCHES_RETAINED <= UINT8_MAX, "batch count fits a byte");
@@ -72,6 +89,8 @@ static void encode_producer(const txn_producer *p, buf_t *out)
     buf_put_u8(out, p->nbatches);
     buf_put_u8(out, 0);
     buf_put_i64(out, p->last_timestamp);
+    buf_put_i64(out, p->txn_first_offset);
+    buf_put_i32(out, p->coordinator_epoch);
     for (int i = 0; i < p->nbatches; i++) {
         const txn_batch_meta *m = &p->batches[(p->head + i) % TXN_BATCHES_RETAINED];
         buf_put_i32(out, m->first_seq);
@@ -95,23 +114,31 @@ void txn_state_encode(txn_state *s, int64_t offset, buf_t *out)
                       offset);
         encode_producer(p, out);
     }
+    buf_put_i64(out, s->last_abort_offset);
     buf_put_i32(out, (int32_t)crc32c(0, out->data + start, out->len - start));
     atomic_store(&s->unsnapshotted_bytes, 0);
 }
 
 /* One producer entry; false when malformed. */
-static bool decode_producer(txn_state *s, rd_t *r, int64_t offset)
+static bool decode_producer(txn_state *s, rd_t *r, int64_t offset, int32_t version)
 {
-    int64_t id, ts;
+    int64_t id, ts, txn_first = -1;
+    int32_t coord_epoch = -1;
     int16_t epoch;
     uint8_t nb, reserved;
     if (!rd_i64(r, &id) || !rd_i16(r, &epoch) || !rd_u8(r, &nb) || !rd_u8(r, &reserved) ||
         !rd_i64(r, &ts))
         return false;
-    if (id < 0 || epoch < 0 || nb > TXN_BATCHES_RETAINED || txn_state_find(s, id))
+    if (version >= SNAP_VERSION && (!rd_i64(r, &txn_first) || !rd_i32(r, &coord_epoch)))
+        return false;
+    if (id < 0 || epoch < 0 || nb > TXN_BATCHES_RETAINED || txn_state_find(s, id) ||
+        txn_first < -1 || txn_first >= offset || coord_epoch < -1)
         return false;
     txn_producer *p = txn_state_add(s, id, epoch);
     p->last_timestamp = ts;
+    p->coordinator_epoch = coord_epoch;
+    if (txn_first >= 0)
+        txn_ongoing_begin(s, p, txn_first);
     int64_t prev_last = INT64_MIN;
     for (int i = 0; i < nb; i++) {
         txn_batch_meta m;
@@ -148,11 +175,14 @@ int txn_state_decode(txn_state *s, const uint8_t *p, size_t n, int64_t *offset)
     if (!rd_i32(&r, &version) || !rd_i32(&r, &count) || !rd_i64(&r, &off) ||
         !rd_i64(&r, &written_ms))
         return STORAGE_ERR_FORMAT;
-    if (version != SNAP_VERSION || count < 0 || count > TXN_PRODUCERS_MAX || off < 0)
+    if ((version != SNAP_VERSION && version != SNAP_VERSION_NO_TXN) || count < 0 || count > TXN_PRODUCERS_MAX || off < 0)
         return STORAGE_ERR_FORMAT;
     for (int32_t i = 0; i < count; i++)
-        if (!decode_producer(s, &r, off))
+        if (!decode_producer(s, &r, off, version))
             return decode_fail(s);
+    if (version >= SNAP_VERSION &&
+        (!rd_i64(&r, &s->last_abort_offset) || s->last_abort_offset < -1 || s->last_abort_offset >= off))
+        return decode_fail(s);
     if (rd_left(&r) != 0)
         return decode_fail(s);
     txn_state_assert(s);
@@ -205,7 +235,7 @@ static void load_snapshot(txn_state *s, sfs_t *fs, const char *dir, int64_t log_
 }
 
 /* Apply the stored batches in b that start at or after from. */
-static void replay_chunk(txn_state *s, const buf_t *b, int64_t from)
+static void replay_chunk(txn_state *s, plog_t *log, const buf_t *b, int64_t from)
 {
     for (size_t pos = 0; pos + BATCH_LOG_OVERHEAD <= b->len;) {
         batch_info_t bi;
@@ -213,7 +243,7 @@ static void replay_chunk(txn_state *s, const buf_t *b, int64_t from)
             break;
         if (bi.base_offset >= from && bi.producer_id >= 0 && bi.producer_epoch >= 0 &&
             (bi.control || bi.base_sequence >= 0))
-            txn_state_apply(s, &bi, bi.base_offset, batch_info_last_offset(&bi));
+            txn_state_apply_log(s, log, &bi, bi.base_offset, batch_info_last_offset(&bi));
         pos += bi.size;
     }
 }
@@ -230,7 +260,7 @@ static int replay(txn_state *s, plog_t *log, int64_t from, int64_t end, int64_t 
         rc = plog_read_copy(log, off, INT64_MAX, TXN_SCAN_CHUNK_BYTES, &b, &next);
         if (rc != STORAGE_OK)
             break;
-        replay_chunk(s, &b, from);
+        replay_chunk(s, log, &b, from);
         *bytes += (int64_t)b.len;
         if (next <= off)
             break;
@@ -246,8 +276,18 @@ int txn_state_load(txn_state *s, plog_t *log, sfs_t *fs, const char *dir, int64_
     txn_state_clear(s);
     int64_t end = plog_log_end_offset(log), from;
     load_snapshot(s, fs, dir, end, &from);
+    int64_t rebuild_from = plog_txn_index_rebuild_from(log);
+    if (from > rebuild_from && s->last_abort_offset >= rebuild_from) {
+        /* a transaction index is rebuilt from the state at its segment's
+         * start, which only a replay from the log start knows */
+        log_info("txn", "rebuilding transaction indexes dir=%s from_offset=%lld", dir, (long long)rebuild_from);
+        txn_state_clear(s);
+        from = -1;
+    }
     int64_t bytes = 0;
     int rc = replay(s, log, from < 0 ? INT64_MIN : from, end, &bytes);
+    if (rc == STORAGE_OK)
+        rc = plog_txn_index_rebuilt(log); /* writes what the replay rebuilt */
     int32_t expired = txn_state_expire(s, now_ms, expiration_ms);
     txn_state_assert(s);
     if (s->count > 0 || bytes > 0)

@@ -23,6 +23,14 @@
  *                OUT_OF_ORDER_SEQUENCE_NUMBER; a newer epoch must start at
  *                sequence 0. A producer this partition has not seen may
  *                start at any sequence (its state may have expired).
+ *                Transactions: a transactional batch opens its producer's
+ *                transaction at its first offset unless one is open; the
+ *                producer's next marker (a control batch, COMMIT or
+ *                ABORT) closes it. An ABORT marker yields the aborted
+ *                transaction's entry for the log's .txnindex (storage.h).
+ *                The first unstable offset is the lowest first offset of
+ *                an open transaction; consumers reading committed data
+ *                stop at the last stable offset, min(it, high watermark).
  *                The state is rebuilt when the partition opens from a
  *                snapshot file (format at the top of txn_snapshot.c) plus
  *                the batches the log holds after it.
@@ -92,7 +100,7 @@ void txn_pids_block_done(txn_pids *p, int16_t err, int64_t first, int32_t count,
 /* ---- per-partition producer state -------------------------------------- */
 
 #define TXN_BATCHES_RETAINED 5   /* Kafka's NUM_BATCHES_TO_RETAIN */
-#define TXN_PRODUCERS_MAX 100000 /* per partition; least recently used evicted beyond */
+#define TXN_PRODUCERS_MAX 100000 /* per partition; least recently used evicted beyond (open transactions last) */
 #define TXN_SNAPSHOT_INTERVAL_BYTES (64LL << 20) /* appended bytes between snapshots */
 #define TXN_PRODUCER_ID_EXPIRATION_MS_DEFAULT (24LL * 3600 * 1000) /* producer.id.expiration.ms */
 #define TXN_SNAPSHOT_FILE "chronik.producers"
@@ -129,6 +137,8 @@ typedef struct txn_producer_info {
     int32_t last_sequence;  /* -1 when no batch is retained */
     int64_t last_timestamp; /* max timestamp of its last batch */
     int64_t last_offset;    /* -1 when no batch is retained */
+    int64_t txn_first_offset;  /* its open transaction's first offset, -1 none */
+    int32_t coordinator_epoch; /* of its last marker, -1 none */
 } txn_producer_info;
 
 typedef void (*txn_producer_fn)(void *arg, const txn_producer_info *p);
@@ -147,6 +157,24 @@ int32_t txn_state_expire(txn_state *s, int64_t now_ms, int64_t expiration_ms);
  * may see true at once: recheck with txn_state_snapshot_due under the lock. */
 bool txn_state_note_append(txn_state *s, size_t bytes);
 bool txn_state_snapshot_due(const txn_state *s);
+
+/* ---- transactions -------------------------------------------------------- */
+
+/* The lowest first offset of an open transaction; INT64_MAX when none. */
+int64_t txn_state_first_unstable(const txn_state *s);
+/* The open transaction of producer_id: its first offset, or -1. */
+int64_t txn_state_txn_start(const txn_state *s, int64_t producer_id);
+/* Checks a transaction marker (a control batch the broker built) before
+ * it is appended: INVALID_PRODUCER_EPOCH when its producer epoch is older
+ * than the one this partition knows, TRANSACTION_COORDINATOR_FENCED when
+ * coordinator_epoch is older than the producer's last marker's. */
+txn_verdict txn_state_check_marker(const txn_state *s, const batch_info_t *b, int32_t coordinator_epoch);
+/* txn_state_apply for a batch of log whose bytes b->data holds whole; an
+ * ABORT marker's aborted transaction goes into log's transaction index
+ * (plog_txn_index_add: idempotent, so replays may repeat it). Returns the
+ * storage code of that write (STORAGE_OK when there was none). */
+int txn_state_apply_log(txn_state *s, plog_t *log, const batch_info_t *b, int64_t first_offset,
+                        int64_t last_offset);
 
 /* ---- snapshots (txn_snapshot.c) ----------------------------------------- */
 

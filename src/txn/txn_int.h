@@ -19,6 +19,9 @@ typedef struct txn_producer {
     uint8_t nbatches;       /* retained, <= TXN_BATCHES_RETAINED */
     uint8_t head;           /* ring index of the oldest */
     int64_t last_timestamp; /* max timestamp of the last batch, -1 none */
+    int64_t txn_first_offset;  /* first offset of its ongoing transaction, -1 none */
+    int32_t coordinator_epoch; /* of its last marker, -1 none */
+    int32_t ongoing_slot;      /* its index in txn_state.ongoing while a transaction is open */
     txn_batch_meta batches[TXN_BATCHES_RETAINED];
     struct txn_producer *prev, *next; /* recency list, least recent first */
 } txn_producer;
@@ -28,6 +31,9 @@ struct txn_state {
     txn_producer *lru_head, *lru_tail;
     int32_t count;
     _Atomic int64_t unsnapshotted_bytes;
+    int64_t last_abort_offset; /* the newest ABORT marker applied, -1 none */
+    txn_producer **ongoing; /* producers with an open transaction, any order */
+    int32_t nongoing, ongoing_cap;
 };
 
 txn_producer *txn_state_find(const txn_state *s, int64_t producer_id);
@@ -37,7 +43,10 @@ void txn_state_remove(txn_state *s, txn_producer *p);
 void txn_state_clear(txn_state *s);
 /* Retain m as the newest batch, dropping the oldest when full. */
 void txn_producer_push(txn_producer *p, const txn_batch_meta *m);
-/* Checks invariants S1-S3 (state.c); aborts on a violation. */
+/* Opens a transaction of p at first_offset / closes p's open one. */
+void txn_ongoing_begin(txn_state *s, txn_producer *p, int64_t first_offset);
+void txn_ongoing_end(txn_state *s, txn_producer *p);
+/* Checks invariants S1-S4 (state.c); aborts on a violation. */
 void txn_state_assert(const txn_state *s);
 
 #endif

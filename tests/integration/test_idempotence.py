@@ -27,15 +27,7 @@ def idempotent_batch(values, pid, epoch, seq):
     return kbatch.record_batch(values, pid, epoch, seq, timestamp=int(time.time() * 1000))
 
 
-def produce(conn, topic, batch):
-    """Produce v7, acks=all, one partition (0); returns (error code, base offset)."""
-    w = kwire.Writer().string(None).i16(-1).i32(10000).i32(1).string(topic).i32(1).i32(0)
-    w.i32(len(batch)).raw(batch)
-    _, body = conn.request(kwire.API_PRODUCE, 7, w.bytes(), timeout=15)
-    r = kwire.Reader(body)
-    assert r.array_len() == 1 and r.string() == topic
-    assert r.array_len() == 1 and r.i32() == 0
-    return r.i16(), r.i64()
+produce = kbatch.produce
 
 
 def init_producer_id(conn, version=1, txn_id=None, pid=-1, epoch=-1):

@@ -202,3 +202,21 @@ def test_kafka_metadata_quorum(broker, classpath):
     assert fields["LeaderId"].strip() == str(broker.node_id), out
     assert fields["CurrentVoters"].strip().startswith("[{\"id\": %d" % broker.node_id) or \
         str(broker.node_id) in fields["CurrentVoters"], out
+
+
+def test_dump_log_reads_chronik_transactions(broker, classpath):
+    # kafka-dump-log reads Chronik's transaction markers and its .txnindex files
+    # (Kafka's format): the aborted transaction's producer, first and last offsets.
+    import kwire
+    from test_transactions import write_mixed
+    with kwire.Conn.to(broker.bootstrap) as conn:
+        end, _ = write_mixed(conn, "dltx")
+    broker.stop()
+    part = broker.data_dir / "dltx-0"
+    out = dump(classpath, *sorted(part.glob("*.log")), extra=("--deep-iteration",))
+    assert "isvalid: false" not in out
+    assert "endTxnMarker: ABORT" in out and "endTxnMarker: COMMIT" in out, out[:3000]
+    out = dump(classpath, *sorted(part.glob("*.txnindex")))
+    entries = re.findall(r"producerId: (\d+) firstOffset: (\d+) lastOffset: (\d+) lastStableOffset: (\d+)", out)
+    # a1-a2 at 0-1, p1 at 2, b1 at 3 (B still open when A aborts: the entry's LSO), ABORT at end - 2
+    assert [(int(f), int(la), int(s)) for _, f, la, s in entries] == [(0, end - 2, 3)], out[:3000]

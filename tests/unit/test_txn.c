@@ -184,17 +184,20 @@ TEST(sequence_wrap)
     txn_state_free(w);
 }
 
-/* Idempotent batches without epoch or sequence, and transactional ones, are refused. */
+/* Idempotent batches without epoch or sequence are refused; a plain
+ * batch while the producer's transaction is open is INVALID_TXN_STATE. */
 TEST(bad_batches)
 {
     txn_state *s = txn_state_new();
     int64_t off = 0;
     CHECK_EQ_INT(append(s, idem(1, -1, 0, 1), &off).err, KERR_INVALID_RECORD);
     CHECK_EQ_INT(append(s, idem(1, 0, -1, 1), &off).err, KERR_INVALID_RECORD);
+    CHECK_EQ_INT(txn_state_count(s), 0);
     batch_info_t t = idem(1, 0, 0, 1);
     t.transactional = true;
-    CHECK_EQ_INT(append(s, t, &off).err, KERR_INVALID_TXN_STATE);
-    CHECK_EQ_INT(txn_state_count(s), 0);
+    CHECK_EQ_INT(append(s, t, &off).err, KERR_NONE);
+    CHECK_EQ_INT(txn_state_txn_start(s, 1), 0);
+    CHECK_EQ_INT(append(s, idem(1, 0, 1, 1), &off).err, KERR_INVALID_TXN_STATE);
     txn_state_free(s);
 }
 
@@ -317,12 +320,43 @@ TEST(snapshot_rejects_damage)
     }
     for (size_t n = 0; n < b.len; n++)
         CHECK(txn_state_decode(d, b.data, n, &at) == STORAGE_ERR_FORMAT);
-    be32_store(b.data + 8, 2); /* version 2, with a matching CRC */
+    be32_store(b.data + 8, 3); /* version 3, with a matching CRC */
     be32_store(b.data + b.len - 4, crc32c(0, b.data, b.len - 4));
     CHECK(txn_state_decode(d, b.data, b.len, &at) == STORAGE_ERR_FORMAT);
     buf_free(&b);
     txn_state_free(d);
     txn_state_free(s);
+}
+
+/* A version 1 snapshot (before transactions: no transaction fields) still loads. */
+TEST(snapshot_reads_version_1)
+{
+    buf_t b;
+    buf_init(&b);
+    buf_put(&b, "CKPRODST", 8);
+    buf_put_i32(&b, 1);
+    buf_put_i32(&b, 1);
+    buf_put_i64(&b, 10);     /* covers the log below 10 */
+    buf_put_i64(&b, NOW_MS);
+    buf_put_i64(&b, 42);     /* producer 42 */
+    buf_put_i16(&b, 3);
+    buf_put_u8(&b, 1);
+    buf_put_u8(&b, 0);
+    buf_put_i64(&b, NOW_MS);
+    buf_put_i32(&b, 0);      /* sequences 0-4 at offsets 5-9 */
+    buf_put_i32(&b, 4);
+    buf_put_i64(&b, 5);
+    buf_put_i64(&b, 9);
+    buf_put_i32(&b, (int32_t)crc32c(0, b.data, b.len));
+    txn_state *d = txn_state_new();
+    int64_t at = -1;
+    REQUIRE(txn_state_decode(d, b.data, b.len, &at) == STORAGE_OK);
+    CHECK_EQ_INT(at, 10);
+    CHECK_EQ_INT(txn_state_epoch(d, 42), 3);
+    CHECK_EQ_INT(txn_state_txn_start(d, 42), -1);
+    CHECK_EQ_INT(txn_state_first_unstable(d), INT64_MAX);
+    buf_free(&b);
+    txn_state_free(d);
 }
 
 /* A snapshot falls due after TXN_SNAPSHOT_INTERVAL_BYTES of appends and encoding restarts the
