@@ -59,7 +59,7 @@ int32_t coord_partition_of(group_coord *c, const char *group_id)
 static void maybe_drop(group_coord *c, group *g)
 {
     if (g && g->state == GROUP_EMPTY && g->nmembers == 0 && g->npending == 0 && !g->has_metadata &&
-        !g->deferred && group_offset_count(g) == 0) {
+        !g->deferred && group_offset_count(g) == 0 && g->ntxn == 0) {
         hmap_del(&c->groups, g->id, strlen(g->id));
         group_free(g);
     }
@@ -67,7 +67,7 @@ static void maybe_drop(group_coord *c, group *g)
 
 /* After a state-machine call: persist if asked, wake the thread if the
  * group now has an earlier deadline. */
-static void settle(group_coord *c, group *g, int64_t now_ms, fx *f)
+void coord_settle(group_coord *c, group *g, int64_t now_ms, fx *f)
 {
     while (f->out.store) {
         f->out.store = false;
@@ -172,7 +172,7 @@ bool group_coord_ensure(group_coord *c, group_coord_ready_fn done, void *arg)
 /* The error a request for group_id gets when this node cannot serve it
  * now: stopping, __consumer_offsets not there yet, or the group's
  * partition led elsewhere. */
-static int16_t unavailable(group_coord *c, const char *group_id, fx *f)
+int16_t coord_unavailable(group_coord *c, const char *group_id, fx *f)
 {
     if (c->stopping)
         return KERR_NOT_COORDINATOR;
@@ -196,7 +196,7 @@ void group_coord_join(group_coord *c, const char *group_id, group_join_req *req)
     fx_init(&f);
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, !*req->member_id, now);
     if (!err && !g)
         err = KERR_UNKNOWN_MEMBER_ID;
@@ -204,7 +204,7 @@ void group_coord_join(group_coord *c, const char *group_id, group_join_req *req)
         answer_now(&f, req->waiter, req->member_id, err);
     } else {
         group_join(g, req, now, &f.out);
-        settle(c, g, now, &f);
+        coord_settle(c, g, now, &f);
     }
     pthread_mutex_unlock(&c->lock);
     fx_run(&f);
@@ -216,7 +216,7 @@ void group_coord_sync(group_coord *c, const char *group_id, group_sync_req *req)
     fx_init(&f);
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, false, now);
     if (!err && !g)
         err = KERR_UNKNOWN_MEMBER_ID;
@@ -224,7 +224,7 @@ void group_coord_sync(group_coord *c, const char *group_id, group_sync_req *req)
         answer_now(&f, req->waiter, req->member_id, err);
     } else {
         group_sync(g, req, now, &f.out);
-        settle(c, g, now, &f);
+        coord_settle(c, g, now, &f);
     }
     pthread_mutex_unlock(&c->lock);
     fx_run(&f);
@@ -236,7 +236,7 @@ int16_t group_coord_heartbeat(group_coord *c, const char *group_id, const char *
     fx f;
     fx_init(&f);
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, false, 0);
     if (!err)
         err = g ? group_heartbeat(g, member_id, instance_id, generation, clock_wall_ms()) : KERR_UNKNOWN_MEMBER_ID;
@@ -251,7 +251,7 @@ int16_t group_coord_leave(group_coord *c, const char *group_id, group_leave_in *
     fx_init(&f);
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, false, now);
     for (int32_t i = 0; i < n && !err; i++) {
         ms[i].error = g ? group_leave(g, ms[i].member_id, ms[i].instance_id, now, &f.out) : KERR_UNKNOWN_MEMBER_ID;
@@ -259,7 +259,7 @@ int16_t group_coord_leave(group_coord *c, const char *group_id, group_leave_in *
             err = ms[i].error;
     }
     if (g)
-        settle(c, g, now, &f);
+        coord_settle(c, g, now, &f);
     pthread_mutex_unlock(&c->lock);
     fx_run(&f);
     return err;
@@ -291,7 +291,7 @@ static void commit_durable(append_job *j, int16_t err)
  * (req->done then runs once it is durable). */
 static bool commit_locked(group_coord *c, const char *group_id, group_commit_req *req, int64_t now, fx *f)
 {
-    int16_t err = unavailable(c, group_id, f);
+    int16_t err = coord_unavailable(c, group_id, f);
     group *g = err ? NULL : coord_group(c, group_id, req->generation < 0, now);
     if (!err)
         err = g ? group_commit_check(g, req->member_id, req->instance_id, req->generation, now)
@@ -342,7 +342,7 @@ static bool commit_locked(group_coord *c, const char *group_id, group_commit_req
     buf_free(&key);
     buf_free(&value);
     if (g)
-        settle(c, g, now, f);
+        coord_settle(c, g, now, f);
     return j != NULL;
 }
 
@@ -365,7 +365,7 @@ int16_t group_coord_view(group_coord *c, const char *group_id, group_view_fn fn,
     fx f;
     fx_init(&f);
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     if (err == KERR_NONE)
         fn(arg, coord_group(c, group_id, false, 0));
     pthread_mutex_unlock(&c->lock);
@@ -488,7 +488,7 @@ void group_coord_delete_groups(group_coord *c, const char *const *ids, int16_t *
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
     for (int32_t i = 0; i < n; i++) {
-        int16_t err = unavailable(c, ids[i], &f);
+        int16_t err = coord_unavailable(c, ids[i], &f);
         group *g = err ? NULL : coord_group(c, ids[i], false, now);
         if (!err)
             err = !g || g->state == GROUP_DEAD ? KERR_GROUP_ID_NOT_FOUND
@@ -504,7 +504,7 @@ void group_coord_delete_groups(group_coord *c, const char *const *ids, int16_t *
 static int16_t offset_delete_locked(group_coord *c, const char *group_id, group_offset_del *parts, int32_t n,
                                     waitgroup *wg, int64_t now, fx *f)
 {
-    int16_t err = unavailable(c, group_id, f);
+    int16_t err = coord_unavailable(c, group_id, f);
     if (err != KERR_NONE)
         return err;
     group *g = coord_group(c, group_id, false, now);
@@ -567,7 +567,7 @@ static void expire_offsets(group_coord *c, int64_t now, fx *f)
         rb_init(&b, now);
         tomb_ctx t = {&b, g->id, now};
         int32_t n = group_offsets_expire(g, now, add_offset_tombstone, &t);
-        bool gone = g->state == GROUP_EMPTY && g->npending == 0 && group_offset_count(g) == 0;
+        bool gone = g->state == GROUP_EMPTY && g->npending == 0 && group_offset_count(g) == 0 && g->ntxn == 0;
         if (gone && g->has_metadata)
             add_group_tombstone(&b, g->id, now);
         if (append_tombstones(c, g->id, &b, NULL, f) == KERR_NONE && gone) {

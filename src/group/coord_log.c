@@ -65,6 +65,13 @@ void rb_init(rec_batch *b, int64_t now_ms)
     b->count = 0;
 }
 
+void rb_init_txn(rec_batch *b, int64_t now_ms, int64_t producer_id, int16_t epoch)
+{
+    buf_init(&b->buf);
+    batch_build_begin(&b->bb, &b->buf, 0, BATCH_ATTR_TRANSACTIONAL, now_ms, producer_id, epoch, -1);
+    b->count = 0;
+}
+
 void rb_add(rec_batch *b, int64_t now_ms, const buf_t *key, const buf_t *value)
 {
     batch_build_add(&b->bb, now_ms, key->data, (int32_t)key->len, value ? value->data : NULL,
@@ -156,12 +163,17 @@ typedef struct load_stats {
     int64_t records, skipped;
 } load_stats;
 
-static void apply(group_coord *c, const group_rec *rec, int64_t record_offset, int64_t now_ms)
+/* producer_id >= 0: the record is part of that producer's transaction. */
+static void apply(group_coord *c, const group_rec *rec, int64_t producer_id, int64_t record_offset, int64_t now_ms)
 {
     group *g = coord_group(c, rec->group_id, !rec->tombstone, now_ms);
     if (!g)
         return;
-    if (rec->kind == GROUP_REC_OFFSET) {
+    if (rec->kind == GROUP_REC_OFFSET && producer_id >= 0 && !rec->tombstone) {
+        group_offset copy = rec->offset;
+        copy.record_offset = record_offset;
+        group_txn_offset_put(g, producer_id, &copy);
+    } else if (rec->kind == GROUP_REC_OFFSET) {
         const group_offset *o = &rec->offset;
         if (rec->tombstone) {
             group_offset_delete(g, o->topic, strlen(o->topic), o->partition, record_offset);
@@ -178,11 +190,27 @@ static void apply(group_coord *c, const group_rec *rec, int64_t record_offset, i
     }
 }
 
-static void load_batch(group_coord *c, const uint8_t *p, size_t size, arena_t *a, load_stats *st)
+/* A control batch's marker (key: int16 version, int16 type: 0 ABORT,
+ * 1 COMMIT) ends its producer's pending offsets in partition index. */
+static void load_marker(group_coord *c, int32_t index, const batch_info_t *bi, const uint8_t *p)
 {
     batch_iter_t it;
     batch_record_t rec;
-    if (!batch_iter_init(&it, p, size)) {
+    if (!batch_iter_init(&it, p, bi->size) || !batch_iter_next(&it, &rec) || !rec.key || rec.key_len < 4)
+        return;
+    coord_txn_end(c, index, bi->producer_id, be16_load(rec.key + 2) == 1);
+}
+
+static void load_batch(group_coord *c, int32_t index, const batch_info_t *bi, const uint8_t *p, arena_t *a,
+                       load_stats *st)
+{
+    batch_iter_t it;
+    batch_record_t rec;
+    if (bi->control) {
+        load_marker(c, index, bi, p);
+        return;
+    }
+    if (!batch_iter_init(&it, p, bi->size)) {
         log_warn("group", "skipping a compressed batch in %s", GROUP_TOPIC);
         st->skipped++;
         return;
@@ -193,7 +221,7 @@ static void load_batch(group_coord *c, const uint8_t *p, size_t size, arena_t *a
         if (group_rec_decode(rec.key, rec.key_len, rec.value, rec.value_len, a, &gr) != 0) {
             st->skipped++;
         } else if (gr.kind != GROUP_REC_OTHER && gr.group_id) {
-            apply(c, &gr, rec.offset, now);
+            apply(c, &gr, bi->transactional ? bi->producer_id : -1, rec.offset, now);
             st->records++;
         }
         arena_reset(a);
@@ -220,7 +248,7 @@ static void load_partition(group_coord *c, partition *p, load_stats *st)
             batch_info_t bi;
             if (batch_parse_header(b.data + pos, b.len - pos, &bi) != BATCH_ERR_OK)
                 break;
-            load_batch(c, b.data + pos, bi.size, &a, st);
+            load_batch(c, p->index, &bi, b.data + pos, &a, st);
             pos += bi.size;
         }
         if (next <= off)
@@ -243,7 +271,7 @@ static void drop_empty(group_coord *c, int32_t index)
     size_t n = 0;
     while (hmap_next(&c->groups, &it, &k, &kl, &v)) {
         group *g = v;
-        if (!g->has_metadata && group_offset_count(g) == 0 && coord_partition_of(c, g->id) == index) {
+        if (!g->has_metadata && group_offset_count(g) == 0 && g->ntxn == 0 && coord_partition_of(c, g->id) == index) {
             gone = xrealloc(gone, (n + 1) * sizeof *gone);
             gone[n++] = g->id;
         }

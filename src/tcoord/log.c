@@ -331,12 +331,15 @@ static bool own_partition(tcoord *c, int32_t index, tfx *f)
         unload_partition(c, index);
         int64_t n = load_partition(c, p);
         c->loaded_epoch[index] = epoch;
-        log_info("tcoord", "coordinating partition=%d epoch=%d records=%lld", index, epoch, (long long)n);
+        if (n > 0)
+            log_info("tcoord", "coordinating partition=%d epoch=%d records=%lld", index, epoch, (long long)n);
+        else
+            log_debug("tcoord", "coordinating partition=%d epoch=%d records=0", index, epoch);
         resume_partition(c, index, f);
     } else if (!leading && c->loaded_epoch[index] != -1) {
         unload_partition(c, index);
         c->loaded_epoch[index] = -1;
-        log_info("tcoord", "no longer coordinating partition=%d", index);
+        log_debug("tcoord", "no longer coordinating partition=%d", index);
     }
     partition_put(p);
     return leading;

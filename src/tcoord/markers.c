@@ -92,7 +92,8 @@ static void send_add(tsend *s, const char *topic, int32_t index)
         i++;
     if (i == ts->count) {
         WriteTxnMarkersRequest_WritableTxnMarkerTopic *n = arena_alloc(&s->arena, (size_t)(i + 1) * sizeof *n);
-        memcpy(n, ts->items, (size_t)i * sizeof *n);
+        if (i > 0)
+            memcpy(n, ts->items, (size_t)i * sizeof *n);
         char *name = arena_strndup(&s->arena, topic, strlen(topic));
         n[i] = (WriteTxnMarkersRequest_WritableTxnMarkerTopic){kstr_from(name), {0, NULL}};
         ts->items = n;
@@ -100,7 +101,8 @@ static void send_add(tsend *s, const char *topic, int32_t index)
     }
     kint32_array_t *ps = &ts->items[i].PartitionIndexes;
     int32_t *np = arena_alloc(&s->arena, (size_t)(ps->count + 1) * sizeof *np);
-    memcpy(np, ps->items, (size_t)ps->count * sizeof *np);
+    if (ps->count > 0)
+        memcpy(np, ps->items, (size_t)ps->count * sizeof *np);
     np[ps->count] = index;
     ps->items = np;
     ps->count++;

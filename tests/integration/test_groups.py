@@ -454,16 +454,18 @@ def test_committed_offset_expires(broker_factory):
         assert fetch_offsets_v8(c, {"keep-group": part})["keep-group"][1] == {("exp", 0): 9}
 
 
-# FindCoordinator v4 answers batched group keys with this node; transaction keys get
-# COORDINATOR_NOT_AVAILABLE (15) while transactions are not served.
+# FindCoordinator v4 answers batched group keys with this node, and transactional ids
+# too (once __transaction_state exists); an empty transactional id is INVALID_REQUEST (42).
 def test_find_coordinator_batched(broker):
     with kwire.Conn.to(broker.bootstrap) as c:
         got = find_coordinator_v4(c, 0, ["a", "b"])
         assert [x["key"] for x in got] == ["a", "b"]
         assert all(x["error"] == ERR_NONE and x["node_id"] == broker.node_id and x["port"] == broker.port
                    for x in got)
-        got = find_coordinator_v4(c, 1, ["t1", "t2"])
-        assert [x["key"] for x in got] == ["t1", "t2"] and all(x["error"] == 15 for x in got)
+        got = find_coordinator_v4(c, 1, ["t1", "t2", ""])
+        assert [x["key"] for x in got] == ["t1", "t2", ""]
+        assert all(x["error"] == ERR_NONE and x["node_id"] == broker.node_id for x in got[:2])
+        assert got[2]["error"] == 42
 
 
 # Groups that only commit offsets are listed and described; OffsetFetch v8 reads several groups at once;

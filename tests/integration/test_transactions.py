@@ -1,0 +1,415 @@
+"""Transactions (KIP-98, KIP-447, KIP-890 part 1): the transaction coordinator.
+
+The coordinator keeps transactional ids in __transaction_state, bumps
+epochs, fences zombies, runs the two-phase end (PrepareCommit/PrepareAbort,
+WriteTxnMarkers to each partition's leader, CompleteCommit/CompleteAbort)
+and aborts transactions past their timeout. Hand-built requests use kwire;
+the client tests drive confluent-kafka's transactional producer.
+
+Markers are applied by the partition side (WriteTxnMarkers, control batches,
+read_committed Fetch). Tests that need it are marked `needs_markers` and
+skip while the broker does not serve WriteTxnMarkers (API 27); the others
+check what the coordinator alone guarantees, including that a transaction
+stays in its Prepare state (markers pending) until the markers land.
+"""
+
+import pytest
+
+import kwire
+from harness import wait_until
+from test_admin import create_topic
+from test_groups import find_coordinator_v4
+from test_idempotence import init_producer_id
+
+API_ADD_PARTITIONS_TO_TXN = 24
+API_END_TXN = 26
+API_WRITE_TXN_MARKERS = 27
+API_DESCRIBE_TRANSACTIONS = 65
+API_LIST_TRANSACTIONS = 66
+
+ERR_NONE = 0
+ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
+ERR_INVALID_PRODUCER_EPOCH = 47
+ERR_INVALID_TXN_STATE = 48
+ERR_INVALID_TRANSACTION_TIMEOUT = 50
+ERR_CONCURRENT_TRANSACTIONS = 51
+ERR_OPERATION_NOT_ATTEMPTED = 55
+ERR_PRODUCER_FENCED = 90
+ERR_TRANSACTIONAL_ID_NOT_FOUND = 105
+
+DEADLINE_S = 60.0  # ASan broker on a loaded 2-core machine
+# Short abort checks so that the timeout test does not wait 10 s per pass.
+TXN_SETTINGS = {"group.initial.rebalance.delay.ms": "0",
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms": "200"}
+
+
+def markers_served(broker):
+    with kwire.Conn.to(broker.bootstrap) as c:
+        return API_WRITE_TXN_MARKERS in kwire.api_versions(c, 3)["apis"]
+
+
+@pytest.fixture
+def txn_broker(broker_factory):
+    """A broker whose transaction coordinator is ready: FindCoordinator (as every client sends
+    first) created __transaction_state and answers without error."""
+    b = broker_factory(name="broker", settings=TXN_SETTINGS)
+    with kwire.Conn.to(b.bootstrap) as c:
+        wait_until(lambda: find_coordinator_v4(c, 1, ["x"])[0]["error"] == ERR_NONE, "the coordinator", DEADLINE_S)
+    return b
+
+
+def needs_markers(broker):
+    if not markers_served(broker):
+        pytest.skip("the partition side of transactions (WriteTxnMarkers) is not served by this build")
+
+
+# ---- wire helpers -------------------------------------------------------------
+
+def compact_topics(w, topics):
+    """{topic: [partitions]} as a compact array of (name, compact int32 array)."""
+    w.uvarint(len(topics) + 1)
+    for t, ps in topics.items():
+        w.compact_string(t).uvarint(len(ps) + 1)
+        for p in ps:
+            w.i32(p)
+        w.tags()
+    return w
+
+
+def read_topic_results(r):
+    out = {}
+    for _ in range(r.compact_array_len()):
+        t = r.compact_string()
+        for _ in range(r.compact_array_len()):
+            p, err = r.i32(), r.i16()
+            r.tags()
+            out[(t, p)] = err
+        r.tags()
+    return out
+
+
+def add_partitions_v3(conn, txn_id, pid, epoch, topics):
+    """AddPartitionsToTxn v3; returns {(topic, partition): error}."""
+    w = kwire.Writer().compact_string(txn_id).i64(pid).i16(epoch)
+    compact_topics(w, topics).tags()
+    _, body = conn.request(API_ADD_PARTITIONS_TO_TXN, 3, w.bytes(), timeout=DEADLINE_S)
+    r = kwire.Reader(body)
+    r.i32()
+    return read_topic_results(r)
+
+
+def add_partitions_v1(conn, txn_id, pid, epoch, topics):
+    w = kwire.Writer().string(txn_id).i64(pid).i16(epoch).i32(len(topics))
+    for t, ps in topics.items():
+        w.string(t).i32(len(ps))
+        for p in ps:
+            w.i32(p)
+    _, body = conn.request(API_ADD_PARTITIONS_TO_TXN, 1, w.bytes(), timeout=DEADLINE_S)
+    r = kwire.Reader(body)
+    r.i32()
+    out = {}
+    for _ in range(r.array_len()):
+        t = r.string()
+        for _ in range(r.array_len()):
+            p = r.i32()
+            out[(t, p)] = r.i16()
+    return out
+
+
+def verify_v4(conn, txns):
+    """AddPartitionsToTxn v4, VerifyOnly: txns [(id, pid, epoch, {topic: [p]})];
+    returns (top error, {id: {(topic, p): error}})."""
+    w = kwire.Writer().uvarint(len(txns) + 1)
+    for txn_id, pid, epoch, topics in txns:
+        w.compact_string(txn_id).i64(pid).i16(epoch).i8(1)
+        compact_topics(w, topics).tags()
+    _, body = conn.request(API_ADD_PARTITIONS_TO_TXN, 4, w.tags().bytes(), timeout=DEADLINE_S)
+    r = kwire.Reader(body)
+    r.i32()
+    top = r.i16()
+    out = {}
+    for _ in range(r.compact_array_len()):
+        txn_id = r.compact_string()
+        out[txn_id] = read_topic_results(r)
+        r.tags()
+    return top, out
+
+
+def end_txn(conn, txn_id, pid, epoch, commit, version=3):
+    if version >= 3:
+        w = kwire.Writer().compact_string(txn_id).i64(pid).i16(epoch).i8(1 if commit else 0).tags()
+    else:
+        w = kwire.Writer().string(txn_id).i64(pid).i16(epoch).i8(1 if commit else 0)
+    _, body = conn.request(API_END_TXN, version, w.bytes(), timeout=DEADLINE_S)
+    r = kwire.Reader(body)
+    r.i32()
+    return r.i16()
+
+
+def describe_txns(conn, ids):
+    """DescribeTransactions v0; returns {id: dict}."""
+    w = kwire.Writer().uvarint(len(ids) + 1)
+    for i in ids:
+        w.compact_string(i)
+    _, body = conn.request(API_DESCRIBE_TRANSACTIONS, 0, w.tags().bytes(), timeout=DEADLINE_S)
+    r = kwire.Reader(body)
+    r.i32()
+    out = {}
+    for _ in range(r.compact_array_len()):
+        d = {"error": r.i16()}
+        txn_id = r.compact_string()
+        d.update(state=r.compact_string(), timeout_ms=r.i32(), start_ms=r.i64(), pid=r.i64(), epoch=r.i16())
+        parts = set()
+        for _ in range(r.compact_array_len()):
+            t = r.compact_string()
+            for _ in range(r.compact_array_len()):
+                parts.add((t, r.i32()))
+            r.tags()
+        d["partitions"] = parts
+        r.tags()
+        out[txn_id] = d
+    return out
+
+
+def list_txns(conn, states=(), pids=(), duration_ms=-1):
+    """ListTransactions v1; returns (error, unknown filters, {id: (pid, state)})."""
+    w = kwire.Writer().uvarint(len(states) + 1)
+    for s in states:
+        w.compact_string(s)
+    w.uvarint(len(pids) + 1)
+    for p in pids:
+        w.i64(p)
+    w.i64(duration_ms).tags()
+    _, body = conn.request(API_LIST_TRANSACTIONS, 1, w.bytes(), timeout=DEADLINE_S)
+    r = kwire.Reader(body)
+    r.i32()
+    err = r.i16()
+    unknown = [r.compact_string() for _ in range(r.compact_array_len())]
+    txns = {}
+    for _ in range(r.compact_array_len()):
+        txn_id, pid, state = r.compact_string(), r.i64(), r.compact_string()
+        r.tags()
+        txns[txn_id] = (pid, state)
+    return err, unknown, txns
+
+
+def state_of(broker, txn_id):
+    with kwire.Conn.to(broker.bootstrap) as c:
+        return describe_txns(c, [txn_id])[txn_id]
+
+
+# ---- the coordinator on the wire --------------------------------------------------
+
+# InitProducerId with a transactional id: a producer id with epoch 0, then epoch + 1 on each
+# re-init; a stale (pid, epoch) is fenced (PRODUCER_FENCED v4, INVALID_PRODUCER_EPOCH v3); a
+# timeout above transaction.max.timeout.ms is refused; Describe/ListTransactions show the id.
+def test_init_epochs_fencing_and_listing(txn_broker):
+    with kwire.Conn.to(txn_broker.bootstrap) as c:
+        err, pid, epoch = init_producer_id(c, version=4, txn_id="tx-init")
+        assert (err, epoch) == (ERR_NONE, 0) and pid >= 0
+        assert init_producer_id(c, version=1, txn_id="tx-init") == (ERR_NONE, pid, 1)
+        assert init_producer_id(c, version=4, txn_id="tx-init", pid=pid, epoch=1) == (ERR_NONE, pid, 2)
+        assert init_producer_id(c, version=4, txn_id="tx-init", pid=pid, epoch=1)[0] == ERR_PRODUCER_FENCED
+        assert init_producer_id(c, version=3, txn_id="tx-init", pid=pid, epoch=1)[0] == ERR_INVALID_PRODUCER_EPOCH
+        assert init_producer_id(c, version=4, txn_id="tx-big", timeout_ms=900001)[0] == \
+            ERR_INVALID_TRANSACTION_TIMEOUT
+        other = init_producer_id(c, version=4, txn_id="tx-other")
+        assert other[0] == ERR_NONE and other[1] != pid
+        got = describe_txns(c, ["tx-init", "tx-never", "tx-big"])
+        assert (got["tx-init"]["error"], got["tx-init"]["state"], got["tx-init"]["pid"], got["tx-init"]["epoch"]) == \
+            (ERR_NONE, "Empty", pid, 2)
+        assert got["tx-never"]["error"] == got["tx-big"]["error"] == ERR_TRANSACTIONAL_ID_NOT_FOUND
+        err, unknown, txns = list_txns(c, states=["Empty", "Bogus"])
+        assert (err, unknown) == (ERR_NONE, ["Bogus"])
+        assert txns == {"tx-init": (pid, "Empty"), "tx-other": (other[1], "Empty")}
+        assert list_txns(c, pids=[other[1]])[2] == {"tx-other": (other[1], "Empty")}
+        assert list_txns(c, states=["Ongoing"])[2] == {}
+
+
+# AddPartitionsToTxn makes the transaction Ongoing with its partitions; an unknown topic fails
+# that partition and leaves the others unattempted; a stale epoch is fenced (INVALID_PRODUCER_EPOCH
+# before v2); v4 VerifyOnly answers per partition; EndTxn(commit) moves it to PrepareCommit, after
+# which a conflicting abort is INVALID_TXN_STATE and re-init waits (CONCURRENT_TRANSACTIONS).
+def test_add_verify_end(txn_broker):
+    create_topic(txn_broker, "txa", 2)
+    with kwire.Conn.to(txn_broker.bootstrap) as c:
+        _, pid, epoch = init_producer_id(c, version=4, txn_id="tx-a")
+        assert add_partitions_v3(c, "tx-a", pid, epoch, {"txa": [0], "nosuch": [0]}) == \
+            {("txa", 0): ERR_OPERATION_NOT_ATTEMPTED, ("nosuch", 0): ERR_UNKNOWN_TOPIC_OR_PARTITION}
+        assert state_of(txn_broker, "tx-a")["state"] == "Empty"
+        assert add_partitions_v3(c, "tx-a", pid, epoch, {"txa": [0, 1]}) == {("txa", 0): 0, ("txa", 1): 0}
+        assert add_partitions_v3(c, "tx-a", pid, epoch + 1, {"txa": [0]}) == {("txa", 0): ERR_PRODUCER_FENCED}
+        assert add_partitions_v1(c, "tx-a", pid, epoch + 1, {"txa": [0]}) == {("txa", 0): ERR_INVALID_PRODUCER_EPOCH}
+        d = state_of(txn_broker, "tx-a")
+        assert (d["state"], d["partitions"], d["timeout_ms"]) == ("Ongoing", {("txa", 0), ("txa", 1)}, 60000)
+        assert d["start_ms"] > 0
+        top, got = verify_v4(c, [("tx-a", pid, epoch, {"txa": [1]}), ("tx-b", pid, epoch, {"txa": [0]})])
+        assert top == ERR_NONE and got["tx-a"] == {("txa", 1): ERR_NONE}
+        assert got["tx-b"] == {("txa", 0): 49}  # INVALID_PRODUCER_ID_MAPPING: never initialised
+        assert end_txn(c, "tx-a", pid, epoch, commit=True) == ERR_NONE
+        assert state_of(txn_broker, "tx-a")["state"] in ("PrepareCommit", "CompleteCommit")
+        assert end_txn(c, "tx-a", pid, epoch, commit=False) == ERR_INVALID_TXN_STATE
+        if not markers_served(txn_broker):
+            # markers cannot land: the transaction stays prepared and re-init must wait
+            assert end_txn(c, "tx-a", pid, epoch, commit=True) == ERR_CONCURRENT_TRANSACTIONS
+            assert init_producer_id(c, version=4, txn_id="tx-a")[0] == ERR_CONCURRENT_TRANSACTIONS
+            assert state_of(txn_broker, "tx-a")["partitions"] == {("txa", 0), ("txa", 1)}
+
+
+# Once every partition's leader acknowledges the markers the transaction completes, and the id
+# can start another one; a retried EndTxn(commit) is then a success.
+def test_markers_complete_the_transaction(txn_broker):
+    needs_markers(txn_broker)
+    create_topic(txn_broker, "txm", 1)
+    with kwire.Conn.to(txn_broker.bootstrap) as c:
+        _, pid, epoch = init_producer_id(c, version=4, txn_id="tx-m")
+        assert add_partitions_v3(c, "tx-m", pid, epoch, {"txm": [0]}) == {("txm", 0): 0}
+        assert end_txn(c, "tx-m", pid, epoch, commit=True) == ERR_NONE
+        wait_until(lambda: state_of(txn_broker, "tx-m")["state"] == "CompleteCommit", "markers", DEADLINE_S)
+        assert end_txn(c, "tx-m", pid, epoch, commit=True) == ERR_NONE
+        assert add_partitions_v3(c, "tx-m", pid, epoch, {"txm": [0]}) == {("txm", 0): 0}
+
+
+# The coordinator's state survives a restart: a transaction prepared before it is found
+# prepared after it (and completed once markers can land), with its producer id and epoch.
+def test_prepared_transaction_survives_restart(txn_broker):
+    create_topic(txn_broker, "txr", 1)
+    with kwire.Conn.to(txn_broker.bootstrap) as c:
+        _, pid, _ = init_producer_id(c, version=4, txn_id="tx-r")
+        _, _, epoch = init_producer_id(c, version=4, txn_id="tx-r")
+        assert add_partitions_v3(c, "tx-r", pid, epoch, {"txr": [0]}) == {("txr", 0): 0}
+        assert end_txn(c, "tx-r", pid, epoch, commit=False) == ERR_NONE
+    txn_broker.restart()
+    d = wait_until(lambda: state_of(txn_broker, "tx-r"), "the coordinator to load", DEADLINE_S)
+    assert (d["error"], d["pid"], d["epoch"]) == (ERR_NONE, pid, epoch)
+    if markers_served(txn_broker):
+        wait_until(lambda: state_of(txn_broker, "tx-r")["state"] == "CompleteAbort", "markers", DEADLINE_S)
+    else:
+        assert (d["state"], d["partitions"]) == ("PrepareAbort", {("txr", 0)})
+
+
+# ---- confluent-kafka's transactional producer ----------------------------------------
+
+def txn_producer(broker, txn_id, **extra):
+    from confluent_kafka import Producer
+    conf = {"bootstrap.servers": broker.bootstrap, "transactional.id": txn_id}
+    conf.update(extra)
+    return Producer(conf)
+
+
+def group_metadata(broker, group):
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False})
+    return c, c.consumer_group_metadata()
+
+
+def committed_offset(consumer, topic, partition):
+    from confluent_kafka import TopicPartition
+    return consumer.committed([TopicPartition(topic, partition)], timeout=30)[0].offset
+
+
+# init_transactions, begin, send_offsets_to_transaction, commit: the group's __consumer_offsets
+# partition joins the transaction (AddOffsetsToTxn), the offsets stay pending until the COMMIT
+# marker lands on it, and become the group's committed offsets once it does.
+@pytest.mark.pyclients
+def test_send_offsets_to_transaction(txn_broker):
+    from confluent_kafka import TopicPartition
+    create_topic(txn_broker, "txo", 1)
+    consumer, meta = group_metadata(txn_broker, "txo-group")
+    p = txn_producer(txn_broker, "tx-offsets")
+    try:
+        p.init_transactions(DEADLINE_S)
+        p.begin_transaction()
+        p.send_offsets_to_transaction([TopicPartition("txo", 0, 42)], meta, DEADLINE_S)
+        d = state_of(txn_broker, "tx-offsets")
+        assert d["state"] == "Ongoing" and [t for t, _ in d["partitions"]] == ["__consumer_offsets"]
+        assert committed_offset(consumer, "txo", 0) < 0  # pending: not visible before the marker
+        p.commit_transaction(DEADLINE_S)
+        if markers_served(txn_broker):
+            wait_until(lambda: committed_offset(consumer, "txo", 0) == 42, "the offset to commit", DEADLINE_S)
+            wait_until(lambda: state_of(txn_broker, "tx-offsets")["state"] == "CompleteCommit", "markers")
+        else:
+            assert state_of(txn_broker, "tx-offsets")["state"] == "PrepareCommit"
+            assert committed_offset(consumer, "txo", 0) < 0
+    finally:
+        consumer.close()
+
+
+# Zombie fencing: a second producer with the same transactional.id bumps the epoch; the first
+# one's next transactional request is refused and its error is fatal.
+@pytest.mark.pyclients
+def test_zombie_is_fenced(txn_broker):
+    from confluent_kafka import KafkaException, TopicPartition
+    create_topic(txn_broker, "txz", 1)
+    consumer, meta = group_metadata(txn_broker, "txz-group")
+    try:
+        zombie = txn_producer(txn_broker, "tx-zombie")
+        zombie.init_transactions(DEADLINE_S)
+        first = state_of(txn_broker, "tx-zombie")
+        fresh = txn_producer(txn_broker, "tx-zombie")
+        fresh.init_transactions(DEADLINE_S)
+        second = state_of(txn_broker, "tx-zombie")
+        assert (second["pid"], second["epoch"]) == (first["pid"], first["epoch"] + 1)
+        zombie.begin_transaction()
+        with pytest.raises(KafkaException) as e:
+            zombie.send_offsets_to_transaction([TopicPartition("txz", 0, 1)], meta, DEADLINE_S)
+        assert e.value.args[0].fatal()
+        assert state_of(txn_broker, "tx-zombie")["state"] == "Empty"  # the zombie added nothing
+    finally:
+        consumer.close()
+
+
+# A transaction older than its transaction.timeout.ms is aborted by the coordinator at a bumped
+# epoch, so its producer is fenced: its commit fails.
+@pytest.mark.pyclients
+def test_timed_out_transaction_is_aborted(txn_broker):
+    from confluent_kafka import KafkaException, TopicPartition
+    create_topic(txn_broker, "txt", 1)
+    consumer, meta = group_metadata(txn_broker, "txt-group")
+    try:
+        p = txn_producer(txn_broker, "tx-timeout", **{"transaction.timeout.ms": 3000})
+        p.init_transactions(DEADLINE_S)
+        epoch = state_of(txn_broker, "tx-timeout")["epoch"]
+        p.begin_transaction()
+        p.send_offsets_to_transaction([TopicPartition("txt", 0, 5)], meta, DEADLINE_S)
+        d = wait_until(lambda: (lambda s: s if s["state"] in ("PrepareAbort", "CompleteAbort") else None)(
+            state_of(txn_broker, "tx-timeout")), "the coordinator to abort", DEADLINE_S)
+        assert d["epoch"] == epoch + 1
+        with pytest.raises(KafkaException):
+            p.commit_transaction(DEADLINE_S)
+        if markers_served(txn_broker):
+            wait_until(lambda: state_of(txn_broker, "tx-timeout")["state"] == "CompleteAbort", "markers")
+            assert committed_offset(consumer, "txt", 0) < 0
+    finally:
+        consumer.close()
+
+
+# The whole path with data: init, begin, produce, commit, then abort of a second transaction;
+# a read_committed consumer sees the committed records only (needs the partition side).
+@pytest.mark.pyclients
+def test_commit_and_abort_visibility(txn_broker):
+    from confluent_kafka import Consumer
+    needs_markers(txn_broker)
+    create_topic(txn_broker, "txv", 1)
+    p = txn_producer(txn_broker, "tx-vis")
+    p.init_transactions(DEADLINE_S)
+    p.begin_transaction()
+    for v in (b"c1", b"c2"):
+        p.produce("txv", v)
+    p.commit_transaction(DEADLINE_S)
+    p.begin_transaction()
+    p.produce("txv", b"a1")
+    p.abort_transaction(DEADLINE_S)
+    p.begin_transaction()
+    p.produce("txv", b"c3")
+    p.commit_transaction(DEADLINE_S)
+    c = Consumer({"bootstrap.servers": txn_broker.bootstrap, "group.id": "txv-reader",
+                  "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe(["txv"])
+        seen = []
+        wait_until(lambda: (lambda m: seen.append(m.value()) if m and not m.error() else None)(c.poll(0.5)) or
+                   len(seen) >= 3, "three committed records", DEADLINE_S)
+        assert seen == [b"c1", b"c2", b"c3"]
+    finally:
+        c.close()
