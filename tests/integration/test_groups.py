@@ -314,8 +314,9 @@ def commit_v2(conn, group, offsets, generation=-1, member_id="", retention_ms=-1
     return out
 
 
-def fetch_offsets_v8(conn, groups):
-    """groups: {group: None (all) or [(topic, [partitions])]}; returns {group: (error, {(t, p): offset})}."""
+def fetch_offsets_v8(conn, groups, require_stable=False):
+    """groups: {group: None (all) or [(topic, [partitions])]}; returns {group: (error, {(t, p): offset})}.
+    With require_stable the values are (offset, partition error)."""
     w = kwire.Writer().uvarint(len(groups) + 1)
     for g, topics in groups.items():
         w.compact_string(g)
@@ -329,7 +330,7 @@ def fetch_offsets_v8(conn, groups):
                     w.i32(p)
                 w.tags()
         w.tags()
-    w.i8(0).tags()
+    w.i8(1 if require_stable else 0).tags()
     _, body = conn.request(9, 8, w.bytes())
     r = kwire.Reader(body)
     r.i32()
@@ -340,9 +341,9 @@ def fetch_offsets_v8(conn, groups):
             t = r.compact_string()
             for _ in range(r.compact_array_len()):
                 p, o, _epoch, _md, err = r.i32(), r.i64(), r.i32(), r.compact_string(), r.i16()
-                assert err == ERR_NONE
+                assert err == ERR_NONE or require_stable
                 r.tags()
-                offs[(t, p)] = o
+                offs[(t, p)] = (o, err) if require_stable else o
             r.tags()
         out[g] = (r.i16(), offs)
         r.tags()

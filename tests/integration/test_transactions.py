@@ -18,7 +18,7 @@ import pytest
 import kwire
 from harness import wait_until
 from test_admin import create_topic
-from test_groups import find_coordinator_v4
+from test_groups import fetch_offsets_v8, find_coordinator_v4
 from test_idempotence import init_producer_id
 
 API_ADD_PARTITIONS_TO_TXN = 24
@@ -33,6 +33,7 @@ ERR_INVALID_PRODUCER_EPOCH = 47
 ERR_INVALID_TXN_STATE = 48
 ERR_INVALID_TRANSACTION_TIMEOUT = 50
 ERR_CONCURRENT_TRANSACTIONS = 51
+ERR_UNSTABLE_OFFSET_COMMIT = 88
 ERR_OPERATION_NOT_ATTEMPTED = 55
 ERR_PRODUCER_FENCED = 90
 ERR_TRANSACTIONAL_ID_NOT_FOUND = 105
@@ -308,9 +309,22 @@ def committed_offset(consumer, topic, partition):
     return consumer.committed([TopicPartition(topic, partition)], timeout=30)[0].offset
 
 
+def stable_offset(broker, group, topic, partition):
+    """OffsetFetch v8 with RequireStable: (offset, partition error)."""
+    with kwire.Conn.to(broker.bootstrap) as c:
+        return fetch_offsets_v8(c, {group: [(topic, [partition])]}, require_stable=True)[group][1][(topic, partition)]
+
+
+def plain_offset(broker, group, topic, partition):
+    """OffsetFetch v8 without RequireStable: the committed offset, -1 when none."""
+    with kwire.Conn.to(broker.bootstrap) as c:
+        return fetch_offsets_v8(c, {group: [(topic, [partition])]})[group][1][(topic, partition)]
+
+
 # init_transactions, begin, send_offsets_to_transaction, commit: the group's __consumer_offsets
 # partition joins the transaction (AddOffsetsToTxn), the offsets stay pending until the COMMIT
-# marker lands on it, and become the group's committed offsets once it does.
+# marker lands on it (a RequireStable OffsetFetch is UNSTABLE_OFFSET_COMMIT meanwhile), and
+# become the group's committed offsets once it does.
 @pytest.mark.pyclients
 def test_send_offsets_to_transaction(txn_broker):
     from confluent_kafka import TopicPartition
@@ -323,14 +337,17 @@ def test_send_offsets_to_transaction(txn_broker):
         p.send_offsets_to_transaction([TopicPartition("txo", 0, 42)], meta, DEADLINE_S)
         d = state_of(txn_broker, "tx-offsets")
         assert d["state"] == "Ongoing" and [t for t, _ in d["partitions"]] == ["__consumer_offsets"]
-        assert committed_offset(consumer, "txo", 0) < 0  # pending: not visible before the marker
+        assert plain_offset(txn_broker, "txo-group", "txo", 0) == -1  # pending: not committed before the marker
+        assert stable_offset(txn_broker, "txo-group", "txo", 0)[1] == ERR_UNSTABLE_OFFSET_COMMIT
         p.commit_transaction(DEADLINE_S)
         if markers_served(txn_broker):
             wait_until(lambda: committed_offset(consumer, "txo", 0) == 42, "the offset to commit", DEADLINE_S)
+            assert stable_offset(txn_broker, "txo-group", "txo", 0) == (42, ERR_NONE)
             wait_until(lambda: state_of(txn_broker, "tx-offsets")["state"] == "CompleteCommit", "markers")
         else:
             assert state_of(txn_broker, "tx-offsets")["state"] == "PrepareCommit"
-            assert committed_offset(consumer, "txo", 0) < 0
+            assert plain_offset(txn_broker, "txo-group", "txo", 0) == -1
+            assert stable_offset(txn_broker, "txo-group", "txo", 0)[1] == ERR_UNSTABLE_OFFSET_COMMIT
     finally:
         consumer.close()
 
@@ -379,7 +396,7 @@ def test_timed_out_transaction_is_aborted(txn_broker):
             p.commit_transaction(DEADLINE_S)
         if markers_served(txn_broker):
             wait_until(lambda: state_of(txn_broker, "tx-timeout")["state"] == "CompleteAbort", "markers")
-            assert committed_offset(consumer, "txt", 0) < 0
+            assert stable_offset(txn_broker, "txt-group", "txt", 0) == (-1, ERR_NONE)
     finally:
         consumer.close()
 
