@@ -19,19 +19,10 @@ static void added(void *arg, int16_t err, int64_t producer_id, int16_t epoch)
     breq_finish(r);
 }
 
-static int32_t offsets_partitions(breq *r)
-{
-    meta_image *img = meta_acquire(r->b->meta);
-    const meta_topic *t = meta_image_topic(img, GROUP_TOPIC, strlen(GROUP_TOPIC));
-    int32_t n = t ? t->npartitions : 0;
-    meta_image_release(img);
-    return n;
-}
-
 static breq_rc add(breq *r)
 {
     const AddOffsetsToTxnRequest *req = r->req;
-    int32_t n = offsets_partitions(r);
+    int32_t n = meta_topic_partitions(r->b->meta, GROUP_TOPIC);
     if (n <= 0) {
         ((AddOffsetsToTxnResponse *)r->resp)->ErrorCode = KERR_COORDINATOR_NOT_AVAILABLE;
         return BREQ_DONE;

@@ -23,12 +23,6 @@ static void committed(void *arg)
     breq_finish(cc->r);
 }
 
-static bool partition_exists(const meta_image *img, kstr_t topic, int32_t index)
-{
-    const meta_topic *t = topic.len > 0 ? meta_image_topic(img, topic.ptr, (size_t)topic.len) : NULL;
-    return t && index >= 0 && index < t->npartitions;
-}
-
 static void collect_topic(breq *r, tcommit_ctx *cc, const meta_image *img,
                           const TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic *t,
                           TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic *to)
@@ -48,7 +42,7 @@ static void collect_topic(breq *r, tcommit_ctx *cc, const meta_image *img,
             .leader_epoch = p->CommittedLeaderEpoch,
             .metadata = p->CommittedMetadata.len >= 0 ? breq_strdup(r, p->CommittedMetadata) : NULL,
             .commit_ts_ms = -1,
-            .error = partition_exists(img, t->Name, p->PartitionIndex) ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION,
+            .error = broker_partition_exists(img, t->Name, p->PartitionIndex) ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION,
         };
         to->Partitions.items[j].PartitionIndex = p->PartitionIndex;
         cc->outs[cc->cr.n++] = &to->Partitions.items[j];

@@ -213,6 +213,8 @@ breq_rc api_allocate_producer_ids(breq *r); /* controller listener */
  * when the topic has it (another node leads it: the client refreshes its
  * metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION (topics.c). */
 int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index);
+/* Whether img has partition index of topic (topics.c). */
+bool broker_partition_exists(const meta_image *img, kstr_t topic, int32_t index);
 /* Partition index of t when this node leads it at epoch (-1: any), with a
  * reference (partition_put); else NULL and *err says why
  * (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION...). */

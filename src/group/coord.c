@@ -12,8 +12,6 @@
 #include "group/coord_int.h"
 #include "proto/kerr.h"
 
-#define COMPACT_SEGMENT_BYTES "104857600" /* offsets.topic.segment.bytes */
-
 /* ---- references and lookups ---------------------------------------------------- */
 
 void coord_ref(group_coord *c) { atomic_fetch_add(&c->refs, 1); }
@@ -96,14 +94,7 @@ void group_coord_new_member_id(const char *client_id, const char *instance_id, c
 
 /* ---- __consumer_offsets ------------------------------------------------------------- */
 
-static int32_t topic_partitions(group_coord *c)
-{
-    meta_image *img = meta_acquire(c->meta);
-    const meta_topic *t = meta_image_topic(img, GROUP_TOPIC, strlen(GROUP_TOPIC));
-    int32_t n = t ? t->npartitions : 0;
-    meta_image_release(img);
-    return n;
-}
+static int32_t topic_partitions(group_coord *c) { return meta_topic_partitions(c->meta, GROUP_TOPIC); }
 
 static void created(void *arg, int16_t err, const char *msg)
 {
@@ -136,18 +127,8 @@ static bool topic_ready(group_coord *c)
         return c->npartitions > 0;
     c->creating = true;
     coord_ref(c);
-    meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, GROUP_TOPIC, strlen(GROUP_TOPIC));
-    op->partitions = c->cfg.offsets_topic_partitions;
-    /* offsets.topic.replication.factor, reduced to the live brokers when fewer */
-    meta_image *img = meta_acquire(c->meta);
-    int32_t live = meta_image_live_brokers(img);
-    meta_image_release(img);
-    op->replication_factor = (int16_t)MAX(MIN(c->cfg.offsets_topic_replication_factor, live), 1);
-    /* Compacted, and kept whole until compaction exists: time retention
-     * must not delete the records the groups are rebuilt from. */
-    meta_op_add_config(op, "cleanup.policy", 14, "compact", 7);
-    meta_op_add_config(op, "retention.ms", 12, "-1", 2);
-    meta_op_add_config(op, "segment.bytes", 13, COMPACT_SEGMENT_BYTES, strlen(COMPACT_SEGMENT_BYTES));
+    meta_op *op = meta_op_internal_topic(c->meta, GROUP_TOPIC, c->cfg.offsets_topic_partitions,
+                                         c->cfg.offsets_topic_replication_factor);
     op->done = created;
     op->arg = c;
     log_info("group", "creating %s partitions=%d replication_factor=%d", GROUP_TOPIC, op->partitions,
@@ -281,25 +262,45 @@ static void commit_durable(append_job *j, int16_t err)
         group_offset o = {(char *)in->topic, in->partition, in->offset, in->leader_epoch,
                           (char *)(in->metadata ? in->metadata : ""), in->commit_ts_ms >= 0 ? in->commit_ts_ms : j->commit_ts_ms,
                           j->expire_ts_ms, j->base_offset + i};
-        group_offset_put(g, &o);
+        if (j->producer_id >= 0)
+            group_txn_offset_put(g, j->producer_id, &o); /* until the transaction's marker */
+        else
+            group_offset_put(g, &o);
     }
     pthread_mutex_unlock(&c->lock);
     req->done(req->arg);
 }
 
-/* Under the lock: append the commit's records; true when a job was queued
- * (req->done then runs once it is durable). */
-static bool commit_locked(group_coord *c, const char *group_id, group_commit_req *req, int64_t now, fx *f)
+/* Whether the commit may go ahead. A transactional commit (producer_id >=
+ * 0) from a producer that names no generation is not a member's: only a
+ * member's generation is checked. */
+static int16_t commit_allowed(group_coord *c, const char *group_id, group_commit_req *req, int64_t producer_id,
+                              int64_t now, fx *f, group **gp)
 {
     int16_t err = coord_unavailable(c, group_id, f);
-    group *g = err ? NULL : coord_group(c, group_id, req->generation < 0, now);
-    if (!err)
-        err = g ? group_commit_check(g, req->member_id, req->instance_id, req->generation, now)
-                : KERR_ILLEGAL_GENERATION;
+    bool txn = producer_id >= 0;
+    group *g = *gp = err ? NULL : coord_group(c, group_id, !txn && req->generation < 0, now);
+    if (err || (txn && (req->generation < 0 || !g)))
+        return err;
+    return g ? group_commit_check(g, req->member_id, req->instance_id, req->generation, now) : KERR_ILLEGAL_GENERATION;
+}
+
+/* Under the lock: append the commit's records (a transactional batch when
+ * producer_id >= 0); true when a job was queued (req->done then runs once
+ * it is durable). */
+static bool commit_locked(group_coord *c, const char *group_id, group_commit_req *req, int64_t producer_id,
+                          int16_t epoch, int64_t now, fx *f)
+{
+    group *g;
+    int16_t err = commit_allowed(c, group_id, req, producer_id, now, f, &g);
     int32_t *idx = xmalloc((size_t)MAX(req->n, 1) * sizeof *idx);
     int32_t n = 0;
+    int64_t expire_ms = req->retention_ms >= 0 && producer_id < 0 ? now + req->retention_ms : -1;
     rec_batch b;
-    rb_init(&b, now);
+    if (producer_id >= 0)
+        rb_init_txn(&b, now, producer_id, epoch);
+    else
+        rb_init(&b, now);
     buf_t key, value;
     buf_init(&key);
     buf_init(&value);
@@ -313,7 +314,7 @@ static bool commit_locked(group_coord *c, const char *group_id, group_commit_req
         }
         group_offset o = {(char *)in->topic, in->partition, in->offset, in->leader_epoch,
                           (char *)(in->metadata ? in->metadata : ""), in->commit_ts_ms >= 0 ? in->commit_ts_ms : now,
-                          req->retention_ms >= 0 ? now + req->retention_ms : -1, -1};
+                          expire_ms, -1};
         buf_reset(&key);
         buf_reset(&value);
         group_rec_offset_key(&key, group_id, in->topic, in->partition);
@@ -334,7 +335,8 @@ static bool commit_locked(group_coord *c, const char *group_id, group_commit_req
         j->parts = idx;
         j->nparts = n;
         j->commit_ts_ms = now;
-        j->expire_ts_ms = req->retention_ms >= 0 ? now + req->retention_ms : -1;
+        j->expire_ts_ms = expire_ms;
+        j->producer_id = producer_id;
     } else {
         free(idx);
     }
@@ -346,16 +348,28 @@ static bool commit_locked(group_coord *c, const char *group_id, group_commit_req
     return j != NULL;
 }
 
-void group_coord_commit(group_coord *c, const char *group_id, group_commit_req *req)
+static void commit(group_coord *c, const char *group_id, group_commit_req *req, int64_t producer_id, int16_t epoch)
 {
     fx f;
     fx_init(&f);
     pthread_mutex_lock(&c->lock);
-    bool queued = commit_locked(c, group_id, req, clock_wall_ms(), &f);
+    bool queued = commit_locked(c, group_id, req, producer_id, epoch, clock_wall_ms(), &f);
     pthread_mutex_unlock(&c->lock);
     fx_run(&f);
     if (!queued)
         req->done(req->arg);
+}
+
+void group_coord_commit(group_coord *c, const char *group_id, group_commit_req *req)
+{
+    commit(c, group_id, req, -1, -1);
+}
+
+void group_coord_txn_commit(group_coord *c, const char *group_id, group_commit_req *req, int64_t producer_id,
+                            int16_t producer_epoch)
+{
+    CK_ASSERT(producer_id >= 0);
+    commit(c, group_id, req, producer_id, producer_epoch);
 }
 
 /* ---- reads ----------------------------------------------------------------------------- */

@@ -106,6 +106,7 @@ append_job *rb_append(group_coord *c, int32_t index, rec_batch *b, fx *f, int16_
     j->p = p;
     j->base_offset = res.base_offset;
     j->end_offset = res.log_end_offset;
+    j->producer_id = -1;
     j->next = f->jobs;
     f->jobs = j;
     coord_ref(c);
@@ -228,35 +229,29 @@ static void load_batch(group_coord *c, int32_t index, const batch_info_t *bi, co
     }
 }
 
+typedef struct load_ctx {
+    group_coord *c;
+    int32_t index;
+    arena_t a;
+    load_stats *st;
+} load_ctx;
+
+static void load_one(void *arg, const batch_info_t *bi, const uint8_t *data)
+{
+    load_ctx *l = arg;
+    load_batch(l->c, l->index, bi, data, &l->a, l->st);
+}
+
 static void load_partition(group_coord *c, partition *p, load_stats *st)
 {
-    int64_t off = plog_log_start_offset(p->log), end = plog_log_end_offset(p->log);
-    buf_t b;
-    buf_init(&b);
-    arena_t a;
-    arena_init(&a);
-    while (off < end) {
-        buf_reset(&b);
-        int64_t next = off;
-        int rc = plog_read_copy(p->log, off, INT64_MAX, COORD_LOAD_CHUNK_BYTES, &b, &next);
-        if (rc != STORAGE_OK) {
-            log_error("group", "cannot read %s partition=%d offset=%lld err=\"%s\"", GROUP_TOPIC, p->index,
-                      (long long)off, storage_strerror(rc));
-            break;
-        }
-        for (size_t pos = 0; pos + BATCH_LOG_OVERHEAD <= b.len;) {
-            batch_info_t bi;
-            if (batch_parse_header(b.data + pos, b.len - pos, &bi) != BATCH_ERR_OK)
-                break;
-            load_batch(c, p->index, &bi, b.data + pos, &a, st);
-            pos += bi.size;
-        }
-        if (next <= off)
-            break;
-        off = next;
-    }
-    arena_free(&a);
-    buf_free(&b);
+    load_ctx l = {c, p->index, {0}, st};
+    arena_init(&l.a);
+    int64_t at = -1;
+    int rc = partition_scan(p, COORD_LOAD_CHUNK_BYTES, load_one, &l, &at);
+    if (rc != STORAGE_OK)
+        log_error("group", "cannot read %s partition=%d offset=%lld err=\"%s\"", GROUP_TOPIC, p->index,
+                  (long long)at, storage_strerror(rc));
+    arena_free(&l.a);
 }
 
 /* Groups of partition index the log knows nothing live about: no metadata,

@@ -11,8 +11,6 @@
 #include "proto/kerr.h"
 #include "tcoord/coord_int.h"
 
-#define COMPACT_SEGMENT_BYTES "104857600" /* transaction.state.log.segment.bytes */
-
 /* ---- references and lookups ---------------------------------------------------- */
 
 void tc_ref(tcoord *c) { atomic_fetch_add(&c->refs, 1); }
@@ -57,14 +55,7 @@ tcoord_txn *tc_txn(tcoord *c, const char *id, bool create)
 
 /* ---- __transaction_state ------------------------------------------------------------ */
 
-static int32_t topic_partitions(tcoord *c)
-{
-    meta_image *img = meta_acquire(c->meta);
-    const meta_topic *t = meta_image_topic(img, TCOORD_TOPIC, strlen(TCOORD_TOPIC));
-    int32_t n = t ? t->npartitions : 0;
-    meta_image_release(img);
-    return n;
-}
+static int32_t topic_partitions(tcoord *c) { return meta_topic_partitions(c->meta, TCOORD_TOPIC); }
 
 static void created(void *arg, int16_t err, const char *msg)
 {
@@ -97,15 +88,7 @@ static bool topic_ready(tcoord *c)
         return c->npartitions > 0;
     c->creating = true;
     tc_ref(c);
-    meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, TCOORD_TOPIC, strlen(TCOORD_TOPIC));
-    op->partitions = c->cfg.partitions;
-    meta_image *img = meta_acquire(c->meta);
-    int32_t live = meta_image_live_brokers(img);
-    meta_image_release(img);
-    op->replication_factor = (int16_t)MAX(MIN(c->cfg.replication_factor, live), 1);
-    meta_op_add_config(op, "cleanup.policy", 14, "compact", 7);
-    meta_op_add_config(op, "retention.ms", 12, "-1", 2);
-    meta_op_add_config(op, "segment.bytes", 13, COMPACT_SEGMENT_BYTES, strlen(COMPACT_SEGMENT_BYTES));
+    meta_op *op = meta_op_internal_topic(c->meta, TCOORD_TOPIC, c->cfg.partitions, c->cfg.replication_factor);
     op->done = created;
     op->arg = c;
     log_info("tcoord", "creating %s partitions=%d replication_factor=%d", TCOORD_TOPIC, op->partitions,
@@ -197,8 +180,16 @@ static tcoord_txn *known(tcoord *c, const char *txn_id, int16_t *err, tfx *f)
     return t;
 }
 
-void tcoord_add(tcoord *c, const char *txn_id, int64_t pid, int16_t epoch, const tcoord_tp *parts, int32_t n,
-                tcoord_done_fn done, void *arg)
+/* AddPartitionsToTxn (parts) or EndTxn (parts NULL: commit says how). */
+typedef struct producer_req {
+    int64_t pid;
+    int16_t epoch;
+    const tcoord_tp *parts;
+    int32_t n;
+    bool commit;
+} producer_req;
+
+static void producer_request(tcoord *c, const char *txn_id, const producer_req *in, tcoord_done_fn done, void *arg)
 {
     tfx f;
     tfx_init(&f);
@@ -207,14 +198,32 @@ void tcoord_add(tcoord *c, const char *txn_id, int64_t pid, int16_t epoch, const
     tcoord_txn *t = known(c, txn_id, &err, &f);
     tcoord_meta next;
     bool write = false;
-    if (t)
-        err = tcoord_txn_add(t, pid, epoch, parts, n, clock_wall_ms(), &next, &write);
+    int64_t now = clock_wall_ms();
+    if (t && in->parts)
+        err = tcoord_txn_add(t, in->pid, in->epoch, in->parts, in->n, now, &next, &write);
+    else if (t)
+        err = tcoord_txn_end(t, in->pid, in->epoch, in->commit, now, &next, &write);
     if (write)
         tc_store(c, t, &next, done, arg, -1, &f);
     else
-        tfx_answer(&f, done, arg, err, pid, epoch);
+        tfx_answer(&f, done, arg, err, in->pid, in->epoch);
     pthread_mutex_unlock(&c->lock);
     tfx_run(&f);
+}
+
+void tcoord_add(tcoord *c, const char *txn_id, int64_t pid, int16_t epoch, const tcoord_tp *parts, int32_t n,
+                tcoord_done_fn done, void *arg)
+{
+    static const tcoord_tp none;
+    producer_req in = {pid, epoch, n > 0 ? parts : &none, n, false};
+    producer_request(c, txn_id, &in, done, arg);
+}
+
+void tcoord_end(tcoord *c, const char *txn_id, int64_t pid, int16_t epoch, bool commit, tcoord_done_fn done,
+                void *arg)
+{
+    producer_req in = {pid, epoch, NULL, 0, commit};
+    producer_request(c, txn_id, &in, done, arg);
 }
 
 void tcoord_verify(tcoord *c, const char *txn_id, int64_t pid, int16_t epoch, const tcoord_tp *parts, int32_t n,
@@ -227,26 +236,6 @@ void tcoord_verify(tcoord *c, const char *txn_id, int64_t pid, int16_t epoch, co
     tcoord_txn *t = known(c, txn_id, &err, &f);
     for (int32_t i = 0; i < n; i++)
         errs[i] = t ? tcoord_txn_verify(t, pid, epoch, parts[i].topic, parts[i].partition) : err;
-    pthread_mutex_unlock(&c->lock);
-    tfx_run(&f);
-}
-
-void tcoord_end(tcoord *c, const char *txn_id, int64_t pid, int16_t epoch, bool commit, tcoord_done_fn done,
-                void *arg)
-{
-    tfx f;
-    tfx_init(&f);
-    pthread_mutex_lock(&c->lock);
-    int16_t err;
-    tcoord_txn *t = known(c, txn_id, &err, &f);
-    tcoord_meta next;
-    bool write = false;
-    if (t)
-        err = tcoord_txn_end(t, pid, epoch, commit, clock_wall_ms(), &next, &write);
-    if (write)
-        tc_store(c, t, &next, done, arg, -1, &f);
-    else
-        tfx_answer(&f, done, arg, err, pid, epoch);
     pthread_mutex_unlock(&c->lock);
     tfx_run(&f);
 }

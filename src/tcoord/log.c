@@ -234,42 +234,30 @@ static void load_record(tcoord *c, const batch_record_t *rec, int64_t *n)
     (*n)++;
 }
 
-static void load_chunk(tcoord *c, const buf_t *b, int64_t *n)
+typedef struct load_ctx {
+    tcoord *c;
+    int64_t records;
+} load_ctx;
+
+static void load_batch(void *arg, const batch_info_t *bi, const uint8_t *data)
 {
-    for (size_t pos = 0; pos + BATCH_LOG_OVERHEAD <= b->len;) {
-        batch_info_t bi;
-        if (batch_parse_header(b->data + pos, b->len - pos, &bi) != BATCH_ERR_OK)
-            break;
-        batch_iter_t it;
-        batch_record_t rec;
-        if (!bi.control && batch_iter_init(&it, b->data + pos, bi.size))
-            while (batch_iter_next(&it, &rec))
-                load_record(c, &rec, n);
-        pos += bi.size;
-    }
+    load_ctx *l = arg;
+    batch_iter_t it;
+    batch_record_t rec;
+    if (!bi->control && batch_iter_init(&it, data, bi->size))
+        while (batch_iter_next(&it, &rec))
+            load_record(l->c, &rec, &l->records);
 }
 
 static int64_t load_partition(tcoord *c, partition *p)
 {
-    int64_t off = plog_log_start_offset(p->log), end = plog_log_end_offset(p->log), n = 0;
-    buf_t b;
-    buf_init(&b);
-    while (off < end) {
-        buf_reset(&b);
-        int64_t next = off;
-        int rc = plog_read_copy(p->log, off, INT64_MAX, TCOORD_LOAD_CHUNK_BYTES, &b, &next);
-        if (rc != STORAGE_OK) {
-            log_error("tcoord", "cannot read %s partition=%d offset=%lld err=\"%s\"", TCOORD_TOPIC, p->index,
-                      (long long)off, storage_strerror(rc));
-            break;
-        }
-        load_chunk(c, &b, &n);
-        if (next <= off)
-            break;
-        off = next;
-    }
-    buf_free(&b);
-    return n;
+    load_ctx l = {c, 0};
+    int64_t at = -1;
+    int rc = partition_scan(p, TCOORD_LOAD_CHUNK_BYTES, load_batch, &l, &at);
+    if (rc != STORAGE_OK)
+        log_error("tcoord", "cannot read %s partition=%d offset=%lld err=\"%s\"", TCOORD_TOPIC, p->index,
+                  (long long)at, storage_strerror(rc));
+    return l.records;
 }
 
 /* The ids of partition index leave memory; waiting requests were answered

@@ -34,16 +34,10 @@
 #define KEY_VERSION 0
 #define VALUE_VERSION 0
 
-static void put(buf_t *out, const proto_struct_desc *d, int16_t version, const void *body)
-{
-    buf_put_i16(out, version);
-    proto_encode(d, version, proto_flexible(d, version), body, out);
-}
-
 void tcoord_rec_key(buf_t *out, const char *txn_id)
 {
     TransactionLogKey k = {.TransactionalId = kstr_from(txn_id)};
-    put(out, &TransactionLogKey_desc, KEY_VERSION, &k);
+    proto_versioned_encode(&TransactionLogKey_desc, KEY_VERSION, &k, out);
 }
 
 /* Groups m's sorted partitions by topic into v's array (freed by the caller). */
@@ -78,24 +72,12 @@ void tcoord_rec_value(buf_t *out, const tcoord_meta *m)
     int32_t n, *ids;
     TransactionLogValue_PartitionsSchema *ts = by_topic(m, &n, &ids);
     v.TransactionPartitions = (TransactionLogValue_PartitionsSchema_array){n, ts};
-    put(out, &TransactionLogValue_desc, VALUE_VERSION, &v);
+    proto_versioned_encode(&TransactionLogValue_desc, VALUE_VERSION, &v, out);
     free(ids);
     free(ts);
 }
 
 /* ---- decoding ----------------------------------------------------------------------- */
-
-static int get(const proto_struct_desc *d, const uint8_t *p, int32_t len, arena_t *a, void *out)
-{
-    rd_t r;
-    rd_init(&r, p, len > 0 ? (size_t)len : 0);
-    int16_t v;
-    if (!rd_i16(&r, &v) || v < d->min_version)
-        return -1;
-    v = MIN(v, d->max_version);
-    proto_err_t err;
-    return proto_decode(d, v, proto_flexible(d, v), &r, a, out, &err);
-}
 
 static int decode_value(const TransactionLogValue *v, tcoord_meta *m)
 {
@@ -139,9 +121,10 @@ int tcoord_rec_decode(const uint8_t *key, int32_t key_len, const uint8_t *value,
     *id = NULL;
     *m = (tcoord_meta){.parts = NULL};
     *tombstone = value == NULL || value_len < 0;
-    if (!key || get(&TransactionLogKey_desc, key, key_len, &a, &k) != 0 || k.TransactionalId.len < 0)
+    if (proto_versioned_decode(&TransactionLogKey_desc, key, key_len, &a, &k) != 0 || k.TransactionalId.len < 0)
         goto out;
-    if (!*tombstone && (get(&TransactionLogValue_desc, value, value_len, &a, &v) != 0 || decode_value(&v, m) != 0))
+    if (!*tombstone &&
+        (proto_versioned_decode(&TransactionLogValue_desc, value, value_len, &a, &v) != 0 || decode_value(&v, m) != 0))
         goto out;
     if (m->nparts > 1)
         qsort(m->parts, (size_t)m->nparts, sizeof *m->parts, tp_cmp);

@@ -184,6 +184,8 @@ int16_t tcoord_txn_add(const tcoord_txn *t, int64_t pid, int16_t epoch, const tc
         return KERR_CONCURRENT_TRANSACTIONS;
     if (t->m.state == TCOORD_DEAD || t->m.state == TCOORD_PREPARE_EPOCH_FENCE)
         return KERR_INVALID_TXN_STATE;
+    if (n == 0)
+        return KERR_NONE; /* nothing to add */
     bool all = t->m.state == TCOORD_ONGOING;
     for (int32_t i = 0; all && i < n; i++)
         all = tcoord_meta_has(&t->m, parts[i].topic, parts[i].partition);
