@@ -4,10 +4,16 @@
  * transactional batch and keeps them pending until the transaction's
  * marker (group_coord_txn_commit). v3+ carries the consumer's generation
  * and member id (KIP-447), checked when given. Partitions of unknown
- * topics get UNKNOWN_TOPIC_OR_PARTITION. */
+ * topics get UNKNOWN_TOPIC_OR_PARTITION. When this node also coordinates
+ * the transactional id, the producer is verified first (KIP-890 part 1, a
+ * local AddPartitionsToTxn VerifyOnly): a fenced producer, or one whose
+ * transaction does not hold the group (no AddOffsetsToTxn), is refused.
+ * PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3. */
 #include <string.h>
 
 #include "broker/broker_int.h"
+
+enum { FENCED_ERROR_VERSION = 3 };
 
 typedef struct tcommit_ctx {
     breq *r;
@@ -19,7 +25,7 @@ static void committed(void *arg)
 {
     tcommit_ctx *cc = arg;
     for (int32_t i = 0; i < cc->cr.n; i++)
-        cc->outs[i]->ErrorCode = cc->cr.parts[i].error;
+        cc->outs[i]->ErrorCode = broker_fenced_error(cc->r, cc->cr.parts[i].error, FENCED_ERROR_VERSION);
     breq_finish(cc->r);
 }
 
@@ -67,6 +73,21 @@ static void collect(breq *r, tcommit_ctx *cc)
     meta_image_release(img);
 }
 
+/* The transaction coordinator's verdict when it runs here; KERR_NONE when
+ * it runs elsewhere (or cannot say yet). */
+static int16_t verify_locally(breq *r)
+{
+    const TxnOffsetCommitRequest *req = r->req;
+    int32_t n = meta_topic_partitions(r->b->meta, GROUP_TOPIC);
+    if (n <= 0 || req->TransactionalId.len <= 0)
+        return KERR_NONE;
+    tcoord_tp tp = {(char *)GROUP_TOPIC, group_rec_partition(req->GroupId.ptr ? req->GroupId.ptr : "",
+                                                              (size_t)MAX(req->GroupId.len, 0), n)};
+    int16_t err;
+    tcoord_verify(r->b->txns, breq_strdup(r, req->TransactionalId), req->ProducerId, req->ProducerEpoch, &tp, 1, &err);
+    return err == KERR_NOT_COORDINATOR || err == KERR_COORDINATOR_NOT_AVAILABLE ? KERR_NONE : err;
+}
+
 breq_rc api_txn_offset_commit(breq *r)
 {
     const TxnOffsetCommitRequest *req = r->req;
@@ -74,6 +95,9 @@ breq_rc api_txn_offset_commit(breq *r)
     memset(cc, 0, sizeof *cc);
     cc->r = r;
     collect(r, cc);
+    int16_t verdict = verify_locally(r);
+    for (int32_t i = 0; verdict && i < cc->cr.n; i++)
+        cc->cr.parts[i].error = cc->cr.parts[i].error ? cc->cr.parts[i].error : verdict;
     bool member = r->hdr.api_version >= 3 && req->GenerationId >= 0;
     cc->cr.member_id = member ? breq_strdup(r, req->MemberId) : "";
     cc->cr.instance_id = member && req->GroupInstanceId.len > 0 ? breq_strdup(r, req->GroupInstanceId) : NULL;

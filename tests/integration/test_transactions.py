@@ -18,12 +18,15 @@ import pytest
 import kwire
 from harness import wait_until
 from test_admin import create_topic
+from test_cluster import cluster  # noqa: F401 (a fixture)
 from test_groups import fetch_offsets_v8, find_coordinator_v4
 from test_idempotence import init_producer_id
 
 API_ADD_PARTITIONS_TO_TXN = 24
+API_ADD_OFFSETS_TO_TXN = 25
 API_END_TXN = 26
 API_WRITE_TXN_MARKERS = 27
+API_TXN_OFFSET_COMMIT = 28
 API_DESCRIBE_TRANSACTIONS = 65
 API_LIST_TRANSACTIONS = 66
 
@@ -147,6 +150,33 @@ def end_txn(conn, txn_id, pid, epoch, commit, version=3):
     return r.i16()
 
 
+def add_offsets_v3(conn, txn_id, pid, epoch, group):
+    w = kwire.Writer().compact_string(txn_id).i64(pid).i16(epoch).compact_string(group).tags()
+    _, body = conn.request(API_ADD_OFFSETS_TO_TXN, 3, w.bytes(), timeout=DEADLINE_S)
+    r = kwire.Reader(body)
+    r.i32()
+    return r.i16()
+
+
+def txn_offset_commit_v3(conn, txn_id, pid, epoch, group, offsets):
+    """TxnOffsetCommit v3 without member data; offsets {(topic, p): offset}; returns {(topic, p): error}."""
+    w = kwire.Writer().compact_string(txn_id).compact_string(group).i64(pid).i16(epoch)
+    w.i32(-1).compact_string("").compact_string(None)
+    topics = {}
+    for (t, p), o in offsets.items():
+        topics.setdefault(t, []).append((p, o))
+    w.uvarint(len(topics) + 1)
+    for t, ps in topics.items():
+        w.compact_string(t).uvarint(len(ps) + 1)
+        for p, o in ps:
+            w.i32(p).i64(o).i32(-1).compact_string("").tags()
+        w.tags()
+    _, body = conn.request(API_TXN_OFFSET_COMMIT, 3, w.tags().bytes(), timeout=DEADLINE_S)
+    r = kwire.Reader(body)
+    r.i32()
+    return read_topic_results(r)
+
+
 def describe_txns(conn, ids):
     """DescribeTransactions v0; returns {id: dict}."""
     w = kwire.Writer().uvarint(len(ids) + 1)
@@ -257,6 +287,27 @@ def test_add_verify_end(txn_broker):
             assert state_of(txn_broker, "tx-a")["partitions"] == {("txa", 0), ("txa", 1)}
 
 
+# TxnOffsetCommit is verified with the transaction coordinator when it runs on the same node:
+# without AddOffsetsToTxn the group is not in the transaction (INVALID_TXN_STATE), a stale
+# epoch is fenced; after AddOffsetsToTxn the offsets are accepted and held pending.
+def test_txn_offset_commit_verified(txn_broker):
+    create_topic(txn_broker, "txc", 1)
+    with kwire.Conn.to(txn_broker.bootstrap) as c:
+        _, pid, epoch = init_producer_id(c, version=4, txn_id="tx-c")
+        assert add_partitions_v3(c, "tx-c", pid, epoch, {"txc": [0]}) == {("txc", 0): ERR_NONE}
+        wait_until(lambda: find_coordinator_v4(c, 0, ["txc-g"])[0]["error"] == ERR_NONE, "the group coordinator")
+        offsets = {("txc", 0): 7}
+        assert txn_offset_commit_v3(c, "tx-c", pid, epoch, "txc-g", offsets) == {("txc", 0): ERR_INVALID_TXN_STATE}
+        assert add_offsets_v3(c, "tx-c", pid, epoch + 1, "txc-g") == ERR_PRODUCER_FENCED
+        assert add_offsets_v3(c, "tx-c", pid, epoch, "txc-g") == ERR_NONE
+        assert txn_offset_commit_v3(c, "tx-c", pid, epoch - 1, "txc-g", offsets) == {("txc", 0): ERR_PRODUCER_FENCED}
+        assert txn_offset_commit_v3(c, "tx-c", pid, epoch, "txc-g", offsets) == {("txc", 0): ERR_NONE}
+        assert txn_offset_commit_v3(c, "tx-c", pid, epoch, "txc-g", {("nosuch", 0): 1}) == \
+            {("nosuch", 0): ERR_UNKNOWN_TOPIC_OR_PARTITION}
+    assert plain_offset(txn_broker, "txc-g", "txc", 0) == -1
+    assert stable_offset(txn_broker, "txc-g", "txc", 0)[1] == ERR_UNSTABLE_OFFSET_COMMIT
+
+
 # Once every partition's leader acknowledges the markers the transaction completes, and the id
 # can start another one; a retried EndTxn(commit) is then a success.
 def test_markers_complete_the_transaction(txn_broker):
@@ -287,6 +338,49 @@ def test_prepared_transaction_survives_restart(txn_broker):
         wait_until(lambda: state_of(txn_broker, "tx-r")["state"] == "CompleteAbort", "markers", DEADLINE_S)
     else:
         assert (d["state"], d["partitions"]) == ("PrepareAbort", {("txr", 0)})
+
+
+def coordinator_of(nodes, txn_id, exclude=()):
+    """The node FindCoordinator names for txn_id (asked of a node not in exclude), once it names
+    a live one."""
+    def ask():
+        for n in nodes:
+            if n in exclude:
+                continue
+            try:
+                with kwire.Conn.to(n.bootstrap) as c:
+                    got = find_coordinator_v4(c, 1, [txn_id])[0]
+            except (OSError, kwire.WireError):
+                continue
+            live = [m for m in nodes if m.node_id == got["node_id"] and m not in exclude]
+            if got["error"] == ERR_NONE and live:
+                return live[0]
+        return None
+    return wait_until(ask, "a coordinator for " + txn_id, DEADLINE_S)
+
+
+# Failover: a transaction prepared on one coordinator is found prepared, with its producer id,
+# epoch and partitions, by the node that leads its __transaction_state partition after the first
+# one dies (and is completed there once markers can land).
+def test_prepared_transaction_survives_failover(cluster):
+    nodes = cluster(3)
+    first = coordinator_of(nodes, "tx-f")
+    create_topic(first, "txf", 1)
+    with kwire.Conn.to(first.bootstrap) as c:
+        _, pid, epoch = wait_until(lambda: (lambda r: r if r[0] == ERR_NONE else None)(
+            init_producer_id(c, version=4, txn_id="tx-f")), "InitProducerId", DEADLINE_S)
+        assert add_partitions_v3(c, "tx-f", pid, epoch, {"txf": [0]}) == {("txf", 0): ERR_NONE}
+        assert end_txn(c, "tx-f", pid, epoch, commit=True) == ERR_NONE
+    first.kill9()
+    second = coordinator_of(nodes, "tx-f", exclude=(first,))
+    assert second is not first
+    d = wait_until(lambda: (lambda s: s if s["error"] == ERR_NONE else None)(state_of(second, "tx-f")),
+                   "the new coordinator to load", DEADLINE_S)
+    assert (d["pid"], d["epoch"]) == (pid, epoch)
+    if markers_served(second):
+        wait_until(lambda: state_of(second, "tx-f")["state"] == "CompleteCommit", "markers", DEADLINE_S)
+    else:
+        assert (d["state"], d["partitions"]) == ("PrepareCommit", {("txf", 0)})
 
 
 # ---- confluent-kafka's transactional producer ----------------------------------------
