@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Timeout;
 class UnservedTest {
     // A transactional producer commits a transaction.
     @Test
-    @Disabled("not served yet: transactions (AddPartitionsToTxn, EndTxn, transactional InitProducerId)")
+    @Disabled("not served yet: the partition side of transactions (transactional Produce, WriteTxnMarkers)")
     void transactions() throws Exception {
         String topic = Chronik.unique("j-txn");
         try (KafkaProducer<String, String> p = Chronik.producer(Map.of(
