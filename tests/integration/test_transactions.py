@@ -287,6 +287,44 @@ def test_add_verify_end(txn_broker):
             assert state_of(txn_broker, "tx-a")["partitions"] == {("txa", 0), ("txa", 1)}
 
 
+# A new producer's InitProducerId while the old one's transaction is open aborts it first, at a
+# bumped epoch (CONCURRENT_TRANSACTIONS until the abort completes); the old producer is fenced.
+def test_init_aborts_the_zombies_transaction(txn_broker):
+    create_topic(txn_broker, "txz2", 1)
+    with kwire.Conn.to(txn_broker.bootstrap) as c:
+        _, pid, epoch = init_producer_id(c, version=4, txn_id="tx-z")
+        assert add_partitions_v3(c, "tx-z", pid, epoch, {"txz2": [0]}) == {("txz2", 0): ERR_NONE}
+        assert init_producer_id(c, version=4, txn_id="tx-z")[0] == ERR_CONCURRENT_TRANSACTIONS
+        d = wait_until(lambda: (lambda s: s if s["state"] != "Ongoing" else None)(state_of(txn_broker, "tx-z")),
+                       "the abort to be stored", DEADLINE_S)
+        assert (d["state"], d["pid"], d["epoch"]) in (("PrepareAbort", pid, epoch + 1), ("CompleteAbort", pid, epoch + 1))
+        assert end_txn(c, "tx-z", pid, epoch, commit=True) == ERR_PRODUCER_FENCED
+        assert end_txn(c, "tx-z", pid, epoch, commit=True, version=1) == ERR_INVALID_PRODUCER_EPOCH
+        if markers_served(txn_broker):
+            got = wait_until(lambda: (lambda r: r if r[0] == ERR_NONE else None)(
+                init_producer_id(c, version=4, txn_id="tx-z")), "the abort to complete", DEADLINE_S)
+            assert got == (ERR_NONE, pid, epoch + 2)
+
+
+# An id idle for transactional.id.expiration.ms is forgotten, for good: its tombstone is durable.
+def test_idle_id_expires(broker_factory):
+    b = broker_factory(name="broker", settings=dict(TXN_SETTINGS, **{
+        "transactional.id.expiration.ms": "1500",
+        "transaction.remove.expired.transaction.cleanup.interval.ms": "200"}))
+    with kwire.Conn.to(b.bootstrap) as c:
+        wait_until(lambda: find_coordinator_v4(c, 1, ["tx-e"])[0]["error"] == ERR_NONE, "the coordinator")
+        assert init_producer_id(c, version=4, txn_id="tx-e")[0] == ERR_NONE
+        assert state_of(b, "tx-e")["error"] == ERR_NONE
+    wait_until(lambda: state_of(b, "tx-e")["error"] == ERR_TRANSACTIONAL_ID_NOT_FOUND, "the id to expire",
+               DEADLINE_S)
+    # no expiry pass after the restart: only the stored tombstone can keep the id away
+    b.settings["transaction.remove.expired.transaction.cleanup.interval.ms"] = "3600000"
+    b.restart()
+    got = wait_until(lambda: (lambda s: s if s["error"] != 15 and s["error"] != 16 else None)(state_of(b, "tx-e")),
+                     "the coordinator to load", DEADLINE_S)
+    assert got["error"] == ERR_TRANSACTIONAL_ID_NOT_FOUND
+
+
 # TxnOffsetCommit is verified with the transaction coordinator when it runs on the same node:
 # without AddOffsetsToTxn the group is not in the transaction (INVALID_TXN_STATE), a stale
 # epoch is fenced; after AddOffsetsToTxn the offsets are accepted and held pending.
