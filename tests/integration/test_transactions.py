@@ -18,7 +18,7 @@ import pytest
 import kwire
 from harness import wait_until
 from test_admin import create_topic
-from test_cluster import cluster  # noqa: F401 (a fixture)
+from test_cluster import cluster, status  # noqa: F401 (cluster: a fixture)
 from test_groups import fetch_offsets_v8, find_coordinator_v4
 from test_idempotence import init_producer_id
 
@@ -274,6 +274,8 @@ def test_add_verify_end(txn_broker):
         d = state_of(txn_broker, "tx-a")
         assert (d["state"], d["partitions"], d["timeout_ms"]) == ("Ongoing", {("txa", 0), ("txa", 1)}, 60000)
         assert d["start_ms"] > 0
+        counts = status(txn_broker)["counts"]
+        assert (counts["transactions"], counts["open_transactions"]) == (1, 1)
         top, got = verify_v4(c, [("tx-a", pid, epoch, {"txa": [1]}), ("tx-b", pid, epoch, {"txa": [0]})])
         assert top == ERR_NONE and got["tx-a"] == {("txa", 1): ERR_NONE}
         assert got["tx-b"] == {("txa", 0): 49}  # INVALID_PRODUCER_ID_MAPPING: never initialised
