@@ -110,16 +110,6 @@ bool tcoord_ensure(tcoord *c, tcoord_ready_fn done, void *arg)
     return ok;
 }
 
-int32_t tcoord_partition_of(tcoord *c, const char *txn_id)
-{
-    pthread_mutex_lock(&c->lock);
-    if (c->npartitions <= 0)
-        c->npartitions = topic_partitions(c);
-    int32_t p = tc_partition_of(c, txn_id);
-    pthread_mutex_unlock(&c->lock);
-    return p;
-}
-
 /* Why this node cannot serve txn_id now, or KERR_NONE. */
 static int16_t unavailable(tcoord *c, const char *txn_id, tfx *f)
 {

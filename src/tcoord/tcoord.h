@@ -174,8 +174,6 @@ void tcoord_stop(tcoord *c);
  * creation starts and done(arg, err) runs later on another thread. */
 typedef void (*tcoord_ready_fn)(void *arg, int16_t err);
 bool tcoord_ensure(tcoord *c, tcoord_ready_fn done, void *arg);
-/* The partition of __transaction_state for id, -1 when it does not exist. */
-int32_t tcoord_partition_of(tcoord *c, const char *txn_id);
 
 /* A request's answer: exactly once, on any thread, no lock held (possibly
  * before the call that was given it returns). */
