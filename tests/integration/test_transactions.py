@@ -7,11 +7,19 @@ and aborts transactions past their timeout. Hand-built requests use kwire;
 the client tests drive confluent-kafka's transactional producer.
 
 Markers are applied by the partition side (WriteTxnMarkers, control batches,
-read_committed Fetch). Tests that need it are marked `needs_markers` and
-skip while the broker does not serve WriteTxnMarkers (API 27); the others
-check what the coordinator alone guarantees, including that a transaction
-stays in its Prepare state (markers pending) until the markers land.
+read_committed Fetch). Tests that need it call `needs_markers` and skip
+while the broker does not serve WriteTxnMarkers (API 27); the others check
+what the coordinator alone guarantees, including that a transaction stays
+in its Prepare state (markers pending) until the markers land. What the
+coordinator sends is checked against MarkerSink, a stand-in broker that
+registers with the controller, leads a partition and records the
+WriteTxnMarkers requests it gets.
 """
+
+import os
+import socket
+import struct
+import threading
 
 import pytest
 
@@ -224,6 +232,14 @@ def list_txns(conn, states=(), pids=(), duration_ms=-1):
     return err, unknown, txns
 
 
+def one_transaction(conn, txn_id, topics, commit):
+    """InitProducerId, AddPartitionsToTxn(topics), EndTxn; returns (pid, epoch)."""
+    _, pid, epoch = init_producer_id(conn, version=4, txn_id=txn_id)
+    assert add_partitions_v3(conn, txn_id, pid, epoch, topics) == {(t, p): ERR_NONE for t, ps in topics.items() for p in ps}
+    assert end_txn(conn, txn_id, pid, epoch, commit=commit) == ERR_NONE
+    return pid, epoch
+
+
 def state_of(broker, txn_id):
     with kwire.Conn.to(broker.bootstrap) as c:
         return describe_txns(c, [txn_id])[txn_id]
@@ -354,9 +370,7 @@ def test_markers_complete_the_transaction(txn_broker):
     needs_markers(txn_broker)
     create_topic(txn_broker, "txm", 1)
     with kwire.Conn.to(txn_broker.bootstrap) as c:
-        _, pid, epoch = init_producer_id(c, version=4, txn_id="tx-m")
-        assert add_partitions_v3(c, "tx-m", pid, epoch, {"txm": [0]}) == {("txm", 0): 0}
-        assert end_txn(c, "tx-m", pid, epoch, commit=True) == ERR_NONE
+        pid, epoch = one_transaction(c, "tx-m", {"txm": [0]}, commit=True)
         wait_until(lambda: state_of(txn_broker, "tx-m")["state"] == "CompleteCommit", "markers", DEADLINE_S)
         assert end_txn(c, "tx-m", pid, epoch, commit=True) == ERR_NONE
         assert add_partitions_v3(c, "tx-m", pid, epoch, {"txm": [0]}) == {("txm", 0): 0}
@@ -421,6 +435,212 @@ def test_prepared_transaction_survives_failover(cluster):
         wait_until(lambda: state_of(second, "tx-f")["state"] == "CompleteCommit", "markers", DEADLINE_S)
     else:
         assert (d["state"], d["partitions"]) == ("PrepareCommit", {("txf", 0)})
+
+
+# ---- markers, seen by a stand-in partition leader ------------------------------------
+
+class MarkerSink:
+    """A stand-in broker on loopback that speaks ApiVersions (advertising WriteTxnMarkers) and
+    WriteTxnMarkers v0-v1, records every marker it is sent, and answers each partition with
+    the next code of `answers` (then NONE; NOT_LEADER_OR_FOLLOWER while `refuse` is set).
+    Registered with the controller as a broker (register), it can lead partitions, so the
+    coordinator's markers for them come here."""
+
+    def __init__(self, answers=()):
+        self.markers = []          # (pid, epoch, commit, {topic: [partitions]}, coordinator epoch)
+        self.answers = list(answers)
+        self.refuse = False
+        self.lock = threading.Lock()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read(conn, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = conn.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+
+    def _serve(self, conn):
+        try:
+            while True:
+                (n,) = struct.unpack(">i", self._read(conn, 4))
+                r = kwire.Reader(self._read(conn, n))
+                key, version, corr = r.i16(), r.i16(), r.i32()
+                r.string()  # client id
+                if kwire.request_header_version(key, version) >= 2:
+                    r.tags()
+                head = kwire.Writer().i32(corr)
+                if key == kwire.API_API_VERSIONS:
+                    body = self._api_versions(version)
+                else:
+                    assert key == API_WRITE_TXN_MARKERS, key
+                    if version >= 1:
+                        head.tags()
+                    body = self._markers(r, version)
+                conn.sendall(kwire.frame(head.bytes() + body))
+        except (EOFError, OSError):
+            conn.close()
+
+    @staticmethod
+    def _api_versions(version):
+        apis = [(kwire.API_API_VERSIONS, 0, 3), (API_WRITE_TXN_MARKERS, 0, 1)]
+        w = kwire.Writer().i16(ERR_NONE)
+        if version >= 3:
+            w.uvarint(len(apis) + 1)
+            for k, lo, hi in apis:
+                w.i16(k).i16(lo).i16(hi).tags()
+            return w.i32(0).tags().bytes()
+        w.i32(len(apis))
+        for k, lo, hi in apis:
+            w.i16(k).i16(lo).i16(hi)
+        return (w.i32(0) if version >= 1 else w).bytes()
+
+    def _markers(self, r, version):
+        flex = version >= 1
+        arr = r.compact_array_len if flex else r.array_len
+        text = r.compact_string if flex else r.string
+        out = kwire.Writer()
+        got = []
+        for _ in range(arr()):
+            pid, epoch, commit = r.i64(), r.i16(), r.i8() == 1
+            topics = {}
+            for _ in range(arr()):
+                t = text()
+                topics[t] = [r.i32() for _ in range(arr())]
+                if flex:
+                    r.tags()
+            coord_epoch = r.i32()
+            if flex:
+                r.tags()
+            got.append((pid, epoch, commit, topics, coord_epoch))
+        with self.lock:
+            self.markers += got
+            codes = [6 if self.refuse else self.answers.pop(0) if self.answers else ERR_NONE for _ in got]
+        out.uvarint(len(got) + 1) if flex else out.i32(len(got))
+        for (pid, _, _, topics, _), code in zip(got, codes):
+            out.i64(pid)
+            out.uvarint(len(topics) + 1) if flex else out.i32(len(topics))
+            for t, ps in topics.items():
+                out.compact_string(t) if flex else out.string(t)
+                out.uvarint(len(ps) + 1) if flex else out.i32(len(ps))
+                for p in ps:
+                    out.i32(p).i16(code)
+                    if flex:
+                        out.tags()
+                if flex:
+                    out.tags()
+            if flex:
+                out.tags()
+        if flex:
+            out.tags()
+        return out.bytes()
+
+    def seen(self):
+        with self.lock:
+            return list(self.markers)
+
+    def register(self, node, broker_id):
+        """BrokerRegistration v0 and one BrokerHeartbeat at node's controller: broker_id, unfenced."""
+        w = kwire.Writer().i32(broker_id).compact_string("chronik-cluster").raw(os.urandom(16))
+        w.uvarint(2).compact_string("PLAINTEXT").compact_string("127.0.0.1")
+        w.raw(struct.pack(">Hh", self.port, 0)).tags()  # port (uint16), security protocol PLAINTEXT
+        w.uvarint(1).compact_string(None).tags()         # no features, no rack
+        with kwire.Conn("127.0.0.1", node.controller_port) as c:
+            _, resp = c.request(62, 0, w.bytes(), timeout=DEADLINE_S)
+            r = kwire.Reader(resp)
+            r.i32()
+            assert r.i16() == ERR_NONE
+            epoch = r.i64()
+            hb = kwire.Writer().i32(broker_id).i64(epoch).i64(1 << 40).i8(0).i8(0).tags().bytes()
+            _, resp = c.request(63, 0, hb, timeout=DEADLINE_S)
+            r = kwire.Reader(resp)
+            r.i32()
+            assert r.i16() == ERR_NONE
+
+    def close(self):
+        self.listener.close()
+
+
+def leader_of(broker, topic, partition=0):
+    with kwire.Conn.to(broker.bootstrap) as c:
+        for t in kwire.metadata_v1(c, [topic])["topics"]:
+            for p in t["partitions"]:
+                if p["partition_index"] == partition:
+                    return p["leader_id"]
+    return None
+
+
+def sink_leads(broker, sink, topic):
+    """Makes sink broker 2 and the leader of topic's only partition. __transaction_state is created
+    first, while this node is the only broker, so that all of it stays here."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    with kwire.Conn.to(broker.bootstrap) as c:
+        wait_until(lambda: find_coordinator_v4(c, 1, ["x"])[0]["error"] == ERR_NONE, "the coordinator")
+    sink.register(broker, 2)
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    a.create_topics([NewTopic(topic, 1, replica_assignment=[[2]])])[topic].result(DEADLINE_S)
+    wait_until(lambda: leader_of(broker, topic) == 2, "the stand-in broker to lead " + topic, DEADLINE_S)
+
+
+# The markers reach the partition's leader: one WriteTxnMarkers with the producer id, the
+# epoch, the result, the partitions and the coordinator epoch; a refused partition is sent
+# again until acknowledged, and only then is the transaction complete (CompleteCommit); an
+# abort's markers say abort.
+def test_markers_reach_the_partition_leader(broker_factory):
+    b = broker_factory(name="broker", settings=dict(TXN_SETTINGS, **{"broker.session.timeout.ms": "600000"}))
+    sink = MarkerSink(answers=[6])  # NOT_LEADER_OR_FOLLOWER once
+    try:
+        sink_leads(b, sink, "txsink")
+        with kwire.Conn.to(b.bootstrap) as c:
+            pid, epoch = one_transaction(c, "tx-s", {"txsink": [0]}, commit=True)
+            wait_until(lambda: state_of(b, "tx-s")["state"] == "CompleteCommit", "the commit to complete", DEADLINE_S)
+            seen = sink.seen()
+            assert len(seen) == 2 and seen[0] == seen[1]  # refused once, sent again
+            assert seen[0][:4] == (pid, epoch, True, {"txsink": [0]}) and seen[0][4] >= 0
+            assert add_partitions_v3(c, "tx-s", pid, epoch, {"txsink": [0]}) == {("txsink", 0): ERR_NONE}
+            assert end_txn(c, "tx-s", pid, epoch, commit=False) == ERR_NONE
+            wait_until(lambda: state_of(b, "tx-s")["state"] == "CompleteAbort", "the abort to complete", DEADLINE_S)
+            assert sink.seen()[2:] == [(pid, epoch, False, {"txsink": [0]}, seen[0][4])]
+    finally:
+        sink.close()
+
+
+# A transaction whose markers were not all acknowledged before a restart is found in
+# PrepareCommit after it, its markers are sent again, and it completes once they land.
+def test_markers_resent_after_restart(broker_factory):
+    b = broker_factory(name="broker", settings=dict(TXN_SETTINGS, **{"broker.session.timeout.ms": "600000"}))
+    sink = MarkerSink()
+    sink.refuse = True
+    try:
+        sink_leads(b, sink, "txrs")
+        with kwire.Conn.to(b.bootstrap) as c:
+            pid, epoch = one_transaction(c, "tx-rs", {"txrs": [0]}, commit=True)
+        wait_until(lambda: len(sink.seen()) >= 2, "markers refused twice", DEADLINE_S)
+        b.restart()
+        n = len(sink.seen())
+        d = wait_until(lambda: (lambda s: s if s["error"] == ERR_NONE else None)(state_of(b, "tx-rs")),
+                       "the coordinator to load", DEADLINE_S)
+        assert (d["state"], d["pid"], d["epoch"]) == ("PrepareCommit", pid, epoch)
+        sink.refuse = False
+        wait_until(lambda: state_of(b, "tx-rs")["state"] == "CompleteCommit", "the commit to complete", DEADLINE_S)
+        assert sink.seen()[-1][:4] == (pid, epoch, True, {"txrs": [0]}) and len(sink.seen()) > n
+    finally:
+        sink.close()
 
 
 # ---- confluent-kafka's transactional producer ----------------------------------------
