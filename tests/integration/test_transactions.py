@@ -345,7 +345,8 @@ def test_idle_id_expires(broker_factory):
 
 # TxnOffsetCommit is verified with the transaction coordinator when it runs on the same node:
 # without AddOffsetsToTxn the group is not in the transaction (INVALID_TXN_STATE), a stale
-# epoch is fenced; after AddOffsetsToTxn the offsets are accepted and held pending.
+# epoch is fenced; after AddOffsetsToTxn the offsets are accepted and held pending, also after
+# a restart (the group coordinator reads them back as part of an open transaction).
 def test_txn_offset_commit_verified(txn_broker):
     create_topic(txn_broker, "txc", 1)
     with kwire.Conn.to(txn_broker.bootstrap) as c:
@@ -360,6 +361,11 @@ def test_txn_offset_commit_verified(txn_broker):
         assert txn_offset_commit_v3(c, "tx-c", pid, epoch, "txc-g", offsets) == {("txc", 0): ERR_NONE}
         assert txn_offset_commit_v3(c, "tx-c", pid, epoch, "txc-g", {("nosuch", 0): 1}) == \
             {("nosuch", 0): ERR_UNKNOWN_TOPIC_OR_PARTITION}
+    assert plain_offset(txn_broker, "txc-g", "txc", 0) == -1
+    assert stable_offset(txn_broker, "txc-g", "txc", 0)[1] == ERR_UNSTABLE_OFFSET_COMMIT
+    txn_broker.restart()  # rebuilt from __consumer_offsets: the transactional batch is pending again
+    with kwire.Conn.to(txn_broker.bootstrap) as c:
+        wait_until(lambda: find_coordinator_v4(c, 0, ["txc-g"])[0]["error"] == ERR_NONE, "the group coordinator")
     assert plain_offset(txn_broker, "txc-g", "txc", 0) == -1
     assert stable_offset(txn_broker, "txc-g", "txc", 0)[1] == ERR_UNSTABLE_OFFSET_COMMIT
 
