@@ -85,7 +85,7 @@ static int decode_value(const TransactionLogValue *v, tcoord_meta *m)
         return -1;
     *m = (tcoord_meta){v->ProducerId, v->ProducerEpoch, v->TransactionTimeoutMs,
                        (tcoord_state)v->TransactionStatus, 0, NULL, v->TransactionLastUpdateTimestampMs,
-                       v->TransactionStartTimestampMs};
+                       v->TransactionStartTimestampMs, -1};
     int32_t nt = MAX(v->TransactionPartitions.count, 0);
     for (int32_t i = 0; i < nt; i++) {
         const TransactionLogValue_PartitionsSchema *t = &v->TransactionPartitions.items[i];

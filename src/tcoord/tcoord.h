@@ -80,6 +80,8 @@ typedef struct tcoord_meta {
     tcoord_tp *parts;        /* owned; sorted by (topic, partition), no duplicates */
     int64_t update_ms;
     int64_t start_ms;        /* -1 unless Ongoing or PrepareX */
+    int16_t last_epoch;      /* not stored (-1 after a load): the epoch a producer had before it
+                              * bumped it itself with InitProducerId (KIP-360), -1 none */
 } tcoord_meta;
 
 void tcoord_meta_copy(tcoord_meta *dst, const tcoord_meta *src);
@@ -108,7 +110,10 @@ void tcoord_txn_check(const tcoord_txn *t);
 /* Every function below reads t and, when it returns KERR_NONE with *write
  * set, fills next with the state to store (caller frees next). */
 
-/* InitProducerId. pid/epoch: the client's current ones (-1, -1 when none);
+/* InitProducerId. pid/epoch: the client's current ones (-1, -1 when none;
+ * KIP-360: the current epoch is bumped, the one before a bump the producer
+ * asked for is a retry answered with the current epoch, any other is
+ * fenced);
  * fresh_pid: an unused producer id, taken when a new one is needed. With an
  * Ongoing transaction the result is a PrepareAbort at a bumped epoch and
  * *abort_first: the caller stores it, starts its markers and answers

@@ -87,7 +87,8 @@ tcoord_txn *tcoord_txn_new(const char *id)
 {
     tcoord_txn *t = xcalloc(1, sizeof *t);
     t->id = xstrdup(id);
-    t->m = (tcoord_meta){.producer_id = -1, .epoch = -1, .state = TCOORD_EMPTY, .update_ms = -1, .start_ms = -1};
+    t->m = (tcoord_meta){.producer_id = -1, .epoch = -1, .state = TCOORD_EMPTY, .update_ms = -1, .start_ms = -1,
+                         .last_epoch = -1};
     return t;
 }
 
@@ -126,14 +127,15 @@ static void bumped(const tcoord_txn *t, int64_t fresh_pid, tcoord_meta *next)
     }
 }
 
-/* Whether a client claiming (pid, epoch) may re-initialise (KIP-360). */
-static int16_t init_fence(const tcoord_txn *t, int64_t pid, int16_t epoch)
+/* Whether a client claiming (pid, epoch) may re-initialise (KIP-360):
+ * its current epoch, or (*retry) the one before the bump it asked for. */
+static int16_t init_fence(const tcoord_txn *t, int64_t pid, int16_t epoch, bool *retry)
 {
-    if (pid < 0)
-        return KERR_NONE;
-    if (pid != t->m.producer_id)
-        return KERR_PRODUCER_FENCED;
-    return epoch == t->m.epoch ? KERR_NONE : KERR_PRODUCER_FENCED;
+    *retry = false;
+    if (pid < 0 || epoch == t->m.epoch)
+        return pid < 0 || pid == t->m.producer_id ? KERR_NONE : KERR_PRODUCER_FENCED;
+    *retry = pid == t->m.producer_id && epoch >= 0 && epoch == t->m.last_epoch;
+    return *retry ? KERR_NONE : KERR_PRODUCER_FENCED;
 }
 
 int16_t tcoord_txn_init(const tcoord_txn *t, int64_t pid, int16_t epoch, int64_t fresh_pid, int32_t timeout_ms,
@@ -144,10 +146,13 @@ int16_t tcoord_txn_init(const tcoord_txn *t, int64_t pid, int16_t epoch, int64_t
     if (t->pending || preparing(t->m.state) || t->m.state == TCOORD_DEAD ||
         t->m.state == TCOORD_PREPARE_EPOCH_FENCE)
         return KERR_CONCURRENT_TRANSACTIONS;
-    int16_t err = t->m.producer_id >= 0 ? init_fence(t, pid, epoch) : KERR_NONE;
-    if (err)
-        return err;
+    bool retry = false;
+    int16_t err = t->m.producer_id >= 0 ? init_fence(t, pid, epoch, &retry) : KERR_NONE;
+    if (err || (retry && t->m.state != TCOORD_ONGOING))
+        return err; /* a retry: the caller answers with the current id and epoch */
     bumped(t, fresh_pid, next);
+    if (pid >= 0 && next->producer_id == t->m.producer_id)
+        next->last_epoch = t->m.epoch;
     next->timeout_ms = timeout_ms;
     next->update_ms = now_ms;
     *write = true;
@@ -257,6 +262,7 @@ bool tcoord_txn_timed_out(const tcoord_txn *t, int64_t now_ms, tcoord_meta *next
         next->producer_id = t->m.producer_id;
         next->epoch = t->m.epoch;
     }
+    next->last_epoch = -1; /* the producer is fenced, not retrying */
     next->state = TCOORD_PREPARE_ABORT;
     next->update_ms = now_ms;
     return true;

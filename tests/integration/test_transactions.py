@@ -248,7 +248,8 @@ def state_of(broker, txn_id):
 # ---- the coordinator on the wire --------------------------------------------------
 
 # InitProducerId with a transactional id: a producer id with epoch 0, then epoch + 1 on each
-# re-init; a stale (pid, epoch) is fenced (PRODUCER_FENCED v4, INVALID_PRODUCER_EPOCH v3); a
+# re-init (a retry of the producer's own bump keeps it); a stale (pid, epoch) is fenced
+# (PRODUCER_FENCED v4, INVALID_PRODUCER_EPOCH v3); a
 # timeout above transaction.max.timeout.ms is refused; Describe/ListTransactions show the id.
 def test_init_epochs_fencing_and_listing(txn_broker):
     with kwire.Conn.to(txn_broker.bootstrap) as c:
@@ -256,8 +257,10 @@ def test_init_epochs_fencing_and_listing(txn_broker):
         assert (err, epoch) == (ERR_NONE, 0) and pid >= 0
         assert init_producer_id(c, version=1, txn_id="tx-init") == (ERR_NONE, pid, 1)
         assert init_producer_id(c, version=4, txn_id="tx-init", pid=pid, epoch=1) == (ERR_NONE, pid, 2)
-        assert init_producer_id(c, version=4, txn_id="tx-init", pid=pid, epoch=1)[0] == ERR_PRODUCER_FENCED
-        assert init_producer_id(c, version=3, txn_id="tx-init", pid=pid, epoch=1)[0] == ERR_INVALID_PRODUCER_EPOCH
+        # the same again is a retry whose answer was lost: the current epoch, no new bump (KIP-360)
+        assert init_producer_id(c, version=4, txn_id="tx-init", pid=pid, epoch=1) == (ERR_NONE, pid, 2)
+        assert init_producer_id(c, version=4, txn_id="tx-init", pid=pid, epoch=0)[0] == ERR_PRODUCER_FENCED
+        assert init_producer_id(c, version=3, txn_id="tx-init", pid=pid, epoch=0)[0] == ERR_INVALID_PRODUCER_EPOCH
         assert init_producer_id(c, version=4, txn_id="tx-big", timeout_ms=900001)[0] == \
             ERR_INVALID_TRANSACTION_TIMEOUT
         other = init_producer_id(c, version=4, txn_id="tx-other")

@@ -70,6 +70,13 @@ TEST(init_bumps_and_fences)
     CHECK_EQ_INT(init(t, 6, 1, 9, NULL), KERR_PRODUCER_FENCED);
     CHECK_EQ_INT(init(t, 7, 1, 9, NULL), KERR_NONE);
     CHECK_EQ_INT(t->m.epoch, 2);
+    CHECK_EQ_INT(init(t, 7, 1, 9, NULL), KERR_NONE); /* a retry of that bump (KIP-360): no new bump */
+    CHECK_EQ_INT(t->m.epoch, 2);
+    CHECK_EQ_INT(init(t, 7, 0, 9, NULL), KERR_PRODUCER_FENCED); /* not any older one */
+    CHECK_EQ_INT(init(t, -1, -1, 9, NULL), KERR_NONE); /* a new producer bumps */
+    CHECK_EQ_INT(t->m.epoch, 3);
+    CHECK_EQ_INT(init(t, 7, 2, 9, NULL), KERR_PRODUCER_FENCED); /* the producer it replaced */
+    CHECK_EQ_INT(t->m.epoch, 3);
     tcoord_txn_free(t);
 }
 
@@ -162,8 +169,8 @@ TEST(init_aborts_open_transaction)
     tcoord_txn_free(t);
 }
 
-/* A transaction past its timeout is aborted at a bumped epoch; before it, or in other states,
- * nothing happens. Idle ids expire only from Empty or Complete states. */
+/* A transaction past its timeout is aborted at a bumped epoch, which fences its producer; before
+ * it, or in other states, nothing happens. Idle ids expire only from Empty or Complete states. */
 TEST(timeout_and_expiry)
 {
     tcoord_txn *t = tcoord_txn_new("a");
@@ -182,6 +189,7 @@ TEST(timeout_and_expiry)
     complete(t);
     CHECK(!tcoord_txn_expired(t, NOW + 3 + 999, 1000));
     CHECK(tcoord_txn_expired(t, NOW + 3 + 1000, 1000));
+    CHECK_EQ_INT(init(t, 7, 0, 9, NULL), KERR_PRODUCER_FENCED); /* the timed-out producer is fenced */
     t->pending = true;
     CHECK(!tcoord_txn_expired(t, NOW + 3 + 1000, 1000));
     tcoord_txn_free(t);
