@@ -3,8 +3,9 @@
  * PrepareCommit or PrepareAbort, on the client listener through kclient
  * (this node's own partitions the same way), one request per leader and
  * round. A partition leaves the transaction's to-do list when its leader
- * acknowledges (error NONE), or when its topic or partition no longer
- * exists; the others are sent again TCOORD_MARKER_RETRY_MS after the
+ * acknowledges (error NONE; or INVALID_PRODUCER_EPOCH: it has seen a later
+ * epoch of the producer, so the transaction ended there), or when its topic
+ * or partition no longer exists; the others are sent again TCOORD_MARKER_RETRY_MS after the
  * round's last answer, to whichever broker leads them by then. When the
  * list is empty the transaction is completed (CompleteCommit or
  * CompleteAbort stored). coord_int.h. */
@@ -210,7 +211,9 @@ static void apply_response(tcoord_txn *t, const tsend *s, const WriteTxnMarkersR
             char *topic = xstrndup(tr->Name.ptr ? tr->Name.ptr : "", (size_t)MAX(tr->Name.len, 0));
             for (int32_t k = 0; k < tr->Partitions.count; k++) {
                 int16_t err = tr->Partitions.items[k].ErrorCode;
-                if (err == KERR_NONE)
+                /* INVALID_PRODUCER_EPOCH: the partition knows a later epoch of the
+                 * producer, so this transaction ended there already */
+                if (err == KERR_NONE || err == KERR_INVALID_PRODUCER_EPOCH)
                     left_acked(t, topic, tr->Partitions.items[k].PartitionIndex);
                 else if (!t->warned && (t->warned = true))
                     log_warn("tcoord", "marker refused txn=%s broker=%d topic=%s partition=%d err=%s", t->id,

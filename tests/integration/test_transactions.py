@@ -609,7 +609,7 @@ def sink_leads(broker, sink, topic):
 # The markers reach the partition's leader: one WriteTxnMarkers with the producer id, the
 # epoch, the result, the partitions and the coordinator epoch; a refused partition is sent
 # again until acknowledged, and only then is the transaction complete (CompleteCommit); an
-# abort's markers say abort.
+# abort's markers say abort; INVALID_PRODUCER_EPOCH counts as done (the partition is past it).
 def test_markers_reach_the_partition_leader(broker_factory):
     b = broker_factory(name="broker", settings=dict(TXN_SETTINGS, **{"broker.session.timeout.ms": "600000"}))
     sink = MarkerSink(answers=[6])  # NOT_LEADER_OR_FOLLOWER once
@@ -625,6 +625,12 @@ def test_markers_reach_the_partition_leader(broker_factory):
             assert end_txn(c, "tx-s", pid, epoch, commit=False) == ERR_NONE
             wait_until(lambda: state_of(b, "tx-s")["state"] == "CompleteAbort", "the abort to complete", DEADLINE_S)
             assert sink.seen()[2:] == [(pid, epoch, False, {"txsink": [0]}, seen[0][4])]
+            # a leader that knows a later epoch of the producer has ended the transaction already
+            sink.answers = [47]  # INVALID_PRODUCER_EPOCH
+            assert add_partitions_v3(c, "tx-s", pid, epoch, {"txsink": [0]}) == {("txsink", 0): ERR_NONE}
+            assert end_txn(c, "tx-s", pid, epoch, commit=True) == ERR_NONE
+            wait_until(lambda: state_of(b, "tx-s")["state"] == "CompleteCommit", "the commit to complete", DEADLINE_S)
+            assert len(sink.seen()) == 4
     finally:
         sink.close()
 
