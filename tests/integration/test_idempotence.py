@@ -176,7 +176,7 @@ def test_epoch_bump_and_fencing(broker):
         assert produce(c, topic, idempotent_batch([b"2"], pid, 0, 1))[0] == ERR_INVALID_PRODUCER_EPOCH
         assert init_producer_id(c, version=4, pid=pid, epoch=0) == (ERR_PRODUCER_FENCED, -1, -1)
         assert init_producer_id(c, version=3, pid=pid, epoch=0) == (ERR_INVALID_PRODUCER_EPOCH, -1, -1)
-        # an empty transactional id is malformed (transactional ids: test_transactions.py)
+        # an empty transactional id is malformed (transactional ids: test_txn_coordinator.py)
         assert init_producer_id(c, version=1, txn_id="")[0] == kwire.ERR_INVALID_REQUEST
 
 

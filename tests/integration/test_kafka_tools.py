@@ -210,7 +210,7 @@ def test_kafka_transactions_and_transaction_log(broker_factory, classpath):
     # kafka-dump-log --transaction-log-decoder reads the records of __transaction_state.
     from test_groups import find_coordinator_v4
     from test_idempotence import init_producer_id
-    from test_transactions import add_partitions_v3
+    from test_txn_coordinator import add_partitions_v3
     import kwire
     b = broker_factory(name="txtool")
     kafka_tool(classpath, TOPICS, "--bootstrap-server", b.bootstrap, "--create", "--topic", "txtool", "--partitions", 2)
