@@ -1,10 +1,11 @@
 /* api_find_coordinator.c - FindCoordinator (key 10) v0-v4: a group's
  * coordinator is the broker that leads the group's partition of
- * __consumer_offsets (the one its records go to), as in Kafka; on a single
- * node that is this node. Transactional ids (key type 1) are not served
- * yet. v4 batches several keys. Before it answers for a group,
- * __consumer_offsets exists: the first request creates it and waits. Also
- * starts the node's group coordinator (broker_groups_start). */
+ * __consumer_offsets (the one its records go to), as in Kafka; a
+ * transactional id's (key type 1) is the leader of its partition of
+ * __transaction_state (same mapping); on a single node that is this node.
+ * v4 batches several keys of one type. Before it answers, the key type's
+ * topic exists: the first request creates it and waits. Also starts the
+ * node's group coordinator (broker_groups_start). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -26,18 +27,16 @@ group_coord *broker_groups_start(broker *b)
     return group_coord_start(&gc, b->meta, b->replicas);
 }
 
-/* The outcome for one key; ready is the state of __consumer_offsets.
- * Transactions are not served yet: like a Kafka broker whose transaction
- * coordinator is unavailable, answer COORDINATOR_NOT_AVAILABLE (clients retry
- * until their own timeout). */
-/* The leader of the group's __consumer_offsets partition, with its advertised
- * address; this node when it leads it or no broker has registered (a lone
- * node's first moments); COORDINATOR_NOT_AVAILABLE while it has no live leader. */
-static void coordinator_of(const breq *r, kstr_t key, int16_t *err, int32_t *node, kstr_t *host, int32_t *port)
+/* The leader of the key's partition of topic (__consumer_offsets or
+ * __transaction_state), with its advertised address; this node when it
+ * leads it or no broker has registered (a lone node's first moments);
+ * COORDINATOR_NOT_AVAILABLE while it has no live leader. */
+static void coordinator_of(const breq *r, const char *topic, kstr_t key, int16_t *err, int32_t *node, kstr_t *host,
+                           int32_t *port)
 {
     const broker *b = r->b;
     meta_image *img = meta_acquire(b->meta);
-    const meta_topic *t = meta_image_topic(img, GROUP_TOPIC, strlen(GROUP_TOPIC));
+    const meta_topic *t = meta_image_topic(img, topic, strlen(topic));
     int32_t leader = b->cfg.node_id;
     if (t && t->npartitions > 0) {
         int32_t p = group_rec_partition(key.ptr ? key.ptr : "", (size_t)MAX(key.len, 0), t->npartitions);
@@ -64,14 +63,16 @@ static void coordinator_of(const breq *r, kstr_t key, int16_t *err, int32_t *nod
 static void locate(const breq *r, kstr_t key, int8_t key_type, int16_t ready, int16_t *err, int32_t *node,
                    kstr_t *host, int32_t *port)
 {
-    *err = key_type == KEY_GROUP ? ready : key_type == KEY_TRANSACTION ? KERR_COORDINATOR_NOT_AVAILABLE : KERR_INVALID_REQUEST;
+    *err = key_type == KEY_GROUP || key_type == KEY_TRANSACTION ? ready : KERR_INVALID_REQUEST;
+    if (!*err && key_type == KEY_TRANSACTION && (key.len <= 0 || key.len > TCOORD_ID_MAX))
+        *err = KERR_INVALID_REQUEST;
     if (*err) {
         *node = -1;
         *host = KSTR_LIT("");
         *port = -1;
         return;
     }
-    coordinator_of(r, key, err, node, host, port);
+    coordinator_of(r, key_type == KEY_GROUP ? GROUP_TOPIC : TCOORD_TOPIC, key, err, node, host, port);
 }
 
 /* ready: KERR_NONE, or why __consumer_offsets is not there. */
@@ -114,9 +115,8 @@ static void on_ready(void *arg, int16_t err)
 breq_rc api_find_coordinator(breq *r)
 {
     const FindCoordinatorRequest *req = r->req;
-    if (req->KeyType != KEY_GROUP)
-        return answer(r, KERR_NONE);
-    if (group_coord_ensure(r->b->groups, on_ready, r))
-        return answer(r, KERR_NONE);
-    return BREQ_PARKED;
+    bool ready = req->KeyType == KEY_GROUP         ? group_coord_ensure(r->b->groups, on_ready, r)
+                 : req->KeyType == KEY_TRANSACTION ? tcoord_ensure(r->b->txns, on_ready, r)
+                                                   : true;
+    return ready ? answer(r, KERR_NONE) : BREQ_PARKED;
 }

@@ -8,10 +8,12 @@
  * fenced: PRODUCER_FENCED on v4+, INVALID_PRODUCER_EPOCH before), or the
  * epoch is exhausted (then a new id). An id never issued gets a new id.
  *
- * Transactions are not available: a transactional id is answered with
- * COORDINATOR_NOT_AVAILABLE, as Kafka does while it cannot serve
- * transactions (clients retry until their own timeout); an empty one is
- * INVALID_REQUEST. */
+ * With a transactional id the transaction coordinator answers (tcoord.h):
+ * it is given a fresh id from the same blocks (used when the id is new or
+ * its epoch is exhausted, else left unused) and bumps the id's epoch,
+ * aborting a transaction the previous producer left open first. An empty
+ * transactional id is INVALID_REQUEST. Also starts the node's transaction
+ * coordinator (broker_txns_start). */
 #include <string.h>
 
 #include "base/log.h"
@@ -22,6 +24,7 @@ enum { FENCED_ERROR_VERSION = 4 }; /* PRODUCER_FENCED from this version on */
 typedef struct pid_wait {
     txn_pid_waiter w;
     breq *r;
+    broker_pid_fn fn;
 } pid_wait;
 
 static void block_allocated(void *arg, int16_t err, int64_t first, int32_t count);
@@ -51,27 +54,39 @@ static void answer(InitProducerIdResponse *resp, int16_t err, int64_t id, int16_
     resp->ProducerEpoch = err == KERR_NONE ? epoch : -1;
 }
 
+int16_t broker_fenced_error(const breq *r, int16_t err, int16_t fenced_version)
+{
+    return err == KERR_PRODUCER_FENCED && r->hdr.api_version < fenced_version ? KERR_INVALID_PRODUCER_EPOCH : err;
+}
+
 /* txn_pid_fn: a block arrived (any thread). An allocation failure is
  * retriable for the client. */
 static void pid_ready(void *arg, int16_t err, int64_t id)
 {
-    breq *r = arg;
-    answer(r->resp, err == KERR_NONE ? KERR_NONE : KERR_COORDINATOR_LOAD_IN_PROGRESS, id, 0);
-    breq_finish(r);
+    pid_wait *pw = arg;
+    pw->fn(pw->r, err == KERR_NONE ? KERR_NONE : KERR_COORDINATOR_LOAD_IN_PROGRESS, id);
 }
 
-static breq_rc new_id(breq *r)
+breq_rc broker_new_producer_id(breq *r, broker_pid_fn fn)
 {
     pid_wait *pw = arena_alloc(&r->arena, sizeof *pw);
     pw->w.fn = pid_ready;
-    pw->w.arg = r;
+    pw->w.arg = pw;
     pw->r = r;
+    pw->fn = fn;
     int64_t id;
-    if (!txn_pids_next(&r->b->pids, request_block, r->b, &pw->w, &id))
-        return BREQ_PARKED;
-    answer(r->resp, KERR_NONE, id, 0);
-    return BREQ_DONE;
+    if (txn_pids_next(&r->b->pids, request_block, r->b, &pw->w, &id))
+        fn(r, KERR_NONE, id);
+    return BREQ_PARKED;
 }
+
+static void idempotent_id(breq *r, int16_t err, int64_t id)
+{
+    answer(r->resp, err, id, 0);
+    breq_finish(r);
+}
+
+static breq_rc new_id(breq *r) { return broker_new_producer_id(r, idempotent_id); }
 
 typedef struct epoch_scan {
     int64_t producer_id;
@@ -107,15 +122,53 @@ static breq_rc bump_epoch(breq *r, int64_t producer_id, int16_t epoch)
     return BREQ_DONE;
 }
 
+/* ---- transactional producers ------------------------------------------------- */
+
+tcoord *broker_txns_start(broker *b)
+{
+    const config *cfg = &b->cfg;
+    tcoord_config tc = {
+        .partitions = cfg->txn_state_log_num_partitions,
+        .replication_factor = cfg->txn_state_log_replication_factor,
+        .min_isr = cfg->txn_state_log_min_isr,
+        .max_timeout_ms = cfg->txn_max_timeout_ms,
+        .id_expiration_ms = cfg->txn_id_expiration_ms,
+        .abort_check_ms = cfg->txn_abort_check_ms,
+        .expire_check_ms = cfg->txn_expire_check_ms,
+        .node_id = cfg->node_id,
+    };
+    return tcoord_start(&tc, b->meta, b->replicas);
+}
+
+static void txn_done(void *arg, int16_t err, int64_t producer_id, int16_t epoch)
+{
+    breq *r = arg;
+    answer(r->resp, broker_fenced_error(r, err, FENCED_ERROR_VERSION), producer_id, epoch);
+    breq_finish(r);
+}
+
+static void txn_fresh_id(breq *r, int16_t err, int64_t id)
+{
+    const InitProducerIdRequest *req = r->req;
+    if (err) {
+        txn_done(r, err, -1, -1);
+        return;
+    }
+    char *txn_id = arena_strndup(&r->arena, req->TransactionalId.ptr, (size_t)req->TransactionalId.len);
+    int64_t pid = r->hdr.api_version >= 3 ? req->ProducerId : -1;
+    int16_t epoch = r->hdr.api_version >= 3 ? req->ProducerEpoch : -1;
+    tcoord_init_pid(r->b->txns, txn_id, req->TransactionTimeoutMs, pid, epoch, id, txn_done, r);
+}
+
 breq_rc api_init_producer_id(breq *r)
 {
     const InitProducerIdRequest *req = r->req;
     if (!kstr_is_null(req->TransactionalId)) {
-        answer(r->resp,
-               req->TransactionalId.len == 0 ? KERR_INVALID_REQUEST
-                                             : KERR_COORDINATOR_NOT_AVAILABLE,
-               -1, -1);
-        return BREQ_DONE;
+        if (req->TransactionalId.len == 0) {
+            answer(r->resp, KERR_INVALID_REQUEST, -1, -1);
+            return BREQ_DONE;
+        }
+        return broker_new_producer_id(r, txn_fresh_id);
     }
     if (r->hdr.api_version >= 3 && req->ProducerId >= 0 && req->ProducerEpoch >= 0)
         return bump_epoch(r, req->ProducerId, req->ProducerEpoch);

@@ -22,12 +22,6 @@ static void commit_done(void *arg)
     breq_finish(cc->r);
 }
 
-static bool partition_exists(const meta_image *img, kstr_t topic, int32_t index)
-{
-    const meta_topic *t = topic.len > 0 ? meta_image_topic(img, topic.ptr, (size_t)topic.len) : NULL;
-    return t && index >= 0 && index < t->npartitions;
-}
-
 /* One group_commit_in per request partition, mirrored in the response. */
 static void collect(breq *r, commit_ctx *cc, const meta_image *img)
 {
@@ -58,7 +52,7 @@ static void collect(breq *r, commit_ctx *cc, const meta_image *img)
                 .leader_epoch = p->CommittedLeaderEpoch,
                 .metadata = p->CommittedMetadata.len >= 0 ? breq_strdup(r, p->CommittedMetadata) : NULL,
                 .commit_ts_ms = p->CommitTimestamp,
-                .error = partition_exists(img, t->Name, p->PartitionIndex) ? KERR_NONE
+                .error = broker_partition_exists(img, t->Name, p->PartitionIndex) ? KERR_NONE
                                                                            : KERR_UNKNOWN_TOPIC_OR_PARTITION,
             };
             to->Partitions.items[j].PartitionIndex = p->PartitionIndex;

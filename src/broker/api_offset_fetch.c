@@ -1,7 +1,9 @@
 /* api_offset_fetch.c - OffsetFetch (key 9) v0-v9: a group's committed
  * offsets, for the partitions asked or (v2+, null topics) all of them;
  * v8+ asks for several groups at once. A partition without a committed
- * offset gets -1. */
+ * offset gets -1. With RequireStable (v7+, read_committed consumers) a
+ * partition with an offset committed in a transaction still open is
+ * UNSTABLE_OFFSET_COMMIT (the consumer retries). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,7 @@ typedef struct got_part {
     int64_t offset;
     int32_t epoch;
     kstr_t metadata;
+    int16_t err;
 } got_part;
 
 typedef struct got_topic {
@@ -30,6 +33,7 @@ typedef struct view_ctx {
     breq *r;
     int32_t nwant;           /* -1: every committed offset */
     const want_topic *want;
+    bool require_stable;
     int32_t ntopics;         /* out */
     got_topic *topics;
 } view_ctx;
@@ -39,9 +43,14 @@ static kstr_t copy_kstr(breq *r, const char *s)
     return kstr_from(arena_strndup(&r->arena, s, strlen(s)));
 }
 
-static void fill(view_ctx *v, got_part *gp, int32_t index, const group_offset *o)
+static void fill(view_ctx *v, const group *g, const char *topic, got_part *gp, int32_t index,
+                 const group_offset *o)
 {
-    *gp = (got_part){index, -1, -1, KSTR_LIT("")};
+    *gp = (got_part){index, -1, -1, KSTR_LIT(""), KERR_NONE};
+    if (v->require_stable && g && group_txn_offset_pending(g, topic, index)) {
+        gp->err = KERR_UNSTABLE_OFFSET_COMMIT;
+        return;
+    }
     if (o) {
         gp->offset = o->offset;
         gp->epoch = o->leader_epoch;
@@ -59,10 +68,11 @@ static void view_wanted(view_ctx *v, const group *g)
         t->name = w->name;
         t->n = MAX(w->parts->count, 0);
         t->parts = arena_alloc(&v->r->arena, (size_t)MAX(t->n, 1) * sizeof *t->parts);
+        const char *topic = breq_strdup(v->r, w->name);
         for (int32_t j = 0; j < t->n; j++) {
             int32_t p = w->parts->items[j];
             const group_offset *o = g && w->name.len > 0 ? group_offset_get(g, w->name.ptr, (size_t)w->name.len, p) : NULL;
-            fill(v, &t->parts[j], p, o);
+            fill(v, g, topic, &t->parts[j], p, o);
         }
     }
 }
@@ -92,7 +102,7 @@ static void view_all(view_ctx *v, const group *g)
         t->n = (int32_t)(j - i);
         t->parts = arena_alloc(&v->r->arena, (j - i) * sizeof *t->parts);
         for (size_t m = i; m < j; m++)
-            fill(v, &t->parts[m - i], all[m]->partition, all[m]);
+            fill(v, g, all[m]->topic, &t->parts[m - i], all[m]->partition, all[m]);
         i = j;
     }
     free(all);
@@ -119,7 +129,7 @@ static void answer_single(breq *r)
 {
     const OffsetFetchRequest *req = r->req;
     OffsetFetchResponse *resp = r->resp;
-    view_ctx v = {.nwant = req->Topics.count};
+    view_ctx v = {.nwant = req->Topics.count, .require_stable = r->hdr.api_version >= 7 && req->RequireStable};
     if (v.nwant > 0) {
         want_topic *w = arena_alloc(&r->arena, (size_t)v.nwant * sizeof *w);
         for (int32_t i = 0; i < v.nwant; i++)
@@ -143,6 +153,7 @@ static void answer_single(breq *r)
             p->CommittedOffset = gp->offset;
             p->CommittedLeaderEpoch = gp->epoch;
             p->Metadata = gp->metadata;
+            p->ErrorCode = gp->err;
         }
     }
 }
@@ -151,7 +162,8 @@ static void answer_single(breq *r)
 static void answer_group(breq *r, const OffsetFetchRequest_OffsetFetchRequestGroup *in,
                          OffsetFetchResponse_OffsetFetchResponseGroup *out)
 {
-    view_ctx v = {.nwant = in->Topics.count};
+    const OffsetFetchRequest *req = r->req;
+    view_ctx v = {.nwant = in->Topics.count, .require_stable = req->RequireStable};
     if (v.nwant > 0) {
         want_topic *w = arena_alloc(&r->arena, (size_t)v.nwant * sizeof *w);
         for (int32_t i = 0; i < v.nwant; i++)
@@ -176,6 +188,7 @@ static void answer_group(breq *r, const OffsetFetchRequest_OffsetFetchRequestGro
             p->CommittedOffset = gp->offset;
             p->CommittedLeaderEpoch = gp->epoch;
             p->Metadata = gp->metadata;
+            p->ErrorCode = gp->err;
         }
     }
 }

@@ -343,6 +343,7 @@ static int open_storage(broker *b)
     if (pthread_create(&b->housekeeper, NULL, housekeeper, b) != 0)
         CK_PANIC("cannot start the housekeeping thread");
     b->groups = broker_groups_start(b);
+    b->txns = broker_txns_start(b);
     broker_scrubber_start(b);
     return 0;
 }
@@ -350,6 +351,7 @@ static int open_storage(broker *b)
 static void close_storage(broker *b)
 {
     broker_scrubber_stop(b);
+    tcoord_stop(b->txns);
     group_coord_stop(b->groups);
     if (b->meta) {
         pthread_mutex_lock(&b->hk_lock);
@@ -482,6 +484,7 @@ int broker_run(const config *cfg)
         goto out;
     meta_connect(b->meta, b->net);
     replica_connect(b->replicas, b->net, b->meta);
+    tcoord_connect(b->txns, b->net);
     while (sem_wait(&g_stop_sem) != 0 && errno == EINTR)
         ;
     log_info("broker", "stopping");

@@ -25,6 +25,7 @@
 #include "net/net.h"
 #include "proto/kerr.h"
 #include "proto/proto.h"
+#include "tcoord/tcoord.h"
 
 /* Kafka api keys the broker names in code. */
 enum api_key {
@@ -33,7 +34,8 @@ enum api_key {
     API_JOIN_GROUP = 11, API_HEARTBEAT = 12, API_LEAVE_GROUP = 13, API_SYNC_GROUP = 14,
     API_DESCRIBE_GROUPS = 15, API_LIST_GROUPS = 16, API_API_VERSIONS = 18,
     API_CREATE_TOPICS = 19, API_DELETE_TOPICS = 20, API_DELETE_RECORDS = 21,
-    API_INIT_PRODUCER_ID = 22, API_OFFSET_FOR_LEADER_EPOCH = 23, API_WRITE_TXN_MARKERS = 27,
+    API_INIT_PRODUCER_ID = 22, API_OFFSET_FOR_LEADER_EPOCH = 23, API_ADD_PARTITIONS_TO_TXN = 24,
+    API_ADD_OFFSETS_TO_TXN = 25, API_END_TXN = 26, API_WRITE_TXN_MARKERS = 27, API_TXN_OFFSET_COMMIT = 28,
     API_DESCRIBE_CONFIGS = 32,
     API_ALTER_CONFIGS = 33, API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_ELECT_LEADERS = 43,
     API_INCREMENTAL_ALTER_CONFIGS = 44, API_ALTER_PARTITION_REASSIGNMENTS = 45,
@@ -41,6 +43,7 @@ enum api_key {
     API_OFFSET_DELETE = 47, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
     API_DESCRIBE_QUORUM = 55, API_ALTER_PARTITION = 56, API_FETCH_SNAPSHOT = 59, API_DESCRIBE_CLUSTER = 60,
     API_DESCRIBE_PRODUCERS = 61, API_BROKER_REGISTRATION = 62, API_BROKER_HEARTBEAT = 63,
+    API_DESCRIBE_TRANSACTIONS = 65, API_LIST_TRANSACTIONS = 66,
     API_ALLOCATE_PRODUCER_IDS = 67,
 };
 
@@ -71,6 +74,7 @@ typedef struct broker {
     meta_t *meta;
     replica_mgr *replicas;
     group_coord *groups;
+    tcoord *txns;              /* the transaction coordinator */
     admin_http *admin;
     pthread_t housekeeper;
     pthread_mutex_t hk_lock;
@@ -182,6 +186,19 @@ breq_rc api_create_partitions(breq *r);
 breq_rc api_incremental_alter_configs(breq *r);
 breq_rc api_describe_cluster(breq *r);
 breq_rc api_init_producer_id(breq *r);
+/* The transaction coordinator for this node's configuration (api_init_producer_id.c). */
+tcoord *broker_txns_start(broker *b);
+/* A fresh producer id for r: fn(r, err, id) now or later (api_init_producer_id.c). */
+typedef void (*broker_pid_fn)(breq *r, int16_t err, int64_t id);
+breq_rc broker_new_producer_id(breq *r, broker_pid_fn fn);
+/* PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH for versions before fenced_version. */
+int16_t broker_fenced_error(const breq *r, int16_t err, int16_t fenced_version);
+breq_rc api_add_partitions_to_txn(breq *r);
+breq_rc api_add_offsets_to_txn(breq *r);
+breq_rc api_end_txn(breq *r);
+breq_rc api_txn_offset_commit(breq *r);
+breq_rc api_describe_transactions(breq *r);
+breq_rc api_list_transactions(breq *r);
 breq_rc api_describe_producers(breq *r);
 breq_rc api_write_txn_markers(breq *r);
 breq_rc api_offset_for_leader_epoch(breq *r);
@@ -198,6 +215,8 @@ breq_rc api_allocate_producer_ids(breq *r); /* controller listener */
  * when the topic has it (another node leads it: the client refreshes its
  * metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION (topics.c). */
 int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index);
+/* Whether img has partition index of topic (topics.c). */
+bool broker_partition_exists(const meta_image *img, kstr_t topic, int32_t index);
 /* Partition index of t when this node leads it at epoch (-1: any), with a
  * reference (partition_put); else NULL and *err says why
  * (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION...). */

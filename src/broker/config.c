@@ -137,6 +137,20 @@ static const struct ckey keys[] = {
      "how long offsets of empty groups are kept", KAFKA_INT},
     {"offsets.retention.check.interval.ms", CT_I64, F(offsets_retention_check_interval_ms), 0, "600000",
      "how often expired committed offsets are removed (at least every second)"},
+    {"transaction.state.log.num.partitions", CT_I32, F(txn_state_log_num_partitions), 0, "50",
+     "partitions of __transaction_state"},
+    {"transaction.state.log.replication.factor", CT_I16, F(txn_state_log_replication_factor), 0, "3",
+     "replication factor of __transaction_state (the live brokers when fewer)"},
+    {"transaction.state.log.min.isr", CT_I16, F(txn_state_log_min_isr), 0, "2",
+     "in-sync replicas a transaction state record needs (at most the topic's replication factor)"},
+    {"transaction.max.timeout.ms", CT_I32, F(txn_max_timeout_ms), 0, "900000",
+     "largest transaction.timeout.ms a producer may ask for"},
+    {"transactional.id.expiration.ms", CT_I64, F(txn_id_expiration_ms), 0, "604800000",
+     "forget a transactional id idle this long", KAFKA_INT},
+    {"transaction.abort.timed.out.transaction.cleanup.interval.ms", CT_I64, F(txn_abort_check_ms), 0, "10000",
+     "how often transactions past their timeout are looked for and aborted", KAFKA_INT},
+    {"transaction.remove.expired.transaction.cleanup.interval.ms", CT_I64, F(txn_expire_check_ms), 0, "3600000",
+     "how often expired transactional ids are removed", KAFKA_INT},
     {"group.min.session.timeout.ms", CT_I32, F(group_min_session_timeout_ms), 0, "6000",
      "smallest session timeout a member may ask for"},
     {"group.max.session.timeout.ms", CT_I32, F(group_max_session_timeout_ms), 0, "1800000",
@@ -445,6 +459,12 @@ int config_finish(config *c, char *err, size_t errlen)
         return fail(err, errlen, "leader.imbalance.check.interval.seconds must be at least 1");
     if (c->offsets_topic_replication_factor < 1)
         return fail(err, errlen, "offsets.topic.replication.factor must be at least 1");
+    if (c->txn_state_log_num_partitions < 1 || c->txn_state_log_replication_factor < 1 || c->txn_state_log_min_isr < 1)
+        return fail(err, errlen, "transaction.state.log.num.partitions, .replication.factor and .min.isr must be "
+                                 "at least 1");
+    if (c->txn_max_timeout_ms < 1 || c->txn_id_expiration_ms < 1 || c->txn_abort_check_ms < 1 ||
+        c->txn_expire_check_ms < 1)
+        return fail(err, errlen, "transaction timeouts, expiration and cleanup intervals must be at least 1");
     if (c->num_network_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->num_network_threads = n > 0 ? (int32_t)MIN(n, 64) : 1;

@@ -80,6 +80,13 @@ typedef struct config {
     int16_t offsets_topic_replication_factor;
     int64_t offsets_retention_minutes;
     int64_t offsets_retention_check_interval_ms;
+    int32_t txn_state_log_num_partitions;     /* transaction.state.log.num.partitions */
+    int16_t txn_state_log_replication_factor; /* transaction.state.log.replication.factor */
+    int16_t txn_state_log_min_isr;            /* transaction.state.log.min.isr */
+    int32_t txn_max_timeout_ms;               /* transaction.max.timeout.ms */
+    int64_t txn_id_expiration_ms;             /* transactional.id.expiration.ms */
+    int64_t txn_abort_check_ms;   /* transaction.abort.timed.out.transaction.cleanup.interval.ms */
+    int64_t txn_expire_check_ms;  /* transaction.remove.expired.transaction.cleanup.interval.ms */
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
     int32_t group_initial_rebalance_delay_ms;

@@ -31,6 +31,10 @@ static const api_handler client_handlers[] = {
     {API_DELETE_TOPICS, 0, 6, api_delete_topics},
     {API_DELETE_RECORDS, 0, 2, api_delete_records},
     {API_INIT_PRODUCER_ID, 0, 4, api_init_producer_id},
+    {API_ADD_PARTITIONS_TO_TXN, 0, 4, api_add_partitions_to_txn},
+    {API_ADD_OFFSETS_TO_TXN, 0, 4, api_add_offsets_to_txn},
+    {API_END_TXN, 0, 4, api_end_txn},
+    {API_TXN_OFFSET_COMMIT, 0, 4, api_txn_offset_commit},
     {API_OFFSET_FOR_LEADER_EPOCH, 0, 4, api_offset_for_leader_epoch},
     {API_DESCRIBE_CONFIGS, 0, 4, api_describe_configs},
     {API_ALTER_CONFIGS, 0, 2, api_alter_configs},
@@ -44,6 +48,8 @@ static const api_handler client_handlers[] = {
     {API_DESCRIBE_CLUSTER, 0, 1, api_describe_cluster},
     {API_DESCRIBE_PRODUCERS, 0, 0, api_describe_producers},
     {API_WRITE_TXN_MARKERS, 0, 1, api_write_txn_markers}, /* from the transaction coordinator */
+    {API_DESCRIBE_TRANSACTIONS, 0, 0, api_describe_transactions},
+    {API_LIST_TRANSACTIONS, 0, 1, api_list_transactions},
     {API_DESCRIBE_QUORUM, 0, 1, api_describe_quorum},
 };
 

@@ -27,7 +27,9 @@
  *                is a problem)
  *    "counts":{"topics":N, "partitions":N, "offline_partitions":N,
  *              "under_replicated_partitions":N, "leaderless_partitions":N,
- *              "groups":N, "connections":N},
+ *              "groups":N, "transactions":N, "open_transactions":N, "connections":N},
+ *              (transactional ids this node coordinates; open: Ongoing or
+ *              between prepare and complete)
  *    "partitions":[{"topic":"t", "partition":0, "internal":false,
  *                   "leader":1, "leader_epoch":0, "partition_epoch":0,
  *                   "replicas":[1], "isr":[1],
@@ -73,6 +75,7 @@ typedef struct snapshot {
     prow *rows;
     int nrows;
     int offline, under_replicated, leaderless, groups, read_only;
+    int txns, open_txns;
     int fenced;                 /* registered brokers that are fenced */
     int64_t *hb_age_ms;         /* per registered broker, -1 unknown */
     int64_t disk_free, disk_total, disk_warn_below; /* -1 when unknown */
@@ -125,6 +128,16 @@ static void count_group(void *arg, const group *g)
         ((snapshot *)arg)->groups++;
 }
 
+static void count_txn(void *arg, const tcoord_txn *t)
+{
+    snapshot *s = arg;
+    if (t->m.producer_id < 0)
+        return;
+    s->txns++;
+    s->open_txns += t->m.state == TCOORD_ONGOING || t->m.state == TCOORD_PREPARE_COMMIT ||
+                    t->m.state == TCOORD_PREPARE_ABORT;
+}
+
 /* Free space of the data directory's filesystem, and the warning level:
  * log.dir.free.bytes.warn or 5% of the filesystem, whichever is smaller. */
 static void take_disk(snapshot *s, broker *b)
@@ -164,6 +177,7 @@ static void take(snapshot *s, broker *b)
         }
     }
     group_coord_each(b->groups, count_group, s);
+    tcoord_each(b->txns, count_txn, s);
     snprintf(s->ready_reason, sizeof s->ready_reason, "ready");
     s->ready = broker_ready_check(b, s->ready_reason, sizeof s->ready_reason);
     net_stats ns;
@@ -377,9 +391,10 @@ static void render_json(const snapshot *s, buf_t *o)
     json_brokers(o, s);
     buf_printf(o, "\"counts\":{\"topics\":%" PRId32 ",\"partitions\":%d,\"offline_partitions\":%d,"
                   "\"under_replicated_partitions\":%d,\"leaderless_partitions\":%d,\"read_only_partitions\":%d,"
-                  "\"groups\":%d,\"connections\":%" PRIu64 "},\"partitions\":[",
+                  "\"groups\":%d,\"transactions\":%d,\"open_transactions\":%d,\"connections\":%" PRIu64
+                  "},\"partitions\":[",
                s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->read_only,
-               s->groups, s->connections);
+               s->groups, s->txns, s->open_txns, s->connections);
     for (int i = 0; i < s->nrows; i++) {
         if (i)
             buf_put(o, ",", 1);
@@ -459,9 +474,9 @@ static void render_text(const snapshot *s, buf_t *o)
                s->quorum.high_watermark, s->quorum.role, c->nvoters, s->img->offset);
     text_quorum(o, s);
     buf_printf(o, "topics %" PRId32 ", partitions %d (offline %d, under-replicated %d, leaderless %d, "
-                  "read-only %d), groups %d, connections %" PRIu64 "\n",
+                  "read-only %d), groups %d, transactional ids %d (open %d), connections %" PRIu64 "\n",
                s->img->ntopics, s->nrows, s->offline, s->under_replicated, s->leaderless, s->read_only,
-               s->groups, s->connections);
+               s->groups, s->txns, s->open_txns, s->connections);
     buf_printf(o, "brokers %" PRId32 " registered, %d fenced\n", s->img->nbrokers, s->fenced);
     if (s->disk_free >= 0)
         buf_printf(o, "disk: %s, %" PRId64 " MiB free of %" PRId64 " MiB\n", c->data_dir, s->disk_free >> 20,

@@ -217,3 +217,9 @@ int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index)
     return t && index >= 0 && index < t->npartitions ? KERR_NOT_LEADER_OR_FOLLOWER
                                                               : KERR_UNKNOWN_TOPIC_OR_PARTITION;
 }
+
+bool broker_partition_exists(const meta_image *img, kstr_t topic, int32_t index)
+{
+    const meta_topic *t = topic.len > 0 ? meta_image_topic(img, topic.ptr, (size_t)topic.len) : NULL;
+    return t && index >= 0 && index < t->npartitions;
+}

@@ -12,8 +12,6 @@
 #include "group/coord_int.h"
 #include "proto/kerr.h"
 
-#define COMPACT_SEGMENT_BYTES "104857600" /* offsets.topic.segment.bytes */
-
 /* ---- references and lookups ---------------------------------------------------- */
 
 void coord_ref(group_coord *c) { atomic_fetch_add(&c->refs, 1); }
@@ -59,7 +57,7 @@ int32_t coord_partition_of(group_coord *c, const char *group_id)
 static void maybe_drop(group_coord *c, group *g)
 {
     if (g && g->state == GROUP_EMPTY && g->nmembers == 0 && g->npending == 0 && !g->has_metadata &&
-        !g->deferred && group_offset_count(g) == 0) {
+        !g->deferred && group_offset_count(g) == 0 && g->ntxn == 0) {
         hmap_del(&c->groups, g->id, strlen(g->id));
         group_free(g);
     }
@@ -67,7 +65,7 @@ static void maybe_drop(group_coord *c, group *g)
 
 /* After a state-machine call: persist if asked, wake the thread if the
  * group now has an earlier deadline. */
-static void settle(group_coord *c, group *g, int64_t now_ms, fx *f)
+void coord_settle(group_coord *c, group *g, int64_t now_ms, fx *f)
 {
     while (f->out.store) {
         f->out.store = false;
@@ -96,14 +94,7 @@ void group_coord_new_member_id(const char *client_id, const char *instance_id, c
 
 /* ---- __consumer_offsets ------------------------------------------------------------- */
 
-static int32_t topic_partitions(group_coord *c)
-{
-    meta_image *img = meta_acquire(c->meta);
-    const meta_topic *t = meta_image_topic(img, GROUP_TOPIC, strlen(GROUP_TOPIC));
-    int32_t n = t ? t->npartitions : 0;
-    meta_image_release(img);
-    return n;
-}
+static int32_t topic_partitions(group_coord *c) { return meta_topic_partitions(c->meta, GROUP_TOPIC); }
 
 static void created(void *arg, int16_t err, const char *msg)
 {
@@ -136,18 +127,8 @@ static bool topic_ready(group_coord *c)
         return c->npartitions > 0;
     c->creating = true;
     coord_ref(c);
-    meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, GROUP_TOPIC, strlen(GROUP_TOPIC));
-    op->partitions = c->cfg.offsets_topic_partitions;
-    /* offsets.topic.replication.factor, reduced to the live brokers when fewer */
-    meta_image *img = meta_acquire(c->meta);
-    int32_t live = meta_image_live_brokers(img);
-    meta_image_release(img);
-    op->replication_factor = (int16_t)MAX(MIN(c->cfg.offsets_topic_replication_factor, live), 1);
-    /* Compacted, and kept whole until compaction exists: time retention
-     * must not delete the records the groups are rebuilt from. */
-    meta_op_add_config(op, "cleanup.policy", 14, "compact", 7);
-    meta_op_add_config(op, "retention.ms", 12, "-1", 2);
-    meta_op_add_config(op, "segment.bytes", 13, COMPACT_SEGMENT_BYTES, strlen(COMPACT_SEGMENT_BYTES));
+    meta_op *op = meta_op_internal_topic(c->meta, GROUP_TOPIC, c->cfg.offsets_topic_partitions,
+                                         c->cfg.offsets_topic_replication_factor);
     op->done = created;
     op->arg = c;
     log_info("group", "creating %s partitions=%d replication_factor=%d", GROUP_TOPIC, op->partitions,
@@ -172,7 +153,7 @@ bool group_coord_ensure(group_coord *c, group_coord_ready_fn done, void *arg)
 /* The error a request for group_id gets when this node cannot serve it
  * now: stopping, __consumer_offsets not there yet, or the group's
  * partition led elsewhere. */
-static int16_t unavailable(group_coord *c, const char *group_id, fx *f)
+int16_t coord_unavailable(group_coord *c, const char *group_id, fx *f)
 {
     if (c->stopping)
         return KERR_NOT_COORDINATOR;
@@ -196,7 +177,7 @@ void group_coord_join(group_coord *c, const char *group_id, group_join_req *req)
     fx_init(&f);
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, !*req->member_id, now);
     if (!err && !g)
         err = KERR_UNKNOWN_MEMBER_ID;
@@ -204,7 +185,7 @@ void group_coord_join(group_coord *c, const char *group_id, group_join_req *req)
         answer_now(&f, req->waiter, req->member_id, err);
     } else {
         group_join(g, req, now, &f.out);
-        settle(c, g, now, &f);
+        coord_settle(c, g, now, &f);
     }
     pthread_mutex_unlock(&c->lock);
     fx_run(&f);
@@ -216,7 +197,7 @@ void group_coord_sync(group_coord *c, const char *group_id, group_sync_req *req)
     fx_init(&f);
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, false, now);
     if (!err && !g)
         err = KERR_UNKNOWN_MEMBER_ID;
@@ -224,7 +205,7 @@ void group_coord_sync(group_coord *c, const char *group_id, group_sync_req *req)
         answer_now(&f, req->waiter, req->member_id, err);
     } else {
         group_sync(g, req, now, &f.out);
-        settle(c, g, now, &f);
+        coord_settle(c, g, now, &f);
     }
     pthread_mutex_unlock(&c->lock);
     fx_run(&f);
@@ -236,7 +217,7 @@ int16_t group_coord_heartbeat(group_coord *c, const char *group_id, const char *
     fx f;
     fx_init(&f);
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, false, 0);
     if (!err)
         err = g ? group_heartbeat(g, member_id, instance_id, generation, clock_wall_ms()) : KERR_UNKNOWN_MEMBER_ID;
@@ -251,7 +232,7 @@ int16_t group_coord_leave(group_coord *c, const char *group_id, group_leave_in *
     fx_init(&f);
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     group *g = err ? NULL : coord_group(c, group_id, false, now);
     for (int32_t i = 0; i < n && !err; i++) {
         ms[i].error = g ? group_leave(g, ms[i].member_id, ms[i].instance_id, now, &f.out) : KERR_UNKNOWN_MEMBER_ID;
@@ -259,7 +240,7 @@ int16_t group_coord_leave(group_coord *c, const char *group_id, group_leave_in *
             err = ms[i].error;
     }
     if (g)
-        settle(c, g, now, &f);
+        coord_settle(c, g, now, &f);
     pthread_mutex_unlock(&c->lock);
     fx_run(&f);
     return err;
@@ -281,25 +262,45 @@ static void commit_durable(append_job *j, int16_t err)
         group_offset o = {(char *)in->topic, in->partition, in->offset, in->leader_epoch,
                           (char *)(in->metadata ? in->metadata : ""), in->commit_ts_ms >= 0 ? in->commit_ts_ms : j->commit_ts_ms,
                           j->expire_ts_ms, j->base_offset + i};
-        group_offset_put(g, &o);
+        if (j->producer_id >= 0)
+            group_txn_offset_put(g, j->producer_id, &o); /* until the transaction's marker */
+        else
+            group_offset_put(g, &o);
     }
     pthread_mutex_unlock(&c->lock);
     req->done(req->arg);
 }
 
-/* Under the lock: append the commit's records; true when a job was queued
- * (req->done then runs once it is durable). */
-static bool commit_locked(group_coord *c, const char *group_id, group_commit_req *req, int64_t now, fx *f)
+/* Whether the commit may go ahead. A transactional commit (producer_id >=
+ * 0) from a producer that names no generation is not a member's: only a
+ * member's generation is checked. */
+static int16_t commit_allowed(group_coord *c, const char *group_id, group_commit_req *req, int64_t producer_id,
+                              int64_t now, fx *f, group **gp)
 {
-    int16_t err = unavailable(c, group_id, f);
-    group *g = err ? NULL : coord_group(c, group_id, req->generation < 0, now);
-    if (!err)
-        err = g ? group_commit_check(g, req->member_id, req->instance_id, req->generation, now)
-                : KERR_ILLEGAL_GENERATION;
+    int16_t err = coord_unavailable(c, group_id, f);
+    bool txn = producer_id >= 0;
+    group *g = *gp = err ? NULL : coord_group(c, group_id, !txn && req->generation < 0, now);
+    if (err || (txn && (req->generation < 0 || !g)))
+        return err;
+    return g ? group_commit_check(g, req->member_id, req->instance_id, req->generation, now) : KERR_ILLEGAL_GENERATION;
+}
+
+/* Under the lock: append the commit's records (a transactional batch when
+ * producer_id >= 0); true when a job was queued (req->done then runs once
+ * it is durable). */
+static bool commit_locked(group_coord *c, const char *group_id, group_commit_req *req, int64_t producer_id,
+                          int16_t epoch, int64_t now, fx *f)
+{
+    group *g;
+    int16_t err = commit_allowed(c, group_id, req, producer_id, now, f, &g);
     int32_t *idx = xmalloc((size_t)MAX(req->n, 1) * sizeof *idx);
     int32_t n = 0;
+    int64_t expire_ms = req->retention_ms >= 0 && producer_id < 0 ? now + req->retention_ms : -1;
     rec_batch b;
-    rb_init(&b, now);
+    if (producer_id >= 0)
+        rb_init_txn(&b, now, producer_id, epoch);
+    else
+        rb_init(&b, now);
     buf_t key, value;
     buf_init(&key);
     buf_init(&value);
@@ -313,7 +314,7 @@ static bool commit_locked(group_coord *c, const char *group_id, group_commit_req
         }
         group_offset o = {(char *)in->topic, in->partition, in->offset, in->leader_epoch,
                           (char *)(in->metadata ? in->metadata : ""), in->commit_ts_ms >= 0 ? in->commit_ts_ms : now,
-                          req->retention_ms >= 0 ? now + req->retention_ms : -1, -1};
+                          expire_ms, -1};
         buf_reset(&key);
         buf_reset(&value);
         group_rec_offset_key(&key, group_id, in->topic, in->partition);
@@ -334,7 +335,8 @@ static bool commit_locked(group_coord *c, const char *group_id, group_commit_req
         j->parts = idx;
         j->nparts = n;
         j->commit_ts_ms = now;
-        j->expire_ts_ms = req->retention_ms >= 0 ? now + req->retention_ms : -1;
+        j->expire_ts_ms = expire_ms;
+        j->producer_id = producer_id;
     } else {
         free(idx);
     }
@@ -342,20 +344,32 @@ static bool commit_locked(group_coord *c, const char *group_id, group_commit_req
     buf_free(&key);
     buf_free(&value);
     if (g)
-        settle(c, g, now, f);
+        coord_settle(c, g, now, f);
     return j != NULL;
 }
 
-void group_coord_commit(group_coord *c, const char *group_id, group_commit_req *req)
+static void commit(group_coord *c, const char *group_id, group_commit_req *req, int64_t producer_id, int16_t epoch)
 {
     fx f;
     fx_init(&f);
     pthread_mutex_lock(&c->lock);
-    bool queued = commit_locked(c, group_id, req, clock_wall_ms(), &f);
+    bool queued = commit_locked(c, group_id, req, producer_id, epoch, clock_wall_ms(), &f);
     pthread_mutex_unlock(&c->lock);
     fx_run(&f);
     if (!queued)
         req->done(req->arg);
+}
+
+void group_coord_commit(group_coord *c, const char *group_id, group_commit_req *req)
+{
+    commit(c, group_id, req, -1, -1);
+}
+
+void group_coord_txn_commit(group_coord *c, const char *group_id, group_commit_req *req, int64_t producer_id,
+                            int16_t producer_epoch)
+{
+    CK_ASSERT(producer_id >= 0);
+    commit(c, group_id, req, producer_id, producer_epoch);
 }
 
 /* ---- reads ----------------------------------------------------------------------------- */
@@ -365,7 +379,7 @@ int16_t group_coord_view(group_coord *c, const char *group_id, group_view_fn fn,
     fx f;
     fx_init(&f);
     pthread_mutex_lock(&c->lock);
-    int16_t err = unavailable(c, group_id, &f);
+    int16_t err = coord_unavailable(c, group_id, &f);
     if (err == KERR_NONE)
         fn(arg, coord_group(c, group_id, false, 0));
     pthread_mutex_unlock(&c->lock);
@@ -488,7 +502,7 @@ void group_coord_delete_groups(group_coord *c, const char *const *ids, int16_t *
     int64_t now = clock_wall_ms();
     pthread_mutex_lock(&c->lock);
     for (int32_t i = 0; i < n; i++) {
-        int16_t err = unavailable(c, ids[i], &f);
+        int16_t err = coord_unavailable(c, ids[i], &f);
         group *g = err ? NULL : coord_group(c, ids[i], false, now);
         if (!err)
             err = !g || g->state == GROUP_DEAD ? KERR_GROUP_ID_NOT_FOUND
@@ -504,7 +518,7 @@ void group_coord_delete_groups(group_coord *c, const char *const *ids, int16_t *
 static int16_t offset_delete_locked(group_coord *c, const char *group_id, group_offset_del *parts, int32_t n,
                                     waitgroup *wg, int64_t now, fx *f)
 {
-    int16_t err = unavailable(c, group_id, f);
+    int16_t err = coord_unavailable(c, group_id, f);
     if (err != KERR_NONE)
         return err;
     group *g = coord_group(c, group_id, false, now);
@@ -567,7 +581,7 @@ static void expire_offsets(group_coord *c, int64_t now, fx *f)
         rb_init(&b, now);
         tomb_ctx t = {&b, g->id, now};
         int32_t n = group_offsets_expire(g, now, add_offset_tombstone, &t);
-        bool gone = g->state == GROUP_EMPTY && g->npending == 0 && group_offset_count(g) == 0;
+        bool gone = g->state == GROUP_EMPTY && g->npending == 0 && group_offset_count(g) == 0 && g->ntxn == 0;
         if (gone && g->has_metadata)
             add_group_tombstone(&b, g->id, now);
         if (append_tombstones(c, g->id, &b, NULL, f) == KERR_NONE && gone) {

@@ -62,6 +62,7 @@ struct append_job {
     int32_t generation;        /* metadata stores */
     group_commit_req *commit;  /* offset commits */
     int32_t *parts;            /* commit->parts index of each record */
+    int64_t producer_id;       /* transactional commits; -1 otherwise */
     int32_t nparts;
     int64_t commit_ts_ms;
     int64_t expire_ts_ms;
@@ -86,6 +87,8 @@ typedef struct rec_batch {
 } rec_batch;
 
 void rb_init(rec_batch *b, int64_t now_ms);
+/* A transactional batch of producer_id at epoch (TxnOffsetCommit). */
+void rb_init_txn(rec_batch *b, int64_t now_ms, int64_t producer_id, int16_t epoch);
 /* value NULL: a tombstone. */
 void rb_add(rec_batch *b, int64_t now_ms, const buf_t *key, const buf_t *value);
 void rb_free(rec_batch *b);
@@ -97,6 +100,16 @@ void coord_ref(group_coord *c);
 void coord_unref(group_coord *c);
 group *coord_group(group_coord *c, const char *id, bool create, int64_t now_ms);
 int32_t coord_partition_of(group_coord *c, const char *group_id);
+
+/* Under the lock: why this node cannot serve group_id now (stopping, no
+ * __consumer_offsets yet, another node's partition), or KERR_NONE. */
+int16_t coord_unavailable(group_coord *c, const char *group_id, fx *f);
+/* After a state-machine call: persist if asked, wake the thread, drop an unused group. */
+void coord_settle(group_coord *c, group *g, int64_t now_ms, fx *f);
+
+/* Under the lock: producer_id's transaction ended in partition index of
+ * __consumer_offsets; its pending offsets there are committed or dropped. */
+void coord_txn_end(group_coord *c, int32_t index, int64_t producer_id, bool commit);
 
 /* Persist a group's metadata (after a state-machine call asked for it). */
 void coord_store_group(group_coord *c, group *g, int64_t now_ms, fx *f);

@@ -65,6 +65,13 @@ void rb_init(rec_batch *b, int64_t now_ms)
     b->count = 0;
 }
 
+void rb_init_txn(rec_batch *b, int64_t now_ms, int64_t producer_id, int16_t epoch)
+{
+    buf_init(&b->buf);
+    batch_build_begin(&b->bb, &b->buf, 0, BATCH_ATTR_TRANSACTIONAL, now_ms, producer_id, epoch, -1);
+    b->count = 0;
+}
+
 void rb_add(rec_batch *b, int64_t now_ms, const buf_t *key, const buf_t *value)
 {
     batch_build_add(&b->bb, now_ms, key->data, (int32_t)key->len, value ? value->data : NULL,
@@ -99,6 +106,7 @@ append_job *rb_append(group_coord *c, int32_t index, rec_batch *b, fx *f, int16_
     j->p = p;
     j->base_offset = res.base_offset;
     j->end_offset = res.log_end_offset;
+    j->producer_id = -1;
     j->next = f->jobs;
     f->jobs = j;
     coord_ref(c);
@@ -156,12 +164,17 @@ typedef struct load_stats {
     int64_t records, skipped;
 } load_stats;
 
-static void apply(group_coord *c, const group_rec *rec, int64_t record_offset, int64_t now_ms)
+/* producer_id >= 0: the record is part of that producer's transaction. */
+static void apply(group_coord *c, const group_rec *rec, int64_t producer_id, int64_t record_offset, int64_t now_ms)
 {
     group *g = coord_group(c, rec->group_id, !rec->tombstone, now_ms);
     if (!g)
         return;
-    if (rec->kind == GROUP_REC_OFFSET) {
+    if (rec->kind == GROUP_REC_OFFSET && producer_id >= 0 && !rec->tombstone) {
+        group_offset copy = rec->offset;
+        copy.record_offset = record_offset;
+        group_txn_offset_put(g, producer_id, &copy);
+    } else if (rec->kind == GROUP_REC_OFFSET) {
         const group_offset *o = &rec->offset;
         if (rec->tombstone) {
             group_offset_delete(g, o->topic, strlen(o->topic), o->partition, record_offset);
@@ -178,11 +191,27 @@ static void apply(group_coord *c, const group_rec *rec, int64_t record_offset, i
     }
 }
 
-static void load_batch(group_coord *c, const uint8_t *p, size_t size, arena_t *a, load_stats *st)
+/* A control batch's marker (key: int16 version, int16 type: 0 ABORT,
+ * 1 COMMIT) ends its producer's pending offsets in partition index. */
+static void load_marker(group_coord *c, int32_t index, const batch_info_t *bi, const uint8_t *p)
 {
     batch_iter_t it;
     batch_record_t rec;
-    if (!batch_iter_init(&it, p, size)) {
+    if (!batch_iter_init(&it, p, bi->size) || !batch_iter_next(&it, &rec) || !rec.key || rec.key_len < 4)
+        return;
+    coord_txn_end(c, index, bi->producer_id, be16_load(rec.key + 2) == 1);
+}
+
+static void load_batch(group_coord *c, int32_t index, const batch_info_t *bi, const uint8_t *p, arena_t *a,
+                       load_stats *st)
+{
+    batch_iter_t it;
+    batch_record_t rec;
+    if (bi->control) {
+        load_marker(c, index, bi, p);
+        return;
+    }
+    if (!batch_iter_init(&it, p, bi->size)) {
         log_warn("group", "skipping a compressed batch in %s", GROUP_TOPIC);
         st->skipped++;
         return;
@@ -193,43 +222,36 @@ static void load_batch(group_coord *c, const uint8_t *p, size_t size, arena_t *a
         if (group_rec_decode(rec.key, rec.key_len, rec.value, rec.value_len, a, &gr) != 0) {
             st->skipped++;
         } else if (gr.kind != GROUP_REC_OTHER && gr.group_id) {
-            apply(c, &gr, rec.offset, now);
+            apply(c, &gr, bi->transactional ? bi->producer_id : -1, rec.offset, now);
             st->records++;
         }
         arena_reset(a);
     }
 }
 
+typedef struct load_ctx {
+    group_coord *c;
+    int32_t index;
+    arena_t a;
+    load_stats *st;
+} load_ctx;
+
+static void load_one(void *arg, const batch_info_t *bi, const uint8_t *data)
+{
+    load_ctx *l = arg;
+    load_batch(l->c, l->index, bi, data, &l->a, l->st);
+}
+
 static void load_partition(group_coord *c, partition *p, load_stats *st)
 {
-    int64_t off = plog_log_start_offset(p->log), end = plog_log_end_offset(p->log);
-    buf_t b;
-    buf_init(&b);
-    arena_t a;
-    arena_init(&a);
-    while (off < end) {
-        buf_reset(&b);
-        int64_t next = off;
-        int rc = plog_read_copy(p->log, off, INT64_MAX, COORD_LOAD_CHUNK_BYTES, &b, &next);
-        if (rc != STORAGE_OK) {
-            log_error("group", "cannot read %s partition=%d offset=%lld err=\"%s\"", GROUP_TOPIC, p->index,
-                      (long long)off, storage_strerror(rc));
-            break;
-        }
-        for (size_t pos = 0; pos + BATCH_LOG_OVERHEAD <= b.len;) {
-            batch_info_t bi;
-            if (batch_parse_header(b.data + pos, b.len - pos, &bi) != BATCH_ERR_OK)
-                break;
-            if (!bi.control) /* transaction markers hold no group record */
-                load_batch(c, b.data + pos, bi.size, &a, st);
-            pos += bi.size;
-        }
-        if (next <= off)
-            break;
-        off = next;
-    }
-    arena_free(&a);
-    buf_free(&b);
+    load_ctx l = {c, p->index, {0}, st};
+    arena_init(&l.a);
+    int64_t at = -1;
+    int rc = partition_scan(p, COORD_LOAD_CHUNK_BYTES, load_one, &l, &at);
+    if (rc != STORAGE_OK)
+        log_error("group", "cannot read %s partition=%d offset=%lld err=\"%s\"", GROUP_TOPIC, p->index,
+                  (long long)at, storage_strerror(rc));
+    arena_free(&l.a);
 }
 
 /* Groups of partition index the log knows nothing live about: no metadata,
@@ -244,7 +266,7 @@ static void drop_empty(group_coord *c, int32_t index)
     size_t n = 0;
     while (hmap_next(&c->groups, &it, &k, &kl, &v)) {
         group *g = v;
-        if (!g->has_metadata && group_offset_count(g) == 0 && coord_partition_of(c, g->id) == index) {
+        if (!g->has_metadata && group_offset_count(g) == 0 && g->ntxn == 0 && coord_partition_of(c, g->id) == index) {
             gone = xrealloc(gone, (n + 1) * sizeof *gone);
             gone[n++] = g->id;
         }

@@ -170,6 +170,14 @@ typedef struct group_offset {
     int64_t record_offset;   /* position of its record in __consumer_offsets, -1: none */
 } group_offset;
 
+/* An offset a transactional producer committed (TxnOffsetCommit), waiting
+ * for its transaction's marker on the group's __consumer_offsets partition:
+ * COMMIT makes it the committed offset, ABORT drops it (KIP-98, KIP-447). */
+typedef struct group_txn_offset {
+    int64_t producer_id;
+    group_offset o;          /* record_offset: where its record is */
+} group_txn_offset;
+
 /* ---- the group ----------------------------------------------------------- */
 
 typedef struct group {
@@ -196,6 +204,8 @@ typedef struct group {
     group_done **deferred_tail;
     bool has_metadata;         /* a metadata record exists in the log */
     hmap offsets;              /* "topic\0" + partition -> group_offset* */
+    int32_t ntxn;              /* pending transactional offsets */
+    group_txn_offset *txn;
 } group;
 
 group *group_new(const char *id, const group_config *cfg, int64_t now_ms);
@@ -293,6 +303,15 @@ void group_offset_put(group *g, const group_offset *o);
 /* Remove, unless the stored entry comes from a later record. */
 void group_offset_delete(group *g, const char *topic, size_t topic_len, int32_t partition, int64_t record_offset);
 size_t group_offset_count(const group *g);
+/* A transactional offset of producer_id: pending (replacing the producer's
+ * earlier one for the same partition) until group_txn_offsets_end. */
+void group_txn_offset_put(group *g, int64_t producer_id, const group_offset *o);
+/* The producer's transaction ended: its pending offsets are committed
+ * (unless a later record holds the partition's offset) or dropped.
+ * Returns how many it had. */
+int32_t group_txn_offsets_end(group *g, int64_t producer_id, bool commit);
+/* Whether any producer has an offset of topic-partition pending. */
+bool group_txn_offset_pending(const group *g, const char *topic, int32_t partition);
 /* for (size_t it = 0; (o = group_offset_next(g, &it));) ... */
 const group_offset *group_offset_next(const group *g, size_t *iter);
 /* Offsets past retention (Empty groups, groups that only commit offsets,
@@ -395,6 +414,30 @@ typedef struct group_commit_req {
 } group_commit_req;
 void group_coord_commit(group_coord *c, const char *group_id, group_commit_req *req);
 
+/*
+ * TxnOffsetCommit (KIP-98, KIP-447): req's offsets are written to the
+ * group's partition of __consumer_offsets as a transactional batch of
+ * producer_id at producer_epoch, then held pending in the group (not
+ * visible to OffsetFetch) until the transaction's marker. req->generation
+ * -1 skips the member check (producers before KIP-447); retention_ms is
+ * not used. req->done runs once durable, as for group_coord_commit.
+ */
+void group_coord_txn_commit(group_coord *c, const char *group_id, group_commit_req *req, int64_t producer_id,
+                            int16_t producer_epoch);
+
+/*
+ * The marker of producer_id's transaction has been appended to partition
+ * `partition` of __consumer_offsets (the WriteTxnMarkers handler calls this
+ * after its append of the control batch to that partition succeeded, on
+ * any thread, holding no partition lock). COMMIT makes the producer's
+ * pending offsets of the groups in that partition their committed offsets
+ * (unless a later record already replaced one), ABORT drops them. A no-op
+ * when this node does not coordinate that partition: a coordinator that
+ * loads it later replays the control batch from the log.
+ */
+void group_coord_txn_marker(group_coord *c, int32_t partition, int64_t producer_id, int16_t producer_epoch,
+                            bool commit);
+
 /* Read access under the coordinator lock: fn must copy what it keeps and
  * must not call the coordinator. g is NULL for an unknown group. fn is not
  * called when this node does not coordinate the group: the error says why
@@ -402,15 +445,6 @@ void group_coord_commit(group_coord *c, const char *group_id, group_commit_req *
 typedef void (*group_view_fn)(void *arg, const group *g);
 int16_t group_coord_view(group_coord *c, const char *group_id, group_view_fn fn, void *arg);
 void group_coord_each(group_coord *c, group_view_fn fn, void *arg);
-
-/* A transaction marker was written (acknowledged) to partition of
- * __consumer_offsets for producer (producer_id, producer_epoch): the
- * offsets that producer committed in the transaction (TxnOffsetCommit)
- * become visible on commit, are dropped on abort. The transaction
- * coordinator's change supplies it; coord_txn.c holds a placeholder that
- * only logs until then. */
-void group_coord_txn_marker(group_coord *c, int32_t partition, int64_t producer_id, int16_t producer_epoch,
-                            bool commit);
 
 /* DeleteGroups: errs[i] for ids[i]; done(arg) once the tombstones are durable. */
 void group_coord_delete_groups(group_coord *c, const char *const *ids, int16_t *errs, int32_t n,

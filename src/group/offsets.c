@@ -72,6 +72,54 @@ void group_offset_delete(group *g, const char *topic, size_t topic_len, int32_t 
 
 size_t group_offset_count(const group *g) { return g->offsets.count; }
 
+/* ---- transactional offsets ------------------------------------------------------------ */
+
+void group_txn_offset_put(group *g, int64_t producer_id, const group_offset *o)
+{
+    int32_t i = 0;
+    while (i < g->ntxn && !(g->txn[i].producer_id == producer_id && g->txn[i].o.partition == o->partition &&
+                            strcmp(g->txn[i].o.topic, o->topic) == 0))
+        i++;
+    if (i == g->ntxn) {
+        g->txn = xrealloc(g->txn, (size_t)(g->ntxn + 1) * sizeof *g->txn);
+        g->ntxn++;
+    } else {
+        free(g->txn[i].o.topic);
+        free(g->txn[i].o.metadata);
+    }
+    g->txn[i].producer_id = producer_id;
+    g->txn[i].o = *o;
+    g->txn[i].o.topic = xstrdup(o->topic);
+    g->txn[i].o.metadata = xstrdup(o->metadata ? o->metadata : "");
+}
+
+int32_t group_txn_offsets_end(group *g, int64_t producer_id, bool commit)
+{
+    int32_t n = 0, kept = 0;
+    for (int32_t i = 0; i < g->ntxn; i++) {
+        group_txn_offset *t = &g->txn[i];
+        if (t->producer_id != producer_id) {
+            g->txn[kept++] = *t;
+            continue;
+        }
+        if (commit)
+            group_offset_put(g, &t->o);
+        free(t->o.topic);
+        free(t->o.metadata);
+        n++;
+    }
+    g->ntxn = kept;
+    return n;
+}
+
+bool group_txn_offset_pending(const group *g, const char *topic, int32_t partition)
+{
+    for (int32_t i = 0; i < g->ntxn; i++)
+        if (g->txn[i].o.partition == partition && strcmp(g->txn[i].o.topic, topic) == 0)
+            return true;
+    return false;
+}
+
 const group_offset *group_offset_next(const group *g, size_t *iter)
 {
     void *v;
@@ -85,6 +133,13 @@ void offsets_free(group *g)
     while (hmap_next(&g->offsets, &it, NULL, NULL, &v))
         entry_free(v);
     hmap_free(&g->offsets);
+    for (int32_t i = 0; i < g->ntxn; i++) {
+        free(g->txn[i].o.topic);
+        free(g->txn[i].o.metadata);
+    }
+    free(g->txn);
+    g->txn = NULL;
+    g->ntxn = 0;
 }
 
 /*

@@ -94,16 +94,10 @@ static kbytes_t kbytes_of(const uint8_t *p, int32_t len)
     return len > 0 ? (kbytes_t){p, len} : (kbytes_t){no_bytes, 0};
 }
 
-static void put(buf_t *out, const proto_struct_desc *d, int16_t version, const void *body)
-{
-    buf_put_i16(out, version);
-    proto_encode(d, version, proto_flexible(d, version), body, out);
-}
-
 void group_rec_offset_key(buf_t *out, const char *group_id, const char *topic, int32_t partition)
 {
     OffsetCommitKey k = {.group = kstr_from(group_id), .topic = kstr_from(topic), .partition = partition};
-    put(out, &OffsetCommitKey_desc, OFFSET_KEY_VERSION, &k);
+    proto_versioned_encode(&OffsetCommitKey_desc, OFFSET_KEY_VERSION, &k, out);
 }
 
 void group_rec_offset_value(buf_t *out, const group_offset *o)
@@ -116,13 +110,13 @@ void group_rec_offset_value(buf_t *out, const group_offset *o)
     val.metadata = kstr_from(o->metadata ? o->metadata : "");
     val.commitTimestamp = o->commit_ts_ms;
     val.expireTimestamp = o->expire_ts_ms;
-    put(out, &OffsetCommitValue_desc, v, &val);
+    proto_versioned_encode(&OffsetCommitValue_desc, v, &val, out);
 }
 
 void group_rec_group_key(buf_t *out, const char *group_id)
 {
     GroupMetadataKey k = {.group = kstr_from(group_id)};
-    put(out, &GroupMetadataKey_desc, GROUP_KEY_VERSION, &k);
+    proto_versioned_encode(&GroupMetadataKey_desc, GROUP_KEY_VERSION, &k, out);
 }
 
 void group_rec_group_value(buf_t *out, const group *g, int64_t now_ms)
@@ -150,7 +144,7 @@ void group_rec_group_value(buf_t *out, const group *g, int64_t now_ms)
         ms[i].assignment = kbytes_of(m->assignment, m->assignment_len);
     }
     v.members = (GroupMetadataValue_MemberMetadata_array){g->nmembers, ms};
-    put(out, &GroupMetadataValue_desc, GROUP_VALUE_VERSION, &v);
+    proto_versioned_encode(&GroupMetadataValue_desc, GROUP_VALUE_VERSION, &v, out);
     free(ms);
 }
 
@@ -161,23 +155,10 @@ static char *astr(arena_t *a, kstr_t s)
     return s.len < 0 ? NULL : arena_strndup(a, s.ptr ? s.ptr : "", (size_t)s.len);
 }
 
-/* Decodes "int16 version, body" of the schema d into out. */
-static int get(const proto_struct_desc *d, const uint8_t *p, int32_t len, arena_t *a, void *out)
-{
-    rd_t r;
-    rd_init(&r, p, len > 0 ? (size_t)len : 0);
-    int16_t v;
-    if (!rd_i16(&r, &v) || v < d->min_version)
-        return -1;
-    v = MIN(v, d->max_version);
-    proto_err_t err;
-    return proto_decode(d, v, proto_flexible(d, v), &r, a, out, &err);
-}
-
 static int decode_offset(const uint8_t *value, int32_t value_len, arena_t *a, group_rec *out)
 {
     OffsetCommitValue v;
-    if (get(&OffsetCommitValue_desc, value, value_len, a, &v) != 0)
+    if (proto_versioned_decode(&OffsetCommitValue_desc, value, value_len, a, &v) != 0)
         return -1;
     out->offset.offset = v.offset;
     out->offset.leader_epoch = v.leaderEpoch;
@@ -192,7 +173,7 @@ static int decode_offset(const uint8_t *value, int32_t value_len, arena_t *a, gr
 static int decode_group(const uint8_t *value, int32_t value_len, arena_t *a, group_rec *out)
 {
     GroupMetadataValue v;
-    if (get(&GroupMetadataValue_desc, value, value_len, a, &v) != 0)
+    if (proto_versioned_decode(&GroupMetadataValue_desc, value, value_len, a, &v) != 0)
         return -1;
     out->protocol_type = astr(a, v.protocolType);
     out->protocol = astr(a, v.protocol);
@@ -233,7 +214,7 @@ int group_rec_decode(const uint8_t *key, int32_t key_len, const uint8_t *value, 
     out->tombstone = value == NULL || value_len < 0;
     if (rd->desc == &OffsetCommitKey_desc) {
         OffsetCommitKey k;
-        if (get(rd->desc, key, key_len, a, &k) != 0 || k.group.len < 0 || k.topic.len < 0)
+        if (proto_versioned_decode(rd->desc, key, key_len, a, &k) != 0 || k.group.len < 0 || k.topic.len < 0)
             return -1;
         out->kind = GROUP_REC_OFFSET;
         out->group_id = astr(a, k.group);
@@ -242,7 +223,7 @@ int group_rec_decode(const uint8_t *key, int32_t key_len, const uint8_t *value, 
         return out->tombstone ? 0 : decode_offset(value, value_len, a, out);
     }
     GroupMetadataKey k;
-    if (get(rd->desc, key, key_len, a, &k) != 0 || k.group.len < 0)
+    if (proto_versioned_decode(rd->desc, key, key_len, a, &k) != 0 || k.group.len < 0)
         return -1;
     out->kind = GROUP_REC_GROUP;
     out->group_id = astr(a, k.group);

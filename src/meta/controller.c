@@ -75,6 +75,31 @@ void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *v
     op->configs[op->nconfigs++].value = value ? xstrndup(value, vlen) : NULL;
 }
 
+#define INTERNAL_SEGMENT_BYTES "104857600" /* offsets.topic.segment.bytes, transaction.state.log.segment.bytes */
+
+meta_op *meta_op_internal_topic(meta_t *m, const char *name, int32_t partitions, int16_t replication_factor)
+{
+    meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, name, strlen(name));
+    op->partitions = partitions;
+    meta_image *img = meta_acquire(m);
+    int32_t live = meta_image_live_brokers(img);
+    meta_image_release(img);
+    op->replication_factor = (int16_t)MAX(MIN(replication_factor, live), 1);
+    meta_op_add_config(op, "cleanup.policy", 14, "compact", 7);
+    meta_op_add_config(op, "retention.ms", 12, "-1", 2);
+    meta_op_add_config(op, "segment.bytes", 13, INTERNAL_SEGMENT_BYTES, strlen(INTERNAL_SEGMENT_BYTES));
+    return op;
+}
+
+int32_t meta_topic_partitions(meta_t *m, const char *name)
+{
+    meta_image *img = meta_acquire(m);
+    const meta_topic *t = meta_image_topic(img, name, strlen(name));
+    int32_t n = t ? t->npartitions : 0;
+    meta_image_release(img);
+    return n;
+}
+
 void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n)
 {
     op->assignments =

@@ -366,6 +366,13 @@ typedef struct meta_op {
 /* A new op with its strings to be filled by the caller (meta_op_set_*). */
 meta_op *meta_op_new(meta_op_kind kind, const char *topic, size_t topic_len);
 void meta_op_add_config(meta_op *op, const char *key, size_t klen, const char *value, size_t vlen);
+/* A CREATE_TOPIC op for an internal topic (__consumer_offsets,
+ * __transaction_state): compacted, never trimmed by time (the records it is
+ * rebuilt from must stay), 100 MiB segments, its replication factor reduced
+ * to the live brokers of m's current image. */
+meta_op *meta_op_internal_topic(meta_t *m, const char *name, int32_t partitions, int16_t replication_factor);
+/* Partitions of topic name in m's current image; 0 when it does not exist. */
+int32_t meta_topic_partitions(meta_t *m, const char *name);
 /* The replicas of the next new partition, in order (the first leads). */
 void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n);
 /* One more partition for AlterPartitionReassignments (n -1: cancel). */

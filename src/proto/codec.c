@@ -865,3 +865,23 @@ bool proto_equal(const proto_struct_desc *d, const void *a, const void *b)
 {
     return diff_struct(d, a, b, NULL, 0, 0);
 }
+
+/* ---- internal-topic records: "int16 version, body" ------------------------------ */
+
+void proto_versioned_encode(const proto_struct_desc *d, int16_t version, const void *body, buf_t *out)
+{
+    buf_put_i16(out, version);
+    proto_encode(d, version, proto_flexible(d, version), body, out);
+}
+
+int proto_versioned_decode(const proto_struct_desc *d, const uint8_t *p, int32_t len, arena_t *a, void *out)
+{
+    rd_t r;
+    rd_init(&r, p, len > 0 ? (size_t)len : 0);
+    int16_t v;
+    if (!p || !rd_i16(&r, &v) || v < d->min_version)
+        return -1;
+    v = v > d->max_version ? d->max_version : v;
+    proto_err_t err;
+    return proto_decode(d, v, proto_flexible(d, v), &r, a, out, &err);
+}

@@ -286,6 +286,12 @@ const proto_record_desc *proto_metadata_record(int16_t type); /* NULL if unknown
 /* The __consumer_offsets key whose version (the key's type) is key_version;
  * ->value is the matching value schema. NULL if unknown. */
 const proto_record_desc *proto_group_record(int16_t key_version);
+/* The keys and values of internal topics (__consumer_offsets,
+ * __transaction_state): int16 version, then the body of that version.
+ * Decoding reads a version newer than the schema's newest as the newest
+ * (KIP-915: later versions only add tagged fields); 0, or -1. */
+void proto_versioned_encode(const proto_struct_desc *d, int16_t version, const void *body, buf_t *out);
+int proto_versioned_decode(const proto_struct_desc *d, const uint8_t *p, int32_t len, arena_t *a, void *out);
 const proto_record_desc *proto_record_by_name(const char *name);
 
 #endif

@@ -207,6 +207,13 @@ int16_t partition_check_leader(const partition *p, int32_t epoch);
  * watermark and grow the ISR. Returns a Kafka error code. */
 int16_t partition_follower_fetched(partition *p, int32_t replica_id, int64_t fetch_offset);
 
+/* Calls fn for each batch of p's log from its start to its end, read
+ * chunk_bytes at a time (the view is valid during the call only); for the
+ * coordinators that rebuild their state from an internal topic (scan.c).
+ * STORAGE_OK, or the error of a read, with *at its offset. */
+typedef void (*partition_batch_fn)(void *arg, const batch_info_t *bi, const uint8_t *data);
+int partition_scan(partition *p, size_t chunk_bytes, partition_batch_fn fn, void *arg, int64_t *at);
+
 /* Starts the follower fetchers (fetcher.c): after net has started. */
 void replica_connect(replica_mgr *m, net_t *net, meta_t *meta);
 

@@ -314,8 +314,9 @@ def commit_v2(conn, group, offsets, generation=-1, member_id="", retention_ms=-1
     return out
 
 
-def fetch_offsets_v8(conn, groups):
-    """groups: {group: None (all) or [(topic, [partitions])]}; returns {group: (error, {(t, p): offset})}."""
+def fetch_offsets_v8(conn, groups, require_stable=False):
+    """groups: {group: None (all) or [(topic, [partitions])]}; returns {group: (error, {(t, p): offset})}.
+    With require_stable the values are (offset, partition error)."""
     w = kwire.Writer().uvarint(len(groups) + 1)
     for g, topics in groups.items():
         w.compact_string(g)
@@ -329,7 +330,7 @@ def fetch_offsets_v8(conn, groups):
                     w.i32(p)
                 w.tags()
         w.tags()
-    w.i8(0).tags()
+    w.i8(1 if require_stable else 0).tags()
     _, body = conn.request(9, 8, w.bytes())
     r = kwire.Reader(body)
     r.i32()
@@ -340,9 +341,9 @@ def fetch_offsets_v8(conn, groups):
             t = r.compact_string()
             for _ in range(r.compact_array_len()):
                 p, o, _epoch, _md, err = r.i32(), r.i64(), r.i32(), r.compact_string(), r.i16()
-                assert err == ERR_NONE
+                assert err == ERR_NONE or require_stable
                 r.tags()
-                offs[(t, p)] = o
+                offs[(t, p)] = (o, err) if require_stable else o
             r.tags()
         out[g] = (r.i16(), offs)
         r.tags()
@@ -454,16 +455,18 @@ def test_committed_offset_expires(broker_factory):
         assert fetch_offsets_v8(c, {"keep-group": part})["keep-group"][1] == {("exp", 0): 9}
 
 
-# FindCoordinator v4 answers batched group keys with this node; transaction keys get
-# COORDINATOR_NOT_AVAILABLE (15) while transactions are not served.
+# FindCoordinator v4 answers batched group keys with this node, and transactional ids
+# too (once __transaction_state exists); an empty transactional id is INVALID_REQUEST (42).
 def test_find_coordinator_batched(broker):
     with kwire.Conn.to(broker.bootstrap) as c:
         got = find_coordinator_v4(c, 0, ["a", "b"])
         assert [x["key"] for x in got] == ["a", "b"]
         assert all(x["error"] == ERR_NONE and x["node_id"] == broker.node_id and x["port"] == broker.port
                    for x in got)
-        got = find_coordinator_v4(c, 1, ["t1", "t2"])
-        assert [x["key"] for x in got] == ["t1", "t2"] and all(x["error"] == 15 for x in got)
+        got = find_coordinator_v4(c, 1, ["t1", "t2", ""])
+        assert [x["key"] for x in got] == ["t1", "t2", ""]
+        assert all(x["error"] == ERR_NONE and x["node_id"] == broker.node_id for x in got[:2])
+        assert got[2]["error"] == 42
 
 
 # Groups that only commit offsets are listed and described; OffsetFetch v8 reads several groups at once;

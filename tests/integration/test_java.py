@@ -43,7 +43,7 @@ def test_java_client(broker):
     assert r.returncode == 0 and bad == 0, "mvn test failed (exit %d):\n%s" % (
         r.returncode, re.sub(r"\x1b\[[0-9;]*m", "", out)[-20000:])
     assert tests >= 20, "too few Java tests ran (%d): is the tier wired?" % tests
-    known = {"UnservedTest.transactions", "UnservedTest.acls",
+    known = {"UnservedTest.acls",
              "UnservedTest.saslPlain",
              "UnservedTest.consumerGroupProtocol", "UnservedTest.describeLogDirs"}
     assert set(skipped) <= known, "unexpected skips: %s" % sorted(set(skipped) - known)

@@ -2,7 +2,8 @@
 tools/deps.sh installed (java -cp <kafka-tools.classpath> <tool class>), the
 way bin/kafka-*.sh run them: kafka-topics, the console producer and
 consumer, kafka-consumer-groups, kafka-configs, the producer and consumer
-perf tests, and kafka-dump-log reading Chronik's own segment files."""
+perf tests, kafka-transactions, and kafka-dump-log reading Chronik's own
+segment files (__consumer_offsets and __transaction_state records included)."""
 
 import re
 from pathlib import Path
@@ -220,3 +221,30 @@ def test_dump_log_reads_chronik_transactions(broker, classpath):
     entries = re.findall(r"producerId: (\d+) firstOffset: (\d+) lastOffset: (\d+) lastStableOffset: (\d+)", out)
     # a1-a2 at 0-1, p1 at 2, b1 at 3 (B still open when A aborts: the entry's LSO), ABORT at end - 2
     assert [(int(f), int(la), int(s)) for _, f, la, s in entries] == [(0, end - 2, 3)], out[:3000]
+
+
+def test_kafka_transactions_and_transaction_log(broker_factory, classpath):
+    # kafka-transactions list and describe show a transaction Chronik coordinates, and
+    # kafka-dump-log --transaction-log-decoder reads the records of __transaction_state.
+    from test_groups import find_coordinator_v4
+    from test_idempotence import init_producer_id
+    from test_txn_coordinator import add_partitions_v3
+    import kwire
+    b = broker_factory(name="txtool")
+    kafka_tool(classpath, TOPICS, "--bootstrap-server", b.bootstrap, "--create", "--topic", "txtool", "--partitions", 2)
+    with kwire.Conn.to(b.bootstrap) as c:
+        harness.wait_until(lambda: find_coordinator_v4(c, 1, ["tool-tx"])[0]["error"] == 0, "the coordinator")
+        err, pid, epoch = init_producer_id(c, version=4, txn_id="tool-tx")
+        assert err == 0
+        assert add_partitions_v3(c, "tool-tx", pid, epoch, {"txtool": [0, 1]}) == {("txtool", 0): 0, ("txtool", 1): 0}
+    tool = "org.apache.kafka.tools.TransactionsCommand"
+    out = kafka_tool(classpath, tool, "--bootstrap-server", b.bootstrap, "list")
+    assert re.search(r"^tool-tx\s+%d\s+%d\s+Ongoing" % (b.node_id, pid), out, re.M), out
+    out = kafka_tool(classpath, tool, "--bootstrap-server", b.bootstrap, "describe", "--transactional-id", "tool-tx")
+    assert "Ongoing" in out and "txtool-0" in out and "txtool-1" in out and str(pid) in out, out
+    b.stop()
+    logs = [f for f in sorted(b.data_dir.glob("__transaction_state-*/*.log")) if f.stat().st_size > 0]
+    out = dump(classpath, *logs, extra=("--transaction-log-decoder",))
+    assert '"transactionalId":"tool-tx"' in out and '"transactionStatus":"Empty"' in out, out[:3000]
+    assert '"transactionStatus":"Ongoing","transactionPartitions":[{"topic":"txtool","partitionIds":[0,1]}]' in out
+    assert '"producerId":%d' % pid in out and "isvalid: false" not in out, out[:3000]

@@ -631,3 +631,34 @@ TEST(state_names)
     CHECK(!group_state_parse("Bogus", 5, &s));
     CHECK(strcmp(group_state_name(GROUP_COMPLETING_REBALANCE), "CompletingRebalance") == 0);
 }
+
+/* Transactional offsets stay pending per producer until their marker: COMMIT makes them the
+ * committed offsets (unless a later record already holds the partition), ABORT drops them,
+ * and other producers' pending offsets are untouched. */
+TEST(transactional_offsets_wait_for_marker)
+{
+    group *g = group_new("g", &cfg, 0);
+    group_offset plain = {"t", 1, 100, -1, "", 0, -1, 50};
+    group_offset_put(g, &plain);
+    group_offset a0 = {"t", 0, 10, -1, "m", 0, -1, 20}, a1 = {"t", 1, 11, -1, "", 0, -1, 21};
+    group_offset b0 = {"t", 0, 30, -1, "", 0, -1, 22};
+    group_txn_offset_put(g, 7, &a0);
+    group_txn_offset_put(g, 7, &a1);
+    group_txn_offset_put(g, 8, &b0);
+    a0.offset = 12;
+    group_txn_offset_put(g, 7, &a0); /* replaces the producer's own pending offset */
+    CHECK_EQ_INT(g->ntxn, 3);
+    CHECK(group_offset_get(g, "t", 1, 0) == NULL);
+    CHECK(group_txn_offset_pending(g, "t", 0) && !group_txn_offset_pending(g, "u", 0));
+    CHECK_EQ_INT(group_txn_offsets_end(g, 7, true), 2);
+    const group_offset *o = group_offset_get(g, "t", 1, 0);
+    REQUIRE(o != NULL);
+    CHECK_EQ_INT(o->offset, 12);
+    CHECK(strcmp(o->metadata, "m") == 0);
+    CHECK_EQ_INT(group_offset_get(g, "t", 1, 1)->offset, 100); /* record 21 is older than 50 */
+    CHECK_EQ_INT(group_txn_offsets_end(g, 8, false), 1);
+    CHECK_EQ_INT(group_offset_get(g, "t", 1, 0)->offset, 12);
+    CHECK_EQ_INT(g->ntxn, 0);
+    group_txn_offset_put(g, 9, &b0); /* freed with the group */
+    group_free(g);
+}

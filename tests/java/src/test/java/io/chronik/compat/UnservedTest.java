@@ -28,7 +28,6 @@ import org.junit.jupiter.api.Timeout;
 class UnservedTest {
     // A transactional producer commits a transaction.
     @Test
-    @Disabled("not served yet: transactions (AddPartitionsToTxn, EndTxn, transactional InitProducerId)")
     void transactions() throws Exception {
         String topic = Chronik.unique("j-txn");
         try (KafkaProducer<String, String> p = Chronik.producer(Map.of(
