@@ -30,7 +30,7 @@
 
 #define TCOORD_TICK_MS 250            /* the thread looks at leadership this often */
 #define TCOORD_WRITE_TIMEOUT_MS 5000   /* a state record's acks=all wait */
-#define TCOORD_MARKER_TIMEOUT_MS 10000 /* one WriteTxnMarkers request */
+#define TCOORD_MARKER_TIMEOUT_MS 3000  /* one WriteTxnMarkers request: a dead leader costs a round this long */
 #define TCOORD_MARKER_RETRY_MS 200     /* between marker rounds that left partitions */
 #define TCOORD_LOAD_CHUNK_BYTES (1u << 20)
 
