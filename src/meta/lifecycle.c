@@ -424,7 +424,11 @@ void lifecycle_start(lifecycle_t *l, net_t *net)
 bool lifecycle_session_lost(lifecycle_t *l)
 {
     int64_t ok = atomic_load(&l->last_ok_ms);
-    return l->n_voters > 1 && ok > 0 && clock_mono_ms() - ok > l->session_timeout_ms;
+    /* Three sessions: a controller failover (an election, then a new
+     * controller whose broker clocks start afresh) silences every broker's
+     * heartbeats for a while without fencing any; only a longer silence
+     * means this broker was cut off and fenced. */
+    return l->n_voters > 1 && ok > 0 && clock_mono_ms() - ok > 3 * (int64_t)l->session_timeout_ms;
 }
 
 int64_t lifecycle_epoch(lifecycle_t *l)

@@ -190,9 +190,9 @@ int32_t meta_controller_id(meta_t *m);
 /* At the controller: ms since broker id last heartbeat, or -1 (unknown, or
  * this node is not the controller). Any thread. */
 int64_t meta_heartbeat_age_ms(meta_t *m, int32_t id);
-/* This broker (of a cluster) has had no heartbeat answered for longer than
- * broker.session.timeout.ms: the controller has fenced it, or is about to,
- * and moved its leaderships. Any thread. */
+/* This broker (of a cluster) has had no heartbeat answered for three
+ * broker sessions (longer than a controller failover takes): the controller
+ * has fenced it and moved its leaderships. Any thread. */
 bool meta_session_lost(meta_t *m);
 
 /* Sends a request (the generated struct of api_key at version) to the

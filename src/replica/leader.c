@@ -20,8 +20,8 @@
  * metadata image (replica_sync) or the controller's answer, whichever has
  * the newer partition epoch.
  *
- * A leader cut off from the controller for longer than its broker session
- * appends nothing more (NOT_LEADER_OR_FOLLOWER): the controller has fenced
+ * A leader cut off from the controller for three broker sessions (longer
+ * than a controller failover) appends nothing more (NOT_LEADER_OR_FOLLOWER): the controller has fenced
  * it and moved its partitions, and what it took would be cut again when it
  * returns; clients go to the new leader.
  *
