@@ -29,6 +29,7 @@ from test_admin import create_topic
 from test_cluster import cluster, status  # noqa: F401 (cluster: a fixture)
 from test_groups import fetch_offsets_v8, find_coordinator_v4
 from test_idempotence import init_producer_id
+from test_replication import create_topic as create_replicated_topic
 
 API_ADD_PARTITIONS_TO_TXN = 24
 API_ADD_OFFSETS_TO_TXN = 25
@@ -428,7 +429,9 @@ def coordinator_of(nodes, txn_id, exclude=()):
 def test_prepared_transaction_survives_failover(cluster):
     nodes = cluster(3)
     first = coordinator_of(nodes, "tx-f")
-    create_topic(first, "txf", 1)
+    # three replicas: txf-0 keeps a leader whichever node dies (with one replica on the dead
+    # node no marker could land until it came back)
+    create_replicated_topic(first, "txf", 1, rf=3)
     with kwire.Conn.to(first.bootstrap) as c:
         _, pid, epoch = wait_until(lambda: (lambda r: r if r[0] == ERR_NONE else None)(
             init_producer_id(c, version=4, txn_id="tx-f")), "InitProducerId", DEADLINE_S)
