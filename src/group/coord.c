@@ -24,7 +24,7 @@ static void coord_free(group_coord *c)
         group_free(v);
     hmap_free(&c->groups);
     free(c->loaded_epoch);
-    CK_ASSERT(c->ready == NULL);
+    CK_ASSERT(c->topic.waiters == NULL);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c);
@@ -48,9 +48,9 @@ group *coord_group(group_coord *c, const char *id, bool create, int64_t now_ms)
 
 int32_t coord_partition_of(group_coord *c, const char *group_id)
 {
-    if (c->npartitions <= 0)
+    if (c->topic.npartitions <= 0)
         return -1; /* no such partition: appends fail with COORDINATOR_NOT_AVAILABLE */
-    return group_rec_partition(group_id, strlen(group_id), c->npartitions);
+    return group_rec_partition(group_id, strlen(group_id), c->topic.npartitions);
 }
 
 /* A group nobody uses and nothing stored describes goes away. */
@@ -94,60 +94,17 @@ void group_coord_new_member_id(const char *client_id, const char *instance_id, c
 
 /* ---- __consumer_offsets ------------------------------------------------------------- */
 
-static int32_t topic_partitions(group_coord *c) { return meta_topic_partitions(c->meta, GROUP_TOPIC); }
-
-static void created(void *arg, int16_t err, const char *msg)
+static void hold(void *owner, bool take)
 {
-    group_coord *c = arg;
-    if (err != KERR_NONE && err != KERR_TOPIC_ALREADY_EXISTS)
-        log_warn("group", "cannot create %s err=%s detail=\"%s\"", GROUP_TOPIC, kerr_name(err), msg);
-    pthread_mutex_lock(&c->lock);
-    c->creating = false;
-    c->npartitions = topic_partitions(c);
-    ready_waiter *w = c->ready;
-    c->ready = NULL;
-    int16_t result = c->npartitions > 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
-    pthread_mutex_unlock(&c->lock);
-    while (w) {
-        ready_waiter *next = w->next;
-        w->done(w->arg, result);
-        free(w);
-        w = next;
-    }
-    coord_unref(c);
-}
-
-/* Under the lock: start creating the topic unless it exists or is coming. */
-static bool topic_ready(group_coord *c)
-{
-    if (c->npartitions > 0)
-        return true;
-    c->npartitions = topic_partitions(c); /* created meanwhile by someone else */
-    if (c->npartitions > 0 || c->creating)
-        return c->npartitions > 0;
-    c->creating = true;
-    coord_ref(c);
-    meta_op *op = meta_op_internal_topic(c->meta, GROUP_TOPIC, c->cfg.offsets_topic_partitions,
-                                         c->cfg.offsets_topic_replication_factor);
-    op->done = created;
-    op->arg = c;
-    log_info("group", "creating %s partitions=%d replication_factor=%d", GROUP_TOPIC, op->partitions,
-             op->replication_factor);
-    meta_submit(c->meta, op);
-    return false;
+    if (take)
+        coord_ref(owner);
+    else
+        coord_unref(owner);
 }
 
 bool group_coord_ensure(group_coord *c, group_coord_ready_fn done, void *arg)
 {
-    pthread_mutex_lock(&c->lock);
-    bool ok = topic_ready(c);
-    if (!ok) {
-        ready_waiter *w = xmalloc(sizeof *w);
-        *w = (ready_waiter){c->ready, done, arg};
-        c->ready = w;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return ok;
+    return meta_itopic_ensure(&c->topic, done, arg);
 }
 
 /* The error a request for group_id gets when this node cannot serve it
@@ -157,7 +114,7 @@ int16_t coord_unavailable(group_coord *c, const char *group_id, fx *f)
 {
     if (c->stopping)
         return KERR_NOT_COORDINATOR;
-    if (!topic_ready(c))
+    if (!meta_itopic_ready(&c->topic))
         return KERR_COORDINATOR_NOT_AVAILABLE;
     return coord_own(c, group_id, f);
 }
@@ -649,11 +606,11 @@ static void *coord_thread(void *arg)
         int64_t now = clock_wall_ms();
         fx f;
         fx_init(&f);
-        if (c->npartitions > 0)
+        if (c->topic.npartitions > 0)
             coord_own_all(c, &f); /* leadership of __consumer_offsets partitions moved */
         int64_t next = tick_all(c, now, &f);
         if (now >= c->retention_due_ms) {
-            if (c->npartitions > 0)
+            if (c->topic.npartitions > 0)
                 expire_offsets(c, now, &f);
             c->retention_due_ms = now + retention_check_ms(c);
         }
@@ -683,7 +640,11 @@ group_coord *group_coord_start(const group_config *cfg, struct meta *meta, struc
     hmap_init(&c->groups);
     c->wake_ms = INT64_MIN;
     c->retention_due_ms = clock_wall_ms() + retention_check_ms(c);
-    c->npartitions = topic_partitions(c);
+    c->topic = (meta_itopic){.meta = meta, .name = GROUP_TOPIC, .module = "group",
+                             .partitions = cfg->offsets_topic_partitions,
+                             .replication_factor = cfg->offsets_topic_replication_factor,
+                             .lock = &c->lock, .hold = hold, .owner = c};
+    c->topic.npartitions = meta_topic_partitions(meta, GROUP_TOPIC);
     fx f;
     fx_init(&f);
     pthread_mutex_lock(&c->lock);

@@ -18,17 +18,12 @@
 
 #include "base/hmap.h"
 #include "group/group_int.h"
+#include "meta/itopic.h"
 #include "meta/meta.h"
 #include "proto/batch.h"
 #include "replica/replica.h"
 
 #define COORD_LOAD_CHUNK_BYTES (1u << 20) /* read size while rebuilding */
-
-typedef struct ready_waiter {
-    struct ready_waiter *next;
-    group_coord_ready_fn done;
-    void *arg;
-} ready_waiter;
 
 struct group_coord {
     pthread_mutex_t lock;
@@ -40,11 +35,9 @@ struct group_coord {
     meta_t *meta;
     replica_mgr *replicas;
     hmap groups;               /* group id -> group* */
-    int32_t npartitions;       /* of __consumer_offsets; 0 until it exists */
+    meta_itopic topic;         /* __consumer_offsets, created on first need */
     int32_t *loaded_epoch;     /* per partition: the leader epoch its groups were loaded at; -1 none */
     int32_t nloaded;           /* entries of loaded_epoch */
-    bool creating;             /* its creation is under way */
-    ready_waiter *ready;       /* FindCoordinators waiting for it */
     int64_t wake_ms;           /* when the sleeping thread wakes */
     int64_t retention_due_ms;  /* next offsets expiry pass */
 };

@@ -300,12 +300,12 @@ static void unload_partition(group_coord *c, int32_t index, fx *f)
 
 static void grow_loaded(group_coord *c)
 {
-    if (c->nloaded >= c->npartitions)
+    if (c->nloaded >= c->topic.npartitions)
         return;
-    c->loaded_epoch = xrealloc(c->loaded_epoch, (size_t)c->npartitions * sizeof *c->loaded_epoch);
-    for (int32_t i = c->nloaded; i < c->npartitions; i++)
+    c->loaded_epoch = xrealloc(c->loaded_epoch, (size_t)c->topic.npartitions * sizeof *c->loaded_epoch);
+    for (int32_t i = c->nloaded; i < c->topic.npartitions; i++)
         c->loaded_epoch[i] = -1;
-    c->nloaded = c->npartitions;
+    c->nloaded = c->topic.npartitions;
 }
 
 /* Under the lock: partition index's groups follow its leadership here. */
@@ -342,6 +342,6 @@ int16_t coord_own(group_coord *c, const char *group_id, fx *f)
 
 void coord_own_all(group_coord *c, fx *f)
 {
-    for (int32_t i = 0; i < c->npartitions; i++)
+    for (int32_t i = 0; i < c->topic.npartitions; i++)
         own_partition(c, i, f);
 }

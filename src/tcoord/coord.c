@@ -24,7 +24,7 @@ static void tc_free(tcoord *c)
     hmap_free(&c->txns);
     free(c->loaded_epoch);
     free(c->gen);
-    CK_ASSERT(c->ready == NULL && c->clients == NULL);
+    CK_ASSERT(c->topic.waiters == NULL && c->clients == NULL);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c);
@@ -38,9 +38,9 @@ void tc_unref(tcoord *c)
 
 int32_t tc_partition_of(const tcoord *c, const char *txn_id)
 {
-    if (c->npartitions <= 0)
+    if (c->topic.npartitions <= 0)
         return -1;
-    return group_rec_partition(txn_id, strlen(txn_id), c->npartitions);
+    return group_rec_partition(txn_id, strlen(txn_id), c->topic.npartitions);
 }
 
 tcoord_txn *tc_txn(tcoord *c, const char *id, bool create)
@@ -55,59 +55,17 @@ tcoord_txn *tc_txn(tcoord *c, const char *id, bool create)
 
 /* ---- __transaction_state ------------------------------------------------------------ */
 
-static int32_t topic_partitions(tcoord *c) { return meta_topic_partitions(c->meta, TCOORD_TOPIC); }
-
-static void created(void *arg, int16_t err, const char *msg)
+static void hold(void *owner, bool take)
 {
-    tcoord *c = arg;
-    if (err != KERR_NONE && err != KERR_TOPIC_ALREADY_EXISTS)
-        log_warn("tcoord", "cannot create %s err=%s detail=\"%s\"", TCOORD_TOPIC, kerr_name(err), msg);
-    pthread_mutex_lock(&c->lock);
-    c->creating = false;
-    c->npartitions = topic_partitions(c);
-    tready *w = c->ready;
-    c->ready = NULL;
-    int16_t result = c->npartitions > 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
-    pthread_mutex_unlock(&c->lock);
-    while (w) {
-        tready *next = w->next;
-        w->done(w->arg, result);
-        free(w);
-        w = next;
-    }
-    tc_unref(c);
-}
-
-/* Under the lock: start creating the topic unless it exists or is coming. */
-static bool topic_ready(tcoord *c)
-{
-    if (c->npartitions > 0)
-        return true;
-    c->npartitions = topic_partitions(c);
-    if (c->npartitions > 0 || c->creating)
-        return c->npartitions > 0;
-    c->creating = true;
-    tc_ref(c);
-    meta_op *op = meta_op_internal_topic(c->meta, TCOORD_TOPIC, c->cfg.partitions, c->cfg.replication_factor);
-    op->done = created;
-    op->arg = c;
-    log_info("tcoord", "creating %s partitions=%d replication_factor=%d", TCOORD_TOPIC, op->partitions,
-             op->replication_factor);
-    meta_submit(c->meta, op);
-    return false;
+    if (take)
+        tc_ref(owner);
+    else
+        tc_unref(owner);
 }
 
 bool tcoord_ensure(tcoord *c, tcoord_ready_fn done, void *arg)
 {
-    pthread_mutex_lock(&c->lock);
-    bool ok = topic_ready(c);
-    if (!ok) {
-        tready *w = xmalloc(sizeof *w);
-        *w = (tready){c->ready, done, arg};
-        c->ready = w;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return ok;
+    return meta_itopic_ensure(&c->topic, done, arg);
 }
 
 /* Why this node cannot serve txn_id now, or KERR_NONE. */
@@ -115,7 +73,7 @@ static int16_t unavailable(tcoord *c, const char *txn_id, tfx *f)
 {
     if (c->stopping)
         return KERR_NOT_COORDINATOR;
-    if (!topic_ready(c))
+    if (!meta_itopic_ready(&c->topic))
         return KERR_COORDINATOR_NOT_AVAILABLE;
     return tc_own(c, txn_id, f);
 }
@@ -306,9 +264,9 @@ static int64_t retry_markers(tcoord *c, int64_t now, tfx *f)
 
 static int64_t tick(tcoord *c, int64_t now, tfx *f)
 {
-    if (c->npartitions <= 0)
-        c->npartitions = topic_partitions(c);
-    if (c->npartitions > 0)
+    if (c->topic.npartitions <= 0)
+        c->topic.npartitions = meta_topic_partitions(c->meta, TCOORD_TOPIC);
+    if (c->topic.npartitions > 0)
         tc_own_all(c, f);
     if (now >= c->abort_due_ms) {
         abort_timed_out(c, now, f);
@@ -357,6 +315,9 @@ tcoord *tcoord_start(const tcoord_config *cfg, struct meta *meta, struct replica
     c->meta = meta;
     c->replicas = replicas;
     hmap_init(&c->txns);
+    c->topic = (meta_itopic){.meta = meta, .name = TCOORD_TOPIC, .module = "tcoord", .partitions = cfg->partitions,
+                             .replication_factor = cfg->replication_factor, .lock = &c->lock, .hold = hold,
+                             .owner = c};
     int64_t now = clock_wall_ms();
     c->abort_due_ms = now + cfg->abort_check_ms;
     c->expire_due_ms = now + cfg->expire_check_ms;

@@ -24,6 +24,7 @@
 #include "base/arena.h"
 #include "base/hmap.h"
 #include "kclient/kclient.h"
+#include "meta/itopic.h"
 #include "meta/meta.h"
 #include "replica/replica.h"
 #include "tcoord/tcoord.h"
@@ -33,12 +34,6 @@
 #define TCOORD_MARKER_TIMEOUT_MS 3000  /* one WriteTxnMarkers request: a dead leader costs a round this long */
 #define TCOORD_MARKER_RETRY_MS 200     /* between marker rounds that left partitions */
 #define TCOORD_LOAD_CHUNK_BYTES (1u << 20)
-
-typedef struct tready {
-    struct tready *next;
-    tcoord_ready_fn done;
-    void *arg;
-} tready;
 
 typedef struct tclient {
     int32_t broker_id;
@@ -56,12 +51,10 @@ struct tcoord {
     replica_mgr *replicas;
     net_t *net;                /* NULL until tcoord_connect */
     hmap txns;                 /* transactional id -> tcoord_txn* */
-    int32_t npartitions;       /* of __transaction_state; 0 until it exists */
+    meta_itopic topic;         /* __transaction_state, created on first need */
     int32_t *loaded_epoch;     /* per partition: leader epoch loaded at; -1 none */
     uint32_t *gen;             /* per partition: load generation */
     int32_t nloaded;
-    bool creating;
-    tready *ready;
     tclient *clients;          /* marker clients, one per broker */
     int32_t nclients;
     int64_t abort_due_ms, expire_due_ms;

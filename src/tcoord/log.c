@@ -283,15 +283,15 @@ static void unload_partition(tcoord *c, int32_t index)
 
 static void grow_loaded(tcoord *c)
 {
-    if (c->nloaded >= c->npartitions)
+    if (c->nloaded >= c->topic.npartitions)
         return;
-    c->loaded_epoch = xrealloc(c->loaded_epoch, (size_t)c->npartitions * sizeof *c->loaded_epoch);
-    c->gen = xrealloc(c->gen, (size_t)c->npartitions * sizeof *c->gen);
-    for (int32_t i = c->nloaded; i < c->npartitions; i++) {
+    c->loaded_epoch = xrealloc(c->loaded_epoch, (size_t)c->topic.npartitions * sizeof *c->loaded_epoch);
+    c->gen = xrealloc(c->gen, (size_t)c->topic.npartitions * sizeof *c->gen);
+    for (int32_t i = c->nloaded; i < c->topic.npartitions; i++) {
         c->loaded_epoch[i] = -1;
         c->gen[i] = 0;
     }
-    c->nloaded = c->npartitions;
+    c->nloaded = c->topic.npartitions;
 }
 
 /* After a load: transactions caught between prepare and complete resume. */
@@ -343,6 +343,6 @@ int16_t tc_own(tcoord *c, const char *txn_id, tfx *f)
 
 void tc_own_all(tcoord *c, tfx *f)
 {
-    for (int32_t i = 0; i < c->npartitions; i++)
+    for (int32_t i = 0; i < c->topic.npartitions; i++)
         own_partition(c, i, f);
 }
