@@ -22,6 +22,20 @@ static void commit_done(void *arg)
     breq_finish(cc->r);
 }
 
+group_commit_in broker_commit_in(breq *r, const meta_image *img, const char *topic, kstr_t name, int32_t index,
+                                 int64_t offset, int32_t leader_epoch, kstr_t metadata, int64_t commit_ts_ms)
+{
+    return (group_commit_in){
+        .topic = topic,
+        .partition = index,
+        .offset = offset,
+        .leader_epoch = leader_epoch,
+        .metadata = metadata.len >= 0 ? breq_strdup(r, metadata) : NULL,
+        .commit_ts_ms = commit_ts_ms,
+        .error = broker_partition_exists(img, name, index) ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION,
+    };
+}
+
 /* One group_commit_in per request partition, mirrored in the response. */
 static void collect(breq *r, commit_ctx *cc, const meta_image *img)
 {
@@ -44,17 +58,9 @@ static void collect(breq *r, commit_ctx *cc, const meta_image *img)
         const char *topic = breq_strdup(r, t->Name);
         for (int32_t j = 0; j < np; j++) {
             const OffsetCommitRequest_OffsetCommitRequestPartition *p = &t->Partitions.items[j];
-            group_commit_in *in = &cc->cr.parts[cc->cr.n];
-            *in = (group_commit_in){
-                .topic = topic,
-                .partition = p->PartitionIndex,
-                .offset = p->CommittedOffset,
-                .leader_epoch = p->CommittedLeaderEpoch,
-                .metadata = p->CommittedMetadata.len >= 0 ? breq_strdup(r, p->CommittedMetadata) : NULL,
-                .commit_ts_ms = p->CommitTimestamp,
-                .error = broker_partition_exists(img, t->Name, p->PartitionIndex) ? KERR_NONE
-                                                                           : KERR_UNKNOWN_TOPIC_OR_PARTITION,
-            };
+            cc->cr.parts[cc->cr.n] = broker_commit_in(r, img, topic, t->Name, p->PartitionIndex, p->CommittedOffset,
+                                                      p->CommittedLeaderEpoch, p->CommittedMetadata,
+                                                      p->CommitTimestamp);
             to->Partitions.items[j].PartitionIndex = p->PartitionIndex;
             cc->outs[cc->cr.n++] = &to->Partitions.items[j];
         }

@@ -40,16 +40,8 @@ static void collect_topic(breq *r, tcommit_ctx *cc, const meta_image *img,
     const char *topic = breq_strdup(r, t->Name);
     for (int32_t j = 0; j < np; j++) {
         const TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition *p = &t->Partitions.items[j];
-        group_commit_in *in = &cc->cr.parts[cc->cr.n];
-        *in = (group_commit_in){
-            .topic = topic,
-            .partition = p->PartitionIndex,
-            .offset = p->CommittedOffset,
-            .leader_epoch = p->CommittedLeaderEpoch,
-            .metadata = p->CommittedMetadata.len >= 0 ? breq_strdup(r, p->CommittedMetadata) : NULL,
-            .commit_ts_ms = -1,
-            .error = broker_partition_exists(img, t->Name, p->PartitionIndex) ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION,
-        };
+        cc->cr.parts[cc->cr.n] = broker_commit_in(r, img, topic, t->Name, p->PartitionIndex, p->CommittedOffset,
+                                                  p->CommittedLeaderEpoch, p->CommittedMetadata, -1);
         to->Partitions.items[j].PartitionIndex = p->PartitionIndex;
         cc->outs[cc->cr.n++] = &to->Partitions.items[j];
     }

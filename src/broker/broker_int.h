@@ -217,6 +217,10 @@ breq_rc api_allocate_producer_ids(breq *r); /* controller listener */
 int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index);
 /* Whether img has partition index of topic (topics.c). */
 bool broker_partition_exists(const meta_image *img, kstr_t topic, int32_t index);
+/* api_offset_commit.c: one partition of an OffsetCommit or TxnOffsetCommit
+ * (UNKNOWN_TOPIC_OR_PARTITION when name has no such partition). */
+group_commit_in broker_commit_in(breq *r, const meta_image *img, const char *topic, kstr_t name, int32_t index,
+                                 int64_t offset, int32_t leader_epoch, kstr_t metadata, int64_t commit_ts_ms);
 /* Partition index of t when this node leads it at epoch (-1: any), with a
  * reference (partition_put); else NULL and *err says why
  * (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION...). */
