@@ -24,7 +24,7 @@ static void tc_free(tcoord *c)
     hmap_free(&c->txns);
     free(c->loaded_epoch);
     free(c->gen);
-    CK_ASSERT(c->topic.waiters == NULL && c->clients == NULL);
+    CK_ASSERT(c->topic.waiters == NULL && c->clients == NULL && c->parked == NULL);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c);
@@ -137,13 +137,37 @@ typedef struct producer_req {
     bool commit;
 } producer_req;
 
-static void producer_request(tcoord *c, const char *txn_id, const producer_req *in, tcoord_done_fn done, void *arg)
+static void park(tcoord *c, const char *txn_id, const producer_req *in, tcoord_done_fn done, void *arg,
+                 int64_t until_ms)
 {
-    tfx f;
-    tfx_init(&f);
-    pthread_mutex_lock(&c->lock);
+    tparked *w = xcalloc(1, sizeof *w);
+    *w = (tparked){.txn_id = xstrdup(txn_id), .pid = in->pid, .epoch = in->epoch, .n = in->n,
+                   .parts = xcalloc((size_t)MAX(in->n, 1), sizeof *w->parts), .done = done, .arg = arg,
+                   .until_ms = until_ms};
+    for (int32_t i = 0; i < in->n; i++)
+        w->parts[i] = (tcoord_tp){xstrdup(in->parts[i].topic), in->parts[i].partition};
+    tparked **tail = &c->parked;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = w;
+}
+
+static void parked_free(tparked *w)
+{
+    for (int32_t i = 0; i < w->n; i++)
+        free(w->parts[i].topic);
+    free(w->parts);
+    free(w->txn_id);
+    free(w);
+}
+
+/* Under the lock: an add refused only because the previous transaction is
+ * still ending waits (parked) until park_until_ms. */
+static void request_locked(tcoord *c, const char *txn_id, const producer_req *in, tcoord_done_fn done, void *arg,
+                           int64_t park_until_ms, tfx *f)
+{
     int16_t err;
-    tcoord_txn *t = known(c, txn_id, &err, &f);
+    tcoord_txn *t = known(c, txn_id, &err, f);
     tcoord_meta next;
     bool write = false;
     int64_t now = clock_wall_ms();
@@ -152,11 +176,52 @@ static void producer_request(tcoord *c, const char *txn_id, const producer_req *
     else if (t)
         err = tcoord_txn_end(t, in->pid, in->epoch, in->commit, now, &next, &write);
     if (write)
-        tc_store(c, t, &next, done, arg, -1, &f);
+        tc_store(c, t, &next, done, arg, -1, f);
+    else if (err == KERR_CONCURRENT_TRANSACTIONS && in->parts && now < park_until_ms)
+        park(c, txn_id, in, done, arg, park_until_ms);
     else
-        tfx_answer(&f, done, arg, err, in->pid, in->epoch);
+        tfx_answer(f, done, arg, err, in->pid, in->epoch);
+}
+
+static void producer_request(tcoord *c, const char *txn_id, const producer_req *in, tcoord_done_fn done, void *arg)
+{
+    tfx f;
+    tfx_init(&f);
+    pthread_mutex_lock(&c->lock);
+    request_locked(c, txn_id, in, done, arg, clock_wall_ms() + TCOORD_PARK_MS, &f);
     pthread_mutex_unlock(&c->lock);
     tfx_run(&f);
+}
+
+/* The thread, under the lock: parked adds try again (in arrival order, so
+ * one that goes through first keeps the others waiting for its record);
+ * returns the earliest deadline still to come. */
+static int64_t retry_parked(tcoord *c, tfx *f)
+{
+    tparked *w = c->parked;
+    c->parked = NULL;
+    while (w) {
+        tparked *next = w->next;
+        producer_req in = {w->pid, w->epoch, w->parts, w->n, false};
+        request_locked(c, w->txn_id, &in, w->done, w->arg, w->until_ms, f);
+        parked_free(w);
+        w = next;
+    }
+    int64_t due = INT64_MAX;
+    for (w = c->parked; w; w = w->next)
+        due = MIN(due, w->until_ms);
+    return due;
+}
+
+/* At stop: every parked add is answered NOT_COORDINATOR. */
+static void drop_parked(tcoord *c, tfx *f)
+{
+    while (c->parked) {
+        tparked *w = c->parked;
+        c->parked = w->next;
+        tfx_answer(f, w->done, w->arg, KERR_NOT_COORDINATOR, -1, -1);
+        parked_free(w);
+    }
 }
 
 void tcoord_add(tcoord *c, const char *txn_id, int64_t pid, int16_t epoch, const tcoord_tp *parts, int32_t n,
@@ -277,6 +342,7 @@ static int64_t tick(tcoord *c, int64_t now, tfx *f)
         c->expire_due_ms = now + c->cfg.expire_check_ms;
     }
     int64_t next = MIN(retry_markers(c, now, f), now + TCOORD_TICK_MS);
+    next = MIN(next, retry_parked(c, f));
     return MIN(next, MIN(c->abort_due_ms, c->expire_due_ms));
 }
 
@@ -343,6 +409,12 @@ void tcoord_stop(tcoord *c)
     pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->lock);
     pthread_join(c->thread, NULL);
+    tfx f;
+    tfx_init(&f);
+    pthread_mutex_lock(&c->lock);
+    drop_parked(c, &f);
+    pthread_mutex_unlock(&c->lock);
+    tfx_run(&f);
     tc_clients_free(c); /* marker requests in flight complete (CLOSED) and are dropped */
     tc_unref(c);
 }

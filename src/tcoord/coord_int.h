@@ -34,6 +34,23 @@
 #define TCOORD_MARKER_TIMEOUT_MS 3000  /* one WriteTxnMarkers request: a dead leader costs a round this long */
 #define TCOORD_MARKER_RETRY_MS 200     /* between marker rounds that left partitions */
 #define TCOORD_LOAD_CHUNK_BYTES (1u << 20)
+#define TCOORD_PARK_MS 2000            /* an add waits this long for the previous transaction's end */
+
+/* An AddPartitionsToTxn (or AddOffsetsToTxn) that came while the producer's
+ * previous transaction was still ending (its markers, its last record): it
+ * waits for that end instead of being refused CONCURRENT_TRANSACTIONS at
+ * once, which not every client retries (kafkajs's sendOffsets does not). */
+typedef struct tparked {
+    struct tparked *next;
+    char *txn_id;              /* owned, as are parts and their topics */
+    int64_t pid;
+    int16_t epoch;
+    tcoord_tp *parts;
+    int32_t n;
+    tcoord_done_fn done;
+    void *arg;
+    int64_t until_ms;          /* then refused CONCURRENT_TRANSACTIONS after all */
+} tparked;
 
 typedef struct tclient {
     int32_t broker_id;
@@ -58,6 +75,7 @@ struct tcoord {
     tclient *clients;          /* marker clients, one per broker */
     int32_t nclients;
     int64_t abort_due_ms, expire_due_ms;
+    tparked *parked;           /* in arrival order; the thread tries them again on each wake */
 };
 
 /* Work for after the lock is released. */

@@ -186,6 +186,9 @@ typedef void (*tcoord_done_fn)(void *arg, int16_t err, int64_t producer_id, int1
 
 void tcoord_init_pid(tcoord *c, const char *txn_id, int32_t timeout_ms, int64_t pid, int16_t epoch,
                      int64_t fresh_pid, tcoord_done_fn done, void *arg);
+/* Answered once the Ongoing state is durable. While the producer's previous
+ * transaction is still ending it waits for that end, up to TCOORD_PARK_MS,
+ * before CONCURRENT_TRANSACTIONS. txn_id and parts are copied. */
 void tcoord_add(tcoord *c, const char *txn_id, int64_t pid, int16_t epoch, const tcoord_tp *parts, int32_t n,
                 tcoord_done_fn done, void *arg);
 /* Per-partition verdicts in errs[i] (the whole transaction's error when it

@@ -661,6 +661,35 @@ def test_markers_resent_after_restart(broker_factory):
         sink.close()
 
 
+# An AddPartitionsToTxn or AddOffsetsToTxn that comes right after EndTxn, while the ended
+# transaction's markers are still being written, waits for them and succeeds (kafkajs does
+# not retry AddOffsetsToTxn's CONCURRENT_TRANSACTIONS); when the markers cannot land it is
+# answered CONCURRENT_TRANSACTIONS after a bounded wait, and the transaction stays prepared.
+def test_add_waits_for_the_previous_end(broker_factory):
+    b = broker_factory(name="broker", settings=dict(TXN_SETTINGS, **{"broker.session.timeout.ms": "600000"}))
+    create_topic(b, "txw", 1)
+    sink = MarkerSink()
+    sink.refuse = True
+    try:
+        with kwire.Conn.to(b.bootstrap) as c:  # __consumer_offsets all here, before the sink registers
+            wait_until(lambda: find_coordinator_v4(c, 0, ["txw-g"])[0]["error"] == ERR_NONE, "groups", DEADLINE_S)
+        sink_leads(b, sink, "txws")
+        with kwire.Conn.to(b.bootstrap) as c:
+            _, pid, epoch = init_producer_id(c, version=4, txn_id="tx-w")
+            for _ in range(5):
+                assert add_partitions_v3(c, "tx-w", pid, epoch, {"txw": [0]}) == {("txw", 0): ERR_NONE}
+                assert end_txn(c, "tx-w", pid, epoch, commit=True) == ERR_NONE
+                assert add_offsets_v3(c, "tx-w", pid, epoch, "txw-g") == ERR_NONE
+                assert end_txn(c, "tx-w", pid, epoch, commit=False) == ERR_NONE
+            pid2, epoch2 = one_transaction(c, "tx-w2", {"txws": [0]}, commit=True)  # its markers are refused
+            assert add_partitions_v3(c, "tx-w2", pid2, epoch2, {"txw": [0]}) == {("txw", 0): ERR_CONCURRENT_TRANSACTIONS}
+            assert add_offsets_v3(c, "tx-w2", pid2, epoch2, "txw-g") == ERR_CONCURRENT_TRANSACTIONS
+        assert state_of(b, "tx-w2")["state"] == "PrepareCommit"
+        wait_until(lambda: state_of(b, "tx-w")["state"] == "CompleteAbort", "the last abort", DEADLINE_S)
+    finally:
+        sink.close()
+
+
 # ---- confluent-kafka's transactional producer ----------------------------------------
 
 def txn_producer(broker, txn_id, **extra):
