@@ -12,12 +12,15 @@ offsets. At the end a read_committed consumer of the output sees every input rec
 transform exactly once; a read_uncommitted one may also see the aborted ones, and only
 those."""
 
+import json
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from harness import wait_until
+from harness import run_tool, wait_until
 from test_admin import create_topic
 from test_cluster import cluster  # noqa: F401  (the cluster fixture)
 from test_replication import create_topic as create_replicated_topic
@@ -31,6 +34,7 @@ BATCH = 25         # records per transaction
 BEFORE_KILL = 4    # transactions committed before the one left open
 TXN_ID = "eos-loop"
 GROUP = "eos-group"
+HERE = Path(__file__).resolve().parent
 
 
 def bootstrap_of(nodes):
@@ -200,3 +204,23 @@ def test_exactly_once_across_output_leader_kill(cluster):  # noqa: F811
 def test_exactly_once_across_coordinator_kill(cluster):  # noqa: F811
     nodes = eos_cluster(cluster)
     run_exactly_once(nodes, lambda: kill_and_restart(nodes, coordinator_of(nodes, TXN_ID)))
+
+
+# ---- kafkajs ------------------------------------------------------------------------
+
+# kafkajs 2.2.4's transactional producer: a committed transaction is seen by a consumer at
+# kafkajs's default isolation (read committed), an aborted one only with readUncommitted;
+# sendOffsets commits the group's offset with the transaction, and not when it aborts.
+@pytest.mark.pyclients
+def test_kafkajs_transactions(broker_factory):
+    node = shutil.which("node")
+    assert node, "node not installed: run tools/deps.sh test"
+    b = broker_factory(name="broker", settings=TXN_SETTINGS)
+    create_topic(b, "kjs-txn", 1)
+    r = run_tool([node, str(HERE / "kafkajs_txn.js"), b.bootstrap, "kjs-txn", "kjs-txn-group"],
+                 timeout_s=3 * DEADLINE_S, cwd=HERE)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["committed"] == ["c1", "c2", "c3"]
+    assert out["uncommitted"] == ["c1", "c2", "a1", "c3"]
+    assert out["offset"] == "7"
