@@ -12,6 +12,7 @@
 #   make sim SEEDS=N FIRST=S
 #   make bench      build the benchmarks
 #   make bench-replication  3 chronik nodes against 3 Kafka brokers, RF 3 (bench/replication.py)
+#   make bench-transactions transactional against idempotent producer, one node (bench/transactions.py)
 
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
@@ -46,7 +47,7 @@ TSAN_BIN := $(TSAN_UNIT:%=build/tsan/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=build/bench/%)
 
-.PHONY: all run start stop deps-run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench bench-replication clean format
+.PHONY: all run start stop deps-run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench bench-replication bench-transactions clean format
 
 all: build/chronik
 
@@ -176,6 +177,9 @@ bench: $(BENCH_BIN)
 
 bench-replication: build/chronik $(BENCH_BIN) deps-test
 	$(PYTHON) bench/replication.py $(BENCH_ARGS)
+
+bench-transactions: build/chronik
+	$(PYTHON) bench/transactions.py $(BENCH_ARGS)
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]' ! -path 'src/proto/gen/*')
