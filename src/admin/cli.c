@@ -33,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin/cli_kafka.h"
+#include "admin/cli_topic.h"
 #include "admin/http.h"
 #include "admin/local.h"
 #include "base/util.h"
@@ -60,6 +62,7 @@ static const cli_command commands[] = {
     {"log", cmd_log},
     {"cluster", cmd_cluster},
     {"wait-ready", cmd_wait_ready},
+    {"topic", cli_topic_main},
 };
 
 static void log_usage(FILE *out)
@@ -124,14 +127,9 @@ static void cluster_usage(FILE *out)
 /* --admin's value into host and port; false (after saying what is wrong) when malformed. */
 static bool parse_admin(const char *cmd, const char *v, char host[NET_HOST_MAX], int *port)
 {
-    uint16_t p = 0;
-    const char *why = net_hostport_problem(v);
-    if (why == NULL && (net_parse_hostport(v, host, &p) != 0 || p == 0 || host[0] == 0))
-        why = "want HOST:PORT with a host and a port above 0";
-    if (why != NULL) {
-        fprintf(stderr, "chronik %s: invalid --admin '%s': %s\n", cmd, v, why);
+    uint16_t p;
+    if (!cli_parse_hostport(cmd, "--admin", v, host, &p))
         return false;
-    }
     *port = p;
     return true;
 }
