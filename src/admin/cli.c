@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin/cli_group.h"
 #include "admin/cli_kafka.h"
 #include "admin/cli_topic.h"
 #include "admin/http.h"
@@ -63,6 +64,7 @@ static const cli_command commands[] = {
     {"cluster", cmd_cluster},
     {"wait-ready", cmd_wait_ready},
     {"topic", cli_topic_main},
+    {"group", cli_group_main},
 };
 
 static void log_usage(FILE *out)

@@ -53,6 +53,24 @@ bool cli_is_help(const char *s)
     return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0 || strcmp(s, "help") == 0;
 }
 
+int cli_subcommand(int argc, char **argv, const char *const *subs, int n, void (*usage)(FILE *out), int *rc)
+{
+    for (int i = 1; i < argc; i++)
+        if (cli_is_help(argv[i])) {
+            usage(stdout);
+            *rc = 0;
+            return -1;
+        }
+    for (int i = 0; argc >= 2 && i < n; i++)
+        if (strcmp(argv[1], subs[i]) == 0)
+            return i;
+    if (argc >= 2)
+        fprintf(stderr, "chronik %s: unknown subcommand '%s'\n\n", argv[0], argv[1]);
+    usage(stderr);
+    *rc = CLI_EXIT_USAGE;
+    return -1;
+}
+
 int cli_bad_arg(const char *cmd, const char *arg, bool needs_value)
 {
     if (needs_value)
@@ -451,6 +469,12 @@ void cli_json_str(FILE *f, const char *s, int32_t len)
             fputc(c, f);
     }
     fputc('"', f);
+}
+
+void cli_json_kv(FILE *f, const char *before, kstr_t s)
+{
+    fputs(before, f);
+    cli_json_kstr(f, s);
 }
 
 void cli_json_i32s(FILE *f, const kint32_array_t *a)

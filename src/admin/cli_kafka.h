@@ -59,6 +59,10 @@ extern const char cli_opts_usage[];
 /* The exit-code paragraph of every usage text. */
 extern const char cli_exit_usage[];
 
+/* Which of subs argv[1] (the subcommand of argv[0]) names: its index; or
+ * -1 with *rc the exit code once usage has been printed (asked for with
+ * --help anywhere: 0 on stdout; missing or unknown: 2 on stderr). */
+int cli_subcommand(int argc, char **argv, const char *const *subs, int n, void (*usage)(FILE *out), int *rc);
 /* HOST:PORT into host and port; false (after saying what is wrong) when malformed. */
 bool cli_parse_hostport(const char *cmd, const char *opt, const char *v, char host[NET_HOST_MAX], uint16_t *port);
 /* "chronik CMD: unknown argument 'x'" (or: needs a value); returns CLI_EXIT_USAGE. */
@@ -136,6 +140,8 @@ int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* A JSON string (s of len bytes; len -1: null). */
 void cli_json_str(FILE *f, const char *s, int32_t len);
 static inline void cli_json_kstr(FILE *f, kstr_t s) { cli_json_str(f, s.ptr, s.len); }
+/* `before` (e.g. ",\"name\":") then s as a JSON string. */
+void cli_json_kv(FILE *f, const char *before, kstr_t s);
 void cli_json_i32s(FILE *f, const kint32_array_t *a);
 
 /* A table: rows of cells printed with aligned columns. */

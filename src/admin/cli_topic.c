@@ -536,25 +536,10 @@ static int topic_delete(cli_kafka *k, const char *name)
 
 int cli_topic_main(int argc, char **argv)
 {
-    if (argc < 2 || cli_is_help(argv[1])) {
-        topic_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_EXIT_USAGE : 0;
-    }
     static const char *const subs[] = {"create", "list", "describe", "alter", "delete"};
-    int which = -1;
-    for (size_t i = 0; i < ARRAY_LEN(subs); i++)
-        if (strcmp(argv[1], subs[i]) == 0)
-            which = (int)i;
-    if (which < 0) {
-        fprintf(stderr, "chronik topic: unknown subcommand '%s'\n\n", argv[1]);
-        topic_usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    for (int i = 2; i < argc; i++)
-        if (cli_is_help(argv[i])) {
-            topic_usage(stdout);
-            return 0;
-        }
+    int rc, which = cli_subcommand(argc, argv, subs, (int)ARRAY_LEN(subs), topic_usage, &rc);
+    if (which < 0)
+        return rc;
     topic_args t;
     if (!parse_topic_args(argc - 1, argv + 1, which != 1, &t))
         return CLI_EXIT_USAGE;
@@ -562,7 +547,7 @@ int cli_topic_main(int argc, char **argv)
         (which != 3 && t.ndel > 0))
         return cli_fail(CLI_EXIT_USAGE, "topic %s: option not taken by this subcommand", subs[which]);
     cli_kafka k;
-    int rc = cli_kafka_open(&k, &t.o);
+    rc = cli_kafka_open(&k, &t.o);
     if (rc != 0)
         return rc;
     switch (which) {
