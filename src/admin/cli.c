@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin/cli_data.h"
 #include "admin/cli_group.h"
 #include "admin/cli_kafka.h"
 #include "admin/cli_topic.h"
@@ -65,6 +66,8 @@ static const cli_command commands[] = {
     {"wait-ready", cmd_wait_ready},
     {"topic", cli_topic_main},
     {"group", cli_group_main},
+    {"produce", cli_produce_main},
+    {"consume", cli_consume_main},
 };
 
 static void log_usage(FILE *out)

@@ -177,7 +177,7 @@ static int find_once(cli_kafka *k, const char *name, int16_t *code, int32_t *nod
 }
 
 /* The coordinator of group `name`, retrying while it is loading or moving. */
-static int coordinator(cli_kafka *k, const char *name, kclient_t **kc)
+int cli_group_coordinator(cli_kafka *k, const char *name, kclient_t **kc)
 {
     int64_t deadline = clock_mono_ms() + k->o.timeout_ms;
     for (;;) {
@@ -220,7 +220,7 @@ static int describe_group(cli_kafka *k, kclient_t *kc, const char *name,
 }
 
 /* The offsets group `name` has committed, of every topic. */
-static int fetch_offsets(cli_kafka *k, kclient_t *kc, const char *name, const OffsetFetchResponse **out,
+int cli_group_offsets(cli_kafka *k, kclient_t *kc, const char *name, const OffsetFetchResponse **out,
                          kclient_resp_t **r)
 {
     cli_req q;
@@ -512,7 +512,7 @@ static void print_group_table(const DescribeGroupsResponse_DescribedGroup *g, co
 static int group_describe(cli_kafka *k, const char *name)
 {
     kclient_t *kc;
-    int rc = coordinator(k, name, &kc);
+    int rc = cli_group_coordinator(k, name, &kc);
     if (rc != 0)
         return rc;
     const DescribeGroupsResponse_DescribedGroup *g;
@@ -520,7 +520,7 @@ static int group_describe(cli_kafka *k, const char *name)
     kclient_resp_t *gr, *or;
     if ((rc = describe_group(k, kc, name, &g, &gr)) != 0)
         return rc;
-    if ((rc = fetch_offsets(k, kc, name, &of, &or)) != 0) {
+    if ((rc = cli_group_offsets(k, kc, name, &of, &or)) != 0) {
         kclient_resp_free(gr);
         return rc;
     }
@@ -588,24 +588,28 @@ static int reset_targets(cli_kafka *k, const group_args *a, const MetadataRespon
     return rc;
 }
 
-static int reset_commit(cli_kafka *k, kclient_t *kc, const group_args *a,
-                        const MetadataResponse_MetadataResponseTopic *t, const int64_t *to)
+int cli_group_commit(cli_kafka *k, kclient_t *kc, const char *group, const MetadataResponse_MetadataResponseTopic *t,
+                     const int64_t *to)
 {
     cli_req q;
     OffsetCommitRequest *req = cli_req_new(&q, k, kc, CLI_API_OFFSET_COMMIT, 8, 2);
-    req->GroupId = kstr_from(a->name);
+    req->GroupId = kstr_from(group);
     req->GenerationIdOrMemberEpoch = -1;
     req->MemberId = KSTR_LIT("");
     OffsetCommitRequest_OffsetCommitRequestTopic *ct =
         proto_array_init(&q.a, &req->Topics, 1, sizeof(*ct), &OffsetCommitRequest_OffsetCommitRequestTopic_desc);
     ct->Name = t->Name;
+    int32_t n = 0;
+    for (int32_t i = 0; i < t->Partitions.count; i++)
+        n += to[i] >= 0;
     OffsetCommitRequest_OffsetCommitRequestPartition *p = proto_array_init(
-        &q.a, &ct->Partitions, t->Partitions.count, sizeof(*p), &OffsetCommitRequest_OffsetCommitRequestPartition_desc);
-    for (int32_t i = 0; i < t->Partitions.count; i++) {
-        p[i].PartitionIndex = t->Partitions.items[i].PartitionIndex;
-        p[i].CommittedOffset = to[i];
-        p[i].CommittedMetadata = KSTR_LIT("");
-    }
+        &q.a, &ct->Partitions, n, sizeof(*p), &OffsetCommitRequest_OffsetCommitRequestPartition_desc);
+    for (int32_t i = 0, j = 0; i < t->Partitions.count; i++)
+        if (to[i] >= 0) {
+            p[j].PartitionIndex = t->Partitions.items[i].PartitionIndex;
+            p[j].CommittedOffset = to[i];
+            p[j++].CommittedMetadata = KSTR_LIT("");
+        }
     const OffsetCommitResponse *resp;
     kclient_resp_t *r;
     int rc = cli_req_call(&q, req, (const void **)&resp, &r);
@@ -615,7 +619,7 @@ static int reset_commit(cli_kafka *k, kclient_t *kc, const group_args *a,
         for (int32_t j = 0; rc == 0 && j < resp->Topics.items[i].Partitions.count; j++) {
             int16_t code = resp->Topics.items[i].Partitions.items[j].ErrorCode;
             if (code != KERR_NONE)
-                rc = group_error(a->name, code, KSTR_NULL);
+                rc = group_error(group, code, KSTR_NULL);
         }
     kclient_resp_free(r);
     return rc;
@@ -661,7 +665,7 @@ static void print_reset(const cli_kafka *k, const group_args *a, const MetadataR
 static int group_reset(cli_kafka *k, const group_args *a)
 {
     kclient_t *kc;
-    int rc = coordinator(k, a->name, &kc);
+    int rc = cli_group_coordinator(k, a->name, &kc);
     if (rc != 0 || (rc = reset_check_empty(k, kc, a->name)) != 0)
         return rc;
     const MetadataResponse_MetadataResponseTopic *t;
@@ -672,9 +676,9 @@ static int group_reset(cli_kafka *k, const group_args *a)
     const OffsetFetchResponse *of = NULL;
     rc = reset_targets(k, a, t, to);
     if (rc == 0)
-        rc = fetch_offsets(k, kc, a->name, &of, &or);
+        rc = cli_group_offsets(k, kc, a->name, &of, &or);
     if (rc == 0 && !a->dry_run)
-        rc = reset_commit(k, kc, a, t, to);
+        rc = cli_group_commit(k, kc, a->name, t, to);
     if (rc == 0)
         print_reset(k, a, t, of, to);
     free(to);
@@ -688,7 +692,7 @@ static int group_reset(cli_kafka *k, const group_args *a)
 static int group_delete(cli_kafka *k, const char *name)
 {
     kclient_t *kc;
-    int rc = coordinator(k, name, &kc);
+    int rc = cli_group_coordinator(k, name, &kc);
     if (rc != 0)
         return rc;
     cli_req q;
