@@ -23,6 +23,16 @@
  *                           poll GET /ready until the node is ready; exit 0
  *                           ready, 1 not ready in time (or process PID
  *                           ended), 2 bad arguments
+ *
+ * The Kafka-protocol commands talk to any Kafka-compatible broker
+ * (--bootstrap HOST:PORT, default 127.0.0.1:9092) with Chronik's own client;
+ * each has --help and --json and exits 0 ok, 1 refused by the broker, 2 bad
+ * usage, unreachable or timed out (cli_kafka.h):
+ *
+ *   chronik topic create|list|describe|alter|delete ...   cli_topic.c
+ *   chronik group list|describe|reset-offsets|delete ...  cli_group.c
+ *   chronik produce TOPIC ... / chronik consume TOPIC ... cli_data.c
+ *   chronik completion bash|zsh                           cli_complete.c
  */
 #include "admin/cli.h"
 
@@ -33,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin/cli_complete.h"
 #include "admin/cli_data.h"
 #include "admin/cli_group.h"
 #include "admin/cli_kafka.h"
@@ -68,6 +79,7 @@ static const cli_command commands[] = {
     {"group", cli_group_main},
     {"produce", cli_produce_main},
     {"consume", cli_consume_main},
+    {"completion", cli_completion_main},
 };
 
 static void log_usage(FILE *out)
