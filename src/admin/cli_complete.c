@@ -24,6 +24,14 @@ static const char *const complete_words[][2] = {
     {"completion", "bash zsh"},
 };
 
+/* One case line per subcommand, in the shell's syntax (fmt takes the
+ * subcommand and its words). */
+static void print_cases(const char *fmt)
+{
+    for (size_t i = 1; i < sizeof complete_words / sizeof complete_words[0]; i++)
+        printf(fmt, complete_words[i][0], complete_words[i][1]);
+}
+
 static void print_bash(void)
 {
     printf("# bash completion for chronik\n_chronik() {\n"
@@ -31,8 +39,7 @@ static void print_bash(void)
            "    if [ \"$COMP_CWORD\" -eq 1 ]; then words=\"%s\"; else\n"
            "    case \"${COMP_WORDS[1]}\" in\n",
            complete_words[0][1]);
-    for (size_t i = 1; i < sizeof complete_words / sizeof complete_words[0]; i++)
-        printf("        %s) words=\"%s\" ;;\n", complete_words[i][0], complete_words[i][1]);
+    print_cases("        %s) words=\"%s\" ;;\n");
     printf("    esac; fi\n"
            "    COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
            "}\ncomplete -o default -F _chronik chronik\n");
@@ -45,8 +52,7 @@ static void print_zsh(void)
            "    if (( CURRENT == 2 )); then words_=(%s); else\n"
            "    case $words[2] in\n",
            complete_words[0][1]);
-    for (size_t i = 1; i < sizeof complete_words / sizeof complete_words[0]; i++)
-        printf("        %s) words_=(%s) ;;\n", complete_words[i][0], complete_words[i][1]);
+    print_cases("        %s) words_=(%s) ;;\n");
     printf("    esac; fi\n"
            "    compadd -a words_\n    _files\n"
            "}\ncompdef _chronik chronik\n");
