@@ -7,6 +7,7 @@ broker refuses, 2 for usage or an unreachable broker)."""
 import json
 import os
 import pty
+import socket
 import subprocess
 
 import pytest
@@ -14,6 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
 
 import harness
+from test_cluster import cluster  # noqa: F401  (the fixture)
 
 CLI_TIMEOUT_S = 30.0
 CLIENT_TIMEOUT_S = 15.0
@@ -225,6 +227,12 @@ def test_usage_and_unreachable():
     for args in (["topic", "list"], ["group", "list"], ["consume", "t", "-n", "1"]):
         r = chronik(None, *args, "--bootstrap", down)
         one_line_error(r, EXIT_USAGE, "cannot reach %s" % down)
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        addr = "127.0.0.1:%d" % silent.getsockname()[1]
+        r = chronik(None, "topic", "list", "--bootstrap", addr, "--request-timeout", "1")
+        one_line_error(r, EXIT_USAGE, "timed out")
     for args in (["topic", "create"], ["topic", "frob"], ["group", "reset-offsets", "g", "--topic", "t"],
                  ["consume", "t", "-n", "zero"], ["topic", "list", "--bootstrap", "nohostport"]):
         assert chronik(None, *args).returncode == EXIT_USAGE, args
@@ -236,3 +244,26 @@ def test_usage_and_unreachable():
         r = chronik(None, "completion", shell)
         assert r.returncode == EXIT_OK and "reset-offsets" in r.stdout and "--from-beginning" in r.stdout
     assert chronik(None, "completion", "fish").returncode == EXIT_USAGE
+
+
+# Against three nodes: partitions led by every node are described, produced to and consumed from their leaders.
+def test_three_nodes(cluster):
+    nodes = cluster(3)
+    node = nodes[0]
+    ok_json(node, "topic", "create", "cli-c", "-p", "6", "-r", "3")
+    d = ok_json(node, "topic", "describe", "cli-c")
+    leaders = {p["leader"] for p in d["partitions"]}
+    assert len(leaders) > 1, d["partitions"]  # the test means something only with several leaders
+    assert all(sorted(p["replicas"]) == [1, 2, 3] for p in d["partitions"])
+    for p in range(6):
+        lines = "".join("p%d-%d\n" % (p, i) for i in range(20))
+        assert ok_json(nodes[p % 3], "produce", "cli-c", "-p", str(p), stdin=lines)["records"] == 20
+    d = ok_json(nodes[1], "topic", "describe", "cli-c")
+    assert [p["log_end_offset"] for p in sorted(d["partitions"], key=lambda p: p["partition"])] == [20] * 6
+    recs = [json.loads(line) for line in chronik(nodes[2], "consume", "cli-c", "-g", "cli-cg", "--from-beginning",
+                                                    "-n", "120", "--json").stdout.splitlines()]
+    assert sorted((r["partition"], r["offset"]) for r in recs) == [(p, i) for p in range(6) for i in range(20)]
+    assert all(r["value"] == "p%d-%d" % (r["partition"], r["offset"]) for r in recs)
+    g = ok_json(nodes[1], "group", "describe", "cli-cg")
+    assert sorted((o["partition"], o["committed_offset"], o["lag"]) for o in g["offsets"]) == \
+        [(p, 20, 0) for p in range(6)]
