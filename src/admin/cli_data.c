@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin/cli_group.h"
@@ -56,6 +57,7 @@
 #define CONSUME_FETCH_BYTES (4 * 1024 * 1024)
 #define CONSUME_PARTITION_BYTES (1024 * 1024)
 #define PROGRESS_EVERY_MS 250
+#define DATA_RETRY_MS 100
 
 /* ---- progress ------------------------------------------------------------------------ */
 
@@ -168,6 +170,45 @@ static bool parse_data_args(int argc, char **argv, bool produce, data_args *d)
     return true;
 }
 
+/* ---- the topic's metadata, refreshed when a leader moves ------------------------------------ */
+
+typedef struct topic_view {
+    const MetadataResponse_MetadataResponseTopic *t;
+    kclient_resp_t *mr;     /* holds t */
+} topic_view;
+
+static int view_load(cli_kafka *k, const char *topic, topic_view *v)
+{
+    topic_view now;
+    int rc = cli_topic_metadata(k, topic, &now.t, &now.mr);
+    if (rc != 0)
+        return rc;
+    kclient_resp_free(v->mr);
+    *v = now;
+    return 0;
+}
+
+/* The position of partition id in v, or -1. */
+static int32_t view_find(const topic_view *v, int32_t id)
+{
+    for (int32_t i = 0; i < v->t->Partitions.count; i++)
+        if (v->t->Partitions.items[i].PartitionIndex == id)
+            return i;
+    return -1;
+}
+
+/* Errors after which asking again (with fresh metadata) may succeed. */
+static bool retry_worth(int16_t code)
+{
+    return kerr_retriable(code) && code != KERR_UNKNOWN_TOPIC_OR_PARTITION;
+}
+
+static void pause_before_retry(void)
+{
+    struct timespec ts = {0, DATA_RETRY_MS * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 /* ---- produce ---------------------------------------------------------------------------- */
 
 /* Kafka's murmur2 (the Java client's default partitioner hashes keys with it). */
@@ -199,45 +240,40 @@ static uint32_t murmur2(const uint8_t *data, size_t len)
 typedef struct producer {
     cli_kafka *k;
     const data_args *d;
-    const MetadataResponse_MetadataResponseTopic *t;
+    topic_view v;
     batch_header_kv_t hdrs[DATA_HEADERS_MAX];
-    int32_t next;       /* position in t->Partitions of the next keyless batch */
+    int32_t next;       /* counts keyless batches: the next goes to position next % count */
     buf_t batch;
     batch_builder_t b;
     int32_t pending;    /* records in the batch */
     progress prog;
 } producer;
 
+/* The partition id the batch goes to. */
 static int32_t pick_partition(producer *p)
 {
-    int32_t n = p->t->Partitions.count;
-    if (p->d->partition >= 0) {
-        for (int32_t i = 0; i < n; i++)
-            if (p->t->Partitions.items[i].PartitionIndex == p->d->partition)
-                return i;
-        return -1;
-    }
-    if (p->d->key != NULL) {
-        int32_t want = (int32_t)((murmur2((const uint8_t *)p->d->key, strlen(p->d->key)) & 0x7fffffffu) % (uint32_t)n);
-        for (int32_t i = 0; i < n; i++)
-            if (p->t->Partitions.items[i].PartitionIndex == want)
-                return i;
-    }
-    return p->next++ % n;
+    const MetadataResponse_MetadataResponseTopic *t = p->v.t;
+    uint32_t n = (uint32_t)t->Partitions.count;
+    if (p->d->partition >= 0)
+        return (int32_t)p->d->partition;
+    if (p->d->key != NULL)
+        return (int32_t)((murmur2((const uint8_t *)p->d->key, strlen(p->d->key)) & 0x7fffffffu) % n);
+    return t->Partitions.items[(uint32_t)p->next++ % n].PartitionIndex;
 }
 
-/* Send the batch built so far to its partition's leader and wait. */
-static int produce_flush(producer *p)
+enum { PRODUCE_RETRY = -1 };
+
+/* Send the batch to partition id once: 0, PRODUCE_RETRY (the leader moved
+ * or is busy), or an exit code after reporting. */
+static int produce_send(producer *p, int32_t id, int16_t *last)
 {
-    if (p->pending == 0)
-        return 0;
-    batch_build_end(&p->b);
-    int32_t at = pick_partition(p);
+    int32_t at = view_find(&p->v, id);
     if (at < 0)
-        return cli_fail(CLI_EXIT_FAILED, "unknown partition %lld of topic '%s'", (long long)p->d->partition,
-                        p->d->topic);
-    const MetadataResponse_MetadataResponsePartition *mp = &p->t->Partitions.items[at];
-    kclient_t *kc = cli_broker_client(p->k, mp->LeaderId);
+        return cli_fail(CLI_EXIT_FAILED, "unknown partition %d of topic '%s'", (int)id, p->d->topic);
+    int32_t leader = p->v.t->Partitions.items[at].LeaderId;
+    kclient_t *kc = leader >= 0 ? cli_broker_client(p->k, leader) : NULL;
+    if (leader < 0)
+        return (*last = KERR_LEADER_NOT_AVAILABLE, PRODUCE_RETRY);
     if (kc == NULL)
         return CLI_EXIT_USAGE;
     cli_req q;
@@ -246,10 +282,10 @@ static int produce_flush(producer *p)
     req->TimeoutMs = (int32_t)p->k->o.timeout_ms;
     ProduceRequest_TopicProduceData *td =
         proto_array_init(&q.a, &req->TopicData, 1, sizeof(*td), &ProduceRequest_TopicProduceData_desc);
-    td->Name = p->t->Name;
+    td->Name = p->v.t->Name;
     ProduceRequest_PartitionProduceData *pd =
         proto_array_init(&q.a, &td->PartitionData, 1, sizeof(*pd), &ProduceRequest_PartitionProduceData_desc);
-    pd->Index = mp->PartitionIndex;
+    pd->Index = id;
     pd->Records = (kbytes_t){p->batch.data, (int32_t)p->batch.len};
     const ProduceResponse *resp;
     kclient_resp_t *r;
@@ -264,8 +300,34 @@ static int produce_flush(producer *p)
     }
     char subj[300];
     snprintf(subj, sizeof subj, "topic '%s'", p->d->topic);
-    rc = code == KERR_NONE ? 0 : cli_kafka_error(code, msg, subj);
+    *last = code;
+    rc = code == KERR_NONE ? 0 : retry_worth(code) ? PRODUCE_RETRY : cli_kafka_error(code, msg, subj);
     kclient_resp_free(r);
+    return rc;
+}
+
+/* Send the batch built so far, again with fresh metadata while its leader
+ * moves (such refusals mean nothing was appended), for at most the request
+ * timeout. */
+static int produce_flush(producer *p)
+{
+    if (p->pending == 0)
+        return 0;
+    batch_build_end(&p->b);
+    int32_t id = pick_partition(p);
+    int64_t deadline = clock_mono_ms() + p->k->o.timeout_ms;
+    int16_t last = KERR_NONE;
+    int rc;
+    while ((rc = produce_send(p, id, &last)) == PRODUCE_RETRY) {
+        if (clock_mono_ms() >= deadline) {
+            rc = cli_fail(CLI_EXIT_FAILED, "topic '%s' partition %d: %s (%s) for %u ms", p->d->topic, (int)id,
+                          kerr_message(last), kerr_name(last), p->k->o.timeout_ms);
+            break;
+        }
+        pause_before_retry();
+        if ((rc = view_load(p->k, p->d->topic, &p->v)) != 0)
+            break;
+    }
     buf_reset(&p->batch);
     p->pending = 0;
     return rc;
@@ -314,9 +376,8 @@ static int run_produce(cli_kafka *k, const data_args *d)
     if (in == NULL)
         return cli_fail(CLI_EXIT_USAGE, "cannot open %s: %s", d->file, strerror(errno));
     producer p = {.k = k, .d = d};
-    kclient_resp_t *mr;
-    int rc = cli_topic_metadata(k, d->topic, &p.t, &mr);
-    if (rc == 0 && p.t->Partitions.count == 0)
+    int rc = view_load(k, d->topic, &p.v);
+    if (rc == 0 && p.v.t->Partitions.count == 0)
         rc = cli_fail(CLI_EXIT_FAILED, "topic '%s' has no partitions", d->topic);
     if (rc == 0) {
         for (int i = 0; i < d->nheaders; i++) {
@@ -327,13 +388,13 @@ static int run_produce(cli_kafka *k, const data_args *d)
         struct stat st;
         bool sized = d->file && fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode);
         progress_init(&p.prog, "produced", sized ? (int64_t)st.st_size : 0, true);
-        p.next = (int32_t)(clock_mono_ns() % MAX(p.t->Partitions.count, 1));
+        p.next = (int32_t)(clock_mono_ns() % MAX(p.v.t->Partitions.count, 1));
         buf_init(&p.batch);
         rc = produce_stream(&p, in);
         progress_show(&p.prog, true);
         buf_free(&p.batch);
-        kclient_resp_free(mr);
     }
+    kclient_resp_free(p.v.mr);
     if (in != stdin)
         fclose(in);
     if (rc == 0 && k->o.json)
@@ -426,8 +487,10 @@ static void print_formatted(const char *fmt, const char *topic, int32_t partitio
 typedef struct consumer {
     cli_kafka *k;
     const data_args *d;
-    const MetadataResponse_MetadataResponseTopic *t;
-    int64_t *pos;       /* next offset per position in t->Partitions */
+    topic_view v;
+    int64_t *pos;       /* next offset per position in v.t->Partitions; -1: seek first */
+    int16_t trouble;    /* the last retriable error of a round, KERR_NONE when none */
+    int64_t trouble_since_ms; /* when the rounds began to fail */
     progress prog;
     int64_t got;
     int64_t last_record_ms;
@@ -490,13 +553,37 @@ static void consume_records(consumer *c, int32_t partition, kbytes_t recs, int64
     }
 }
 
-/* One Fetch of every partition led by `leader`. */
+/* One partition's answer: its records, or what to do about its error. */
+static int fetch_partition(consumer *c, const FetchResponse_PartitionData *pd)
+{
+    int32_t x = view_find(&c->v, pd->PartitionIndex);
+    if (x < 0)
+        return 0;
+    if (pd->ErrorCode == KERR_OFFSET_OUT_OF_RANGE) {
+        c->pos[x] = -1; /* records gone (retention) or not there yet: seek again */
+        c->trouble = pd->ErrorCode;
+        return 0;
+    }
+    if (retry_worth(pd->ErrorCode)) {
+        c->trouble = pd->ErrorCode;
+        return 0;
+    }
+    if (pd->ErrorCode != KERR_NONE) {
+        char subj[300];
+        snprintf(subj, sizeof subj, "topic '%s'", c->d->topic);
+        return cli_kafka_error(pd->ErrorCode, KSTR_NULL, subj);
+    }
+    consume_records(c, pd->PartitionIndex, pd->Records, &c->pos[x]);
+    return 0;
+}
+
+/* One Fetch of every partition led by `leader` with a known position. */
 static int fetch_from(consumer *c, int32_t leader)
 {
     kclient_t *kc = cli_broker_client(c->k, leader);
     if (kc == NULL)
         return CLI_EXIT_USAGE;
-    const MetadataResponse_MetadataResponseTopic *t = c->t;
+    const MetadataResponse_MetadataResponseTopic *t = c->v.t;
     cli_req q;
     FetchRequest *req = cli_req_new(&q, c->k, kc, CLI_API_FETCH, 12, 4);
     req->MaxWaitMs = CONSUME_WAIT_MS;
@@ -506,11 +593,11 @@ static int fetch_from(consumer *c, int32_t leader)
     ft->Topic = t->Name;
     int32_t n = 0;
     for (int32_t i = 0; i < t->Partitions.count; i++)
-        n += t->Partitions.items[i].LeaderId == leader;
+        n += t->Partitions.items[i].LeaderId == leader && c->pos[i] >= 0;
     FetchRequest_FetchPartition *fp =
         proto_array_init(&q.a, &ft->Partitions, n, sizeof(*fp), &FetchRequest_FetchPartition_desc);
     for (int32_t i = 0, j = 0; i < t->Partitions.count; i++)
-        if (t->Partitions.items[i].LeaderId == leader) {
+        if (t->Partitions.items[i].LeaderId == leader && c->pos[i] >= 0) {
             fp[j].Partition = t->Partitions.items[i].PartitionIndex;
             fp[j].FetchOffset = c->pos[i];
             fp[j++].PartitionMaxBytes = CONSUME_PARTITION_BYTES;
@@ -520,40 +607,100 @@ static int fetch_from(consumer *c, int32_t leader)
     int rc = cli_req_call(&q, req, (const void **)&resp, &r);
     if (rc != 0)
         return rc;
-    char subj[300];
-    snprintf(subj, sizeof subj, "topic '%s'", c->d->topic);
-    if (resp->ErrorCode != KERR_NONE)
-        rc = cli_kafka_error(resp->ErrorCode, KSTR_NULL, subj);
+    if (retry_worth(resp->ErrorCode))
+        c->trouble = resp->ErrorCode;
+    else if (resp->ErrorCode != KERR_NONE)
+        rc = cli_kafka_error(resp->ErrorCode, KSTR_NULL, "fetch");
     for (int32_t i = 0; rc == 0 && i < resp->Responses.count; i++)
-        for (int32_t j = 0; rc == 0 && j < resp->Responses.items[i].Partitions.count; j++) {
-            const FetchResponse_PartitionData *pd = &resp->Responses.items[i].Partitions.items[j];
-            if (pd->ErrorCode != KERR_NONE) {
-                rc = cli_kafka_error(pd->ErrorCode, KSTR_NULL, subj);
-                break;
-            }
-            for (int32_t x = 0; x < t->Partitions.count; x++)
-                if (t->Partitions.items[x].PartitionIndex == pd->PartitionIndex)
-                    consume_records(c, pd->PartitionIndex, pd->Records, &c->pos[x]);
-        }
+        for (int32_t j = 0; rc == 0 && j < resp->Responses.items[i].Partitions.count; j++)
+            rc = fetch_partition(c, &resp->Responses.items[i].Partitions.items[j]);
     kclient_resp_free(r);
     fflush(stdout);
     return rc;
 }
 
+/* Where each partition without a position starts: the log start
+ * (--from-beginning) or end. */
+static int consume_seek(consumer *c)
+{
+    int32_t n = c->v.t->Partitions.count;
+    bool any = false;
+    for (int32_t i = 0; i < n; i++)
+        any = any || c->pos[i] < 0;
+    if (!any)
+        return 0;
+    int64_t *at = xcalloc((size_t)n + 1, sizeof(int64_t));
+    int rc = cli_topic_offsets(c->k, c->v.t, c->d->from_beginning ? -2 : -1, at);
+    for (int32_t i = 0; rc == 0 && i < n; i++)
+        if (c->pos[i] < 0)
+            c->pos[i] = at[i];
+    free(at);
+    return rc;
+}
+
+/* After a round with retriable errors: fresh metadata (positions carried
+ * over by partition id), unless the errors have lasted the request timeout. */
+static int consume_recover(consumer *c)
+{
+    int64_t now = clock_mono_ms();
+    if (c->trouble_since_ms == 0)
+        c->trouble_since_ms = now;
+    if (now - c->trouble_since_ms >= c->k->o.timeout_ms)
+        return cli_fail(CLI_EXIT_FAILED, "topic '%s': %s (%s) for %u ms", c->d->topic, kerr_message(c->trouble),
+                        kerr_name(c->trouble), c->k->o.timeout_ms);
+    pause_before_retry();
+    topic_view old = c->v;
+    c->v = (topic_view){0};
+    int rc = view_load(c->k, c->d->topic, &c->v);
+    if (rc != 0) {
+        c->v = old;
+        return rc;
+    }
+    int32_t n = c->v.t->Partitions.count;
+    int64_t *pos = xmalloc(((size_t)n + 1) * sizeof(int64_t));
+    for (int32_t i = 0; i < n; i++) {
+        int32_t was = -1;
+        for (int32_t j = 0; j < old.t->Partitions.count && was < 0; j++)
+            if (old.t->Partitions.items[j].PartitionIndex == c->v.t->Partitions.items[i].PartitionIndex)
+                was = j;
+        pos[i] = was >= 0 ? c->pos[was] : -1;
+    }
+    free(c->pos);
+    c->pos = pos;
+    kclient_resp_free(old.mr);
+    return consume_seek(c);
+}
+
+/* One Fetch to every leader. */
+static int consume_round(consumer *c)
+{
+    const MetadataResponse_MetadataResponseTopic *t = c->v.t;
+    c->trouble = KERR_NONE;
+    for (int32_t i = 0; i < t->Partitions.count && !consume_done(c); i++) {
+        int32_t leader = t->Partitions.items[i].LeaderId;
+        bool seen = false;
+        for (int32_t j = 0; j < i && !seen; j++)
+            seen = t->Partitions.items[j].LeaderId == leader;
+        if (leader < 0)
+            c->trouble = KERR_LEADER_NOT_AVAILABLE;
+        int rc = seen || leader < 0 ? 0 : fetch_from(c, leader);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int consume_loop(consumer *c)
 {
-    const MetadataResponse_MetadataResponseTopic *t = c->t;
     c->last_record_ms = clock_mono_ms();
     while (!consume_done(c)) {
-        for (int32_t i = 0; i < t->Partitions.count && !consume_done(c); i++) {
-            int32_t leader = t->Partitions.items[i].LeaderId;
-            bool seen = false;
-            for (int32_t j = 0; j < i && !seen; j++)
-                seen = t->Partitions.items[j].LeaderId == leader;
-            int rc = seen ? 0 : fetch_from(c, leader);
-            if (rc != 0)
-                return rc;
-        }
+        int rc = consume_round(c);
+        if (rc == 0 && c->trouble != KERR_NONE && !consume_done(c))
+            rc = consume_recover(c);
+        else if (c->trouble == KERR_NONE)
+            c->trouble_since_ms = 0;
+        if (rc != 0)
+            return rc;
         progress_show(&c->prog, false);
         if (c->d->idle_s > 0 && clock_mono_ms() - c->last_record_ms >= c->d->idle_s * 1000)
             break;
@@ -564,37 +711,37 @@ static int consume_loop(consumer *c)
 /* Where each partition starts: the group's commit, else the log start or end. */
 static int consume_start(consumer *c, kclient_t *coord)
 {
-    int rc = cli_topic_offsets(c->k, c->t, c->d->from_beginning ? -2 : -1, c->pos);
-    if (rc != 0 || coord == NULL)
-        return rc;
-    const OffsetFetchResponse *of;
-    kclient_resp_t *r;
-    if ((rc = cli_group_offsets(c->k, coord, c->d->group, &of, &r)) != 0)
-        return rc;
-    for (int32_t i = 0; i < of->Topics.count; i++)
-        for (int32_t j = 0; kstr_eq(of->Topics.items[i].Name, c->d->topic) && j < of->Topics.items[i].Partitions.count;
-             j++) {
-            const OffsetFetchResponse_OffsetFetchResponsePartition *p = &of->Topics.items[i].Partitions.items[j];
-            for (int32_t x = 0; p->CommittedOffset >= 0 && x < c->t->Partitions.count; x++)
-                if (c->t->Partitions.items[x].PartitionIndex == p->PartitionIndex)
+    for (int32_t i = 0; i < c->v.t->Partitions.count; i++)
+        c->pos[i] = -1;
+    if (coord != NULL) {
+        const OffsetFetchResponse *of;
+        kclient_resp_t *r;
+        int rc = cli_group_offsets(c->k, coord, c->d->group, &of, &r);
+        if (rc != 0)
+            return rc;
+        for (int32_t i = 0; i < of->Topics.count; i++)
+            for (int32_t j = 0; kstr_eq(of->Topics.items[i].Name, c->d->topic) && j < of->Topics.items[i].Partitions.count;
+                 j++) {
+                const OffsetFetchResponse_OffsetFetchResponsePartition *p = &of->Topics.items[i].Partitions.items[j];
+                int32_t x = view_find(&c->v, p->PartitionIndex);
+                if (x >= 0 && p->CommittedOffset >= 0)
                     c->pos[x] = p->CommittedOffset;
-        }
-    kclient_resp_free(r);
-    return 0;
+            }
+        kclient_resp_free(r);
+    }
+    return consume_seek(c);
 }
 
 static int run_consume(cli_kafka *k, const data_args *d)
 {
     consumer c = {.k = k, .d = d};
-    kclient_resp_t *mr;
     kclient_t *coord = NULL;
-    int rc = cli_topic_metadata(k, d->topic, &c.t, &mr);
+    int rc = view_load(k, d->topic, &c.v);
     if (rc != 0)
         return rc;
     if (d->group != NULL)
         rc = cli_group_coordinator(k, d->group, &coord);
-    int32_t n = c.t->Partitions.count;
-    c.pos = xcalloc((size_t)n + 1, sizeof(int64_t));
+    c.pos = xcalloc((size_t)c.v.t->Partitions.count + 1, sizeof(int64_t));
     buf_init(&c.scratch);
     if (rc == 0)
         rc = consume_start(&c, coord);
@@ -607,10 +754,10 @@ static int run_consume(cli_kafka *k, const data_args *d)
     progress_show(&c.prog, true);
     sigaction(SIGINT, &old_int, NULL);
     if (rc == 0 && coord != NULL)
-        rc = cli_group_commit(k, coord, d->group, c.t, c.pos);
+        rc = cli_group_commit(k, coord, d->group, c.v.t, c.pos);
     buf_free(&c.scratch);
     free(c.pos);
-    kclient_resp_free(mr);
+    kclient_resp_free(c.v.mr);
     return rc;
 }
 
