@@ -271,11 +271,11 @@ static int produce_send(producer *p, int32_t id, int16_t *last)
     if (at < 0)
         return cli_fail(CLI_EXIT_FAILED, "unknown partition %d of topic '%s'", (int)id, p->d->topic);
     int32_t leader = p->v.t->Partitions.items[at].LeaderId;
-    kclient_t *kc = leader >= 0 ? cli_broker_client(p->k, leader) : NULL;
-    if (leader < 0)
-        return (*last = KERR_LEADER_NOT_AVAILABLE, PRODUCE_RETRY);
-    if (kc == NULL)
-        return CLI_EXIT_USAGE;
+    kclient_t *kc = leader >= 0 ? cli_broker_reach(p->k, leader) : NULL;
+    if (kc == NULL) { /* no leader, or one that died: nothing was sent */
+        *last = leader < 0 ? KERR_LEADER_NOT_AVAILABLE : KERR_NETWORK_EXCEPTION;
+        return PRODUCE_RETRY;
+    }
     cli_req q;
     ProduceRequest *req = cli_req_new(&q, p->k, kc, CLI_API_PRODUCE, 9, 3);
     req->Acks = -1;
@@ -580,12 +580,15 @@ static int fetch_partition(consumer *c, const FetchResponse_PartitionData *pd)
 /* One Fetch of every partition led by `leader` with a known position. */
 static int fetch_from(consumer *c, int32_t leader)
 {
-    kclient_t *kc = cli_broker_client(c->k, leader);
-    if (kc == NULL)
-        return CLI_EXIT_USAGE;
+    kclient_t *kc = cli_broker_reach(c->k, leader);
+    if (kc == NULL) {
+        c->trouble = KERR_NETWORK_EXCEPTION; /* a leader that died: the metadata will move on */
+        return 0;
+    }
     const MetadataResponse_MetadataResponseTopic *t = c->v.t;
     cli_req q;
     FetchRequest *req = cli_req_new(&q, c->k, kc, CLI_API_FETCH, 12, 4);
+    q.lost_quietly = true; /* fetching again is harmless */
     req->MaxWaitMs = CONSUME_WAIT_MS;
     req->MinBytes = 1;
     req->MaxBytes = CONSUME_FETCH_BYTES;
@@ -605,8 +608,10 @@ static int fetch_from(consumer *c, int32_t leader)
     const FetchResponse *resp;
     kclient_resp_t *r;
     int rc = cli_req_call(&q, req, (const void **)&resp, &r);
+    if (rc == CLI_CALL_LOST)
+        c->trouble = KERR_NETWORK_EXCEPTION;
     if (rc != 0)
-        return rc;
+        return rc == CLI_CALL_LOST ? 0 : rc;
     if (retry_worth(resp->ErrorCode))
         c->trouble = resp->ErrorCode;
     else if (resp->ErrorCode != KERR_NONE)

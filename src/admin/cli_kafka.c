@@ -221,11 +221,13 @@ static bool wait_ready(kclient_t *kc, uint32_t timeout_ms)
     return true;
 }
 
-static kclient_t *client_connect(cli_kafka *k, const char *addr)
+/* A handshaken client of addr, or NULL (said unless quiet). */
+static kclient_t *client_connect(cli_kafka *k, const char *addr, bool quiet)
 {
     int err = probe_connect(addr, k->o.timeout_ms);
     if (err != 0) {
-        cli_fail(CLI_EXIT_USAGE, "cannot reach %s: %s", addr, strerror(err));
+        if (!quiet)
+            cli_fail(CLI_EXIT_USAGE, "cannot reach %s: %s", addr, strerror(err));
         return NULL;
     }
     kclient_config cfg = kclient_config_defaults();
@@ -237,7 +239,8 @@ static kclient_t *client_connect(cli_kafka *k, const char *addr)
         return NULL;
     }
     if (!wait_ready(kc, k->o.timeout_ms)) {
-        cli_fail(CLI_EXIT_USAGE, "cannot reach %s: timed out after %u ms waiting for the handshake", addr,
+        if (!quiet)
+            cli_fail(CLI_EXIT_USAGE, "cannot reach %s: timed out after %u ms waiting for the handshake", addr,
                  k->o.timeout_ms);
         kclient_free(kc);
         return NULL;
@@ -259,7 +262,7 @@ int cli_kafka_open(cli_kafka *k, const cli_opts *o)
         k->net = NULL;
         return cli_fail(CLI_EXIT_USAGE, "cannot start networking: %s", strerror(-rc));
     }
-    k->boot = client_connect(k, o->bootstrap);
+    k->boot = client_connect(k, o->bootstrap, false);
     if (k->boot == NULL) {
         cli_kafka_close(k);
         return CLI_EXIT_USAGE;
@@ -325,13 +328,10 @@ static int call_error(cli_kafka *k, kclient_t *kc, int16_t api, int err)
     return cli_fail(CLI_EXIT_USAGE, "%s to %s failed: %s", name, kclient_address(kc), kclient_strerror(err));
 }
 
-int cli_call(cli_kafka *k, kclient_t *kc, int16_t api, int16_t v, const void *req, const void **resp,
-             kclient_resp_t **r)
+/* Send and wait: a KCLIENT_ERR_* (the response kept in *resp and *r on OK). */
+static int call_wait_for(cli_kafka *k, kclient_t *kc, int16_t api, int16_t v, const void *req, const void **resp,
+                         kclient_resp_t **r)
 {
-    *resp = NULL;
-    *r = NULL;
-    if (v < 0)
-        return call_error(k, kc, api, KCLIENT_ERR_UNSUPPORTED_VERSION);
     call_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     int err = kclient_send(kc, api, v, req, k->o.timeout_ms, call_done, &w);
     if (err == KCLIENT_OK) {
@@ -345,11 +345,20 @@ int cli_call(cli_kafka *k, kclient_t *kc, int16_t api, int16_t v, const void *re
     pthread_cond_destroy(&w.cv);
     if (err != KCLIENT_OK) {
         kclient_resp_free(w.r);
-        return call_error(k, kc, api, err);
+        return err;
     }
     *resp = w.resp;
     *r = w.r;
-    return 0;
+    return KCLIENT_OK;
+}
+
+int cli_call(cli_kafka *k, kclient_t *kc, int16_t api, int16_t v, const void *req, const void **resp,
+             kclient_resp_t **r)
+{
+    *resp = NULL;
+    *r = NULL;
+    int err = v < 0 ? KCLIENT_ERR_UNSUPPORTED_VERSION : call_wait_for(k, kc, api, v, req, resp, r);
+    return err == KCLIENT_OK ? 0 : call_error(k, kc, api, err);
 }
 
 /* ---- brokers and metadata --------------------------------------------------------------- */
@@ -381,17 +390,21 @@ void cli_broker_add(cli_kafka *k, int32_t node_id, kstr_t host, int32_t port)
     snprintf(b->addr, sizeof b->addr, "%s", addr);
 }
 
-kclient_t *cli_broker_client(cli_kafka *k, int32_t node_id)
+static kclient_t *broker_client(cli_kafka *k, int32_t node_id, bool quiet)
 {
     cli_broker *b = broker_find(k, node_id);
     if (b == NULL) {
-        cli_fail(CLI_EXIT_USAGE, "broker %d is not in the cluster's metadata", (int)node_id);
+        if (!quiet)
+            cli_fail(CLI_EXIT_USAGE, "broker %d is not in the cluster's metadata", (int)node_id);
         return NULL;
     }
     if (b->kc == NULL)
-        b->kc = client_connect(k, b->addr);
+        b->kc = client_connect(k, b->addr, quiet);
     return b->kc;
 }
+
+kclient_t *cli_broker_client(cli_kafka *k, int32_t node_id) { return broker_client(k, node_id, false); }
+kclient_t *cli_broker_reach(cli_kafka *k, int32_t node_id) { return broker_client(k, node_id, true); }
 
 void *cli_req_new(cli_req *q, cli_kafka *k, kclient_t *kc, int16_t api, int16_t want, int16_t min)
 {
@@ -407,7 +420,16 @@ void *cli_req_new(cli_req *q, cli_kafka *k, kclient_t *kc, int16_t api, int16_t 
 
 int cli_req_call(cli_req *q, const void *req, const void **resp, kclient_resp_t **r)
 {
-    int rc = cli_call(q->k, q->kc, q->api, q->v, req, resp, r);
+    int rc;
+    *resp = NULL;
+    *r = NULL;
+    if (q->lost_quietly && q->v >= 0) {
+        int err = call_wait_for(q->k, q->kc, q->api, q->v, req, resp, r);
+        bool lost = err == KCLIENT_ERR_DISCONNECTED || err == KCLIENT_ERR_TIMED_OUT;
+        rc = err == KCLIENT_OK ? 0 : lost ? CLI_CALL_LOST : call_error(q->k, q->kc, q->api, err);
+    } else {
+        rc = cli_call(q->k, q->kc, q->api, q->v, req, resp, r);
+    }
     arena_free(&q->a);
     return rc;
 }

@@ -107,13 +107,16 @@ typedef struct cli_req {
     kclient_t *kc;
     int16_t api;
     int16_t v;              /* -1: no common version (the call then fails) */
+    bool lost_quietly;      /* a lost connection or timeout: CLI_CALL_LOST, nothing said */
     arena_t a;
 } cli_req;
+
+#define CLI_CALL_LOST (-1)
 
 /* A request struct of api with the schema defaults of the version spoken
  * to kc (at most want, at least min). */
 void *cli_req_new(cli_req *q, cli_kafka *k, kclient_t *kc, int16_t api, int16_t want, int16_t min);
-/* cli_call the request, then free its arena. */
+/* cli_call the request (see lost_quietly), then free its arena. */
 int cli_req_call(cli_req *q, const void *req, const void **resp, kclient_resp_t **r);
 
 /* Metadata for the named topics (n 0, names NULL: all topics); records the
@@ -123,6 +126,8 @@ int cli_metadata(cli_kafka *k, const char *const *names, int n, const MetadataRe
 /* The client of broker node_id (learnt from Metadata or added), connected
  * and handshaken; NULL after printing the error. */
 kclient_t *cli_broker_client(cli_kafka *k, int32_t node_id);
+/* The same without a word when it cannot be reached (NULL). */
+kclient_t *cli_broker_reach(cli_kafka *k, int32_t node_id);
 /* Remember broker node_id at host:port (FindCoordinator answers). */
 void cli_broker_add(cli_kafka *k, int32_t node_id, kstr_t host, int32_t port);
 

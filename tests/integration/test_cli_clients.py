@@ -246,7 +246,8 @@ def test_usage_and_unreachable():
     assert chronik(None, "completion", "fish").returncode == EXIT_USAGE
 
 
-# Against three nodes: partitions led by every node are described, produced to and consumed from their leaders.
+# Against three nodes: partitions led by every node are described, produced to and consumed from their leaders,
+# and after a leader is killed, produce and consume find the new leaders.
 def test_three_nodes(cluster):
     nodes = cluster(3)
     node = nodes[0]
@@ -267,3 +268,12 @@ def test_three_nodes(cluster):
     g = ok_json(nodes[1], "group", "describe", "cli-cg")
     assert sorted((o["partition"], o["committed_offset"], o["lag"]) for o in g["offsets"]) == \
         [(p, 20, 0) for p in range(6)]
+
+    victim_id = d["partitions"][0]["leader"]
+    nodes[victim_id - 1].kill9()
+    survivor = nodes[victim_id % 3]
+    assert ok_json(survivor, "produce", "cli-c", "-p", "0", stdin="after\n")["records"] == 1
+    recs = [json.loads(line) for line in chronik(survivor, "consume", "cli-c", "--from-beginning", "-n", "121",
+                                                    "--json").stdout.splitlines()]
+    assert len(recs) == 121 and {"partition": 0, "offset": 20, "value": "after"}.items() <= \
+        [r for r in recs if r["offset"] == 20][0].items()
