@@ -397,10 +397,10 @@ static int run_produce(cli_kafka *k, const data_args *d)
     kclient_resp_free(p.v.mr);
     if (in != stdin)
         fclose(in);
-    if (rc == 0 && k->o.json)
-        printf("{\"topic\":\"%s\",\"records\":%lld,\"bytes\":%lld}\n", d->topic, (long long)p.prog.records,
-               (long long)p.prog.bytes);
-    else if (rc == 0)
+    if (rc == 0 && k->o.json) {
+        cli_json_kv(stdout, "{\"topic\":", kstr_from(d->topic));
+        printf(",\"records\":%lld,\"bytes\":%lld}\n", (long long)p.prog.records, (long long)p.prog.bytes);
+    } else if (rc == 0)
         printf("produced %lld record(s) to '%s'\n", (long long)p.prog.records, d->topic);
     return rc;
 }

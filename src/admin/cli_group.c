@@ -641,9 +641,11 @@ static void print_reset(const cli_kafka *k, const group_args *a, const MetadataR
     cli_table tab;
     cli_table_init(&tab, 4);
     cli_table_row(&tab, "TOPIC\tPARTITION\tOLD-OFFSET\tNEW-OFFSET");
-    if (k->o.json)
-        printf("{\"group\":\"%s\",\"topic\":\"%s\",\"dry_run\":%s,\"partitions\":[", a->name, a->topic,
-               a->dry_run ? "true" : "false");
+    if (k->o.json) {
+        cli_json_kv(stdout, "{\"group\":", kstr_from(a->name));
+        cli_json_kv(stdout, ",\"topic\":", kstr_from(a->topic));
+        printf(",\"dry_run\":%s,\"partitions\":[", a->dry_run ? "true" : "false");
+    }
     for (int32_t i = 0; i < t->Partitions.count; i++) {
         int32_t p = t->Partitions.items[i].PartitionIndex;
         long long old = (long long)committed_of(of, a->topic, p);
@@ -707,9 +709,10 @@ static int group_delete(cli_kafka *k, const char *name)
     kclient_resp_free(r);
     if (code != KERR_NONE)
         return group_error(name, code, KSTR_NULL);
-    if (k->o.json)
-        printf("{\"group\":\"%s\",\"deleted\":true}\n", name);
-    else
+    if (k->o.json) {
+        cli_json_kv(stdout, "{\"group\":", kstr_from(name));
+        printf(",\"deleted\":true}\n");
+    } else
         printf("deleted group '%s'\n", name);
     return 0;
 }

@@ -499,9 +499,10 @@ static int topic_alter(cli_kafka *k, const topic_args *t)
     const IncrementalAlterConfigsResponse_AlterConfigsResourceResponse *res =
         resp->Responses.count > 0 ? &resp->Responses.items[0] : NULL;
     rc = topic_result(t->name, res != NULL, res ? res->ErrorCode : 0, res ? res->ErrorMessage : KSTR_NULL);
-    if (rc == 0 && k->o.json)
-        printf("{\"topic\":\"%s\",\"set\":%d,\"deleted\":%d}\n", t->name, t->nset, t->ndel);
-    else if (rc == 0)
+    if (rc == 0 && k->o.json) {
+        cli_json_kv(stdout, "{\"topic\":", kstr_from(t->name));
+        printf(",\"set\":%d,\"deleted\":%d}\n", t->nset, t->ndel);
+    } else if (rc == 0)
         printf("altered topic '%s': %d set, %d removed\n", t->name, t->nset, t->ndel);
     kclient_resp_free(r);
     return rc;
@@ -524,9 +525,10 @@ static int topic_delete(cli_kafka *k, const char *name)
         return rc;
     const DeleteTopicsResponse_DeletableTopicResult *res = resp->Responses.count > 0 ? &resp->Responses.items[0] : NULL;
     rc = topic_result(name, res != NULL, res ? res->ErrorCode : 0, res ? res->ErrorMessage : KSTR_NULL);
-    if (rc == 0 && k->o.json)
-        printf("{\"topic\":\"%s\",\"deleted\":true}\n", name);
-    else if (rc == 0)
+    if (rc == 0 && k->o.json) {
+        cli_json_kv(stdout, "{\"topic\":", kstr_from(name));
+        printf(",\"deleted\":true}\n");
+    } else if (rc == 0)
         printf("deleted topic '%s'\n", name);
     kclient_resp_free(r);
     return rc;

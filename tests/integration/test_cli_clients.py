@@ -221,6 +221,22 @@ def test_produce_consume(broker_factory, tmp_path):
     one_line_error(chronik(broker, "produce", "nope", stdin="x\n"), EXIT_FAILED, "unknown topic 'nope'")
 
 
+# consume decodes batches in every codec a producer may choose.
+def test_consume_compressed(broker_factory):
+    broker = broker_factory()
+    ok_json(broker, "topic", "create", "cli-z", "-p", "1")
+    codecs = ("gzip", "snappy", "lz4", "zstd")
+    for codec in codecs:
+        p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": codec, "linger.ms": 50})
+        for i in range(5):
+            p.produce("cli-z", key=codec.encode(), value=("%s-%d" % (codec, i)).encode() * 20, partition=0)
+        assert p.flush(CLIENT_TIMEOUT_S) == 0
+    r = chronik(broker, "consume", "cli-z", "--from-beginning", "-n", "20", "--format", "%o %k %v\\n")
+    assert r.returncode == EXIT_OK, r.stderr
+    assert r.stdout.splitlines() == ["%d %s %s" % (n * 5 + i, c, ("%s-%d" % (c, i)) * 20)
+                                     for n, c in enumerate(codecs) for i in range(5)]
+
+
 # Unreachable broker, bad usage, --help and completion: exit codes and one-line errors.
 def test_usage_and_unreachable():
     down = "127.0.0.1:%d" % harness.free_port()
