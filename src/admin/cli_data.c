@@ -18,8 +18,9 @@
  *       records, after SECONDS without a new record, or on Ctrl-C.
  *       With -g it reads as a standalone consumer (it does not join the
  *       group) and, when it stops, commits the position it reached with
- *       generation -1 and an empty member id; a broker accepts that only
- *       while the group has no members (else exit 1).
+ *       generation -1 and an empty member id. A broker accepts that only
+ *       while the group has no members, so it refuses at the start (exit 1)
+ *       when the group has some.
  *       FMT is kcat's: %k key, %v value, %p partition, %o offset,
  *       %t timestamp (ms), %T topic, %h headers (k=v,...), %% and the
  *       escapes \n \t \r \\; default "%v\n". --json prints one JSON
@@ -746,6 +747,8 @@ static int run_consume(cli_kafka *k, const data_args *d)
         return rc;
     if (d->group != NULL)
         rc = cli_group_coordinator(k, d->group, &coord);
+    if (rc == 0 && coord != NULL)
+        rc = cli_group_check_empty(k, coord, d->group, "consuming as it with chronik consume -g");
     c.pos = xcalloc((size_t)c.v.t->Partitions.count + 1, sizeof(int64_t));
     buf_init(&c.scratch);
     if (rc == 0)
@@ -793,7 +796,7 @@ static void consume_usage(FILE *out)
             "start; -g: the group's committed offset where there is one). Stops after COUNT\n"
             "records, after SECONDS without a record, or on Ctrl-C (exit 0). With -g it reads\n"
             "as a standalone consumer (it does not join the group) and commits the position\n"
-            "it reached when it stops; the broker refuses that while the group has members.\n"
+            "it reached when it stops; it refuses a group that has active members.\n"
             "FMT: %%k key, %%v value, %%p partition, %%o offset, %%t timestamp (ms), %%T topic,\n"
             "%%h headers (k=v,...), %%%% and \\n \\t \\r \\\\; default \"%%v\\n\". --json prints\n"
             "one JSON object per record. Progress goes to stderr when it is a terminal.\n"

@@ -547,8 +547,7 @@ static int group_describe(cli_kafka *k, const char *name)
 
 /* ---- reset-offsets --------------------------------------------------------------------------------- */
 
-/* The group must have no members: a live consumer would commit over the reset. */
-static int reset_check_empty(cli_kafka *k, kclient_t *kc, const char *name)
+int cli_group_check_empty(cli_kafka *k, kclient_t *kc, const char *name, const char *before)
 {
     const DescribeGroupsResponse_DescribedGroup *g;
     kclient_resp_t *r;
@@ -557,9 +556,8 @@ static int reset_check_empty(cli_kafka *k, kclient_t *kc, const char *name)
         return rc;
     if (g->Members.count > 0)
         rc = cli_fail(CLI_EXIT_FAILED,
-                      "group '%s' has %d active member(s) (state %.*s): stop its consumers before resetting "
-                      "offsets",
-                      name, (int)g->Members.count, (int)MAX(g->GroupState.len, 0), g->GroupState.ptr);
+                      "group '%s' has %d active member(s) (state %.*s): stop its consumers before %s", name,
+                      (int)g->Members.count, (int)MAX(g->GroupState.len, 0), g->GroupState.ptr, before);
     kclient_resp_free(r);
     return rc;
 }
@@ -618,7 +616,10 @@ int cli_group_commit(cli_kafka *k, kclient_t *kc, const char *group, const Metad
     for (int32_t i = 0; rc == 0 && i < resp->Topics.count; i++)
         for (int32_t j = 0; rc == 0 && j < resp->Topics.items[i].Partitions.count; j++) {
             int16_t code = resp->Topics.items[i].Partitions.items[j].ErrorCode;
-            if (code != KERR_NONE)
+            if (code == KERR_UNKNOWN_MEMBER_ID || code == KERR_ILLEGAL_GENERATION)
+                rc = cli_fail(CLI_EXIT_FAILED, "group '%s' has active members: offsets not committed (%s)", group,
+                              kerr_name(code));
+            else if (code != KERR_NONE)
                 rc = group_error(group, code, KSTR_NULL);
         }
     kclient_resp_free(r);
@@ -668,7 +669,7 @@ static int group_reset(cli_kafka *k, const group_args *a)
 {
     kclient_t *kc;
     int rc = cli_group_coordinator(k, a->name, &kc);
-    if (rc != 0 || (rc = reset_check_empty(k, kc, a->name)) != 0)
+    if (rc != 0 || (rc = cli_group_check_empty(k, kc, a->name, "resetting offsets")) != 0)
         return rc;
     const MetadataResponse_MetadataResponseTopic *t;
     kclient_resp_t *mr, *or = NULL;

@@ -17,6 +17,10 @@ int cli_group_coordinator(cli_kafka *k, const char *name, kclient_t **kc);
  * layout). *r holds *out. */
 int cli_group_offsets(cli_kafka *k, kclient_t *kc, const char *name, const OffsetFetchResponse **out,
                       kclient_resp_t **r);
+/* 0 when group `name` has no members; else exit code 1 after saying so:
+ * "... stop its consumers before <before>" (a live consumer would commit
+ * over what a standalone commit wrote). */
+int cli_group_check_empty(cli_kafka *k, kclient_t *kc, const char *name, const char *before);
 /* Commit to[i] for t->Partitions.items[i] (entries below 0 are skipped) as a
  * standalone consumer: generation -1, empty member id. */
 int cli_group_commit(cli_kafka *k, kclient_t *kc, const char *group, const MetadataResponse_MetadataResponseTopic *t,

@@ -154,6 +154,7 @@ def test_group_commands(broker_factory):
         r = chronik(broker, "group", "reset-offsets", "cg", "--topic", "cli-g", "--to-earliest")
         one_line_error(r, EXIT_FAILED, "active member")
         one_line_error(chronik(broker, "group", "delete", "cg"), EXIT_FAILED, "not empty")
+        one_line_error(chronik(broker, "consume", "cli-g", "-g", "cg", "-n", "1"), EXIT_FAILED, "active member")
     finally:
         c.close()
     assert committed(broker, "cg", "cli-g", 2) == {0: 2, 1: 4}
