@@ -26,6 +26,12 @@ static void usage(FILE *out)
             "                                    run an N-node cluster on this machine until Ctrl-C\n"
             "  chronik wait-ready [--admin HOST:PORT] [--timeout SECONDS]\n"
             "                                    wait until a node is ready to serve\n"
+            "  chronik topic create|list|describe|alter|delete ...\n"
+            "  chronik group list|describe|reset-offsets|delete ...\n"
+            "  chronik produce TOPIC ... | chronik consume TOPIC ...\n"
+            "                                    talk to any Kafka-compatible broker (--bootstrap\n"
+            "                                    HOST:PORT); each has --help\n"
+            "  chronik completion bash|zsh       print a shell completion script\n"
             "  chronik --version | --help\n"
             "\n"
             "Run 'chronik server --help' for the server's options and configuration keys.\n",

@@ -23,6 +23,16 @@
  *                           poll GET /ready until the node is ready; exit 0
  *                           ready, 1 not ready in time (or process PID
  *                           ended), 2 bad arguments
+ *
+ * The Kafka-protocol commands talk to any Kafka-compatible broker
+ * (--bootstrap HOST:PORT, default 127.0.0.1:9092) with Chronik's own client;
+ * each has --help and --json and exits 0 ok, 1 refused by the broker, 2 bad
+ * usage, unreachable or timed out (cli_kafka.h):
+ *
+ *   chronik topic create|list|describe|alter|delete ...   cli_topic.c
+ *   chronik group list|describe|reset-offsets|delete ...  cli_group.c
+ *   chronik produce TOPIC ... / chronik consume TOPIC ... cli_data.c
+ *   chronik completion bash|zsh                           cli_complete.c
  */
 #include "admin/cli.h"
 
@@ -33,6 +43,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin/cli_complete.h"
+#include "admin/cli_data.h"
+#include "admin/cli_group.h"
+#include "admin/cli_kafka.h"
+#include "admin/cli_topic.h"
 #include "admin/http.h"
 #include "admin/local.h"
 #include "base/util.h"
@@ -60,6 +75,11 @@ static const cli_command commands[] = {
     {"log", cmd_log},
     {"cluster", cmd_cluster},
     {"wait-ready", cmd_wait_ready},
+    {"topic", cli_topic_main},
+    {"group", cli_group_main},
+    {"produce", cli_produce_main},
+    {"consume", cli_consume_main},
+    {"completion", cli_completion_main},
 };
 
 static void log_usage(FILE *out)
@@ -124,14 +144,9 @@ static void cluster_usage(FILE *out)
 /* --admin's value into host and port; false (after saying what is wrong) when malformed. */
 static bool parse_admin(const char *cmd, const char *v, char host[NET_HOST_MAX], int *port)
 {
-    uint16_t p = 0;
-    const char *why = net_hostport_problem(v);
-    if (why == NULL && (net_parse_hostport(v, host, &p) != 0 || p == 0 || host[0] == 0))
-        why = "want HOST:PORT with a host and a port above 0";
-    if (why != NULL) {
-        fprintf(stderr, "chronik %s: invalid --admin '%s': %s\n", cmd, v, why);
+    uint16_t p;
+    if (!cli_parse_hostport(cmd, "--admin", v, host, &p))
         return false;
-    }
     *port = p;
     return true;
 }
