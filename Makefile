@@ -47,7 +47,7 @@ TSAN_BIN := $(TSAN_UNIT:%=build/tsan/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=build/bench/%)
 
-.PHONY: all run start stop deps-run test test-long unit sim sim-build regen gen-check fuzz fuzz-run integration deps deps-test bench bench-replication bench-transactions clean format
+.PHONY: all run start stop deps-run test test-long unit sim sim-build regen gen-check docs fuzz fuzz-run integration deps deps-test bench bench-replication bench-transactions clean format
 
 all: build/chronik
 
@@ -142,6 +142,10 @@ FIRST ?= 1
 sim-build: $(if $(SIM_SRC),build/sim/chronik-sim)
 sim: sim-build
 	$(if $(SIM_SRC),./build/sim/chronik-sim --seeds $(SEEDS) --first $(FIRST),@echo "sim: no simulator sources")
+
+# docs/CONFIG.md is the configuration table as Markdown (tests/integration/test_docs.py checks it).
+docs: build/chronik
+	./build/chronik server --config-doc > docs/CONFIG.md
 
 regen:
 	$(PYTHON) tools/protogen.py --schemas $(SCHEMAS) --out src/proto/gen

@@ -46,6 +46,8 @@ static void server_usage(FILE *out)
             "                      [--voters ID@HOST:PORT,...] [--data-dir DIR]\n"
             "                      [--admin-listen HOST:PORT] [--set KEY=VALUE ...]\n"
             "\n"
+            "       chronik server --config-doc   (every key as a Markdown table: docs/CONFIG.md)\n"
+            "\n"
             "Flags override the configuration file. Configuration keys (Kafka names):\n");
     config_print_keys(out);
 }
@@ -133,6 +135,10 @@ static int parse_server_args(int argc, char **argv, config *c)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             server_usage(stdout);
+            exit(0);
+        }
+        if (strcmp(argv[i], "--config-doc") == 0) {
+            config_print_markdown(stdout);
             exit(0);
         }
         const char *file = strncmp(argv[i], "--config=", 9) == 0 ? argv[i] + 9

@@ -123,6 +123,8 @@ int config_parse_addr(const char *s, config_addr *out);
 
 /* Print every key with its default and help (for --help). */
 void config_print_keys(FILE *out);
+/* Print the table as Markdown (docs/CONFIG.md). */
+void config_print_markdown(FILE *out);
 
 /* ---- the table as DescribeConfigs and dynamic updates see it -------------- */
 
