@@ -38,7 +38,9 @@ def run_doc(doc, tmp_path):
     script = "".join("echo '@@block %d'\n%s" % (i, b) for i, b in enumerate(blocks))
     script += "echo '@@done'\n"
     env = dict(os.environ, **harness.SANITIZER_ENV)
-    env["PATH"] = "%s:%s" % (bindir, env.get("PATH", ""))
+    # /usr/bin before the rest, as on a Debian machine: its python3 is the one that sees
+    # Debian's python3-kafka, which the quickstart uses
+    env["PATH"] = "%s:/usr/bin:%s" % (bindir, env.get("PATH", ""))
     p = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
