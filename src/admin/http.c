@@ -162,7 +162,7 @@ static void put_text(buf_t *out, int status, const char *text, bool head_only, b
 
 /* ---- routes ------------------------------------------------------------------ */
 
-static const char CONSOLE_CSP[] = "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\n";
+static const char CONSOLE_CSP[] = "Content-Security-Policy: default-src 'self'; img-src 'self' data:; frame-ancestors 'none'\r\n";
 
 /* Routes whose answer the broker renders into body; false when path is none of them. */
 static bool route_rendered(admin_http *h, const http_req *rq, buf_t *body, answer *a)

@@ -107,7 +107,7 @@
     const max = Math.max(1, ...r.points);
     const line = document.createElementNS(SVG, 'polyline');
     const off = POINTS - r.points.length;
-    line.setAttribute('points', r.points.map((v, i) => (off + i) + ',' + (100 - (v / max) * 95).toFixed(1)).join(' '));
+    line.setAttribute('points', r.points.map((v, i) => (off + i) + ',' + (98 - (v / max) * 93).toFixed(1)).join(' '));
     line.setAttribute('vector-effect', 'non-scaling-stroke');
     svg.append(line);
     const now = r.points.length ? Math.round(r.points[r.points.length - 1]) : 0;
