@@ -36,6 +36,7 @@
 #define CONSOLE_GROUPS_MAX 200         /* groups listed */
 #define CONSOLE_GROUP_OFFSETS_MAX 200  /* partitions listed per group */
 #define CONSOLE_LAG_PROBLEM 1000       /* a group lagging this many records is a problem */
+#define CONSOLE_NAMED_MAX 10           /* partitions named per kind of problem; the rest are counted */
 
 typedef struct coffset {
     char *topic;
@@ -114,8 +115,52 @@ static const char *broker_state(const status_snap *s, int i)
     return age >= 0 && age < s->b->cfg.broker_session_timeout_ms ? "fenced" : "down";
 }
 
-/* Problems in the order an operator acts on them: brokers, the node and
- * its partitions (as GET /status words them), then groups that lag. */
+/* A partition's problems, worst first: no leader, a replica here that is
+ * not online (offline, read-only, failed, missing), too small an ISR. */
+enum { PROBLEM_LEADERLESS, PROBLEM_NOT_ONLINE, PROBLEM_UNDER_REPLICATED, PROBLEM_KINDS };
+
+static bool has_problem(const status_row *r, int kind)
+{
+    switch (kind) {
+    case PROBLEM_LEADERLESS: return r->mp->leader < 0;
+    case PROBLEM_NOT_ONLINE: return r->local && strcmp(r->state, "online") != 0;
+    default: return r->mp->leader >= 0 && r->mp->nisr < r->mp->nreplicas;
+    }
+}
+
+/* Each kind: the partitions of ordinary topics before internal ones, at
+ * most CONSOLE_NAMED_MAX named, the rest counted. */
+static void partition_problems(const status_snap *s, void (*fn)(void *arg, const char *text), void *arg)
+{
+    static const char *const plural[] = {"have no leader", "are not online here", "are under-replicated"};
+    char line[600];
+    for (int kind = 0; kind < PROBLEM_KINDS; kind++) {
+        int named = 0, more = 0;
+        for (int internal = 0; internal < 2; internal++) {
+            for (int i = 0; i < s->nrows; i++) {
+                const status_row *r = &s->rows[i];
+                if (status_internal_topic(r->t) != internal || !has_problem(r, kind))
+                    continue;
+                if (named++ >= CONSOLE_NAMED_MAX) {
+                    more++;
+                    continue;
+                }
+                const char *what = kind == PROBLEM_LEADERLESS ? "has no leader"
+                                 : kind == PROBLEM_NOT_ONLINE ? r->state : "is under-replicated";
+                snprintf(line, sizeof line, "partition %s-%" PRId32 " %s%s%s%s", r->t->name, r->mp->index,
+                         kind == PROBLEM_NOT_ONLINE ? "is " : "", what, r->error[0] ? ": " : "", r->error);
+                fn(arg, line);
+            }
+        }
+        if (more) {
+            snprintf(line, sizeof line, "%d more partitions %s", more, plural[kind]);
+            fn(arg, line);
+        }
+    }
+}
+
+/* Problems in the order an operator acts on them: brokers, this node,
+ * partitions, then groups that lag. */
 static void each_problem(const cview *v, void (*fn)(void *arg, const char *text), void *arg)
 {
     char line[300];
@@ -126,7 +171,11 @@ static void each_problem(const cview *v, void (*fn)(void *arg, const char *text)
         snprintf(line, sizeof line, "broker %" PRId32 " is %s", v->s.img->brokers[i].id, st);
         fn(arg, line);
     }
-    status_each_problem(&v->s, false, fn, arg);
+    if (!v->s.ready) {
+        snprintf(line, sizeof line, "node %" PRId32 " is not ready: %s", v->s.b->cfg.node_id, v->s.ready_reason);
+        fn(arg, line);
+    }
+    partition_problems(&v->s, fn, arg);
     for (int i = 0; i < v->ngroups; i++) {
         if (v->groups[i].lag < CONSOLE_LAG_PROBLEM)
             continue;

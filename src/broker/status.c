@@ -229,7 +229,8 @@ static void json_row(buf_t *o, const status_row *r)
     buf_put(o, "}", 1);
 }
 
-void status_each_problem(const status_snap *s, bool brokers, void (*fn)(void *arg, const char *text), void *arg)
+/* One problem per unhealthy fact, at most STATUS_PROBLEMS_MAX partitions named. */
+static void each_problem(const status_snap *s, void (*fn)(void *arg, const char *text), void *arg)
 {
     char line[512];
     if (!s->ready) {
@@ -237,7 +238,7 @@ void status_each_problem(const status_snap *s, bool brokers, void (*fn)(void *ar
         fn(arg, line);
     }
     for (int32_t i = 0; i < s->img->nbrokers; i++) {
-        if (!brokers || !s->img->brokers[i].fenced)
+        if (!s->img->brokers[i].fenced)
             continue;
         snprintf(line, sizeof line, "broker %" PRId32 " is fenced", s->img->brokers[i].id);
         fn(arg, line);
@@ -338,7 +339,7 @@ void status_render_json(const status_snap *s, buf_t *o)
     buf_printf(o, "{\"status_version\":%d,\"healthy\":%s,\"problems\":[", STATUS_VERSION,
                status_healthy(s) ? "true" : "false");
     status_jlist l = {o, 0};
-    status_each_problem(s, true, status_jlist_add, &l);
+    each_problem(s, status_jlist_add, &l);
     buf_printf(o, "],\"warnings\":[");
     status_jlist w = {o, 0};
     status_each_warning(s, status_jlist_add, &w);
@@ -431,7 +432,7 @@ static void render_text(const status_snap *s, buf_t *o)
     const config *c = &s->b->cfg;
     int64_t up = (clock_mono_ms() - s->b->started_ms) / 1000;
     buf_printf(o, "cluster %s: %s\n", c->cluster_id, status_healthy(s) ? "healthy" : "DEGRADED");
-    status_each_problem(s, true, text_problem, o);
+    each_problem(s, text_problem, o);
     status_each_warning(s, text_warning, o);
     buf_printf(o, "node %" PRId32 " at %s:%u, version %s, up %" PRId64 "h%02" PRId64 "m%02" PRId64 "s, %s\n",
                c->node_id, c->listen.host, s->b->port, CHRONIK_VERSION, up / 3600, up / 60 % 60, up % 60,

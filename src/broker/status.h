@@ -42,10 +42,7 @@ void status_take(status_snap *s, broker *b);
 void status_release(status_snap *s);
 /* Ready, and every partition led, fully replicated and online; no broker fenced. */
 bool status_healthy(const status_snap *s);
-/* One problem per unhealthy fact (brokers: one per fenced broker too), at
- * most a fixed number of partitions named; then the warnings (facts worth a
- * look that do not make the node unhealthy). */
-void status_each_problem(const status_snap *s, bool brokers, void (*fn)(void *arg, const char *text), void *arg);
+/* The warnings: facts worth a look that do not make the node unhealthy. */
 void status_each_warning(const status_snap *s, void (*fn)(void *arg, const char *text), void *arg);
 /* The JSON of GET /status (status.c's header describes it). */
 void status_render_json(const status_snap *s, buf_t *o);

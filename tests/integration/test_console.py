@@ -253,6 +253,10 @@ def test_console_in_chromium(cluster):  # noqa: F811 (the fixture)
     leader = _console(viewed)["status"]["quorum"]["leader_id"]
     victim = next((n for n in nodes if n is not viewed and n.node_id != leader),
                   next(n for n in nodes if n is not viewed))
+    solo = "console-solo"  # its one replica is on the victim: it loses its leader with it
+    a.create_topics([NewTopic(solo, 1, replica_assignment=[[victim.node_id]])])[solo].result(IO_TIMEOUT_S)
+    harness.wait_until(lambda: any(p["topic"] == solo for p in _console(viewed)["status"]["partitions"]),
+                       "the viewed node to know " + solo, deadline_s=DEADLINE_S)
     proc = subprocess.Popen([node_bin, os.path.join(HERE, "console_browser.js"), viewed.admin_url + "/", topic,
                              group, "20", str(victim.node_id)], cwd=HERE, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -264,6 +268,14 @@ def test_console_in_chromium(cluster):  # noqa: F811 (the fixture)
         proc.stdin.flush()
         assert lines.get(timeout=2 * DEADLINE_S) == "DOWN", proc.stderr.read() if proc.poll() is not None else ""
         assert proc.wait(timeout=DEADLINE_S) == 0, proc.stderr.read()
+        problem = "partition %s-0 has no leader" % solo
+        try:
+            harness.wait_until(lambda: problem in _console(viewed)["problems"], problem, deadline_s=DEADLINE_S)
+        except AssertionError:
+            d = _console(viewed)
+            raise AssertionError("%s: %s %s" % (problem, d["problems"], [p for p in d["status"]["partitions"] if p["topic"] == solo]))
+        status, _, html = _get(viewed, "/")
+        assert "<li>%s</li>" % problem in html and "<li>broker %d is down</li>" % victim.node_id in html, html
     finally:
         if proc.poll() is None:
             proc.kill()
