@@ -66,6 +66,9 @@ build/asan/%.o: %.c
 	@echo "CC(asan) $<"
 	@$(CC) $(CFLAGS_ASAN) -MMD -MP -c $< -o $@
 
+# The console's page, style sheet and script are built into this object (.incbin).
+build/rel/src/admin/console.o build/asan/src/admin/console.o: $(wildcard src/admin/console/*)
+
 -include $(REL_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(TSAN_OBJ:.o=.d) build/rel/src/main.d build/asan/src/main.d
 
 build/libchronik.a: $(REL_OBJ)
@@ -96,9 +99,10 @@ build/sim/chronik-sim: $(SIM_SRC) build/libchronik.a $(wildcard tests/sim/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -fsanitize=undefined -fno-sanitize-recover=undefined -Itests/sim -o $@ $(SIM_SRC) build/libchronik.a $(LDLIBS)
 
-# Parsers live in base, proto, storage, raft (its wire), the metadata log and its snapshots, and the
-# high watermark checkpoint: fuzzers link only those.
-FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c src/meta/snapshot.c src/meta/election.c src/replica/hwcheck_format.c src/admin/cli_time.c,$(LIB_SRC))
+# Parsers live in base, proto, storage, raft (its wire), the metadata log and its snapshots, the
+# high watermark checkpoint, the admin endpoint's HTTP requests and the command line's times:
+# fuzzers link only those.
+FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c src/meta/snapshot.c src/meta/election.c src/replica/hwcheck_format.c src/admin/http_parse.c src/admin/cli_time.c,$(LIB_SRC))
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "CC(fuzz) $@"

@@ -22,7 +22,7 @@ build_pkgs=(gcc make libc6-dev zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev)
 run_pkgs=(kcat curl)
 test_pkgs=(clang libclang-rt-14-dev kcat librdkafka-dev python3 python3-kafka
            python3-confluent-kafka python3-pytest python3-venv curl procps
-           openjdk-17-jdk-headless maven iproute2 nftables)
+           openjdk-17-jdk-headless maven iproute2 nftables chromium)
 
 missing=()
 want=("${build_pkgs[@]}")
@@ -51,13 +51,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$mode" = test ]; then
-  # kafkajs, pinned by tests/integration/package-lock.json
-  if [ ! -d tests/integration/node_modules/kafkajs ]; then
+  # kafkajs and playwright-core (drives Debian's chromium for the console
+  # test), pinned by tests/integration/package-lock.json
+  if [ ! -d tests/integration/node_modules/kafkajs ] || [ ! -d tests/integration/node_modules/playwright-core ]; then
     if [ -w tests/integration ]; then
-      echo "deps: npm ci (kafkajs) in tests/integration"
+      echo "deps: npm ci (kafkajs, playwright-core) in tests/integration"
       (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
     else
-      echo "deps: kafkajs missing. Run:  (cd tests/integration && npm ci)"
+      echo "deps: kafkajs or playwright-core missing. Run:  (cd tests/integration && npm ci)"
       exit 1
     fi
   fi

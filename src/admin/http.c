@@ -1,8 +1,42 @@
-/* http.c - the admin HTTP endpoint (http.h). */
+/*
+ * http.c - the admin HTTP endpoint (http.h): a small HTTP/1.1 server on one
+ * thread of its own, and the client the CLI uses.
+ *
+ * Why its own server and not libmicrohttpd: the endpoint answers a handful
+ * of GETs from operators, scrapers and the console page, from data the
+ * broker renders in memory. What it needs is to never let one client hold
+ * up another, which a poll loop over non-blocking sockets gives in a few
+ * hundred lines; the one part that reads untrusted bytes, the request
+ * parser, is a pure function of its own (http_parse.c) with a fuzz target.
+ * libmicrohttpd would bring TLS for this port later, but also a build and
+ * run dependency, its own threads and its own limits to reconcile with
+ * ours, for no gain today. If the port ever needs TLS, that is the time to
+ * weigh it again (or to put a proxy in front).
+ *
+ * The server: one poll loop over the listening socket, an eventfd that
+ * stops it, and at most HTTP_CONNS_MAX connections, each non-blocking with
+ * its own input buffer (a head of HTTP_HEAD_MAX, a body of HTTP_BODY_MAX)
+ * and output buffer. A connection lives through these states:
+ *   waiting   no request bytes yet; closed silently after HTTP_IDLE_MS
+ *   reading   part of a request; answered 408 and closed HTTP_REQUEST_MS
+ *             after its first byte if it has not arrived whole
+ *   writing   an answer is queued; closed if the client reads nothing for
+ *             HTTP_WRITE_MS. The next request (keep-alive, pipelining) is
+ *             parsed only once the answer has gone out.
+ *   lingering after an answer that ends the connection: our side is shut,
+ *             what the client still sends is read and dropped (so that the
+ *             kernel does not reset the connection and lose the answer)
+ *             until it closes or HTTP_LINGER_MS passes.
+ * A connection beyond HTTP_CONNS_MAX is answered 503 at once and closed.
+ * A request the parser refuses is answered with its status (400, 413, 414,
+ * 431, 501, 505) and the connection closes. The handlers run on this
+ * thread: they render from memory and never wait on the network.
+ */
 #include "admin/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -13,11 +47,34 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin/console.h"
+#include "admin/http_parse.h"
 #include "base/log.h"
 #include "base/util.h"
 
-enum { HTTP_REQUEST_MAX_BYTES = 8192, HTTP_READ_TIMEOUT_MS = 2000, HTTP_RESPONSE_MAX_BYTES = 64 << 20,
-       HTTP_ACCEPT_BACKOFF_MS = 200 };
+enum {
+    HTTP_CONNS_MAX = 64,
+    HTTP_IN_CAP = 2 * HTTP_HEAD_MAX + HTTP_BODY_MAX, /* leading empty lines, head, body */
+    HTTP_IDLE_MS = 30000,
+    HTTP_REQUEST_MS = 5000,
+    HTTP_WRITE_MS = 10000,
+    HTTP_LINGER_MS = 1000,
+    HTTP_ACCEPT_BACKOFF_MS = 200,
+    HTTP_RESPONSE_MAX_BYTES = 64 << 20, /* the client's limit */
+};
+
+typedef enum hstate { HS_WAITING, HS_READING, HS_WRITING, HS_LINGERING } hstate;
+
+typedef struct hconn {
+    int fd; /* -1: a free slot */
+    hstate state;
+    bool close_after; /* writing: close once the answer is out */
+    int64_t deadline_ms;
+    size_t inlen;
+    char in[HTTP_IN_CAP];
+    buf_t out;
+    size_t outpos;
+} hconn;
 
 struct admin_http {
     int lfd;
@@ -25,6 +82,7 @@ struct admin_http {
     bool serving;
     pthread_t thread;
     admin_http_cb cb;
+    hconn *conns; /* HTTP_CONNS_MAX slots */
 };
 
 static int listen_on(const char *host, int port, int *bound_port)
@@ -59,117 +117,329 @@ static int listen_on(const char *host, int port, int *bound_port)
     return fd;
 }
 
-/* Read up to the end of the request head; returns its length or -1. */
-static int read_head(int fd, char *req, size_t cap)
+static const char *reason_phrase(int status)
 {
-    size_t n = 0;
-    while (n < cap - 1) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, HTTP_READ_TIMEOUT_MS) <= 0)
-            return -1;
-        ssize_t r = read(fd, req + n, cap - 1 - n);
-        if (r <= 0)
-            return -1;
-        n += (size_t)r;
-        req[n] = 0;
-        if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
-            return (int)n;
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
     }
-    return -1;
 }
 
-static void write_all(int fd, const void *p, size_t n)
+/* An answer: the head, then the body unless the request was a HEAD. */
+typedef struct answer {
+    int status;
+    const char *ctype;
+    const char *extra; /* more header lines, each ending in CRLF; "" for none */
+    const void *body;
+    size_t len;
+} answer;
+
+static void put_answer(buf_t *out, const answer *a, bool head_only, bool keep_alive)
 {
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
+    buf_printf(out,
+               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+               "X-Content-Type-Options: nosniff\r\n%sConnection: %s\r\n\r\n",
+               a->status, reason_phrase(a->status), a->ctype, a->len, a->extra, keep_alive ? "keep-alive" : "close");
+    if (!head_only)
+        buf_put(out, a->body, a->len);
+}
+
+static void put_text(buf_t *out, int status, const char *text, bool head_only, bool keep_alive)
+{
+    answer a = {status, "text/plain; charset=utf-8", status == 405 ? "Allow: GET, HEAD\r\n" : "", text, strlen(text)};
+    put_answer(out, &a, head_only, keep_alive);
+}
+
+/* ---- routes ------------------------------------------------------------------ */
+
+static const char CONSOLE_CSP[] = "Content-Security-Policy: default-src 'self'; img-src 'self' data:; frame-ancestors 'none'\r\n";
+
+/* Routes whose answer the broker renders into body; false when path is none of them. */
+static bool route_rendered(admin_http *h, const http_req *rq, buf_t *body, answer *a)
+{
+    const admin_http_cb *cb = &h->cb;
+    bool text = http_query_has(rq->query, rq->query_len, "format", "text");
+#define IS(p) (rq->path_len == sizeof(p) - 1 && memcmp(rq->path, p, sizeof(p) - 1) == 0)
+    if (IS("/metrics")) {
+        if (cb->metrics)
+            cb->metrics(body, cb->ctx);
+        *a = (answer){200, "text/plain; version=0.0.4", "", NULL, 0};
+    } else if (IS("/status") && cb->status) {
+        bool ok = cb->status(body, text, cb->ctx);
+        *a = (answer){ok ? 200 : 503, text ? "text/plain; charset=utf-8" : "application/json", "", NULL, 0};
+    } else if (IS("/") && cb->console) {
+        buf_t inner;
+        buf_init(&inner);
+        cb->console(&inner, true, cb->ctx);
+        admin_console_page(body, (const char *)inner.data, inner.len);
+        buf_free(&inner);
+        *a = (answer){200, "text/html; charset=utf-8", CONSOLE_CSP, NULL, 0};
+    } else if (IS("/api/console") && cb->console) {
+        cb->console(body, false, cb->ctx);
+        *a = (answer){200, "application/json", "", NULL, 0};
+    } else {
+        return false;
+    }
+#undef IS
+    return true;
+}
+
+static void route(admin_http *h, const http_req *rq, buf_t *out)
+{
+    bool head_only = rq->method == HTTP_HEAD;
+    if (rq->method == HTTP_OTHER) {
+        put_text(out, 405, "method not allowed\n", false, rq->keep_alive);
+        return;
+    }
+    answer a;
+    buf_t body;
+    buf_init(&body);
+    if (route_rendered(h, rq, &body, &a)) {
+        a.body = body.data;
+        a.len = body.len;
+        put_answer(out, &a, head_only, rq->keep_alive);
+    } else if (rq->path_len == 7 && memcmp(rq->path, "/health", 7) == 0) {
+        put_text(out, 200, "ok\n", head_only, rq->keep_alive);
+    } else if (rq->path_len == 6 && memcmp(rq->path, "/ready", 6) == 0) {
+        char reason[200] = "ready", line[256];
+        bool ok = h->cb.ready ? h->cb.ready(reason, sizeof reason, h->cb.ctx) : true;
+        snprintf(line, sizeof line, "%s\n", ok ? "ready" : reason);
+        put_text(out, ok ? 200 : 503, line, head_only, rq->keep_alive);
+    } else if (h->cb.console && admin_console_asset(rq->path, rq->path_len, &a.body, &a.len, &a.ctype)) {
+        a.status = 200;
+        a.extra = "";
+        put_answer(out, &a, head_only, rq->keep_alive);
+    } else {
+        put_text(out, 404, "not found\n", head_only, rq->keep_alive);
+    }
+    buf_free(&body);
+}
+
+/* ---- connections --------------------------------------------------------------- */
+
+static void conn_close(hconn *c)
+{
+    close(c->fd);
+    c->fd = -1;
+    buf_free(&c->out);
+}
+
+static void conn_wait(hconn *c, int64_t now)
+{
+    c->state = c->inlen ? HS_READING : HS_WAITING;
+    c->deadline_ms = now + (c->inlen ? HTTP_REQUEST_MS : HTTP_IDLE_MS);
+}
+
+/* Queue an answer to the request at the head of the input (or a refusal). */
+static void conn_start_writing(hconn *c, bool close_after, int64_t now)
+{
+    c->state = HS_WRITING;
+    c->close_after = close_after;
+    c->outpos = 0;
+    c->deadline_ms = now + HTTP_WRITE_MS;
+}
+
+static void conn_refuse(hconn *c, int status, int64_t now)
+{
+    char text[64];
+    snprintf(text, sizeof text, "%s\n", reason_phrase(status));
+    put_text(&c->out, status, text, false, false);
+    conn_start_writing(c, true, now);
+}
+
+/* Parse what has arrived: answer a whole request, refuse a bad one, or wait. */
+static void conn_parse(admin_http *h, hconn *c, int64_t now)
+{
+    http_req rq;
+    int r = http_parse(c->in, c->inlen, &rq);
+    if (r == HTTP_PARSE_MORE && c->inlen == sizeof c->in)
+        r = 413; /* cannot happen within the parser's limits; never wait on a full buffer */
+    if (r == HTTP_PARSE_MORE) {
+        if (c->state != HS_READING)
+            conn_wait(c, now); /* the first byte of a request starts its clock */
+        return;
+    }
+    if (r != HTTP_PARSE_DONE) {
+        conn_refuse(c, r, now);
+        return;
+    }
+    route(h, &rq, &c->out);
+    memmove(c->in, c->in + rq.len, c->inlen - rq.len);
+    c->inlen -= rq.len;
+    conn_start_writing(c, !rq.keep_alive, now);
+}
+
+static void conn_linger(hconn *c, int64_t now)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->state = HS_LINGERING;
+    c->deadline_ms = now + HTTP_LINGER_MS;
+}
+
+static void conn_write(admin_http *h, hconn *c, int64_t now)
+{
+    while (c->outpos < c->out.len) {
+        ssize_t w = send(c->fd, c->out.data + c->outpos, c->out.len - c->outpos, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        c += w;
-        n -= (size_t)w;
+        if (w <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->outpos += (size_t)w;
+        c->deadline_ms = now + HTTP_WRITE_MS;
     }
-}
-
-static void respond(int fd, int status, const char *ctype, const void *body, size_t len)
-{
-    const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found"
-                       : status == 503 ? "Service Unavailable" : "Bad Request";
-    char head[256];
-    int h = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                     status, reason, ctype, len);
-    write_all(fd, head, (size_t)h);
-    write_all(fd, body, len);
-}
-
-static void serve(admin_http *h, int fd)
-{
-    char req[HTTP_REQUEST_MAX_BYTES];
-    if (read_head(fd, req, sizeof req) < 0)
-        return;
-    char method[8], path[256];
-    if (sscanf(req, "%7s %255s", method, path) != 2 || strcmp(method, "GET") != 0) {
-        respond(fd, 400, "text/plain", "bad request\n", 12);
+    buf_reset(&c->out);
+    if (c->close_after) {
+        conn_linger(c, now);
         return;
     }
-    char *q = strchr(path, '?');
-    bool text = q && strstr(q + 1, "format=text") != NULL;
-    if (q)
-        *q = 0;
-    if (strcmp(path, "/health") == 0) {
-        respond(fd, 200, "text/plain", "ok\n", 3);
-    } else if (strcmp(path, "/ready") == 0) {
-        char reason[200] = "ready";
-        bool ok = h->cb.ready ? h->cb.ready(reason, sizeof reason, h->cb.ctx) : true;
-        char body[256];
-        int n = snprintf(body, sizeof body, "%s\n", ok ? "ready" : reason);
-        respond(fd, ok ? 200 : 503, "text/plain", body, (size_t)n);
-    } else if (strcmp(path, "/metrics") == 0) {
-        buf_t b;
-        buf_init(&b);
-        if (h->cb.metrics)
-            h->cb.metrics(&b, h->cb.ctx);
-        respond(fd, 200, "text/plain; version=0.0.4", b.data, b.len);
-        buf_free(&b);
-    } else if (strcmp(path, "/status") == 0 && h->cb.status) {
-        buf_t b;
-        buf_init(&b);
-        bool ok = h->cb.status(&b, text, h->cb.ctx);
-        respond(fd, ok ? 200 : 503, text ? "text/plain" : "application/json", b.data, b.len);
-        buf_free(&b);
-    } else {
-        respond(fd, 404, "text/plain", "not found\n", 10);
+    c->state = HS_WAITING;
+    conn_parse(h, c, now); /* a pipelined request may be waiting */
+}
+
+/* Read what the socket holds; false when the connection was closed. */
+static bool conn_fill(hconn *c)
+{
+    for (;;) {
+        char drop[4096];
+        bool dropping = c->state == HS_LINGERING;
+        char *dst = dropping ? drop : c->in + c->inlen;
+        size_t room = dropping ? sizeof drop : sizeof c->in - c->inlen;
+        if (room == 0)
+            return true;
+        ssize_t r = recv(c->fd, dst, room, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (r <= 0) {
+            conn_close(c);
+            return false;
+        }
+        if (!dropping)
+            c->inlen += (size_t)r;
     }
 }
 
-/* A failed accept (out of descriptors) pauses accepting instead of spinning. */
-static void *http_thread(void *arg)
+static void conn_read(admin_http *h, hconn *c, int64_t now)
+{
+    if (conn_fill(c) && c->state != HS_LINGERING)
+        conn_parse(h, c, now);
+}
+
+static void conn_expire(hconn *c, int64_t now)
+{
+    if (c->fd < 0 || now < c->deadline_ms)
+        return;
+    if (c->state == HS_READING)
+        conn_refuse(c, 408, now); /* written by the loop's next round */
+    else
+        conn_close(c);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+/* No slot: a short 503, written without waiting, and the connection closes. */
+static void refuse_busy(int fd)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n";
+    ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+static void accept_all(admin_http *h, bool *backoff, int64_t now)
 {
     static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS);
+    for (;;) {
+        int fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
+                log_warn_limited(&rl, "admin", "accept failed err=\"%s\" backoff_ms=%d", strerror(errno),
+                                 HTTP_ACCEPT_BACKOFF_MS);
+                *backoff = true; /* out of descriptors: pause rather than spin */
+            }
+            return;
+        }
+        hconn *c = NULL;
+        for (int i = 0; i < HTTP_CONNS_MAX && !c; i++)
+            if (h->conns[i].fd < 0)
+                c = &h->conns[i];
+        if (!c) {
+            refuse_busy(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->inlen = 0;
+        buf_init(&c->out);
+        c->state = HS_WAITING;
+        c->deadline_ms = now + HTTP_IDLE_MS;
+    }
+}
+
+/* Fills p (stop, listener, then one per open connection, slot in slot[]);
+ * returns the count and the poll timeout in *timeout_ms. */
+static int poll_set(admin_http *h, struct pollfd *p, int *slot, bool backoff, int64_t now, int *timeout_ms)
+{
+    int n = 0;
+    int64_t next = backoff ? now + HTTP_ACCEPT_BACKOFF_MS : INT64_MAX;
+    p[n++] = (struct pollfd){.fd = h->stopfd, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = h->lfd, .events = backoff ? 0 : POLLIN};
+    for (int i = 0; i < HTTP_CONNS_MAX; i++) {
+        hconn *c = &h->conns[i];
+        if (c->fd < 0)
+            continue;
+        slot[n] = i;
+        p[n++] = (struct pollfd){.fd = c->fd, .events = c->state == HS_WRITING ? POLLOUT : POLLIN};
+        next = MIN(next, c->deadline_ms);
+    }
+    *timeout_ms = next == INT64_MAX ? -1 : (int)MIN(MAX(next - now, 0), 60000);
+    return n;
+}
+
+static void *http_thread(void *arg)
+{
     admin_http *h = arg;
     bool backoff = false;
+    struct pollfd p[HTTP_CONNS_MAX + 2];
+    int slot[HTTP_CONNS_MAX + 2];
     for (;;) {
-        struct pollfd p[2] = {{.fd = h->lfd, .events = backoff ? 0 : POLLIN},
-                              {.fd = h->stopfd, .events = POLLIN}};
-        if (poll(p, 2, backoff ? HTTP_ACCEPT_BACKOFF_MS : -1) < 0 && errno != EINTR)
+        int timeout_ms;
+        int n = poll_set(h, p, slot, backoff, clock_mono_ms(), &timeout_ms);
+        if (poll(p, (nfds_t)n, timeout_ms) < 0 && errno != EINTR)
             break;
-        if (p[1].revents)
+        if (p[0].revents)
             break;
+        int64_t now = clock_mono_ms();
         backoff = false;
-        if (!(p[0].revents & POLLIN))
-            continue;
-        int fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0 && errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-            log_warn_limited(&rl, "admin", "accept failed err=\"%s\" backoff_ms=%d", strerror(errno),
-                             HTTP_ACCEPT_BACKOFF_MS);
-            backoff = true;
+        if (p[1].revents & POLLIN)
+            accept_all(h, &backoff, now);
+        for (int k = 2; k < n; k++) {
+            hconn *c = &h->conns[slot[k]];
+            if (!p[k].revents || c->fd != p[k].fd)
+                continue;
+            if (c->state == HS_WRITING)
+                conn_write(h, c, now);
+            else
+                conn_read(h, c, now);
         }
-        if (fd < 0)
-            continue;
-        serve(h, fd);
-        close(fd);
+        for (int i = 0; i < HTTP_CONNS_MAX; i++)
+            conn_expire(&h->conns[i], now);
     }
     return NULL;
 }
@@ -185,6 +455,9 @@ admin_http *admin_http_listen(const char *host, int port, int *bound_port)
     admin_http *h = xcalloc(1, sizeof *h);
     h->lfd = lfd;
     h->stopfd = eventfd(0, EFD_CLOEXEC);
+    h->conns = xcalloc(HTTP_CONNS_MAX, sizeof *h->conns);
+    for (int i = 0; i < HTTP_CONNS_MAX; i++)
+        h->conns[i].fd = -1;
     return h;
 }
 
@@ -192,6 +465,8 @@ void admin_http_serve(admin_http *h, const admin_http_cb *cb)
 {
     CK_ASSERT(!h->serving);
     h->cb = *cb;
+    int fl = fcntl(h->lfd, F_GETFL);
+    fcntl(h->lfd, F_SETFL, fl | O_NONBLOCK);
     if (pthread_create(&h->thread, NULL, http_thread, h) != 0)
         CK_PANIC("cannot start admin http thread");
     h->serving = true;
@@ -214,12 +489,30 @@ void admin_http_stop(admin_http *h)
     (void)w;
     if (h->serving)
         pthread_join(h->thread, NULL);
+    for (int i = 0; i < HTTP_CONNS_MAX; i++)
+        if (h->conns[i].fd >= 0)
+            conn_close(&h->conns[i]);
+    free(h->conns);
     close(h->lfd);
     close(h->stopfd);
     free(h);
 }
 
 /* ---- client ------------------------------------------------------------------ */
+
+static void write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        c += w;
+        n -= (size_t)w;
+    }
+}
 
 static int connect_to(const char *host, int port, int timeout_ms)
 {

@@ -1,9 +1,12 @@
 /*
  * http.h - the admin HTTP endpoint: GET /health (liveness), GET /ready (quorum
  * reachable, broker unfenced), GET /metrics (Prometheus text format) and
- * GET /status (the node's live state, JSON; ?format=text for people).
- * One thread, one request per connection, small fixed limits: it serves
- * operators and scrapers, not traffic.
+ * GET /status (the node's live state, JSON; ?format=text for people), and
+ * the operator console: GET / (the page, readable without scripts),
+ * GET /api/console (its data, JSON) and the page's /console.css and
+ * /console.js. HTTP/1.1 with keep-alive on one thread of its own, many
+ * clients at once, small fixed limits: it serves operators, scrapers and
+ * browsers, not traffic (http.c says how).
  */
 #ifndef CHRONIK_ADMIN_HTTP_H
 #define CHRONIK_ADMIN_HTTP_H
@@ -22,6 +25,9 @@ typedef struct admin_http_cb {
     /* Append the node's status (JSON, or text when text is true) to out;
      * true when healthy (GET /status answers 200, else 503). */
     bool (*status)(buf_t *out, bool text, void *ctx);
+    /* Append the console's data: as HTML (the inside of the page's <main>,
+     * escaped) when html is true, else as JSON. NULL: no console. */
+    void (*console)(buf_t *out, bool html, void *ctx);
     void *ctx;
 } admin_http_cb;
 

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "broker/broker_int.h"
+#include "broker/status.h"
 
 static _Atomic int g_stop_requested;
 static sem_t g_stop_sem; /* posted by broker_request_stop: sem_post is async-signal-safe */
@@ -430,7 +431,8 @@ static int bind_listeners(broker *b)
 
 static void serve_admin(broker *b)
 {
-    admin_http_cb acb = {.metrics = broker_metrics, .ready = broker_ready, .status = broker_status, .ctx = b};
+    admin_http_cb acb = {.metrics = broker_metrics, .ready = broker_ready, .status = broker_status,
+                         .console = broker_console, .ctx = b};
     admin_http_serve(b->admin, &acb);
 }
 

@@ -54,36 +54,10 @@
 
 #include "base/util.h"
 #include "broker/broker_int.h"
+#include "broker/status.h"
 
 #define STATUS_VERSION 1
 #define STATUS_PROBLEMS_MAX 20 /* problems listed by name; the counts hold all */
-
-typedef struct prow {
-    const meta_topic *t;
-    const meta_partition *mp;
-    const char *state;
-    char error[320];
-    bool local;
-    int64_t log_start, log_end, hw, bytes;
-    int64_t damaged_from, damaged_to; /* -1 when none */
-    int segments;
-} prow;
-
-typedef struct snapshot {
-    broker *b;
-    meta_image *img;
-    prow *rows;
-    int nrows;
-    int offline, under_replicated, leaderless, groups, read_only;
-    int txns, open_txns;
-    int fenced;                 /* registered brokers that are fenced */
-    int64_t *hb_age_ms;         /* per registered broker, -1 unknown */
-    int64_t disk_free, disk_total, disk_warn_below; /* -1 when unknown */
-    meta_quorum_status quorum;
-    bool ready;
-    char ready_reason[200];
-    uint64_t connections;
-} snapshot;
 
 static bool holds(const meta_partition *mp, int32_t node)
 {
@@ -93,7 +67,7 @@ static bool holds(const meta_partition *mp, int32_t node)
     return false;
 }
 
-static void fill_row(snapshot *s, prow *r)
+static void fill_row(status_snap *s, status_row *r)
 {
     broker *b = s->b;
     r->local = holds(r->mp, b->cfg.node_id);
@@ -125,12 +99,12 @@ static void fill_row(snapshot *s, prow *r)
 static void count_group(void *arg, const group *g)
 {
     if (g)
-        ((snapshot *)arg)->groups++;
+        ((status_snap *)arg)->groups++;
 }
 
 static void count_txn(void *arg, const tcoord_txn *t)
 {
-    snapshot *s = arg;
+    status_snap *s = arg;
     if (t->m.producer_id < 0)
         return;
     s->txns++;
@@ -140,7 +114,7 @@ static void count_txn(void *arg, const tcoord_txn *t)
 
 /* Free space of the data directory's filesystem, and the warning level:
  * log.dir.free.bytes.warn or 5% of the filesystem, whichever is smaller. */
-static void take_disk(snapshot *s, broker *b)
+static void take_disk(status_snap *s, broker *b)
 {
     struct statvfs v;
     s->disk_free = s->disk_total = s->disk_warn_below = -1;
@@ -151,9 +125,9 @@ static void take_disk(snapshot *s, broker *b)
     s->disk_warn_below = MIN(b->cfg.log_dir_free_bytes_warn, s->disk_total / 20);
 }
 
-static bool disk_low(const snapshot *s) { return s->disk_free >= 0 && s->disk_free < s->disk_warn_below; }
+static bool disk_low(const status_snap *s) { return s->disk_free >= 0 && s->disk_free < s->disk_warn_below; }
 
-static void take(snapshot *s, broker *b)
+void status_take(status_snap *s, broker *b)
 {
     memset(s, 0, sizeof *s);
     s->b = b;
@@ -165,7 +139,7 @@ static void take(snapshot *s, broker *b)
     for (int32_t i = 0; i < s->img->ntopics; i++) {
         const meta_topic *t = s->img->topics[i];
         for (int32_t j = 0; j < t->npartitions; j++) {
-            prow *r = &s->rows[k++];
+            status_row *r = &s->rows[k++];
             r->t = t;
             r->mp = &t->partitions[j];
             fill_row(s, r);
@@ -192,21 +166,21 @@ static void take(snapshot *s, broker *b)
     }
 }
 
-static void release(snapshot *s)
+void status_release(status_snap *s)
 {
     free(s->rows);
     free(s->hb_age_ms);
     meta_image_release(s->img);
 }
 
-static bool healthy(const snapshot *s)
+bool status_healthy(const status_snap *s)
 {
     return s->ready && !s->offline && !s->under_replicated && !s->leaderless && !s->read_only && !s->fenced;
 }
 
 /* ---- JSON ----------------------------------------------------------------- */
 
-static void jstr(buf_t *o, const char *v)
+void status_jstr(buf_t *o, const char *v)
 {
     buf_put(o, "\"", 1);
     for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
@@ -228,15 +202,15 @@ static void jints(buf_t *o, const int32_t *v, int32_t n)
     buf_put(o, "]", 1);
 }
 
-static bool internal_topic(const meta_topic *t) { return t->name[0] == '_' && t->name[1] == '_'; }
+bool status_internal_topic(const meta_topic *t) { return t->name[0] == '_' && t->name[1] == '_'; }
 
-static void json_row(buf_t *o, const prow *r)
+static void json_row(buf_t *o, const status_row *r)
 {
     buf_printf(o, "{\"topic\":");
-    jstr(o, r->t->name);
+    status_jstr(o, r->t->name);
     buf_printf(o, ",\"partition\":%" PRId32 ",\"internal\":%s,\"leader\":%" PRId32 ",\"leader_epoch\":%" PRId32
                   ",\"partition_epoch\":%" PRId32 ",\"replicas\":",
-               r->mp->index, internal_topic(r->t) ? "true" : "false", r->mp->leader, r->mp->leader_epoch,
+               r->mp->index, status_internal_topic(r->t) ? "true" : "false", r->mp->leader, r->mp->leader_epoch,
                r->mp->partition_epoch);
     jints(o, r->mp->replicas, r->mp->nreplicas);
     buf_printf(o, ",\"isr\":");
@@ -244,7 +218,7 @@ static void json_row(buf_t *o, const prow *r)
     buf_printf(o, ",\"state\":\"%s\"", r->state);
     if (r->error[0]) {
         buf_printf(o, ",\"error\":");
-        jstr(o, r->error);
+        status_jstr(o, r->error);
     }
     if (r->local && strcmp(r->state, "missing") != 0)
         buf_printf(o, ",\"log_start\":%" PRId64 ",\"log_end\":%" PRId64 ",\"high_watermark\":%" PRId64
@@ -256,7 +230,7 @@ static void json_row(buf_t *o, const prow *r)
 }
 
 /* One problem per unhealthy fact, at most STATUS_PROBLEMS_MAX partitions named. */
-static void each_problem(const snapshot *s, void (*fn)(void *arg, const char *text), void *arg)
+static void each_problem(const status_snap *s, void (*fn)(void *arg, const char *text), void *arg)
 {
     char line[512];
     if (!s->ready) {
@@ -271,7 +245,7 @@ static void each_problem(const snapshot *s, void (*fn)(void *arg, const char *te
     }
     int named = 0;
     for (int i = 0; i < s->nrows && named < STATUS_PROBLEMS_MAX; i++) {
-        const prow *r = &s->rows[i];
+        const status_row *r = &s->rows[i];
         const char *what = r->local && strcmp(r->state, "online") != 0 ? r->state
                            : r->mp->leader < 0                         ? "without a leader"
                            : r->mp->nisr < r->mp->nreplicas            ? "under-replicated"
@@ -288,7 +262,7 @@ static void each_problem(const snapshot *s, void (*fn)(void *arg, const char *te
     }
 }
 
-static void each_warning(const snapshot *s, void (*fn)(void *arg, const char *text), void *arg)
+void status_each_warning(const status_snap *s, void (*fn)(void *arg, const char *text), void *arg)
 {
     char line[1400];
     if (!disk_low(s))
@@ -298,23 +272,18 @@ static void each_warning(const snapshot *s, void (*fn)(void *arg, const char *te
     fn(arg, line);
 }
 
-typedef struct jlist {
-    buf_t *o;
-    int n;
-} jlist;
-
-static void json_problem(void *arg, const char *text)
+void status_jlist_add(void *arg, const char *text)
 {
-    jlist *l = arg;
+    status_jlist *l = arg;
     if (l->n++)
         buf_put(l->o, ",", 1);
-    jstr(l->o, text);
+    status_jstr(l->o, text);
 }
 
 /* "metadata" (kept from status_version 1) and "quorum": the metadata
  * quorum as this node sees it; the voters' positions are known at the
  * leader only. */
-static void json_quorum(buf_t *o, const snapshot *s)
+static void json_quorum(buf_t *o, const status_snap *s)
 {
     const meta_quorum_status *q = &s->quorum;
     const config *c = &s->b->cfg;
@@ -351,41 +320,41 @@ static void json_quorum(buf_t *o, const snapshot *s)
                q->log_start_offset);
 }
 
-static void json_brokers(buf_t *o, const snapshot *s)
+static void json_brokers(buf_t *o, const status_snap *s)
 {
     buf_printf(o, "\"brokers\":[");
     for (int32_t i = 0; i < s->img->nbrokers; i++) {
         const meta_broker *br = &s->img->brokers[i];
         buf_printf(o, "%s{\"id\":%" PRId32 ",\"host\":", i ? "," : "", br->id);
-        jstr(o, br->host);
+        status_jstr(o, br->host);
         buf_printf(o, ",\"port\":%u,\"fenced\":%s,\"epoch\":%" PRId64 ",\"last_heartbeat_ms_ago\":%" PRId64 "}",
                    br->port, br->fenced ? "true" : "false", br->epoch, s->hb_age_ms[i]);
     }
     buf_printf(o, "],");
 }
 
-static void render_json(const snapshot *s, buf_t *o)
+void status_render_json(const status_snap *s, buf_t *o)
 {
     const config *c = &s->b->cfg;
     buf_printf(o, "{\"status_version\":%d,\"healthy\":%s,\"problems\":[", STATUS_VERSION,
-               healthy(s) ? "true" : "false");
-    jlist l = {o, 0};
-    each_problem(s, json_problem, &l);
+               status_healthy(s) ? "true" : "false");
+    status_jlist l = {o, 0};
+    each_problem(s, status_jlist_add, &l);
     buf_printf(o, "],\"warnings\":[");
-    jlist w = {o, 0};
-    each_warning(s, json_problem, &w);
+    status_jlist w = {o, 0};
+    status_each_warning(s, status_jlist_add, &w);
     buf_printf(o, "],\"disk\":{\"dir\":");
-    jstr(o, c->data_dir);
+    status_jstr(o, c->data_dir);
     buf_printf(o, ",\"free_bytes\":%" PRId64 ",\"total_bytes\":%" PRId64 ",\"warn_below_bytes\":%" PRId64
                   ",\"low\":%s}",
                s->disk_free, s->disk_total, s->disk_warn_below, disk_low(s) ? "true" : "false");
     buf_printf(o, ",\"node\":{\"node_id\":%" PRId32 ",\"cluster_id\":", c->node_id);
-    jstr(o, c->cluster_id);
+    status_jstr(o, c->cluster_id);
     buf_printf(o, ",\"version\":\"%s\",\"listener\":\"%s:%u\",\"uptime_ms\":%" PRId64 ",\"ready\":%s,"
                   "\"ready_reason\":",
                CHRONIK_VERSION, c->listen.host, s->b->port, clock_mono_ms() - s->b->started_ms,
                s->ready ? "true" : "false");
-    jstr(o, s->ready_reason);
+    status_jstr(o, s->ready_reason);
     buf_printf(o, "},");
     json_quorum(o, s);
     json_brokers(o, s);
@@ -408,7 +377,7 @@ static void render_json(const snapshot *s, buf_t *o)
 static void text_problem(void *arg, const char *text) { buf_printf(arg, "  problem: %s\n", text); }
 static void text_warning(void *arg, const char *text) { buf_printf(arg, "  warning: %s\n", text); }
 
-static void text_row(buf_t *o, const prow *r)
+static void text_row(buf_t *o, const status_row *r)
 {
     char reps[64] = "", isr[64] = "";
     for (int32_t i = 0, n = 0; i < r->mp->nreplicas && n < (int)sizeof reps - 12; i++)
@@ -424,7 +393,7 @@ static void text_row(buf_t *o, const prow *r)
 }
 
 /* The quorum's history and, at the leader, each voter's position. */
-static void text_quorum(buf_t *o, const snapshot *s)
+static void text_quorum(buf_t *o, const status_snap *s)
 {
     const meta_quorum_status *q = &s->quorum;
     buf_printf(o, "  elections this node stood for %" PRIu64 ", last change of leader or epoch ", q->elections);
@@ -458,13 +427,13 @@ static void text_quorum(buf_t *o, const snapshot *s)
     }
 }
 
-static void render_text(const snapshot *s, buf_t *o)
+static void render_text(const status_snap *s, buf_t *o)
 {
     const config *c = &s->b->cfg;
     int64_t up = (clock_mono_ms() - s->b->started_ms) / 1000;
-    buf_printf(o, "cluster %s: %s\n", c->cluster_id, healthy(s) ? "healthy" : "DEGRADED");
+    buf_printf(o, "cluster %s: %s\n", c->cluster_id, status_healthy(s) ? "healthy" : "DEGRADED");
     each_problem(s, text_problem, o);
-    each_warning(s, text_warning, o);
+    status_each_warning(s, text_warning, o);
     buf_printf(o, "node %" PRId32 " at %s:%u, version %s, up %" PRId64 "h%02" PRId64 "m%02" PRId64 "s, %s\n",
                c->node_id, c->listen.host, s->b->port, CHRONIK_VERSION, up / 3600, up / 60 % 60, up % 60,
                s->ready ? "ready" : s->ready_reason);
@@ -485,9 +454,9 @@ static void render_text(const snapshot *s, buf_t *o)
                "REPLICAS", "ISR", "STATE", "LOG-START", "LOG-END", "HW", "BYTES");
     int hidden = 0;
     for (int i = 0; i < s->nrows; i++) {
-        const prow *r = &s->rows[i];
+        const status_row *r = &s->rows[i];
         bool fine = strcmp(r->state, "online") == 0 || strcmp(r->state, "remote") == 0;
-        if (internal_topic(r->t) && fine && r->mp->leader >= 0 && r->mp->nisr >= r->mp->nreplicas) {
+        if (status_internal_topic(r->t) && fine && r->mp->leader >= 0 && r->mp->nisr >= r->mp->nreplicas) {
             hidden++; /* healthy internal partitions are counted, not listed */
             continue;
         }
@@ -499,10 +468,10 @@ static void render_text(const snapshot *s, buf_t *o)
 
 /* ---- Prometheus gauges -------------------------------------------------------- */
 
-static void gauge_rows(buf_t *o, const snapshot *s, const char *name, int field)
+static void gauge_rows(buf_t *o, const status_snap *s, const char *name, int field)
 {
     for (int i = 0; i < s->nrows; i++) {
-        const prow *r = &s->rows[i];
+        const status_row *r = &s->rows[i];
         if (!r->local || strcmp(r->state, "missing") == 0)
             continue;
         int64_t v = field == 0 ? r->log_start : field == 1 ? r->log_end : field == 2 ? r->hw : r->bytes;
@@ -512,8 +481,8 @@ static void gauge_rows(buf_t *o, const snapshot *s, const char *name, int field)
 
 void broker_status_metrics(broker *b, buf_t *out)
 {
-    snapshot s;
-    take(&s, b);
+    status_snap s;
+    status_take(&s, b);
     buf_printf(out,
                "# TYPE chronik_partitions gauge\n"
                "chronik_partitions %d\n"
@@ -563,18 +532,18 @@ void broker_status_metrics(broker *b, buf_t *out)
         buf_printf(out, "# TYPE %s gauge\n", names[f]);
         gauge_rows(out, &s, names[f], f);
     }
-    release(&s);
+    status_release(&s);
 }
 
 bool broker_status(buf_t *out, bool text, void *ctx)
 {
-    snapshot s;
-    take(&s, ctx);
+    status_snap s;
+    status_take(&s, ctx);
     if (text)
         render_text(&s, out);
     else
-        render_json(&s, out);
-    bool ok = healthy(&s);
-    release(&s);
+        status_render_json(&s, out);
+    bool ok = status_healthy(&s);
+    status_release(&s);
     return ok;
 }
