@@ -65,6 +65,13 @@ typedef struct parked {
     void (*cancel)(struct parked *p); /* must call broker_unpark */
 } parked;
 
+/* A client listener: the context of its connections' frames (dispatch.c). */
+typedef struct broker_listener {
+    struct broker *b;
+    const config_listener *cfg; /* its entry in b->cfg.listeners */
+    uint16_t port;              /* bound */
+} broker_listener;
+
 typedef struct broker {
     pthread_mutex_t parked_lock;
     parked parked_head;        /* circular list */
@@ -84,7 +91,9 @@ typedef struct broker {
     pthread_mutex_t scrub_lock;
     pthread_cond_t scrub_cond;
     bool scrub_stop, scrub_started;
-    uint16_t port;             /* bound client port */
+    uint16_t port;             /* bound port of the inter-broker client listener */
+    broker_listener listeners[CONFIG_LISTENERS_MAX]; /* client listeners (controller excluded) */
+    int nlisteners;
     uint16_t controller_port;  /* bound controller port */
     int64_t started_ms;
     int dir_lock_fd;        /* DATA_DIR/.lock, held while running */
@@ -103,6 +112,7 @@ typedef struct breq {
     void *resp;                /* response body (api->response), defaults set */
     meta_image *image;         /* held while the response points into it */
     const struct api_table *table; /* the listener's dispatch table */
+    const broker_listener *listener; /* the client listener it came on; NULL: the controller listener */
     int64_t received_ms;
 } breq;
 
@@ -155,7 +165,7 @@ void breq_finish(breq *r);
 void breq_noreply(breq *r);
 
 /* net's frame callback (dispatch.c). */
-void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx);
+void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx); /* ctx: a broker_listener */
 void broker_on_controller_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx);
 
 /* Handlers, one file each. */
@@ -302,6 +312,9 @@ typedef struct broker_view {
 /* The live brokers of img in id order, copied into r's arena (this node
  * alone while none is registered and unfenced); returns their count. */
 int32_t broker_view_list(breq *r, const meta_image *img, broker_view **out);
+/* This node's address as told to r's client: the advertised address of the
+ * listener r came on (Kafka answers each listener with its own endpoint). */
+void broker_view_self(const breq *r, const char **host, int32_t *port);
 /* The id clients are given as controller: the quorum leader, else this node. */
 int32_t broker_view_controller(const broker *b);
 
