@@ -410,12 +410,8 @@ static int bind_client_listeners(broker *b)
             continue;
         broker_listener *l = &b->listeners[b->nlisteners++];
         *l = (broker_listener){.b = b, .cfg = cl};
-        if (cl->protocol != CONFIG_PLAINTEXT) {
-            log_error("broker", "listener %s uses %s, which this build does not serve yet", cl->name,
-                      config_protocol_name(cl->protocol));
-            return -1;
-        }
-        net_handler h = {.on_frame = broker_on_frame, .ctx = l};
+        net_handler h = {.on_frame = broker_on_frame, .ctx = l,
+                         .tls = cl->protocol == CONFIG_SSL ? b->tls : NULL};
         char addr[CONFIG_HOST_MAX + 16];
         fmt_hostport(addr, sizeof addr, &cl->addr);
         int rc = net_listen(b->net, addr, &h, &l->port);
@@ -438,7 +434,7 @@ static int bind_listeners(broker *b)
     net_raise_fd_limit();
     net_config nc = net_settings(&b->cfg);
     b->net = net_new(&nc);
-    if (bind_client_listeners(b) != 0)
+    if (broker_tls_open(b) != 0 || bind_client_listeners(b) != 0)
         return -1;
     char caddr[CONFIG_HOST_MAX + 16];
     fmt_hostport(caddr, sizeof caddr, &b->cfg.controller_listen);
@@ -525,6 +521,7 @@ out:
     close_storage(b);
     if (b->net)
         net_free(b->net);
+    broker_tls_close(b);
     pthread_mutex_destroy(&b->parked_lock);
     storage_unlock_dir(b->dir_lock_fd);
     free(b);

@@ -94,6 +94,10 @@ typedef struct broker {
     uint16_t port;             /* bound port of the inter-broker client listener */
     broker_listener listeners[CONFIG_LISTENERS_MAX]; /* client listeners (controller excluded) */
     int nlisteners;
+    net_tls *tls;              /* the SSL listeners' context (tls_watch.c); NULL: none */
+    pthread_t tls_watcher;
+    bool tls_watching;
+    atomic_bool tls_watch_stop;
     uint16_t controller_port;  /* bound controller port */
     int64_t started_ms;
     int dir_lock_fd;        /* DATA_DIR/.lock, held while running */
@@ -151,6 +155,10 @@ bool broker_status(buf_t *out, bool text, void *ctx);
 void broker_status_metrics(broker *b, buf_t *out);
 /* The scrubber thread (scrubber.c): started after the logs are open,
  * stopped before they close. */
+/* tls_watch.c: b->tls when a listener is SSL, and the thread that reloads
+ * its files; 0, or -1 after logging why. Close after net_free. */
+int broker_tls_open(broker *b);
+void broker_tls_close(broker *b);
 void broker_scrubber_start(broker *b);
 void broker_scrubber_stop(broker *b);
 
