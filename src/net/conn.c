@@ -23,6 +23,8 @@
  *
  * Output. Replies are queued whole (prefix first) in request order; memory
  * parts go out with sendmsg over an iovec, file parts with sendfile(2).
+ * A connection stops being read while its output or unanswered requests are
+ * over the limits (back-pressure) and is read again once they drain.
  *
  * TLS (a connection with ssl set; tls.c holds the OpenSSL calls). Reading
  * and writing branch once, at their entry, to their TLS twins: reads come
@@ -30,9 +32,8 @@
  * NET_TLS_STAGE_BYTES of the queue (memory and file parts alike) into a
  * staging buffer that SSL_write encrypts, retried as is until written. Bytes
  * the record layer has decrypted but not yet handed out raise no epoll event,
- * so conn_advance reads them when reading is wanted again.
- * A connection stops being read while its output or unanswered requests are
- * over the limits (back-pressure) and is read again once they drain.
+ * so conn_advance reads them when reading is wanted again. A plaintext
+ * connection pays one pointer test in each of those places.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -349,7 +350,7 @@ static ssize_t tls_stage(net_conn *c)
             }
             n += take;
             if (take < p->len - skip)
-                return (ssize_t)n; /* a short file read: send what came, read on next time */
+                return (ssize_t)n; /* the buffer is full, or a file read came short: the rest next time */
         }
     }
     return (ssize_t)n;
