@@ -380,11 +380,19 @@ def test_bad_reload_keeps_serving_and_sighup_rereads(broker_factory, pki):
     assert b.running()
 
 
-# An encrypted private key is read with ssl.key.password; a wrong one stops start-up.
+# An encrypted private key is read with ssl.key.password, which DescribeConfigs
+# never shows (sensitive, no value); a wrong one stops start-up.
+@pytest.mark.pyclients
 def test_encrypted_key(broker_factory, pki):
+    from confluent_kafka.admin import AdminClient, ConfigResource
     pki.write_keystore("keystore.pem", SERVER_SERIAL, password="s3cret")
     b, port = ssl_broker(broker_factory, pki, **{"ssl.key.password": "s3cret"})
     assert served_serial(port, pki) == SERVER_SERIAL
+    res = ConfigResource(ConfigResource.Type.BROKER, "1")
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})  # alive until the result is in
+    entries = admin.describe_configs([res])[res].result(timeout=IO_TIMEOUT_S)
+    pw = entries["ssl.key.password"]
+    assert pw.is_sensitive and pw.value is None, (pw.is_sensitive, pw.value)
     err = startup_error(pki.dir, {"listeners": "SSL://127.0.0.1:%d" % harness.free_port(),
                                   "ssl.keystore.location": pki.path("keystore.pem"), "ssl.key.password": "wrong"})
     assert "cannot read the private key" in err
