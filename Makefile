@@ -26,7 +26,7 @@ CFLAGS_COMMON := $(CSTD) $(WARN) $(INC) -pthread -fno-strict-aliasing
 CFLAGS_REL  := $(CFLAGS_COMMON) -O2 -g
 CFLAGS_ASAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 CFLAGS_TSAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=thread
-LDLIBS  := -pthread -lm -lz -lzstd -llz4 -lsnappy
+LDLIBS  := -pthread -lm -lz -lzstd -llz4 -lsnappy -lssl -lcrypto
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path src/main.c | sort)
 HDRS     := $(shell find src -name '*.h')
@@ -100,13 +100,13 @@ build/sim/chronik-sim: $(SIM_SRC) build/libchronik.a $(wildcard tests/sim/*.h)
 	$(CC) $(CFLAGS_REL) -fsanitize=undefined -fno-sanitize-recover=undefined -Itests/sim -o $@ $(SIM_SRC) build/libchronik.a $(LDLIBS)
 
 # Parsers live in base, proto, storage, raft (its wire), the metadata log and its snapshots, the
-# high watermark checkpoint, the admin endpoint's HTTP requests and the command line's times:
-# fuzzers link only those.
-FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c src/meta/snapshot.c src/meta/election.c src/replica/hwcheck_format.c src/admin/http_parse.c src/admin/cli_time.c,$(LIB_SRC))
+# high watermark checkpoint, the admin endpoint's HTTP requests, the command line's times and the
+# configuration (with the net module it checks addresses with): fuzzers link only those.
+FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c src/meta/snapshot.c src/meta/election.c src/replica/hwcheck_format.c src/admin/http_parse.c src/admin/cli_time.c src/broker/config.c src/net/%,$(LIB_SRC))
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "CC(fuzz) $@"
-	@clang $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-command-line-argument -O1 -g -fsanitize=fuzzer,address,undefined -pthread -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
+	@clang $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-unused-command-line-argument -O1 -g -fsanitize=fuzzer,address,undefined -pthread -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
 
 build/bench/%: bench/%.c bench/bench_clock.h bench/bench_args.h build/libchronik.a
 	@mkdir -p $(dir $@)

@@ -167,8 +167,10 @@ static int parse_server_args(int argc, char **argv, config *c)
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    broker_request_stop();
+    if (sig == SIGHUP)
+        broker_request_tls_reload();
+    else
+        broker_request_stop();
 }
 
 static int cmd_server(int argc, char **argv)
@@ -183,6 +185,7 @@ static int cmd_server(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     return broker_run(&c);
 }

@@ -183,6 +183,12 @@ static void broker_entry(describe *d, const config_key_info *k, entry_t *e)
     origin_of(d, k->name, &o);
     set_entry(d, e, k->name, o.live, origin_source(&o), k->kafka_type, !k->dynamic);
     origin_synonyms(d, e, k->name, &o);
+    if (k->sensitive) { /* a password: Kafka's null value, flagged */
+        e->IsSensitive = true;
+        e->Value = KSTR_NULL;
+        for (int32_t i = 0; i < e->Synonyms.count; i++)
+            e->Synonyms.items[i].Value = KSTR_NULL;
+    }
 }
 
 /* The cluster-wide default resource lists only the dynamic defaults set. */

@@ -44,9 +44,10 @@ static void coordinator_of(const breq *r, const char *topic, kstr_t key, int16_t
     }
     const meta_broker *mb = leader != b->cfg.node_id && img->nbrokers > 0 ? meta_image_broker(img, leader) : NULL;
     if (leader == b->cfg.node_id || img->nbrokers == 0) {
+        const char *self_host;
         *node = b->cfg.node_id;
-        *host = kstr_from(b->cfg.advertise.host);
-        *port = b->cfg.advertise.port;
+        broker_view_self(r, &self_host, port);
+        *host = kstr_from(self_host);
     } else if (mb && !mb->fenced) {
         *node = mb->id;
         *host = kstr_from(arena_strndup((arena_t *)&r->arena, mb->host, strlen(mb->host)));

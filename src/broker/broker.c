@@ -401,6 +401,31 @@ static net_config net_settings(const config *cfg)
     return nc;
 }
 
+/* Each client listener of the configuration, with its own handler context
+ * (the listener a request came on decides the address clients are told). */
+static int bind_client_listeners(broker *b)
+{
+    for (int i = 0; i < b->cfg.nlisteners; i++) {
+        const config_listener *cl = &b->cfg.listeners[i];
+        if (cl->controller)
+            continue;
+        broker_listener *l = &b->listeners[b->nlisteners++];
+        *l = (broker_listener){.b = b, .cfg = cl};
+        net_handler h = {.on_frame = broker_on_frame, .ctx = l,
+                         .tls = cl->protocol == CONFIG_SSL ? b->tls : NULL};
+        char addr[CONFIG_HOST_MAX + 16];
+        fmt_hostport(addr, sizeof addr, &cl->addr);
+        int rc = net_listen(b->net, addr, &h, &l->port);
+        if (rc != 0)
+            return listen_failed(cl->name, "--listen", addr, -rc);
+        if (i == b->cfg.inter_broker)
+            b->port = l->port;
+        log_info("broker", "listening listener=%s protocol=%s addr=%s advertised=%s:%d", cl->name,
+                 config_protocol_name(cl->protocol), addr, cl->advertise.host, cl->advertise.port);
+    }
+    return 0;
+}
+
 /* Bind every listener before the data directory is touched, so that an
  * address in use is the first thing reported. Connections wait in the
  * backlogs until the broker serves. The controller listener has its own
@@ -410,22 +435,19 @@ static int bind_listeners(broker *b)
     net_raise_fd_limit();
     net_config nc = net_settings(&b->cfg);
     b->net = net_new(&nc);
-    net_handler h = {.on_frame = broker_on_frame, .ctx = b};
-    char addr[CONFIG_HOST_MAX + 16], caddr[CONFIG_HOST_MAX + 16];
-    fmt_hostport(addr, sizeof addr, &b->cfg.listen);
-    int rc = net_listen(b->net, addr, &h, &b->port);
-    if (rc != 0)
-        return listen_failed("client", "--listen", addr, -rc);
+    if (broker_tls_open(b) != 0 || bind_client_listeners(b) != 0)
+        return -1;
+    char caddr[CONFIG_HOST_MAX + 16];
     fmt_hostport(caddr, sizeof caddr, &b->cfg.controller_listen);
     net_handler ch = {.on_frame = broker_on_controller_frame, .ctx = b, .unlimited = true};
-    rc = net_listen(b->net, caddr, &ch, &b->controller_port);
+    int rc = net_listen(b->net, caddr, &ch, &b->controller_port);
     if (rc != 0)
         return listen_failed("controller", "--controller-listen", caddr, -rc);
     b->admin = admin_http_listen(b->cfg.admin_listen.host, b->cfg.admin_listen.port, NULL);
     if (!b->admin)
         return -1;
-    log_info("broker", "listening addr=%s advertised=%s:%d node_id=%d threads=%d", addr,
-             b->cfg.advertise.host, b->cfg.advertise.port, b->cfg.node_id, nc.num_threads);
+    log_info("broker", "node_id=%d threads=%d inter_broker_listener=%s", b->cfg.node_id, nc.num_threads,
+             b->cfg.listeners[b->cfg.inter_broker].name);
     return 0;
 }
 
@@ -501,6 +523,7 @@ out:
     close_storage(b);
     if (b->net)
         net_free(b->net);
+    broker_tls_close(b);
     pthread_mutex_destroy(&b->parked_lock);
     storage_unlock_dir(b->dir_lock_fd);
     free(b);

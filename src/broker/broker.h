@@ -13,4 +13,8 @@ int broker_run(const config *cfg);
 /* Ask a running node to shut down gracefully. Async-signal-safe. */
 void broker_request_stop(void);
 
+/* Ask a running node to read its TLS certificate files again now (SIGHUP).
+ * Async-signal-safe. */
+void broker_request_tls_reload(void);
+
 #endif

@@ -65,6 +65,13 @@ typedef struct parked {
     void (*cancel)(struct parked *p); /* must call broker_unpark */
 } parked;
 
+/* A client listener: the context of its connections' frames (dispatch.c). */
+typedef struct broker_listener {
+    struct broker *b;
+    const config_listener *cfg; /* its entry in b->cfg.listeners */
+    uint16_t port;              /* bound */
+} broker_listener;
+
 typedef struct broker {
     pthread_mutex_t parked_lock;
     parked parked_head;        /* circular list */
@@ -84,7 +91,13 @@ typedef struct broker {
     pthread_mutex_t scrub_lock;
     pthread_cond_t scrub_cond;
     bool scrub_stop, scrub_started;
-    uint16_t port;             /* bound client port */
+    uint16_t port;             /* bound port of the inter-broker client listener */
+    broker_listener listeners[CONFIG_LISTENERS_MAX]; /* client listeners (controller excluded) */
+    int nlisteners;
+    net_tls *tls;              /* the SSL listeners' context (tls_watch.c); NULL: none */
+    pthread_t tls_watcher;
+    bool tls_watching;
+    atomic_bool tls_watch_stop;
     uint16_t controller_port;  /* bound controller port */
     int64_t started_ms;
     int dir_lock_fd;        /* DATA_DIR/.lock, held while running */
@@ -103,6 +116,7 @@ typedef struct breq {
     void *resp;                /* response body (api->response), defaults set */
     meta_image *image;         /* held while the response points into it */
     const struct api_table *table; /* the listener's dispatch table */
+    const broker_listener *listener; /* the client listener it came on; NULL: the controller listener */
     int64_t received_ms;
 } breq;
 
@@ -141,6 +155,10 @@ bool broker_status(buf_t *out, bool text, void *ctx);
 void broker_status_metrics(broker *b, buf_t *out);
 /* The scrubber thread (scrubber.c): started after the logs are open,
  * stopped before they close. */
+/* tls_watch.c: b->tls when a listener is SSL, and the thread that reloads
+ * its files; 0, or -1 after logging why. Close after net_free. */
+int broker_tls_open(broker *b);
+void broker_tls_close(broker *b);
 void broker_scrubber_start(broker *b);
 void broker_scrubber_stop(broker *b);
 
@@ -155,7 +173,7 @@ void breq_finish(breq *r);
 void breq_noreply(breq *r);
 
 /* net's frame callback (dispatch.c). */
-void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx);
+void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx); /* ctx: a broker_listener */
 void broker_on_controller_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx);
 
 /* Handlers, one file each. */
@@ -306,6 +324,9 @@ typedef struct broker_view {
 /* The live brokers of img in id order, copied into r's arena (this node
  * alone while none is registered and unfenced); returns their count. */
 int32_t broker_view_list(breq *r, const meta_image *img, broker_view **out);
+/* This node's address as told to r's client: the advertised address of the
+ * listener r came on (Kafka answers each listener with its own endpoint). */
+void broker_view_self(const breq *r, const char **host, int32_t *port);
 /* The id clients are given as controller: the quorum leader, else this node. */
 int32_t broker_view_controller(const broker *b);
 

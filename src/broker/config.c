@@ -25,8 +25,9 @@ enum ctype {
  * ALIAS: another name for a setting listed under its canonical key.
  * KAFKA_INT, KAFKA_LONG: the type DescribeConfigs reports, where Kafka's
  * differs from the field's. OWN: a key of Chronik's with no Kafka broker key
- * of that name (every other key is Kafka's, with Kafka's meaning). */
-enum { DYN = 1, ALIAS = 2, KAFKA_INT = 4, KAFKA_LONG = 8, OWN = 16 };
+ * of that name (every other key is Kafka's, with Kafka's meaning). SECRET: a
+ * password, never shown. */
+enum { DYN = 1, ALIAS = 2, KAFKA_INT = 4, KAFKA_LONG = 8, OWN = 16, SECRET = 32 };
 
 struct ckey {
     const char *key;
@@ -45,9 +46,35 @@ struct ckey {
 static const struct ckey keys[] = {
     {"node.id", CT_I32, F(node_id), 0, "1", "this node's id"},
     {"listeners", CT_LISTENERS, 0, 0, NULL,
-     "PLAINTEXT://HOST:PORT[,CONTROLLER://HOST:PORT] (default 127.0.0.1:9092, controller :9093)"},
-    {"advertised.listeners", CT_ADVERTISED, F(advertise), 0, NULL,
-     "address given to clients in Metadata (default: the client listener)"},
+     "NAME://HOST:PORT,... e.g. PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093; "
+     "each name's protocol comes from listener.security.protocol.map; an entry replaces the one of its name "
+     "(default PLAINTEXT 127.0.0.1:9092, controller :9093)"},
+    {"advertised.listeners", CT_ADVERTISED, 0, 0, NULL,
+     "NAME://HOST:PORT,... what clients connected on each listener are told in Metadata (default: the "
+     "listener's own address; an entry without a name is the inter-broker listener's)"},
+    {"listener.security.protocol.map", CT_STR, F(protocol_map), S(protocol_map),
+     "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+     "NAME:PROTOCOL,... the security protocol of each listener name (PLAINTEXT or SSL; SASL is not "
+     "supported yet)"},
+    {"inter.broker.listener.name", CT_STR, F(inter_broker_listener_name), S(inter_broker_listener_name), "",
+     "the listener whose advertised address is registered for other brokers (default: PLAINTEXT; it must "
+     "be a PLAINTEXT listener: traffic between brokers is not encrypted yet)"},
+    {"controller.listener.names", CT_STR, F(controller_listener_names), S(controller_listener_names),
+     "CONTROLLER", "the name of the controller listener in listeners (PLAINTEXT only for now)"},
+    {"ssl.keystore.type", CT_STR, F(ssl_keystore_type), S(ssl_keystore_type), "PEM",
+     "PEM (JKS and PKCS12 are not read: convert them to PEM)"},
+    {"ssl.keystore.location", CT_STR, F(ssl_keystore_location), S(ssl_keystore_location), "",
+     "SSL listeners: a PEM file holding the private key and the certificate chain (read again when it "
+     "changes, and on SIGHUP)"},
+    {"ssl.key.password", CT_STR, F(ssl_key_password), S(ssl_key_password), "",
+     "the password of an encrypted private key in ssl.keystore.location", SECRET},
+    {"ssl.truststore.type", CT_STR, F(ssl_truststore_type), S(ssl_truststore_type), "PEM", "PEM"},
+    {"ssl.truststore.location", CT_STR, F(ssl_truststore_location), S(ssl_truststore_location), "",
+     "a PEM file of the CA certificates that client certificates must chain to"},
+    {"ssl.client.auth", CT_STR, F(ssl_client_auth), S(ssl_client_auth), "none",
+     "none, requested (a client certificate is verified if one is sent) or required"},
+    {"ssl.enabled.protocols", CT_STR, F(ssl_enabled_protocols), S(ssl_enabled_protocols), "TLSv1.2,TLSv1.3",
+     "TLSv1.2, TLSv1.3 or both; older versions are never offered"},
     {"controller.quorum.voters", CT_VOTERS, 0, 0, NULL,
      "ID@HOST:PORT,... the metadata quorum (default: this node alone)"},
     {"admin.listeners", CT_ADDR, F(admin_listen), 0, "127.0.0.1:9644",
@@ -194,9 +221,6 @@ static const struct ckey keys[] = {
     {"process.roles", CT_STR, F(process_roles), S(process_roles), "broker,controller",
      "broker,controller (a voter of the metadata quorum) or broker (follows it as an observer; "
      "not one of controller.quorum.voters)"},
-    {"controller.listener.names", CT_IGNORED, 0, 0, NULL, "accepted; CONTROLLER is the name"},
-    {"listener.security.protocol.map", CT_IGNORED, 0, 0, NULL, "accepted; PLAINTEXT only"},
-    {"inter.broker.listener.name", CT_IGNORED, 0, 0, NULL, "accepted; PLAINTEXT only"},
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -263,19 +287,83 @@ static int parse_i64(const char *v, int64_t lo, int64_t hi, int64_t *out)
     return 0;
 }
 
-static int set_listeners(config *c, const char *value, char *err, size_t errlen)
+/* The name of a NAME://HOST:PORT entry, upper-cased as Kafka does ("" when
+ * the entry has no name); false when the name is not [A-Za-z0-9_-]+. */
+static bool entry_name(const char *tok, char name[CONFIG_NAME_MAX])
+{
+    const char *p = strstr(tok, "://");
+    size_t n = p ? (size_t)(p - tok) : 0;
+    if (p && (n == 0 || n >= CONFIG_NAME_MAX))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)tok[i]) && tok[i] != '_' && tok[i] != '-')
+            return false;
+        name[i] = (char)toupper((unsigned char)tok[i]);
+    }
+    name[n] = 0;
+    return true;
+}
+
+/* Set the entry of its name in list (*n entries), adding it if new. */
+static int upsert_entry(config_listener *list, int *n, const char *key, const char *tok, const char *dflt_name,
+                        char *err, size_t errlen)
+{
+    char name[CONFIG_NAME_MAX];
+    config_addr a;
+    if (!entry_name(tok, name))
+        return fail(err, errlen, "invalid %s entry '%s': a listener name is letters, digits, '_' or '-'", key,
+                    tok);
+    if (config_parse_addr(tok, &a) != 0)
+        return fail(err, errlen, "invalid %s entry '%s': %s", key, tok, addr_problem(tok));
+    if (!name[0])
+        snprintf(name, sizeof name, "%s", dflt_name);
+    int i = 0;
+    while (i < *n && strcmp(list[i].name, name) != 0)
+        i++;
+    if (i == CONFIG_LISTENERS_MAX)
+        return fail(err, errlen, "too many %s (at most %d)", key, CONFIG_LISTENERS_MAX);
+    if (i == *n)
+        (*n)++;
+    list[i] = (config_listener){.addr = a};
+    snprintf(list[i].name, sizeof list[i].name, "%s", name);
+    return 0;
+}
+
+/* Every comma-separated entry of value into list (upsert_entry). */
+static int set_entries(config_listener *list, int *n, const char *key, const char *value, const char *dflt_name,
+                       char *err, size_t errlen)
 {
     char *copy = xstrdup(value), *save = NULL;
     int rc = 0;
     for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
         while (isspace((unsigned char)*tok))
             tok++;
-        config_addr *dst = strncmp(tok, "CONTROLLER://", 13) == 0 ? &c->controller_listen : &c->listen;
-        if (config_parse_addr(tok, dst) != 0)
-            rc = fail(err, errlen, "invalid listener '%s': %s", tok, addr_problem(tok));
+        rc = upsert_entry(list, n, key, tok, dflt_name, err, errlen);
     }
     free(copy);
     return rc;
+}
+
+/* Each entry sets the listener of its name; an entry without a name is
+ * PLAINTEXT. PLAINTEXT and CONTROLLER also set listen / controller_listen,
+ * which config_finish settles once the names' roles are known. */
+static int set_listeners(config *c, const char *value, char *err, size_t errlen)
+{
+    if (set_entries(c->listeners, &c->nlisteners, "listeners", value, "PLAINTEXT", err, errlen) != 0)
+        return -1;
+    for (int i = 0; i < c->nlisteners; i++)
+        if (strcmp(c->listeners[i].name, "PLAINTEXT") == 0)
+            c->listen = c->listeners[i].addr;
+        else if (strcmp(c->listeners[i].name, "CONTROLLER") == 0)
+            c->controller_listen = c->listeners[i].addr;
+    return 0;
+}
+
+/* Each entry sets the advertised address of its listener name; an entry
+ * without a name ("" here) is the inter-broker listener's. */
+static int set_adverts(config *c, const char *value, char *err, size_t errlen)
+{
+    return set_entries(c->adverts, &c->nadverts, "advertised.listeners", value, "", err, errlen);
 }
 
 static int set_voters(config *c, const char *value, char *err, size_t errlen)
@@ -359,8 +447,9 @@ static int set_value(config *c, const struct ckey *k, const char *v, char *err, 
             break;
         snprintf(base + k->off, k->size, "%s", v);
         return 0;
-    case CT_ADDR:
     case CT_ADVERTISED:
+        return set_adverts(c, v, err, errlen);
+    case CT_ADDR:
         if (config_parse_addr(v, (config_addr *)(base + k->off)))
             return fail(err, errlen, "invalid value '%s' for configuration key '%s': %s", v, k->key,
                         addr_problem(v));
@@ -434,12 +523,209 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen)
     return rc;
 }
 
+/* ---- listeners: names, protocols, roles (config_finish) -------------------- */
+
+static const char *const protocol_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
+
+const char *config_protocol_name(int32_t protocol)
+{
+    return protocol >= 0 && protocol < (int32_t)ARRAY_LEN(protocol_names) ? protocol_names[protocol] : "?";
+}
+
+const config_listener *config_listener_find(const config *c, const char *name)
+{
+    for (int i = 0; i < c->nlisteners; i++)
+        if (strcmp(c->listeners[i].name, name) == 0)
+            return &c->listeners[i];
+    return NULL;
+}
+
+/* Is name one of the comma-separated names in list (case-insensitive)? */
+static bool in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        while (*p == ',' || isspace((unsigned char)*p))
+            p++;
+        size_t len = strcspn(p, ",");
+        while (len > 0 && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len == n && strncasecmp(p, name, n) == 0)
+            return true;
+        p += strcspn(p, ",");
+    }
+    return false;
+}
+
+/* name's protocol in listener.security.protocol.map: 0 and *proto, 1 when
+ * the map does not name it, -1 (err set) when the map is malformed. */
+static int map_lookup(const config *c, const char *name, int32_t *proto, char *err, size_t errlen)
+{
+    char *copy = xstrdup(c->protocol_map), *save = NULL;
+    int rc = 1;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 1; tok = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(tok, ':');
+        if (!colon) {
+            rc = fail(err, errlen, "listener.security.protocol.map: invalid entry '%s' (want NAME:PROTOCOL)", trim(tok));
+            break;
+        }
+        *colon = 0;
+        const char *k = trim(tok), *v = trim(colon + 1);
+        int32_t p = -1;
+        for (int32_t i = 0; i < (int32_t)ARRAY_LEN(protocol_names); i++)
+            if (strcasecmp(v, protocol_names[i]) == 0)
+                p = i;
+        if (p < 0)
+            rc = fail(err, errlen, "listener.security.protocol.map: unknown security protocol '%s' for '%s' "
+                      "(want PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)", v, k);
+        else if (strcasecmp(k, name) == 0)
+            *proto = p, rc = 0;
+    }
+    free(copy);
+    return rc;
+}
+
+/* Each listener's role and protocol; the controller listener (PLAINTEXT). */
+static int resolve_protocols(config *c, char *err, size_t errlen)
+{
+    int controllers = 0;
+    for (int i = 0; i < c->nlisteners; i++) {
+        config_listener *l = &c->listeners[i];
+        l->controller = in_list(c->controller_listener_names, l->name);
+        l->protocol = CONFIG_PLAINTEXT;
+        int rc = map_lookup(c, l->name, &l->protocol, err, errlen);
+        if (rc < 0)
+            return -1;
+        if (rc > 0 && !l->controller)
+            return fail(err, errlen, "listener '%s' has no security protocol: add %s:PLAINTEXT or %s:SSL to "
+                        "listener.security.protocol.map", l->name, l->name, l->name);
+        if (l->controller) {
+            if (++controllers > 1)
+                return fail(err, errlen, "controller.listener.names names more than one listener of listeners; "
+                                         "one controller listener is supported");
+            if (l->protocol != CONFIG_PLAINTEXT)
+                return fail(err, errlen, "controller listener '%s' uses %s: only PLAINTEXT is supported for the "
+                            "controller listener yet", l->name, config_protocol_name(l->protocol));
+            c->controller_listen = l->addr;
+        } else if (l->protocol == CONFIG_SASL_PLAINTEXT || l->protocol == CONFIG_SASL_SSL) {
+            return fail(err, errlen, "listener '%s' uses %s: SASL is not supported yet (use PLAINTEXT or SSL)",
+                        l->name, config_protocol_name(l->protocol));
+        }
+    }
+    return 0;
+}
+
+/* The inter-broker listener: inter.broker.listener.name, else the listener
+ * named PLAINTEXT, else the first PLAINTEXT one. Brokers talk PLAINTEXT. */
+static int resolve_inter_broker(config *c, char *err, size_t errlen)
+{
+    c->inter_broker = -1;
+    const char *want = c->inter_broker_listener_name[0] ? c->inter_broker_listener_name : "PLAINTEXT";
+    for (int i = 0; i < c->nlisteners && c->inter_broker < 0; i++)
+        if (strcasecmp(c->listeners[i].name, want) == 0 && !c->listeners[i].controller)
+            c->inter_broker = i;
+    if (c->inter_broker < 0 && c->inter_broker_listener_name[0])
+        return fail(err, errlen, "inter.broker.listener.name '%s' is not a client listener of listeners", want);
+    for (int i = 0; i < c->nlisteners && c->inter_broker < 0; i++)
+        if (!c->listeners[i].controller && c->listeners[i].protocol == CONFIG_PLAINTEXT)
+            c->inter_broker = i;
+    if (c->inter_broker < 0)
+        return fail(err, errlen, "no PLAINTEXT listener for traffic between brokers: add one to listeners "
+                                 "(brokers do not talk SSL to each other yet)");
+    const config_listener *ib = &c->listeners[c->inter_broker];
+    if (ib->protocol != CONFIG_PLAINTEXT)
+        return fail(err, errlen, "inter-broker listener '%s' uses %s: traffic between brokers is PLAINTEXT only "
+                    "for now", ib->name, config_protocol_name(ib->protocol));
+    return 0;
+}
+
+/* Each client listener's advertised address: its advertised.listeners
+ * entry, else its own address. */
+static int resolve_adverts(config *c, char *err, size_t errlen)
+{
+    for (int i = 0; i < c->nlisteners; i++)
+        c->listeners[i].advertise = c->listeners[i].addr;
+    for (int j = 0; j < c->nadverts; j++) {
+        const config_listener *a = &c->adverts[j];
+        config_listener *l = NULL;
+        for (int i = 0; i < c->nlisteners; i++)
+            if (strcmp(c->listeners[i].name, a->name[0] ? a->name : c->listeners[c->inter_broker].name) == 0)
+                l = &c->listeners[i];
+        if (!l || l->controller)
+            return fail(err, errlen, "advertised.listeners names '%s', which is not a client listener of "
+                        "listeners", a->name);
+        l->advertise = a->addr;
+    }
+    for (int i = 0; i < c->nlisteners; i++)
+        if (!c->listeners[i].controller && strcmp(c->listeners[i].advertise.host, "0.0.0.0") == 0)
+            return fail(err, errlen, "advertised.listeners must name a reachable host for listener '%s', not "
+                        "0.0.0.0", c->listeners[i].name);
+    return 0;
+}
+
+static bool any_ssl(const config *c)
+{
+    for (int i = 0; i < c->nlisteners; i++)
+        if (c->listeners[i].protocol == CONFIG_SSL)
+            return true;
+    return false;
+}
+
+static int resolve_ssl(config *c, char *err, size_t errlen)
+{
+    static const char *const auths[] = {"none", "requested", "required"};
+    c->client_auth = -1;
+    for (int32_t i = 0; i < 3; i++)
+        if (strcmp(c->ssl_client_auth, auths[i]) == 0)
+            c->client_auth = i;
+    if (c->client_auth < 0)
+        return fail(err, errlen, "ssl.client.auth must be none, requested or required (got '%s')", c->ssl_client_auth);
+    if (strcasecmp(c->ssl_keystore_type, "PEM") != 0 || strcasecmp(c->ssl_truststore_type, "PEM") != 0)
+        return fail(err, errlen, "ssl.keystore.type and ssl.truststore.type must be PEM (convert JKS or PKCS12 "
+                                 "stores with keytool/openssl)");
+    char *copy = xstrdup(c->ssl_enabled_protocols), *save = NULL;
+    int rc = 0, n = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save), n++)
+        if (strcmp(trim(tok), "TLSv1.2") != 0 && strcmp(trim(tok), "TLSv1.3") != 0)
+            rc = fail(err, errlen, "ssl.enabled.protocols: '%s' is not offered (TLSv1.2 and TLSv1.3 only)", trim(tok));
+    free(copy);
+    if (rc == 0 && n == 0)
+        rc = fail(err, errlen, "ssl.enabled.protocols must name TLSv1.2, TLSv1.3 or both");
+    if (rc != 0 || !any_ssl(c))
+        return rc;
+    if (!c->ssl_keystore_location[0])
+        return fail(err, errlen, "an SSL listener needs ssl.keystore.location (a PEM file with the private key "
+                                 "and the certificate chain)");
+    if (c->client_auth != CONFIG_AUTH_NONE && !c->ssl_truststore_location[0])
+        return fail(err, errlen, "ssl.client.auth=%s needs ssl.truststore.location (the CA certificates "
+                    "that client certificates chain to)", c->ssl_client_auth);
+    return 0;
+}
+
+/* Listener names, protocols and roles; listen and advertise become the
+ * inter-broker listener's. */
+static int resolve_listeners(config *c, char *err, size_t errlen)
+{
+    bool client = false;
+    for (int i = 0; i < c->nlisteners; i++)
+        client |= !in_list(c->controller_listener_names, c->listeners[i].name);
+    if (!client) { /* only a controller listener given: the default client listener */
+        if (c->nlisteners == CONFIG_LISTENERS_MAX)
+            return fail(err, errlen, "too many listeners (at most %d)", CONFIG_LISTENERS_MAX);
+        c->listeners[c->nlisteners++] = (config_listener){.name = "PLAINTEXT", .addr = c->listen};
+    }
+    if (resolve_protocols(c, err, errlen) != 0 || resolve_inter_broker(c, err, errlen) != 0 ||
+        resolve_adverts(c, err, errlen) != 0 || resolve_ssl(c, err, errlen) != 0)
+        return -1;
+    c->listen = c->listeners[c->inter_broker].addr;
+    c->advertise = c->listeners[c->inter_broker].advertise;
+    return 0;
+}
+
 int config_finish(config *c, char *err, size_t errlen)
 {
-    if (c->advertise.port == 0 && c->advertise.host[0] == 0)
-        c->advertise = c->listen;
-    if (strcmp(c->advertise.host, "0.0.0.0") == 0)
-        return fail(err, errlen, "advertised.listeners must name a reachable host, not 0.0.0.0");
+    if (resolve_listeners(c, err, errlen) != 0)
+        return -1;
     if (strcmp(c->process_roles, "broker") == 0)
         c->broker_only = true;
     else if (strcmp(c->process_roles, "broker,controller") != 0 && strcmp(c->process_roles, "controller,broker") != 0)
@@ -521,7 +807,7 @@ void config_print_markdown(FILE *out)
     for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
         const struct ckey *k = &keys[i];
         fprintf(out, "| `%s` | ", k->key);
-        if (k->dflt) {
+        if (k->dflt && *k->dflt) {
             fputc('`', out);
             md_cell(out, k->dflt);
             fputc('`', out);
@@ -558,7 +844,8 @@ static void key_info(const struct ckey *k, config_key_info *out)
                              .kafka_type = t ? t : KT_STRING,
                              .dynamic = (k->flags & DYN) != 0,
                              .alias = (k->flags & ALIAS) != 0,
-                             .ignored = k->type == CT_IGNORED};
+                             .ignored = k->type == CT_IGNORED,
+                             .sensitive = (k->flags & SECRET) != 0};
 }
 
 size_t config_key_count(void) { return ARRAY_LEN(keys); }
@@ -599,11 +886,42 @@ static void fmt_voters(const config *c, char *out, size_t n)
     }
 }
 
+/* listeners (or their advertised addresses) as NAME://HOST:PORT,... */
+static void fmt_listeners(const config *c, bool advertised, char *out, size_t n)
+{
+    size_t used = 0;
+    out[0] = 0;
+    bool controller = false;
+    for (int i = 0; i < c->nlisteners && used < n; i++) {
+        const config_listener *l = &c->listeners[i];
+        bool ctl = in_list(c->controller_listener_names, l->name);
+        controller |= ctl;
+        if (advertised && ctl)
+            continue;
+        int w = snprintf(out + used, n - used, "%s%s://", used ? "," : "", l->name);
+        if (w < 0 || (size_t)w >= n - used)
+            return;
+        used += (size_t)w;
+        w = fmt_addr(out + used, n - used, advertised ? &l->advertise : &l->addr);
+        if (w < 0)
+            return;
+        used += (size_t)w;
+    }
+    if (!advertised && !controller && used < n) {
+        int w = snprintf(out + used, n - used, "%sCONTROLLER://", used ? "," : "");
+        if (w > 0 && (size_t)w < n - used)
+            fmt_addr(out + used + (size_t)w, n - used - (size_t)w, &c->controller_listen);
+    }
+}
+
 static void fmt_value(const config *c, const struct ckey *k, char *out, size_t n)
 {
+    if (k->flags & SECRET) {
+        snprintf(out, n, "%s", "");
+        return;
+    }
     static const char *const levels[] = {"debug", "info", "warn", "error"};
     const char *p = (const char *)c + k->off;
-    char a[CONFIG_HOST_MAX + 16], b[CONFIG_HOST_MAX + 16];
     switch (k->type) {
     case CT_I16: snprintf(out, n, "%d", *(const int16_t *)p); break;
     case CT_I32: snprintf(out, n, "%" PRId32, *(const int32_t *)p); break;
@@ -616,13 +934,8 @@ static void fmt_value(const config *c, const struct ckey *k, char *out, size_t n
         break;
     case CT_ADDR: fmt_addr(out, n, (const config_addr *)p); break;
     case CT_ADVERTISED:
-        fmt_addr(a, sizeof a, &c->advertise);
-        snprintf(out, n, "PLAINTEXT://%s", a);
-        break;
     case CT_LISTENERS:
-        fmt_addr(a, sizeof a, &c->listen);
-        fmt_addr(b, sizeof b, &c->controller_listen);
-        snprintf(out, n, "PLAINTEXT://%s,CONTROLLER://%s", a, b);
+        fmt_listeners(c, k->type == CT_ADVERTISED, out, n);
         break;
     case CT_VOTERS: fmt_voters(c, out, n); break;
     case CT_HOURS_AS_MS:

@@ -27,14 +27,48 @@ typedef struct config_voter {
 } config_voter;
 
 #define CONFIG_VOTERS_MAX 16
+#define CONFIG_LISTENERS_MAX 8
+#define CONFIG_NAME_MAX 32
+
+/* A listener's security protocol (listener.security.protocol.map). */
+enum config_protocol { CONFIG_PLAINTEXT = 0, CONFIG_SSL, CONFIG_SASL_PLAINTEXT, CONFIG_SASL_SSL };
+
+/* One entry of `listeners` (or of `advertised.listeners`): NAME://HOST:PORT.
+ * An entry given without a name is named PLAINTEXT. */
+typedef struct config_listener {
+    char name[CONFIG_NAME_MAX];
+    config_addr addr;            /* where it binds (listeners) or what is told (advertised.listeners) */
+    config_addr advertise;       /* config_finish: what clients connected on it are told */
+    int32_t protocol;            /* config_finish: enum config_protocol */
+    bool controller;             /* config_finish: named in controller.listener.names */
+} config_listener;
+
+/* ssl.client.auth */
+enum config_client_auth { CONFIG_AUTH_NONE = 0, CONFIG_AUTH_REQUESTED, CONFIG_AUTH_REQUIRED };
 
 /* log.message.timestamp.type */
 enum config_timestamp_type { CONFIG_CREATE_TIME = 0, CONFIG_LOG_APPEND_TIME = 1 };
 
 typedef struct config {
     int32_t node_id;
-    config_addr listen;         /* client listener (PLAINTEXT) */
-    config_addr advertise;      /* what Metadata tells clients */
+    config_addr listen;         /* the inter-broker client listener (PLAINTEXT; config_finish) */
+    config_addr advertise;      /* ... its advertised address, registered with the quorum */
+    config_listener listeners[CONFIG_LISTENERS_MAX]; /* every `listeners` entry, in order */
+    int nlisteners;
+    config_listener adverts[CONFIG_LISTENERS_MAX];   /* every `advertised.listeners` entry */
+    int nadverts;
+    int inter_broker;           /* config_finish: index in listeners of the inter-broker listener */
+    char protocol_map[512];     /* listener.security.protocol.map */
+    char inter_broker_listener_name[CONFIG_NAME_MAX];
+    char controller_listener_names[256];
+    char ssl_keystore_type[16];
+    char ssl_keystore_location[1024];  /* PEM: the private key and the certificate chain */
+    char ssl_key_password[256];        /* the private key's password, if it is encrypted */
+    char ssl_truststore_type[16];
+    char ssl_truststore_location[1024]; /* PEM: the CAs that client certificates must chain to */
+    char ssl_client_auth[16];           /* none, requested or required */
+    int32_t client_auth;                /* config_finish: enum config_client_auth */
+    char ssl_enabled_protocols[64];     /* TLSv1.2,TLSv1.3 or one of them */
     config_addr controller_listen;
     config_addr admin_listen;   /* HTTP /health /ready /metrics */
     config_voter voters[CONFIG_VOTERS_MAX];
@@ -118,6 +152,12 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen);
  * single node, ...) and check consistency. */
 int config_finish(config *c, char *err, size_t errlen);
 
+/* The listener named name (case-sensitive), or NULL. */
+const config_listener *config_listener_find(const config *c, const char *name);
+
+/* "PLAINTEXT", "SSL", ... */
+const char *config_protocol_name(int32_t protocol);
+
 /* Parse "HOST:PORT" or "[V6]:PORT" (an optional "NAME://" prefix is skipped). */
 int config_parse_addr(const char *s, config_addr *out);
 
@@ -134,6 +174,7 @@ typedef struct config_key_info {
     bool dynamic;      /* AlterConfigs on a BROKER resource may change it (Kafka's cluster-wide mode) */
     bool alias;        /* another name of a setting listed under its own key (log.retention.hours) */
     bool ignored;      /* accepted for compatibility, holds no value */
+    bool sensitive;    /* a password: its value is never shown */
 } config_key_info;
 
 size_t config_key_count(void);

@@ -175,11 +175,13 @@ static void run_handler(breq *r, const api_handler *h, rd_t *rd)
     }
 }
 
-static void on_frame(const api_table *t, net_req *req, const uint8_t *frame, size_t len, broker *b)
+static void on_frame(const api_table *t, const broker_listener *l, net_req *req, const uint8_t *frame,
+                     size_t len, broker *b)
 {
     breq *r = xcalloc(1, sizeof *r);
     r->b = b;
     r->table = t;
+    r->listener = l;
     r->nreq = req;
     r->received_ms = net_req_received_ms(req);
     arena_init(&r->arena);
@@ -208,11 +210,12 @@ static void on_frame(const api_table *t, net_req *req, const uint8_t *frame, siz
 void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
 {
     (void)c;
-    on_frame(&broker_client_api, req, frame, len, ctx);
+    const broker_listener *l = ctx;
+    on_frame(&broker_client_api, l, req, frame, len, l->b);
 }
 
 void broker_on_controller_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
 {
     (void)c;
-    on_frame(&broker_controller_api, req, frame, len, ctx);
+    on_frame(&broker_controller_api, NULL, req, frame, len, ctx);
 }

@@ -25,6 +25,15 @@
  * parts go out with sendmsg over an iovec, file parts with sendfile(2).
  * A connection stops being read while its output or unanswered requests are
  * over the limits (back-pressure) and is read again once they drain.
+ *
+ * TLS (a connection with ssl set; tls.c holds the OpenSSL calls). Reading
+ * and writing branch once, at their entry, to their TLS twins: reads come
+ * from SSL_read, which runs the handshake first; writes copy up to
+ * NET_TLS_STAGE_BYTES of the queue (memory and file parts alike) into a
+ * staging buffer that SSL_write encrypts, retried as is until written. Bytes
+ * the record layer has decrypted but not yet handed out raise no epoll event,
+ * so conn_advance reads them when reading is wanted again. A plaintext
+ * connection pays one pointer test in each of those places.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -106,6 +115,7 @@ static void conn_free(net_conn *c)
         q = next;
     }
     rchunk_unref(c->in);
+    free(c->tls_out);
     atomic_fetch_sub(&c->net->live_conns, 1);
     free(c);
 }
@@ -134,6 +144,9 @@ void conn_set_interest(net_conn *c)
         want |= EPOLLIN;
     if (c->out_head != NULL || c->state == CONN_CONNECTING)
         want |= EPOLLOUT;
+    if (c->ssl != NULL) /* the record layer may wait for the other direction */
+        want |= (c->tls_read_wants_out && reading_wanted(c) ? EPOLLOUT : 0) |
+                (c->tls_write_wants_in && c->out_head != NULL ? EPOLLIN : 0);
     if (c->registered && want == c->events)
         return;
     struct epoll_event ev = {.events = want, .data.ptr = &c->src};
@@ -182,6 +195,9 @@ void conn_close(net_conn *c, int err)
     atomic_store(&c->closed_any, true);
     if (c->registered)
         epoll_ctl(c->r->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl != NULL)
+        tls_conn_end(c);
+    c->tls_out_len = 0;
     close(c->fd);
     c->fd = -1;
     list_remove(c);
@@ -309,9 +325,65 @@ static int gather(net_conn *c, struct iovec *iov, bool *more)
     return k;
 }
 
+/* Copy the head of the queue, up to NET_TLS_STAGE_BYTES, into c->tls_out
+ * (file parts are read). Returns the bytes staged or -errno (-EIO: a file
+ * shorter than announced). */
+static ssize_t tls_stage(net_conn *c)
+{
+    if (c->tls_out == NULL)
+        c->tls_out = xmalloc(NET_TLS_STAGE_BYTES);
+    size_t n = 0;
+    for (net_reply *rep = c->out_head; rep != NULL && n < NET_TLS_STAGE_BYTES; rep = rep->next) {
+        for (uint32_t i = rep == c->out_head ? rep->cur : 0; i < rep->n && n < NET_TLS_STAGE_BYTES; i++) {
+            part *p = &rep->parts[i];
+            size_t skip = (rep == c->out_head && i == rep->cur) ? rep->cur_off : 0;
+            size_t take = MIN(p->len - skip, NET_TLS_STAGE_BYTES - n);
+            if (take == 0)
+                continue;
+            if (p->kind == PART_MEM) {
+                memcpy(c->tls_out + n, p->mem + skip, take);
+            } else {
+                ssize_t r = pread(p->fd, c->tls_out + n, take, p->off + (off_t)skip);
+                if (r <= 0)
+                    return r == 0 ? -EIO : -errno;
+                take = (size_t)r;
+            }
+            n += take;
+            if (take < p->len - skip)
+                return (ssize_t)n; /* the buffer is full, or a file read came short: the rest next time */
+        }
+    }
+    return (ssize_t)n;
+}
+
+/* write_once on a TLS connection: the staged bytes, written whole. */
+static ssize_t tls_write_once(net_conn *c)
+{
+    if (c->tls_out_len == 0) {
+        ssize_t staged = tls_stage(c);
+        if (staged <= 0)
+            return staged == 0 ? -EIO : staged;
+        c->tls_out_len = (size_t)staged;
+    }
+    ssize_t n = tls_write(c, c->tls_out, c->tls_out_len);
+    if (n == -EAGAIN)
+        return 0;
+    if (n < 0)
+        return n;
+    CK_ASSERT((size_t)n == c->tls_out_len && (size_t)n <= c->out_bytes);
+    c->tls_out_len = 0;
+    if ((size_t)n == c->out_bytes) { /* drained: an idle connection holds no staging buffer */
+        free(c->tls_out);
+        c->tls_out = NULL;
+    }
+    return n;
+}
+
 /* One write; returns bytes written, 0 for EAGAIN, -errno on error. */
 static ssize_t write_once(net_conn *c)
 {
+    if (c->ssl != NULL)
+        return tls_write_once(c);
     struct iovec iov[NET_IOV_MAX];
     bool more;
     int k = gather(c, iov, &more);
@@ -545,6 +617,39 @@ static void on_eof(net_conn *c)
         conn_close(c, 0);
 }
 
+/* n > 0 bytes arrived at the end of c->in; false if the connection closed. */
+static bool took_bytes(net_conn *c, size_t n)
+{
+    c->active_ms = clock_mono_ms();
+    STAT_ADD(c->net, bytes_in, (uint64_t)n);
+    c->in_end += n;
+    return parse_frames(c);
+}
+
+/* on_readable of a TLS connection: until the record layer waits for the
+ * socket; the read budget counts socket reads, and bytes it has already
+ * decrypted are taken whatever the budget. */
+static void on_readable_tls(net_conn *c)
+{
+    for (int i = 0; reading_wanted(c); i++) {
+        if (i >= NET_READ_BUDGET && tls_pending(c) == 0)
+            return;
+        ensure_room(c);
+        ssize_t n = tls_read(c, c->in->data + c->in_end, c->in->cap - c->in_end);
+        if (n > 0) {
+            if (!took_bytes(c, (size_t)n))
+                return;
+        } else if (n == 0) {
+            on_eof(c);
+            return;
+        } else {
+            if (n != -EAGAIN)
+                conn_close(c, (int)-n);
+            return;
+        }
+    }
+}
+
 static void on_readable(net_conn *c)
 {
     for (int i = 0; i < NET_READ_BUDGET && reading_wanted(c); i++) {
@@ -552,10 +657,7 @@ static void on_readable(net_conn *c)
         size_t room = c->in->cap - c->in_end;
         ssize_t n = read(c->fd, c->in->data + c->in_end, room);
         if (n > 0) {
-            c->active_ms = clock_mono_ms();
-            STAT_ADD(c->net, bytes_in, (uint64_t)n);
-            c->in_end += (size_t)n;
-            if (!parse_frames(c) || (size_t)n < room)
+            if (!took_bytes(c, (size_t)n) || (size_t)n < room)
                 return;
         } else if (n == 0) {
             on_eof(c);
@@ -589,6 +691,12 @@ static void on_connected(net_conn *c)
         reactor_mark_dirty(c);
 }
 
+/* A TLS connection's event: the record layer may wait for either direction. */
+static bool tls_wants_read(const net_conn *c, uint32_t ev)
+{
+    return (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) || ((ev & EPOLLOUT) && c->tls_read_wants_out);
+}
+
 void conn_on_event(net_conn *c, uint32_t ev)
 {
     if (c->state == CONN_CLOSED)
@@ -598,9 +706,13 @@ void conn_on_event(net_conn *c, uint32_t ev)
             on_connected(c);
         return;
     }
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    bool tls = c->ssl != NULL;
+    if (tls ? tls_wants_read(c, ev) : (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
         if (reading_wanted(c)) {
-            on_readable(c);
+            if (tls)
+                on_readable_tls(c);
+            else
+                on_readable(c);
         } else if (ev & (EPOLLHUP | EPOLLERR)) {
             conn_close(c, (ev & EPOLLERR) ? ECONNRESET : 0);
             return;
@@ -664,6 +776,12 @@ void conn_advance(net_conn *c)
         if (c->state != CONN_OPEN)
             return;
     }
+    if (c->ssl != NULL && reading_wanted(c) && tls_pending(c) > 0) {
+        on_readable_tls(c); /* decrypted bytes raise no epoll event */
+        if (c->state == CONN_OPEN)
+            reactor_mark_dirty(c);
+        return;
+    }
     conn_set_interest(c);
 }
 
@@ -692,6 +810,10 @@ void conn_adopt(net_conn *c)
         r->open_head->prev = c;
     r->open_head = c;
     r->open_count++;
+    if (!c->outbound && c->h.tls != NULL && !tls_conn_start(c, c->h.tls)) {
+        conn_close(c, ENOMEM);
+        return;
+    }
     conn_set_interest(c);
     if (!c->outbound && c->h.on_open != NULL)
         c->h.on_open(c, c->h.ctx);

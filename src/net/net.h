@@ -23,6 +23,12 @@
  * Replies. A net_reply is a list of parts: owned memory and file ranges
  * (sent with sendfile(2)). net adds the 4-byte length prefix.
  *
+ * TLS. A listener given a net_tls (tls.c) speaks TLS 1.2/1.3 on each of its
+ * connections: the handshake runs on the reactor without blocking, frames
+ * are read from and written to the record layer, and file parts are copied
+ * through it (read into memory, then encrypted) instead of sendfile(2). A
+ * plaintext connection takes none of these paths.
+ *
  * Out of descriptors. When accept(2) fails with EMFILE or ENFILE, the
  * listener sheds what is pending (a spare descriptor kept for the purpose is
  * closed, each pending connection accepted and closed, the spare reopened),
@@ -66,6 +72,7 @@ typedef struct net_reactor net_reactor;
 typedef struct net_conn net_conn;
 typedef struct net_req net_req;
 typedef struct net_reply net_reply;
+typedef struct net_tls net_tls;
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -124,6 +131,8 @@ typedef struct net_handler {
     /* An operator's or peer nodes' listener: its connections neither count
      * toward max_connections / max_connections_per_ip nor are refused by them. */
     bool unlimited;
+    /* Non-NULL: connections speak TLS with this context (it must outlive net). */
+    net_tls *tls;
 } net_handler;
 
 /* Callbacks of an outbound connection; all run on its reactor thread. */
@@ -285,6 +294,30 @@ int net_parse_hostport(const char *s, char host[NET_HOST_MAX], uint16_t *port);
 const char *net_hostport_problem(const char *s);
 /* Format a socket address as "1.2.3.4:5" or "[::1]:5" into out. */
 void net_format_addr(const struct sockaddr *sa, char *out, size_t cap);
+
+/* ---- TLS contexts (tls.c) ------------------------------------------------------- */
+
+enum net_tls_auth { NET_TLS_AUTH_NONE = 0, NET_TLS_AUTH_REQUESTED, NET_TLS_AUTH_REQUIRED };
+
+typedef struct net_tls_config {
+    const char *keystore;      /* PEM file: the private key and the certificate chain */
+    const char *key_password;  /* the key's password; NULL or "": not encrypted */
+    const char *truststore;    /* PEM file of CA certificates for client certificates; NULL: none */
+    int client_auth;           /* enum net_tls_auth */
+    bool tls12, tls13;         /* versions offered (neither: TLS 1.3) */
+} net_tls_config;
+
+/* A server context read from cfg's files, or NULL with a message in err. */
+net_tls *net_tls_new(const net_tls_config *cfg, char *err, size_t errlen);
+/* Read the files again if any changed since last read (or if force); new
+ * connections then use them. Returns 1 when reloaded, 0 when unchanged, -1
+ * (err set; the old context keeps serving) when the new files are unusable.
+ * Any thread. */
+int net_tls_reload(net_tls *t, bool force, char *err, size_t errlen);
+/* The serving certificate's subject and serial, for the log. */
+void net_tls_describe(net_tls *t, char *out, size_t n);
+/* After net_free of every net using it. */
+void net_tls_free(net_tls *t);
 
 /* ---- statistics ------------------------------------------------------------------ */
 

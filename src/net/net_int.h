@@ -36,6 +36,7 @@
 #define NET_MAP_CHUNK_BYTES (2u << 20) /* chunks this large bypass the allocator's heap */
 #define NET_IOV_MAX 64
 #define NET_SENDFILE_CHUNK (1u << 30)
+#define NET_TLS_STAGE_BYTES (64u * 1024) /* TLS output: bytes encrypted per SSL_write */
 #define NET_PEER_MAX 64
 #define NET_IDLE_SWEEP_MAX_MS 1000   /* idle check period, at most */
 #define NET_ACCEPT_BACKOFF_MIN_MS 100   /* out of descriptors: first pause of accepting */
@@ -150,6 +151,12 @@ struct net_conn {
     net_client_cb cb;
     void *user;
     net_timer timer;           /* connect timeout or close linger */
+    /* TLS (tls.c); NULL ssl: plaintext */
+    struct ssl_st *ssl;
+    bool tls_read_wants_out;   /* the last SSL_read waits for a writable socket */
+    bool tls_write_wants_in;   /* the last SSL_write waits for a readable socket */
+    uint8_t *tls_out;          /* staged output being written (NET_TLS_STAGE_BYTES) */
+    size_t tls_out_len;        /* 0: none; else retried as is until written */
 };
 
 typedef struct msg {
@@ -266,6 +273,15 @@ void budget_put(net_t *net, size_t n);
 void budget_trim_if_idle(net_t *net);
 void budget_wait_begin(net_conn *c);
 void budget_wait_end(net_conn *c);
+
+/* tls.c */
+bool tls_conn_start(net_conn *c, net_tls *t);  /* accept state on c->fd */
+void tls_conn_end(net_conn *c);                /* frees c->ssl */
+size_t tls_pending(const net_conn *c);         /* decrypted bytes not yet read */
+/* > 0 bytes, 0 the peer's end, -EAGAIN (tls_*_wants_* say for what), -errno */
+ssize_t tls_read(net_conn *c, void *buf, size_t n);
+/* n (all written), -EAGAIN (retry with the same bytes), -errno */
+ssize_t tls_write(net_conn *c, const void *buf, size_t n);
 
 /* net.c */
 int addr_resolve(const char *hostport, bool passive, struct sockaddr_storage *ss, socklen_t *len);

@@ -142,3 +142,92 @@ TEST(copy_dynamic_only)
     CHECK_EQ_INT(live.log_message_timestamp_type, CONFIG_LOG_APPEND_TIME);
     CHECK_EQ_INT(live.num_partitions, 1);
 }
+
+/* Set keys (name=value pairs) on defaults, then finish; returns finish's result. */
+static int finish_with(config *c, const char *const *kv, char *err, size_t errlen)
+{
+    config_defaults(c);
+    for (; kv[0] != NULL; kv += 2)
+        if (config_set(c, kv[0], kv[1], err, errlen) != 0)
+            return -2;
+    return config_finish(c, err, errlen);
+}
+
+/* Named listeners: each gets its protocol from the map and its own
+ * advertised address; listen/advertise are the inter-broker listener's. */
+TEST(named_listeners)
+{
+    config c;
+    char err[256];
+    const char *const kv[] = {"listeners", "PLAINTEXT://127.0.0.1:19092,SSL://127.0.0.1:19094,CONTROLLER://127.0.0.1:19093",
+                              "advertised.listeners", "SSL://tls.example:443,PLAINTEXT://plain.example:9092",
+                              "ssl.keystore.location", "/nonexistent.pem", NULL};
+    REQUIRE(finish_with(&c, kv, err, sizeof err) == 0);
+    const config_listener *ssl = config_listener_find(&c, "SSL");
+    REQUIRE(ssl != NULL);
+    CHECK_EQ_INT(ssl->protocol, CONFIG_SSL);
+    CHECK(strcmp(ssl->advertise.host, "tls.example") == 0 && ssl->advertise.port == 443);
+    CHECK(config_listener_find(&c, "CONTROLLER")->controller);
+    CHECK_EQ_INT(c.controller_listen.port, 19093);
+    CHECK_EQ_INT(c.listen.port, 19092);
+    CHECK(strcmp(c.advertise.host, "plain.example") == 0);
+    char v[512];
+    REQUIRE(config_get(&c, "listeners", v, sizeof v));
+    CHECK(strcmp(v, "PLAINTEXT://127.0.0.1:19092,SSL://127.0.0.1:19094,CONTROLLER://127.0.0.1:19093") == 0);
+    REQUIRE(config_get(&c, "advertised.listeners", v, sizeof v));
+    CHECK(strcmp(v, "PLAINTEXT://plain.example:9092,SSL://tls.example:443") == 0);
+}
+
+/* Custom names through the map; a name-less entry (--listen) is PLAINTEXT. */
+TEST(listener_names_mapped)
+{
+    config c;
+    char err[256];
+    const char *const kv[] = {"listeners", "INTERNAL://127.0.0.1:1,external://127.0.0.1:2",
+                              "listener.security.protocol.map", "INTERNAL:PLAINTEXT,EXTERNAL:SSL",
+                              "inter.broker.listener.name", "INTERNAL", "ssl.keystore.location", "/k.pem", NULL};
+    REQUIRE(finish_with(&c, kv, err, sizeof err) == 0);
+    CHECK_EQ_INT(config_listener_find(&c, "EXTERNAL")->protocol, CONFIG_SSL);
+    CHECK_EQ_INT(c.listen.port, 1);
+    const char *const legacy[] = {"listeners", "127.0.0.1:7", NULL};
+    REQUIRE(finish_with(&c, legacy, err, sizeof err) == 0);
+    CHECK(config_listener_find(&c, "PLAINTEXT") != NULL && c.listen.port == 7 && c.advertise.port == 7);
+}
+
+/* Unknown names, SASL, an SSL inter-broker listener and a missing keystore are clear startup errors. */
+TEST(listener_errors)
+{
+    config c;
+    char err[256];
+    const char *const unknown[] = {"listeners", "FOO://127.0.0.1:1,PLAINTEXT://127.0.0.1:2", NULL};
+    CHECK(finish_with(&c, unknown, err, sizeof err) == -1 && strstr(err, "'FOO'") != NULL);
+    const char *const sasl[] = {"listeners", "PLAINTEXT://127.0.0.1:2,SASL_SSL://127.0.0.1:3", NULL};
+    CHECK(finish_with(&c, sasl, err, sizeof err) == -1 && strstr(err, "SASL is not supported yet") != NULL);
+    const char *const ib[] = {"listeners", "PLAINTEXT://127.0.0.1:2,SSL://127.0.0.1:3", "inter.broker.listener.name",
+                              "SSL", "ssl.keystore.location", "/k.pem", NULL};
+    CHECK(finish_with(&c, ib, err, sizeof err) == -1 && strstr(err, "PLAINTEXT only") != NULL);
+    const char *const nokey[] = {"listeners", "PLAINTEXT://127.0.0.1:2,SSL://127.0.0.1:3", NULL};
+    CHECK(finish_with(&c, nokey, err, sizeof err) == -1 && strstr(err, "ssl.keystore.location") != NULL);
+    const char *const adv[] = {"advertised.listeners", "SSL://h:1", NULL};
+    CHECK(finish_with(&c, adv, err, sizeof err) == -1 && strstr(err, "'SSL'") != NULL);
+    const char *const auth[] = {"ssl.client.auth", "sometimes", NULL};
+    CHECK(finish_with(&c, auth, err, sizeof err) == -1 && strstr(err, "ssl.client.auth") != NULL);
+    const char *const old[] = {"ssl.enabled.protocols", "TLSv1.1", NULL};
+    CHECK(finish_with(&c, old, err, sizeof err) == -1 && strstr(err, "TLSv1.1") != NULL);
+    const char *const bad[] = {"listeners", "B@D://127.0.0.1:1", NULL};
+    CHECK(finish_with(&c, bad, err, sizeof err) == -2);
+}
+
+/* A password is never shown. */
+TEST(password_hidden)
+{
+    config c;
+    char err[256], v[64];
+    config_defaults(&c);
+    CHECK(config_set(&c, "ssl.key.password", "s3cret", err, sizeof err) == 0);
+    config_key_info ki;
+    REQUIRE(config_key_find("ssl.key.password", &ki));
+    CHECK(ki.sensitive);
+    REQUIRE(config_get(&c, "ssl.key.password", v, sizeof v));
+    CHECK(strcmp(v, "") == 0);
+}

@@ -1,7 +1,9 @@
 /*
  * test_net.c - the network layer against real sockets on 127.0.0.1: reactors
  * on ephemeral ports, plain blocking client sockets, waits by poll with
- * deadlines (callbacks signal an eventfd the test polls).
+ * deadlines (callbacks signal an eventfd the test polls). The TLS section at
+ * the end drives TLS listeners with a blocking OpenSSL client and a
+ * self-signed certificate made in memory.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,6 +16,12 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "base/util.h"
 #include "net/net.h"
@@ -49,6 +57,7 @@ enum mode { M_ECHO, M_PARK, M_BIG, M_FILE };
 
 typedef struct srv {
     net_t *net;
+    net_tls *tls;    /* NULL: plaintext */
     uint16_t port;
     atomic_int mode; /* enum mode; the test may switch it while running */
     size_t big_len;
@@ -136,9 +145,10 @@ static net_config test_cfg(void)
     return cfg;
 }
 
-static bool srv_start(srv *s, const net_config *cfg, enum mode mode)
+static bool srv_start_with(srv *s, const net_config *cfg, enum mode mode, net_tls *tls)
 {
     memset(s, 0, sizeof(*s));
+    s->tls = tls;
     pthread_mutex_init(&s->mu, NULL);
     s->mode = mode;
     s->sig_frame = sig_new();
@@ -146,16 +156,19 @@ static bool srv_start(srv *s, const net_config *cfg, enum mode mode)
     s->sig_release = sig_new();
     s->file_fd = -1;
     s->net = net_new(cfg);
-    net_handler h = {.on_frame = on_frame, .on_close = on_close, .ctx = s};
+    net_handler h = {.on_frame = on_frame, .on_close = on_close, .ctx = s, .tls = tls};
     if (net_listen(s->net, "127.0.0.1:0", &h, &s->port) != 0 || s->port == 0)
         return false;
     return net_start(s->net) == 0;
 }
 
+static bool srv_start(srv *s, const net_config *cfg, enum mode mode) { return srv_start_with(s, cfg, mode, NULL); }
+
 static void srv_finish(srv *s)
 {
     net_stop(s->net);
     net_free(s->net);
+    net_tls_free(s->tls);
     close(s->sig_frame);
     close(s->sig_close);
     close(s->sig_release);
@@ -1102,4 +1115,305 @@ TEST(hostport_problems)
     CHECK(strstr(net_hostport_problem("[::1]80"), "no port") != NULL);
     CHECK(strstr(net_hostport_problem("::1:80"), "brackets") != NULL);
     CHECK(strstr(net_hostport_problem(""), "empty") != NULL);
+}
+
+/* ==== TLS ================================================================================ */
+
+/* ---- a self-signed certificate for localhost, key and certificate in one PEM file ---- */
+
+static bool make_keystore(const char *path)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    bool ok = key && x;
+    if (ok) {
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+        X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+        X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+        X509_set_pubkey(x, key);
+        X509_NAME *n = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
+        X509_set_issuer_name(x, n);
+        ok = X509_sign(x, key, EVP_sha256()) > 0;
+    }
+    FILE *f = ok ? fopen(path, "w") : NULL;
+    ok = f && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) && PEM_write_X509(f, x);
+    if (f)
+        fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ok;
+}
+
+
+static char tls_keystore[64], tls_trust[80]; /* the server's PEM file; what clients trust */
+
+/* srv_start on a TLS listener with a fresh self-signed keystore. */
+static bool srv_start_tls(srv *s, net_config cfg, enum mode mode)
+{
+    snprintf(tls_keystore, sizeof tls_keystore, "/tmp/chronik-test-net-%d.pem", (int)getpid());
+    snprintf(tls_trust, sizeof tls_trust, "%s", tls_keystore);
+    if (!make_keystore(tls_keystore))
+        return false;
+    net_tls_config tc = {.keystore = tls_keystore, .tls12 = true, .tls13 = true};
+    char err[256];
+    net_tls *t = net_tls_new(&tc, err, sizeof err);
+    if (t == NULL) {
+        fprintf(stderr, "  net_tls_new: %s\n", err);
+        return false;
+    }
+    cfg.num_threads = 2;
+    return srv_start_with(s, &cfg, mode, t);
+}
+
+static void srv_finish_tls(srv *s)
+{
+    srv_finish(s);
+    unlink(tls_keystore);
+}
+
+/* ---- a blocking TLS client (every socket call has a deadline) ----------------------------- */
+
+typedef struct cli {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+} cli;
+
+static int tcp_open(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = WAIT_MS / 1000};
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool tls_cli_open(cli *c, const srv *s)
+{
+    c->fd = tcp_open(s->port);
+    c->ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+    if (c->fd < 0 || SSL_CTX_load_verify_locations(c->ctx, tls_trust, NULL) != 1)
+        return false;
+    c->ssl = SSL_new(c->ctx);
+    SSL_set_fd(c->ssl, c->fd);
+    SSL_set1_host(c->ssl, "localhost");
+    return SSL_connect(c->ssl) == 1;
+}
+
+static void tls_cli_close(cli *c)
+{
+    SSL_free(c->ssl);
+    SSL_CTX_free(c->ctx);
+    if (c->fd >= 0)
+        close(c->fd);
+    ERR_clear_error();
+}
+
+static bool cli_write(cli *c, const void *p, size_t n) { return SSL_write(c->ssl, p, (int)n) == (int)n; }
+
+static bool cli_read(cli *c, void *p, size_t n)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        int r = SSL_read(c->ssl, b, (int)MIN(n, (size_t)1 << 20));
+        if (r <= 0)
+            return false;
+        b += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+/* frames of 4-byte big-endian values first..first+count-1, all in one buffer */
+static size_t put_frames(uint8_t *out, uint32_t first, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        be32_store(out + 8 * i, 4);
+        be32_store(out + 8 * i + 4, first + i);
+    }
+    return 8 * (size_t)count;
+}
+
+static bool read_counters(cli *c, uint32_t first, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t b[8];
+        if (!cli_read(c, b, 8) || be32_load(b) != 4 || be32_load(b + 4) != first + i)
+            return false;
+    }
+    return true;
+}
+
+/* count counter frames sent in one record, and their echoes read back in order. */
+static bool tls_roundtrip(cli *c, uint32_t first, uint32_t count)
+{
+    static uint8_t buf[8 * 1000];
+    CK_ASSERT(count <= 1000);
+    return cli_write(c, buf, put_frames(buf, first, count)) && read_counters(c, first, count);
+}
+
+/* A TLS server in mode and one client connected to it. */
+static bool tls_setup(srv *s, cli *c, net_config cfg, enum mode mode)
+{
+    return srv_start_tls(s, cfg, mode) && tls_cli_open(c, s);
+}
+
+static void tls_teardown(srv *s, cli *c)
+{
+    tls_cli_close(c);
+    srv_finish_tls(s);
+}
+
+/* ---- tests ----------------------------------------------------------------------------------- */
+
+/* Many frames in one record, and one frame split over many records, are answered in order. */
+TEST(tls_frames_and_records)
+{
+    srv s;
+    cli c;
+    REQUIRE(tls_setup(&s, &c, net_config_defaults(), M_ECHO));
+    CHECK(tls_roundtrip(&c, 0, 1000));
+    uint8_t buf[8];
+    size_t n = put_frames(buf, 5000, 1);
+    for (size_t i = 0; i < n; i++)
+        CHECK(cli_write(&c, buf + i, 1));
+    CHECK(read_counters(&c, 5000, 1));
+    tls_teardown(&s, &c);
+}
+
+/* Reading pauses (inflight_max) with frames already decrypted in the record
+ * layer and nothing more on the socket: completing the requests resumes
+ * reading from what the record layer holds. */
+TEST(tls_decrypted_bytes_survive_a_pause)
+{
+    srv s;
+    net_config cfg = net_config_defaults();
+    cfg.inflight_max = 2;
+    cfg.read_chunk_bytes = 16; /* a record's plaintext cannot fit: the rest stays in the record layer */
+    cli c;
+    REQUIRE(tls_setup(&s, &c, cfg, M_PARK));
+    static uint8_t buf[8 * 200];
+    CHECK(cli_write(&c, buf, put_frames(buf, 0, 200)));
+    int done = 0;
+    for (int64_t deadline = clock_mono_ms() + WAIT_MS; done < 200 && clock_mono_ms() < deadline;) {
+        int n = park_count(&s);
+        CHECK(n <= 2);
+        if (n == 2 || (n > 0 && done + n == 200)) {
+            done += n;
+            complete_all_echo(&s);
+        }
+    }
+    CHECK_EQ_INT(done, 200);
+    CHECK(read_counters(&c, 0, 200));
+    tls_teardown(&s, &c);
+}
+
+/* A reply far larger than the output limit and the staging buffer arrives whole while the client reads slowly. */
+TEST(tls_large_reply_through_the_record_layer)
+{
+    srv s;
+    net_config cfg = net_config_defaults();
+    cfg.output_max_bytes = 64 * 1024;
+    cli c;
+    REQUIRE(tls_setup(&s, &c, cfg, M_BIG));
+    s.big_len = 3u << 20; /* read by the handler, after start */
+    uint8_t req[8];
+    CHECK(cli_write(&c, req, put_frames(req, 42, 1)));
+    uint8_t hdr[4];
+    REQUIRE(cli_read(&c, hdr, 4) && be32_load(hdr) == s.big_len);
+    uint8_t *got = xmalloc(s.big_len);
+    CHECK(cli_read(&c, got, s.big_len));
+    CHECK(be32_load(got) == 42); /* the request's frame, then the pattern */
+    bool same = true;
+    for (size_t i = 4; i < s.big_len; i++)
+        same &= got[i] == 0xab;
+    CHECK(same);
+    free(got);
+    tls_teardown(&s, &c);
+}
+
+/* A file part is read and encrypted (no sendfile on TLS): the bytes arrive between the memory parts. */
+TEST(tls_file_part_copied)
+{
+    srv s;
+    cli c;
+    REQUIRE(tls_setup(&s, &c, net_config_defaults(), M_FILE));
+    char path[] = "/tmp/chronik-tls-file-XXXXXX";
+    s.file_fd = mkstemp(path);
+    REQUIRE(s.file_fd >= 0);
+    unlink(path);
+    s.file_len = 200000;
+    uint8_t *data = xmalloc(s.file_len);
+    for (size_t i = 0; i < s.file_len; i++)
+        data[i] = (uint8_t)(i % 251);
+    REQUIRE(write(s.file_fd, data, s.file_len) == (ssize_t)s.file_len);
+    uint8_t req[8], hdr[7];
+    CHECK(cli_write(&c, req, put_frames(req, 1, 1)));
+    REQUIRE(cli_read(&c, hdr, 7) && be32_load(hdr) == s.file_len + 6 && memcmp(hdr + 4, "HDR", 3) == 0);
+    uint8_t *got = xmalloc(s.file_len + 3);
+    CHECK(cli_read(&c, got, s.file_len + 3));
+    CHECK(memcmp(got, data, s.file_len) == 0 && memcmp(got + s.file_len, "TRL", 3) == 0);
+    net_stats st;
+    net_stats_get(s.net, &st);
+    CHECK_EQ_INT(st.sendfile_bytes, 0);
+    free(got);
+    free(data);
+    tls_teardown(&s, &c);
+}
+
+/* A plaintext frame on the TLS port closes that connection; a TLS client is served after it. */
+TEST(tls_plaintext_peer_closed)
+{
+    srv s;
+    cli c;
+    REQUIRE(srv_start_tls(&s, net_config_defaults(), M_ECHO));
+    int fd = tcp_open(s.port);
+    REQUIRE(fd >= 0);
+    uint8_t frame[8];
+    put_frames(frame, 9, 1);
+    CHECK(send(fd, frame, sizeof frame, MSG_NOSIGNAL) == (ssize_t)sizeof frame);
+    CHECK(wait_eof(fd, WAIT_MS)); /* an alert, then the close */
+    close(fd);
+    REQUIRE(tls_cli_open(&c, &s));
+    CHECK(tls_roundtrip(&c, 3, 1));
+    tls_teardown(&s, &c);
+}
+
+/* A keystore that cannot be read is an error that names the file; reload
+ * sees an unchanged file as unchanged and a replaced one as new. */
+TEST(tls_context_errors_and_reload)
+{
+    char err[256];
+    net_tls_config bad = {.keystore = "/nonexistent/keystore.pem", .tls13 = true};
+    CHECK(net_tls_new(&bad, err, sizeof err) == NULL && strstr(err, "/nonexistent/keystore.pem") != NULL);
+    srv s;
+    REQUIRE(srv_start_tls(&s, net_config_defaults(), M_ECHO));
+    CHECK_EQ_INT(net_tls_reload(s.tls, false, err, sizeof err), 0);
+    CHECK_EQ_INT(net_tls_reload(s.tls, true, err, sizeof err), 1);
+    char tmp[80];
+    snprintf(tmp, sizeof tmp, "%s.new", tls_keystore);
+    REQUIRE(make_keystore(tmp) && rename(tmp, tls_keystore) == 0);
+    CHECK_EQ_INT(net_tls_reload(s.tls, false, err, sizeof err), 1);
+    snprintf(tls_trust, sizeof tls_trust, "%s.ca", tls_keystore);
+    REQUIRE(link(tls_keystore, tls_trust) == 0); /* clients now trust the new certificate only */
+    FILE *f = fopen(tmp, "w");
+    REQUIRE(f != NULL);
+    fputs("not a certificate\n", f);
+    fclose(f);
+    REQUIRE(rename(tmp, tls_keystore) == 0);
+    CHECK_EQ_INT(net_tls_reload(s.tls, false, err, sizeof err), -1);
+    cli c;
+    CHECK(tls_cli_open(&c, &s)); /* the last good certificate keeps serving */
+    CHECK(tls_roundtrip(&c, 5, 1));
+    tls_cli_close(&c);
+    unlink(tls_trust);
+    srv_finish_tls(&s);
 }
