@@ -97,7 +97,7 @@ build/sim/chronik-sim: $(SIM_SRC) build/libchronik.a $(wildcard tests/sim/*.h)
 
 # Parsers live in base, proto, storage, raft (its wire), the metadata log and its snapshots, and the
 # high watermark checkpoint: fuzzers link only those.
-FUZZ_LIB_SRC := $(filter src/base/% src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c src/meta/snapshot.c src/meta/election.c src/replica/hwcheck_format.c,$(LIB_SRC))
+FUZZ_LIB_SRC := $(filter src/base/% src/acl/% src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c src/meta/snapshot.c src/meta/acls.c src/meta/election.c src/replica/hwcheck_format.c,$(LIB_SRC))
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "CC(fuzz) $@"

@@ -242,6 +242,11 @@ int32_t acl_set_count(const acl_set *s)
     return s ? s->n : 0;
 }
 
+bool acl_set_has_id(const acl_set *s, const uint8_t id[16])
+{
+    return s && hmap_get(&s->by_id, id, 16) != NULL;
+}
+
 const acl_entry *acl_set_at(const acl_set *s, int32_t i)
 {
     CK_ASSERT(s && i >= 0 && i < s->n);

@@ -104,6 +104,7 @@ bool acl_set_add(acl_set *s, const uint8_t id[16], const acl_binding *b);
 /* Removes the ACL of id; false when there is none. */
 bool acl_set_remove(acl_set *s, const uint8_t id[16]);
 int32_t acl_set_count(const acl_set *s); /* 0 for NULL */
+bool acl_set_has_id(const acl_set *s, const uint8_t id[16]); /* s may be NULL */
 /* The i-th ACL (0 <= i < count), in no particular order (a removal moves
  * the last ACL into the gap). */
 const acl_entry *acl_set_at(const acl_set *s, int32_t i);

@@ -119,6 +119,9 @@ typedef struct meta_slot {
     meta_wait *w;
     int16_t *err;
     kstr_t *msg;
+    void (*keep)(void *ctx, const meta_op *op); /* NULL: nothing to keep */
+    void *keep_ctx;
+    const meta_op *op;
     char msg_copy[META_MSG_MAX]; /* the controller's message outlives its op */
 } meta_slot;
 
@@ -135,6 +138,8 @@ static void meta_slot_done(void *arg, int16_t err, const char *msg)
 {
     meta_slot *s = arg;
     *s->err = err;
+    if (s->keep)
+        s->keep(s->keep_ctx, s->op);
     if (s->msg) {
         *s->msg = KSTR_NULL;
         if (err && msg) {
@@ -149,8 +154,14 @@ static void meta_slot_done(void *arg, int16_t err, const char *msg)
 
 void meta_wait_submit(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg)
 {
+    meta_wait_submit_keep(w, op, err, msg, NULL, NULL);
+}
+
+void meta_wait_submit_keep(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg,
+                           void (*keep)(void *ctx, const meta_op *op), void *ctx)
+{
     meta_slot *s = arena_alloc(&w->r->arena, sizeof *s);
-    *s = (meta_slot){w, err, msg};
+    *s = (meta_slot){w, err, msg, keep, ctx, op};
     op->done = meta_slot_done;
     op->arg = s;
     atomic_fetch_add(&w->pending, 1);
