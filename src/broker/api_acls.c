@@ -43,6 +43,7 @@ breq_rc api_describe_acls(breq *r)
     resp->Resources.count = 0;
     if (!broker_allowed_cluster(r, ACL_OP_DESCRIBE)) {
         resp->ErrorCode = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp->ErrorMessage = kstr_from(kerr_message(resp->ErrorCode));
         return BREQ_DONE;
     }
     acl_filter f = {req->ResourceTypeFilter, r->hdr.api_version == 0 ? ACL_PAT_ANY : req->PatternTypeFilter,

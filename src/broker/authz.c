@@ -111,3 +111,36 @@ bool broker_allowed_any(const breq *r, int8_t op, int8_t type)
     meta_image_release(img);
     return ok;
 }
+
+int16_t broker_topic_denied(const breq *r, const meta_image *img, int8_t op, kstr_t name)
+{
+    return broker_allowed_in(r, img, op, ACL_RES_TOPIC, name.ptr ? name.ptr : "", (size_t)MAX(name.len, 0))
+               ? KERR_NONE
+               : KERR_TOPIC_AUTHORIZATION_FAILED;
+}
+
+int16_t broker_group_denied(const breq *r, int8_t op, kstr_t group_id)
+{
+    return broker_allowed_k(r, op, ACL_RES_GROUP, group_id) ? KERR_NONE : KERR_GROUP_AUTHORIZATION_FAILED;
+}
+
+int16_t broker_txn_denied(const breq *r, kstr_t transactional_id)
+{
+    return broker_allowed_k(r, ACL_OP_WRITE, ACL_RES_TRANSACTIONAL_ID, transactional_id)
+               ? KERR_NONE
+               : KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+}
+
+int16_t broker_cluster_denied(const breq *r, int8_t op)
+{
+    return broker_allowed_cluster(r, op) ? KERR_NONE : KERR_CLUSTER_AUTHORIZATION_FAILED;
+}
+
+/* Kafka's rule for creating a topic: CREATE on the cluster, or on the topic. */
+bool broker_may_create_topic(const breq *r, const meta_image *img, kstr_t name)
+{
+    if (!broker_authz_on(r))
+        return true;
+    return broker_allowed_in(r, img, ACL_OP_CREATE, ACL_RES_CLUSTER, ACL_CLUSTER_NAME, strlen(ACL_CLUSTER_NAME)) ||
+           broker_topic_denied(r, img, ACL_OP_CREATE, name) == KERR_NONE;
+}

@@ -262,6 +262,14 @@ bool broker_allowed_cluster(const breq *r, int8_t op);
 bool broker_allowed_cluster_action(const breq *r);
 /* An op on some resource of type (IDEMPOTENT_WRITE from WRITE on any topic). */
 bool broker_allowed_any(const breq *r, int8_t op, int8_t type);
+/* The Kafka error for a refusal, or 0 (KERR_NONE) when allowed:
+ * TOPIC_/GROUP_/TRANSACTIONAL_ID_ (WRITE)/CLUSTER_AUTHORIZATION_FAILED. */
+int16_t broker_topic_denied(const breq *r, const meta_image *img, int8_t op, kstr_t name);
+int16_t broker_group_denied(const breq *r, int8_t op, kstr_t group_id);
+int16_t broker_txn_denied(const breq *r, kstr_t transactional_id);
+int16_t broker_cluster_denied(const breq *r, int8_t op);
+/* CREATE on the cluster or on the topic. */
+bool broker_may_create_topic(const breq *r, const meta_image *img, kstr_t name);
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 

@@ -80,7 +80,8 @@ bool broker_autocreate(breq *r, const kstr_t *names, int32_t n, breq_rc (*resume
         kstr_t s = names[i];
         /* Internal topics (__consumer_offsets, ...) are created by their owners. */
         if (s.len <= 0 || !meta_valid_topic_name(s.ptr, (size_t)s.len) || (s.len >= 2 && s.ptr[0] == '_' && s.ptr[1] == '_') ||
-            meta_image_topic(img, s.ptr, (size_t)s.len) || seen_before(names, i))
+            meta_image_topic(img, s.ptr, (size_t)s.len) || seen_before(names, i) ||
+            !broker_may_create_topic(r, img, s))
             continue;
         meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, s.ptr, (size_t)s.len);
         op->partitions = b->cfg.num_partitions;
