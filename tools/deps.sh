@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(gcc make libc6-dev zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev libssl-dev)
 run_pkgs=(kcat curl)
-test_pkgs=(clang libclang-rt-14-dev kcat librdkafka-dev openssl python3 python3-kafka
+test_pkgs=(clang libclang-rt-14-dev kcat librdkafka-dev openssl python3 python3-kafka python3-cryptography
            python3-confluent-kafka python3-pytest python3-venv curl procps
            openjdk-17-jdk-headless maven iproute2 nftables chromium)
 

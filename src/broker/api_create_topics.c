@@ -7,6 +7,14 @@
 
 #include "broker/broker_int.h"
 
+static bool may_create(breq *r, kstr_t name)
+{
+    meta_image *img = meta_acquire(r->b->meta);
+    bool ok = broker_may_create_topic(r, img, name);
+    meta_image_release(img);
+    return ok;
+}
+
 static bool duplicate(const CreateTopicsRequest *req, int32_t i)
 {
     kstr_t n = req->Topics.items[i].Name;
@@ -84,6 +92,8 @@ breq_rc api_create_topics(breq *r)
         int16_t rf;
         int16_t err = duplicate(req, i) ? (msg = "topic named twice", KERR_INVALID_REQUEST)
                                         : check_topic(r, t, &parts, &rf, &msg);
+        if (err == KERR_NONE && !may_create(r, t->Name))
+            err = KERR_TOPIC_AUTHORIZATION_FAILED, msg = NULL;
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = kstr_from(msg);

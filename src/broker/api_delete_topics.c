@@ -20,21 +20,21 @@ breq_rc api_delete_topics(breq *r)
     for (int32_t i = 0; i < n; i++) {
         DeleteTopicsResponse_DeletableTopicResult *out = &resp->Responses.items[i];
         kstr_t name = v6 ? req->Topics.items[i].Name : req->TopicNames.items[i];
-        meta_op *op;
-        if (!kstr_is_null(name) && name.len >= 0) {
-            op = meta_op_new(META_OP_DELETE_TOPIC, name.ptr, (size_t)name.len);
-            const meta_topic *t = meta_image_topic(img, name.ptr, (size_t)name.len);
-            if (t)
-                out->TopicId = t->id;
-        } else {
-            op = meta_op_new(META_OP_DELETE_TOPIC, NULL, 0);
-            op->topic_id = req->Topics.items[i].TopicId;
-            out->TopicId = op->topic_id;
-            const meta_topic *t = meta_image_topic_by_id(img, &op->topic_id);
-            if (t)
-                name = (kstr_t){breq_strdup(r, kstr_from(t->name)), (int32_t)strlen(t->name)};
-        }
+        bool by_name = !kstr_is_null(name) && name.len >= 0;
+        const meta_topic *t = by_name ? meta_image_topic(img, name.ptr, (size_t)name.len)
+                                      : meta_image_topic_by_id(img, &req->Topics.items[i].TopicId);
+        out->TopicId = by_name ? (t ? t->id : out->TopicId) : req->Topics.items[i].TopicId;
+        if (!by_name && t)
+            name = (kstr_t){breq_strdup(r, kstr_from(t->name)), (int32_t)strlen(t->name)};
         out->Name = name;
+        if (!kstr_is_null(name) && broker_topic_denied(r, img, ACL_OP_DELETE, name) != KERR_NONE) {
+            out->ErrorCode = KERR_TOPIC_AUTHORIZATION_FAILED; /* Kafka: DELETE on the topic */
+            continue;
+        }
+        meta_op *op = by_name ? meta_op_new(META_OP_DELETE_TOPIC, name.ptr, (size_t)name.len)
+                              : meta_op_new(META_OP_DELETE_TOPIC, NULL, 0);
+        if (!by_name)
+            op->topic_id = out->TopicId;
         meta_wait_submit(w, op, &out->ErrorCode, &out->ErrorMessage);
     }
     meta_image_release(img);

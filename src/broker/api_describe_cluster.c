@@ -27,6 +27,10 @@ breq_rc api_describe_cluster(breq *r)
         return BREQ_DONE;
     }
     resp->ClusterId = kstr_from(c->cluster_id);
+    if ((resp->ErrorCode = broker_cluster_denied(r, ACL_OP_DESCRIBE)) != KERR_NONE) {
+        resp->Brokers.count = 0;
+        return BREQ_DONE;
+    }
     resp->ControllerId = broker_view_controller(r->b);
     meta_image *img = meta_acquire(r->b->meta);
     broker_view *v;

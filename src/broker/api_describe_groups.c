@@ -74,7 +74,9 @@ breq_rc api_describe_groups(breq *r)
         DescribeGroupsResponse_DescribedGroup *out = &resp->Groups.items[i];
         out->GroupId = req->Groups.items[i];
         describe_ctx dc = {r, out};
-        int16_t err = group_coord_view(r->b->groups, breq_strdup(r, req->Groups.items[i]), describe, &dc);
+        int16_t err = broker_group_denied(r, ACL_OP_DESCRIBE, req->Groups.items[i]);
+        if (err == KERR_NONE)
+            err = group_coord_view(r->b->groups, breq_strdup(r, req->Groups.items[i]), describe, &dc);
         if (err != KERR_NONE)
             out->ErrorCode = err;
         if (req->IncludeAuthorizedOperations)

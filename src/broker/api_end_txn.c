@@ -20,6 +20,11 @@ static void ended(void *arg, int16_t err, int64_t producer_id, int16_t epoch)
 breq_rc api_end_txn(breq *r)
 {
     const EndTxnRequest *req = r->req;
+    int16_t denied = broker_txn_denied(r, req->TransactionalId);
+    if (denied != KERR_NONE) {
+        ((EndTxnResponse *)r->resp)->ErrorCode = denied;
+        return BREQ_DONE;
+    }
     tcoord_end(r->b->txns, breq_strdup(r, req->TransactionalId), req->ProducerId, req->ProducerEpoch,
                req->Committed, ended, r);
     return BREQ_PARKED;

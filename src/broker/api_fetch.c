@@ -41,6 +41,7 @@ typedef struct fetch_state {
     _Atomic int refs;
     bool done;
     int32_t replica_id;      /* >= 0: a follower's fetch */
+    int16_t denied;          /* a follower without CLUSTER_ACTION: its error */
     bool read_committed;     /* IsolationLevel 1, not a follower */
     int32_t nparts;
     fetch_part *parts;
@@ -313,6 +314,10 @@ static void resolve(breq *r, fetch_state *fs, const meta_image *img)
         to->Partitions.count = np;
         to->Partitions.items = breq_items(r, &FetchResponse_PartitionData_desc, np);
         const meta_topic *mt = t->Topic.len > 0 ? meta_image_topic(img, t->Topic.ptr, (size_t)t->Topic.len) : NULL;
+        /* A follower needs CLUSTER_ACTION (asked once, in api_fetch), a consumer READ. */
+        int16_t denied = fs->replica_id >= 0 ? fs->denied : broker_topic_denied(r, img, ACL_OP_READ, t->Topic);
+        if (denied != KERR_NONE)
+            mt = NULL;
         for (int32_t j = 0; j < np; j++, k++) {
             fetch_part *fp = &fs->parts[k];
             fp->in = &t->Partitions.items[j];
@@ -324,7 +329,7 @@ static void resolve(breq *r, fetch_state *fs, const meta_image *img)
             fp->waiter = (pwaiter){.wake = on_wake, .arg = fs, .on_log_end = fs->replica_id >= 0};
             fp->p = mt ? replica_get(r->b->replicas, mt->name, strlen(mt->name), fp->in->Partition) : NULL;
             int16_t err = fp->p ? partition_check_leader(fp->p, fp->in->CurrentLeaderEpoch)
-                                : broker_partition_elsewhere(mt, fp->in->Partition);
+                                : denied ? denied : broker_partition_elsewhere(mt, fp->in->Partition);
             if (err == KERR_NONE && fs->replica_id >= 0)
                 err = follower_fetch(fs, fp);
             if (err != KERR_NONE) {
@@ -347,6 +352,8 @@ breq_rc api_fetch(breq *r)
     fs->reactor = net_conn_reactor(net_req_conn(r->nreq));
     atomic_store(&fs->refs, 1);
     fs->replica_id = req->ReplicaId;
+    fs->denied = req->ReplicaId >= 0 && !broker_allowed_cluster_action(r) ? KERR_CLUSTER_AUTHORIZATION_FAILED
+                                                                          : KERR_NONE;
     fs->read_committed = req->ReplicaId < 0 && req->IsolationLevel == 1;
     net_timer_init(&fs->timer);
     meta_image *img = meta_acquire(r->b->meta);

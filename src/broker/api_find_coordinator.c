@@ -67,6 +67,11 @@ static void locate(const breq *r, kstr_t key, int8_t key_type, int16_t ready, in
     *err = key_type == KEY_GROUP || key_type == KEY_TRANSACTION ? ready : KERR_INVALID_REQUEST;
     if (!*err && key_type == KEY_TRANSACTION && (key.len <= 0 || key.len > TCOORD_ID_MAX))
         *err = KERR_INVALID_REQUEST;
+    if (!*err) /* Kafka: DESCRIBE on the group or the transactional id */
+        *err = key_type == KEY_GROUP ? broker_group_denied(r, ACL_OP_DESCRIBE, key)
+               : broker_allowed_k(r, ACL_OP_DESCRIBE, ACL_RES_TRANSACTIONAL_ID, key)
+                   ? KERR_NONE
+                   : KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     if (*err) {
         *node = -1;
         *host = KSTR_LIT("");

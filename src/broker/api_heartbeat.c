@@ -11,6 +11,8 @@ breq_rc api_heartbeat(breq *r)
         resp->ErrorCode = KERR_INVALID_GROUP_ID;
         return BREQ_DONE;
     }
+    if ((resp->ErrorCode = broker_group_denied(r, ACL_OP_READ, req->GroupId)) != KERR_NONE)
+        return BREQ_DONE;
     const char *instance_id = req->GroupInstanceId.len > 0 ? breq_strdup(r, req->GroupInstanceId) : NULL;
     resp->ErrorCode = group_coord_heartbeat(r->b->groups, breq_strdup(r, req->GroupId), breq_strdup(r, req->MemberId),
                                             instance_id, req->GenerationId);

@@ -168,6 +168,17 @@ breq_rc api_init_producer_id(breq *r)
             answer(r->resp, KERR_INVALID_REQUEST, -1, -1);
             return BREQ_DONE;
         }
+        int16_t denied = broker_txn_denied(r, req->TransactionalId);
+        if (denied != KERR_NONE) {
+            answer(r->resp, denied, -1, -1);
+            return BREQ_DONE;
+        }
+    } else if (broker_cluster_denied(r, ACL_OP_IDEMPOTENT_WRITE) != KERR_NONE &&
+               !broker_allowed_any(r, ACL_OP_WRITE, ACL_RES_TOPIC)) {
+        answer(r->resp, KERR_CLUSTER_AUTHORIZATION_FAILED, -1, -1); /* Kafka: or WRITE on any topic */
+        return BREQ_DONE;
+    }
+    if (!kstr_is_null(req->TransactionalId)) {
         return broker_new_producer_id(r, txn_fresh_id);
     }
     if (r->hdr.api_version >= 3 && req->ProducerId >= 0 && req->ProducerEpoch >= 0)

@@ -76,8 +76,8 @@ breq_rc api_join_group(breq *r)
     const JoinGroupRequest *req = r->req;
     int16_t v = r->hdr.api_version;
     JoinGroupResponse *resp = r->resp;
-    if (req->GroupId.len <= 0) {
-        resp->ErrorCode = KERR_INVALID_GROUP_ID;
+    if (req->GroupId.len <= 0 || broker_group_denied(r, ACL_OP_READ, req->GroupId) != KERR_NONE) {
+        resp->ErrorCode = req->GroupId.len <= 0 ? KERR_INVALID_GROUP_ID : KERR_GROUP_AUTHORIZATION_FAILED;
         resp->MemberId = req->MemberId;
         return BREQ_DONE;
     }

@@ -12,6 +12,8 @@ breq_rc api_leave_group(breq *r)
         resp->ErrorCode = KERR_INVALID_GROUP_ID;
         return BREQ_DONE;
     }
+    if ((resp->ErrorCode = broker_group_denied(r, ACL_OP_READ, req->GroupId)) != KERR_NONE)
+        return BREQ_DONE;
     int32_t n = batched ? MAX(req->Members.count, 0) : 1;
     group_leave_in *ms = arena_alloc(&r->arena, (size_t)MAX(n, 1) * sizeof *ms);
     for (int32_t i = 0; i < n; i++) {

@@ -14,6 +14,7 @@ typedef struct list_ctx {
     breq *r;
     const kstr_array_t *states; /* v4 filter, empty: all */
     bool classic_wanted;        /* v5 type filter admits "classic" */
+    bool all_groups;            /* DESCRIBE on the cluster: no per-group check */
     int32_t n, cap;
     ListGroupsResponse_ListedGroup *items;
 } list_ctx;
@@ -41,6 +42,8 @@ static void list_one(void *arg, const group *g)
     list_ctx *lc = arg;
     if (g->state == GROUP_DEAD || !lc->classic_wanted || !filter_admits(lc->states, group_state_name(g->state)))
         return;
+    if (!lc->all_groups && broker_group_denied(lc->r, ACL_OP_DESCRIBE, kstr_from(g->id)) != KERR_NONE)
+        return; /* Kafka lists only the groups the client may describe */
     if (lc->n == lc->cap) {
         lc->cap = lc->cap ? 2 * lc->cap : 16;
         ListGroupsResponse_ListedGroup *grown = breq_items(lc->r, &ListGroupsResponse_ListedGroup_desc, lc->cap);
@@ -60,6 +63,7 @@ breq_rc api_list_groups(breq *r)
     const ListGroupsRequest *req = r->req;
     ListGroupsResponse *resp = r->resp;
     list_ctx lc = {.r = r,
+                   .all_groups = broker_allowed_cluster(r, ACL_OP_DESCRIBE),
                    .states = r->hdr.api_version >= 4 ? &req->StatesFilter : NULL,
                    .classic_wanted = r->hdr.api_version < 5 || filter_admits(&req->TypesFilter, GROUP_TYPE_CLASSIC)};
     group_coord_each(r->b->groups, list_one, &lc);

@@ -48,10 +48,13 @@ breq_rc api_list_offsets(breq *r)
         to->Partitions.count = np;
         to->Partitions.items = breq_items(r, &ListOffsetsResponse_ListOffsetsPartitionResponse_desc, np);
         const meta_topic *mt = t->Name.len > 0 ? meta_image_topic(img, t->Name.ptr, (size_t)t->Name.len) : NULL;
+        int16_t denied = broker_topic_denied(r, img, ACL_OP_DESCRIBE, t->Name);
         for (int32_t j = 0; j < np; j++) {
             const ListOffsetsRequest_ListOffsetsPartition *pin = &t->Partitions.items[j];
             ListOffsetsResponse_ListOffsetsPartitionResponse *out = &to->Partitions.items[j];
             out->PartitionIndex = pin->PartitionIndex;
+            if ((out->ErrorCode = denied) != KERR_NONE)
+                continue;
             partition *p = broker_leader_partition(r->b, mt, pin->PartitionIndex, pin->CurrentLeaderEpoch,
                                                    &out->ErrorCode);
             if (!p)

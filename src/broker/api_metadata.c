@@ -64,11 +64,12 @@ static breq_rc metadata_fill(breq *r)
     meta_image *img = meta_acquire(r->b->meta);
     breq_hold_image(r, img);
     fill_brokers(r, img, resp);
-    if (all_topics(r, req)) {
-        resp->Topics.count = img->ntopics;
+    if (all_topics(r, req)) { /* the topics the client may not describe are left out */
+        resp->Topics.count = 0;
         resp->Topics.items = breq_items(r, &MetadataResponse_MetadataResponseTopic_desc, img->ntopics);
         for (int32_t i = 0; i < img->ntopics; i++)
-            fill_topic(r, img->topics[i], &resp->Topics.items[i]);
+            if (broker_topic_denied(r, img, ACL_OP_DESCRIBE, kstr_from(img->topics[i]->name)) == KERR_NONE)
+                fill_topic(r, img->topics[i], &resp->Topics.items[resp->Topics.count++]);
         return BREQ_DONE;
     }
     int32_t n = req->Topics.count;
@@ -79,6 +80,13 @@ static breq_rc metadata_fill(breq *r)
         MetadataResponse_MetadataResponseTopic *out = &resp->Topics.items[i];
         const meta_topic *mt = !kstr_is_null(t->Name) ? meta_image_topic(img, t->Name.ptr, (size_t)t->Name.len)
                                                       : meta_image_topic_by_id(img, &t->TopicId);
+        kstr_t name = mt ? kstr_from(mt->name) : t->Name;
+        if (!kstr_is_null(name) && broker_topic_denied(r, img, ACL_OP_DESCRIBE, name) != KERR_NONE) {
+            out->Name = name;
+            out->TopicId = t->TopicId;
+            out->ErrorCode = KERR_TOPIC_AUTHORIZATION_FAILED;
+            continue;
+        }
         if (mt) {
             fill_topic(r, mt, out);
             continue;

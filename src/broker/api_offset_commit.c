@@ -75,6 +75,12 @@ breq_rc api_offset_commit(breq *r)
     meta_image *img = meta_acquire(r->b->meta);
     collect(r, cc, img);
     meta_image_release(img);
+    int16_t denied = broker_group_denied(r, ACL_OP_READ, req->GroupId);
+    if (denied != KERR_NONE) {
+        for (int32_t i = 0; i < cc->cr.n; i++)
+            cc->outs[i]->ErrorCode = denied;
+        return BREQ_DONE;
+    }
     cc->cr.member_id = breq_strdup(r, req->MemberId);
     cc->cr.instance_id = req->GroupInstanceId.len > 0 ? breq_strdup(r, req->GroupInstanceId) : NULL;
     cc->cr.generation = req->GenerationIdOrMemberEpoch;

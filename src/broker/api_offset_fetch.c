@@ -121,6 +121,9 @@ static void view(void *arg, const group *g)
 static int16_t fetch_group(breq *r, kstr_t group_id, view_ctx *v)
 {
     v->r = r;
+    int16_t denied = broker_group_denied(r, ACL_OP_DESCRIBE, group_id);
+    if (denied != KERR_NONE)
+        return denied;
     return group_coord_view(r->b->groups, breq_strdup(r, group_id), view, v);
 }
 

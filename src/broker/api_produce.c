@@ -204,6 +204,10 @@ static void produce_topic(breq *r, produce_ctx *pc, const meta_image *img,
     tr->PartitionResponses.items = breq_items(r, &ProduceResponse_PartitionProduceResponse_desc, n);
     const meta_topic *t = td->Name.len > 0 ? meta_image_topic(img, td->Name.ptr, (size_t)td->Name.len) : NULL;
     bool valid_name = td->Name.len > 0 && meta_valid_topic_name(td->Name.ptr, (size_t)td->Name.len);
+    /* Kafka: WRITE on the transactional id first, then on the topic. */
+    int16_t denied = !kstr_is_null(req->TransactionalId) ? broker_txn_denied(r, req->TransactionalId) : KERR_NONE;
+    if (denied == KERR_NONE)
+        denied = broker_topic_denied(r, img, ACL_OP_WRITE, td->Name);
     for (int32_t i = 0; i < n; i++) {
         const ProduceRequest_PartitionProduceData *pd = &td->PartitionData.items[i];
         ProduceResponse_PartitionProduceResponse *out = &tr->PartitionResponses.items[i];
@@ -211,6 +215,10 @@ static void produce_topic(breq *r, produce_ctx *pc, const meta_image *img,
         out->BaseOffset = -1;
         if (req->Acks != 0 && req->Acks != 1 && req->Acks != -1) {
             out->ErrorCode = KERR_INVALID_REQUIRED_ACKS;
+            continue;
+        }
+        if (denied != KERR_NONE) {
+            out->ErrorCode = denied;
             continue;
         }
         partition *p = broker_leader_partition(r->b, t, pd->Index, -1, &out->ErrorCode);

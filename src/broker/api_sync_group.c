@@ -43,6 +43,8 @@ breq_rc api_sync_group(breq *r)
         resp->ErrorCode = KERR_INVALID_GROUP_ID;
         return BREQ_DONE;
     }
+    if ((resp->ErrorCode = broker_group_denied(r, ACL_OP_READ, req->GroupId)) != KERR_NONE)
+        return BREQ_DONE;
     int32_t n = MAX(req->Assignments.count, 0);
     group_assignment_in *as = arena_alloc(&r->arena, (size_t)MAX(n, 1) * sizeof *as);
     for (int32_t i = 0; i < n; i++) {

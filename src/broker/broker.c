@@ -484,6 +484,7 @@ int broker_run(const config *cfg)
     broker *b = xcalloc(1, sizeof *b);
     b->cfg = *cfg;
     b->static_cfg = *cfg;
+    broker_authz_init(b);
     b->started_ms = clock_mono_ms();
     b->dir_lock_fd = -1;
     pthread_mutex_init(&b->parked_lock, NULL);
@@ -526,6 +527,7 @@ out:
     broker_tls_close(b);
     pthread_mutex_destroy(&b->parked_lock);
     storage_unlock_dir(b->dir_lock_fd);
+    broker_authz_free(b);
     free(b);
     if (rc == 0)
         log_info("broker", "stopped");

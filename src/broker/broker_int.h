@@ -36,7 +36,7 @@ enum api_key {
     API_CREATE_TOPICS = 19, API_DELETE_TOPICS = 20, API_DELETE_RECORDS = 21,
     API_INIT_PRODUCER_ID = 22, API_OFFSET_FOR_LEADER_EPOCH = 23, API_ADD_PARTITIONS_TO_TXN = 24,
     API_ADD_OFFSETS_TO_TXN = 25, API_END_TXN = 26, API_WRITE_TXN_MARKERS = 27, API_TXN_OFFSET_COMMIT = 28,
-    API_DESCRIBE_CONFIGS = 32,
+    API_DESCRIBE_ACLS = 29, API_CREATE_ACLS = 30, API_DELETE_ACLS = 31, API_DESCRIBE_CONFIGS = 32,
     API_ALTER_CONFIGS = 33, API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_ELECT_LEADERS = 43,
     API_INCREMENTAL_ALTER_CONFIGS = 44, API_ALTER_PARTITION_REASSIGNMENTS = 45,
     API_LIST_PARTITION_REASSIGNMENTS = 46,
@@ -103,6 +103,7 @@ typedef struct broker {
     int dir_lock_fd;        /* DATA_DIR/.lock, held while running */
     broker_stats stats;
     txn_pids pids;             /* producer-id blocks (api_init_producer_id.c); zeroed = empty */
+    acl_config acl;            /* the authorizer's settings (authz.c) */
 } broker;
 
 typedef struct breq {
@@ -118,6 +119,11 @@ typedef struct breq {
     const struct api_table *table; /* the listener's dispatch table */
     const broker_listener *listener; /* the client listener it came on; NULL: the controller listener */
     int64_t received_ms;
+    /* Who asks (authz.c): the connection's principal and peer IP; internal
+     * for the controller listener (the cluster's own nodes). */
+    const char *principal;
+    char host[64];
+    bool internal;
 } breq;
 
 typedef enum breq_rc { BREQ_DONE, BREQ_PARKED, BREQ_NO_RESPONSE } breq_rc;
@@ -229,6 +235,9 @@ breq_rc api_elect_leaders(breq *r);         /* both listeners */
 breq_rc api_alter_partition_reassignments(breq *r); /* both listeners */
 breq_rc api_list_partition_reassignments(breq *r);
 breq_rc api_allocate_producer_ids(breq *r); /* controller listener */
+breq_rc api_describe_acls(breq *r);         /* api_acls.c */
+breq_rc api_create_acls(breq *r);           /* both listeners */
+breq_rc api_delete_acls(breq *r);           /* both listeners */
 /* The error for a partition this node holds no log of: NOT_LEADER_OR_FOLLOWER
  * when the topic has it (another node leads it: the client refreshes its
  * metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION (topics.c). */
@@ -249,6 +258,37 @@ void broker_leader_hint(const meta_topic *t, int32_t index, int32_t *leader_id, 
 /* min.insync.replicas of partition index of t (api_produce.c). */
 int32_t broker_min_insync(const config *cfg, const meta_topic *t, int32_t index);
 
+/* ---- authorization (authz.c) ----------------------------------------------- */
+
+#define BROKER_PRINCIPAL_ANONYMOUS "User:ANONYMOUS"
+/* Reads the authorizer settings from b->cfg (at start). */
+void broker_authz_init(broker *b);
+void broker_authz_free(broker *b);
+/* Sets r's principal, host and internal flag from its connection: the one
+ * place a connection's identity is decided. */
+void broker_authz_identify(breq *r, net_conn *c, const api_table *t);
+bool broker_authz_on(const breq *r);
+/* May r do op on resource (type, name) by img's ACLs? */
+bool broker_allowed_in(const breq *r, const meta_image *img, int8_t op, int8_t type, const char *name, size_t len);
+/* The same, with the current image. */
+bool broker_allowed(const breq *r, int8_t op, int8_t type, const char *name, size_t len);
+bool broker_allowed_k(const breq *r, int8_t op, int8_t type, kstr_t name);
+bool broker_allowed_cluster(const breq *r, int8_t op);
+/* CLUSTER_ACTION for inter-broker requests on the client listener (follower
+ * Fetch, WriteTxnMarkers): granted by ACL, or to a peer whose address is a
+ * registered broker's host. */
+bool broker_allowed_cluster_action(const breq *r);
+/* An op on some resource of type (IDEMPOTENT_WRITE from WRITE on any topic). */
+bool broker_allowed_any(const breq *r, int8_t op, int8_t type);
+/* The Kafka error for a refusal, or 0 (KERR_NONE) when allowed:
+ * TOPIC_/GROUP_/TRANSACTIONAL_ID_ (WRITE)/CLUSTER_AUTHORIZATION_FAILED. */
+int16_t broker_topic_denied(const breq *r, const meta_image *img, int8_t op, kstr_t name);
+int16_t broker_group_denied(const breq *r, int8_t op, kstr_t group_id);
+int16_t broker_txn_denied(const breq *r, kstr_t transactional_id);
+int16_t broker_cluster_denied(const breq *r, int8_t op);
+/* CREATE on the cluster or on the topic. */
+bool broker_may_create_topic(const breq *r, const meta_image *img, kstr_t name);
+
 /* ---- topics (topics.c) ---------------------------------------------------- */
 
 /*
@@ -268,6 +308,10 @@ void breq_resume(breq *r, breq_rc (*fn)(breq *r));
 typedef struct meta_wait meta_wait;
 meta_wait *meta_wait_new(breq *r, breq_rc (*after)(breq *r));
 void meta_wait_submit(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg);
+/* The same, and keep(ctx, op) runs on the controller thread before op is
+ * freed, to take what the op answers besides its error. */
+void meta_wait_submit_keep(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg,
+                           void (*keep)(void *ctx, const meta_op *op), void *ctx);
 breq_rc meta_wait_end(meta_wait *w);
 /* Submit one op and park r: answer(r, op, err) fills the response on the
  * controller thread (op is freed once it returns), then r is answered. */

@@ -221,6 +221,13 @@ static const struct ckey keys[] = {
     {"process.roles", CT_STR, F(process_roles), S(process_roles), "broker,controller",
      "broker,controller (a voter of the metadata quorum) or broker (follows it as an observer; "
      "not one of controller.quorum.voters)"},
+    {"authorizer.class.name", CT_STR, F(authorizer_class_name), S(authorizer_class_name), "",
+     "turns ACL authorization on when set (Kafka's class names, e.g. "
+     "org.apache.kafka.metadata.authorizer.StandardAuthorizer, are accepted); empty: off"},
+    {"super.users", CT_STR, F(super_users), S(super_users), "",
+     "principals allowed everything, separated by ';' (e.g. User:admin;User:ops)"},
+    {"allow.everyone.if.no.acl.found", CT_BOOL, F(allow_everyone_if_no_acl_found), 0, "false",
+     "with the authorizer on, a resource no ACL names is open to everyone"},
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -136,6 +136,10 @@ typedef struct config {
     int32_t replica_lag_time_max_ms;
     int64_t producer_id_expiration_ms;
     int32_t log_level; /* enum log_level */
+    /* Authorization (broker/authz.c): on when authorizer.class.name is set. */
+    char authorizer_class_name[256];
+    char super_users[4096];              /* "User:a;User:b" */
+    bool allow_everyone_if_no_acl_found;
 } config;
 
 /* Defaults: a single-node cluster on 127.0.0.1:9092 (DESIGN.md §3). */

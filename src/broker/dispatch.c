@@ -51,6 +51,9 @@ static const api_handler client_handlers[] = {
     {API_DESCRIBE_TRANSACTIONS, 0, 0, api_describe_transactions},
     {API_LIST_TRANSACTIONS, 0, 1, api_list_transactions},
     {API_DESCRIBE_QUORUM, 0, 1, api_describe_quorum},
+    {API_DESCRIBE_ACLS, 0, 3, api_describe_acls},
+    {API_CREATE_ACLS, 0, 3, api_create_acls},
+    {API_DELETE_ACLS, 0, 3, api_delete_acls},
 };
 
 /* The controller listener: what nodes of the metadata quorum and
@@ -74,6 +77,8 @@ static const api_handler controller_handlers[] = {
     {API_ELECT_LEADERS, 0, 2, api_elect_leaders},     /* forwarded by the other nodes */
     {API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, api_alter_partition_reassignments},
     {API_ALLOCATE_PRODUCER_IDS, 0, 0, api_allocate_producer_ids},
+    {API_CREATE_ACLS, 0, 3, api_create_acls}, /* forwarded by the other nodes */
+    {API_DELETE_ACLS, 0, 3, api_delete_acls},
 };
 
 const api_table broker_client_api = {client_handlers, ARRAY_LEN(client_handlers), "client"};
@@ -175,13 +180,14 @@ static void run_handler(breq *r, const api_handler *h, rd_t *rd)
     }
 }
 
-static void on_frame(const api_table *t, const broker_listener *l, net_req *req, const uint8_t *frame,
-                     size_t len, broker *b)
+static void on_frame(const api_table *t, const broker_listener *l, net_conn *c, net_req *req,
+                     const uint8_t *frame, size_t len, broker *b)
 {
     breq *r = xcalloc(1, sizeof *r);
     r->b = b;
     r->table = t;
     r->listener = l;
+    broker_authz_identify(r, c, t);
     r->nreq = req;
     r->received_ms = net_req_received_ms(req);
     arena_init(&r->arena);
@@ -209,13 +215,11 @@ static void on_frame(const api_table *t, const broker_listener *l, net_req *req,
 
 void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
 {
-    (void)c;
     const broker_listener *l = ctx;
-    on_frame(&broker_client_api, l, req, frame, len, l->b);
+    on_frame(&broker_client_api, l, c, req, frame, len, l->b);
 }
 
 void broker_on_controller_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
 {
-    (void)c;
-    on_frame(&broker_controller_api, NULL, req, frame, len, ctx);
+    on_frame(&broker_controller_api, NULL, c, req, frame, len, ctx);
 }

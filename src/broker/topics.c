@@ -80,7 +80,8 @@ bool broker_autocreate(breq *r, const kstr_t *names, int32_t n, breq_rc (*resume
         kstr_t s = names[i];
         /* Internal topics (__consumer_offsets, ...) are created by their owners. */
         if (s.len <= 0 || !meta_valid_topic_name(s.ptr, (size_t)s.len) || (s.len >= 2 && s.ptr[0] == '_' && s.ptr[1] == '_') ||
-            meta_image_topic(img, s.ptr, (size_t)s.len) || seen_before(names, i))
+            meta_image_topic(img, s.ptr, (size_t)s.len) || seen_before(names, i) ||
+            !broker_may_create_topic(r, img, s))
             continue;
         meta_op *op = meta_op_new(META_OP_CREATE_TOPIC, s.ptr, (size_t)s.len);
         op->partitions = b->cfg.num_partitions;
@@ -119,6 +120,9 @@ typedef struct meta_slot {
     meta_wait *w;
     int16_t *err;
     kstr_t *msg;
+    void (*keep)(void *ctx, const meta_op *op); /* NULL: nothing to keep */
+    void *keep_ctx;
+    const meta_op *op;
     char msg_copy[META_MSG_MAX]; /* the controller's message outlives its op */
 } meta_slot;
 
@@ -135,6 +139,8 @@ static void meta_slot_done(void *arg, int16_t err, const char *msg)
 {
     meta_slot *s = arg;
     *s->err = err;
+    if (s->keep)
+        s->keep(s->keep_ctx, s->op);
     if (s->msg) {
         *s->msg = KSTR_NULL;
         if (err && msg) {
@@ -149,8 +155,14 @@ static void meta_slot_done(void *arg, int16_t err, const char *msg)
 
 void meta_wait_submit(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg)
 {
+    meta_wait_submit_keep(w, op, err, msg, NULL, NULL);
+}
+
+void meta_wait_submit_keep(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg,
+                           void (*keep)(void *ctx, const meta_op *op), void *ctx)
+{
     meta_slot *s = arena_alloc(&w->r->arena, sizeof *s);
-    *s = (meta_slot){w, err, msg};
+    *s = (meta_slot){w, err, msg, keep, ctx, op};
     op->done = meta_slot_done;
     op->arg = s;
     atomic_fetch_add(&w->pending, 1);

@@ -130,6 +130,25 @@ void meta_op_add_elect(meta_op *op, const char *topic, size_t len, int32_t parti
     e->items[e->n++] = (meta_elect_item){.topic = xstrndup(topic, len), .partition = partition};
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+meta_op *meta_op_acl(meta_op_kind kind, const acl_filter *f)
+{
+    CK_ASSERT(kind == META_OP_CREATE_ACL || kind == META_OP_DELETE_ACLS);
+    meta_op *op = meta_op_new(kind, NULL, 0);
+    op->acl = (meta_acl_op){.resource_type = f->resource_type,
+                            .pattern_type = f->pattern_type,
+                            .operation = f->operation,
+                            .permission = f->permission,
+                            .name = dup_or_null(f->name),
+                            .principal = dup_or_null(f->principal),
+                            .host = dup_or_null(f->host)};
+    return op;
+}
+
 void meta_op_free(meta_op *op)
 {
     for (int32_t i = 0; i < op->nassignments; i++)
@@ -144,6 +163,7 @@ void meta_op_free(meta_op *op)
     for (int32_t i = 0; i < op->elect.n; i++)
         free(op->elect.items[i].topic);
     free(op->elect.items);
+    meta_acl_op_free(&op->acl);
     free(op->alter.isr);
     free(op->alter.isr_epochs);
     free(op->alter.out_isr);

@@ -470,7 +470,12 @@ static int16_t op_alter_partition(meta_ctl_round *r, meta_op *op, const char **m
 
 static int16_t run_op(meta_ctl_round *r, meta_op *op, const char **msg)
 {
+    meta_writer w = round_writer(r);
     switch (op->kind) {
+    case META_OP_CREATE_ACL:
+        return meta_acl_create(&w, &r->ctl->rand, &op->acl, msg);
+    case META_OP_DELETE_ACLS:
+        return meta_acl_delete(&w, &op->acl, msg);
     case META_OP_CREATE_TOPIC:
         return op_create_topic(r, op, msg);
     case META_OP_DELETE_TOPIC:

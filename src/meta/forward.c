@@ -14,7 +14,10 @@
  * woken by each publish: a client reads its own write from the node that
  * answered. ElectLeaders and AlterPartitionReassignments are forwarded too
  * (their answers carry no offset to wait for, so they stand as the leader
- * gave them). Changes made while no leader is known fail with
+ * gave them). CreateAcls and DeleteAcls travel one ACL or one filter per
+ * request; a created ACL is visible once this node's image holds it, a
+ * deletion once none of the ACLs the leader reports removed is left (the
+ * leader's list of them is the answer). Changes made while no leader is known fail with
  * NOT_CONTROLLER, which clients retry.
  *
  * Config changes arrive here already checked by the receiving broker
@@ -51,6 +54,8 @@
 #define API_ALLOCATE_PRODUCER_IDS 67
 #define API_ELECT_LEADERS 43
 #define API_ALTER_PARTITION_REASSIGNMENTS 45
+#define API_CREATE_ACLS 30
+#define API_DELETE_ACLS 31
 
 typedef struct fwd {
     pthread_mutex_t mu;
@@ -341,6 +346,72 @@ static int send_incremental(kclient_t *c, fwd_one_t *o, arena_t *a)
     return kclient_send(c, API_INCREMENTAL_ALTER_CONFIGS, v >= 0 ? v : 0, &req, FORWARD_TIMEOUT_MS, altered, o);
 }
 
+/* ---- ACLs ------------------------------------------------------------------- */
+
+static void acl_created(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    const CreateAclsResponse *r = response;
+    UNUSED(resp);
+    bool ok = r && r->Results.count == 1;
+    one_answer(arg, err, ok, ok ? r->Results.items[0].ErrorCode : 0, ok ? &r->Results.items[0].ErrorMessage : NULL);
+}
+
+static int send_create_acl(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_acl_op *acl = &o->op->acl;
+    CreateAclsRequest_AclCreation *cr = arena_alloc(a, sizeof *cr);
+    *cr = (CreateAclsRequest_AclCreation){acl->resource_type, kstr_from(acl->name), acl->pattern_type,
+                                          kstr_from(acl->principal), kstr_from(acl->host), acl->operation,
+                                          acl->permission};
+    CreateAclsRequest req = {.Creations = {1, cr}};
+    return kclient_send(c, API_CREATE_ACLS, 2, &req, FORWARD_TIMEOUT_MS, acl_created, o);
+}
+
+/* The leader's list of the ACLs it removed becomes the op's. */
+static void acls_deleted(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    fwd_one_t *o = arg;
+    const DeleteAclsResponse *r = response;
+    UNUSED(resp);
+    bool ok = err == KCLIENT_OK && r && r->FilterResults.count == 1;
+    if (ok && r->FilterResults.items[0].ErrorCode == KERR_NONE) {
+        const DeleteAclsResponse_DeleteAclsFilterResult *fr = &r->FilterResults.items[0];
+        acl_set_unref(o->op->acl.matched);
+        o->op->acl.matched = acl_set_new();
+        for (int32_t i = 0; i < fr->MatchingAcls.count; i++) {
+            const DeleteAclsResponse_DeleteAclsMatchingAcl *m = &fr->MatchingAcls.items[i];
+            char *name = xstrndup(m->ResourceName.ptr ? m->ResourceName.ptr : "", (size_t)MAX(m->ResourceName.len, 0));
+            char *pr = xstrndup(m->Principal.ptr ? m->Principal.ptr : "", (size_t)MAX(m->Principal.len, 0));
+            char *host = xstrndup(m->Host.ptr ? m->Host.ptr : "", (size_t)MAX(m->Host.len, 0));
+            acl_binding b = {m->ResourceType, m->PatternType, m->Operation, m->PermissionType, name, pr, host};
+            uint8_t id[16] = {0};
+            memcpy(id, &i, sizeof i); /* ids of the copies only need to differ */
+            acl_set_add(o->op->acl.matched, id, &b);
+            free(name);
+            free(pr);
+            free(host);
+        }
+    }
+    one_answer(o, err, ok, ok ? r->FilterResults.items[0].ErrorCode : 0,
+               ok ? &r->FilterResults.items[0].ErrorMessage : NULL);
+}
+
+static kstr_t kstr_or_null(const char *s)
+{
+    return s ? kstr_from(s) : KSTR_NULL;
+}
+
+static int send_delete_acls(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_acl_op *acl = &o->op->acl;
+    DeleteAclsRequest_DeleteAclsFilter *f = arena_alloc(a, sizeof *f);
+    *f = (DeleteAclsRequest_DeleteAclsFilter){acl->resource_type, kstr_or_null(acl->name), acl->pattern_type,
+                                              kstr_or_null(acl->principal), kstr_or_null(acl->host),
+                                              acl->operation, acl->permission};
+    DeleteAclsRequest req = {.Filters = {1, f}};
+    return kclient_send(c, API_DELETE_ACLS, 2, &req, FORWARD_TIMEOUT_MS, acls_deleted, o);
+}
+
 static bool same_value(const char *have, const char *want)
 {
     return want ? have && strcmp(have, want) == 0 : have == NULL;
@@ -385,6 +456,8 @@ static bool visible(const meta_image *img, const meta_op *op)
         return img->next_producer_id >= op->first_producer_id + op->producer_ids;
     if (op->kind == META_OP_ALTER_CONFIGS)
         return configs_visible(img, op);
+    if (op->kind == META_OP_CREATE_ACL || op->kind == META_OP_DELETE_ACLS)
+        return meta_acl_visible(img, op);
     const meta_topic *t = op->topic ? meta_image_topic(img, op->topic, strlen(op->topic)) : NULL;
     if (op->kind == META_OP_CREATE_PARTITIONS)
         return t && t->npartitions >= op->partitions;
@@ -403,6 +476,8 @@ static bool forwardable(const meta_op *op)
     case META_OP_ALLOC_PRODUCER_IDS:
     case META_OP_ELECT_LEADERS:
     case META_OP_REASSIGN:
+    case META_OP_CREATE_ACL:
+    case META_OP_DELETE_ACLS:
         return true;
     default:
         return false;
@@ -424,6 +499,10 @@ static int send_one(kclient_t *c, fwd_one_t *o, arena_t *a, int32_t self)
         return send_reassign(c, o, a);
     case META_OP_ALTER_CONFIGS:
         return o->op->replace_configs ? send_replace(c, o, a) : send_incremental(c, o, a);
+    case META_OP_CREATE_ACL:
+        return send_create_acl(c, o, a);
+    case META_OP_DELETE_ACLS:
+        return send_delete_acls(c, o, a);
     default:
         return send_pids(c, o, self);
     }

@@ -18,7 +18,9 @@
  *   3. the ISR is a subset of the replicas;
  *   4. the leader is -1 or a member of the ISR;
  *   6. adding and removing replicas are disjoint subsets of the replicas;
- *   5. brokers are sorted by id and unique (brokers.c).
+ *   5. brokers are sorted by id and unique (brokers.c);
+ *   7. the ACL set's indexes agree with its ACLs (acl_set_check); the set
+ *      is shared between versions like a topic (acls.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +188,7 @@ meta_image *meta_image_copy(const meta_image *src)
     }
     broker_configs_copy(img, src);
     meta_brokers_copy(img, src);
+    img->acls = acl_set_ref(src->acls);
     return img;
 }
 
@@ -196,6 +199,7 @@ void meta_image_release(meta_image *img)
     for (int32_t i = 0; i < img->ntopics; i++)
         topic_unref(img->topics[i]);
     meta_brokers_free(img);
+    acl_set_unref(img->acls);
     for (int32_t i = 0; i < img->nbroker_configs; i++)
         broker_config_free(&img->broker_configs[i]);
     free(img->broker_configs);
@@ -423,6 +427,8 @@ static void check_applied(const meta_image *img, int16_t type, const void *rec)
     }
     if (t && index >= 0 && index < t->npartitions)
         partition_check(&t->partitions[index], index);
+    if ((type == META_REC_ACCESS_CONTROL_ENTRY || type == META_REC_REMOVE_ACCESS_CONTROL_ENTRY) && img->acls)
+        acl_set_check(img->acls);
     meta_brokers_check(img);
 }
 
@@ -435,6 +441,8 @@ void meta_image_check(const meta_image *img)
         for (int32_t j = 0; j < t->npartitions; j++)
             partition_check(&t->partitions[j], j);
     }
+    if (img->acls)
+        acl_set_check(img->acls);
     meta_brokers_check(img);
 }
 
@@ -500,6 +508,10 @@ void meta_image_apply(meta_image *img, int16_t type, const void *rec)
     case META_REC_UNFENCE_BROKER:
     case META_REC_BROKER_REGISTRATION_CHANGE:
         meta_brokers_apply(img, type, rec);
+        break;
+    case META_REC_ACCESS_CONTROL_ENTRY:
+    case META_REC_REMOVE_ACCESS_CONTROL_ENTRY:
+        meta_acls_apply(img, type, rec);
         break;
     default:
         break; /* records this broker does not use yet are skipped */

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "acl/acl.h"
 #include "kclient/kclient.h"
 #include "net/net.h"
 #include "proto/proto.h"
@@ -102,6 +103,8 @@ typedef struct meta_image {
     int32_t nbrokers;
     meta_broker *brokers;    /* registered brokers, sorted by id */
     int64_t next_broker_epoch; /* epoch the next registration gets (brokers.c) */
+    acl_set *acls;           /* the cluster's ACLs (AccessControlEntryRecord), shared between
+                                versions until one changes them; NULL: none yet */
 } meta_image;
 
 typedef struct meta meta_t;
@@ -261,6 +264,8 @@ typedef enum meta_op_kind {
     META_OP_ALTER_PARTITION,  /* AlterPartition: a leader's ISR change (alter_partition.c) */
     META_OP_ELECT_LEADERS,    /* ElectLeaders (election.c) */
     META_OP_REASSIGN,         /* AlterPartitionReassignments (reassign.c) */
+    META_OP_CREATE_ACL,       /* CreateAcls: one ACL */
+    META_OP_DELETE_ACLS,      /* DeleteAcls: every ACL one filter matches */
 } meta_op_kind;
 
 #define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 1500 /* broker.session.timeout.ms */
@@ -336,6 +341,14 @@ typedef struct meta_reassign_op {
     meta_reassign_item *items;
 } meta_reassign_op;
 
+/* CreateAcls (one binding) or DeleteAcls (one filter: NULL strings and the
+ * ANY codes match all). Strings are freed with the op. */
+typedef struct meta_acl_op {
+    int8_t resource_type, pattern_type, operation, permission;
+    char *name, *principal, *host;
+    acl_set *matched;          /* delete, out: copies of the ACLs removed */
+} meta_acl_op;
+
 typedef struct meta_op {
     meta_op_kind kind;
     char *topic;             /* name (all kinds; delete may give id instead) */
@@ -355,6 +368,7 @@ typedef struct meta_op {
     meta_alter_op alter;     /* alter partition (topic by id, or by name when topic is set) */
     meta_elect_op elect;     /* elect leaders */
     meta_reassign_op reassign; /* reassign */
+    meta_acl_op acl;         /* create acl, delete acls */
     char errbuf[META_MSG_MAX]; /* a message naming values, alive until done returns */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
@@ -378,6 +392,9 @@ void meta_op_add_assignment(meta_op *op, const int32_t *ids, int32_t n);
 /* One more partition for AlterPartitionReassignments (n -1: cancel). */
 void meta_op_add_reassign(meta_op *op, const char *topic, size_t len, int32_t partition, const int32_t *replicas,
                           int32_t n);
+/* CREATE_ACL / DELETE_ACLS ops from a binding or a filter (strings copied;
+ * a filter's NULL strings stay NULL). */
+meta_op *meta_op_acl(meta_op_kind kind, const acl_filter *f);
 /* One more partition for ElectLeaders. */
 void meta_op_add_elect(meta_op *op, const char *topic, size_t len, int32_t partition);
 /* Queue op (taking it); op->done(arg, err, msg) runs on the controller

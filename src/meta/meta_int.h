@@ -20,6 +20,8 @@ enum {
     META_REC_REMOVE_TOPIC = 9,
     META_REC_PRODUCER_IDS = 15,
     META_REC_BROKER_REGISTRATION_CHANGE = 17,
+    META_REC_ACCESS_CONTROL_ENTRY = 18,
+    META_REC_REMOVE_ACCESS_CONTROL_ENTRY = 19,
 };
 #define META_RESOURCE_TOPIC 2 /* ConfigRecord.ResourceType */
 #define META_RESOURCE_BROKER 4
@@ -419,5 +421,20 @@ int16_t meta_place_replicas(const meta_image *img, int32_t node_id, int32_t firs
 /* Whether replica id may be in a new partition's ISR: an unfenced broker,
  * or this node when no broker is registered. */
 bool meta_replica_live(const meta_image *img, int32_t node_id, int32_t id);
+
+/* ---- acls.c: the cluster's ACLs ------------------------------------------------ */
+
+/* Apply an ACL record (AccessControlEntry / RemoveAccessControlEntry). */
+void meta_acls_apply(meta_image *img, int16_t type, const void *rec);
+/* The record that recreates e (its strings point into e). */
+void meta_acl_record(const acl_entry *e, AccessControlEntryRecord *out);
+acl_binding meta_acl_binding(const meta_acl_op *a);
+acl_filter meta_acl_filter(const meta_acl_op *a);
+void meta_acl_op_free(meta_acl_op *a);
+/* CreateAcls for one binding and DeleteAcls for one filter: Kafka error codes. */
+int16_t meta_acl_create(const meta_writer *w, const meta_rand *rand, meta_acl_op *a, const char **msg);
+int16_t meta_acl_delete(const meta_writer *w, meta_acl_op *a, const char **msg);
+/* A forwarded ACL change shows in img. */
+bool meta_acl_visible(const meta_image *img, const meta_op *op);
 
 #endif

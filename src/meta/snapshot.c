@@ -32,7 +32,8 @@
  * epoch, Fenced and InControlledShutdown), ConfigRecord per dynamic broker
  * config, then per topic a TopicRecord, a PartitionRecord per partition
  * (leader, epochs, replicas, ISR as the image has them) and a ConfigRecord
- * per override, and last a ProducerIdsRecord when ids were handed out.
+ * per override, an AccessControlEntryRecord per ACL (its id kept), and last
+ * a ProducerIdsRecord when ids were handed out.
  * The image's next broker epoch is rebuilt as the largest registered
  * epoch + 1 (Chronik never writes UnregisterBrokerRecord, so that is
  * what it is); an image where it is not is not snapshotted (an error).
@@ -173,6 +174,11 @@ int meta_snapshot_encode(const meta_image *img, int64_t created_ms, buf_t *out, 
     }
     for (int32_t i = 0; i < img->ntopics; i++)
         put_topic(&e, img->topics[i]);
+    for (int32_t i = 0; i < acl_set_count(img->acls); i++) {
+        AccessControlEntryRecord ar;
+        meta_acl_record(acl_set_at(img->acls, i), &ar);
+        put_record(&e, META_REC_ACCESS_CONTROL_ENTRY, 0, &AccessControlEntryRecord_desc, &ar);
+    }
     if (img->next_producer_id > 0) {
         ProducerIdsRecord pr = {.BrokerId = -1, .BrokerEpoch = -1, .NextProducerId = img->next_producer_id};
         put_record(&e, META_REC_PRODUCER_IDS, 0, &ProducerIdsRecord_desc, &pr);
