@@ -41,7 +41,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 # Unit tests of the modules where threads meet also run under TSan; the
 # modules they link are built a third time for it.
 TSAN_UNIT := test_replica test_kclient
-TSAN_LIB_SRC := $(filter src/base/% src/net/% src/kclient/% src/proto/% src/storage/% src/txn/% src/meta/% src/raft/% src/replica/%,$(LIB_SRC))
+TSAN_LIB_SRC := $(filter src/base/% src/acl/% src/net/% src/kclient/% src/proto/% src/storage/% src/txn/% src/meta/% src/raft/% src/replica/%,$(LIB_SRC))
 TSAN_OBJ := $(TSAN_LIB_SRC:%.c=build/tsan/%.o)
 TSAN_BIN := $(TSAN_UNIT:%=build/tsan/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
