@@ -136,6 +136,18 @@ int16_t broker_cluster_denied(const breq *r, int8_t op)
     return broker_allowed_cluster(r, op) ? KERR_NONE : KERR_CLUSTER_AUTHORIZATION_FAILED;
 }
 
+int16_t broker_config_denied(const breq *r, const meta_image *img, int8_t op, int8_t resource_type, kstr_t name)
+{
+    enum { CONFIG_TOPIC = 2, CONFIG_BROKER = 4, CONFIG_BROKER_LOGGER = 8 }; /* ConfigResource types */
+    if (resource_type == CONFIG_TOPIC)
+        return broker_topic_denied(r, img, op, name);
+    if (resource_type == CONFIG_BROKER || resource_type == CONFIG_BROKER_LOGGER)
+        return broker_allowed_in(r, img, op, ACL_RES_CLUSTER, ACL_CLUSTER_NAME, strlen(ACL_CLUSTER_NAME))
+                   ? KERR_NONE
+                   : KERR_CLUSTER_AUTHORIZATION_FAILED;
+    return KERR_NONE;
+}
+
 /* Kafka's rule for creating a topic: CREATE on the cluster, or on the topic. */
 bool broker_may_create_topic(const breq *r, const meta_image *img, kstr_t name)
 {
