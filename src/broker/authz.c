@@ -2,9 +2,11 @@
  * principal and host, and the checks the handlers make against the ACLs of
  * the current metadata image (src/acl decides; broker_int.h lists them).
  *
- * Identity. A connection on the client listener is "User:ANONYMOUS" (no TLS
- * or SASL yet: broker_authz_identify is the one place that will read a
- * certificate or a SASL login), its host the peer's IP. A connection on the
+ * Identity (broker_authz_identify, the one place it is decided). On the
+ * client listener the principal is "User:" and the subject of the client's
+ * verified TLS certificate (Kafka's default principal builder, RFC 2253:
+ * "User:CN=alice,OU=eng,O=acme"), else "User:ANONYMOUS"; the host is the
+ * peer's IP. A connection on the
  * controller listener is one of the cluster's own nodes (forwarded changes,
  * the metadata quorum, registrations): it is internal and allowed
  * everything, as Kafka's controller listener serves only the cluster. Keep
@@ -18,6 +20,7 @@
  * A cluster whose brokers advertise host names (not IPs) grants it by ACL
  * or super.users instead.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -48,10 +51,23 @@ static void peer_ip(const char *peer, char *out, size_t n)
     out[len] = 0;
 }
 
+/* "User:" and the TLS client certificate's subject, or NULL. */
+static const char *tls_principal(breq *r, net_conn *c)
+{
+    const char *subject = c ? net_conn_tls_subject(c) : NULL;
+    if (!subject)
+        return NULL;
+    size_t n = strlen(BROKER_USER_PREFIX) + strlen(subject) + 1;
+    char *p = arena_alloc(&r->arena, n);
+    snprintf(p, n, "%s%s", BROKER_USER_PREFIX, subject);
+    return p;
+}
+
 void broker_authz_identify(breq *r, net_conn *c, const api_table *t)
 {
     r->internal = t == &broker_controller_api;
-    r->principal = BROKER_PRINCIPAL_ANONYMOUS;
+    const char *tls = tls_principal(r, c);
+    r->principal = tls ? tls : BROKER_PRINCIPAL_ANONYMOUS;
     peer_ip(c ? net_conn_peer(c) : "", r->host, sizeof r->host);
 }
 

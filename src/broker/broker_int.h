@@ -261,6 +261,7 @@ int32_t broker_min_insync(const config *cfg, const meta_topic *t, int32_t index)
 
 /* ---- authorization (authz.c) ----------------------------------------------- */
 
+#define BROKER_USER_PREFIX "User:"
 #define BROKER_PRINCIPAL_ANONYMOUS "User:ANONYMOUS"
 /* Reads the authorizer settings from b->cfg (at start). */
 void broker_authz_init(broker *b);

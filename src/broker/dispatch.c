@@ -187,10 +187,10 @@ static void on_frame(const api_table *t, const broker_listener *l, net_conn *c, 
     r->b = b;
     r->table = t;
     r->listener = l;
+    arena_init(&r->arena);
     broker_authz_identify(r, c, t);
     r->nreq = req;
     r->received_ms = net_req_received_ms(req);
-    arena_init(&r->arena);
     rd_t rd;
     rd_init(&rd, frame, len);
     proto_err_t err;
