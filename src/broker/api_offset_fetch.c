@@ -125,23 +125,29 @@ static void view(void *arg, const group *g)
         view_wanted(v, g);
 }
 
-/* Outside the coordinator's lock: which topics asked for r may not
- * describe, or (all offsets) drops those from the answer. */
-static void authorize_topics(breq *r, view_ctx *v, bool after)
+/* Before the view, outside the coordinator's lock: the topics asked for
+ * that r may not describe. */
+static void deny_wanted(breq *r, view_ctx *v)
 {
-    if (!broker_authz_on(r))
+    if (!broker_authz_on(r) || v->nwant <= 0)
         return;
     meta_image *img = meta_acquire(r->b->meta);
-    if (v->nwant >= 0 && !after) {
-        for (int32_t i = 0; i < v->nwant; i++)
-            v->want[i].denied = broker_topic_denied(r, img, ACL_OP_DESCRIBE, v->want[i].name);
-    } else if (v->nwant < 0 && after) {
-        int32_t k = 0;
-        for (int32_t i = 0; i < v->ntopics; i++)
-            if (broker_topic_denied(r, img, ACL_OP_DESCRIBE, v->topics[i].name) == KERR_NONE)
-                v->topics[k++] = v->topics[i];
-        v->ntopics = k;
-    }
+    for (int32_t i = 0; i < v->nwant; i++)
+        v->want[i].denied = broker_topic_denied(r, img, ACL_OP_DESCRIBE, v->want[i].name);
+    meta_image_release(img);
+}
+
+/* After an all-offsets view: drop the topics r may not describe. */
+static void drop_denied(breq *r, view_ctx *v)
+{
+    if (!broker_authz_on(r) || v->nwant >= 0)
+        return;
+    meta_image *img = meta_acquire(r->b->meta);
+    int32_t k = 0;
+    for (int32_t i = 0; i < v->ntopics; i++)
+        if (broker_topic_denied(r, img, ACL_OP_DESCRIBE, v->topics[i].name) == KERR_NONE)
+            v->topics[k++] = v->topics[i];
+    v->ntopics = k;
     meta_image_release(img);
 }
 
@@ -152,9 +158,9 @@ static int16_t fetch_group(breq *r, kstr_t group_id, view_ctx *v)
     int16_t denied = broker_group_denied(r, ACL_OP_DESCRIBE, group_id);
     if (denied != KERR_NONE)
         return denied;
-    authorize_topics(r, v, false);
+    deny_wanted(r, v);
     int16_t err = group_coord_view(r->b->groups, breq_strdup(r, group_id), view, v);
-    authorize_topics(r, v, true);
+    drop_denied(r, v);
     return err;
 }
 

@@ -160,10 +160,11 @@ def wire_acl(rtype, name, op, perm="ALLOW", principal=ANON, host="*"):
     return (RES[rtype], name, principal, host, OPS[op], PERM[perm])
 
 
-def wire_request(bootstrap, api_key, version, body, tls=None):
+def wire_request(bootstrap, api_key, version, body, tls=None, source=None):
     """One request as ANONYMOUS over plaintext, or over TLS with tls (an
-    ssl.SSLContext holding a client certificate); the response body's Reader."""
-    with kwire.Conn.to(bootstrap) as c:
+    ssl.SSLContext holding a client certificate), from address source if
+    given; the response body's Reader."""
+    with kwire.Conn.to(bootstrap, source=source) as c:
         if tls:
             c.sock = tls.wrap_socket(c.sock, server_hostname="localhost")
         _, body = c.request(api_key, version, body, timeout=CLIENT_TIMEOUT_S)
@@ -260,6 +261,14 @@ def ssl_broker(broker_factory, pki, **more):
     return b, "127.0.0.1:%d" % port
 
 
+def ssl_broker_with_acls(broker_factory, pki, bindings):
+    """ssl_broker with topic t and the ACLs bindings (made over the wire)."""
+    b, ssl_bootstrap = ssl_broker(broker_factory, pki)
+    make_topic_plain(b, "t")
+    create_wire(b.bootstrap, bindings)
+    return b, ssl_bootstrap
+
+
 def produce_as(conf, topic, **extra):
     """One record with conf's identity; the delivery error code (None: delivered)."""
     got = []
@@ -300,13 +309,12 @@ def make_topic_plain(b, name, partitions=1, replicas=1, config=None):
 
 # alice may write and read t and read group g; bob has no ACL; a DENY on group g2 for alice wins.
 def test_tls_principals_produce_consume_group(broker_factory, pki):
-    b, ssl_bootstrap = ssl_broker(broker_factory, pki)
-    make_topic_plain(b, "t")
-    create_wire(b.bootstrap, [wire_acl("TOPIC", "t", "WRITE", principal=ALICE),
-                              wire_acl("TOPIC", "t", "READ", principal=ALICE),
-                              wire_acl("GROUP", "g", "READ", principal=ALICE),
-                              wire_acl("GROUP", "*", "READ", principal=ALICE),
-                              wire_acl("GROUP", "g2", "READ", perm="DENY", principal=ALICE)])
+    _, ssl_bootstrap = ssl_broker_with_acls(broker_factory, pki, [
+        wire_acl("TOPIC", "t", "WRITE", principal=ALICE),
+        wire_acl("TOPIC", "t", "READ", principal=ALICE),
+        wire_acl("GROUP", "g", "READ", principal=ALICE),
+        wire_acl("GROUP", "*", "READ", principal=ALICE),
+        wire_acl("GROUP", "g2", "READ", perm="DENY", principal=ALICE)])
     alice, bob = pki.client("alice", ssl_bootstrap), pki.client("bob", ssl_bootstrap)
     assert produce_as(alice, "t") is None
     assert produce_as(bob, "t") == KafkaError.TOPIC_AUTHORIZATION_FAILED
@@ -317,10 +325,9 @@ def test_tls_principals_produce_consume_group(broker_factory, pki):
 
 # Committed offsets: OffsetFetch and OffsetCommit need DESCRIBE/READ on the topic besides the group.
 def test_offsets_need_topic_access(broker_factory, pki):
-    b, ssl_bootstrap = ssl_broker(broker_factory, pki)
-    make_topic_plain(b, "t")
-    create_wire(b.bootstrap, [wire_acl("TOPIC", "t", "ALL", principal=ALICE),
-                              wire_acl("GROUP", "g", "READ", principal="User:*")])
+    _, ssl_bootstrap = ssl_broker_with_acls(broker_factory, pki, [
+        wire_acl("TOPIC", "t", "ALL", principal=ALICE),
+        wire_acl("GROUP", "g", "READ", principal="User:*")])
     alice, bob = pki.client("alice", ssl_bootstrap), pki.client("bob", ssl_bootstrap)
     assert produce_as(alice, "t") is None
     assert consume_as(alice, "t", "g") == ("ok", b"v")
@@ -343,15 +350,28 @@ def test_offsets_need_topic_access(broker_factory, pki):
                 assert code == expect
         finally:
             c.close()
+    assert all_committed(ssl_bootstrap, pki.context("alice"), "g") == ["t"]
+    assert all_committed(ssl_bootstrap, pki.context("bob"), "g") == []  # t is left out
+
+
+def all_committed(bootstrap, tls, group):
+    """OffsetFetch v2 with null topics (every committed offset): the topics answered."""
+    r = wire_request(bootstrap, 9, 2, kwire.Writer().string(group).i32(-1).bytes(), tls)  # no throttle time in v2
+    topics = []
+    for _ in range(r.array_len()):
+        topics.append(r.string())
+        for _ in range(r.array_len()):
+            r.i32(), r.i64(), r.string(), r.i16()
+    assert r.i16() == 0
+    return topics
 
 
 # Transactional ids: alice may use tx-ok (and group g), not tx-no; sending offsets for a group she may not read fails.
 def test_transactional_ids_and_groups(broker_factory, pki):
-    b, ssl_bootstrap = ssl_broker(broker_factory, pki)
-    make_topic_plain(b, "t")
-    create_wire(b.bootstrap, [wire_acl("TOPIC", "t", "ALL", principal=ALICE),
-                              wire_acl("TRANSACTIONAL_ID", "tx-ok", "WRITE", principal=ALICE),
-                              wire_acl("GROUP", "g", "READ", principal=ALICE)])
+    _, ssl_bootstrap = ssl_broker_with_acls(broker_factory, pki, [
+        wire_acl("TOPIC", "t", "ALL", principal=ALICE),
+        wire_acl("TRANSACTIONAL_ID", "tx-ok", "WRITE", principal=ALICE),
+        wire_acl("GROUP", "g", "READ", principal=ALICE)])
     alice = pki.client("alice", ssl_bootstrap)
     p = Producer(dict(alice, **{"transactional.id": "tx-no", "transaction.timeout.ms": 10000}))
     with pytest.raises(KafkaException) as e:
@@ -373,10 +393,9 @@ def test_transactional_ids_and_groups(broker_factory, pki):
 
 # Admin calls on a topic: CreatePartitions needs ALTER, DescribeConfigs DESCRIBE_CONFIGS.
 def test_topic_admin_calls(broker_factory, pki):
-    b, ssl_bootstrap = ssl_broker(broker_factory, pki)
-    make_topic_plain(b, "t")
-    create_wire(b.bootstrap, [wire_acl("TOPIC", "t", "ALTER", principal=ALICE),
-                              wire_acl("TOPIC", "t", "DESCRIBE_CONFIGS", principal=ALICE)])
+    b, ssl_bootstrap = ssl_broker_with_acls(broker_factory, pki, [
+        wire_acl("TOPIC", "t", "ALTER", principal=ALICE),
+        wire_acl("TOPIC", "t", "DESCRIBE_CONFIGS", principal=ALICE)])
     for who, code in (("bob", KafkaError.TOPIC_AUTHORIZATION_FAILED), ("alice", None)):
         a = ck_admin.AdminClient(pki.client(who, ssl_bootstrap))
         res = ck_admin.ConfigResource(ck_admin.ConfigResource.Type.TOPIC, "t")
@@ -394,13 +413,58 @@ def test_topic_admin_calls(broker_factory, pki):
     assert len(md.topics["t"].partitions) == 2
 
 
+def admin_api_errors(bootstrap, tls):
+    """From 127.0.0.2 (not a broker's address, so no CLUSTER_ACTION by address), the errors of:
+    DeleteRecords t/0, OffsetForLeaderEpoch t/0, DescribeConfigs of broker 1 and of topic t,
+    ElectLeaders t/0 and ListPartitionReassignments (all)."""
+    def ask(api_key, version, body):
+        return wire_request(bootstrap, api_key, version, body, tls, source="127.0.0.2")
+    out = {}
+    r = ask(21, 1, kwire.Writer().i32(1).string("t").i32(1).i32(0).i64(0).i32(5000).bytes())
+    r.i32(), r.array_len(), r.string(), r.array_len(), r.i32(), r.i64()
+    out["DeleteRecords"] = r.i16()
+    r = ask(23, 2, kwire.Writer().i32(1).string("t").i32(1).i32(0).i32(-1).i32(0).bytes())
+    r.i32(), r.array_len(), r.string(), r.array_len()
+    out["OffsetForLeaderEpoch"] = r.i16()
+    for rtype, name in ((4, "1"), (2, "t")):
+        r = ask(32, 1, kwire.Writer().i32(1).i8(rtype).string(name).i32(-1).i8(0).bytes())
+        r.i32(), r.array_len()
+        out["DescribeConfigs %s" % ("broker" if rtype == 4 else "topic")] = r.i16()
+    r = ask(43, 1, kwire.Writer().i8(0).i32(1).string("t").i32(1).i32(0).i32(5000).bytes())
+    r.i32()
+    out["ElectLeaders"] = r.i16()
+    r = ask(46, 0, kwire.Writer().i32(5000).uvarint(0).tags().bytes())
+    r.i32()
+    out["ListPartitionReassignments"] = r.i16()
+    return out
+
+
+# Cluster and topic admin APIs: bob (no ACL) is refused each; alice with DELETE and DESCRIBE on t and
+# ALTER, DESCRIBE and DESCRIBE_CONFIGS on the cluster passes the checks.
+def test_admin_apis_need_acls(broker_factory, pki):
+    _, ssl_bootstrap = ssl_broker_with_acls(broker_factory, pki, [
+        wire_acl("TOPIC", "t", "DELETE", principal=ALICE),
+        wire_acl("TOPIC", "t", "DESCRIBE_CONFIGS", principal=ALICE),
+        wire_acl("CLUSTER", "kafka-cluster", "ALTER", principal=ALICE),
+        wire_acl("CLUSTER", "kafka-cluster", "DESCRIBE_CONFIGS", principal=ALICE)])
+    topic, cluster_ = ERR_TOPIC_AUTHZ, KafkaError.CLUSTER_AUTHORIZATION_FAILED
+    assert admin_api_errors(ssl_bootstrap, pki.context("bob")) == {
+        "DeleteRecords": topic, "OffsetForLeaderEpoch": topic, "DescribeConfigs broker": cluster_,
+        "DescribeConfigs topic": topic, "ElectLeaders": cluster_, "ListPartitionReassignments": cluster_}
+    got = admin_api_errors(ssl_bootstrap, pki.context("alice"))
+    assert got == {"DeleteRecords": 0, "OffsetForLeaderEpoch": 0, "DescribeConfigs broker": 0,
+                   "DescribeConfigs topic": 0, "ElectLeaders": got["ElectLeaders"],
+                   "ListPartitionReassignments": 0}
+    assert got["ElectLeaders"] != cluster_
+
+
 # Host-based ACLs and Metadata filtering: DESCRIBE on t is allowed from 127.0.0.1 only, "hidden" is denied to all.
 def test_host_acls_and_metadata_filtering(broker_factory):
     b = broker_factory(settings=dict(AUTHZ, **{"allow.everyone.if.no.acl.found": "true"}))
     for name in ("t", "hidden", "open"):
         make_topic_plain(b, name)
     create_wire(b.bootstrap, [wire_acl("TOPIC", "t", "DESCRIBE", host="127.0.0.1"),
-                              wire_acl("TOPIC", "hidden", "DESCRIBE", perm="DENY", principal="User:*")])
+        wire_acl("TOPIC", "hidden", "DESCRIBE", perm="DENY", principal="User:*")])
 
     def seen(source, topics=None):
         with kwire.Conn.to(b.bootstrap, source=source) as c:
