@@ -323,6 +323,15 @@ def test_tls_principals_produce_consume_group(broker_factory, pki):
     assert consume_as(bob, "t", "g")[0] == "error"
 
 
+# ssl.client.auth=requested: a client without a certificate is User:ANONYMOUS (a super user here), bob is bob.
+def test_tls_without_certificate_is_anonymous(broker_factory, pki):
+    b, ssl_bootstrap = ssl_broker(broker_factory, pki, **{"ssl.client.auth": "requested"})
+    make_topic_plain(b, "t")
+    no_cert = {"bootstrap.servers": ssl_bootstrap, "security.protocol": "SSL", "ssl.ca.location": pki.path("ca.pem")}
+    assert produce_as(no_cert, "t") is None
+    assert produce_as(pki.client("bob", ssl_bootstrap), "t") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
 # Committed offsets: OffsetFetch and OffsetCommit need DESCRIBE/READ on the topic besides the group.
 def test_offsets_need_topic_access(broker_factory, pki):
     _, ssl_bootstrap = ssl_broker_with_acls(broker_factory, pki, [
