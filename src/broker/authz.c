@@ -5,12 +5,14 @@
  * Identity (broker_authz_identify, the one place it is decided). On the
  * client listener the principal is "User:" and the subject of the client's
  * verified TLS certificate (Kafka's default principal builder, RFC 2253:
- * "User:CN=alice,OU=eng,O=acme"), else "User:ANONYMOUS"; the host is the
- * peer's IP. A connection on the
- * controller listener is one of the cluster's own nodes (forwarded changes,
- * the metadata quorum, registrations): it is internal and allowed
- * everything, as Kafka's controller listener serves only the cluster. Keep
- * that listener unreachable from clients.
+ * "User:CN=alice,OU=eng,O=acme"), or the name ssl.principal.mapping.rules
+ * give that subject (a certificate no rule maps closes its connection, as
+ * Kafka refuses it); without a certificate "User:ANONYMOUS". The host is
+ * the peer's IP. A connection on the controller listener is one of the
+ * cluster's own nodes (forwarded changes, the metadata quorum,
+ * registrations): it is internal and allowed everything, as Kafka's
+ * controller listener serves only the cluster. Keep that listener
+ * unreachable from clients.
  *
  * Inter-broker requests on the client listener (a follower's Fetch, the
  * transaction coordinator's WriteTxnMarkers) need CLUSTER_ACTION on the
@@ -29,11 +31,15 @@ void broker_authz_init(broker *b)
 {
     acl_config_init(&b->acl, b->cfg.authorizer_class_name, b->cfg.super_users,
                     b->cfg.allow_everyone_if_no_acl_found);
+    char err[160];
+    b->ssl_rules = acl_ssl_rules_parse(b->cfg.ssl_principal_mapping_rules, err, sizeof err);
+    CK_ASSERT(b->ssl_rules != NULL); /* config_finish checked them */
 }
 
 void broker_authz_free(broker *b)
 {
     acl_config_free(&b->acl);
+    acl_ssl_rules_free(b->ssl_rules);
 }
 
 /* "1.2.3.4:5678" or "[::1]:5678" -> "1.2.3.4" or "::1". */
@@ -51,23 +57,27 @@ static void peer_ip(const char *peer, char *out, size_t n)
     out[len] = 0;
 }
 
-/* "User:" and the TLS client certificate's subject, or NULL. */
+/* "User:" and the name ssl.principal.mapping.rules give the TLS client
+ * certificate's subject; ANONYMOUS without a certificate; NULL when no
+ * rule maps it. */
 static const char *tls_principal(breq *r, net_conn *c)
 {
     const char *subject = c ? net_conn_tls_subject(c) : NULL;
     if (!subject)
+        return BROKER_PRINCIPAL_ANONYMOUS;
+    char name[1024];
+    if (!acl_ssl_rules_map(r->b->ssl_rules, subject, name, sizeof name))
         return NULL;
-    size_t n = strlen(BROKER_USER_PREFIX) + strlen(subject) + 1;
+    size_t n = strlen(BROKER_USER_PREFIX) + strlen(name) + 1;
     char *p = arena_alloc(&r->arena, n);
-    snprintf(p, n, "%s%s", BROKER_USER_PREFIX, subject);
+    snprintf(p, n, "%s%s", BROKER_USER_PREFIX, name);
     return p;
 }
 
 void broker_authz_identify(breq *r, net_conn *c, const api_table *t)
 {
     r->internal = t == &broker_controller_api;
-    const char *tls = tls_principal(r, c);
-    r->principal = tls ? tls : BROKER_PRINCIPAL_ANONYMOUS;
+    r->principal = tls_principal(r, c);
     peer_ip(c ? net_conn_peer(c) : "", r->host, sizeof r->host);
 }
 

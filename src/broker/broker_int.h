@@ -104,6 +104,7 @@ typedef struct broker {
     broker_stats stats;
     txn_pids pids;             /* producer-id blocks (api_init_producer_id.c); zeroed = empty */
     acl_config acl;            /* the authorizer's settings (authz.c) */
+    acl_ssl_rules *ssl_rules;  /* ssl.principal.mapping.rules (authz.c) */
 } broker;
 
 typedef struct breq {
@@ -267,7 +268,9 @@ int32_t broker_min_insync(const config *cfg, const meta_topic *t, int32_t index)
 void broker_authz_init(broker *b);
 void broker_authz_free(broker *b);
 /* Sets r's principal, host and internal flag from its connection: the one
- * place a connection's identity is decided. */
+ * place a connection's identity is decided. A principal NULL means none
+ * (a client certificate no ssl.principal.mapping.rules rule maps): the
+ * connection is to be closed. */
 void broker_authz_identify(breq *r, net_conn *c, const api_table *t);
 bool broker_authz_on(const breq *r);
 /* May r do op on resource (type, name) by img's ACLs? */

@@ -198,6 +198,10 @@ static void on_frame(const api_table *t, const broker_listener *l, net_conn *c, 
         close_malformed(r, "bad request header", &err);
         return;
     }
+    if (!r->principal) {
+        close_malformed(r, "no ssl.principal.mapping.rules rule maps the client certificate", NULL);
+        return;
+    }
     const api_handler *h = broker_handler(t, r->hdr.api_key);
     if (!h) {
         close_malformed(r, "API not supported", NULL);

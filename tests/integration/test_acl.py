@@ -332,6 +332,19 @@ def test_tls_without_certificate_is_anonymous(broker_factory, pki):
     assert produce_as(pki.client("bob", ssl_bootstrap), "t") == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
+# ssl.principal.mapping.rules: eng's certificates map to their upper-cased CN; any other is refused
+# (its connection closed after its first request), as no rule maps it.
+def test_principal_mapping_rules(broker_factory, pki):
+    b, ssl_bootstrap = ssl_broker(broker_factory, pki, **{
+        "ssl.principal.mapping.rules": "RULE:^CN=([^,]*),OU=eng,O=acme$/$1/U"})
+    make_topic_plain(b, "t")
+    create_wire(b.bootstrap, [wire_acl("TOPIC", "t", "WRITE", principal="User:ALICE")])
+    assert produce_as(pki.client("alice", ssl_bootstrap), "t") is None
+    assert produce_as(pki.client("bob", ssl_bootstrap), "t") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    with pytest.raises(kwire.WireError):
+        wire_request(ssl_bootstrap, kwire.API_METADATA, 1, kwire.metadata_v1_body(), pki.context("admin"))
+
+
 # Committed offsets: OffsetFetch and OffsetCommit need DESCRIBE/READ on the topic besides the group.
 def test_offsets_need_topic_access(broker_factory, pki):
     _, ssl_bootstrap = ssl_broker_with_acls(broker_factory, pki, [
