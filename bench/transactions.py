@@ -2,7 +2,7 @@
 """transactions.py - transactional producer against idempotent producer, one node.
 
     /usr/bin/python3 bench/transactions.py [--reps 3] [--messages N] [--per-txn 100] [--commits N]
-                                          [--binary build/chronik]
+                                          [--binary build/chronik] [--broker chronik|kafka]
 
 For each repetition a fresh `build/chronik server` (release build, one node,
 its defaults: fdatasync before every acknowledgement, a new data directory
@@ -22,6 +22,11 @@ repetition):
 Around each one the broker's fdatasync count (chronik_log_fsyncs_total from
 /metrics) and CPU seconds (utime+stime) are read: fsyncs_per_txn and
 broker_cpu_s.
+
+--broker kafka runs the same against Apache Kafka (one KRaft node, the
+installed kafka_2.13 of tools/deps.sh test, started by bench/runner.py),
+the reference broker; it does not fsync before acknowledging, and its
+fsync counts are not known (-1).
 
 stdout: one JSON object per measurement, then {"medians": ...} over the
 repetitions; stderr: progress.
@@ -54,6 +59,26 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class KafkaBroker:
+    """Apache Kafka through bench/runner.py's Broker; the same face as Broker."""
+
+    def __init__(self, work):
+        sys.path.insert(0, os.path.join(REPO, "bench"))
+        import runner
+        self.b = runner.Broker("kafka", work, [TOPIC])
+        self.bootstrap = self.b.bootstrap
+        self.proc = self.b.proc
+
+    def fsyncs(self):
+        return -1
+
+    def cpu_s(self):
+        return Broker.cpu_s(self)
+
+    def stop(self):
+        self.b.stop()
 
 
 class Broker:
@@ -169,9 +194,10 @@ def commit_latency(b, args):
 def measured(b, name, rep, fn, txns):
     f0, c0 = b.fsyncs(), b.cpu_s()
     out = fn()
-    out.update({"bench": name, "rep": rep, "fsyncs": b.fsyncs() - f0, "broker_cpu_s": round(b.cpu_s() - c0, 2)})
+    fsyncs = b.fsyncs() - f0 if f0 >= 0 else -1   # -1: not known (Kafka)
+    out.update({"bench": name, "rep": rep, "fsyncs": fsyncs, "broker_cpu_s": round(b.cpu_s() - c0, 2)})
     if txns:
-        out["fsyncs_per_txn"] = round(out["fsyncs"] / txns, 2)
+        out["fsyncs_per_txn"] = round(fsyncs / txns, 2) if fsyncs >= 0 else -1
     print(json.dumps(out), flush=True)
     print("rep %d %s: %s" % (rep, name, out), file=sys.stderr)
     return out
@@ -179,7 +205,7 @@ def measured(b, name, rep, fn, txns):
 
 def one_rep(rep, args):
     work = tempfile.mkdtemp(prefix="chronik-bench-txn-")
-    b = Broker(work, args.binary)
+    b = KafkaBroker(work) if args.broker == "kafka" else Broker(work, args.binary)
     try:
         admin = AdminClient({"bootstrap.servers": b.bootstrap})  # outlives its future
         admin.create_topics([NewTopic(TOPIC, NPARTS, 1)])[TOPIC].result(DEADLINE_S)
@@ -203,8 +229,9 @@ def main():
     ap.add_argument("--per-txn", type=int, default=100)
     ap.add_argument("--commits", type=int, default=1000)
     ap.add_argument("--binary", default=BIN, help="the broker to run (default: the release build)")
+    ap.add_argument("--broker", choices=("chronik", "kafka"), default="chronik")
     args = ap.parse_args()
-    if not os.path.exists(args.binary):
+    if args.broker == "chronik" and not os.path.exists(args.binary):
         raise SystemExit("transactions.py: %s missing: make build/chronik" % args.binary)
     runs = [r for rep in range(args.reps) for r in one_rep(rep, args)]
     med = {}
@@ -213,7 +240,7 @@ def main():
         for k in keys:
             med["%s_%s" % (name, k)] = statistics.median(r[k] for r in runs if r["bench"] == name)
     med["transactional_vs_idempotent"] = round(med["transactional_msgs_per_s"] / med["idempotent_msgs_per_s"], 3)
-    print(json.dumps({"medians": med, "reps": args.reps, "messages": args.messages, "per_txn": args.per_txn,
+    print(json.dumps({"medians": med, "broker": args.broker, "reps": args.reps, "messages": args.messages, "per_txn": args.per_txn,
                       "commits": args.commits}))
 
 
