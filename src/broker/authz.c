@@ -2,9 +2,10 @@
  * principal and host, and the checks the handlers make against the ACLs of
  * the current metadata image (src/acl decides; broker_int.h lists them).
  *
- * Identity. A connection on the client listener is "User:ANONYMOUS" (no TLS
- * or SASL yet: broker_authz_identify is the one place that will read a
- * certificate or a SASL login), its host the peer's IP. A connection on the
+ * Identity. A connection on a client listener is "User:ANONYMOUS", or on a
+ * SASL listener "User:NAME" once it logged in (sasl.c); broker_authz_identify
+ * is the one place that reads a login (and will read a certificate), its
+ * host the peer's IP. A connection on the
  * controller listener is one of the cluster's own nodes (forwarded changes,
  * the metadata quorum, registrations): it is internal and allowed
  * everything, as Kafka's controller listener serves only the cluster. Keep
@@ -51,7 +52,8 @@ static void peer_ip(const char *peer, char *out, size_t n)
 void broker_authz_identify(breq *r, net_conn *c, const api_table *t)
 {
     r->internal = t == &broker_controller_api;
-    r->principal = BROKER_PRINCIPAL_ANONYMOUS;
+    const char *sasl = broker_sasl_principal(r->listener, c);
+    r->principal = sasl ? sasl : BROKER_PRINCIPAL_ANONYMOUS;
     peer_ip(c ? net_conn_peer(c) : "", r->host, sizeof r->host);
 }
 

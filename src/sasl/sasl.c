@@ -366,7 +366,10 @@ const char *sasl_scram_final(sasl_scram *s, const uint8_t *msg, size_t len, char
     /* "biws" and "eSws": the base64 of "n,," and "y,," */
     if (f.channel_len != 4 || (memcmp(f.channel, "biws", 4) != 0 && memcmp(f.channel, "eSws", 4) != 0))
         return "channel binding does not match";
-    if (f.nonce_len != strlen(s->nonce) || memcmp(f.nonce, s->nonce, f.nonce_len) != 0)
+    /* Kafka's rule: the nonce ends with the one sent (librdkafka repeats the
+     * client's part in front); the proof covers the message as sent. */
+    size_t want = strlen(s->nonce);
+    if (f.nonce_len < want || memcmp(f.nonce + f.nonce_len - want, s->nonce, want) != 0)
         return "nonce does not match";
     if (f.proof_len != sasl_scram_key_len(s->mech))
         return "proof has the wrong length";

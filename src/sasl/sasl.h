@@ -19,7 +19,8 @@
  *                 that must be empty or NAME, then extensions (ignored)
  *   server-first  "r=CNONCE SNONCE,s=SALT64,i=ITERATIONS"
  *   client-final  "c=biws,r=CNONCE SNONCE,p=PROOF64" (c= the base64 of the
- *                 gs2 header)
+ *                 gs2 header; as Kafka does, the nonce need only end with
+ *                 the server-first one: librdkafka repeats CNONCE in front)
  *   server-final  "v=SIGNATURE64"
  * NAME escapes ',' and '=' as "=2C" and "=3D"; a name with any other '='
  * or a control character is refused. Every parser is strict: one reason
