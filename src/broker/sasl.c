@@ -295,34 +295,44 @@ static void delay_unref(sasl_delay *d)
         free(d);
 }
 
-static void delay_answer(sasl_delay *d)
+/* Once: answer, and drop the reference the pending answer held. The timer
+ * is cancelled on the reactor (on_reactor), or its reactor has ended. */
+static void delay_answer(sasl_delay *d, bool on_reactor)
 {
     if (d->done)
         return;
     d->done = true;
-    net_timer_cancel(&d->timer);
+    if (on_reactor)
+        net_timer_cancel(&d->timer);
     broker_unpark(d->r->b, &d->park);
     breq_finish(d->r);
-}
-
-static void delay_fire(void *arg)
-{
-    sasl_delay *d = arg;
-    delay_answer(d);
     delay_unref(d);
 }
 
+static void delay_timeout(void *arg)
+{
+    delay_answer(arg, true);
+}
+
+static void delay_posted(void *arg)
+{
+    delay_answer(arg, true);
+    delay_unref(arg);
+}
+
+/* A stop was requested: answer now, on the reactor. */
 static void delay_expire(parked *p)
 {
     sasl_delay *d = (sasl_delay *)p;
     atomic_fetch_add(&d->refs, 1);
-    if (!net_post(d->reactor, delay_fire, d))
+    if (!net_post(d->reactor, delay_posted, d))
         atomic_fetch_sub(&d->refs, 1);
 }
 
+/* The reactors have ended: answer (the reply is dropped). */
 static void delay_cancel(parked *p)
 {
-    delay_answer((sasl_delay *)p);
+    delay_answer((sasl_delay *)p, false);
 }
 
 static breq_rc answer_failure(breq *r, broker_sasl_conn *s, const char *user, const char *why)
@@ -343,7 +353,7 @@ static breq_rc answer_failure(breq *r, broker_sasl_conn *s, const char *user, co
     d->park.expire = delay_expire;
     d->park.cancel = delay_cancel;
     broker_park(r->b, &d->park);
-    net_timer_add(reactor, &d->timer, (uint64_t)ms, delay_fire, d);
+    net_timer_add(reactor, &d->timer, (uint64_t)ms, delay_timeout, d);
     return BREQ_PARKED;
 }
 
