@@ -109,7 +109,7 @@ bool broker_sasl_admit(const breq *r)
     int16_t k = r->hdr.api_key;
     if (k == API_API_VERSIONS || k == API_SASL_HANDSHAKE || k == API_SASL_AUTHENTICATE)
         return true;
-    if (!s->authenticated || s->state != CONN_AUTHENTICATED)
+    if (!s->authenticated) /* logged in, or re-authenticating (requests go on meanwhile) */
         return false;
     if (s->expires_ms && clock_mono_ms() > s->expires_ms) {
         log_info("broker", "closing connection: SASL session expired peer=%s principal=%s",

@@ -222,7 +222,7 @@ static const char *parse_gs2(const char *p, const char *end, sasl_client_first *
                              size_t *authz_len, const char **rest)
 {
     if (end - p < 3 || (p[0] != 'n' && p[0] != 'y') || p[1] != ',')
-        return p[0] == 'p' ? "channel binding is not supported" : "bad gs2 header";
+        return end > p && p[0] == 'p' ? "channel binding is not supported" : "bad gs2 header";
     snprintf(out->gs2, sizeof out->gs2, "%c,,", p[0]);
     p += 2;
     *authz = NULL, *authz_len = 0;

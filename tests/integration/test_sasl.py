@@ -10,6 +10,7 @@ has them). The SASL_SSL test needs Debian's python3-cryptography for its
 certificates (test_tls.Pki) and is skipped without it."""
 
 import subprocess
+import time
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
@@ -167,6 +168,56 @@ def test_handshake_v0_with_bare_tokens(broker_factory):
         c.send_frame(b"\0admin\0wrong")
         with pytest.raises(kwire.WireError):
             c.recv_frame()
+
+
+def sasl_authenticate_v1(conn, token):
+    w = kwire.Writer()
+    w.i32(len(token))
+    w.raw(token)
+    _, body = conn.request(36, 1, w.bytes())
+    r = kwire.Reader(body)
+    err, msg = r.i16(), r.string()
+    auth = r.take(r.i32())
+    return err, msg, auth, r.i64()
+
+
+def handshake_v1(conn, mech):
+    w = kwire.Writer()
+    w.string(mech)
+    _, body = conn.request(17, 1, w.bytes())
+    return kwire.Reader(body).i16()
+
+
+# connections.max.reauth.ms (KIP-368): SaslAuthenticate v1 tells the session's
+# lifetime; the connection is served until then, re-authentication (same user)
+# extends it, and once it has passed the next request closes the connection.
+def test_session_lifetime_and_reauthentication(broker_factory):
+    lifetime_ms = 1500
+    _, port = sasl_broker(broker_factory, settings={"connections.max.reauth.ms": str(lifetime_ms)},
+                          users=(("admin", ADMIN_PW), ("eve", "pw-eve")))
+    token = b"\0admin\0" + ADMIN_PW.encode()
+    with kwire.Conn("127.0.0.1", port) as c:
+        assert handshake_v1(c, "PLAIN") == 0
+        err, _, _, life = sasl_authenticate_v1(c, token)
+        assert (err, life) == (0, lifetime_ms)
+        assert handshake_v1(c, "PLAIN") == 0  # re-authentication
+        assert sasl_authenticate_v1(c, token)[0] == 0
+        start = time.monotonic()
+        assert kwire.metadata_v1(c)["brokers"]
+
+        def closed():
+            try:
+                kwire.metadata_v1(c)
+                return False
+            except (kwire.WireError, OSError):
+                return True
+        harness.wait_until(closed, "the expired session's connection to close", DEADLINE_S, 0.2)
+        assert time.monotonic() - start >= lifetime_ms / 1000.0 * 0.5
+    with kwire.Conn("127.0.0.1", port) as c:  # another user cannot take over a session
+        assert handshake_v1(c, "PLAIN") == 0
+        assert sasl_authenticate_v1(c, token)[0] == 0
+        assert handshake_v1(c, "PLAIN") == 0
+        assert sasl_authenticate_v1(c, b"\0eve\0pw-eve")[0] == 58  # SASL_AUTHENTICATION_FAILED
 
 
 # SASL_SSL with SCRAM-SHA-512: confluent-kafka produces and consumes over TLS.
