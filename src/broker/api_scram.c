@@ -9,7 +9,8 @@
  * once this node's image shows it; the answer has one result per user (the
  * first error of its changes). Kafka's rules: a user named twice for the
  * same mechanism is DUPLICATE_RESOURCE, an empty name or iterations outside
- * 4096-16384 UNACCEPTABLE_CREDENTIAL, an unknown mechanism
+ * 4096-16384 UNACCEPTABLE_CREDENTIAL (and, Chronik's bound, a salt empty
+ * or over 64 bytes), an unknown mechanism
  * UNSUPPORTED_SASL_MECHANISM. DESCRIBE on the cluster lets a client
  * describe, ALTER lets it alter.
  */
@@ -117,19 +118,22 @@ static breq_rc merge_results(breq *r)
 }
 
 /* Kafka's checks of one change, before it reaches the controller. */
-static int16_t alter_problem(kstr_t name, int8_t mech, int32_t iterations, kbytes_t salted, bool remove,
-                             const char **msg)
+typedef AlterUserScramCredentialsRequest_ScramCredentialUpsertion upsertion;
+
+static int16_t alter_problem(kstr_t name, int8_t mech, const upsertion *u, const char **msg)
 {
     if (name.len <= 0 || name.len > SASL_NAME_MAX)
         return *msg = "user name empty or too long", KERR_UNACCEPTABLE_CREDENTIAL;
     if (sasl_scram_key_len(mech) == 0)
         return *msg = "unknown SCRAM mechanism", KERR_UNSUPPORTED_SASL_MECHANISM;
-    if (remove)
+    if (!u)
         return KERR_NONE;
-    if (iterations < SASL_SCRAM_ITERATIONS_MIN || iterations > SASL_SCRAM_ITERATIONS_MAX)
+    if (u->Iterations < SASL_SCRAM_ITERATIONS_MIN || u->Iterations > SASL_SCRAM_ITERATIONS_MAX)
         return *msg = "iterations must be within 4096 and 16384", KERR_UNACCEPTABLE_CREDENTIAL;
-    if (salted.len != (int32_t)sasl_scram_key_len(mech))
+    if (u->SaltedPassword.len != (int32_t)sasl_scram_key_len(mech))
         return *msg = "salted password of the wrong length", KERR_UNACCEPTABLE_CREDENTIAL;
+    if (u->Salt.len <= 0 || u->Salt.len > SASL_SALT_MAX)
+        return *msg = "salt empty or longer than 64 bytes", KERR_UNACCEPTABLE_CREDENTIAL;
     return KERR_NONE;
 }
 
@@ -152,9 +156,8 @@ static meta_op *upsert_op(const AlterUserScramCredentialsRequest_ScramCredential
 {
     meta_op *op = meta_op_scram(u->Name.ptr, (size_t)u->Name.len, u->Mechanism, false);
     op->scram.iterations = u->Iterations;
-    op->scram.salt_len = (size_t)MIN(MAX(u->Salt.len, 0), SASL_SALT_MAX + 1);
-    if (op->scram.salt_len <= SASL_SALT_MAX && u->Salt.len > 0)
-        memcpy(op->scram.salt, u->Salt.ptr, op->scram.salt_len);
+    op->scram.salt_len = (size_t)u->Salt.len; /* 1..SASL_SALT_MAX (alter_problem) */
+    memcpy(op->scram.salt, u->Salt.ptr, op->scram.salt_len);
     memcpy(op->scram.salted, u->SaltedPassword.ptr, (size_t)u->SaltedPassword.len);
     return op;
 }
@@ -180,8 +183,7 @@ breq_rc api_alter_user_scram_credentials(breq *r)
         int16_t err = !allowed ? KERR_CLUSTER_AUTHORIZATION_FAILED
                       : duplicate(req, i, name, mech)
                           ? (msg = "user and mechanism named more than once", KERR_DUPLICATE_RESOURCE)
-                          : alter_problem(name, mech, u ? u->Iterations : 0, u ? u->SaltedPassword : (kbytes_t){0},
-                                          !u, &msg);
+                          : alter_problem(name, mech, u, &msg);
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = msg ? kstr_from(msg) : KSTR_NULL;

@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka import admin as ck_admin
 
+import compat
 import harness
 import kwire
 from test_cluster import cluster  # noqa: F401  (the 3-node fixture)
@@ -243,6 +244,25 @@ def harness_sasl_ssl(broker_factory, pki):
     harness.wait_until(lambda: login_error(port, "SCRAM-SHA-512", "admin", ADMIN_PW, extra) is None,
                        "the start-up user over SASL_SSL", DEADLINE_S, 0.2)
     return b, port
+
+
+# Kafka's own tools: kafka-configs creates a SCRAM-SHA-256 user (AlterUserScramCredentials,
+# 8192 iterations) and the Java console producer logs in as it with Kafka's SCRAM client.
+def test_kafka_configs_user_and_java_client_login(broker_factory, tmp_path):
+    from test_kafka_tools import CONFIGS, CONSOLE_PRODUCER, kafka_tool
+    cp = compat.need(compat.TOOLS_CLASSPATH).read_text().strip()
+    b, port = sasl_broker(broker_factory)
+    out = kafka_tool(cp, CONFIGS, "--bootstrap-server", b.bootstrap, "--alter", "--entity-type", "users",
+                     "--entity-name", "jane", "--add-config", "SCRAM-SHA-256=[iterations=8192,password=pw-jane]")
+    assert "Completed updating config for user jane" in out
+    props = tmp_path / "jane.properties"
+    props.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n"
+                     "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+                     'username="jane" password="pw-jane";\n')
+    kafka_tool(cp, CONSOLE_PRODUCER, "--bootstrap-server", "127.0.0.1:%d" % port, "--topic", "from-java",
+               "--producer.config", props, stdin="hello from java\n")
+    assert consume_all(sasl_conf(port, "PLAIN", "jane", "pw-jane"), "from-java", 1) == [b"hello from java"]
+    assert "principal=User:jane mechanism=SCRAM-SHA-256" in b.log_text()
 
 
 def upsert(a, user, pw, mech="SCRAM_SHA_512"):
