@@ -13,6 +13,13 @@
  * or over 64 bytes), an unknown mechanism
  * UNSUPPORTED_SASL_MECHANISM. DESCRIBE on the cluster lets a client
  * describe, ALTER lets it alter.
+ *
+ * Start-up users are created by the node that leads the metadata quorum (a
+ * voter given --add-scram), and only when the user has no credential of
+ * that mechanism in the leader's latest state: a node restarting with the
+ * flag never resets a password changed since. The change is not forwarded
+ * (AlterUserScramCredentials cannot say "if absent"); a node that is not
+ * the leader leaves it to the one that is, checking again each second.
  */
 #include <openssl/rand.h>
 #include <string.h>
@@ -246,7 +253,8 @@ static void bootstrap_one(broker *b, const meta_image *img, const char *entry)
 
 void broker_sasl_bootstrap(broker *b)
 {
-    if (!b->cfg.sasl_bootstrap_scram[0] || atomic_load(&b->sasl_bootstrap_inflight) > 0)
+    if (!b->cfg.sasl_bootstrap_scram[0] || atomic_load(&b->sasl_bootstrap_inflight) > 0 ||
+        meta_controller_id(b->meta) != b->cfg.node_id)
         return;
     meta_image *img = meta_acquire(b->meta);
     char *copy = xstrdup(b->cfg.sasl_bootstrap_scram), *save = NULL;

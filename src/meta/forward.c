@@ -513,8 +513,9 @@ static bool forwardable(const meta_op *op)
     case META_OP_REASSIGN:
     case META_OP_CREATE_ACL:
     case META_OP_DELETE_ACLS:
-    case META_OP_ALTER_SCRAM:
         return true;
+    case META_OP_ALTER_SCRAM: /* "if absent" has no wire form: decided by a leader's own controller */
+        return !op->scram.if_absent;
     default:
         return false;
     }

@@ -314,6 +314,28 @@ def test_user_created_at_one_node_logs_in_at_another(cluster):
                            "dave to log in at port %d" % p, DEADLINE_S, 0.2)
 
 
+# --add-scram on every voter of a 3-node cluster: the leader creates the user
+# once, and it logs in at every node.
+def test_start_up_user_in_a_cluster(cluster):
+    ports = harness.free_ports(3)
+    cluster(3, node_kwargs=lambda i: {"extra_args": ["--set", "listeners=SASL_PLAINTEXT://127.0.0.1:%d" % ports[i - 1],
+                                                      *add_scram("root", "pw-root")]})
+    for p in ports:
+        harness.wait_until(lambda: login_error(p, "SCRAM-SHA-512", "root", "pw-root") is None,
+                           "root to log in at port %d" % p, DEADLINE_S, 0.2)
+
+
+# A password changed after start-up is not reset when the node restarts with --add-scram.
+@has_scram_admin
+def test_start_up_user_does_not_reset_a_changed_password(broker_factory):
+    b, port = sasl_broker(broker_factory)
+    upsert(ck_admin.AdminClient({"bootstrap.servers": b.bootstrap}), "admin", "changed-pw")
+    b.restart()
+    harness.wait_until(lambda: login_error(port, "SCRAM-SHA-512", "admin", "changed-pw") is None,
+                       "the changed password after restart", DEADLINE_S, 0.2)
+    assert login_error(port, "SCRAM-SHA-512", "admin", ADMIN_PW) is not None
+
+
 def acl_allow_write(principal, topic):
     return ck_admin.AclBinding(ck_admin.ResourceType.TOPIC, topic, ck_admin.ResourcePatternType.LITERAL,
                                principal, "*", ck_admin.AclOperation.WRITE, ck_admin.AclPermissionType.ALLOW)
