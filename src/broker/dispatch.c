@@ -192,10 +192,10 @@ static void on_frame(const api_table *t, const broker_listener *l, net_conn *c, 
     r->b = b;
     r->table = t;
     r->listener = l;
+    arena_init(&r->arena);
     broker_authz_identify(r, c, t);
     r->nreq = req;
     r->received_ms = net_req_received_ms(req);
-    arena_init(&r->arena);
     if (broker_sasl_raw(r, frame, len))
         return;
     rd_t rd;
@@ -207,6 +207,10 @@ static void on_frame(const api_table *t, const broker_listener *l, net_conn *c, 
     }
     if (!broker_sasl_admit(r)) {
         close_malformed(r, "not authenticated (SASL listener)", NULL);
+        return;
+    }
+    if (!r->principal) {
+        close_malformed(r, "no ssl.principal.mapping.rules rule maps the client certificate", NULL);
         return;
     }
     const api_handler *h = broker_handler(t, r->hdr.api_key);
