@@ -241,7 +241,8 @@ static const struct ckey keys[] = {
      "(AlterUserScramCredentials, --add-scram); a PLAIN login is checked against the user's SCRAM credential"},
     {"connection.failed.authentication.delay.ms", CT_I64, F(failed_auth_delay_ms), 0, "100",
      "a failed SASL login is answered after this delay, doubled for each further failure from the same "
-     "address within a minute (up to 32 times), then the connection is closed"},
+     "address within a minute (up to 32 times); the connection is served nothing more (its next request "
+     "closes it)"},
     {"connections.max.reauth.ms", CT_I64, F(connections_max_reauth_ms), 0, "0",
      "a SASL session's lifetime (told to clients in SaslAuthenticate v1+): a connection not re-authenticated "
      "by then is closed at its next request; 0: no limit"},

@@ -138,8 +138,9 @@ def test_plaintext_client_on_a_sasl_port_is_disconnected(broker_factory):
         assert kwire.api_versions(c, 0)["error_code"] == kwire.ERR_NONE
         with pytest.raises(kwire.WireError):
             kwire.metadata_v1(c)
-    with kwire.Conn.to(b.bootstrap) as c:  # the PLAINTEXT listener is unaffected
+    with kwire.Conn.to(b.bootstrap) as c:  # the PLAINTEXT listener is unaffected, and has no SASL
         assert kwire.metadata_v1(c)["brokers"]
+        assert handshake_v1(c, "PLAIN") == 34  # ILLEGAL_SASL_STATE
 
 
 def sasl_handshake_v0(conn, mech):
