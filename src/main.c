@@ -45,6 +45,7 @@ static void server_usage(FILE *out)
             "                      [--advertise HOST:PORT] [--controller-listen HOST:PORT]\n"
             "                      [--voters ID@HOST:PORT,...] [--data-dir DIR]\n"
             "                      [--admin-listen HOST:PORT] [--set KEY=VALUE ...]\n"
+            "                      [--add-scram 'SCRAM-SHA-512=[name=NAME,password=PASSWORD]' ...]\n"
             "\n"
             "       chronik server --config-doc   (every key as a Markdown table: docs/CONFIG.md)\n"
             "\n"
@@ -72,6 +73,14 @@ static int apply_flag(config *c, const char *flag, const char *value, char *err,
         snprintf(v, sizeof v, "CONTROLLER://%s", value);
         return config_set(c, "listeners", v, err, errlen);
     }
+    if (strcmp(flag, "--add-scram") == 0) { /* kafka-storage's form; each adds a user */
+        size_t have = strlen(c->sasl_bootstrap_scram);
+        char *v = xmalloc(have + strlen(value) + 2);
+        sprintf(v, "%s%s%s", c->sasl_bootstrap_scram, have ? ";" : "", value);
+        int rc = config_set(c, "sasl.scram.bootstrap.users", v, err, errlen);
+        free(v);
+        return rc;
+    }
     if (strcmp(flag, "--set") == 0) {
         const char *eq = strchr(value, '=');
         if (!eq) {
@@ -92,7 +101,7 @@ static int apply_flag(config *c, const char *flag, const char *value, char *err,
 static bool known_flag(const char *flag)
 {
     if (strcmp(flag, "--config") == 0 || strcmp(flag, "--controller-listen") == 0 ||
-        strcmp(flag, "--set") == 0)
+        strcmp(flag, "--set") == 0 || strcmp(flag, "--add-scram") == 0)
         return true;
     for (size_t i = 0; i < ARRAY_LEN(flag_keys); i++)
         if (strcmp(flag, flag_keys[i].flag) == 0)

@@ -7,7 +7,9 @@
  * verified TLS certificate (Kafka's default principal builder, RFC 2253:
  * "User:CN=alice,OU=eng,O=acme"), or the name ssl.principal.mapping.rules
  * give that subject (a certificate no rule maps closes its connection, as
- * Kafka refuses it); without a certificate "User:ANONYMOUS". The host is
+ * Kafka refuses it); without a certificate "User:ANONYMOUS". On a SASL
+ * listener, once the connection logged in, it is "User:" and the login's
+ * name instead (sasl.c; Kafka too prefers the SASL principal). The host is
  * the peer's IP. A connection on the controller listener is one of the
  * cluster's own nodes (forwarded changes, the metadata quorum,
  * registrations): it is internal and allowed everything, as Kafka's
@@ -77,7 +79,8 @@ static const char *tls_principal(breq *r, net_conn *c)
 void broker_authz_identify(breq *r, net_conn *c, const api_table *t)
 {
     r->internal = t == &broker_controller_api;
-    r->principal = tls_principal(r, c);
+    const char *sasl = broker_sasl_principal(r->listener, c);
+    r->principal = sasl ? sasl : tls_principal(r, c);
     peer_ip(c ? net_conn_peer(c) : "", r->host, sizeof r->host);
 }
 

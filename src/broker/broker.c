@@ -301,6 +301,7 @@ static void *housekeeper(void *arg)
             compact_all(b);
             last_clean = clock_mono_ms();
         }
+        broker_sasl_bootstrap(b);
         pthread_mutex_lock(&b->hk_lock);
     }
     pthread_mutex_unlock(&b->hk_lock);
@@ -412,7 +413,9 @@ static int bind_client_listeners(broker *b)
         broker_listener *l = &b->listeners[b->nlisteners++];
         *l = (broker_listener){.b = b, .cfg = cl};
         net_handler h = {.on_frame = broker_on_frame, .ctx = l,
-                         .tls = cl->protocol == CONFIG_SSL ? b->tls : NULL};
+                         .tls = cl->protocol == CONFIG_SSL || cl->protocol == CONFIG_SASL_SSL ? b->tls : NULL};
+        if (broker_sasl_listener(l))
+            broker_sasl_handler(&h);
         char addr[CONFIG_HOST_MAX + 16];
         fmt_hostport(addr, sizeof addr, &cl->addr);
         int rc = net_listen(b->net, addr, &h, &l->port);

@@ -45,6 +45,8 @@ enum api_key {
     API_DESCRIBE_PRODUCERS = 61, API_BROKER_REGISTRATION = 62, API_BROKER_HEARTBEAT = 63,
     API_DESCRIBE_TRANSACTIONS = 65, API_LIST_TRANSACTIONS = 66,
     API_ALLOCATE_PRODUCER_IDS = 67,
+    API_SASL_HANDSHAKE = 17, API_SASL_AUTHENTICATE = 36,
+    API_DESCRIBE_USER_SCRAM_CREDENTIALS = 50, API_ALTER_USER_SCRAM_CREDENTIALS = 51,
 };
 
 typedef struct broker_stats {
@@ -105,6 +107,7 @@ typedef struct broker {
     txn_pids pids;             /* producer-id blocks (api_init_producer_id.c); zeroed = empty */
     acl_config acl;            /* the authorizer's settings (authz.c) */
     acl_ssl_rules *ssl_rules;  /* ssl.principal.mapping.rules (authz.c) */
+    _Atomic int sasl_bootstrap_inflight; /* start-up SCRAM users being created (api_scram.c) */
 } broker;
 
 typedef struct breq {
@@ -239,6 +242,27 @@ breq_rc api_allocate_producer_ids(breq *r); /* controller listener */
 breq_rc api_describe_acls(breq *r);         /* api_acls.c */
 breq_rc api_create_acls(breq *r);           /* both listeners */
 breq_rc api_delete_acls(breq *r);           /* both listeners */
+breq_rc api_sasl_handshake(breq *r);        /* sasl.c */
+breq_rc api_sasl_authenticate(breq *r);
+breq_rc api_describe_user_scram_credentials(breq *r); /* api_scram.c */
+breq_rc api_alter_user_scram_credentials(breq *r);    /* both listeners */
+
+/* ---- SASL (sasl.c) ------------------------------------------------------------ */
+
+/* Is l a SASL_PLAINTEXT or SASL_SSL listener? */
+bool broker_sasl_listener(const broker_listener *l);
+/* A SASL listener's connection callbacks (its per-connection state). */
+void broker_sasl_handler(net_handler *h);
+/* "User:NAME" once c has logged in on SASL listener l, else NULL. */
+const char *broker_sasl_principal(const broker_listener *l, net_conn *c);
+/* May r be served on its connection (false: close it)? Before a login
+ * only ApiVersions, SaslHandshake and SaslAuthenticate are. */
+bool broker_sasl_admit(const breq *r);
+/* After SaslHandshake v0 the next frame is a bare token: true when frame
+ * was one (r answered and freed). */
+bool broker_sasl_raw(breq *r, const uint8_t *frame, size_t len);
+/* --add-scram users: created at start when absent (api_scram.c). */
+void broker_sasl_bootstrap(broker *b);
 /* The error for a partition this node holds no log of: NOT_LEADER_OR_FOLLOWER
  * when the topic has it (another node leads it: the client refreshes its
  * metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION (topics.c). */

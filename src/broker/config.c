@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "net/net.h"
+#include "sasl/sasl.h"
 
 enum ctype {
     CT_I16, CT_I32, CT_I64, CT_DOUBLE, CT_BOOL, CT_STR, CT_ADDR, CT_ADVERTISED, CT_LISTENERS,
@@ -55,8 +56,8 @@ static const struct ckey keys[] = {
      "listener's own address; an entry without a name is the inter-broker listener's)"},
     {"listener.security.protocol.map", CT_STR, F(protocol_map), S(protocol_map),
      "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
-     "NAME:PROTOCOL,... the security protocol of each listener name (PLAINTEXT or SSL; SASL is not "
-     "supported yet)"},
+     "NAME:PROTOCOL,... the security protocol of each listener name (PLAINTEXT, SSL, SASL_PLAINTEXT or "
+     "SASL_SSL)"},
     {"inter.broker.listener.name", CT_STR, F(inter_broker_listener_name), S(inter_broker_listener_name), "",
      "the listener whose advertised address is registered for other brokers (default: PLAINTEXT; it must "
      "be a PLAINTEXT listener: traffic between brokers is not encrypted yet)"},
@@ -233,6 +234,21 @@ static const struct ckey keys[] = {
      "principals allowed everything, separated by ';' (e.g. User:admin;User:ops)"},
     {"allow.everyone.if.no.acl.found", CT_BOOL, F(allow_everyone_if_no_acl_found), 0, "false",
      "with the authorizer on, a resource no ACL names is open to everyone"},
+    {"sasl.enabled.mechanisms", CT_STR, F(sasl_enabled_mechanisms), S(sasl_enabled_mechanisms),
+     "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+     "SASL_PLAINTEXT and SASL_SSL listeners: the mechanisms offered, of PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 "
+     "(Kafka's default GSSAPI is not offered). Users are the SCRAM credentials of the metadata "
+     "(AlterUserScramCredentials, --add-scram); a PLAIN login is checked against the user's SCRAM credential"},
+    {"connection.failed.authentication.delay.ms", CT_I64, F(failed_auth_delay_ms), 0, "100",
+     "a failed SASL login is answered after this delay, doubled for each further failure from the same "
+     "address within a minute (up to 32 times); the connection is served nothing more (its next request "
+     "closes it)"},
+    {"connections.max.reauth.ms", CT_I64, F(connections_max_reauth_ms), 0, "0",
+     "a SASL session's lifetime (told to clients in SaslAuthenticate v1+): a connection not re-authenticated "
+     "by then is closed at its next request; 0: no limit"},
+    {"sasl.scram.bootstrap.users", CT_STR, F(sasl_bootstrap_scram), S(sasl_bootstrap_scram), "",
+     "SCRAM users created at start-up when absent, 'MECH=[name=NAME,password=PASSWORD]' entries separated by "
+     "';' (chronik server --add-scram adds one); an existing user's credential is left as it is", OWN | SECRET},
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -619,9 +635,6 @@ static int resolve_protocols(config *c, char *err, size_t errlen)
                 return fail(err, errlen, "controller listener '%s' uses %s: only PLAINTEXT is supported for the "
                             "controller listener yet", l->name, config_protocol_name(l->protocol));
             c->controller_listen = l->addr;
-        } else if (l->protocol == CONFIG_SASL_PLAINTEXT || l->protocol == CONFIG_SASL_SSL) {
-            return fail(err, errlen, "listener '%s' uses %s: SASL is not supported yet (use PLAINTEXT or SSL)",
-                        l->name, config_protocol_name(l->protocol));
         }
     }
     return 0;
@@ -678,7 +691,7 @@ static int resolve_adverts(config *c, char *err, size_t errlen)
 static bool any_ssl(const config *c)
 {
     for (int i = 0; i < c->nlisteners; i++)
-        if (c->listeners[i].protocol == CONFIG_SSL)
+        if (c->listeners[i].protocol == CONFIG_SSL || c->listeners[i].protocol == CONFIG_SASL_SSL)
             return true;
     return false;
 }
@@ -739,9 +752,34 @@ static int resolve_listeners(config *c, char *err, size_t errlen)
     return 0;
 }
 
+/* sasl.enabled.mechanisms as a bit set; at least one when a listener is SASL. */
+static int resolve_sasl(config *c, char *err, size_t errlen)
+{
+    char *copy = xstrdup(c->sasl_enabled_mechanisms), *save = NULL;
+    int rc = 0;
+    c->sasl_mechanisms = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        const char *m = trim(tok);
+        int mech = sasl_mech_from_name(m, strlen(m));
+        if (mech == SASL_MECH_UNKNOWN)
+            rc = fail(err, errlen, "sasl.enabled.mechanisms: '%s' is not offered (PLAIN, SCRAM-SHA-256 and "
+                      "SCRAM-SHA-512 are)", m);
+        c->sasl_mechanisms |= 1 << (mech % 32);
+    }
+    free(copy);
+    for (int i = 0; rc == 0 && i < c->nlisteners; i++)
+        if ((c->listeners[i].protocol == CONFIG_SASL_PLAINTEXT || c->listeners[i].protocol == CONFIG_SASL_SSL) &&
+            c->sasl_mechanisms == 0)
+            rc = fail(err, errlen, "listener '%s' is SASL but sasl.enabled.mechanisms is empty", c->listeners[i].name);
+    if (rc == 0 && (c->failed_auth_delay_ms < 0 || c->connections_max_reauth_ms < 0))
+        rc = fail(err, errlen, "connection.failed.authentication.delay.ms and connections.max.reauth.ms must not "
+                               "be negative");
+    return rc;
+}
+
 int config_finish(config *c, char *err, size_t errlen)
 {
-    if (resolve_listeners(c, err, errlen) != 0)
+    if (resolve_listeners(c, err, errlen) != 0 || resolve_sasl(c, err, errlen) != 0)
         return -1;
     if (strcmp(c->process_roles, "broker") == 0)
         c->broker_only = true;

@@ -141,6 +141,12 @@ typedef struct config {
     char authorizer_class_name[256];
     char super_users[4096];              /* "User:a;User:b" */
     bool allow_everyone_if_no_acl_found;
+    /* SASL listeners (broker/sasl.c). */
+    char sasl_enabled_mechanisms[128];   /* "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" */
+    int32_t sasl_mechanisms;             /* bit (1 << enum sasl_mech % 32) per enabled mechanism */
+    int64_t failed_auth_delay_ms;        /* connection.failed.authentication.delay.ms */
+    int64_t connections_max_reauth_ms;   /* 0: sessions do not expire */
+    char sasl_bootstrap_scram[2048];     /* --add-scram: "MECH=[name=N,password=P]" lines */
 } config;
 
 /* Defaults: a single-node cluster on 127.0.0.1:9092 (DESIGN.md §3). */

@@ -54,6 +54,10 @@ static const api_handler client_handlers[] = {
     {API_DESCRIBE_ACLS, 0, 3, api_describe_acls},
     {API_CREATE_ACLS, 0, 3, api_create_acls},
     {API_DELETE_ACLS, 0, 3, api_delete_acls},
+    {API_SASL_HANDSHAKE, 0, 1, api_sasl_handshake},
+    {API_SASL_AUTHENTICATE, 0, 2, api_sasl_authenticate},
+    {API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, api_describe_user_scram_credentials},
+    {API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, api_alter_user_scram_credentials},
 };
 
 /* The controller listener: what nodes of the metadata quorum and
@@ -79,6 +83,7 @@ static const api_handler controller_handlers[] = {
     {API_ALLOCATE_PRODUCER_IDS, 0, 0, api_allocate_producer_ids},
     {API_CREATE_ACLS, 0, 3, api_create_acls}, /* forwarded by the other nodes */
     {API_DELETE_ACLS, 0, 3, api_delete_acls},
+    {API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, api_alter_user_scram_credentials}, /* forwarded */
 };
 
 const api_table broker_client_api = {client_handlers, ARRAY_LEN(client_handlers), "client"};
@@ -191,11 +196,17 @@ static void on_frame(const api_table *t, const broker_listener *l, net_conn *c, 
     broker_authz_identify(r, c, t);
     r->nreq = req;
     r->received_ms = net_req_received_ms(req);
+    if (broker_sasl_raw(r, frame, len))
+        return;
     rd_t rd;
     rd_init(&rd, frame, len);
     proto_err_t err;
     if (proto_request_header_decode(&rd, &r->arena, &r->hdr, &err) != 0) {
         close_malformed(r, "bad request header", &err);
+        return;
+    }
+    if (!broker_sasl_admit(r)) {
+        close_malformed(r, "not authenticated (SASL listener)", NULL);
         return;
     }
     if (!r->principal) {

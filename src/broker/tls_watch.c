@@ -67,7 +67,8 @@ int broker_tls_open(broker *b)
     const config *c = &b->cfg;
     bool any = false;
     for (int i = 0; i < c->nlisteners; i++)
-        any |= c->listeners[i].protocol == CONFIG_SSL && !c->listeners[i].controller;
+        any |= (c->listeners[i].protocol == CONFIG_SSL || c->listeners[i].protocol == CONFIG_SASL_SSL) &&
+               !c->listeners[i].controller;
     if (!any)
         return 0;
     net_tls_config tc = {.keystore = c->ssl_keystore_location, .key_password = c->ssl_key_password,

@@ -135,6 +135,13 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
+meta_op *meta_op_scram(const char *name, size_t len, int8_t mech, bool remove)
+{
+    meta_op *op = meta_op_new(META_OP_ALTER_SCRAM, NULL, 0);
+    op->scram = (meta_scram_op){.name = xstrndup(name, len), .mech = mech, .remove = remove};
+    return op;
+}
+
 meta_op *meta_op_acl(meta_op_kind kind, const acl_filter *f)
 {
     CK_ASSERT(kind == META_OP_CREATE_ACL || kind == META_OP_DELETE_ACLS);
@@ -164,6 +171,7 @@ void meta_op_free(meta_op *op)
         free(op->elect.items[i].topic);
     free(op->elect.items);
     meta_acl_op_free(&op->acl);
+    free(op->scram.name);
     free(op->alter.isr);
     free(op->alter.isr_epochs);
     free(op->alter.out_isr);

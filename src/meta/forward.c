@@ -17,7 +17,10 @@
  * gave them). CreateAcls and DeleteAcls travel one ACL or one filter per
  * request; a created ACL is visible once this node's image holds it, a
  * deletion once none of the ACLs the leader reports removed is left (the
- * leader's list of them is the answer). Changes made while no leader is known fail with
+ * leader's list of them is the answer). A SCRAM credential change travels
+ * as AlterUserScramCredentials with one upsertion (SaltedPassword and all)
+ * or one deletion; it is visible once the credential has the new salt and
+ * iterations, or is gone. Changes made while no leader is known fail with
  * NOT_CONTROLLER, which clients retry.
  *
  * Config changes arrive here already checked by the receiving broker
@@ -56,6 +59,7 @@
 #define API_ALTER_PARTITION_REASSIGNMENTS 45
 #define API_CREATE_ACLS 30
 #define API_DELETE_ACLS 31
+#define API_ALTER_USER_SCRAM_CREDENTIALS 51
 
 typedef struct fwd {
     pthread_mutex_t mu;
@@ -412,6 +416,35 @@ static int send_delete_acls(kclient_t *c, fwd_one_t *o, arena_t *a)
     return kclient_send(c, API_DELETE_ACLS, 2, &req, FORWARD_TIMEOUT_MS, acls_deleted, o);
 }
 
+/* ---- SCRAM credentials ----------------------------------------------------- */
+
+static void scram_altered(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    const AlterUserScramCredentialsResponse *r = response;
+    UNUSED(resp);
+    bool ok = r && r->Results.count == 1;
+    one_answer(arg, err, ok, ok ? r->Results.items[0].ErrorCode : 0, ok ? &r->Results.items[0].ErrorMessage : NULL);
+}
+
+/* One upsertion (with the SaltedPassword) or one deletion. */
+static int send_alter_scram(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_scram_op *s = &o->op->scram;
+    AlterUserScramCredentialsRequest req = {{0, NULL}, {0, NULL}};
+    if (s->remove) {
+        AlterUserScramCredentialsRequest_ScramCredentialDeletion *d = arena_alloc(a, sizeof *d);
+        *d = (AlterUserScramCredentialsRequest_ScramCredentialDeletion){kstr_from(s->name), s->mech};
+        req.Deletions = (AlterUserScramCredentialsRequest_ScramCredentialDeletion_array){1, d};
+    } else {
+        AlterUserScramCredentialsRequest_ScramCredentialUpsertion *u = arena_alloc(a, sizeof *u);
+        *u = (AlterUserScramCredentialsRequest_ScramCredentialUpsertion){
+            kstr_from(s->name), s->mech, s->iterations, {s->salt, (int32_t)s->salt_len},
+            {s->salted, (int32_t)sasl_scram_key_len(s->mech)}};
+        req.Upsertions = (AlterUserScramCredentialsRequest_ScramCredentialUpsertion_array){1, u};
+    }
+    return kclient_send(c, API_ALTER_USER_SCRAM_CREDENTIALS, 0, &req, FORWARD_TIMEOUT_MS, scram_altered, o);
+}
+
 static bool same_value(const char *have, const char *want)
 {
     return want ? have && strcmp(have, want) == 0 : have == NULL;
@@ -458,6 +491,8 @@ static bool visible(const meta_image *img, const meta_op *op)
         return configs_visible(img, op);
     if (op->kind == META_OP_CREATE_ACL || op->kind == META_OP_DELETE_ACLS)
         return meta_acl_visible(img, op);
+    if (op->kind == META_OP_ALTER_SCRAM)
+        return meta_scram_visible(img, op);
     const meta_topic *t = op->topic ? meta_image_topic(img, op->topic, strlen(op->topic)) : NULL;
     if (op->kind == META_OP_CREATE_PARTITIONS)
         return t && t->npartitions >= op->partitions;
@@ -479,6 +514,8 @@ static bool forwardable(const meta_op *op)
     case META_OP_CREATE_ACL:
     case META_OP_DELETE_ACLS:
         return true;
+    case META_OP_ALTER_SCRAM: /* "if absent" has no wire form: decided by a leader's own controller */
+        return !op->scram.if_absent;
     default:
         return false;
     }
@@ -503,6 +540,8 @@ static int send_one(kclient_t *c, fwd_one_t *o, arena_t *a, int32_t self)
         return send_create_acl(c, o, a);
     case META_OP_DELETE_ACLS:
         return send_delete_acls(c, o, a);
+    case META_OP_ALTER_SCRAM:
+        return send_alter_scram(c, o, a);
     default:
         return send_pids(c, o, self);
     }

@@ -190,6 +190,7 @@ meta_image *meta_image_copy(const meta_image *src)
     broker_configs_copy(img, src);
     meta_brokers_copy(img, src);
     img->acls = acl_set_ref(src->acls);
+    img->scram = meta_scram_ref(src->scram);
     return img;
 }
 
@@ -201,6 +202,7 @@ void meta_image_release(meta_image *img)
         topic_unref(img->topics[i]);
     meta_brokers_free(img);
     acl_set_unref(img->acls);
+    meta_scram_unref(img->scram);
     for (int32_t i = 0; i < img->nbroker_configs; i++)
         broker_config_free(&img->broker_configs[i]);
     free(img->broker_configs);
@@ -432,6 +434,8 @@ static void check_applied(const meta_image *img, int16_t type, const void *rec)
         partition_check(&t->partitions[index], index);
     if ((type == META_REC_ACCESS_CONTROL_ENTRY || type == META_REC_REMOVE_ACCESS_CONTROL_ENTRY) && img->acls)
         acl_set_check(img->acls);
+    if (type == META_REC_USER_SCRAM_CREDENTIAL || type == META_REC_REMOVE_USER_SCRAM_CREDENTIAL)
+        meta_scram_check(img->scram);
     meta_brokers_check(img);
 }
 
@@ -446,6 +450,7 @@ void meta_image_check(const meta_image *img)
     }
     if (img->acls)
         acl_set_check(img->acls);
+    meta_scram_check(img->scram);
     meta_brokers_check(img);
 }
 
@@ -515,6 +520,10 @@ void meta_image_apply(meta_image *img, int16_t type, const void *rec)
     case META_REC_ACCESS_CONTROL_ENTRY:
     case META_REC_REMOVE_ACCESS_CONTROL_ENTRY:
         meta_acls_apply(img, type, rec);
+        break;
+    case META_REC_USER_SCRAM_CREDENTIAL:
+    case META_REC_REMOVE_USER_SCRAM_CREDENTIAL:
+        meta_scram_apply(img, type, rec);
         break;
     default:
         break; /* records this broker does not use yet are skipped */

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "acl/acl.h"
+#include "sasl/sasl.h"
 #include "kclient/kclient.h"
 #include "net/net.h"
 #include "proto/proto.h"
@@ -105,6 +106,8 @@ typedef struct meta_image {
     int64_t next_broker_epoch; /* epoch the next registration gets (brokers.c) */
     acl_set *acls;           /* the cluster's ACLs (AccessControlEntryRecord), shared between
                                 versions until one changes them; NULL: none yet */
+    struct meta_scram_set *scram; /* SCRAM credentials (UserScramCredentialRecord), shared
+                                     like acls (scram.c); NULL: none yet */
 } meta_image;
 
 typedef struct meta meta_t;
@@ -128,6 +131,11 @@ const meta_broker *meta_image_broker(const meta_image *img, int32_t id);
 const meta_broker *meta_image_next_live(const meta_image *img, int32_t *pos);
 /* The dynamic broker config key of resource ("" or a node id), or NULL. */
 const char *meta_broker_config_get(const meta_image *img, const char *resource, const char *key);
+/* The SCRAM credential of user name for mech (SASL_SCRAM_SHA_*), or NULL. */
+const sasl_cred *meta_image_scram(const meta_image *img, const char *name, int mech);
+/* The users with a SCRAM credential, in name order: start with *pos = 0;
+ * each call gives one (name, credential) pair, NULL at the end. */
+const sasl_cred *meta_image_scram_next(const meta_image *img, int32_t *pos, const char **name);
 
 /* The published image, with a reference the caller releases. Any thread. */
 meta_image *meta_acquire(meta_t *m);
@@ -266,6 +274,7 @@ typedef enum meta_op_kind {
     META_OP_REASSIGN,         /* AlterPartitionReassignments (reassign.c) */
     META_OP_CREATE_ACL,       /* CreateAcls: one ACL */
     META_OP_DELETE_ACLS,      /* DeleteAcls: every ACL one filter matches */
+    META_OP_ALTER_SCRAM,      /* AlterUserScramCredentials: one upsertion or deletion (scram.c) */
 } meta_op_kind;
 
 #define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 1500 /* broker.session.timeout.ms */
@@ -349,6 +358,19 @@ typedef struct meta_acl_op {
     acl_set *matched;          /* delete, out: copies of the ACLs removed */
 } meta_acl_op;
 
+/* AlterUserScramCredentials for one (user, mechanism): an upsertion carries
+ * Kafka's SaltedPassword (the controller keeps only the derived keys), a
+ * deletion nothing. if_absent: change nothing when the user already has a
+ * credential for mech (start-up users). name is freed with the op. */
+typedef struct meta_scram_op {
+    char *name;
+    int8_t mech;
+    bool remove, if_absent;
+    int32_t iterations;
+    uint8_t salt[SASL_SALT_MAX], salted[SASL_KEY_MAX];
+    size_t salt_len;
+} meta_scram_op;
+
 typedef struct meta_op {
     meta_op_kind kind;
     char *topic;             /* name (all kinds; delete may give id instead) */
@@ -369,6 +391,7 @@ typedef struct meta_op {
     meta_elect_op elect;     /* elect leaders */
     meta_reassign_op reassign; /* reassign */
     meta_acl_op acl;         /* create acl, delete acls */
+    meta_scram_op scram;     /* alter scram */
     char errbuf[META_MSG_MAX]; /* a message naming values, alive until done returns */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
@@ -395,6 +418,8 @@ void meta_op_add_reassign(meta_op *op, const char *topic, size_t len, int32_t pa
 /* CREATE_ACL / DELETE_ACLS ops from a binding or a filter (strings copied;
  * a filter's NULL strings stay NULL). */
 meta_op *meta_op_acl(meta_op_kind kind, const acl_filter *f);
+/* An ALTER_SCRAM op for user name (copied); fill op->scram's other fields. */
+meta_op *meta_op_scram(const char *name, size_t len, int8_t mech, bool remove);
 /* One more partition for ElectLeaders. */
 void meta_op_add_elect(meta_op *op, const char *topic, size_t len, int32_t partition);
 /* Queue op (taking it); op->done(arg, err, msg) runs on the controller

@@ -22,6 +22,8 @@ enum {
     META_REC_BROKER_REGISTRATION_CHANGE = 17,
     META_REC_ACCESS_CONTROL_ENTRY = 18,
     META_REC_REMOVE_ACCESS_CONTROL_ENTRY = 19,
+    META_REC_USER_SCRAM_CREDENTIAL = 11,
+    META_REC_REMOVE_USER_SCRAM_CREDENTIAL = 22,
 };
 #define META_RESOURCE_TOPIC 2 /* ConfigRecord.ResourceType */
 #define META_RESOURCE_BROKER 4
@@ -436,5 +438,20 @@ int16_t meta_acl_create(const meta_writer *w, const meta_rand *rand, meta_acl_op
 int16_t meta_acl_delete(const meta_writer *w, meta_acl_op *a, const char **msg);
 /* A forwarded ACL change shows in img. */
 bool meta_acl_visible(const meta_image *img, const meta_op *op);
+
+/* ---- scram.c: the users' SCRAM credentials ------------------------------------- */
+
+/* Records: UserScramCredential / RemoveUserScramCredential. */
+void meta_scram_apply(meta_image *img, int16_t type, const void *rec);
+struct meta_scram_set *meta_scram_ref(struct meta_scram_set *s);
+void meta_scram_unref(struct meta_scram_set *s);
+void meta_scram_check(const struct meta_scram_set *s);
+/* Each credential of img as a record, for snapshots. */
+void meta_scram_each_record(const meta_image *img, void (*fn)(void *ctx, const UserScramCredentialRecord *r),
+                            void *ctx);
+/* The controller's decision for one ALTER_SCRAM op: a Kafka error code. */
+int16_t meta_scram_alter(const meta_writer *w, meta_scram_op *s, const char **msg);
+/* A forwarded change shows in img. */
+bool meta_scram_visible(const meta_image *img, const meta_op *op);
 
 #endif

@@ -32,7 +32,8 @@
  * epoch, Fenced and InControlledShutdown), ConfigRecord per dynamic broker
  * config, then per topic a TopicRecord, a PartitionRecord per partition
  * (leader, epochs, replicas, ISR as the image has them) and a ConfigRecord
- * per override, an AccessControlEntryRecord per ACL (its id kept), and last
+ * per override, an AccessControlEntryRecord per ACL (its id kept), a
+ * UserScramCredentialRecord per SCRAM credential, and last
  * a ProducerIdsRecord when ids were handed out.
  * The image's next broker epoch is rebuilt as the largest registered
  * epoch + 1 (Chronik never writes UnregisterBrokerRecord, so that is
@@ -156,6 +157,11 @@ static int64_t max_broker_epoch(const meta_image *img)
     return m;
 }
 
+static void put_scram(void *ctx, const UserScramCredentialRecord *r)
+{
+    put_record(ctx, META_REC_USER_SCRAM_CREDENTIAL, 0, &UserScramCredentialRecord_desc, r);
+}
+
 int meta_snapshot_encode(const meta_image *img, int64_t created_ms, buf_t *out, char *err, size_t errlen)
 {
     if (img->next_broker_epoch != max_broker_epoch(img) + 1 && !(img->nbrokers == 0 && img->next_broker_epoch == 0)) {
@@ -179,6 +185,7 @@ int meta_snapshot_encode(const meta_image *img, int64_t created_ms, buf_t *out, 
         meta_acl_record(acl_set_at(img->acls, i), &ar);
         put_record(&e, META_REC_ACCESS_CONTROL_ENTRY, 0, &AccessControlEntryRecord_desc, &ar);
     }
+    meta_scram_each_record(img, put_scram, &e);
     if (img->next_producer_id > 0) {
         ProducerIdsRecord pr = {.BrokerId = -1, .BrokerEpoch = -1, .NextProducerId = img->next_producer_id};
         put_record(&e, META_REC_PRODUCER_IDS, 0, &ProducerIdsRecord_desc, &pr);

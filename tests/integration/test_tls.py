@@ -198,10 +198,10 @@ def startup_error(tmp_path, settings):
     return r.stderr
 
 
-# An unknown listener name and SASL are refused at start-up with a message saying what to change.
+# An unknown listener name and an unknown SASL mechanism are refused at start-up with a message saying what to change.
 @pytest.mark.parametrize("settings,message", [
     ({"listeners": "FOO://127.0.0.1:1"}, "add FOO:PLAINTEXT or FOO:SSL to listener.security.protocol.map"),
-    ({"listeners": "SASL_SSL://127.0.0.1:1"}, "SASL is not supported yet"),
+    ({"sasl.enabled.mechanisms": "GSSAPI"}, "'GSSAPI' is not offered"),
     ({"listeners": "SSL://127.0.0.1:1"}, "needs ssl.keystore.location"),
     ({"inter.broker.listener.name": "NOPE"}, "inter.broker.listener.name 'NOPE' is not a client listener"),
 ])

@@ -194,7 +194,7 @@ TEST(listener_names_mapped)
     CHECK(config_listener_find(&c, "PLAINTEXT") != NULL && c.listen.port == 7 && c.advertise.port == 7);
 }
 
-/* Unknown names, SASL, an SSL inter-broker listener and a missing keystore are clear startup errors. */
+/* Unknown names, SASL_SSL without a keystore, unknown SASL mechanisms, an SSL inter-broker listener and a missing keystore are clear startup errors. */
 TEST(listener_errors)
 {
     config c;
@@ -202,7 +202,12 @@ TEST(listener_errors)
     const char *const unknown[] = {"listeners", "FOO://127.0.0.1:1,PLAINTEXT://127.0.0.1:2", NULL};
     CHECK(finish_with(&c, unknown, err, sizeof err) == -1 && strstr(err, "'FOO'") != NULL);
     const char *const sasl[] = {"listeners", "PLAINTEXT://127.0.0.1:2,SASL_SSL://127.0.0.1:3", NULL};
-    CHECK(finish_with(&c, sasl, err, sizeof err) == -1 && strstr(err, "SASL is not supported yet") != NULL);
+    CHECK(finish_with(&c, sasl, err, sizeof err) == -1 && strstr(err, "ssl.keystore.location") != NULL);
+    const char *const mechs[] = {"listeners", "PLAINTEXT://127.0.0.1:2,SASL_PLAINTEXT://127.0.0.1:3",
+                                 "sasl.enabled.mechanisms", "PLAIN,GSSAPI", NULL};
+    CHECK(finish_with(&c, mechs, err, sizeof err) == -1 && strstr(err, "'GSSAPI' is not offered") != NULL);
+    const char *const ok[] = {"listeners", "PLAINTEXT://127.0.0.1:2,SASL_PLAINTEXT://127.0.0.1:3", NULL};
+    CHECK(finish_with(&c, ok, err, sizeof err) == 0);
     const char *const ib[] = {"listeners", "PLAINTEXT://127.0.0.1:2,SSL://127.0.0.1:3", "inter.broker.listener.name",
                               "SSL", "ssl.keystore.location", "/k.pem", NULL};
     CHECK(finish_with(&c, ib, err, sizeof err) == -1 && strstr(err, "PLAINTEXT only") != NULL);

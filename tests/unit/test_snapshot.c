@@ -4,7 +4,8 @@
  * other-version payload is refused with a reason; files are named, listed
  * and pruned as the essay says; a node restarts from its newest snapshot,
  * falls back to the older one plus the log when the newest is bad, and
- * refuses to start when no valid snapshot reaches its trimmed log.
+ * refuses to start when no valid snapshot reaches its trimmed log. SCRAM
+ * credential records apply, replace, remove and round-trip.
  */
 #include <ftw.h>
 #include <pthread.h>
@@ -67,6 +68,16 @@ static void put_config(meta_image *img, int8_t type, const char *res, const char
     meta_image_apply(img, META_REC_CONFIG, &cr);
 }
 
+static void put_scram(meta_image *img, const char *name, int mech, const char *password)
+{
+    sasl_cred c;
+    sasl_cred_make(&c, mech, password, (const uint8_t *)"saltsalt", 8, 4096);
+    size_t k = sasl_scram_key_len(mech);
+    UserScramCredentialRecord r = {kstr_from(name), (int8_t)mech, {c.salt, 8}, {c.stored_key, (int32_t)k},
+                                   {c.server_key, (int32_t)k}, 4096};
+    meta_image_apply(img, META_REC_USER_SCRAM_CREDENTIAL, &r);
+}
+
 static meta_image *rich_image(void)
 {
     meta_image *img = meta_image_new();
@@ -80,6 +91,8 @@ static meta_image *rich_image(void)
     put_config(img, META_RESOURCE_TOPIC, "beta", "cleanup.policy", "compact");
     ProducerIdsRecord pr = {.BrokerId = 1, .BrokerEpoch = -1, .NextProducerId = 5000};
     meta_image_apply(img, META_REC_PRODUCER_IDS, &pr);
+    put_scram(img, "zoe", SASL_SCRAM_SHA_512, "pw-z");
+    put_scram(img, "al", SASL_SCRAM_SHA_256, "pw-a");
     img->offset = 42;
     meta_image_check(img);
     return img;
@@ -117,10 +130,56 @@ TEST(round_trip)
     CHECK(t->partitions[1].leader == 1 && t->partitions[1].leader_epoch == 6 &&
           t->partitions[1].partition_epoch == 10 && t->partitions[1].nisr == 2);
     CHECK(strcmp(meta_topic_config(meta_image_topic(back, "beta", 4), "cleanup.policy"), "compact") == 0);
+    const sasl_cred *z = meta_image_scram(back, "zoe", SASL_SCRAM_SHA_512);
+    CHECK(z && z->iterations == 4096 && sasl_cred_check_password(z, "pw-z", 4));
+    CHECK(!meta_image_scram(back, "zoe", SASL_SCRAM_SHA_256) && meta_image_scram(back, "al", SASL_SCRAM_SHA_256));
     meta_image_release(back);
     meta_image_release(img);
     buf_free(&a);
     buf_free(&b);
+}
+
+/* SCRAM credential records: a later record replaces, Remove deletes, a copy
+ * of the image is unaffected, a malformed record changes nothing; the
+ * controller's decision keeps keys only and refuses what Kafka refuses. */
+static void apply_emit(void *ctx, int16_t type, const proto_struct_desc *d, const void *rec)
+{
+    UNUSED(d);
+    meta_image_apply(ctx, type, rec);
+}
+
+TEST(scram_credentials)
+{
+    meta_image *img = meta_image_new();
+    put_scram(img, "u", SASL_SCRAM_SHA_512, "one");
+    meta_image *old = meta_image_copy(img);
+    put_scram(img, "u", SASL_SCRAM_SHA_512, "two");
+    CHECK(sasl_cred_check_password(meta_image_scram(img, "u", SASL_SCRAM_SHA_512), "two", 3));
+    CHECK(sasl_cred_check_password(meta_image_scram(old, "u", SASL_SCRAM_SHA_512), "one", 3));
+    UserScramCredentialRecord bad = {kstr_from("v"), 9, {NULL, 0}, {NULL, 0}, {NULL, 0}, 4096};
+    meta_image_apply(img, META_REC_USER_SCRAM_CREDENTIAL, &bad);
+    CHECK(!meta_image_scram(img, "v", 9));
+    RemoveUserScramCredentialRecord rm = {kstr_from("u"), SASL_SCRAM_SHA_512};
+    meta_image_apply(img, META_REC_REMOVE_USER_SCRAM_CREDENTIAL, &rm);
+    CHECK(!meta_image_scram(img, "u", SASL_SCRAM_SHA_512) && meta_image_scram(old, "u", SASL_SCRAM_SHA_512));
+    meta_writer w = {.img = img, .emit = apply_emit, .ctx = img};
+    meta_op *op = meta_op_scram("w", 1, SASL_SCRAM_SHA_256, false);
+    const char *msg = NULL;
+    op->scram.iterations = 100;
+    op->scram.salt_len = 4;
+    CHECK(meta_scram_alter(&w, &op->scram, &msg) == KERR_UNACCEPTABLE_CREDENTIAL && msg);
+    op->scram.iterations = 4096;
+    sasl_scram_salt_password(SASL_SCRAM_SHA_256, "pw", 2, op->scram.salt, 4, 4096, op->scram.salted);
+    CHECK(meta_scram_alter(&w, &op->scram, &msg) == KERR_NONE);
+    CHECK(sasl_cred_check_password(meta_image_scram(img, "w", SASL_SCRAM_SHA_256), "pw", 2));
+    CHECK(meta_scram_visible(img, op));
+    op->scram.remove = true;
+    CHECK(meta_scram_alter(&w, &op->scram, &msg) == KERR_NONE && !meta_image_scram(img, "w", SASL_SCRAM_SHA_256));
+    CHECK(meta_scram_alter(&w, &op->scram, &msg) == KERR_RESOURCE_NOT_FOUND);
+    meta_op_free(op);
+    meta_image_check(img);
+    meta_image_release(old);
+    meta_image_release(img);
 }
 
 /* An image with nothing in it is a snapshot with an empty body. */
