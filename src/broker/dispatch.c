@@ -54,6 +54,8 @@ static const api_handler client_handlers[] = {
     {API_DESCRIBE_ACLS, 0, 3, api_describe_acls},
     {API_CREATE_ACLS, 0, 3, api_create_acls},
     {API_DELETE_ACLS, 0, 3, api_delete_acls},
+    {API_DESCRIBE_CLIENT_QUOTAS, 0, 1, api_describe_client_quotas},
+    {API_ALTER_CLIENT_QUOTAS, 0, 1, api_alter_client_quotas},
 };
 
 /* The controller listener: what nodes of the metadata quorum and
@@ -79,6 +81,7 @@ static const api_handler controller_handlers[] = {
     {API_ALLOCATE_PRODUCER_IDS, 0, 0, api_allocate_producer_ids},
     {API_CREATE_ACLS, 0, 3, api_create_acls}, /* forwarded by the other nodes */
     {API_DELETE_ACLS, 0, 3, api_delete_acls},
+    {API_ALTER_CLIENT_QUOTAS, 0, 1, api_alter_client_quotas}, /* forwarded by the other nodes */
 };
 
 const api_table broker_client_api = {client_handlers, ARRAY_LEN(client_handlers), "client"};
@@ -101,6 +104,7 @@ void breq_free(breq *r)
 
 void breq_finish(breq *r)
 {
+    broker_quota_throttle(r);
     buf_t b;
     buf_init(&b);
     proto_response_encode(r->hdr.api_key, r->hdr.api_version, r->hdr.correlation_id, r->resp, &b);
@@ -110,6 +114,7 @@ void breq_finish(breq *r)
 
 void breq_noreply(breq *r)
 {
+    broker_quota_throttle(r);
     net_req_noreply(r->nreq);
     breq_free(r);
 }

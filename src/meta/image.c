@@ -189,6 +189,7 @@ meta_image *meta_image_copy(const meta_image *src)
     broker_configs_copy(img, src);
     meta_brokers_copy(img, src);
     img->acls = acl_set_ref(src->acls);
+    img->quotas = meta_quotas_ref(src->quotas);
     return img;
 }
 
@@ -200,6 +201,7 @@ void meta_image_release(meta_image *img)
         topic_unref(img->topics[i]);
     meta_brokers_free(img);
     acl_set_unref(img->acls);
+    meta_quotas_unref(img->quotas);
     for (int32_t i = 0; i < img->nbroker_configs; i++)
         broker_config_free(&img->broker_configs[i]);
     free(img->broker_configs);
@@ -512,6 +514,9 @@ void meta_image_apply(meta_image *img, int16_t type, const void *rec)
     case META_REC_ACCESS_CONTROL_ENTRY:
     case META_REC_REMOVE_ACCESS_CONTROL_ENTRY:
         meta_acls_apply(img, type, rec);
+        break;
+    case META_REC_CLIENT_QUOTA:
+        meta_quotas_apply(img, rec);
         break;
     default:
         break; /* records this broker does not use yet are skipped */

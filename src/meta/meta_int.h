@@ -18,6 +18,7 @@ enum {
     META_REC_FENCE_BROKER = 7,
     META_REC_UNFENCE_BROKER = 8,
     META_REC_REMOVE_TOPIC = 9,
+    META_REC_CLIENT_QUOTA = 14,
     META_REC_PRODUCER_IDS = 15,
     META_REC_BROKER_REGISTRATION_CHANGE = 17,
     META_REC_ACCESS_CONTROL_ENTRY = 18,
@@ -436,5 +437,18 @@ int16_t meta_acl_create(const meta_writer *w, const meta_rand *rand, meta_acl_op
 int16_t meta_acl_delete(const meta_writer *w, meta_acl_op *a, const char **msg);
 /* A forwarded ACL change shows in img. */
 bool meta_acl_visible(const meta_image *img, const meta_op *op);
+
+/* ---- quotas.c: client quotas ---------------------------------------------------- */
+
+#define META_QUOTAS_MAX 100000 /* quota entities in the cluster */
+void meta_quotas_apply(meta_image *img, const ClientQuotaRecord *r);
+meta_quotas *meta_quotas_ref(meta_quotas *q);
+void meta_quotas_unref(meta_quotas *q);
+/* Write a ClientQuotaRecord per value of img's quotas (the snapshot). */
+void meta_quotas_put(const meta_image *img, void (*put)(void *ctx, const ClientQuotaRecord *r), void *ctx);
+/* AlterClientQuotas for one entity: a Kafka error code. */
+int16_t meta_quota_alter(const meta_writer *w, const meta_quota_op *q, const char **msg);
+/* The change shows in img. */
+bool meta_quota_visible(const meta_image *img, const meta_quota_op *q);
 
 #endif
