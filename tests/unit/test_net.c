@@ -320,8 +320,10 @@ TEST(mute_pauses_reading)
     srv s;
     net_config cfg = test_cfg();
     REQUIRE(srv_start(&s, &cfg, M_ECHO));
-    int fd = cli_open(s.port), other = cli_open(s.port), gone = cli_open(s.port);
-    REQUIRE(fd >= 0 && other >= 0 && gone >= 0);
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        REQUIRE((fds[i] = cli_open(s.port)) >= 0);
+    int fd = fds[0], other = fds[1], gone = fds[2];
     char buf[16];
     int64_t t0 = clock_mono_ms();
     REQUIRE(send_frame(fd, "mute", 4));
