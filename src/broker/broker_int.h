@@ -305,6 +305,9 @@ int64_t broker_quota_fetch_cap(breq *r);
  * consumer_byte_rate; returns false when the response should carry no
  * records (those bytes are then not counted). */
 bool broker_quota_fetch(breq *r, int64_t bytes);
+/* A request answered after ns of handling: counted against r's client's
+ * request_percentage, r->throttle_ms set when over it. */
+void broker_quota_request_time(breq *r, int64_t ns);
 /* Put r->throttle_ms into the response's ThrottleTimeMs and pause the
  * connection that long once the response is out (KIP-219). */
 void broker_quota_throttle(breq *r);

@@ -173,7 +173,11 @@ static void run_handler(breq *r, const api_handler *h, rd_t *rd)
         return;
     }
     proto_set_defaults(api->response, r->hdr.api_version, r->resp);
-    switch (h->fn(r)) {
+    int64_t t0 = clock_mono_ns();
+    breq_rc rc = h->fn(r);
+    if (rc == BREQ_DONE) /* a parked request may be answered and freed already */
+        broker_quota_request_time(r, clock_mono_ns() - t0);
+    switch (rc) {
     case BREQ_DONE:
         breq_finish(r);
         break;

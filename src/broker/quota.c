@@ -31,8 +31,13 @@
  * unless nothing is counted yet (a single batch larger than the cap would
  * otherwise never pass).
  *
- * request_percentage and controller_mutation_rate are stored and described
- * but not enforced.
+ * Request time (request_percentage, KIP-124). The time a handler runs on
+ * its thread until it answers, as a percentage of one thread, measured the
+ * same way; its throttle is at most one window, as Kafka bounds it. A
+ * request that parks (a produce waiting for replicas, a fetch waiting for
+ * data) is not counted: its handler's time is too short to matter and its
+ * answer is made elsewhere. controller_mutation_rate is stored and
+ * described but not enforced.
  *
  * Rates live in one map under a mutex; a rate unused for ten windows is
  * dropped when the map grows past QUOTA_SWEEP_AT.
@@ -145,8 +150,9 @@ static void rate_measure(const broker_quotas *q, qrate *x, int64_t now, double *
     *span = MAX(now - oldest, q->window_ms);
 }
 
-/* The pause that brings the rate back to quota (bytes per second). */
-static uint32_t rate_throttle(const broker_quotas *q, qrate *x, double quota, int64_t now)
+/* The pause that brings the rate back to quota (units per second), at
+ * most max_ms. */
+static uint32_t rate_throttle(const broker_quotas *q, qrate *x, double quota, int64_t now, int64_t max_ms)
 {
     double sum;
     int64_t span;
@@ -155,7 +161,7 @@ static uint32_t rate_throttle(const broker_quotas *q, qrate *x, double quota, in
     if (rate <= quota)
         return 0;
     double ms = (rate - quota) / quota * (double)span;
-    return (uint32_t)MIN(llround(ms), q->n * q->window_ms);
+    return (uint32_t)MIN(llround(ms), max_ms);
 }
 
 /* ---- which rate ------------------------------------------------------------------- */
@@ -230,7 +236,7 @@ void broker_quota_produce(breq *r, size_t bytes)
     pthread_mutex_lock(&q->mu);
     qrate *x = rate_of(q, &k, now);
     rate_add(q, x, (double)bytes, now);
-    r->throttle_ms = MAX(r->throttle_ms, rate_throttle(q, x, k.quota, now));
+    r->throttle_ms = MAX(r->throttle_ms, rate_throttle(q, x, k.quota, now, q->n * q->window_ms));
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -257,13 +263,29 @@ bool broker_quota_fetch(breq *r, int64_t bytes)
     int64_t span;
     rate_measure(q, x, now, &before, &span);
     rate_add(q, x, (double)bytes, now);
-    uint32_t t = rate_throttle(q, x, k.quota, now);
+    uint32_t t = rate_throttle(q, x, k.quota, now, q->n * q->window_ms);
     bool send = t == 0 || before == 0 || bytes == 0;
     if (!send)
         x->value[x->cur] -= (double)bytes;
     r->throttle_ms = MAX(r->throttle_ms, t);
     pthread_mutex_unlock(&q->mu);
     return send;
+}
+
+/* Kafka's request quota: the time handling took as a percentage of one
+ * thread, its throttle at most one window. */
+void broker_quota_request_time(breq *r, int64_t ns)
+{
+    qkey k;
+    if (ns <= 0 || !resolve(r, META_QUOTA_REQUEST_PERCENTAGE, 'R', &k))
+        return;
+    broker_quotas *q = r->b->quotas;
+    int64_t now = clock_mono_ms();
+    pthread_mutex_lock(&q->mu);
+    qrate *x = rate_of(q, &k, now);
+    rate_add(q, x, (double)ns * 100.0 / 1e9, now);
+    r->throttle_ms = MAX(r->throttle_ms, rate_throttle(q, x, k.quota, now, q->window_ms));
+    pthread_mutex_unlock(&q->mu);
 }
 
 /* ---- the response ----------------------------------------------------------------- */

@@ -3,8 +3,8 @@ DescribeClientQuotas over the wire (no Python client has them) and with
 Kafka's kafka-configs, the entities' order of precedence, quotas kept in
 the metadata log across a restart and forwarded from any node of a cluster;
 enforcement of producer_byte_rate and consumer_byte_rate on real
-confluent-kafka clients beside unthrottled ones, and throttle_time_ms with
-the connection paused on the wire (KIP-219).
+confluent-kafka clients beside unthrottled ones, throttle_time_ms with the
+connection paused on the wire (KIP-219), and request_percentage (KIP-124).
 
 Rates are measured after a warm-up; the upper bounds are tight (the quota
 must hold), the lower ones generous (a loaded 2-core machine, ASan builds)."""
@@ -339,3 +339,24 @@ def test_throttle_time_on_the_wire(broker):
         code, throttle2 = produce_v7(c, "wq", batch, "wire")
         assert time.monotonic() - t0 >= 0.8 * throttle / 1000.0, "the connection was read while throttled"
         assert code == 0 and throttle2 > 0
+
+
+def metadata_throttle(conn, client_id):
+    """Metadata v4 (no topics): the response's throttle_time_ms."""
+    body = kwire.Writer().i32(0).i8(0).bytes()
+    _, resp = conn.request(kwire.API_METADATA, 4, body, client_id=client_id, timeout=30)
+    return kwire.Reader(resp).i32()
+
+
+def test_request_percentage(broker):
+    # A client id allowed a millionth of a percent of a thread is throttled
+    # (at most one window, as Kafka bounds it) and paused; another is not.
+    with kwire.Conn.to(broker.bootstrap) as c:
+        assert alter(c, [(ent(client="busy"), {"request_percentage": 0.000001})]) == [(0, None)]
+    with kwire.Conn.to(broker.bootstrap, timeout=30) as c, kwire.Conn.to(broker.bootstrap, timeout=30) as other:
+        throttle = metadata_throttle(c, "busy")
+        assert 0 < throttle <= 1000
+        t0 = time.monotonic()
+        assert metadata_throttle(other, "idle") == 0
+        assert metadata_throttle(c, "busy") > 0
+        assert time.monotonic() - t0 >= 0.8 * throttle / 1000.0, "the connection was read while throttled"
