@@ -28,7 +28,7 @@ fi
 export PYTHONDONTWRITEBYTECODE=1
 
 "$PYTHON" -m pytest -q -p no:cacheprovider -o console_output_style=classic \
-    -rfEs "${args[@]}" tests/integration "$@"
+    -rfEs --durations=12 "${args[@]}" tests/integration "$@"
 rc=$?
 case $rc in
   0) echo "$label: passed" ;;

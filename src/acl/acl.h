@@ -151,6 +151,24 @@ bool acl_authorize(const acl_set *s, const acl_config *c, const acl_request *q);
  * cluster may come from WRITE on any topic). */
 bool acl_authorize_any(const acl_set *s, const acl_config *c, const acl_request *q);
 
+/* ssl.principal.mapping.rules (Kafka's): how a TLS client certificate's
+ * subject (an RFC 2253 string) becomes the name of a "User:" principal.
+ * Rules separated by commas, tried in order; the first that applies
+ * decides:
+ *   DEFAULT                          the subject as it is;
+ *   RULE:pattern/replacement/[L|U]   when pattern (a POSIX extended regular
+ *       expression) matches the whole subject: replacement, its $1..$9 the
+ *       pattern's groups, lower-cased (L) or upper-cased (U).
+ * When none applies there is no principal (Kafka refuses the connection).
+ * ssl_rules.c gives the details of the format. */
+typedef struct acl_ssl_rules acl_ssl_rules;
+/* The rules of spec (NULL or blank: DEFAULT), or NULL with why in err. */
+acl_ssl_rules *acl_ssl_rules_parse(const char *spec, char *err, size_t errlen);
+void acl_ssl_rules_free(acl_ssl_rules *r); /* NULL is fine */
+/* The principal name for subject into out (n bytes); false when no rule
+ * applies or the name does not fit. */
+bool acl_ssl_rules_map(const acl_ssl_rules *r, const char *subject, char *out, size_t n);
+
 /* Names for logs and errors. */
 const char *acl_operation_name(int8_t op);
 

@@ -3,7 +3,9 @@
  * transaction (TxnOffsetCommit, KIP-447), so the group's partition of
  * __consumer_offsets joins the transaction and gets its marker at the end.
  * __consumer_offsets is created first when it does not exist yet.
- * PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2. */
+ * PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2. It needs WRITE on
+ * the transactional id and READ on the group (else
+ * TRANSACTIONAL_ID_ or GROUP_AUTHORIZATION_FAILED). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -43,6 +45,13 @@ static void on_ready(void *arg, int16_t err)
 breq_rc api_add_offsets_to_txn(breq *r)
 {
     const AddOffsetsToTxnRequest *req = r->req;
+    int16_t denied = broker_txn_denied(r, req->TransactionalId);
+    if (denied == KERR_NONE)
+        denied = broker_group_denied(r, ACL_OP_READ, req->GroupId);
+    if (denied != KERR_NONE) {
+        ((AddOffsetsToTxnResponse *)r->resp)->ErrorCode = denied;
+        return BREQ_DONE;
+    }
     if (req->GroupId.len <= 0) {
         ((AddOffsetsToTxnResponse *)r->resp)->ErrorCode = KERR_INVALID_GROUP_ID;
         return BREQ_DONE;

@@ -6,7 +6,13 @@
  * is in the producer's ongoing transaction, else why not. A partition of
  * an unknown topic is UNKNOWN_TOPIC_OR_PARTITION and the others of its
  * transaction OPERATION_NOT_ATTEMPTED. PRODUCER_FENCED is
- * INVALID_PRODUCER_EPOCH before v2. */
+ * INVALID_PRODUCER_EPOCH before v2.
+ *
+ * Authorization, as Kafka: v0-v3 need WRITE on the transactional id (else
+ * every partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED), v4 (from brokers)
+ * CLUSTER_ACTION (else every partition CLUSTER_AUTHORIZATION_FAILED); the
+ * partitions of a topic without WRITE get TOPIC_AUTHORIZATION_FAILED and
+ * the others of their transaction OPERATION_NOT_ATTEMPTED. */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -55,7 +61,7 @@ static void fill(resp_topics *res, int16_t err)
 }
 
 /* The request's partitions as tcoord_tp; -1 (with the errors filled) when
- * one of them does not exist. */
+ * one of them may not be written or does not exist. */
 static int32_t collect(breq *r, const req_topics *topics, resp_topics *res, tcoord_tp **out)
 {
     int32_t n = 0, bad = 0;
@@ -69,10 +75,11 @@ static int32_t collect(breq *r, const req_topics *topics, resp_topics *res, tcoo
                                    ? meta_image_topic(img, topics->items[i].Name.ptr, (size_t)topics->items[i].Name.len)
                                    : NULL;
         char *name = breq_strdup(r, topics->items[i].Name);
+        int16_t denied = broker_topic_denied(r, img, ACL_OP_WRITE, topics->items[i].Name);
         for (int32_t j = 0; j < res->items[i].ResultsByPartition.count; j++) {
             AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult *pr = &res->items[i].ResultsByPartition.items[j];
-            if (!mt || pr->PartitionIndex < 0 || pr->PartitionIndex >= mt->npartitions) {
-                pr->PartitionErrorCode = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            if (denied || !mt || pr->PartitionIndex < 0 || pr->PartitionIndex >= mt->npartitions) {
+                pr->PartitionErrorCode = denied ? denied : KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 bad++;
             }
             tps[n++] = (tcoord_tp){name, pr->PartitionIndex};
@@ -102,6 +109,13 @@ static void one(add_ctx *ctx, kstr_t id, int64_t pid, int16_t epoch, bool verify
 {
     breq *r = ctx->r;
     results_for(r, topics, res);
+    int16_t denied = r->hdr.api_version < 4 ? broker_txn_denied(r, id)
+                     : broker_allowed_cluster_action(r) ? KERR_NONE
+                                                        : KERR_CLUSTER_AUTHORIZATION_FAILED;
+    if (denied != KERR_NONE) {
+        fill(res, denied);
+        return;
+    }
     tcoord_tp *tps;
     int32_t n = collect(r, topics, res, &tps);
     if (n < 0)

@@ -6,6 +6,10 @@
  * keys: SET a value, DELETE the override, APPEND to or SUBTRACT from a list
  * key (cleanup.policy), starting from the effective value.
  *
+ * Each resource needs ALTER_CONFIGS, on the topic (else
+ * TOPIC_AUTHORIZATION_FAILED) or on the cluster for a broker (else
+ * CLUSTER_AUTHORIZATION_FAILED), checked first.
+ *
  * The resource is checked before its keys, as Kafka's AdminZkClient does
  * (topic name, then existence: a missing topic is UNKNOWN_TOPIC_OR_PARTITION
  * whatever its keys). Then every key and resulting value is checked here (an
@@ -61,6 +65,16 @@ static const char *fmt(breq *r, const char *f, ...)
 static bool same(kstr_t a, kstr_t b)
 {
     return a.len == b.len && (a.len <= 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
+}
+
+/* ALTER_CONFIGS on the resource, checked after the duplicates and before
+ * anything else (Kafka's order). */
+static int16_t denied(breq *r, const meta_image *img, int8_t type, kstr_t name, const char **msg)
+{
+    int16_t err = broker_config_denied(r, img, ACL_OP_ALTER_CONFIGS, type, name);
+    if (err != KERR_NONE)
+        *msg = kerr_message(err);
+    return err;
 }
 
 /* The resource before its keys (Kafka's order): its type, its name, then
@@ -221,7 +235,9 @@ breq_rc api_alter_configs(breq *r)
         change *ch = arena_alloc(&r->arena, (size_t)(nc ? nc : 1) * sizeof *ch);
         const char *msg = NULL;
         int16_t err = dup_resource(req, i) ? (msg = "resource named twice", KERR_INVALID_REQUEST)
-                                           : replace_changes(r, img, res, ch, &msg);
+                                           : denied(r, img, res->ResourceType, res->ResourceName, &msg);
+        if (err == KERR_NONE)
+            err = replace_changes(r, img, res, ch, &msg);
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = kstr_from(msg);
@@ -380,7 +396,9 @@ breq_rc api_incremental_alter_configs(breq *r)
         change *ch = arena_alloc(&r->arena, (size_t)(nc ? nc : 1) * sizeof *ch);
         const char *msg = NULL;
         int16_t err = dup_incremental(req, i) ? (msg = "resource named twice", KERR_INVALID_REQUEST)
-                                              : incremental_changes(r, img, res, ch, &msg);
+                                              : denied(r, img, res->ResourceType, res->ResourceName, &msg);
+        if (err == KERR_NONE)
+            err = incremental_changes(r, img, res, ch, &msg);
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = kstr_from(msg);

@@ -3,7 +3,8 @@
  * nodes forward it): move partitions to new replicas, or cancel a move
  * (Replicas null). One META_OP_REASSIGN (the rules are
  * src/meta/reassign.c's), forwarded to the controller by a node that does
- * not lead the metadata quorum. */
+ * not lead the metadata quorum. It needs ALTER on the cluster (else
+ * CLUSTER_AUTHORIZATION_FAILED, at the top and for every partition). */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,8 +12,8 @@
 
 #define REASSIGN_PARTITIONS_MAX 10000 /* per request */
 
-/* Controller thread (r is parked): each partition's outcome, in the
- * request's order. The shape reserved each message's room in the arena
+/* Controller thread (r is parked), or r's thread with op NULL when
+ * refused: each partition's outcome, in the request's order. The shape reserved each message's room in the arena
  * (ErrorMessage.ptr, META_MSG_MAX bytes): nothing is allocated here. */
 static void reassign_answer(breq *r, const meta_op *op, int16_t err)
 {
@@ -23,7 +24,7 @@ static void reassign_answer(breq *r, const meta_op *op, int16_t err)
         AlterPartitionReassignmentsResponse_ReassignableTopicResponse *t = &resp->Responses.items[i];
         for (int32_t j = 0; j < t->Partitions.count; j++, k++) {
             AlterPartitionReassignmentsResponse_ReassignablePartitionResponse *p = &t->Partitions.items[j];
-            const meta_reassign_item *it = k < op->reassign.n ? &op->reassign.items[k] : NULL;
+            const meta_reassign_item *it = op && k < op->reassign.n ? &op->reassign.items[k] : NULL;
             p->ErrorCode = err != KERR_NONE ? err : it ? it->err : KERR_UNKNOWN_SERVER_ERROR;
             char *room = (char *)p->ErrorMessage.ptr;
             p->ErrorMessage = KSTR_NULL;
@@ -51,7 +52,8 @@ breq_rc api_alter_partition_reassignments(breq *r)
         resp->ErrorCode = KERR_INVALID_REQUEST;
         return BREQ_DONE;
     }
-    meta_op *op = meta_op_new(META_OP_REASSIGN, NULL, 0);
+    int16_t denied = broker_cluster_denied(r, ACL_OP_ALTER);
+    meta_op *op = denied == KERR_NONE ? meta_op_new(META_OP_REASSIGN, NULL, 0) : NULL;
     resp->Responses.count = MAX(req->Topics.count, 0);
     resp->Responses.items = arena_alloc(&r->arena, (size_t)(resp->Responses.count + 1) * sizeof *resp->Responses.items);
     for (int32_t i = 0; i < resp->Responses.count; i++) {
@@ -65,9 +67,14 @@ breq_rc api_alter_partition_reassignments(breq *r)
             const AlterPartitionReassignmentsRequest_ReassignablePartition *p = &t->Partitions.items[j];
             o->Partitions.items[j] = (AlterPartitionReassignmentsResponse_ReassignablePartitionResponse){
                 .PartitionIndex = p->PartitionIndex, .ErrorMessage = {arena_alloc(&r->arena, META_MSG_MAX), 0}};
-            meta_op_add_reassign(op, t->Name.ptr, (size_t)MAX(t->Name.len, 0), p->PartitionIndex, p->Replicas.items,
+            if (op)
+                meta_op_add_reassign(op, t->Name.ptr, (size_t)MAX(t->Name.len, 0), p->PartitionIndex, p->Replicas.items,
                                  p->Replicas.count < 0 ? -1 : p->Replicas.count);
         }
+    }
+    if (!op) {
+        reassign_answer(r, NULL, denied);
+        return BREQ_DONE;
     }
     return meta_op_park(r, op, reassign_answer);
 }

@@ -5,7 +5,9 @@
  * the new replicas or checks the assignments against the registered brokers,
  * and opens nothing when validate_only is set. The new
  * partitions' logs are open before the answer goes out (the controller's
- * change listener runs before the change completes). */
+ * change listener runs before the change completes). Each topic needs
+ * ALTER (else TOPIC_AUTHORIZATION_FAILED, checked after the duplicates as
+ * Kafka does). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -60,7 +62,9 @@ breq_rc api_create_partitions(breq *r)
         out->Name = t->Name;
         const char *msg = NULL;
         int16_t err = duplicate(req, i) ? (msg = "topic named twice", KERR_INVALID_REQUEST)
-                                        : check_assignments(img, t, &msg);
+                                        : broker_topic_denied(r, img, ACL_OP_ALTER, t->Name);
+        if (err == KERR_NONE)
+            err = check_assignments(img, t, &msg);
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = kstr_from(msg);

@@ -5,7 +5,8 @@
  * log start offset afterwards (-1 with an error). Reads below it fail with
  * OFFSET_OUT_OF_RANGE at once; the answer waits until the new start is
  * durable (a flusher round writes the checkpoint; the reactor does no
- * I/O). Segments entirely below it go at the next retention pass. */
+ * I/O). Segments entirely below it go at the next retention pass. A topic
+ * needs DELETE (else its partitions TOPIC_AUTHORIZATION_FAILED). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -65,11 +66,14 @@ static void delete_topic(breq *r, del_ctx *dc, const meta_image *img,
         breq_items(r, &DeleteRecordsResponse_DeleteRecordsPartitionResult_desc, np);
     const meta_topic *mt =
         t->Name.len > 0 ? meta_image_topic(img, t->Name.ptr, (size_t)t->Name.len) : NULL;
+    int16_t denied = broker_topic_denied(r, img, ACL_OP_DELETE, t->Name);
     for (int32_t j = 0; j < np; j++) {
         const DeleteRecordsRequest_DeleteRecordsPartition *pin = &t->Partitions.items[j];
         DeleteRecordsResponse_DeleteRecordsPartitionResult *out = &to->Partitions.items[j];
         out->PartitionIndex = pin->PartitionIndex;
         out->LowWatermark = -1;
+        if ((out->ErrorCode = denied) != KERR_NONE)
+            continue;
         partition *p = broker_leader_partition(r->b, mt, pin->PartitionIndex, -1, &out->ErrorCode);
         if (!p)
             continue;

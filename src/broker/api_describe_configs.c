@@ -14,6 +14,10 @@
  * set. Any other id, and any other resource type, is INVALID_REQUEST.
  * A topic key's synonyms follow the same order after its override.
  *
+ * A topic needs DESCRIBE_CONFIGS on it (else TOPIC_AUTHORIZATION_FAILED),
+ * a broker DESCRIBE_CONFIGS on the cluster (else
+ * CLUSTER_AUTHORIZATION_FAILED), each resource on its own.
+ *
  * ConfigurationKeys null (or empty) asks for every key; unknown names in it
  * are ignored. v0 reports IsDefault instead of ConfigSource. */
 #include <errno.h>
@@ -254,7 +258,10 @@ breq_rc api_describe_configs(breq *r)
         d.out->ResourceType = res->ResourceType;
         d.out->ResourceName = res->ResourceName;
         d.out->ErrorMessage = KSTR_NULL;
-        if (res->ResourceType == RES_TOPIC)
+        int16_t denied = broker_config_denied(r, img, ACL_OP_DESCRIBE_CONFIGS, res->ResourceType, res->ResourceName);
+        if (denied != KERR_NONE)
+            fail(&d, denied, kerr_message(denied));
+        else if (res->ResourceType == RES_TOPIC)
             describe_topic(&d, img, res->ResourceName);
         else if (res->ResourceType == RES_BROKER)
             describe_broker(&d, res->ResourceName);

@@ -1,7 +1,8 @@
 /* api_describe_producers.c - DescribeProducers (key 61) v0: for each
  * partition asked, the producers its state holds (txn.h): id, epoch, last
  * sequence and time stamp. There are no transactions, so the coordinator
- * epoch is -1 and no transaction is open (start offset -1). */
+ * epoch is -1 and no transaction is open (start offset -1). A topic needs
+ * READ (else its partitions TOPIC_AUTHORIZATION_FAILED). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -36,11 +37,13 @@ static void list_producers(breq *r, partition *p, DescribeProducersResponse_Part
     out->ActiveProducers.items = c.items;
 }
 
-static void describe_partition(breq *r, const meta_topic *mt, int32_t index,
+static void describe_partition(breq *r, const meta_topic *mt, int16_t denied, int32_t index,
                                DescribeProducersResponse_PartitionResponse *out)
 {
     out->PartitionIndex = index;
     out->ActiveProducers.count = 0;
+    if ((out->ErrorCode = denied) != KERR_NONE)
+        return;
     partition *p = broker_leader_partition(r->b, mt, index, -1, &out->ErrorCode);
     if (!p)
         return;
@@ -65,8 +68,9 @@ breq_rc api_describe_producers(breq *r)
         to->Partitions.items = breq_items(r, &DescribeProducersResponse_PartitionResponse_desc, np);
         const meta_topic *mt =
             t->Name.len > 0 ? meta_image_topic(img, t->Name.ptr, (size_t)t->Name.len) : NULL;
+        int16_t denied = broker_topic_denied(r, img, ACL_OP_READ, t->Name);
         for (int32_t j = 0; j < np; j++)
-            describe_partition(r, mt, t->PartitionIndexes.items[j], &to->Partitions.items[j]);
+            describe_partition(r, mt, denied, t->PartitionIndexes.items[j], &to->Partitions.items[j]);
     }
     meta_image_release(img);
     return BREQ_DONE;

@@ -4,7 +4,9 @@
  * live leader, any live replica (type 1, unclean) of the partitions listed,
  * or of every partition when the list is null. One META_OP_ELECT_LEADERS
  * (the rules are src/meta/election.c's), forwarded to the controller by a
- * node that does not lead the metadata quorum (src/meta/forward.c). */
+ * node that does not lead the metadata quorum (src/meta/forward.c). It
+ * needs ALTER on the cluster (else CLUSTER_AUTHORIZATION_FAILED, at the top
+ * and for every partition named). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -36,6 +38,29 @@ static void elect_answer(breq *r, const meta_op *op, int16_t err)
     resp->ReplicaElectionResults.count = nt;
 }
 
+/* Every partition named gets err (and the top error, v1+). */
+static breq_rc elect_refused(breq *r, int16_t err)
+{
+    const ElectLeadersRequest *req = r->req;
+    ElectLeadersResponse *resp = r->resp;
+    int32_t nt = MAX(req->TopicPartitions.count, 0);
+    resp->ErrorCode = err;
+    resp->ReplicaElectionResults.count = nt;
+    resp->ReplicaElectionResults.items = breq_items(r, &ElectLeadersResponse_ReplicaElectionResult_desc, nt);
+    for (int32_t i = 0; i < nt; i++) {
+        const ElectLeadersRequest_TopicPartitions *t = &req->TopicPartitions.items[i];
+        ElectLeadersResponse_ReplicaElectionResult *o = &resp->ReplicaElectionResults.items[i];
+        int32_t np = MAX(t->Partitions.count, 0);
+        o->Topic = t->Topic;
+        o->PartitionResult.count = np;
+        o->PartitionResult.items = breq_items(r, &ElectLeadersResponse_PartitionResult_desc, np);
+        for (int32_t j = 0; j < np; j++)
+            o->PartitionResult.items[j] = (ElectLeadersResponse_PartitionResult){
+                .PartitionId = t->Partitions.items[j], .ErrorCode = err, .ErrorMessage = kstr_from(kerr_message(err))};
+    }
+    return BREQ_DONE;
+}
+
 breq_rc api_elect_leaders(breq *r)
 {
     const ElectLeadersRequest *req = r->req;
@@ -47,6 +72,9 @@ breq_rc api_elect_leaders(breq *r)
         resp->ErrorCode = KERR_INVALID_REQUEST;
         return BREQ_DONE;
     }
+    int16_t denied = broker_cluster_denied(r, ACL_OP_ALTER);
+    if (denied != KERR_NONE)
+        return elect_refused(r, denied);
     meta_op *op = meta_op_new(META_OP_ELECT_LEADERS, NULL, 0);
     op->elect.type = r->hdr.api_version >= 1 ? req->ElectionType : META_ELECT_PREFERRED;
     op->elect.all = req->TopicPartitions.count < 0;

@@ -2,7 +2,8 @@
  * v0 on the client listener: the partitions with a move in progress (all,
  * or among those named), with their replicas and the ones being added and
  * removed, from this node's published metadata image (which every node
- * applies from the same log, so no forwarding is needed). */
+ * applies from the same log, so no forwarding is needed). It needs
+ * DESCRIBE on the cluster (else CLUSTER_AUTHORIZATION_FAILED). */
 #include "broker/broker_int.h"
 
 static bool moving(const meta_partition *p)
@@ -36,6 +37,8 @@ breq_rc api_list_partition_reassignments(breq *r)
 {
     const ListPartitionReassignmentsRequest *req = r->req;
     ListPartitionReassignmentsResponse *resp = r->resp;
+    if ((resp->ErrorCode = broker_cluster_denied(r, ACL_OP_DESCRIBE)) != KERR_NONE)
+        return BREQ_DONE;
     meta_image *img = meta_acquire(r->b->meta);
     breq_hold_image(r, img); /* the response points into it */
     bool all = req->Topics.count < 0;

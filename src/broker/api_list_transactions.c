@@ -1,7 +1,8 @@
 /* api_list_transactions.c - ListTransactions (key 66) v0-v1: the
  * transactional ids this node coordinates, filtered by state names, by
  * producer ids and (v1) by running longer than DurationFilter ms. State
- * filters that name no state are returned in UnknownStateFilters. */
+ * filters that name no state are returned in UnknownStateFilters. Only ids
+ * the caller may DESCRIBE are listed. */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -10,6 +11,7 @@ typedef ListTransactionsResponse_TransactionState txn_out;
 
 typedef struct list_ctx {
     breq *r;
+    const meta_image *img;     /* the ACLs to filter with */
     bool states[TCOORD_STATE_COUNT];
     bool any_state;            /* no state filter */
     int64_t now_ms;
@@ -31,6 +33,8 @@ static bool wanted(const list_ctx *l, const tcoord_txn *t)
 {
     const ListTransactionsRequest *req = l->r->req;
     if (t->m.producer_id < 0 || (!l->any_state && !l->states[t->m.state]) || !pid_wanted(req, t->m.producer_id))
+        return false;
+    if (!broker_allowed_in(l->r, l->img, ACL_OP_DESCRIBE, ACL_RES_TRANSACTIONAL_ID, t->id, strlen(t->id)))
         return false;
     if (l->r->hdr.api_version >= 1 && req->DurationFilter >= 0)
         return t->m.start_ms >= 0 && l->now_ms - t->m.start_ms > req->DurationFilter;
@@ -73,7 +77,10 @@ breq_rc api_list_transactions(breq *r)
             unk[unknown++] = s;
     }
     resp->UnknownStateFilters = (kstr_array_t){unknown, unk};
+    meta_image *img = meta_acquire(r->b->meta);
+    l.img = img;
     tcoord_each(r->b->txns, add, &l);
+    meta_image_release(img);
     resp->TransactionStates = (ListTransactionsResponse_TransactionState_array){l.n, l.out};
     return BREQ_DONE;
 }

@@ -1,6 +1,7 @@
 /* api_offset_commit.c - OffsetCommit (key 8) v0-v9: a group's consumed
  * positions, stored as records of __consumer_offsets and acknowledged once
- * durable. Members commit with their generation (v1+); groups that only
+ * durable. READ on the group (else every partition GROUP_AUTHORIZATION_FAILED)
+ * and on each topic (else its partitions TOPIC_AUTHORIZATION_FAILED). Members commit with their generation (v1+); groups that only
  * store offsets commit with generation -1. v1 carries a commit timestamp
  * per partition, v2-v4 a retention time. Partitions of unknown topics get
  * UNKNOWN_TOPIC_OR_PARTITION. */
@@ -25,6 +26,9 @@ static void commit_done(void *arg)
 group_commit_in broker_commit_in(breq *r, const meta_image *img, const char *topic, kstr_t name, int32_t index,
                                  int64_t offset, int32_t leader_epoch, kstr_t metadata, int64_t commit_ts_ms)
 {
+    int16_t err = broker_topic_denied(r, img, ACL_OP_READ, name);
+    if (err == KERR_NONE && !broker_partition_exists(img, name, index))
+        err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
     return (group_commit_in){
         .topic = topic,
         .partition = index,
@@ -32,7 +36,7 @@ group_commit_in broker_commit_in(breq *r, const meta_image *img, const char *top
         .leader_epoch = leader_epoch,
         .metadata = metadata.len >= 0 ? breq_strdup(r, metadata) : NULL,
         .commit_ts_ms = commit_ts_ms,
-        .error = broker_partition_exists(img, name, index) ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION,
+        .error = err,
     };
 }
 

@@ -2,7 +2,9 @@
  * offsets of a group (tombstones, answered once durable). An Empty group
  * loses any; a consumer group with members only those of topics it does
  * not subscribe to (else GROUP_SUBSCRIBED_TO_TOPIC); other groups with
- * members refuse (NON_EMPTY_GROUP). */
+ * members refuse (NON_EMPTY_GROUP). It needs DELETE on the group (else
+ * GROUP_AUTHORIZATION_FAILED) and READ on each topic (else its partitions
+ * TOPIC_AUTHORIZATION_FAILED). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -50,7 +52,10 @@ static void collect(breq *r, odel_ctx *oc, const meta_image *img)
         for (int32_t j = 0; j < np; j++) {
             int32_t p = t->Partitions.items[j].PartitionIndex;
             bool known = mt && p >= 0 && p < mt->npartitions;
-            oc->parts[oc->n] = (group_offset_del){topic, p, known ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION};
+            int16_t err = broker_topic_denied(r, img, ACL_OP_READ, t->Name);
+            if (err == KERR_NONE && !known)
+                err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            oc->parts[oc->n] = (group_offset_del){topic, p, err};
             to->Partitions.items[j].PartitionIndex = p;
             oc->outs[oc->n++] = &to->Partitions.items[j];
         }
@@ -62,6 +67,11 @@ breq_rc api_offset_delete(breq *r)
     const OffsetDeleteRequest *req = r->req;
     odel_ctx *oc = arena_alloc(&r->arena, sizeof *oc);
     oc->r = r;
+    int16_t denied = broker_group_denied(r, ACL_OP_DELETE, req->GroupId);
+    if (denied != KERR_NONE) {
+        ((OffsetDeleteResponse *)r->resp)->ErrorCode = denied;
+        return BREQ_DONE;
+    }
     meta_image *img = meta_acquire(r->b->meta);
     collect(r, oc, img);
     meta_image_release(img);

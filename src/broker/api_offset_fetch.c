@@ -3,7 +3,10 @@
  * v8+ asks for several groups at once. A partition without a committed
  * offset gets -1. With RequireStable (v7+, read_committed consumers) a
  * partition with an offset committed in a transaction still open is
- * UNSTABLE_OFFSET_COMMIT (the consumer retries). */
+ * UNSTABLE_OFFSET_COMMIT (the consumer retries). DESCRIBE on the group is
+ * needed (else GROUP_AUTHORIZATION_FAILED), and on each topic: a partition
+ * asked for of a topic without it is TOPIC_AUTHORIZATION_FAILED, and such
+ * topics are left out of an all-offsets answer. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +16,7 @@
 typedef struct want_topic {
     kstr_t name;
     const kint32_array_t *parts;
+    int16_t denied;          /* TOPIC_AUTHORIZATION_FAILED without DESCRIBE */
 } want_topic;
 
 typedef struct got_part {
@@ -32,7 +36,7 @@ typedef struct got_topic {
 typedef struct view_ctx {
     breq *r;
     int32_t nwant;           /* -1: every committed offset */
-    const want_topic *want;
+    want_topic *want;
     bool require_stable;
     int32_t ntopics;         /* out */
     got_topic *topics;
@@ -71,6 +75,10 @@ static void view_wanted(view_ctx *v, const group *g)
         const char *topic = breq_strdup(v->r, w->name);
         for (int32_t j = 0; j < t->n; j++) {
             int32_t p = w->parts->items[j];
+            if (w->denied) {
+                t->parts[j] = (got_part){p, -1, -1, KSTR_LIT(""), w->denied};
+                continue;
+            }
             const group_offset *o = g && w->name.len > 0 ? group_offset_get(g, w->name.ptr, (size_t)w->name.len, p) : NULL;
             fill(v, g, topic, &t->parts[j], p, o);
         }
@@ -117,6 +125,32 @@ static void view(void *arg, const group *g)
         view_wanted(v, g);
 }
 
+/* Before the view, outside the coordinator's lock: the topics asked for
+ * that r may not describe. */
+static void deny_wanted(breq *r, view_ctx *v)
+{
+    if (!broker_authz_on(r) || v->nwant <= 0)
+        return;
+    meta_image *img = meta_acquire(r->b->meta);
+    for (int32_t i = 0; i < v->nwant; i++)
+        v->want[i].denied = broker_topic_denied(r, img, ACL_OP_DESCRIBE, v->want[i].name);
+    meta_image_release(img);
+}
+
+/* After an all-offsets view: drop the topics r may not describe. */
+static void drop_denied(breq *r, view_ctx *v)
+{
+    if (!broker_authz_on(r) || v->nwant >= 0)
+        return;
+    meta_image *img = meta_acquire(r->b->meta);
+    int32_t k = 0;
+    for (int32_t i = 0; i < v->ntopics; i++)
+        if (broker_topic_denied(r, img, ACL_OP_DESCRIBE, v->topics[i].name) == KERR_NONE)
+            v->topics[k++] = v->topics[i];
+    v->ntopics = k;
+    meta_image_release(img);
+}
+
 /* NOT_COORDINATOR (and no offsets) when another node coordinates it now. */
 static int16_t fetch_group(breq *r, kstr_t group_id, view_ctx *v)
 {
@@ -124,7 +158,10 @@ static int16_t fetch_group(breq *r, kstr_t group_id, view_ctx *v)
     int16_t denied = broker_group_denied(r, ACL_OP_DESCRIBE, group_id);
     if (denied != KERR_NONE)
         return denied;
-    return group_coord_view(r->b->groups, breq_strdup(r, group_id), view, v);
+    deny_wanted(r, v);
+    int16_t err = group_coord_view(r->b->groups, breq_strdup(r, group_id), view, v);
+    drop_denied(r, v);
+    return err;
 }
 
 /* v0-v7: one group, top-level topics. */

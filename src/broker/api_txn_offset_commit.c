@@ -8,7 +8,10 @@
  * the transactional id, the producer is verified first (KIP-890 part 1, a
  * local AddPartitionsToTxn VerifyOnly): a fenced producer, or one whose
  * transaction does not hold the group (no AddOffsetsToTxn), is refused.
- * PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3. */
+ * PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3. Authorization, as
+ * Kafka: WRITE on the transactional id, then READ on the group (else every
+ * partition gets TRANSACTIONAL_ID_ or GROUP_AUTHORIZATION_FAILED), then
+ * READ on each topic (TOPIC_AUTHORIZATION_FAILED for its partitions). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -87,6 +90,14 @@ breq_rc api_txn_offset_commit(breq *r)
     memset(cc, 0, sizeof *cc);
     cc->r = r;
     collect(r, cc);
+    int16_t denied = broker_txn_denied(r, req->TransactionalId);
+    if (denied == KERR_NONE)
+        denied = broker_group_denied(r, ACL_OP_READ, req->GroupId);
+    if (denied != KERR_NONE) {
+        for (int32_t i = 0; i < cc->cr.n; i++)
+            cc->outs[i]->ErrorCode = denied;
+        return BREQ_DONE;
+    }
     int16_t verdict = verify_locally(r);
     for (int32_t i = 0; verdict && i < cc->cr.n; i++)
         cc->cr.parts[i].error = cc->cr.parts[i].error ? cc->cr.parts[i].error : verdict;

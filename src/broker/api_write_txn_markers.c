@@ -10,7 +10,8 @@
  * the ISR at min.insync.replicas), as Kafka writes markers. A partition
  * led elsewhere gets NOT_LEADER_OR_FOLLOWER, an unknown one
  * UNKNOWN_TOPIC_OR_PARTITION. A marker acknowledged on __consumer_offsets
- * is handed to the group coordinator (group_coord_txn_marker). */
+ * is handed to the group coordinator (group_coord_txn_marker). The sender
+ * needs CLUSTER_ACTION (else every partition CLUSTER_AUTHORIZATION_FAILED). */
 #include <string.h>
 
 #include "base/log.h"
@@ -23,6 +24,7 @@
 typedef struct wtm_ctx {
     breq *r;
     _Atomic int pending; /* partitions not yet acknowledged, plus the handler */
+    int16_t denied;      /* CLUSTER_AUTHORIZATION_FAILED for every partition */
 } wtm_ctx;
 
 typedef struct wtm_ack {
@@ -94,6 +96,8 @@ static void marker_topic(breq *r, wtm_ctx *c, const meta_image *img, const Write
     for (int32_t i = 0; i < n; i++) {
         WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult *out = &tout->Partitions.items[i];
         out->PartitionIndex = tin->PartitionIndexes.items[i];
+        if ((out->ErrorCode = c->denied) != KERR_NONE)
+            continue;
         partition *p = broker_leader_partition(r->b, t, out->PartitionIndex, -1, &out->ErrorCode);
         if (!p)
             continue;
@@ -112,6 +116,7 @@ breq_rc api_write_txn_markers(breq *r)
     wtm_ctx *c = arena_alloc(&r->arena, sizeof *c);
     c->r = r;
     atomic_store(&c->pending, 1);
+    c->denied = broker_allowed_cluster_action(r) ? KERR_NONE : KERR_CLUSTER_AUTHORIZATION_FAILED;
     meta_image *img = meta_acquire(r->b->meta);
     for (int32_t i = 0; i < nm; i++) {
         const WriteTxnMarkersRequest_WritableTxnMarker *m = &req->Markers.items[i];

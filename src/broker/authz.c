@@ -2,13 +2,17 @@
  * principal and host, and the checks the handlers make against the ACLs of
  * the current metadata image (src/acl decides; broker_int.h lists them).
  *
- * Identity. A connection on the client listener is "User:ANONYMOUS" (no TLS
- * or SASL yet: broker_authz_identify is the one place that will read a
- * certificate or a SASL login), its host the peer's IP. A connection on the
- * controller listener is one of the cluster's own nodes (forwarded changes,
- * the metadata quorum, registrations): it is internal and allowed
- * everything, as Kafka's controller listener serves only the cluster. Keep
- * that listener unreachable from clients.
+ * Identity (broker_authz_identify, the one place it is decided). On the
+ * client listener the principal is "User:" and the subject of the client's
+ * verified TLS certificate (Kafka's default principal builder, RFC 2253:
+ * "User:CN=alice,OU=eng,O=acme"), or the name ssl.principal.mapping.rules
+ * give that subject (a certificate no rule maps closes its connection, as
+ * Kafka refuses it); without a certificate "User:ANONYMOUS". The host is
+ * the peer's IP. A connection on the controller listener is one of the
+ * cluster's own nodes (forwarded changes, the metadata quorum,
+ * registrations): it is internal and allowed everything, as Kafka's
+ * controller listener serves only the cluster. Keep that listener
+ * unreachable from clients.
  *
  * Inter-broker requests on the client listener (a follower's Fetch, the
  * transaction coordinator's WriteTxnMarkers) need CLUSTER_ACTION on the
@@ -18,6 +22,7 @@
  * A cluster whose brokers advertise host names (not IPs) grants it by ACL
  * or super.users instead.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -26,11 +31,15 @@ void broker_authz_init(broker *b)
 {
     acl_config_init(&b->acl, b->cfg.authorizer_class_name, b->cfg.super_users,
                     b->cfg.allow_everyone_if_no_acl_found);
+    char err[160];
+    b->ssl_rules = acl_ssl_rules_parse(b->cfg.ssl_principal_mapping_rules, err, sizeof err);
+    CK_ASSERT(b->ssl_rules != NULL); /* config_finish checked them */
 }
 
 void broker_authz_free(broker *b)
 {
     acl_config_free(&b->acl);
+    acl_ssl_rules_free(b->ssl_rules);
 }
 
 /* "1.2.3.4:5678" or "[::1]:5678" -> "1.2.3.4" or "::1". */
@@ -48,10 +57,27 @@ static void peer_ip(const char *peer, char *out, size_t n)
     out[len] = 0;
 }
 
+/* "User:" and the name ssl.principal.mapping.rules give the TLS client
+ * certificate's subject; ANONYMOUS without a certificate; NULL when no
+ * rule maps it. */
+static const char *tls_principal(breq *r, net_conn *c)
+{
+    const char *subject = c ? net_conn_tls_subject(c) : NULL;
+    if (!subject)
+        return BROKER_PRINCIPAL_ANONYMOUS;
+    char name[1024];
+    if (!acl_ssl_rules_map(r->b->ssl_rules, subject, name, sizeof name))
+        return NULL;
+    size_t n = strlen(BROKER_USER_PREFIX) + strlen(name) + 1;
+    char *p = arena_alloc(&r->arena, n);
+    snprintf(p, n, "%s%s", BROKER_USER_PREFIX, name);
+    return p;
+}
+
 void broker_authz_identify(breq *r, net_conn *c, const api_table *t)
 {
     r->internal = t == &broker_controller_api;
-    r->principal = BROKER_PRINCIPAL_ANONYMOUS;
+    r->principal = tls_principal(r, c);
     peer_ip(c ? net_conn_peer(c) : "", r->host, sizeof r->host);
 }
 
@@ -134,6 +160,18 @@ int16_t broker_txn_denied(const breq *r, kstr_t transactional_id)
 int16_t broker_cluster_denied(const breq *r, int8_t op)
 {
     return broker_allowed_cluster(r, op) ? KERR_NONE : KERR_CLUSTER_AUTHORIZATION_FAILED;
+}
+
+int16_t broker_config_denied(const breq *r, const meta_image *img, int8_t op, int8_t resource_type, kstr_t name)
+{
+    enum { CONFIG_TOPIC = 2, CONFIG_BROKER = 4, CONFIG_BROKER_LOGGER = 8 }; /* ConfigResource types */
+    if (resource_type == CONFIG_TOPIC)
+        return broker_topic_denied(r, img, op, name);
+    if (resource_type == CONFIG_BROKER || resource_type == CONFIG_BROKER_LOGGER)
+        return broker_allowed_in(r, img, op, ACL_RES_CLUSTER, ACL_CLUSTER_NAME, strlen(ACL_CLUSTER_NAME))
+                   ? KERR_NONE
+                   : KERR_CLUSTER_AUTHORIZATION_FAILED;
+    return KERR_NONE;
 }
 
 /* Kafka's rule for creating a topic: CREATE on the cluster, or on the topic. */

@@ -104,6 +104,7 @@ typedef struct broker {
     broker_stats stats;
     txn_pids pids;             /* producer-id blocks (api_init_producer_id.c); zeroed = empty */
     acl_config acl;            /* the authorizer's settings (authz.c) */
+    acl_ssl_rules *ssl_rules;  /* ssl.principal.mapping.rules (authz.c) */
     struct broker_quotas *quotas; /* client quota rates (quota.c) */
 } broker;
 
@@ -247,7 +248,8 @@ int16_t broker_partition_elsewhere(const meta_topic *t, int32_t index);
 /* Whether img has partition index of topic (topics.c). */
 bool broker_partition_exists(const meta_image *img, kstr_t topic, int32_t index);
 /* api_offset_commit.c: one partition of an OffsetCommit or TxnOffsetCommit
- * (UNKNOWN_TOPIC_OR_PARTITION when name has no such partition). */
+ * (TOPIC_AUTHORIZATION_FAILED without READ on the topic,
+ * UNKNOWN_TOPIC_OR_PARTITION when name has no such partition). */
 group_commit_in broker_commit_in(breq *r, const meta_image *img, const char *topic, kstr_t name, int32_t index,
                                  int64_t offset, int32_t leader_epoch, kstr_t metadata, int64_t commit_ts_ms);
 /* Partition index of t when this node leads it at epoch (-1: any), with a
@@ -262,12 +264,15 @@ int32_t broker_min_insync(const config *cfg, const meta_topic *t, int32_t index)
 
 /* ---- authorization (authz.c) ----------------------------------------------- */
 
+#define BROKER_USER_PREFIX "User:"
 #define BROKER_PRINCIPAL_ANONYMOUS "User:ANONYMOUS"
 /* Reads the authorizer settings from b->cfg (at start). */
 void broker_authz_init(broker *b);
 void broker_authz_free(broker *b);
 /* Sets r's principal, host and internal flag from its connection: the one
- * place a connection's identity is decided. */
+ * place a connection's identity is decided. A principal NULL means none
+ * (a client certificate no ssl.principal.mapping.rules rule maps): the
+ * connection is to be closed. */
 void broker_authz_identify(breq *r, net_conn *c, const api_table *t);
 bool broker_authz_on(const breq *r);
 /* May r do op on resource (type, name) by img's ACLs? */
@@ -288,6 +293,10 @@ int16_t broker_topic_denied(const breq *r, const meta_image *img, int8_t op, kst
 int16_t broker_group_denied(const breq *r, int8_t op, kstr_t group_id);
 int16_t broker_txn_denied(const breq *r, kstr_t transactional_id);
 int16_t broker_cluster_denied(const breq *r, int8_t op);
+/* DESCRIBE_CONFIGS or ALTER_CONFIGS (op) on a config resource: a topic
+ * (TOPIC_AUTHORIZATION_FAILED) or a broker or broker logger (on the
+ * cluster, CLUSTER_AUTHORIZATION_FAILED); other types are not checked. */
+int16_t broker_config_denied(const breq *r, const meta_image *img, int8_t op, int8_t resource_type, kstr_t name);
 /* CREATE on the cluster or on the topic. */
 bool broker_may_create_topic(const breq *r, const meta_image *img, kstr_t name);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl/acl.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "net/net.h"
@@ -75,6 +76,10 @@ static const struct ckey keys[] = {
      "none, requested (a client certificate is verified if one is sent) or required"},
     {"ssl.enabled.protocols", CT_STR, F(ssl_enabled_protocols), S(ssl_enabled_protocols), "TLSv1.2,TLSv1.3",
      "TLSv1.2, TLSv1.3 or both; older versions are never offered"},
+    {"ssl.principal.mapping.rules", CT_STR, F(ssl_principal_mapping_rules), S(ssl_principal_mapping_rules),
+     "DEFAULT", "how a client certificate's subject (RFC 2253) becomes the name of its User: principal: "
+     "DEFAULT (the subject itself) and RULE:pattern/replacement/[LU] rules, comma-separated, the first "
+     "matching the whole subject deciding (POSIX regular expressions); none matching refuses the connection"},
     {"controller.quorum.voters", CT_VOTERS, 0, 0, NULL,
      "ID@HOST:PORT,... the metadata quorum (default: this node alone)"},
     {"admin.listeners", CT_ADDR, F(admin_listen), 0, "127.0.0.1:9644",
@@ -698,6 +703,11 @@ static int resolve_ssl(config *c, char *err, size_t errlen)
     free(copy);
     if (rc == 0 && n == 0)
         rc = fail(err, errlen, "ssl.enabled.protocols must name TLSv1.2, TLSv1.3 or both");
+    char why[160];
+    acl_ssl_rules *rules = rc == 0 ? acl_ssl_rules_parse(c->ssl_principal_mapping_rules, why, sizeof why) : NULL;
+    if (rc == 0 && !rules)
+        rc = fail(err, errlen, "ssl.principal.mapping.rules: %s", why);
+    acl_ssl_rules_free(rules);
     if (rc != 0 || !any_ssl(c))
         return rc;
     if (!c->ssl_keystore_location[0])

@@ -69,6 +69,7 @@ typedef struct config {
     char ssl_client_auth[16];           /* none, requested or required */
     int32_t client_auth;                /* config_finish: enum config_client_auth */
     char ssl_enabled_protocols[64];     /* TLSv1.2,TLSv1.3 or one of them */
+    char ssl_principal_mapping_rules[2048]; /* acl_ssl_rules_parse's format */
     config_addr controller_listen;
     config_addr admin_listen;   /* HTTP /health /ready /metrics */
     config_voter voters[CONFIG_VOTERS_MAX];

@@ -196,15 +196,19 @@ static void on_frame(const api_table *t, const broker_listener *l, net_conn *c, 
     r->b = b;
     r->table = t;
     r->listener = l;
+    arena_init(&r->arena);
     broker_authz_identify(r, c, t);
     r->nreq = req;
     r->received_ms = net_req_received_ms(req);
-    arena_init(&r->arena);
     rd_t rd;
     rd_init(&rd, frame, len);
     proto_err_t err;
     if (proto_request_header_decode(&rd, &r->arena, &r->hdr, &err) != 0) {
         close_malformed(r, "bad request header", &err);
+        return;
+    }
+    if (!r->principal) {
+        close_malformed(r, "no ssl.principal.mapping.rules rule maps the client certificate", NULL);
         return;
     }
     const api_handler *h = broker_handler(t, r->hdr.api_key);

@@ -39,9 +39,10 @@ const meta_topic *meta_image_topic(const meta_image *img, const char *name, size
     while (lo <= hi) {
         int32_t mid = (lo + hi) / 2;
         const char *n = img->topics[mid]->name;
-        int c = strncmp(n, name, len);
-        if (c == 0 && n[len] != 0)
-            c = 1;
+        size_t nlen = strlen(n); /* name may hold a NUL: compare lengths, not terminators */
+        int c = memcmp(n, name, MIN(nlen, len));
+        if (c == 0)
+            c = nlen < len ? -1 : nlen > len ? 1 : 0;
         if (c == 0)
             return img->topics[mid];
         if (c < 0)
@@ -220,10 +221,12 @@ static meta_topic *own_by_id(meta_image *img, const kuuid_t *id)
 
 /* A TopicRecord naming a topic the image has (by name or id) changes
  * nothing: the controller never writes one, and two topics of one name
- * would break every lookup (invariant 1). */
+ * would break every lookup (invariant 1). Nor does one whose name holds a
+ * NUL (the controller never writes one either: names are checked first). */
 static void apply_topic(meta_image *img, const TopicRecord *r)
 {
-    if (r->Name.len <= 0 || meta_image_topic(img, r->Name.ptr, (size_t)r->Name.len) ||
+    if (r->Name.len <= 0 || memchr(r->Name.ptr, 0, (size_t)r->Name.len) ||
+        meta_image_topic(img, r->Name.ptr, (size_t)r->Name.len) ||
         meta_image_topic_by_id(img, &r->TopicId))
         return;
     meta_topic *t = xcalloc(1, sizeof *t);

@@ -324,6 +324,11 @@ int net_tls_reload(net_tls *t, bool force, char *err, size_t errlen);
 void net_tls_describe(net_tls *t, char *out, size_t n);
 /* After net_free of every net using it. */
 void net_tls_free(net_tls *t);
+/* The subject of the certificate a TLS connection's client presented and
+ * the truststore verified, as an RFC 2253 string ("CN=alice,OU=eng,O=acme",
+ * the most specific part first); NULL for plaintext, no certificate, or a
+ * handshake not finished. Reactor thread of c; valid while c is open. */
+const char *net_conn_tls_subject(net_conn *c);
 
 /* ---- statistics ------------------------------------------------------------------ */
 

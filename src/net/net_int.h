@@ -161,6 +161,8 @@ struct net_conn {
     bool tls_write_wants_in;   /* the last SSL_write waits for a readable socket */
     uint8_t *tls_out;          /* staged output being written (NET_TLS_STAGE_BYTES) */
     size_t tls_out_len;        /* 0: none; else retried as is until written */
+    char *tls_subject;         /* the client certificate's subject, once read (net_conn_tls_subject) */
+    bool tls_subject_read;
 };
 
 typedef struct msg {

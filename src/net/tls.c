@@ -22,10 +22,13 @@
  * conn->tls_read_wants_out / tls_write_wants_in, which conn.c adds to the
  * epoll interest. A
  * handshake or record error (garbage, a plaintext client, an untrusted or
- * expired client certificate) closes that connection alone.
+ * expired client certificate) closes that connection alone. A verified
+ * client certificate's subject is read once, when the upper layer first
+ * asks (net_conn_tls_subject), and kept with the connection.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -263,6 +266,42 @@ void tls_conn_end(net_conn *c)
 {
     SSL_free(c->ssl); /* the socket is closed by the caller */
     c->ssl = NULL;
+    free(c->tls_subject);
+    c->tls_subject = NULL;
+}
+
+/* RFC 2253 as Java's X500Principal.getName() writes it: most specific RDN
+ * first, commas without spaces, short names; non-ASCII text left as UTF-8
+ * rather than escaped. */
+static char *subject_string(X509 *cert)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (!bio)
+        return NULL;
+    unsigned long flags = (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | ASN1_STRFLGS_UTF8_CONVERT;
+    char *out = NULL;
+    if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, flags) >= 0) {
+        char *data;
+        long n = BIO_get_mem_data(bio, &data);
+        out = xmalloc((size_t)MAX(n, 0) + 1);
+        memcpy(out, data, (size_t)MAX(n, 0));
+        out[MAX(n, 0)] = 0;
+    }
+    BIO_free(bio);
+    return out;
+}
+
+const char *net_conn_tls_subject(net_conn *c)
+{
+    if (!c->ssl || c->tls_subject_read || !SSL_is_init_finished(c->ssl))
+        return c->ssl ? c->tls_subject : NULL;
+    c->tls_subject_read = true;
+    X509 *cert = SSL_get1_peer_certificate(c->ssl);
+    if (cert && SSL_get_verify_result(c->ssl) == X509_V_OK)
+        c->tls_subject = subject_string(cert);
+    X509_free(cert);
+    ERR_clear_error();
+    return c->tls_subject;
 }
 
 size_t tls_pending(const net_conn *c) { return (size_t)SSL_pending(c->ssl); }

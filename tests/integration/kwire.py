@@ -299,18 +299,20 @@ def parse_request_header(payload):
 
 
 class Conn:
-    """One blocking TCP connection to a broker, with deadlines on every read."""
+    """One blocking TCP connection to a broker, with deadlines on every read.
+    source: the local address to connect from (e.g. "127.0.0.2"), else the system's choice."""
 
-    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT_S):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT_S, source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._rx = bytearray()
         self._next_corr = 1
 
     @classmethod
-    def to(cls, bootstrap, timeout=DEFAULT_TIMEOUT_S):
+    def to(cls, bootstrap, timeout=DEFAULT_TIMEOUT_S, source=None):
         host, port = bootstrap.rsplit(":", 1)
-        return cls(host, int(port), timeout)
+        return cls(host, int(port), timeout, source)
 
     def close(self):
         self.sock.close()

@@ -54,9 +54,11 @@ def cluster(broker_factory):
     started in random order; node_kwargs(i), if given, returns more
     broker_factory arguments for node i (e.g. host, preexec_fn)."""
     def make(n, observers=0, settings=None, node_kwargs=None):
-        nodes = [broker_factory(name="node%d" % i, node_id=i, settings=settings, start=False,
-                                **(node_kwargs(i) if node_kwargs else {}))
-                 for i in range(1, n + observers + 1)]
+        def node(i):  # node_kwargs may add settings of that node's own
+            kw = dict(node_kwargs(i)) if node_kwargs else {}
+            own = dict(settings or {}, **kw.pop("settings", {}))
+            return broker_factory(name="node%d" % i, node_id=i, settings=own, start=False, **kw)
+        nodes = [node(i) for i in range(1, n + observers + 1)]
         ports = harness.free_ports(3 * len(nodes))  # distinct across the nodes too
         for i, b in enumerate(nodes):
             b._pick_ports(ports[3 * i:3 * i + 3])

@@ -251,3 +251,47 @@ TEST(authorize_any)
     acl_config_free(&c);
     acl_set_unref(s);
 }
+
+/* The name subject maps to by spec ("" when none). */
+static const char *mapped(const char *spec, const char *subject)
+{
+    static char out[256];
+    char err[128];
+    acl_ssl_rules *r = acl_ssl_rules_parse(spec, err, sizeof err);
+    CHECK(r != NULL);
+    if (!r)
+        return "(invalid)";
+    if (!acl_ssl_rules_map(r, subject, out, sizeof out))
+        out[0] = 0;
+    acl_ssl_rules_free(r);
+    return out;
+}
+
+/* ssl.principal.mapping.rules as Kafka's documentation uses them. */
+TEST(ssl_mapping_rules)
+{
+    const char *dn = "CN=alice,OU=ServiceUsers,O=Acme,C=US";
+    CHECK(strcmp(mapped(NULL, dn), dn) == 0);
+    CHECK(strcmp(mapped("DEFAULT", dn), dn) == 0);
+    const char *rules = "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,\n RULE:^CN=(.*?),OU=(.*?),O=(.*?),L=(.*?),ST=(.*?),C=(.*?)$/$1@$2/L, "
+                        "RULE:^.*[Cc][Nn]=([a-zA-Z0-9.]*).*$/$1/L, DEFAULT";
+    CHECK(strcmp(mapped(rules, dn), "alice") == 0);
+    CHECK(strcmp(mapped(rules, "CN=Bob,OU=Eng,O=Acme,L=Paris,ST=IDF,C=FR"), "bob@eng") == 0);
+    CHECK(strcmp(mapped(rules, "O=acme,CN=Carol.X,OU=x"), "carol.x") == 0);
+    CHECK(strcmp(mapped(rules, "O=nobody"), "O=nobody") == 0);             /* DEFAULT last */
+    CHECK(strcmp(mapped("RULE:^CN=([^,]*).*$/$1/U", "CN=dave,O=x"), "DAVE") == 0);
+    CHECK(strcmp(mapped("RULE:^CN=([^,]*)$/$1/", "CN=dave,O=x"), "") == 0); /* whole subject only: no rule applies */
+    CHECK(strcmp(mapped("RULE:^O=a\\/b,CN=(.*)$/x\\$$1/", "O=a/b,CN=eve"), "x$eve") == 0); /* escapes */
+    char err[128];
+    const char *bad[] = {"RULE:abc", "RULE:abc/def", "RULE:(/x/", "NOPE", "DEFAULT x", "DEFAULT,,",
+                         "RULE:a+++/x/", "RULE:(a{2}){3}b{4}/x/", "RULE:a{33}/x/"}; /* the last three: limits */
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err[0] = 0;
+        CHECK(acl_ssl_rules_parse(bad[i], err, sizeof err) == NULL);
+        CHECK(err[0] != 0);
+    }
+    char small[4];
+    acl_ssl_rules *r = acl_ssl_rules_parse("DEFAULT", err, sizeof err);
+    CHECK(!acl_ssl_rules_map(r, "CN=long", small, sizeof small)); /* does not fit */
+    acl_ssl_rules_free(r);
+}
