@@ -360,3 +360,18 @@ def test_request_percentage(broker):
         assert metadata_throttle(other, "idle") == 0
         assert metadata_throttle(c, "busy") > 0
         assert time.monotonic() - t0 >= 0.8 * throttle / 1000.0, "the connection was read while throttled"
+
+
+def test_user_quota_and_precedence(broker):
+    # Without SASL or TLS the principal is User:ANONYMOUS: a quota on that
+    # user throttles every client id of it, except one whose own
+    # (user, client-id) entity comes first and allows more.
+    make_topic(broker.bootstrap, "uq")
+    with kwire.Conn.to(broker.bootstrap) as c:
+        assert alter(c, [(ent("ANONYMOUS"), {"producer_byte_rate": 10000}),
+                         (ent("ANONYMOUS", "vip"), {"producer_byte_rate": 1e9})]) == [(0, None)] * 2
+    batch = kbatch.record_batch([b"u" * 1000] * 30)
+    with kwire.Conn.to(broker.bootstrap, timeout=30) as a, kwire.Conn.to(broker.bootstrap, timeout=30) as v:
+        code, throttle = produce_v7(a, "uq", batch, "anyone")
+        assert code == 0 and throttle > 1000
+        assert produce_v7(v, "uq", batch, "vip") == (0, 0)
