@@ -175,7 +175,7 @@ static const char *user_of(const breq *r)
 }
 
 typedef struct qkey {
-    char k[1024];
+    char *k;          /* tag, user, '\0', client id (in r's arena) */
     size_t len;
     double quota;
 } qkey;
@@ -187,21 +187,23 @@ static bool resolve(breq *r, int key, char tag, qkey *out)
     if (r->internal || !r->b->quotas)
         return false;
     meta_image *img = meta_acquire(r->b->meta);
-    char client[256];
-    kstr_t c = r->hdr.client_id;
-    int cl = kstr_is_null(c) ? 0 : (int)MIN((size_t)c.len, sizeof client - 1);
-    memcpy(client, cl ? c.ptr : "", (size_t)cl);
-    client[cl] = '\0';
-    const char *user = user_of(r);
-    bool by_user = false, by_client = false;
-    bool found = meta_quota_resolve(img->quotas, key, user, client, &out->quota, &by_user, &by_client);
+    bool found = false, by_user = false, by_client = false;
+    const char *user = user_of(r), *client = "";
+    if (meta_quotas_count(img->quotas) > 0) { /* the common case costs no copy */
+        kstr_t c = r->hdr.client_id;
+        client = kstr_is_null(c) ? "" : breq_strdup(r, c);
+        found = meta_quota_resolve(img->quotas, key, user, client, &out->quota, &by_user, &by_client);
+    }
     meta_image_release(img);
     if (!found)
         return false;
-    int n = snprintf(out->k, sizeof out->k, "%c%s", tag, by_user ? user : "");
-    n = MIN(n, (int)sizeof out->k - 1);
-    int m = snprintf(out->k + n + 1, sizeof out->k - (size_t)n - 1, "%s", by_client ? client : "");
-    out->len = (size_t)n + 1 + (size_t)MIN(m, (int)(sizeof out->k - (size_t)n - 2));
+    size_t ul = by_user ? strlen(user) : 0, cl = by_client ? strlen(client) : 0;
+    out->len = 1 + ul + 1 + cl;
+    out->k = arena_alloc(&r->arena, out->len);
+    out->k[0] = tag;
+    memcpy(out->k + 1, user, ul);
+    out->k[1 + ul] = '\0';
+    memcpy(out->k + 2 + ul, client, cl);
     return true;
 }
 
