@@ -43,6 +43,7 @@ typedef struct fetch_state {
     int32_t replica_id;      /* >= 0: a follower's fetch */
     int16_t denied;          /* a follower without CLUSTER_ACTION: its error */
     bool read_committed;     /* IsolationLevel 1, not a follower */
+    int64_t quota_cap;       /* a consumer's bytes per fetch under its quota (quota.c) */
     int32_t nparts;
     fetch_part *parts;
 } fetch_state;
@@ -127,7 +128,7 @@ static int64_t read_part(fetch_state *fs, fetch_part *fp, int64_t budget, bool h
 static int64_t collect(fetch_state *fs)
 {
     const FetchRequest *req = fs->r->req;
-    int64_t total = 0, budget = req->MaxBytes > 0 ? req->MaxBytes : INT32_MAX;
+    int64_t total = 0, budget = MIN(req->MaxBytes > 0 ? req->MaxBytes : INT32_MAX, fs->quota_cap);
     bool error = false;
     for (int32_t i = 0; i < fs->nparts; i++) {
         fetch_part *fp = &fs->parts[i];
@@ -187,6 +188,21 @@ static void fetch_unref(fetch_state *fs)
     free(fs);
 }
 
+/* A consumer over its quota gets no records, and the throttle (quota.c). */
+static void quota_check(fetch_state *fs)
+{
+    int64_t total = 0;
+    for (int32_t i = 0; i < fs->nparts; i++)
+        total += fs->parts[i].out->Records.ptr == NULL ? (int64_t)fs->parts[i].rr.length : 0;
+    if (fs->replica_id >= 0 || broker_quota_fetch(fs->r, total))
+        return;
+    for (int32_t i = 0; i < fs->nparts; i++)
+        if (fs->parts[i].out->Records.ptr == NULL) {
+            release_read(&fs->parts[i]);
+            fs->parts[i].out->Records = (kbytes_t){(const uint8_t *)"", 0};
+        }
+}
+
 static void fetch_respond(fetch_state *fs)
 {
     breq *r = fs->r;
@@ -195,6 +211,8 @@ static void fetch_respond(fetch_state *fs)
     for (int32_t i = 0; i < fs->nparts; i++)
         if (fs->parts[i].p)
             partition_unwatch(fs->parts[i].p, &fs->parts[i].waiter);
+    quota_check(fs);
+    broker_quota_throttle(r);
     buf_t b;
     buf_init(&b);
     hole_ctx h = {fs, net_reply_new(), &b, 0, 0};
@@ -355,6 +373,7 @@ breq_rc api_fetch(breq *r)
     fs->denied = req->ReplicaId >= 0 && !broker_allowed_cluster_action(r) ? KERR_CLUSTER_AUTHORIZATION_FAILED
                                                                           : KERR_NONE;
     fs->read_committed = req->ReplicaId < 0 && req->IsolationLevel == 1;
+    fs->quota_cap = req->ReplicaId < 0 ? broker_quota_fetch_cap(r) : INT64_MAX;
     net_timer_init(&fs->timer);
     meta_image *img = meta_acquire(r->b->meta);
     resolve(r, fs, img);

@@ -257,6 +257,7 @@ static breq_rc produce_run(breq *r)
 breq_rc api_produce(breq *r)
 {
     const ProduceRequest *req = r->req;
+    broker_quota_produce(r, r->body_len); /* counted as it arrives (quota.c) */
     int32_t n = req->TopicData.count > 0 ? req->TopicData.count : 0;
     kstr_t *names = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *names);
     for (int32_t i = 0; i < n; i++)

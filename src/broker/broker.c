@@ -488,6 +488,7 @@ int broker_run(const config *cfg)
     b->cfg = *cfg;
     b->static_cfg = *cfg;
     broker_authz_init(b);
+    broker_quotas_init(b);
     b->started_ms = clock_mono_ms();
     b->dir_lock_fd = -1;
     pthread_mutex_init(&b->parked_lock, NULL);
@@ -531,6 +532,7 @@ out:
     pthread_mutex_destroy(&b->parked_lock);
     storage_unlock_dir(b->dir_lock_fd);
     broker_authz_free(b);
+    broker_quotas_free(b);
     free(b);
     if (rc == 0)
         log_info("broker", "stopped");

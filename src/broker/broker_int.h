@@ -40,7 +40,7 @@ enum api_key {
     API_ALTER_CONFIGS = 33, API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_ELECT_LEADERS = 43,
     API_INCREMENTAL_ALTER_CONFIGS = 44, API_ALTER_PARTITION_REASSIGNMENTS = 45,
     API_LIST_PARTITION_REASSIGNMENTS = 46,
-    API_OFFSET_DELETE = 47, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
+    API_OFFSET_DELETE = 47, API_DESCRIBE_CLIENT_QUOTAS = 48, API_ALTER_CLIENT_QUOTAS = 49, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
     API_DESCRIBE_QUORUM = 55, API_ALTER_PARTITION = 56, API_FETCH_SNAPSHOT = 59, API_DESCRIBE_CLUSTER = 60,
     API_DESCRIBE_PRODUCERS = 61, API_BROKER_REGISTRATION = 62, API_BROKER_HEARTBEAT = 63,
     API_DESCRIBE_TRANSACTIONS = 65, API_LIST_TRANSACTIONS = 66,
@@ -108,6 +108,7 @@ typedef struct broker {
     acl_config acl;            /* the authorizer's settings (authz.c) */
     acl_ssl_rules *ssl_rules;  /* ssl.principal.mapping.rules (authz.c) */
     _Atomic int sasl_bootstrap_inflight; /* start-up SCRAM users being created (api_scram.c) */
+    struct broker_quotas *quotas; /* client quota rates (quota.c) */
 } broker;
 
 typedef struct breq {
@@ -128,6 +129,7 @@ typedef struct breq {
     const char *principal;
     char host[64];
     bool internal;
+    uint32_t throttle_ms;      /* over a client quota: the response says so and the connection pauses */
 } breq;
 
 typedef enum breq_rc { BREQ_DONE, BREQ_PARKED, BREQ_NO_RESPONSE } breq_rc;
@@ -321,6 +323,29 @@ int16_t broker_cluster_denied(const breq *r, int8_t op);
 int16_t broker_config_denied(const breq *r, const meta_image *img, int8_t op, int8_t resource_type, kstr_t name);
 /* CREATE on the cluster or on the topic. */
 bool broker_may_create_topic(const breq *r, const meta_image *img, kstr_t name);
+
+/* ---- client quotas (quota.c, api_client_quotas.c) --------------------------- */
+
+void broker_quotas_init(broker *b);
+void broker_quotas_free(broker *b);
+/* A produce of bytes from r's client: counted, and r->throttle_ms set when
+ * it takes the client over its producer_byte_rate. */
+void broker_quota_produce(breq *r, size_t bytes);
+/* The most bytes one consumer fetch of r's client may return (INT64_MAX:
+ * no consumer_byte_rate applies). */
+int64_t broker_quota_fetch_cap(breq *r);
+/* A consumer fetch answering bytes: sets r->throttle_ms when over the
+ * consumer_byte_rate; returns false when the response should carry no
+ * records (those bytes are then not counted). */
+bool broker_quota_fetch(breq *r, int64_t bytes);
+/* A request answered after ns of handling: counted against r's client's
+ * request_percentage, r->throttle_ms set when over it. */
+void broker_quota_request_time(breq *r, int64_t ns);
+/* Put r->throttle_ms into the response's ThrottleTimeMs and pause the
+ * connection that long once the response is out (KIP-219). */
+void broker_quota_throttle(breq *r);
+breq_rc api_describe_client_quotas(breq *r);
+breq_rc api_alter_client_quotas(breq *r); /* both listeners */
 
 /* ---- topics (topics.c) ---------------------------------------------------- */
 

@@ -58,6 +58,8 @@ static const api_handler client_handlers[] = {
     {API_SASL_AUTHENTICATE, 0, 2, api_sasl_authenticate},
     {API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, api_describe_user_scram_credentials},
     {API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, api_alter_user_scram_credentials},
+    {API_DESCRIBE_CLIENT_QUOTAS, 0, 1, api_describe_client_quotas},
+    {API_ALTER_CLIENT_QUOTAS, 0, 1, api_alter_client_quotas},
 };
 
 /* The controller listener: what nodes of the metadata quorum and
@@ -84,6 +86,7 @@ static const api_handler controller_handlers[] = {
     {API_CREATE_ACLS, 0, 3, api_create_acls}, /* forwarded by the other nodes */
     {API_DELETE_ACLS, 0, 3, api_delete_acls},
     {API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, api_alter_user_scram_credentials}, /* forwarded */
+    {API_ALTER_CLIENT_QUOTAS, 0, 1, api_alter_client_quotas}, /* forwarded by the other nodes */
 };
 
 const api_table broker_client_api = {client_handlers, ARRAY_LEN(client_handlers), "client"};
@@ -106,6 +109,7 @@ void breq_free(breq *r)
 
 void breq_finish(breq *r)
 {
+    broker_quota_throttle(r);
     buf_t b;
     buf_init(&b);
     proto_response_encode(r->hdr.api_key, r->hdr.api_version, r->hdr.correlation_id, r->resp, &b);
@@ -115,6 +119,7 @@ void breq_finish(breq *r)
 
 void breq_noreply(breq *r)
 {
+    broker_quota_throttle(r);
     net_req_noreply(r->nreq);
     breq_free(r);
 }
@@ -173,7 +178,11 @@ static void run_handler(breq *r, const api_handler *h, rd_t *rd)
         return;
     }
     proto_set_defaults(api->response, r->hdr.api_version, r->resp);
-    switch (h->fn(r)) {
+    int64_t t0 = clock_mono_ns();
+    breq_rc rc = h->fn(r);
+    if (rc == BREQ_DONE) /* a parked request may be answered and freed already */
+        broker_quota_request_time(r, clock_mono_ns() - t0);
+    switch (rc) {
     case BREQ_DONE:
         breq_finish(r);
         break;

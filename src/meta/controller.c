@@ -156,6 +156,13 @@ meta_op *meta_op_acl(meta_op_kind kind, const acl_filter *f)
     return op;
 }
 
+meta_op *meta_op_quota(const meta_quota_op *q)
+{
+    meta_op *op = meta_op_new(META_OP_ALTER_QUOTA, NULL, 0);
+    op->quota = *q;
+    return op;
+}
+
 void meta_op_free(meta_op *op)
 {
     for (int32_t i = 0; i < op->nassignments; i++)
@@ -172,6 +179,7 @@ void meta_op_free(meta_op *op)
     free(op->elect.items);
     meta_acl_op_free(&op->acl);
     free(op->scram.name);
+    meta_quota_op_free(&op->quota);
     free(op->alter.isr);
     free(op->alter.isr_epochs);
     free(op->alter.out_isr);

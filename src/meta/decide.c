@@ -478,6 +478,8 @@ static int16_t run_op(meta_ctl_round *r, meta_op *op, const char **msg)
         return meta_acl_delete(&w, &op->acl, msg);
     case META_OP_ALTER_SCRAM:
         return meta_scram_alter(&w, &op->scram, msg);
+    case META_OP_ALTER_QUOTA:
+        return meta_quota_alter(&w, &op->quota, msg);
     case META_OP_CREATE_TOPIC:
         return op_create_topic(r, op, msg);
     case META_OP_DELETE_TOPIC:

@@ -20,7 +20,9 @@
  * leader's list of them is the answer). A SCRAM credential change travels
  * as AlterUserScramCredentials with one upsertion (SaltedPassword and all)
  * or one deletion; it is visible once the credential has the new salt and
- * iterations, or is gone. Changes made while no leader is known fail with
+ * iterations, or is gone. AlterClientQuotas travels one entity per request,
+ * visible once this node's image holds its new values. Changes made while
+ * no leader is known fail with
  * NOT_CONTROLLER, which clients retry.
  *
  * Config changes arrive here already checked by the receiving broker
@@ -60,6 +62,7 @@
 #define API_CREATE_ACLS 30
 #define API_DELETE_ACLS 31
 #define API_ALTER_USER_SCRAM_CREDENTIALS 51
+#define API_ALTER_CLIENT_QUOTAS 49
 
 typedef struct fwd {
     pthread_mutex_t mu;
@@ -445,6 +448,37 @@ static int send_alter_scram(kclient_t *c, fwd_one_t *o, arena_t *a)
     return kclient_send(c, API_ALTER_USER_SCRAM_CREDENTIALS, 0, &req, FORWARD_TIMEOUT_MS, scram_altered, o);
 }
 
+/* ---- client quotas ------------------------------------------------------------- */
+
+static void quota_altered(void *arg, int err, const void *response, kclient_resp_t *resp)
+{
+    const AlterClientQuotasResponse *r = response;
+    UNUSED(resp);
+    bool ok = r && r->Entries.count == 1;
+    one_answer(arg, err, ok, ok ? r->Entries.items[0].ErrorCode : 0, ok ? &r->Entries.items[0].ErrorMessage : NULL);
+}
+
+/* One entity per request: its components, then a set or a removal per key. */
+static int send_alter_quota(kclient_t *c, fwd_one_t *o, arena_t *a)
+{
+    const meta_quota_op *q = &o->op->quota;
+    AlterClientQuotasRequest_EntryData *en = arena_alloc(a, sizeof *en);
+    AlterClientQuotasRequest_EntityData *ents = arena_alloc(a, 2 * sizeof *ents);
+    AlterClientQuotasRequest_OpData *ops = arena_alloc(a, META_QUOTA_NKEYS * sizeof *ops);
+    int32_t ne = 0, no = 0;
+    if (q->e.has_user)
+        ents[ne++] = (AlterClientQuotasRequest_EntityData){kstr_from(META_QUOTA_USER), kstr_from(q->e.user)};
+    if (q->e.has_client)
+        ents[ne++] = (AlterClientQuotasRequest_EntityData){kstr_from(META_QUOTA_CLIENT_ID), kstr_from(q->e.client)};
+    for (int k = 0; k < META_QUOTA_NKEYS; k++)
+        if ((q->set | q->remove) & (1u << k))
+            ops[no++] = (AlterClientQuotasRequest_OpData){kstr_from(meta_quota_key_name(k)), q->value[k],
+                                                          (q->remove & (1u << k)) != 0};
+    *en = (AlterClientQuotasRequest_EntryData){{ne, ents}, {no, ops}};
+    AlterClientQuotasRequest req = {.Entries = {1, en}, .ValidateOnly = false};
+    return kclient_send(c, API_ALTER_CLIENT_QUOTAS, 0, &req, FORWARD_TIMEOUT_MS, quota_altered, o);
+}
+
 static bool same_value(const char *have, const char *want)
 {
     return want ? have && strcmp(have, want) == 0 : have == NULL;
@@ -493,6 +527,8 @@ static bool visible(const meta_image *img, const meta_op *op)
         return meta_acl_visible(img, op);
     if (op->kind == META_OP_ALTER_SCRAM)
         return meta_scram_visible(img, op);
+    if (op->kind == META_OP_ALTER_QUOTA)
+        return meta_quota_visible(img, &op->quota);
     const meta_topic *t = op->topic ? meta_image_topic(img, op->topic, strlen(op->topic)) : NULL;
     if (op->kind == META_OP_CREATE_PARTITIONS)
         return t && t->npartitions >= op->partitions;
@@ -513,6 +549,7 @@ static bool forwardable(const meta_op *op)
     case META_OP_REASSIGN:
     case META_OP_CREATE_ACL:
     case META_OP_DELETE_ACLS:
+    case META_OP_ALTER_QUOTA:
         return true;
     case META_OP_ALTER_SCRAM: /* "if absent" has no wire form: decided by a leader's own controller */
         return !op->scram.if_absent;
@@ -542,6 +579,8 @@ static int send_one(kclient_t *c, fwd_one_t *o, arena_t *a, int32_t self)
         return send_delete_acls(c, o, a);
     case META_OP_ALTER_SCRAM:
         return send_alter_scram(c, o, a);
+    case META_OP_ALTER_QUOTA:
+        return send_alter_quota(c, o, a);
     default:
         return send_pids(c, o, self);
     }

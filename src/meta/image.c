@@ -191,6 +191,7 @@ meta_image *meta_image_copy(const meta_image *src)
     meta_brokers_copy(img, src);
     img->acls = acl_set_ref(src->acls);
     img->scram = meta_scram_ref(src->scram);
+    img->quotas = meta_quotas_ref(src->quotas);
     return img;
 }
 
@@ -203,6 +204,7 @@ void meta_image_release(meta_image *img)
     meta_brokers_free(img);
     acl_set_unref(img->acls);
     meta_scram_unref(img->scram);
+    meta_quotas_unref(img->quotas);
     for (int32_t i = 0; i < img->nbroker_configs; i++)
         broker_config_free(&img->broker_configs[i]);
     free(img->broker_configs);
@@ -524,6 +526,9 @@ void meta_image_apply(meta_image *img, int16_t type, const void *rec)
     case META_REC_USER_SCRAM_CREDENTIAL:
     case META_REC_REMOVE_USER_SCRAM_CREDENTIAL:
         meta_scram_apply(img, type, rec);
+        break;
+    case META_REC_CLIENT_QUOTA:
+        meta_quotas_apply(img, rec);
         break;
     default:
         break; /* records this broker does not use yet are skipped */

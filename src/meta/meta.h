@@ -108,7 +108,51 @@ typedef struct meta_image {
                                 versions until one changes them; NULL: none yet */
     struct meta_scram_set *scram; /* SCRAM credentials (UserScramCredentialRecord), shared
                                      like acls (scram.c); NULL: none yet */
+    struct meta_quotas *quotas; /* client quotas (ClientQuotaRecord), shared the same way; NULL: none */
 } meta_image;
+
+/* ---- client quotas (quotas.c) -------------------------------------------------
+ *
+ * A quota entity names a user, a client id, or both; a component whose
+ * name is NULL is that type's default entity. Each entity holds values for
+ * the keys below (a bit of `set` per key). */
+enum meta_quota_key {
+    META_QUOTA_PRODUCER_BYTE_RATE,
+    META_QUOTA_CONSUMER_BYTE_RATE,
+    META_QUOTA_REQUEST_PERCENTAGE,
+    META_QUOTA_CONTROLLER_MUTATION_RATE,
+    META_QUOTA_NKEYS
+};
+#define META_QUOTA_USER "user"
+#define META_QUOTA_CLIENT_ID "client-id"
+
+typedef struct meta_quota_entity {
+    bool has_user, has_client;
+    char *user, *client;     /* NULL: the default entity */
+} meta_quota_entity;
+
+typedef struct meta_quota {
+    meta_quota_entity e;
+    uint8_t set;             /* bit k: key k has a value */
+    double value[META_QUOTA_NKEYS];
+} meta_quota;
+
+typedef struct meta_quotas meta_quotas;
+int32_t meta_quotas_count(const meta_quotas *q); /* 0 for NULL */
+const meta_quota *meta_quotas_at(const meta_quotas *q, int32_t i);
+const meta_quota *meta_quotas_find(const meta_quotas *q, const meta_quota_entity *e);
+/* "producer_byte_rate", ... for a key; the key of a name, or -1. */
+const char *meta_quota_key_name(int key);
+int meta_quota_key_of(const char *name, size_t len);
+
+/* The quota of key for a request from (user, client) by Kafka's order of
+ * precedence (KIP-55): /users/U/clients/C, /users/U/clients/<default>,
+ * /users/U, /users/<default>/clients/C, /users/<default>/clients/<default>,
+ * /users/<default>, /clients/C, /clients/<default>. Returns false when none
+ * applies; else *value and the entity it came from (*by_user, *by_client:
+ * which components it has, so which the rate is measured by). */
+bool meta_quota_resolve(const meta_quotas *q, int key, const char *user, const char *client, double *value,
+                        bool *by_user, bool *by_client);
 
 typedef struct meta meta_t;
 
@@ -275,6 +319,7 @@ typedef enum meta_op_kind {
     META_OP_CREATE_ACL,       /* CreateAcls: one ACL */
     META_OP_DELETE_ACLS,      /* DeleteAcls: every ACL one filter matches */
     META_OP_ALTER_SCRAM,      /* AlterUserScramCredentials: one upsertion or deletion (scram.c) */
+    META_OP_ALTER_QUOTA,      /* AlterClientQuotas: one entity's changes */
 } meta_op_kind;
 
 #define META_BROKER_SESSION_TIMEOUT_MS_DEFAULT 1500 /* broker.session.timeout.ms */
@@ -370,6 +415,16 @@ typedef struct meta_scram_op {
     uint8_t salt[SASL_SALT_MAX], salted[SASL_KEY_MAX];
     size_t salt_len;
 } meta_scram_op;
+/* AlterClientQuotas for one entity: keys in `set` take value[k], keys in
+ * `remove` lose theirs. The entity's strings are freed with the op. */
+typedef struct meta_quota_op {
+    meta_quota_entity e;
+    uint8_t set, remove;
+    double value[META_QUOTA_NKEYS];
+} meta_quota_op;
+/* What is wrong with q (values, keys set and removed at once), or NULL. */
+const char *meta_quota_op_error(const meta_quota_op *q);
+void meta_quota_op_free(meta_quota_op *q);
 
 typedef struct meta_op {
     meta_op_kind kind;
@@ -392,6 +447,7 @@ typedef struct meta_op {
     meta_reassign_op reassign; /* reassign */
     meta_acl_op acl;         /* create acl, delete acls */
     meta_scram_op scram;     /* alter scram */
+    meta_quota_op quota;     /* alter quota */
     char errbuf[META_MSG_MAX]; /* a message naming values, alive until done returns */
     void (*pids_done)(void *arg, int16_t err, int64_t first, int32_t count);
     void *pids_arg;
@@ -420,6 +476,8 @@ void meta_op_add_reassign(meta_op *op, const char *topic, size_t len, int32_t pa
 meta_op *meta_op_acl(meta_op_kind kind, const acl_filter *f);
 /* An ALTER_SCRAM op for user name (copied); fill op->scram's other fields. */
 meta_op *meta_op_scram(const char *name, size_t len, int8_t mech, bool remove);
+/* An ALTER_QUOTA op taking q (its strings are the op's from now). */
+meta_op *meta_op_quota(const meta_quota_op *q);
 /* One more partition for ElectLeaders. */
 void meta_op_add_elect(meta_op *op, const char *topic, size_t len, int32_t partition);
 /* Queue op (taking it); op->done(arg, err, msg) runs on the controller

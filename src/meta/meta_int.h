@@ -18,6 +18,7 @@ enum {
     META_REC_FENCE_BROKER = 7,
     META_REC_UNFENCE_BROKER = 8,
     META_REC_REMOVE_TOPIC = 9,
+    META_REC_CLIENT_QUOTA = 14,
     META_REC_PRODUCER_IDS = 15,
     META_REC_BROKER_REGISTRATION_CHANGE = 17,
     META_REC_ACCESS_CONTROL_ENTRY = 18,
@@ -453,5 +454,17 @@ void meta_scram_each_record(const meta_image *img, void (*fn)(void *ctx, const U
 int16_t meta_scram_alter(const meta_writer *w, meta_scram_op *s, const char **msg);
 /* A forwarded change shows in img. */
 bool meta_scram_visible(const meta_image *img, const meta_op *op);
+/* ---- quotas.c: client quotas ---------------------------------------------------- */
+
+#define META_QUOTAS_MAX 100000 /* quota entities in the cluster */
+void meta_quotas_apply(meta_image *img, const ClientQuotaRecord *r);
+meta_quotas *meta_quotas_ref(meta_quotas *q);
+void meta_quotas_unref(meta_quotas *q);
+/* Write a ClientQuotaRecord per value of img's quotas (the snapshot). */
+void meta_quotas_put(const meta_image *img, void (*put)(void *ctx, const ClientQuotaRecord *r), void *ctx);
+/* AlterClientQuotas for one entity: a Kafka error code. */
+int16_t meta_quota_alter(const meta_writer *w, const meta_quota_op *q, const char **msg);
+/* The change shows in img. */
+bool meta_quota_visible(const meta_image *img, const meta_quota_op *q);
 
 #endif

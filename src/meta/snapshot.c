@@ -33,7 +33,8 @@
  * config, then per topic a TopicRecord, a PartitionRecord per partition
  * (leader, epochs, replicas, ISR as the image has them) and a ConfigRecord
  * per override, an AccessControlEntryRecord per ACL (its id kept), a
- * UserScramCredentialRecord per SCRAM credential, and last
+ * UserScramCredentialRecord per SCRAM credential, a ClientQuotaRecord per
+ * value of each quota entity, and last
  * a ProducerIdsRecord when ids were handed out.
  * The image's next broker epoch is rebuilt as the largest registered
  * epoch + 1 (Chronik never writes UnregisterBrokerRecord, so that is
@@ -149,6 +150,11 @@ static void put_topic(snap_enc_t *e, const meta_topic *t)
         put_config(e, META_RESOURCE_TOPIC, t->name, t->configs[i].key, t->configs[i].value);
 }
 
+static void put_quota(void *ctx, const ClientQuotaRecord *r)
+{
+    put_record(ctx, META_REC_CLIENT_QUOTA, 0, &ClientQuotaRecord_desc, r);
+}
+
 static int64_t max_broker_epoch(const meta_image *img)
 {
     int64_t m = -1;
@@ -186,6 +192,7 @@ int meta_snapshot_encode(const meta_image *img, int64_t created_ms, buf_t *out, 
         put_record(&e, META_REC_ACCESS_CONTROL_ENTRY, 0, &AccessControlEntryRecord_desc, &ar);
     }
     meta_scram_each_record(img, put_scram, &e);
+    meta_quotas_put(img, put_quota, &e);
     if (img->next_producer_id > 0) {
         ProducerIdsRecord pr = {.BrokerId = -1, .BrokerEpoch = -1, .NextProducerId = img->next_producer_id};
         put_record(&e, META_REC_PRODUCER_IDS, 0, &ProducerIdsRecord_desc, &pr);

@@ -95,6 +95,7 @@ net_conn *conn_new(net_t *net, net_reactor *r, int fd, bool outbound)
     c->state = outbound ? CONN_CONNECTING : CONN_OPEN;
     c->active_ms = clock_mono_ms();
     net_timer_init(&c->timer);
+    net_timer_init(&c->mute_timer);
     atomic_fetch_add(&net->live_conns, 1);
     return c;
 }
@@ -202,6 +203,7 @@ void conn_close(net_conn *c, int err)
     c->fd = -1;
     list_remove(c);
     net_timer_cancel(&c->timer);
+    net_timer_cancel(&c->mute_timer);
     output_drop(c); /* c->in stays until conn_free: a callback may still read its frame */
     budget_wait_end(c);
     if (c->frame_held)
@@ -438,7 +440,7 @@ static bool over_limits(const net_conn *c, bool resuming)
 {
     const net_config *cfg = &c->net->cfg;
     size_t out_max = resuming ? cfg->output_max_bytes / 2 : cfg->output_max_bytes;
-    return c->out_bytes > out_max || c->inflight >= cfg->inflight_max ||
+    return c->muted || c->out_bytes > out_max || c->inflight >= cfg->inflight_max ||
            c->inflight_bytes >= cfg->inflight_bytes_max;
 }
 
@@ -724,6 +726,26 @@ void conn_on_event(net_conn *c, uint32_t ev)
 
 /* ---- advancing: move finished head requests to the output -------------------- */
 
+static void mute_expired(void *arg)
+{
+    net_conn *c = arg;
+    c->muted = false;
+    reactor_mark_dirty(c); /* conn_advance resumes reading */
+}
+
+/* A response that asks for a pause: reading stops until the latest asked
+ * end (the timer runs on this thread and is cancelled by conn_close). */
+static void mute(net_conn *c, uint32_t ms)
+{
+    int64_t until = clock_mono_ms() + ms;
+    if (c->muted && until <= c->muted_until_ms)
+        return;
+    c->muted = true;
+    c->muted_until_ms = until;
+    net_timer_add(c->r, &c->mute_timer, ms, mute_expired, c);
+    pause_reading(c);
+}
+
 static void pop_head(net_conn *c)
 {
     net_req *req = c->rq_head;
@@ -737,7 +759,9 @@ static void pop_head(net_conn *c)
     c->active_ms = clock_mono_ms();
     if (req->state == REQ_REPLY && live)
         conn_enqueue_reply(c, req->reply);
-    else
+    if (req->mute_ms > 0 && live && !c->outbound)
+        mute(c, req->mute_ms);
+    if (req->state != REQ_REPLY || !live)
         net_reply_free(req->reply);
     if (req->state == REQ_CLOSE && live) {
         STAT_ADD(c->net, malformed, 1);

@@ -249,6 +249,12 @@ void net_req_noreply(net_req *req);
  * connection; later requests' responses are discarded. */
 void net_req_close_conn(net_req *req);
 
+/* Once this request's response is queued, read nothing more from its
+ * connection for ms milliseconds (a client over its quota: KIP-219). Frames
+ * already read are still answered. Call before completing req, from the
+ * completing thread. */
+void net_req_mute(net_req *req, uint32_t ms);
+
 net_conn *net_req_conn(const net_req *req);
 const uint8_t *net_req_frame(const net_req *req, size_t *len);
 int64_t net_req_received_ms(const net_req *req); /* clock_mono_ms at arrival */

@@ -100,6 +100,7 @@ struct net_req {
     const uint8_t *frame;
     size_t len;
     int64_t received_ms;
+    uint32_t mute_ms;          /* net_req_mute: stop reading this long once answered */
     uint8_t state;             /* reactor's view (invariant 1) */
     _Atomic uint8_t result;    /* written by the completer */
     net_reply *reply;
@@ -129,6 +130,9 @@ struct net_conn {
     size_t in_start, in_end;
     bool read_paused;          /* back-pressure */
     bool budget_wait;          /* the next frame does not fit the global budget yet */
+    bool muted;                /* a request asked for a pause of reading (net_req_mute) */
+    int64_t muted_until_ms;    /* ... until then (mute_timer) */
+    net_timer mute_timer;
     bool frame_held;           /* frame_reserved bytes are taken from the budget */
     bool frame_waited;         /* this frame already counted a budget wait */
     size_t frame_reserved;     /* the frame being read: its announced length */

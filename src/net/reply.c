@@ -164,6 +164,8 @@ static void req_complete(net_req *req, uint8_t result, net_reply *rep)
         req_dispose_dead(req);
 }
 
+void net_req_mute(net_req *req, uint32_t ms) { req->mute_ms = MAX(req->mute_ms, ms); }
+
 void net_req_reply(net_req *req, net_reply *r)
 {
     CK_ASSERT(r != NULL);

@@ -74,6 +74,7 @@ typedef struct srv {
 } srv;
 
 static void on_frame(net_conn *c, net_req *req, const uint8_t *f, size_t len, void *ctx);
+#define MUTE_MS 300
 
 static void on_close(net_conn *c, void *ctx)
 {
@@ -131,6 +132,9 @@ static void on_frame(net_conn *c, net_req *req, const uint8_t *f, size_t len, vo
         net_req_noreply(req);
     } else if (len == 3 && memcmp(f, "bad", 3) == 0) {
         net_req_close_conn(req);
+    } else if (len == 4 && memcmp(f, "mute", 4) == 0) {
+        net_req_mute(req, MUTE_MS);
+        net_req_reply_buf(req, &(buf_t){0});
     } else {
         net_reply *r = net_reply_new();
         net_reply_add_copy(r, f, len);
@@ -305,6 +309,36 @@ TEST(echo)
     CHECK_EQ_INT(st.connections_closed, 1);
     CHECK_EQ_INT(st.connections_active, 0);
     CHECK_EQ_INT(st.frames_out, 2);
+    srv_finish(&s);
+}
+
+/* A muted request is answered at once; the connection's next frame is read
+ * only after the pause, other connections are not held up, and a connection
+ * closed while muted goes away cleanly. */
+TEST(mute_pauses_reading)
+{
+    srv s;
+    net_config cfg = test_cfg();
+    REQUIRE(srv_start(&s, &cfg, M_ECHO));
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        REQUIRE((fds[i] = cli_open(s.port)) >= 0);
+    int fd = fds[0], other = fds[1], gone = fds[2];
+    char buf[16];
+    int64_t t0 = clock_mono_ms();
+    REQUIRE(send_frame(fd, "mute", 4));
+    CHECK(recv_frame(fd, buf, sizeof buf, WAIT_MS) == 0);
+    REQUIRE(send_frame(fd, "next", 4));
+    CHECK(echo_ok(other, "free"));
+    CHECK(recv_frame(fd, buf, sizeof buf, WAIT_MS) == 4);
+    CHECK(clock_mono_ms() - t0 >= MUTE_MS - 5);
+    REQUIRE(send_frame(gone, "mute", 4));
+    CHECK(recv_frame(gone, buf, sizeof buf, WAIT_MS) == 0);
+    close(gone);
+    CHECK(sig_wait(s.sig_close, WAIT_MS));
+    CHECK(echo_ok(fd, "again"));
+    close(fd);
+    close(other);
     srv_finish(&s);
 }
 
