@@ -71,12 +71,6 @@ breq_rc api_describe_acls(breq *r)
     return BREQ_DONE;
 }
 
-static breq_rc answered(breq *r)
-{
-    UNUSED(r);
-    return BREQ_DONE;
-}
-
 /* ---- CreateAcls --------------------------------------------------------------- */
 
 breq_rc api_create_acls(breq *r)
@@ -87,7 +81,7 @@ breq_rc api_create_acls(breq *r)
     resp->Results.count = n;
     resp->Results.items = breq_items(r, &CreateAclsResponse_AclCreationResult_desc, n);
     bool allowed = broker_allowed_cluster(r, ACL_OP_ALTER);
-    meta_wait *w = meta_wait_new(r, answered);
+    meta_wait *w = meta_wait_new(r, meta_wait_answered);
     for (int32_t i = 0; i < n; i++) {
         const CreateAclsRequest_AclCreation *c = &req->Creations.items[i];
         CreateAclsResponse_AclCreationResult *out = &resp->Results.items[i];
@@ -143,7 +137,7 @@ breq_rc api_delete_acls(breq *r)
     resp->FilterResults.count = n;
     resp->FilterResults.items = breq_items(r, &DeleteAclsResponse_DeleteAclsFilterResult_desc, n);
     bool allowed = broker_allowed_cluster(r, ACL_OP_ALTER);
-    meta_wait *w = meta_wait_new(r, answered);
+    meta_wait *w = meta_wait_new(r, meta_wait_answered);
     for (int32_t i = 0; i < n; i++) {
         const DeleteAclsRequest_DeleteAclsFilter *f = &req->Filters.items[i];
         DeleteAclsResponse_DeleteAclsFilterResult *out = &resp->FilterResults.items[i];

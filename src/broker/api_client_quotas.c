@@ -179,12 +179,6 @@ static const char *entry_parse(const AlterClientQuotasRequest_EntryData *en, met
     return bad;
 }
 
-static breq_rc answered(breq *r)
-{
-    UNUSED(r);
-    return BREQ_DONE;
-}
-
 breq_rc api_alter_client_quotas(breq *r)
 {
     const AlterClientQuotasRequest *req = r->req;
@@ -193,7 +187,7 @@ breq_rc api_alter_client_quotas(breq *r)
     resp->Entries.count = n;
     resp->Entries.items = breq_items(r, &AlterClientQuotasResponse_EntryData_desc, n);
     bool allowed = broker_allowed_cluster(r, ACL_OP_ALTER_CONFIGS);
-    meta_wait *w = meta_wait_new(r, answered);
+    meta_wait *w = meta_wait_new(r, meta_wait_answered);
     for (int32_t i = 0; i < n; i++) {
         const AlterClientQuotasRequest_EntryData *en = &req->Entries.items[i];
         AlterClientQuotasResponse_EntryData *out = &resp->Entries.items[i];

@@ -365,6 +365,8 @@ void breq_resume(breq *r, breq_rc (*fn)(breq *r));
  * all are done, after(r) runs on r's reactor. */
 typedef struct meta_wait meta_wait;
 meta_wait *meta_wait_new(breq *r, breq_rc (*after)(breq *r));
+/* An after for requests whose handler filled the whole response already. */
+breq_rc meta_wait_answered(breq *r);
 void meta_wait_submit(meta_wait *w, meta_op *op, int16_t *err, kstr_t *msg);
 /* The same, and keep(ctx, op) runs on the controller thread before op is
  * freed, to take what the op answers besides its error. */

@@ -126,6 +126,12 @@ typedef struct meta_slot {
     char msg_copy[META_MSG_MAX]; /* the controller's message outlives its op */
 } meta_slot;
 
+breq_rc meta_wait_answered(breq *r)
+{
+    UNUSED(r);
+    return BREQ_DONE;
+}
+
 meta_wait *meta_wait_new(breq *r, breq_rc (*after)(breq *r))
 {
     meta_wait *w = arena_alloc(&r->arena, sizeof *w);
