@@ -341,6 +341,12 @@ bool broker_quota_fetch(breq *r, int64_t bytes);
 /* A request answered after ns of handling: counted against r's client's
  * request_percentage, r->throttle_ms set when over it. */
 void broker_quota_request_time(breq *r, int64_t ns);
+/* Controller mutation quota (KIP-599): partitions r's client creates or
+ * deletes. False when the topic is refused with THROTTLING_QUOTA_EXCEEDED:
+ * the request's version is strict_since or newer and the client's quota
+ * is already used up. Over the quota, r->throttle_ms is set either way. */
+bool broker_quota_mutation(breq *r, int32_t partitions, int16_t strict_since);
+#define BROKER_QUOTA_MUTATION_MSG "the controller mutation quota is used up; retry after the throttle time"
 /* Put r->throttle_ms into the response's ThrottleTimeMs and pause the
  * connection that long once the response is out (KIP-219). */
 void broker_quota_throttle(breq *r);

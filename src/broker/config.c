@@ -163,6 +163,11 @@ static const struct ckey keys[] = {
      "past it connections are not read until requests complete (-1: no limit)"},
     {"num.network.threads", CT_I32, F(num_network_threads), 0, "0",
      "network threads (0: one per core)"},
+    {"quota.window.num", CT_I32, F(quota_window_num), 0, "11",
+     "client quotas: the samples a rate is measured over (the controller mutation quota's burst is "
+     "this many windows' worth)"},
+    {"quota.window.size.seconds", CT_I32, F(quota_window_size_seconds), 0, "1",
+     "client quotas: the time one sample covers"},
     {"offsets.topic.replication.factor", CT_I16, F(offsets_topic_replication_factor), 0, "3",
      "replication factor of __consumer_offsets (the live brokers when fewer)"},
     {"offsets.topic.num.partitions", CT_I32, F(offsets_topic_num_partitions), 0, "50",
@@ -824,6 +829,8 @@ int config_finish(config *c, char *err, size_t errlen)
         return fail(err, errlen, "producer.id.expiration.ms must be at least 1");
     if (c->controlled_shutdown_timeout_ms < 0)
         return fail(err, errlen, "controlled.shutdown.timeout.ms must not be negative");
+    if (c->quota_window_num < 1 || c->quota_window_size_seconds < 1)
+        return fail(err, errlen, "quota.window.num and quota.window.size.seconds must be at least 1");
     return 0;
 }
 

@@ -137,6 +137,9 @@ typedef struct config {
     int32_t replica_lag_time_max_ms;
     int64_t producer_id_expiration_ms;
     int32_t log_level; /* enum log_level */
+    /* Client quotas (broker/quota.c): the samples of a measured rate. */
+    int32_t quota_window_num;            /* quota.window.num */
+    int32_t quota_window_size_seconds;   /* quota.window.size.seconds */
     /* Authorization (broker/authz.c): on when authorizer.class.name is set. */
     char authorizer_class_name[256];
     char super_users[4096];              /* "User:a;User:b" */

@@ -8,15 +8,8 @@
  * client ids), a client-id entity that client id (all users), defaults
  * included (a default user entity measures each user on its own).
  *
- * Rate. As Kafka's Rate over a SampledStat: 11 samples of 1 s each (Kafka's
- * defaults of quota.window.num and quota.window.size.seconds, fixed here); bytes go into the current sample, a new
- * sample starts when it is older than one window, and samples older than
- * all of them together are forgotten. The rate is the samples' sum over the
- * time they span. Kafka pads that time up to num-1 windows, which lets a
- * client new or idle burst (num-1) windows' worth of its quota at once, and
- * again each time the sample holding that burst expires; here the span is
- * what the samples really cover, at least one window, so a client running
- * flat out gets an even flow at its quota.
+ * Rate. As Kafka's Rate over a SampledStat (quota_rate.c): quota.window.num
+ * samples of quota.window.size.seconds each (Kafka's defaults, 11 of 1 s).
  *
  * Throttle. A request that takes the rate over the quota gets
  * (rate - quota) / quota * span milliseconds, the pause after which the
@@ -36,13 +29,22 @@
  * same way; its throttle is at most one window, as Kafka bounds it. A
  * request that parks (a produce waiting for replicas, a fetch waiting for
  * data) is not counted: its handler's time is too short to matter and its
- * answer is made elsewhere. controller_mutation_rate is stored and
- * described but not enforced.
+ * answer is made elsewhere.
+ *
+ * Controller mutations (controller_mutation_rate, KIP-599). Partitions
+ * created (CreateTopics, CreatePartitions) and deleted (DeleteTopics) per
+ * second, measured by a token bucket (quota_rate.c) per quota entity.
+ * Strict on the versions that know THROTTLING_QUOTA_EXCEEDED: a topic is
+ * refused with it while the bucket is below zero, and the request's
+ * throttle is the time the bucket needs to refill to zero; a topic taken
+ * while the bucket is not yet below zero is accepted whatever its size.
+ * Permissive on older versions: every topic is accepted, and a bucket left
+ * below zero throttles the request (response and connection) as the byte
+ * rates do.
  *
  * Rates live in one map under a mutex; a rate unused for ten windows is
  * dropped when the map grows past QUOTA_SWEEP_AT.
  */
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,23 +52,14 @@
 #include "base/hmap.h"
 #include "base/util.h"
 #include "broker/broker_int.h"
+#include "broker/quota_rate.h"
 
 #define QUOTA_SWEEP_AT 4096
-#define QUOTA_WINDOW_NUM 11         /* Kafka's quota.window.num */
-#define QUOTA_WINDOW_SIZE_MS 1000   /* Kafka's quota.window.size.seconds = 1 */
-
-typedef struct qrate {
-    int64_t used_ms;
-    int32_t cur;
-    int64_t *start; /* each sample's start */
-    double *value;  /* each sample's bytes */
-} qrate;
 
 typedef struct broker_quotas {
     pthread_mutex_t mu;
-    hmap rates;       /* "P|F" user '\0' client -> qrate */
-    int32_t n;        /* samples */
-    int64_t window_ms; /* one sample */
+    hmap rates;       /* "P|F|R|M" user '\0' client -> quota_rate */
+    quota_window w;
 } broker_quotas;
 
 void broker_quotas_init(broker *b)
@@ -74,16 +67,9 @@ void broker_quotas_init(broker *b)
     broker_quotas *q = xcalloc(1, sizeof *q);
     pthread_mutex_init(&q->mu, NULL);
     hmap_init(&q->rates);
-    q->n = QUOTA_WINDOW_NUM;
-    q->window_ms = QUOTA_WINDOW_SIZE_MS;
+    q->w.num = MAX(b->cfg.quota_window_num, 1);
+    q->w.size_ms = (int64_t)MAX(b->cfg.quota_window_size_seconds, 1) * 1000;
     b->quotas = q;
-}
-
-static void rate_free(qrate *x)
-{
-    free(x->start);
-    free(x->value);
-    free(x);
 }
 
 void broker_quotas_free(broker *b)
@@ -95,73 +81,11 @@ void broker_quotas_free(broker *b)
     size_t kl;
     void *v;
     for (size_t i = 0; hmap_next(&q->rates, &i, &k, &kl, &v);)
-        rate_free(v);
+        quota_rate_free(v);
     hmap_free(&q->rates);
     pthread_mutex_destroy(&q->mu);
     free(q);
     b->quotas = NULL;
-}
-
-/* ---- the sampled rate ----------------------------------------------------------- */
-
-static qrate *rate_new(const broker_quotas *q, int64_t now)
-{
-    qrate *x = xcalloc(1, sizeof *x);
-    x->start = xcalloc((size_t)q->n, sizeof *x->start);
-    x->value = xcalloc((size_t)q->n, sizeof *x->value);
-    for (int32_t i = 0; i < q->n; i++)
-        x->start[i] = now;
-    return x;
-}
-
-static void rate_purge(const broker_quotas *q, qrate *x, int64_t now)
-{
-    for (int32_t i = 0; i < q->n; i++)
-        if (now - x->start[i] >= q->n * q->window_ms) {
-            x->start[i] = now;
-            x->value[i] = 0;
-        }
-}
-
-static void rate_add(const broker_quotas *q, qrate *x, double v, int64_t now)
-{
-    rate_purge(q, x, now);
-    if (now - x->start[x->cur] >= q->window_ms) {
-        x->cur = (x->cur + 1) % q->n;
-        x->start[x->cur] = now;
-        x->value[x->cur] = 0;
-    }
-    x->value[x->cur] += v;
-    x->used_ms = now;
-}
-
-/* The span the samples cover (at least one window) and their sum. */
-static void rate_measure(const broker_quotas *q, qrate *x, int64_t now, double *sum, int64_t *span)
-{
-    rate_purge(q, x, now);
-    int64_t oldest = now;
-    double total = 0;
-    for (int32_t i = 0; i < q->n; i++) {
-        total += x->value[i];
-        if (x->value[i] > 0)
-            oldest = MIN(oldest, x->start[i]);
-    }
-    *sum = total;
-    *span = MAX(now - oldest, q->window_ms);
-}
-
-/* The pause that brings the rate back to quota (units per second), at
- * most max_ms. */
-static uint32_t rate_throttle(const broker_quotas *q, qrate *x, double quota, int64_t now, int64_t max_ms)
-{
-    double sum;
-    int64_t span;
-    rate_measure(q, x, now, &sum, &span);
-    double rate = sum * 1000.0 / (double)span;
-    if (rate <= quota)
-        return 0;
-    double ms = (rate - quota) / quota * (double)span;
-    return (uint32_t)MIN(llround(ms), max_ms);
 }
 
 /* ---- which rate ------------------------------------------------------------------- */
@@ -208,9 +132,9 @@ static bool resolve(breq *r, int key, char tag, qkey *out)
 }
 
 /* The rate named k, made when new; q->mu held. */
-static qrate *rate_of(broker_quotas *q, const qkey *k, int64_t now)
+static quota_rate *rate_of(broker_quotas *q, const qkey *k, int64_t now)
 {
-    qrate *x = hmap_get(&q->rates, k->k, k->len);
+    quota_rate *x = hmap_get(&q->rates, k->k, k->len);
     if (x)
         return x;
     if (q->rates.count >= QUOTA_SWEEP_AT) {
@@ -218,10 +142,10 @@ static qrate *rate_of(broker_quotas *q, const qkey *k, int64_t now)
         size_t kl;
         void *v;
         for (size_t i = 0; hmap_next(&q->rates, &i, &kk, &kl, &v);)
-            if (now - ((qrate *)v)->used_ms > 10 * q->n * q->window_ms)
-                rate_free(hmap_del(&q->rates, kk, kl));
+            if (now - ((quota_rate *)v)->used_ms > 10 * q->w.num * q->w.size_ms)
+                quota_rate_free(hmap_del(&q->rates, kk, kl));
     }
-    x = rate_new(q, now);
+    x = quota_rate_new(&q->w, now);
     hmap_put(&q->rates, k->k, k->len, x);
     return x;
 }
@@ -236,9 +160,9 @@ void broker_quota_produce(breq *r, size_t bytes)
     broker_quotas *q = r->b->quotas;
     int64_t now = clock_mono_ms();
     pthread_mutex_lock(&q->mu);
-    qrate *x = rate_of(q, &k, now);
-    rate_add(q, x, (double)bytes, now);
-    r->throttle_ms = MAX(r->throttle_ms, rate_throttle(q, x, k.quota, now, q->n * q->window_ms));
+    quota_rate *x = rate_of(q, &k, now);
+    quota_rate_add(&q->w, x, (double)bytes, now);
+    r->throttle_ms = MAX(r->throttle_ms, quota_rate_throttle(&q->w, x, k.quota, now, q->w.num * q->w.size_ms));
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -248,7 +172,7 @@ int64_t broker_quota_fetch_cap(breq *r)
     if (!resolve(r, META_QUOTA_CONSUMER_BYTE_RATE, 'F', &k))
         return INT64_MAX;
     const broker_quotas *q = r->b->quotas;
-    double cap = k.quota * (double)(q->n * q->window_ms) / 1000.0;
+    double cap = k.quota * (double)(q->w.num * q->w.size_ms) / 1000.0;
     return cap >= 9e18 ? INT64_MAX : MAX((int64_t)cap, 1);
 }
 
@@ -260,12 +184,12 @@ bool broker_quota_fetch(breq *r, int64_t bytes)
     broker_quotas *q = r->b->quotas;
     int64_t now = clock_mono_ms();
     pthread_mutex_lock(&q->mu);
-    qrate *x = rate_of(q, &k, now);
+    quota_rate *x = rate_of(q, &k, now);
     double before;
     int64_t span;
-    rate_measure(q, x, now, &before, &span);
-    rate_add(q, x, (double)bytes, now);
-    uint32_t t = rate_throttle(q, x, k.quota, now, q->n * q->window_ms);
+    quota_rate_measure(&q->w, x, now, &before, &span);
+    quota_rate_add(&q->w, x, (double)bytes, now);
+    uint32_t t = quota_rate_throttle(&q->w, x, k.quota, now, q->w.num * q->w.size_ms);
     bool send = t == 0 || before == 0 || bytes == 0;
     if (!send)
         x->value[x->cur] -= (double)bytes;
@@ -284,10 +208,34 @@ void broker_quota_request_time(breq *r, int64_t ns)
     broker_quotas *q = r->b->quotas;
     int64_t now = clock_mono_ms();
     pthread_mutex_lock(&q->mu);
-    qrate *x = rate_of(q, &k, now);
-    rate_add(q, x, (double)ns * 100.0 / 1e9, now);
-    r->throttle_ms = MAX(r->throttle_ms, rate_throttle(q, x, k.quota, now, q->window_ms));
+    quota_rate *x = rate_of(q, &k, now);
+    quota_rate_add(&q->w, x, (double)ns * 100.0 / 1e9, now);
+    r->throttle_ms = MAX(r->throttle_ms, quota_rate_throttle(&q->w, x, k.quota, now, q->w.size_ms));
     pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- controller mutations --------------------------------------------------------- */
+
+bool broker_quota_mutation(breq *r, int32_t partitions, int16_t strict_since)
+{
+    qkey k;
+    if (partitions <= 0 || !resolve(r, META_QUOTA_CONTROLLER_MUTATION_RATE, 'M', &k))
+        return true;
+    broker_quotas *q = r->b->quotas;
+    bool strict = r->hdr.api_version >= strict_since, ok = true;
+    int64_t now = clock_mono_ms();
+    pthread_mutex_lock(&q->mu);
+    quota_rate *x = rate_of(q, &k, now);
+    double tokens = quota_bucket_tokens(&q->w, x, k.quota, now);
+    if (strict && tokens < 0) {
+        ok = false;
+    } else {
+        quota_bucket_take(&q->w, x, k.quota, partitions, now);
+        tokens = strict ? 0 : x->tokens; /* strict: taking never throttles */
+    }
+    r->throttle_ms = MAX(r->throttle_ms, quota_bucket_throttle(tokens, k.quota));
+    pthread_mutex_unlock(&q->mu);
+    return ok;
 }
 
 /* ---- the response ----------------------------------------------------------------- */
