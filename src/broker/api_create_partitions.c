@@ -7,7 +7,8 @@
  * partitions' logs are open before the answer goes out (the controller's
  * change listener runs before the change completes). Each topic needs
  * ALTER (else TOPIC_AUTHORIZATION_FAILED, checked after the duplicates as
- * Kafka does). */
+ * Kafka does). The new partitions count against the client's controller
+ * mutation quota (quota.c). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -40,6 +41,15 @@ static int16_t check_assignments(const meta_image *img,
     return KERR_NONE;
 }
 
+/* The partitions a real increase adds (0 otherwise: the controller refuses
+ * it), counted against the controller mutation quota, strict from v3. */
+static int32_t new_partitions(const meta_image *img, const CreatePartitionsRequest_CreatePartitionsTopic *t)
+{
+    const meta_topic *mt =
+        t->Name.len > 0 ? meta_image_topic(img, t->Name.ptr, (size_t)t->Name.len) : NULL;
+    return mt && t->Count > mt->npartitions ? t->Count - mt->npartitions : 0;
+}
+
 static breq_rc create_done(breq *r)
 {
     (void)r;
@@ -65,6 +75,8 @@ breq_rc api_create_partitions(breq *r)
                                         : broker_topic_denied(r, img, ACL_OP_ALTER, t->Name);
         if (err == KERR_NONE)
             err = check_assignments(img, t, &msg);
+        if (err == KERR_NONE && !broker_quota_mutation(r, new_partitions(img, t), 3))
+            err = KERR_THROTTLING_QUOTA_EXCEEDED, msg = BROKER_QUOTA_MUTATION_MSG;
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = kstr_from(msg);

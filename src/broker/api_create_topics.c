@@ -2,7 +2,8 @@
  * partition counts, the shape of assignments and configs here; the
  * controller checks existence, places the replicas (or checks the explicit
  * assignment against the registered brokers) and writes the records.
- * validate_only runs every check and creates nothing. */
+ * validate_only runs every check and creates nothing. The partitions
+ * count against the client's controller mutation quota (quota.c). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -13,6 +14,16 @@ static bool may_create(breq *r, kstr_t name)
     bool ok = broker_may_create_topic(r, img, name);
     meta_image_release(img);
     return ok;
+}
+
+/* The controller mutation quota, strict from v6: a topic that exists takes
+ * nothing (the controller answers TOPIC_ALREADY_EXISTS). */
+static bool quota_refused(breq *r, kstr_t name, int32_t parts)
+{
+    meta_image *img = meta_acquire(r->b->meta);
+    bool exists = meta_image_topic(img, name.ptr, (size_t)MAX(name.len, 0)) != NULL;
+    meta_image_release(img);
+    return !exists && !broker_quota_mutation(r, parts, 6);
 }
 
 static bool duplicate(const CreateTopicsRequest *req, int32_t i)
@@ -94,6 +105,8 @@ breq_rc api_create_topics(breq *r)
                                         : check_topic(r, t, &parts, &rf, &msg);
         if (err == KERR_NONE && !may_create(r, t->Name))
             err = KERR_TOPIC_AUTHORIZATION_FAILED, msg = NULL;
+        if (err == KERR_NONE && quota_refused(r, t->Name, parts))
+            err = KERR_THROTTLING_QUOTA_EXCEEDED, msg = BROKER_QUOTA_MUTATION_MSG;
         if (err != KERR_NONE) {
             out->ErrorCode = err;
             out->ErrorMessage = kstr_from(msg);

@@ -1,6 +1,8 @@
 /* api_delete_topics.c - DeleteTopics (key 20) v0-v6: by name (v0-v5
  * TopicNames, v6 Topics[].Name) or by topic id (v6). The controller writes
- * a RemoveTopicRecord; the partitions' logs are then closed and removed. */
+ * a RemoveTopicRecord; the partitions' logs are then closed and removed.
+ * The partitions count against the client's controller mutation quota
+ * (quota.c). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -29,6 +31,11 @@ breq_rc api_delete_topics(breq *r)
         out->Name = name;
         if (!kstr_is_null(name) && broker_topic_denied(r, img, ACL_OP_DELETE, name) != KERR_NONE) {
             out->ErrorCode = KERR_TOPIC_AUTHORIZATION_FAILED; /* Kafka: DELETE on the topic */
+            continue;
+        }
+        if (t && !broker_quota_mutation(r, t->npartitions, 5)) { /* strict from v5 */
+            out->ErrorCode = KERR_THROTTLING_QUOTA_EXCEEDED;
+            out->ErrorMessage = kstr_from(BROKER_QUOTA_MUTATION_MSG);
             continue;
         }
         meta_op *op = by_name ? meta_op_new(META_OP_DELETE_TOPIC, name.ptr, (size_t)name.len)

@@ -4,7 +4,10 @@ Kafka's kafka-configs, the entities' order of precedence, quotas kept in
 the metadata log across a restart and forwarded from any node of a cluster;
 enforcement of producer_byte_rate and consumer_byte_rate on real
 confluent-kafka clients beside unthrottled ones, throttle_time_ms with the
-connection paused on the wire (KIP-219), and request_percentage (KIP-124).
+connection paused on the wire (KIP-219), request_percentage (KIP-124), and
+controller_mutation_rate (KIP-599): topics refused with
+THROTTLING_QUOTA_EXCEEDED on the versions that know it (kafka-python), and
+older versions accepted but throttled (confluent-kafka).
 
 Rates are measured after a warm-up; the upper bounds are tight (the quota
 must hold), the lower ones generous (a loaded 2-core machine, ASan builds)."""
@@ -13,9 +16,12 @@ import struct
 import threading
 import time
 
+import kafka
+import kafka.errors
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.admin import KafkaAdminClient
 
 import compat
 import harness
@@ -375,3 +381,138 @@ def test_user_quota_and_precedence(broker):
         code, throttle = produce_v7(a, "uq", batch, "anyone")
         assert code == 0 and throttle > 1000
         assert produce_v7(v, "uq", batch, "vip") == (0, 0)
+
+
+# ---- controller_mutation_rate (KIP-599) -------------------------------------------
+
+API_CREATE_TOPICS = 19
+ERR_THROTTLING_QUOTA_EXCEEDED = 89
+
+
+def create_topics_wire(conn, version, topics, client_id):
+    """CreateTopics v4 (not flexible) or v6 (flexible) of [(name, partitions)]
+    with replication factor 1: (throttle_time_ms, {name: error code})."""
+    flex = version >= 5
+    w = kwire.Writer()
+    arr = (lambda n: w.uvarint(n + 1)) if flex else w.i32
+    name = w.compact_string if flex else w.string
+    arr(len(topics))
+    for t, parts in topics:
+        name(t)
+        w.i32(parts).i16(1)
+        arr(0)
+        arr(0)
+        if flex:
+            w.tags()
+    w.i32(30000).i8(0)
+    if flex:
+        w.tags()
+    _, body = conn.request(API_CREATE_TOPICS, version, w.bytes(), client_id=client_id, timeout=30)
+    r = kwire.Reader(body)
+    throttle, codes = r.i32(), {}
+    for _ in range(r.compact_array_len() if flex else r.array_len()):
+        t = r.compact_string() if flex else r.string()
+        codes[t] = r.i16()
+        r.compact_string() if flex else r.string()
+        if flex:
+            r.i32(), r.i16()
+            n = r.compact_array_len()
+            for _ in range(max(n or 0, 0)):
+                r.compact_string(), r.compact_string(), r.i8(), r.i8(), r.i8(), r.tags()
+            r.tags()
+    return throttle, codes
+
+
+def set_mutation_rate(bootstrap, client, rate):
+    with kwire.Conn.to(bootstrap) as c:
+        assert alter(c, [(ent(client=client), {"controller_mutation_rate": rate})]) == [(0, None)]
+
+
+@pytest.mark.pyclients
+@pytest.mark.skipif(kafka.__version__.startswith("2."),
+                    reason="kafka-python 2.x speaks CreateTopics v3 at most, where the quota only throttles")
+def test_controller_mutation_rate_refuses(broker):
+    # 2 partitions a second is a burst of 22 (11 windows of 1 s). kafka-python
+    # speaks CreateTopics v7, DeleteTopics v6 and CreatePartitions v3: while
+    # the quota is not yet used up a topic is accepted whatever its size; past
+    # it, the topics beyond the allowance are refused with
+    # THROTTLING_QUOTA_EXCEEDED and nothing of them is made. The client then
+    # holds its connection back for the throttle time (fresh clients of the
+    # same client id are refused too); another client id is not held up, and
+    # the refused topic gets through once the quota has refilled.
+    set_mutation_rate(broker.bootstrap, "mut", 2)
+    admins = []
+
+    def admin(cid="mut"):
+        admins.append(KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id=cid,
+                                       request_timeout_ms=30000))
+        return admins[-1]
+
+    def codes(resp):
+        return {t["name"]: t["error_code"] for t in resp["topics"]}
+
+    def spec(n):
+        return {"num_partitions": n, "replication_factor": 1}
+
+    try:
+        a = admin()
+        assert codes(a.create_topics({"m20": spec(20)}, raise_errors=False)) == {"m20": 0}
+        # 2 tokens left: m10 takes 10 (the bucket goes below zero), m1 is refused
+        resp = a.create_topics({"m10": spec(10), "m1": spec(1)}, raise_errors=False)
+        assert codes(resp) == {"m10": 0, "m1": ERR_THROTTLING_QUOTA_EXCEEDED}
+        t_refused = time.monotonic()
+        refused = admin().delete_topics(["m20"], raise_errors=False)
+        assert [t["error_code"] for t in refused["topics"]] == [ERR_THROTTLING_QUOTA_EXCEEDED]
+        more = admin().create_partitions({"m10": 12}, raise_errors=False)
+        assert [t.error_code for t in more.results] == [ERR_THROTTLING_QUOTA_EXCEEDED]
+        listed = set(admin("free").list_topics())
+        assert {"m20", "m10"} <= listed and "m1" not in listed
+        assert codes(admin("free").create_topics({"f5": spec(5)}, raise_errors=False)) == {"f5": 0}
+
+        def m1_created():
+            try:
+                return codes(a.create_topics({"m1": spec(1)}, raise_errors=False)) == {"m1": 0}
+            except kafka.errors.NodeNotReadyError:  # paused by the throttle time
+                return False
+        # 8 tokens short at 2 a second: m1 gets through after about 4 s
+        harness.wait_until(m1_created, "the refilled quota accepts m1", deadline_s=DEADLINE_S, poll_s=0.2)
+        assert time.monotonic() - t_refused >= 2.5
+    finally:
+        for x in admins:
+            x.close()
+
+
+def test_controller_mutation_throttle_on_the_wire(broker):
+    # CreateTopics v6 (strict): a topic refused carries the time until the
+    # bucket is back at zero, and the connection is paused that long. v4
+    # (permissive) is accepted past the quota and throttled the same way.
+    set_mutation_rate(broker.bootstrap, "wire", 1)
+    with kwire.Conn.to(broker.bootstrap, timeout=30) as c, kwire.Conn.to(broker.bootstrap, timeout=30) as other:
+        assert create_topics_wire(c, 6, [("w12", 12)], "wire") == (0, {"w12": 0})  # burst 11: 1 short
+        refused_ms, codes = create_topics_wire(c, 6, [("w1", 1)], "wire")
+        assert codes == {"w1": ERR_THROTTLING_QUOTA_EXCEEDED} and 0 < refused_ms <= 1000
+        t0 = time.monotonic()
+        assert create_topics_wire(other, 6, [("o1", 1)], "other") == (0, {"o1": 0})
+        throttle, codes = create_topics_wire(c, 4, [("w2", 2)], "wire")
+        assert time.monotonic() - t0 >= 0.8 * refused_ms / 1000.0, "the connection was read while throttled"
+        assert codes == {"w2": 0} and throttle > 1000  # accepted, 2 tokens short at least
+        t1 = time.monotonic()
+        create_topics_wire(c, 4, [("w3", 1)], "wire")
+        assert time.monotonic() - t1 >= 0.8 * throttle / 1000.0, "the connection was read while throttled"
+
+
+@pytest.mark.pyclients
+def test_controller_mutation_permissive_client(broker):
+    # confluent-kafka (librdkafka) speaks CreateTopics below v6: past the
+    # quota its topics are still created, and its throttle callback reports
+    # the throttle time the broker sent.
+    set_mutation_rate(broker.bootstrap, "old", 1)
+    events = []
+    a = AdminClient({"bootstrap.servers": broker.bootstrap, "client.id": "old",
+                     "throttle_cb": lambda ev: events.append(ev.throttle_time)})
+    for name, parts in (("p11", 11), ("p3", 3)):
+        a.create_topics([NewTopic(name, parts, 1)], request_timeout=30)[name].result(timeout=30)
+    harness.wait_until(lambda: a.poll(0.1) >= 0 and any(t >= 1.0 for t in events),
+                       "a throttle event of at least a second", deadline_s=DEADLINE_S)
+    md = a.list_topics(timeout=30)
+    assert len(md.topics["p3"].partitions) == 3
