@@ -37,7 +37,7 @@ enum api_key {
     API_INIT_PRODUCER_ID = 22, API_OFFSET_FOR_LEADER_EPOCH = 23, API_ADD_PARTITIONS_TO_TXN = 24,
     API_ADD_OFFSETS_TO_TXN = 25, API_END_TXN = 26, API_WRITE_TXN_MARKERS = 27, API_TXN_OFFSET_COMMIT = 28,
     API_DESCRIBE_ACLS = 29, API_CREATE_ACLS = 30, API_DELETE_ACLS = 31, API_DESCRIBE_CONFIGS = 32,
-    API_ALTER_CONFIGS = 33, API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_ELECT_LEADERS = 43,
+    API_ALTER_CONFIGS = 33, API_DESCRIBE_LOG_DIRS = 35, API_CREATE_PARTITIONS = 37, API_DELETE_GROUPS = 42, API_ELECT_LEADERS = 43,
     API_INCREMENTAL_ALTER_CONFIGS = 44, API_ALTER_PARTITION_REASSIGNMENTS = 45,
     API_LIST_PARTITION_REASSIGNMENTS = 46,
     API_OFFSET_DELETE = 47, API_DESCRIBE_CLIENT_QUOTAS = 48, API_ALTER_CLIENT_QUOTAS = 49, API_VOTE = 52, API_BEGIN_QUORUM_EPOCH = 53, API_END_QUORUM_EPOCH = 54,
@@ -215,6 +215,7 @@ breq_rc api_alter_configs(breq *r);
 breq_rc api_create_partitions(breq *r);
 breq_rc api_incremental_alter_configs(breq *r);
 breq_rc api_describe_cluster(breq *r);
+breq_rc api_describe_log_dirs(breq *r);
 breq_rc api_init_producer_id(breq *r);
 /* The transaction coordinator for this node's configuration (api_init_producer_id.c). */
 tcoord *broker_txns_start(broker *b);

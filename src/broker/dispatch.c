@@ -46,6 +46,7 @@ static const api_handler client_handlers[] = {
     {API_INCREMENTAL_ALTER_CONFIGS, 0, 1, api_incremental_alter_configs},
     {API_OFFSET_DELETE, 0, 0, api_offset_delete},
     {API_DESCRIBE_CLUSTER, 0, 1, api_describe_cluster},
+    {API_DESCRIBE_LOG_DIRS, 0, 4, api_describe_log_dirs},
     {API_DESCRIBE_PRODUCERS, 0, 0, api_describe_producers},
     {API_WRITE_TXN_MARKERS, 0, 1, api_write_txn_markers}, /* from the transaction coordinator */
     {API_DESCRIBE_TRANSACTIONS, 0, 0, api_describe_transactions},

@@ -2,9 +2,12 @@
 tools/deps.sh installed (java -cp <kafka-tools.classpath> <tool class>), the
 way bin/kafka-*.sh run them: kafka-topics, the console producer and
 consumer, kafka-consumer-groups, kafka-configs, the producer and consumer
-perf tests, kafka-transactions, and kafka-dump-log reading Chronik's own
-segment files (__consumer_offsets and __transaction_state records included)."""
+perf tests, kafka-transactions, kafka-log-dirs, and kafka-dump-log reading
+Chronik's own segment files (__consumer_offsets and __transaction_state
+records included)."""
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -22,6 +25,7 @@ CONFIGS = "org.apache.kafka.tools.ConfigCommand"
 PRODUCER_PERF = "org.apache.kafka.tools.ProducerPerformance"
 CONSUMER_PERF = "org.apache.kafka.tools.ConsumerPerformance"
 DUMP_LOG = "org.apache.kafka.tools.DumpLogSegments"
+LOG_DIRS = "org.apache.kafka.tools.LogDirsCommand"
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +207,33 @@ def test_kafka_metadata_quorum(broker, classpath):
     assert fields["LeaderId"].strip() == str(broker.node_id), out
     assert fields["CurrentVoters"].strip().startswith("[{\"id\": %d" % broker.node_id) or \
         str(broker.node_id) in fields["CurrentVoters"], out
+
+
+def test_kafka_log_dirs(broker, classpath):
+    # kafka-log-dirs (DescribeLogDirs): the broker's one log directory as an
+    # absolute path, each partition's size on disk (the one written to is
+    # larger than the empty one), no lag, no future logs.
+    b = broker.bootstrap
+    kafka_tool(classpath, TOPICS, "--bootstrap-server", b, "--create", "--topic", "ld",
+               "--partitions", 2, "--replication-factor", 1)
+    kafka_tool(classpath, CONSOLE_PRODUCER, "--bootstrap-server", b, "--topic", "ld",
+               "--property", "parse.key=true", "--property", "key.separator=:",
+               stdin="".join("k:%s\n" % ("v" * 100) for _ in range(50)))
+    out = kafka_tool(classpath, LOG_DIRS, "--bootstrap-server", b, "--describe", "--topic-list", "ld")
+    doc = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    [br] = doc["brokers"]
+    assert br["broker"] == broker.node_id
+    [d] = br["logDirs"]
+    assert d["error"] is None and d["logDir"] == os.path.realpath(broker.data_dir)
+    parts = {p["partition"]: p for p in d["partitions"]}
+    assert set(parts) == {"ld-0", "ld-1"}
+    assert all(p["offsetLag"] == 0 and p["isFuture"] is False for p in parts.values())
+    sizes = sorted(p["size"] for p in parts.values())
+    assert sizes[1] > 50 * 100 and sizes[0] < sizes[1], parts  # one key: one partition holds it all
+    # every topic when none is named: the internal ones too once they exist
+    out = kafka_tool(classpath, LOG_DIRS, "--bootstrap-server", b, "--describe")
+    doc = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    assert {"ld-0", "ld-1"} <= {p["partition"] for p in doc["brokers"][0]["logDirs"][0]["partitions"]}
 
 
 def test_dump_log_reads_chronik_transactions(broker, classpath):
