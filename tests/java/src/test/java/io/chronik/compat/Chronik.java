@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -12,6 +13,7 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
+import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -20,21 +22,59 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.config.SaslConfigs;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
-/** The broker under test (CHRONIK_BOOTSTRAP) and the clients the tests make of it. */
+/**
+ * The brokers under test and the clients the tests make of them: the plain
+ * one (CHRONIK_BOOTSTRAP), and a secured one (CHRONIK_SASL_BOOTSTRAP, its
+ * SASL_PLAINTEXT listener) whose authorizer denies what no ACL allows, with
+ * SCRAM users ADMIN (a super user) and ALICE (no rights of her own).
+ */
 final class Chronik {
     static final Duration DEADLINE = Duration.ofSeconds(45);
+    static final String ADMIN = "admin", ADMIN_PASSWORD = "admin-secret";
+    static final String ALICE = "alice", ALICE_PASSWORD = "alice-secret";
 
     private Chronik() {}
 
-    static String bootstrap() {
-        String b = System.getenv("CHRONIK_BOOTSTRAP");
+    private static String env(String name) {
+        String b = System.getenv(name);
         if (b == null || b.isEmpty()) {
-            fail("CHRONIK_BOOTSTRAP is not set: run through tests/integration/test_java.py");
+            fail(name + " is not set: run through tests/integration/test_java.py");
         }
         return b;
+    }
+
+    static String bootstrap() {
+        return env("CHRONIK_BOOTSTRAP");
+    }
+
+    /** Client settings for the secured broker: SASL_PLAINTEXT, mechanism, user and password. */
+    static Map<String, Object> sasl(String mechanism, String user, String password) {
+        String module = mechanism.equals("PLAIN") ? "org.apache.kafka.common.security.plain.PlainLoginModule"
+                : "org.apache.kafka.common.security.scram.ScramLoginModule";
+        return Map.of(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, env("CHRONIK_SASL_BOOTSTRAP"),
+                CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, "SASL_PLAINTEXT",
+                SaslConfigs.SASL_MECHANISM, mechanism,
+                SaslConfigs.SASL_JAAS_CONFIG,
+                module + " required username=\"" + user + "\" password=\"" + password + "\";");
+    }
+
+    /** a's settings with b's added over them. */
+    static Map<String, Object> with(Map<String, Object> a, Map<String, Object> b) {
+        Map<String, Object> m = new HashMap<>(a);
+        m.putAll(b);
+        return m;
+    }
+
+    /** An Admin client with these settings (bootstrap included). */
+    static Admin admin(Map<String, Object> overrides) {
+        Properties p = new Properties();
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30000);
+        p.putAll(overrides);
+        return Admin.create(p);
     }
 
     /** A name no other test uses, so that tests share one broker. */
@@ -43,10 +83,7 @@ final class Chronik {
     }
 
     static Admin admin() {
-        Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap());
-        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30000);
-        return Admin.create(p);
+        return admin(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap()));
     }
 
     static KafkaProducer<String, String> producer(Map<String, Object> overrides) {

@@ -1,24 +1,19 @@
 package io.chronik.compat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.QuorumInfo;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.acl.AclBinding;
-import org.apache.kafka.common.acl.AclBindingFilter;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -39,31 +34,6 @@ class UnservedTest {
         }
     }
 
-    // ACLs can be listed.
-    @Test
-    @Disabled("not served yet: ACLs (DescribeAcls, CreateAcls, DeleteAcls)")
-    void acls() throws Exception {
-        try (Admin a = Chronik.admin()) {
-            List<AclBinding> acls = List.copyOf(a.describeAcls(AclBindingFilter.ANY).values().get(30, TimeUnit.SECONDS));
-            assertTrue(acls.isEmpty());
-        }
-    }
-
-    // A client authenticates with SASL/PLAIN.
-    @Test
-    @Disabled("not served yet: SASL (SaslHandshake, SaslAuthenticate)")
-    void saslPlain() throws Exception {
-        Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, Chronik.bootstrap());
-        p.put("security.protocol", "SASL_PLAINTEXT");
-        p.put("sasl.mechanism", "PLAIN");
-        p.put("sasl.jaas.config",
-                "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";");
-        try (Admin a = Admin.create(p)) {
-            assertEquals(1, a.describeCluster().nodes().get(30, TimeUnit.SECONDS).size());
-        }
-    }
-
     // A consumer on the KIP-848 group protocol (group.protocol=consumer) is assigned partitions.
     @Test
     @Disabled("not served yet: the consumer group protocol of KIP-848 (ConsumerGroupHeartbeat); the classic protocol is")
@@ -72,15 +42,6 @@ class UnservedTest {
                 ConsumerConfig.GROUP_ID_CONFIG, Chronik.unique("g848"), ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer"))) {
             c.subscribe(List.of(Chronik.unique("j-848")));
             Chronik.until("assignment", () -> c.poll(Duration.ofMillis(100)), () -> !c.assignment().isEmpty());
-        }
-    }
-
-    // Log directories are described per broker.
-    @Test
-    @Disabled("not served yet: DescribeLogDirs (kafka-log-dirs)")
-    void describeLogDirs() throws Exception {
-        try (Admin a = Chronik.admin()) {
-            assertEquals(1, a.describeLogDirs(List.of(1)).allDescriptions().get(30, TimeUnit.SECONDS).size());
         }
     }
 
