@@ -9,6 +9,8 @@ ones."""
 import re
 import xml.etree.ElementTree as ET
 
+from confluent_kafka.admin import AdminClient
+
 import harness
 import compat
 
@@ -39,7 +41,7 @@ def secured_broker(broker_factory):
     args = []
     for user, pw in USERS:
         args += ["--add-scram", "SCRAM-SHA-512=[name=%s,password=%s]" % (user, pw)]
-    b = broker_factory(name="secured", node_id=1, extra_args=args, settings={
+    broker_factory(name="secured", extra_args=args, settings={
         "listeners": "SASL_PLAINTEXT://127.0.0.1:%d" % port, "authorizer.class.name": AUTHZ,
         "super.users": "User:admin", "allow.everyone.if.no.acl.found": "false"})
     sasl = "127.0.0.1:%d" % port
@@ -49,7 +51,6 @@ def secured_broker(broker_factory):
 
 
 def scram_login_works(bootstrap, user, pw):
-    from confluent_kafka.admin import AdminClient
     conf = {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
             "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": user, "sasl.password": pw}
     try:
