@@ -103,11 +103,13 @@ meta_endpoint *meta_endpoints_from_record(const RegisterBrokerRecord *r, int32_t
     *n = 0;
     for (int32_t i = 0; i < cap; i++) {
         const RegisterBrokerRecord_BrokerEndpoint *x = &r->EndPoints.items[i];
-        size_t len = (size_t)MAX(x->Name.len, 0);
-        if (find(e, *n, len ? x->Name.ptr : "", len) >= 0)
-            continue; /* a map: the first of a name stands */
-        e[(*n)++] = (meta_endpoint){xstrndup(len ? x->Name.ptr : "", len),
-                                    xstrndup(x->Host.len > 0 ? x->Host.ptr : "", (size_t)MAX(x->Host.len, 0)),
+        /* As C strings (a NUL inside ends them), so that a name is unique as kept. */
+        char *name = xstrndup(x->Name.len > 0 ? x->Name.ptr : "", (size_t)MAX(x->Name.len, 0));
+        if (find(e, *n, name, strlen(name)) >= 0) {
+            free(name); /* a map: the first of a name stands */
+            continue;
+        }
+        e[(*n)++] = (meta_endpoint){name, xstrndup(x->Host.len > 0 ? x->Host.ptr : "", (size_t)MAX(x->Host.len, 0)),
                                     x->Port, x->SecurityProtocol};
     }
     return e;
