@@ -7,7 +7,8 @@
  * Listeners (KIP-103): every address given is the endpoint of the listener
  * the request came on. A partition whose leader is registered without an
  * endpoint for it has no leader to give: LISTENER_NOT_FOUND (72) from v6,
- * LEADER_NOT_AVAILABLE before, leader -1, as Kafka answers. */
+ * LEADER_NOT_AVAILABLE before, leader -1, as Kafka answers; replicas
+ * registered without that endpoint are listed as offline (v5+). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -49,6 +50,23 @@ static void leader_for(const breq *r, const meta_image *img, const meta_partitio
     }
 }
 
+/* The partition's replicas registered without an endpoint for r's listener. */
+static kint32_array_t offline_for(breq *r, const meta_image *img, const meta_partition *mp)
+{
+    kint32_array_t out = {0, NULL};
+    const char *host;
+    int32_t port;
+    for (int32_t i = 0; i < mp->nreplicas; i++) {
+        const meta_broker *mb = meta_image_broker(img, mp->replicas[i]);
+        if (!mb || broker_view_addr(r, mb, &host, &port))
+            continue;
+        if (!out.items)
+            out.items = arena_alloc(&r->arena, (size_t)mp->nreplicas * sizeof *out.items);
+        out.items[out.count++] = mp->replicas[i];
+    }
+    return out;
+}
+
 static void fill_topic(breq *r, const meta_image *img, const meta_topic *t,
                        MetadataResponse_MetadataResponseTopic *out)
 {
@@ -66,7 +84,7 @@ static void fill_topic(breq *r, const meta_image *img, const meta_topic *t,
         p->LeaderEpoch = mp->leader_epoch;
         p->ReplicaNodes = (kint32_array_t){mp->nreplicas, mp->replicas};
         p->IsrNodes = (kint32_array_t){mp->nisr, mp->isr};
-        p->OfflineReplicas = (kint32_array_t){0, NULL};
+        p->OfflineReplicas = offline_for(r, img, mp);
     }
 }
 

@@ -286,8 +286,9 @@ def ssl_partitions(c, topic):
 
 # Node 1 has an SSL listener, node 2 has not: on node 1's SSL listener node 2
 # is left out of Metadata and DescribeCluster, the partition it leads has
-# leader -1 with LISTENER_NOT_FOUND (v6) or LEADER_NOT_AVAILABLE (v1), and a
-# group it coordinates gets COORDINATOR_NOT_AVAILABLE; PLAINTEXT clients see
+# leader -1 with LISTENER_NOT_FOUND (v6) or LEADER_NOT_AVAILABLE (v1), node 2
+# is listed as an offline replica there, and a group it coordinates gets
+# COORDINATOR_NOT_AVAILABLE; PLAINTEXT clients see
 # both. Restarted with an SSL listener, node 2 registers it and SSL clients
 # are told its address and its leadership.
 def test_broker_without_the_listener(cluster, pki):
@@ -300,6 +301,7 @@ def test_broker_without_the_listener(cluster, pki):
         wait_for(lambda: {p: x["leader_id"] for p, x in metadata_v6(c, ["half"])["topics"]["half"][1].items()}
                  == {0: 1, 1: 2}, "each node to lead its partition")
         assert brokers_v1(c) == [(1, "127.0.0.1", n1.port), (2, "127.0.0.1", n2.port)]
+        assert [p["offline_replicas"] for p in metadata_v6(c, ["half"])["topics"]["half"][1].values()] == [[], []]
         wait_for(lambda: find_coordinator_v0(c, "g0")[0] == 0, "the offsets topic")
         group = coordinated_by(c, 2)
         assert group
@@ -308,9 +310,9 @@ def test_broker_without_the_listener(cluster, pki):
         assert md["brokers"] == [(1, "127.0.0.1", ssl_ports[1], None)]
         parts = md["topics"]["half"][1]
         assert parts[0] == {"error_code": 0, "leader_id": 1, "replica_nodes": [1, 2], "isr_nodes": parts[0]["isr_nodes"],
-                            "offline_replicas": []}
-        assert (parts[1]["error_code"], parts[1]["leader_id"], parts[1]["replica_nodes"]) == \
-            (ERR_LISTENER_NOT_FOUND, -1, [2, 1])
+                            "offline_replicas": [2]}
+        assert (parts[1]["error_code"], parts[1]["leader_id"], parts[1]["replica_nodes"], parts[1]["offline_replicas"]) \
+            == (ERR_LISTENER_NOT_FOUND, -1, [2, 1], [2])
         v1 = {p["partition_index"]: p for p in kwire.metadata_v1(c, ["half"])["topics"][0]["partitions"]}
         assert (v1[0]["error_code"], v1[0]["leader_id"]) == (0, 1)
         assert (v1[1]["error_code"], v1[1]["leader_id"]) == (ERR_LEADER_NOT_AVAILABLE, -1)
