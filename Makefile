@@ -102,7 +102,7 @@ build/sim/chronik-sim: $(SIM_SRC) build/libchronik.a $(wildcard tests/sim/*.h)
 # Parsers live in base, proto, storage, raft (its wire), the metadata log (ACLs included) and its
 # snapshots, the high watermark checkpoint, the admin endpoint's HTTP requests, the command line's
 # times and the configuration (with the net module it checks addresses with): fuzzers link only those.
-FUZZ_LIB_SRC := $(filter src/base/% src/acl/% src/sasl/% src/meta/scram.c src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/metalog.c src/meta/snapshot.c src/meta/acls.c src/meta/quotas.c src/meta/election.c src/replica/hwcheck_format.c src/admin/http_parse.c src/admin/cli_time.c src/broker/config.c src/net/%,$(LIB_SRC))
+FUZZ_LIB_SRC := $(filter src/base/% src/acl/% src/sasl/% src/meta/scram.c src/proto/% src/storage/% src/raft/% src/meta/image.c src/meta/brokers.c src/meta/endpoints.c src/meta/metalog.c src/meta/snapshot.c src/meta/acls.c src/meta/quotas.c src/meta/election.c src/replica/hwcheck_format.c src/admin/http_parse.c src/admin/cli_time.c src/broker/config.c src/net/%,$(LIB_SRC))
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "CC(fuzz) $@"

@@ -2,8 +2,9 @@
  * controller listener: a broker joins the cluster. At the quorum leader it
  * becomes META_OP_REGISTER_BROKER (brokers.c decides; the record goes
  * through the quorum) and the answer carries the broker epoch; any other
- * node answers NOT_CONTROLLER. Only the PLAINTEXT listener (by name, else
- * by security protocol 0) is kept. */
+ * node answers NOT_CONTROLLER. Every listener the broker names is kept
+ * (the controller refuses a registration whose listeners are not
+ * acceptable: src/meta/endpoints.c). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -15,17 +16,9 @@ static void reg_answer(breq *r, const meta_op *op, int16_t err)
     resp->BrokerEpoch = err == KERR_NONE ? op->broker.epoch : -1;
 }
 
-static const BrokerRegistrationRequest_Listener *plaintext(const BrokerRegistrationRequest *req)
+static char *dup_kstr(kstr_t s)
 {
-    for (int32_t i = 0; i < req->Listeners.count; i++) {
-        const kstr_t *n = &req->Listeners.items[i].Name;
-        if (n->len == 9 && memcmp(n->ptr, "PLAINTEXT", 9) == 0)
-            return &req->Listeners.items[i];
-    }
-    for (int32_t i = 0; i < req->Listeners.count; i++)
-        if (req->Listeners.items[i].SecurityProtocol == 0)
-            return &req->Listeners.items[i];
-    return NULL;
+    return xstrndup(s.len > 0 ? s.ptr : "", (size_t)MAX(s.len, 0));
 }
 
 breq_rc api_broker_registration(breq *r)
@@ -37,8 +30,8 @@ breq_rc api_broker_registration(breq *r)
         resp->ErrorCode = KERR_NOT_CONTROLLER;
         return BREQ_DONE;
     }
-    const BrokerRegistrationRequest_Listener *ln = plaintext(req);
-    if (!ln) {
+    int32_t n = req->Listeners.count;
+    if (n <= 0 || n > META_ENDPOINTS_MAX) {
         resp->ErrorCode = KERR_INVALID_REQUEST;
         return BREQ_DONE;
     }
@@ -46,8 +39,12 @@ breq_rc api_broker_registration(breq *r)
     meta_broker_op *b = &op->broker;
     b->id = req->BrokerId;
     b->incarnation = req->IncarnationId;
-    b->host = xstrndup(ln->Host.ptr, (size_t)MAX(ln->Host.len, 0));
-    b->port = ln->Port;
+    b->nendpoints = n;
+    b->endpoints = xcalloc((size_t)n, sizeof *b->endpoints);
+    for (int32_t i = 0; i < n; i++) {
+        const BrokerRegistrationRequest_Listener *ln = &req->Listeners.items[i];
+        b->endpoints[i] = (meta_endpoint){dup_kstr(ln->Name), dup_kstr(ln->Host), ln->Port, ln->SecurityProtocol};
+    }
     b->rack = kstr_is_null(req->Rack) ? NULL : xstrndup(req->Rack.ptr, (size_t)req->Rack.len);
     return meta_op_park(r, op, reg_answer);
 }

@@ -30,7 +30,8 @@ group_coord *broker_groups_start(broker *b)
 /* The leader of the key's partition of topic (__consumer_offsets or
  * __transaction_state), with its advertised address; this node when it
  * leads it or no broker has registered (a lone node's first moments);
- * COORDINATOR_NOT_AVAILABLE while it has no live leader. */
+ * COORDINATOR_NOT_AVAILABLE while it has no live leader, or one without an
+ * endpoint for the listener r came on (as Kafka answers). */
 static void coordinator_of(const breq *r, const char *topic, kstr_t key, int16_t *err, int32_t *node, kstr_t *host,
                            int32_t *port)
 {
@@ -43,15 +44,15 @@ static void coordinator_of(const breq *r, const char *topic, kstr_t key, int16_t
         leader = t->partitions[p].leader;
     }
     const meta_broker *mb = leader != b->cfg.node_id && img->nbrokers > 0 ? meta_image_broker(img, leader) : NULL;
+    const char *addr;
     if (leader == b->cfg.node_id || img->nbrokers == 0) {
         const char *self_host;
         *node = b->cfg.node_id;
         broker_view_self(r, &self_host, port);
         *host = kstr_from(self_host);
-    } else if (mb && !mb->fenced) {
+    } else if (mb && !mb->fenced && broker_view_addr(r, mb, &addr, port)) {
         *node = mb->id;
-        *host = kstr_from(arena_strndup((arena_t *)&r->arena, mb->host, strlen(mb->host)));
-        *port = mb->port;
+        *host = kstr_from(arena_strndup((arena_t *)&r->arena, addr, strlen(addr)));
     } else {
         *err = KERR_COORDINATOR_NOT_AVAILABLE;
         *node = -1;

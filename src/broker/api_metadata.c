@@ -2,7 +2,13 @@
  * the controller, and the requested topics (all of them when the request's
  * topic list is null, or empty in v0). A requested topic that does not
  * exist is created first when auto-creation is on and the request allows
- * it (v4+ AllowAutoTopicCreation). */
+ * it (v4+ AllowAutoTopicCreation).
+ *
+ * Listeners (KIP-103): every address given is the endpoint of the listener
+ * the request came on. A partition whose leader is registered without an
+ * endpoint for it has no leader to give: LISTENER_NOT_FOUND (72) from v6,
+ * LEADER_NOT_AVAILABLE before, leader -1, as Kafka answers; replicas
+ * registered without that endpoint are listed as offline (v5+). */
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -29,7 +35,40 @@ static bool is_internal(const char *name)
     return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
 }
 
-static void fill_topic(breq *r, const meta_topic *t, MetadataResponse_MetadataResponseTopic *out)
+/* The partition's leader and error as r's client may be told them. */
+static void leader_for(const breq *r, const meta_image *img, const meta_partition *mp, int32_t *leader,
+                       int16_t *err)
+{
+    *leader = mp->leader;
+    *err = mp->leader < 0 ? KERR_LEADER_NOT_AVAILABLE : KERR_NONE;
+    const meta_broker *mb = mp->leader >= 0 ? meta_image_broker(img, mp->leader) : NULL;
+    const char *host;
+    int32_t port;
+    if (mb && !broker_view_addr(r, mb, &host, &port)) {
+        *leader = -1;
+        *err = r->hdr.api_version >= 6 ? KERR_LISTENER_NOT_FOUND : KERR_LEADER_NOT_AVAILABLE;
+    }
+}
+
+/* The partition's replicas registered without an endpoint for r's listener. */
+static kint32_array_t offline_for(breq *r, const meta_image *img, const meta_partition *mp)
+{
+    kint32_array_t out = {0, NULL};
+    const char *host;
+    int32_t port;
+    for (int32_t i = 0; i < mp->nreplicas; i++) {
+        const meta_broker *mb = meta_image_broker(img, mp->replicas[i]);
+        if (!mb || broker_view_addr(r, mb, &host, &port))
+            continue;
+        if (!out.items)
+            out.items = arena_alloc(&r->arena, (size_t)mp->nreplicas * sizeof *out.items);
+        out.items[out.count++] = mp->replicas[i];
+    }
+    return out;
+}
+
+static void fill_topic(breq *r, const meta_image *img, const meta_topic *t,
+                       MetadataResponse_MetadataResponseTopic *out)
 {
     out->ErrorCode = KERR_NONE;
     out->Name = kstr_from(t->name);
@@ -40,13 +79,12 @@ static void fill_topic(breq *r, const meta_topic *t, MetadataResponse_MetadataRe
     for (int32_t i = 0; i < t->npartitions; i++) {
         const meta_partition *mp = &t->partitions[i];
         MetadataResponse_MetadataResponsePartition *p = &out->Partitions.items[i];
-        p->ErrorCode = mp->leader < 0 ? KERR_LEADER_NOT_AVAILABLE : KERR_NONE;
+        leader_for(r, img, mp, &p->LeaderId, &p->ErrorCode);
         p->PartitionIndex = mp->index;
-        p->LeaderId = mp->leader;
         p->LeaderEpoch = mp->leader_epoch;
         p->ReplicaNodes = (kint32_array_t){mp->nreplicas, mp->replicas};
         p->IsrNodes = (kint32_array_t){mp->nisr, mp->isr};
-        p->OfflineReplicas = (kint32_array_t){0, NULL};
+        p->OfflineReplicas = offline_for(r, img, mp);
     }
 }
 
@@ -69,7 +107,7 @@ static breq_rc metadata_fill(breq *r)
         resp->Topics.items = breq_items(r, &MetadataResponse_MetadataResponseTopic_desc, img->ntopics);
         for (int32_t i = 0; i < img->ntopics; i++)
             if (broker_topic_denied(r, img, ACL_OP_DESCRIBE, kstr_from(img->topics[i]->name)) == KERR_NONE)
-                fill_topic(r, img->topics[i], &resp->Topics.items[resp->Topics.count++]);
+                fill_topic(r, img, img->topics[i], &resp->Topics.items[resp->Topics.count++]);
         return BREQ_DONE;
     }
     int32_t n = req->Topics.count;
@@ -88,7 +126,7 @@ static breq_rc metadata_fill(breq *r)
             continue;
         }
         if (mt) {
-            fill_topic(r, mt, out);
+            fill_topic(r, img, mt, out);
             continue;
         }
         out->Name = t->Name;

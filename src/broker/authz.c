@@ -124,8 +124,11 @@ bool broker_allowed_cluster_action(const breq *r)
     meta_image *img = meta_acquire(r->b->meta);
     bool ok = broker_allowed_in(r, img, ACL_OP_CLUSTER_ACTION, ACL_RES_CLUSTER, ACL_CLUSTER_NAME,
                                 strlen(ACL_CLUSTER_NAME));
-    for (int32_t i = 0; !ok && i < img->nbrokers; i++)
-        ok = img->brokers[i].host && strcmp(img->brokers[i].host, r->host) == 0;
+    const char *ib = meta_inter_broker_listener(r->b->meta);
+    for (int32_t i = 0; !ok && i < img->nbrokers; i++) {
+        const meta_endpoint *e = meta_broker_endpoint(&img->brokers[i], ib);
+        ok = e && strcmp(e->host, r->host) == 0;
+    }
     meta_image_release(img);
     return ok;
 }

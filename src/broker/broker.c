@@ -313,6 +313,18 @@ static void fmt_hostport(char *out, size_t n, const config_addr *a)
     snprintf(out, n, strchr(a->host, ':') ? "[%s]:%d" : "%s:%d", a->host, a->port);
 }
 
+/* The client listeners this node registers: every listener but the
+ * controller's, with its advertised address (borrowed from cfg). */
+static void register_listeners(const config *cfg, meta_config *mc)
+{
+    for (int i = 0; i < cfg->nlisteners && mc->nendpoints < META_ENDPOINTS_MAX; i++) {
+        const config_listener *l = &cfg->listeners[i];
+        if (!l->controller)
+            mc->endpoints[mc->nendpoints++] = (meta_endpoint){(char *)l->name, (char *)l->advertise.host,
+                                                              (uint16_t)l->advertise.port, (int16_t)l->protocol};
+    }
+}
+
 static int open_storage(broker *b)
 {
     sfs_t *fs = sfs_posix();
@@ -321,7 +333,7 @@ static int open_storage(broker *b)
                       .election_timeout_ms = b->cfg.quorum_election_timeout_ms,
                       .election_backoff_max_ms = b->cfg.quorum_election_backoff_max_ms,
                       .fetch_timeout_ms = b->cfg.quorum_fetch_timeout_ms,
-                      .advertised_host = b->cfg.advertise.host, .advertised_port = (uint16_t)b->cfg.advertise.port,
+                      .inter_broker = b->cfg.listeners[b->cfg.inter_broker].name,
                       .heartbeat_interval_ms = b->cfg.broker_heartbeat_interval_ms,
                       .session_timeout_ms = b->cfg.broker_session_timeout_ms,
                       .unclean_leader_election = b->cfg.unclean_leader_election_enable,
@@ -330,6 +342,7 @@ static int open_storage(broker *b)
                       .snapshot_max_bytes = b->cfg.metadata_snapshot_max_bytes,
                       .snapshot_interval_ms = b->cfg.metadata_snapshot_interval_ms > 0
                                                   ? b->cfg.metadata_snapshot_interval_ms : -1};
+    register_listeners(&b->cfg, &mc);
     for (int i = 0; i < b->cfg.nvoters && i < META_VOTERS_MAX; i++) {
         mc.voter_ids[mc.n_voters] = b->cfg.voters[i].id;
         fmt_hostport(mc.voter_addrs[mc.n_voters], sizeof mc.voter_addrs[0], &b->cfg.voters[i].addr);

@@ -432,12 +432,20 @@ typedef struct broker_view {
     int32_t port;
     const char *rack;  /* NULL: none */
 } broker_view;
-/* The live brokers of img in id order, copied into r's arena (this node
- * alone while none is registered and unfenced); returns their count. */
+/* The live brokers of img in id order that have an endpoint for r's
+ * listener, copied into r's arena (this node alone while none is
+ * registered and unfenced); returns their count. */
 int32_t broker_view_list(breq *r, const meta_image *img, broker_view **out);
 /* This node's address as told to r's client: the advertised address of the
  * listener r came on (Kafka answers each listener with its own endpoint). */
 void broker_view_self(const breq *r, const char **host, int32_t *port);
+/* The name of the listener r came on (the inter-broker listener's for the
+ * controller listener): whose endpoints r's client is told. */
+const char *broker_view_listener(const breq *r);
+/* Registered broker mb's address for r's client (this node's from
+ * broker_view_self); false when mb has no endpoint for r's listener. host
+ * points into mb or the configuration. */
+bool broker_view_addr(const breq *r, const meta_broker *mb, const char **host, int32_t *port);
 /* The id clients are given as controller: the quorum leader, else this node. */
 int32_t broker_view_controller(const broker *b);
 

@@ -334,16 +334,26 @@ static void html_quorum(const status_snap *s, buf_t *o)
     buf_printf(o, "</tbody></table></section>");
 }
 
+/* Each endpoint as "NAME host:port (PROTOCOL)", one per line. */
+static void html_endpoints(buf_t *o, const meta_broker *br)
+{
+    static const status_endpoint_fmt f = {"<br>", "<span class=\"endpoint\">", " ", ":%u (%s)</span>", hstr};
+    status_endpoints(o, br, &f);
+}
+
 static void html_brokers(const status_snap *s, buf_t *o)
 {
     buf_printf(o, "<section id=\"brokers\"><h2>Brokers</h2>");
-    html_table(o, "Broker|Address|State|Last heartbeat (ms ago)");
+    html_table(o, "Broker|Address|Listeners|State|Last heartbeat (ms ago)");
     for (int32_t i = 0; i < s->img->nbrokers; i++) {
         const meta_broker *br = &s->img->brokers[i];
+        const meta_endpoint *ib = status_inter_broker(s, br);
         const char *st = broker_state(s, i);
         buf_printf(o, "<tr data-broker=\"%" PRId32 "\"><td>%" PRId32 "</td><td>", br->id, br->id);
-        hstr(o, br->host);
-        buf_printf(o, ":%u</td><td class=\"state-%s\">%s</td>", br->port, st, st);
+        hstr(o, ib ? ib->host : "");
+        buf_printf(o, ":%u</td><td>", ib ? ib->port : 0);
+        html_endpoints(o, br);
+        buf_printf(o, "</td><td class=\"state-%s\">%s</td>", st, st);
         html_num(o, s->hb_age_ms[i]);
         buf_printf(o, "</tr>");
     }

@@ -21,10 +21,13 @@
  *              "observers":[], "snapshot":{"end_offset":N, "age_ms":N, "taken":N,
  *              "installed":N}, "log_start_offset":N}   (voter positions are known at
  *              the leader, -1 elsewhere; snapshot end 0 and age -1 when none)
- *    "brokers":[{"id":1, "host":"h", "port":N, "fenced":false, "epoch":N,
- *                "last_heartbeat_ms_ago":N}]   (registered brokers; the heartbeat
- *                age is known at the controller, -1 elsewhere; a fenced broker
- *                is a problem)
+ *    "brokers":[{"id":1, "host":"h", "port":N, "endpoints":[{"name":"PLAINTEXT",
+ *                "host":"h", "port":N, "security_protocol":"PLAINTEXT"}],
+ *                "fenced":false, "epoch":N, "last_heartbeat_ms_ago":N}]
+ *                (registered brokers; host and port are the inter-broker
+ *                listener's endpoint, "" and 0 when it has none; endpoints
+ *                every listener it registered; the heartbeat age is known at
+ *                the controller, -1 elsewhere; a fenced broker is a problem)
  *    "counts":{"topics":N, "partitions":N, "offline_partitions":N,
  *              "under_replicated_partitions":N, "leaderless_partitions":N,
  *              "groups":N, "transactions":N, "open_transactions":N, "connections":N},
@@ -320,15 +323,49 @@ static void json_quorum(buf_t *o, const status_snap *s)
                q->log_start_offset);
 }
 
+const meta_endpoint *status_inter_broker(const status_snap *s, const meta_broker *br)
+{
+    return meta_broker_endpoint(br, meta_inter_broker_listener(s->b->meta));
+}
+
+const char *status_protocol_name(int16_t protocol)
+{
+    return protocol >= 0 && protocol <= CONFIG_SASL_SSL ? config_protocol_name(protocol) : "UNKNOWN";
+}
+
+void status_endpoints(buf_t *o, const meta_broker *br, const status_endpoint_fmt *f)
+{
+    for (int32_t i = 0; i < br->nendpoints; i++) {
+        const meta_endpoint *e = &br->endpoints[i];
+        buf_printf(o, "%s%s", i ? f->sep : "", f->open);
+        f->str(o, e->name);
+        buf_printf(o, "%s", f->mid);
+        f->str(o, e->host);
+        buf_printf(o, f->tail, e->port, status_protocol_name(e->protocol));
+    }
+}
+
+static void json_endpoints(buf_t *o, const meta_broker *br)
+{
+    static const status_endpoint_fmt f = {",", "{\"name\":", ",\"host\":",
+                                          ",\"port\":%u,\"security_protocol\":\"%s\"}", status_jstr};
+    buf_printf(o, "\"endpoints\":[");
+    status_endpoints(o, br, &f);
+    buf_printf(o, "]");
+}
+
 static void json_brokers(buf_t *o, const status_snap *s)
 {
     buf_printf(o, "\"brokers\":[");
     for (int32_t i = 0; i < s->img->nbrokers; i++) {
         const meta_broker *br = &s->img->brokers[i];
+        const meta_endpoint *ib = status_inter_broker(s, br);
         buf_printf(o, "%s{\"id\":%" PRId32 ",\"host\":", i ? "," : "", br->id);
-        status_jstr(o, br->host);
-        buf_printf(o, ",\"port\":%u,\"fenced\":%s,\"epoch\":%" PRId64 ",\"last_heartbeat_ms_ago\":%" PRId64 "}",
-                   br->port, br->fenced ? "true" : "false", br->epoch, s->hb_age_ms[i]);
+        status_jstr(o, ib ? ib->host : "");
+        buf_printf(o, ",\"port\":%u,", ib ? ib->port : 0);
+        json_endpoints(o, br);
+        buf_printf(o, ",\"fenced\":%s,\"epoch\":%" PRId64 ",\"last_heartbeat_ms_ago\":%" PRId64 "}",
+                   br->fenced ? "true" : "false", br->epoch, s->hb_age_ms[i]);
     }
     buf_printf(o, "],");
 }

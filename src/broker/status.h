@@ -48,6 +48,18 @@ void status_each_warning(const status_snap *s, void (*fn)(void *arg, const char 
 void status_render_json(const status_snap *s, buf_t *o);
 /* v as a JSON string. */
 void status_jstr(buf_t *o, const char *v);
+/* Registered broker br's endpoint for the inter-broker listener, or NULL. */
+const meta_endpoint *status_inter_broker(const status_snap *s, const meta_broker *br);
+/* Writes br's endpoints to o: between two sep; each as open, name, mid,
+ * host, then tail given the port (%u) and protocol name (%s); str writes a
+ * string as the format needs it (escaped). */
+typedef struct status_endpoint_fmt {
+    const char *sep, *open, *mid, *tail;
+    void (*str)(buf_t *o, const char *v);
+} status_endpoint_fmt;
+void status_endpoints(buf_t *o, const meta_broker *br, const status_endpoint_fmt *f);
+/* A security protocol code's name (PLAINTEXT, SSL, ...), UNKNOWN otherwise. */
+const char *status_protocol_name(int16_t protocol);
 /* The elements of a JSON array of strings: status_jlist_add(&list, text)
  * appends one (a callback for status_each_problem). */
 typedef struct status_jlist {

@@ -26,7 +26,8 @@
  * and ReplicationControlManager:
  *   - Registration: a new broker, or a new incarnation of a known one (the
  *     process restarted), gets the image's next broker epoch and comes up
- *     fenced. The same incarnation registering again is a retry: its epoch
+ *     fenced. The same incarnation registering again with the same listeners
+ *     and rack is a retry: its epoch
  *     is returned and nothing is written. Kafka uses the record's log offset
  *     as the epoch; the image keeps the counter (next_broker_epoch) so
  *     replay reproduces the epochs without knowing offsets.
@@ -59,7 +60,7 @@
  * Invariants (meta_brokers_check):
  *   1. brokers are sorted by id, ids unique and non-negative;
  *   2. every broker's epoch is below next_broker_epoch;
- *   3. host is never NULL;
+ *   3. the endpoints are never NULL (endpoints.c holds what they are);
  * and after meta_broker_fence(id):
  *   4. id leads no partition, and is in an ISR only as its last member.
  */
@@ -105,7 +106,7 @@ const meta_broker *meta_image_next_live(const meta_image *img, int32_t *pos)
 
 static void broker_free(meta_broker *b)
 {
-    free(b->host);
+    meta_endpoints_free(b->endpoints, b->nendpoints);
     free(b->rack);
 }
 
@@ -116,7 +117,7 @@ void meta_brokers_copy(meta_image *dst, const meta_image *src)
     dst->brokers = xcalloc((size_t)(src->nbrokers ? src->nbrokers : 1), sizeof *dst->brokers);
     for (int32_t i = 0; i < src->nbrokers; i++) {
         dst->brokers[i] = src->brokers[i];
-        dst->brokers[i].host = xstrdup(src->brokers[i].host);
+        dst->brokers[i].endpoints = meta_endpoints_dup(src->brokers[i].endpoints, src->brokers[i].nendpoints);
         dst->brokers[i].rack = src->brokers[i].rack ? xstrdup(src->brokers[i].rack) : NULL;
     }
 }
@@ -136,22 +137,8 @@ void meta_brokers_check(const meta_image *img)
         const meta_broker *b = &img->brokers[i];
         CK_ASSERT(b->id >= 0 && (i == 0 || img->brokers[i - 1].id < b->id));
         CK_ASSERT(b->epoch < img->next_broker_epoch);
-        CK_ASSERT(b->host != NULL);
+        CK_ASSERT(b->endpoints != NULL && b->nendpoints >= 0);
     }
-}
-
-/* The PLAINTEXT endpoint (by name, else by security protocol 0), or NULL. */
-static const RegisterBrokerRecord_BrokerEndpoint *plaintext(const RegisterBrokerRecord *r)
-{
-    for (int32_t i = 0; i < r->EndPoints.count; i++) {
-        const RegisterBrokerRecord_BrokerEndpoint *e = &r->EndPoints.items[i];
-        if (e->Name.len == 9 && memcmp(e->Name.ptr, "PLAINTEXT", 9) == 0)
-            return e;
-    }
-    for (int32_t i = 0; i < r->EndPoints.count; i++)
-        if (r->EndPoints.items[i].SecurityProtocol == 0)
-            return &r->EndPoints.items[i];
-    return NULL;
 }
 
 static void apply_register(meta_image *img, const RegisterBrokerRecord *r)
@@ -168,13 +155,14 @@ static void apply_register(meta_image *img, const RegisterBrokerRecord *r)
                 (size_t)(img->nbrokers - i) * sizeof *img->brokers);
         img->nbrokers++;
     }
-    const RegisterBrokerRecord_BrokerEndpoint *e = plaintext(r);
+    int32_t nendpoints;
+    meta_endpoint *endpoints = meta_endpoints_from_record(r, &nendpoints);
     img->brokers[i] = (meta_broker){
         .id = r->BrokerId,
         .incarnation = r->IncarnationId,
         .epoch = r->BrokerEpoch,
-        .host = e ? xstrndup(e->Host.ptr, (size_t)MAX(e->Host.len, 0)) : xstrdup(""),
-        .port = e ? e->Port : 0,
+        .nendpoints = nendpoints,
+        .endpoints = endpoints,
         .rack = kstr_is_null(r->Rack) ? NULL : xstrndup(r->Rack.ptr, (size_t)r->Rack.len),
         .fenced = r->Fenced,
         .in_controlled_shutdown = r->InControlledShutdown,
@@ -393,18 +381,23 @@ static void write_registration(const meta_writer *w, const meta_registration *re
 {
     RegisterBrokerRecord rr;
     proto_set_defaults(&RegisterBrokerRecord_desc, 0, &rr);
-    RegisterBrokerRecord_BrokerEndpoint ep = {.Name = kstr_from("PLAINTEXT"),
-                                              .Host = kstr_from(reg->host),
-                                              .Port = reg->port,
-                                              .SecurityProtocol = 0};
+    RegisterBrokerRecord_BrokerEndpoint eps[META_ENDPOINTS_MAX];
     rr.BrokerId = reg->id;
     rr.IncarnationId = reg->incarnation;
     rr.BrokerEpoch = epoch;
-    rr.EndPoints = (RegisterBrokerRecord_BrokerEndpoint_array){1, &ep};
+    rr.EndPoints = meta_endpoints_to_record(reg->endpoints, reg->nendpoints, eps);
     rr.Features = (RegisterBrokerRecord_BrokerFeature_array){0, NULL};
     rr.Rack = kstr_from(reg->rack);
     rr.Fenced = true;
     meta_write(w, META_REC_REGISTER_BROKER, &RegisterBrokerRecord_desc, &rr);
+}
+
+/* The same incarnation with the same listeners and rack: a retry. */
+static bool same_registration(const meta_broker *old, const meta_registration *reg)
+{
+    bool same_rack = old->rack && reg->rack ? strcmp(old->rack, reg->rack) == 0 : !old->rack && !reg->rack;
+    return memcmp(old->incarnation.b, reg->incarnation.b, 16) == 0 && same_rack &&
+           meta_endpoints_equal(old->endpoints, old->nendpoints, reg->endpoints, reg->nendpoints);
 }
 
 int16_t meta_broker_register(const meta_writer *w, meta_liveness *lv, const meta_registration *reg,
@@ -413,14 +406,15 @@ int16_t meta_broker_register(const meta_writer *w, meta_liveness *lv, const meta
     *epoch_out = -1;
     if (reg->id < 0)
         return *msg = "broker id must not be negative", KERR_INVALID_REQUEST;
-    if (!reg->host)
-        return *msg = "a broker registers a PLAINTEXT listener", KERR_INVALID_REQUEST;
+    int16_t err = meta_endpoints_check(reg->endpoints, reg->nendpoints, msg);
+    if (err != KERR_NONE)
+        return err;
     const meta_broker *old = meta_image_broker(w->img, reg->id);
     if (!old && w->img->nbrokers >= META_BROKERS_MAX)
         return *msg = "too many brokers registered", KERR_INVALID_REQUEST;
     meta_liveness_entry *e = liveness_get(lv, w->img, reg->id, now_ms, offset);
     e->last_heartbeat_ms = now_ms;
-    if (old && memcmp(old->incarnation.b, reg->incarnation.b, 16) == 0) {
+    if (old && same_registration(old, reg)) {
         *epoch_out = old->epoch; /* a retry of the same registration */
         return KERR_NONE;
     }

@@ -41,6 +41,7 @@ struct meta {
     meta_ap *ap;               /* this node's ISR changes on their way (alter_request.c) */
     _Atomic int32_t last_leader; /* the last other node seen leading the quorum, -1 none */
     int32_t fetch_timeout_ms;  /* quorum.fetch.timeout.ms: a leader silent this long is voted out */
+    char inter_broker[META_ENDPOINT_NAME_MAX + 1]; /* the listener name peers are dialled on */
 };
 
 bool meta_valid_topic_name(const char *name, size_t len)
@@ -183,7 +184,7 @@ void meta_op_free(meta_op *op)
     free(op->alter.isr);
     free(op->alter.isr_epochs);
     free(op->alter.out_isr);
-    free(op->broker.host);
+    meta_endpoints_free(op->broker.endpoints, op->broker.nendpoints);
     free(op->broker.rack);
     for (int32_t i = 0; i < op->nconfigs; i++) {
         free(op->configs[i].key);
@@ -675,6 +676,7 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
         return rc;
     }
     meta_t *m = meta_new(log, cfg->node_id, listener, listener_ctx);
+    snprintf(m->inter_broker, sizeof m->inter_broker, "%s", cfg->inter_broker ? cfg->inter_broker : "PLAINTEXT");
     m->ctl.unclean_leader_election = cfg->unclean_leader_election;
     m->ctl.auto_leader_rebalance = cfg->auto_leader_rebalance;
     if (cfg->leader_imbalance_check_interval_ms > 0)
@@ -710,7 +712,7 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
     if (pthread_create(&m->thread, NULL, controller_thread, m) != 0)
         CK_PANIC("cannot start the controller thread");
     meta_ap_start(m->ap, m->qnet);
-    if (cfg->advertised_host) {
+    if (cfg->nendpoints > 0) {
         m->lifecycle = lifecycle_new(m, cfg);
         if (!m->qnet)
             lifecycle_first_beats(m->lifecycle);
@@ -745,6 +747,11 @@ void meta_quorum_release_requests(meta_t *m)
 {
     if (m->qnet)
         qnet_expire(m->qnet, INT64_MAX);
+}
+
+const char *meta_inter_broker_listener(meta_t *m)
+{
+    return m->inter_broker;
 }
 
 int32_t meta_controller_id(meta_t *m)

@@ -352,8 +352,8 @@ static int16_t op_register_broker(meta_ctl_round *r, meta_op *op, const char **m
     meta_broker_op *b = &op->broker;
     meta_registration reg = {.id = b->id,
                              .incarnation = b->incarnation,
-                             .host = b->host,
-                             .port = b->port,
+                             .nendpoints = b->nendpoints,
+                             .endpoints = b->endpoints,
                              .rack = b->rack};
     meta_writer w = round_writer(r);
     /* The round's records land after the log end the image reflects. */

@@ -6,8 +6,9 @@
  * One thread per node. Every broker.heartbeat.interval.ms it sends to the
  * controller (the quorum leader):
  *   - BrokerRegistration (62) while it has no broker epoch: its node id, the
- *     random incarnation id drawn at start, its advertised PLAINTEXT
- *     listener, rack null; the answer is its broker epoch;
+ *     random incarnation id drawn at start, every client listener with
+ *     its advertised address and security protocol (meta_config's
+ *     endpoints), rack null; the answer is its broker epoch;
  *   - BrokerHeartbeat (63) once it has one: the epoch and the metadata
  *     offset it has applied (the controller unfences it once that passes
  *     its registration).
@@ -66,8 +67,8 @@ struct lifecycle {
     meta_t *m;
     int32_t node_id;
     kuuid_t incarnation;
-    char *host;
-    uint16_t port;
+    int32_t nendpoints;
+    meta_endpoint *endpoints;  /* its client listeners, as registered */
     int32_t interval_ms;
     int32_t session_timeout_ms;
     int n_voters;
@@ -102,8 +103,8 @@ lifecycle_t *lifecycle_new(meta_t *m, const meta_config *cfg)
     l->m = m;
     l->node_id = cfg->node_id;
     new_incarnation(&l->incarnation);
-    l->host = xstrdup(cfg->advertised_host ? cfg->advertised_host : "");
-    l->port = cfg->advertised_port;
+    l->nendpoints = MIN(cfg->nendpoints, META_ENDPOINTS_MAX);
+    l->endpoints = meta_endpoints_dup(cfg->endpoints, l->nendpoints);
     l->interval_ms = cfg->heartbeat_interval_ms > 0 ? cfg->heartbeat_interval_ms : LC_INTERVAL_DEFAULT_MS;
     l->session_timeout_ms = cfg->session_timeout_ms > 0 ? cfg->session_timeout_ms
                                                         : META_BROKER_SESSION_TIMEOUT_MS_DEFAULT;
@@ -188,8 +189,8 @@ static void submit_self(lifecycle_t *l, bool reg, lc_call *c)
     meta_broker_op *b = &op->broker;
     b->id = l->node_id;
     b->incarnation = l->incarnation;
-    b->host = xstrdup(l->host);
-    b->port = l->port;
+    b->nendpoints = l->nendpoints;
+    b->endpoints = meta_endpoints_dup(l->endpoints, l->nendpoints);
     b->epoch = reg ? -1 : l->epoch;
     b->fenced = true;
     b->wants_shutdown = !reg && atomic_load(&l->want_shutdown);
@@ -241,12 +242,16 @@ static int send_registration(lifecycle_t *l, kclient_t *k, lc_call *c)
 {
     BrokerRegistrationRequest req;
     proto_set_defaults(&BrokerRegistrationRequest_desc, 0, &req);
-    BrokerRegistrationRequest_Listener ln = {.Name = kstr_from("PLAINTEXT"), .Host = kstr_from(l->host),
-                                             .Port = l->port, .SecurityProtocol = 0};
+    BrokerRegistrationRequest_Listener ln[META_ENDPOINTS_MAX];
+    for (int32_t i = 0; i < l->nendpoints; i++)
+        ln[i] = (BrokerRegistrationRequest_Listener){.Name = kstr_from(l->endpoints[i].name),
+                                                     .Host = kstr_from(l->endpoints[i].host),
+                                                     .Port = l->endpoints[i].port,
+                                                     .SecurityProtocol = l->endpoints[i].protocol};
     req.BrokerId = l->node_id;
     req.ClusterId = kstr_from("");
     req.IncarnationId = l->incarnation;
-    req.Listeners = (BrokerRegistrationRequest_Listener_array){1, &ln};
+    req.Listeners = (BrokerRegistrationRequest_Listener_array){l->nendpoints, ln};
     req.Features = (BrokerRegistrationRequest_Feature_array){0, NULL};
     req.Rack = KSTR_NULL;
     return kclient_send(k, API_BROKER_REGISTRATION, 0, &req, (uint32_t)l->interval_ms, reg_answered, c);
@@ -453,6 +458,6 @@ void lifecycle_free(lifecycle_t *l)
         pthread_join(l->thread, NULL);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
-    free(l->host);
+    meta_endpoints_free(l->endpoints, l->nendpoints);
     free(l);
 }

@@ -81,13 +81,29 @@ typedef struct meta_broker_config {
     char *value;
 } meta_broker_config;
 
+/* One listener a broker registered (RegisterBrokerRecord EndPoints): its
+ * name, advertised address and security protocol (Kafka's codes:
+ * 0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL). */
+#define META_ENDPOINTS_MAX 16     /* per broker */
+#define META_ENDPOINT_NAME_MAX 64 /* bytes of a listener name */
+typedef struct meta_endpoint {
+    char *name;
+    char *host;
+    uint16_t port;
+    int16_t protocol;
+} meta_endpoint;
+
+/* Copies of n endpoints (strings duplicated), and their release. */
+meta_endpoint *meta_endpoints_dup(const meta_endpoint *e, int32_t n);
+void meta_endpoints_free(meta_endpoint *e, int32_t n);
+
 /* A registered broker (RegisterBrokerRecord and the records that follow). */
 typedef struct meta_broker {
     int32_t id;
     kuuid_t incarnation;     /* the broker process that registered */
     int64_t epoch;           /* broker epoch of that registration */
-    char *host;              /* the PLAINTEXT endpoint; "" and 0 when none */
-    uint16_t port;
+    int32_t nendpoints;
+    meta_endpoint *endpoints; /* in registration order, names unique */
     char *rack;              /* NULL when none */
     bool fenced;
     bool in_controlled_shutdown;
@@ -173,6 +189,13 @@ int32_t meta_image_live_brokers(const meta_image *img);
 const meta_broker *meta_image_broker(const meta_image *img, int32_t id);
 /* Live (unfenced) brokers in id order: start with *pos = 0; NULL at the end. */
 const meta_broker *meta_image_next_live(const meta_image *img, int32_t *pos);
+/* Broker b's endpoint for the listener named listener, or NULL. */
+const meta_endpoint *meta_broker_endpoint(const meta_broker *b, const char *listener);
+/* The address of registered broker id for listener, as "HOST:PORT"
+ * ("[HOST]:PORT" for an IPv6 host) in out: what every broker-to-broker
+ * connection dials. False when id is not registered or has no such
+ * endpoint (or it has no host or port). */
+bool meta_broker_addr(const meta_image *img, int32_t id, const char *listener, char *out, size_t n);
 /* The dynamic broker config key of resource ("" or a node id), or NULL. */
 const char *meta_broker_config_get(const meta_image *img, const char *resource, const char *key);
 /* The SCRAM credential of user name for mech (SASL_SCRAM_SHA_*), or NULL. */
@@ -201,9 +224,12 @@ typedef struct meta_config {
     int32_t election_timeout_ms;        /* 0: the default */
     int32_t election_backoff_max_ms;
     int32_t fetch_timeout_ms;
-    /* This node as a broker (lifecycle.c): NULL host: it does not register. */
-    const char *advertised_host;        /* its PLAINTEXT listener */
-    uint16_t advertised_port;
+    /* This node as a broker (lifecycle.c): the client listeners it registers
+     * (advertised addresses; the strings are copied); none: it does not
+     * register. inter_broker: the listener name peers are dialled on. */
+    int32_t nendpoints;
+    meta_endpoint endpoints[META_ENDPOINTS_MAX];
+    const char *inter_broker;
     int32_t heartbeat_interval_ms;      /* broker.heartbeat.interval.ms; 0: 2000 */
     int32_t session_timeout_ms;         /* broker.session.timeout.ms; 0: 9000 */
     /* The controller's elections (election.c); dynamic cluster-wide
@@ -240,6 +266,9 @@ void meta_close(meta_t *m);
  * it knows of (readiness). */
 bool meta_caught_up(meta_t *m);
 
+/* The inter-broker listener name (meta_config.inter_broker; "PLAINTEXT"
+ * when none was given): the one to pass meta_broker_addr. Any thread. */
+const char *meta_inter_broker_listener(meta_t *m);
 /* The quorum leader, whose controller decides (-1: unknown). Any thread. */
 int32_t meta_controller_id(meta_t *m);
 /* At the controller: ms since broker id last heartbeat, or -1 (unknown, or
@@ -331,14 +360,14 @@ typedef struct meta_assignment {
     int32_t *brokers;
 } meta_assignment;
 
-/* A broker's registration or heartbeat, and the controller's answer. host
- * and rack belong to the op (xstrdup'd; freed with it). Read the answers in
+/* A broker's registration or heartbeat, and the controller's answer.
+ * Endpoints and rack belong to the op (freed with it). Read the answers in
  * done: the op is freed once done returns. */
 typedef struct meta_broker_op {
     int32_t id;
     kuuid_t incarnation;       /* register */
-    char *host;                /* register: the PLAINTEXT listener */
-    uint16_t port;
+    int32_t nendpoints;        /* register: its listeners (owned: meta_endpoints_free) */
+    meta_endpoint *endpoints;
     char *rack;                /* register: NULL when none */
     int64_t epoch;             /* heartbeat: in; register: out */
     int64_t metadata_offset;   /* heartbeat: what the broker has applied */

@@ -30,6 +30,18 @@ enum {
 #define META_RESOURCE_BROKER 4
 #define META_FRAME_VERSION 1
 
+/* ---- endpoints.c: the listeners a broker registers ------------------------------ */
+bool meta_endpoints_equal(const meta_endpoint *a, int32_t na, const meta_endpoint *b, int32_t nb);
+/* KERR_NONE, or INVALID_REQUEST with *msg when a registration's listeners
+ * are not acceptable (none, too many, a bad or repeated name). */
+int16_t meta_endpoints_check(const meta_endpoint *e, int32_t n, const char **msg);
+/* The record's endpoints (a repeated name keeps its first), malloc'ed. */
+meta_endpoint *meta_endpoints_from_record(const RegisterBrokerRecord *r, int32_t *n);
+/* items (n of them, the caller's) filled from e and returned as the
+ * record's array; its strings point into e. */
+RegisterBrokerRecord_BrokerEndpoint_array meta_endpoints_to_record(const meta_endpoint *e, int32_t n,
+                                                                   RegisterBrokerRecord_BrokerEndpoint *items);
+
 meta_image *meta_image_new(void);
 meta_image *meta_image_copy(const meta_image *src);
 /* ---- metalog.c: what a committed entry holds ------------------------------------ */
@@ -229,15 +241,17 @@ typedef struct meta_liveness {
 typedef struct meta_registration {
     int32_t id;
     kuuid_t incarnation;
-    const char *host;
-    uint16_t port;
+    int32_t nendpoints;        /* its listeners (meta_endpoints_check) */
+    const meta_endpoint *endpoints;
     const char *rack;          /* NULL: none */
 } meta_registration;
 
 /* Register a broker (at most META_BROKERS_MAX are). A new broker or a new
  * incarnation gets the next broker epoch and comes up fenced; the same
- * incarnation again is a retry and gets its epoch back with nothing written. offset: where the round's next record
- * lands. Returns a Kafka error code; *epoch_out the broker epoch. */
+ * incarnation again with the same listeners and rack is a retry and gets
+ * its epoch back with nothing written (with other listeners it registers
+ * anew, fenced, as a new incarnation does). offset: where the round's next
+ * record lands. Returns a Kafka error code; *epoch_out the broker epoch. */
 int16_t meta_broker_register(const meta_writer *w, meta_liveness *lv, const meta_registration *reg,
                              int64_t offset, int64_t now_ms, int64_t *epoch_out, const char **msg);
 

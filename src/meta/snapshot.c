@@ -29,7 +29,7 @@
  *     40 + N     4  CRC-32C of bytes [0, 40 + N)
  *
  * The records, in this order: RegisterBrokerRecord v1 per broker (with its
- * epoch, Fenced and InControlledShutdown), ConfigRecord per dynamic broker
+ * epoch, every endpoint, Fenced and InControlledShutdown), ConfigRecord per dynamic broker
  * config, then per topic a TopicRecord, a PartitionRecord per partition
  * (leader, epochs, replicas, ISR as the image has them) and a ConfigRecord
  * per override, an AccessControlEntryRecord per ACL (its id kept), a
@@ -103,18 +103,17 @@ static void put_broker(snap_enc_t *e, const meta_broker *b)
 {
     RegisterBrokerRecord rr;
     proto_set_defaults(&RegisterBrokerRecord_desc, 1, &rr);
-    RegisterBrokerRecord_BrokerEndpoint ep = {.Name = kstr_from("PLAINTEXT"), .Host = kstr_from(b->host),
-                                              .Port = b->port, .SecurityProtocol = 0};
-    bool has_ep = b->host[0] != 0 || b->port != 0;
+    RegisterBrokerRecord_BrokerEndpoint *eps = xcalloc((size_t)MAX(b->nendpoints, 1), sizeof *eps);
     rr.BrokerId = b->id;
     rr.IncarnationId = b->incarnation;
     rr.BrokerEpoch = b->epoch;
-    rr.EndPoints = (RegisterBrokerRecord_BrokerEndpoint_array){has_ep ? 1 : 0, has_ep ? &ep : NULL};
+    rr.EndPoints = meta_endpoints_to_record(b->endpoints, b->nendpoints, eps);
     rr.Features = (RegisterBrokerRecord_BrokerFeature_array){0, NULL};
     rr.Rack = kstr_from(b->rack);
     rr.Fenced = b->fenced;
     rr.InControlledShutdown = b->in_controlled_shutdown;
     put_record(e, META_REC_REGISTER_BROKER, 1, &RegisterBrokerRecord_desc, &rr);
+    free(eps);
 }
 
 static void put_config(snap_enc_t *e, int8_t type, const char *resource, const char *key, const char *value)

@@ -372,14 +372,14 @@ static void handle_response(fetcher *f, fpart *parts, int32_t n, const FetchResp
 
 /* ---- the fetcher's thread ------------------------------------------------------- */
 
-/* The leader's address from the image; (re)creates the client when it moved. */
+/* The leader's inter-broker endpoint from the image; (re)creates the client
+ * when it moved. */
 static bool ensure_client(fetcher *f)
 {
     meta_image *img = meta_acquire(f->fs->meta);
-    const meta_broker *b = meta_image_broker(img, f->leader);
     char addr[sizeof f->addr] = "";
-    if (b && b->host && b->host[0] && b->port)
-        snprintf(addr, sizeof addr, strchr(b->host, ':') ? "[%s]:%u" : "%s:%u", b->host, (unsigned)b->port);
+    if (!meta_broker_addr(img, f->leader, meta_inter_broker_listener(f->fs->meta), addr, sizeof addr))
+        addr[0] = 0;
     meta_image_release(img);
     if (!addr[0])
         return false;

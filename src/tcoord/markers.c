@@ -40,11 +40,9 @@ static kclient_t *client_for(tcoord *c, const meta_image *img, int32_t broker_id
     for (int32_t i = 0; i < c->nclients; i++)
         if (c->clients[i].broker_id == broker_id)
             return c->clients[i].kc;
-    const meta_broker *mb = meta_image_broker(img, broker_id);
-    if (!mb || !mb->host || !*mb->host || mb->port == 0)
-        return NULL;
     char addr[300];
-    snprintf(addr, sizeof addr, strchr(mb->host, ':') ? "[%s]:%u" : "%s:%u", mb->host, (unsigned)mb->port);
+    if (!meta_broker_addr(img, broker_id, meta_inter_broker_listener(c->meta), addr, sizeof addr))
+        return NULL;
     kclient_t *kc = kclient_new(c->net, NULL, addr, NULL);
     if (!kc)
         return NULL;

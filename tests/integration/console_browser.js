@@ -46,6 +46,11 @@ async function main() {
     await page.waitForFunction(([g, t, want]) => [...document.querySelectorAll('#groups tr')]
       .some((tr) => tr.dataset.group === g && tr.cells[3].textContent === t + '-0' && tr.cells[6].textContent === want),
     [group, topic, lag], { timeout: WAIT_MS });
+    // every broker with its registered listeners
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#brokers tr[data-broker]')];
+      return rows.length > 0 && rows.every((tr) => /^PLAINTEXT 127\.0\.0\.1:\d+ \(PLAINTEXT\)$/.test(tr.cells[2].textContent));
+    }, null, { timeout: WAIT_MS });
     // the rate charts: one per counter, each with a line once two answers have come
     await page.waitForFunction(() => [...document.querySelectorAll('#rates svg polyline')]
       .filter((l) => l.getAttribute('points').split(' ').length >= 2).length === 3, null, { timeout: WAIT_MS });

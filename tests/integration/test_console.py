@@ -206,6 +206,8 @@ def test_console_page_without_scripts(broker):
     esc = "&lt;b&gt;g&amp;&#39;x&quot;"
     assert '<tr data-group="%s"><td>%s</td>' % (esc, esc) in html and "<b>g" not in html
     assert ('<td>console-topic-0</td><td class="num">2</td><td class="num">5</td><td class="num">3</td>') in html
+    assert ('<td>%s</td><td><span class="endpoint">PLAINTEXT %s (PLAINTEXT)</span></td>'
+            % (broker.bootstrap, broker.bootstrap)) in html, html
     assert '<script src="/console.js"></script>' in html and "http://" not in html and "https://" not in html
     for path, ctype in (("/console.js", "text/javascript"), ("/console.css", "text/css")):
         status, headers, body = _get(broker, path)

@@ -627,8 +627,9 @@ static meta_op *broker_request(sim_t *s, const ctl_broker *b)
     if (reg) {
         o->incarnation.b[0] = (uint8_t)b->incarnation;
         o->incarnation.b[1] = (uint8_t)b->id;
-        o->host = xstrdup("127.0.0.1");
-        o->port = (uint16_t)(9090 + b->id);
+        meta_endpoint ep = {(char *)"PLAINTEXT", (char *)"127.0.0.1", (uint16_t)(9090 + b->id), 0};
+        o->nendpoints = 1;
+        o->endpoints = meta_endpoints_dup(&ep, 1);
         return op;
     }
     const meta_image *img = view(s);

@@ -25,7 +25,7 @@ static void op_done(void *arg, int16_t err, const char *msg)
     (void)msg;
     pthread_mutex_lock(&w->lock);
     w->done = true, w->err = err, w->broker = w->op->broker;
-    w->broker.host = w->broker.rack = NULL;
+    w->broker.endpoints = NULL, w->broker.nendpoints = 0, w->broker.rack = NULL;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
 }

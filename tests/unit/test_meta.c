@@ -61,11 +61,23 @@ static kuuid_t uuid_of(uint8_t x)
     return u;
 }
 
+static meta_endpoint endpoint(const char *name, const char *host, int port, int16_t protocol)
+{
+    return (meta_endpoint){(char *)name, (char *)host, (uint16_t)port, protocol};
+}
+
+/* The port of registered broker id's PLAINTEXT endpoint, -1 when none. */
+static int plaintext_port(const meta_image *img, int32_t id)
+{
+    const meta_endpoint *e = meta_broker_endpoint(meta_image_broker(img, id), "PLAINTEXT");
+    return e ? e->port : -1;
+}
+
 /* Register broker id (incarnation inc) through the controller's logic. */
 static int64_t reg(sink *s, meta_liveness *lv, int32_t id, uint8_t inc, int64_t now_ms)
 {
-    meta_registration r = {
-        .id = id, .incarnation = uuid_of(inc), .host = "h", .port = (uint16_t)(9000 + id)};
+    meta_endpoint ep = endpoint("PLAINTEXT", "h", 9000 + id, 0);
+    meta_registration r = {.id = id, .incarnation = uuid_of(inc), .nendpoints = 1, .endpoints = &ep};
     meta_writer w = writer(s);
     int64_t epoch;
     const char *msg = NULL;
@@ -166,13 +178,18 @@ TEST(register_record)
     meta_image_apply(img, META_REC_REGISTER_BROKER, &r);
     const meta_broker *b = meta_image_broker(img, 2);
     REQUIRE(b);
-    CHECK(strcmp(b->host, "b2") == 0 && b->port == 9092 && strcmp(b->rack, "r1") == 0);
+    REQUIRE(b->nendpoints == 2);
+    CHECK(strcmp(b->endpoints[0].name, "CONTROLLER") == 0 && strcmp(b->endpoints[0].host, "c") == 0 &&
+          b->endpoints[0].port == 9093);
+    CHECK(plaintext_port(img, 2) == 9092 && strcmp(meta_broker_endpoint(b, "PLAINTEXT")->host, "b2") == 0);
+    CHECK(strcmp(b->rack, "r1") == 0);
     CHECK(b->fenced && !b->in_controlled_shutdown && b->epoch == 5 && b->incarnation.b[0] == 1);
     CHECK_EQ_INT(img->next_broker_epoch, 6);
     r.BrokerId = 1, r.BrokerEpoch = 6, r.Rack = kstr_from(NULL), r.EndPoints.count = 0;
     meta_image_apply(img, META_REC_REGISTER_BROKER, &r);
     REQUIRE(img->nbrokers == 2 && img->brokers[0].id == 1 && img->brokers[1].id == 2);
-    CHECK(img->brokers[0].rack == NULL && strcmp(img->brokers[0].host, "") == 0);
+    CHECK(img->brokers[0].rack == NULL && img->brokers[0].nendpoints == 0 &&
+          !meta_broker_endpoint(&img->brokers[0], "PLAINTEXT"));
     r.BrokerId = 2, r.BrokerEpoch = 7, r.IncarnationId = uuid_of(2);
     meta_image_apply(img, META_REC_REGISTER_BROKER, &r);
     CHECK(img->nbrokers == 2 && meta_image_broker(img, 2)->epoch == 7 &&
@@ -419,18 +436,95 @@ TEST(register_and_reregister)
     int64_t e1 = reg(&s, &lv, 1, 0x11, 0);
     int64_t e2 = reg(&s, &lv, 2, 0x21, 0);
     CHECK(e1 == 0 && e2 == 1 && s.counts[META_REC_REGISTER_BROKER] == 2);
-    CHECK(meta_image_broker(img, 1)->fenced && meta_image_broker(img, 1)->port == 9001);
+    CHECK(meta_image_broker(img, 1)->fenced && plaintext_port(img, 1) == 9001);
     CHECK_EQ_INT(reg(&s, &lv, 1, 0x11, 5), e1);
     CHECK_EQ_INT(s.total, 2);
     CHECK_EQ_INT(reg(&s, &lv, 1, 0x12, 6), 2);
     CHECK(meta_image_broker(img, 1)->epoch == 2 &&
           meta_image_broker(img, 1)->incarnation.b[0] == 0x12);
-    meta_registration bad = {.id = -1, .host = "h"};
+    meta_endpoint ep = endpoint("PLAINTEXT", "h", 1, 0);
+    meta_registration bad = {.id = -1, .nendpoints = 1, .endpoints = &ep};
     meta_writer w = writer(&s);
     int64_t epoch;
     const char *msg = NULL;
     CHECK(meta_broker_register(&w, &lv, &bad, 0, 0, &epoch, &msg) == KERR_INVALID_REQUEST &&
           epoch == -1);
+    meta_image_release(img);
+}
+
+/* Every listener is registered and replayed; a registration without
+ * listeners, with a name twice, too many or an unknown protocol is
+ * refused; the same incarnation with other listeners registers anew. */
+TEST(register_listeners)
+{
+    meta_image *img = meta_image_new();
+    sink s = {.img = img};
+    meta_liveness lv = {0};
+    meta_writer w = writer(&s);
+    int64_t epoch;
+    const char *msg = NULL;
+    meta_endpoint eps[META_ENDPOINTS_MAX + 1];
+    for (int i = 0; i <= META_ENDPOINTS_MAX; i++)
+        eps[i] = endpoint(i == 0 ? "PLAINTEXT" : i == 1 ? "SSL" : "L", "h", 9000 + i, i == 1 ? 1 : 0);
+    eps[2].name = (char *)"EXTERNAL", eps[2].host = (char *)"::1";
+    meta_registration r = {.id = 4, .incarnation = uuid_of(4), .nendpoints = 0, .endpoints = eps};
+    CHECK(meta_broker_register(&w, &lv, &r, 0, 0, &epoch, &msg) == KERR_INVALID_REQUEST);
+    r.nendpoints = META_ENDPOINTS_MAX + 1;
+    CHECK(meta_broker_register(&w, &lv, &r, 0, 0, &epoch, &msg) == KERR_INVALID_REQUEST);
+    r.nendpoints = 5; /* "L" twice */
+    CHECK(meta_broker_register(&w, &lv, &r, 0, 0, &epoch, &msg) == KERR_INVALID_REQUEST);
+    r.nendpoints = 2;
+    eps[1].protocol = 9;
+    CHECK(meta_broker_register(&w, &lv, &r, 0, 0, &epoch, &msg) == KERR_INVALID_REQUEST);
+    eps[1].protocol = 1;
+    eps[1].name = (char *)"";
+    CHECK(meta_broker_register(&w, &lv, &r, 0, 0, &epoch, &msg) == KERR_INVALID_REQUEST);
+    eps[1].name = (char *)"SSL";
+    CHECK_EQ_INT(s.total, 0);
+    r.nendpoints = 3;
+    CHECK(meta_broker_register(&w, &lv, &r, 0, 0, &epoch, &msg) == KERR_NONE && epoch == 0);
+    const meta_broker *b = meta_image_broker(img, 4);
+    REQUIRE(b && b->nendpoints == 3);
+    CHECK(strcmp(b->endpoints[1].name, "SSL") == 0 && b->endpoints[1].port == 9001 && b->endpoints[1].protocol == 1);
+    char addr[64];
+    CHECK(meta_broker_addr(img, 4, "SSL", addr, sizeof addr) && strcmp(addr, "h:9001") == 0);
+    CHECK(meta_broker_addr(img, 4, "EXTERNAL", addr, sizeof addr) && strcmp(addr, "[::1]:9002") == 0);
+    CHECK(!meta_broker_addr(img, 4, "INTERNAL", addr, sizeof addr) && !meta_broker_addr(img, 5, "SSL", addr, 64));
+    CHECK(!meta_broker_addr(img, 4, "SSL", addr, 4)); /* does not fit */
+    /* The same registration again is a retry: nothing written. */
+    CHECK(meta_broker_register(&w, &lv, &r, 1, 0, &epoch, &msg) == KERR_NONE && epoch == 0);
+    CHECK_EQ_INT(s.total, 1);
+    /* The same incarnation with a listener moved: a new registration. */
+    eps[1].port = 9443;
+    CHECK(meta_broker_register(&w, &lv, &r, 1, 0, &epoch, &msg) == KERR_NONE && epoch == 1);
+    CHECK_EQ_INT(s.total, 2);
+    b = meta_image_broker(img, 4);
+    CHECK(b->epoch == 1 && b->fenced && meta_broker_endpoint(b, "SSL")->port == 9443);
+    /* ... and with one listener fewer. */
+    r.nendpoints = 1;
+    CHECK(meta_broker_register(&w, &lv, &r, 2, 0, &epoch, &msg) == KERR_NONE && epoch == 2);
+    b = meta_image_broker(img, 4);
+    CHECK(b->nendpoints == 1 && !meta_broker_endpoint(b, "SSL") && plaintext_port(img, 4) == 9000);
+    meta_image_check(img);
+    meta_image_release(img);
+}
+
+/* A record naming one endpoint twice keeps the first, as a map would. */
+TEST(register_record_repeated_name)
+{
+    meta_image *img = meta_image_new();
+    RegisterBrokerRecord r;
+    proto_set_defaults(&RegisterBrokerRecord_desc, 0, &r);
+    RegisterBrokerRecord_BrokerEndpoint eps[2] = {
+        {.Name = kstr_from("SSL"), .Host = kstr_from("a"), .Port = 1, .SecurityProtocol = 1},
+        {.Name = kstr_from("SSL"), .Host = kstr_from("b"), .Port = 2, .SecurityProtocol = 1},
+    };
+    r.BrokerId = 1;
+    r.EndPoints = (RegisterBrokerRecord_BrokerEndpoint_array){2, eps};
+    meta_image_apply(img, META_REC_REGISTER_BROKER, &r);
+    const meta_broker *b = meta_image_broker(img, 1);
+    REQUIRE(b && b->nendpoints == 1);
+    CHECK(strcmp(b->endpoints[0].host, "a") == 0 && b->endpoints[0].port == 1);
     meta_image_release(img);
 }
 
@@ -585,8 +679,11 @@ static int64_t register_live(meta_t *m, int32_t id)
     meta_op *op = meta_op_new(META_OP_REGISTER_BROKER, NULL, 0);
     op->broker = (meta_broker_op){.id = id,
                                   .incarnation = uuid_of((uint8_t)id),
-                                  .host = xstrdup("127.0.0.1"),
-                                  .port = (uint16_t)(9100 + id)};
+                                  .nendpoints = 1,
+                                  .endpoints = meta_endpoints_dup(
+                                      &(meta_endpoint){(char *)"PLAINTEXT", (char *)"127.0.0.1",
+                                                       (uint16_t)(9100 + id), 0},
+                                      1)};
     waiter w = run(m, op);
     CHECK(w.err == KERR_NONE);
     int64_t epoch = w.broker.epoch;
@@ -634,7 +731,7 @@ TEST(controller_brokers_replay)
     meta_image_check(img);
     CHECK(img->nbrokers == 3 && meta_image_broker(img, 1)->fenced &&
           !meta_image_broker(img, 2)->fenced);
-    CHECK(meta_image_broker(img, 3)->fenced && meta_image_broker(img, 3)->port == 9103);
+    CHECK(meta_image_broker(img, 3)->fenced && plaintext_port(img, 3) == 9103);
     CHECK(part(img, "solo", 1)->nreplicas == 1 && part(img, "solo", 1)->leader == NODE);
     int leaders[4] = {0};
     for (int32_t p = 0; p < 6; p++) {
@@ -851,8 +948,8 @@ TEST(alter_partition_entry_point)
     char dir[] = "/tmp/chronik-meta-XXXXXX";
     REQUIRE(mkdtemp(dir));
     meta_t *m;
-    meta_config mc = {.data_dir = dir, .fs = sfs_posix(), .node_id = NODE, .advertised_host = "127.0.0.1",
-                      .advertised_port = 9199};
+    meta_config mc = {.data_dir = dir, .fs = sfs_posix(), .node_id = NODE, .nendpoints = 1,
+                      .endpoints = {{(char *)"PLAINTEXT", (char *)"127.0.0.1", 9199, 0}}};
     REQUIRE(meta_open(&mc, NULL, NULL, &m) == STORAGE_OK);
     for (int32_t id = 1; id <= 2; id++)
         register_live(m, id);

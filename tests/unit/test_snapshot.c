@@ -28,12 +28,14 @@ static void put_broker(meta_image *img, int32_t id, int64_t epoch, const char *r
 {
     RegisterBrokerRecord rr;
     proto_set_defaults(&RegisterBrokerRecord_desc, 1, &rr);
-    RegisterBrokerRecord_BrokerEndpoint ep = {.Name = kstr_from("PLAINTEXT"), .Host = kstr_from("10.0.0.1"),
-                                              .Port = (uint16_t)(9000 + id)};
+    RegisterBrokerRecord_BrokerEndpoint ep[2] = {
+        {.Name = kstr_from("PLAINTEXT"), .Host = kstr_from("10.0.0.1"), .Port = (uint16_t)(9000 + id)},
+        {.Name = kstr_from("SSL"), .Host = kstr_from("ssl.example"), .Port = (uint16_t)(9400 + id),
+         .SecurityProtocol = 1}};
     rr.BrokerId = id;
     memset(rr.IncarnationId.b, id, 16);
     rr.BrokerEpoch = epoch;
-    rr.EndPoints = (RegisterBrokerRecord_BrokerEndpoint_array){1, &ep};
+    rr.EndPoints = (RegisterBrokerRecord_BrokerEndpoint_array){id == 2 ? 2 : 1, ep}; /* 2: two listeners */
     rr.Rack = kstr_from(rack);
     rr.Fenced = id == 2;
     rr.InControlledShutdown = ics;
@@ -122,7 +124,13 @@ TEST(round_trip)
     CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
     CHECK(back->nbrokers == 3 && back->next_broker_epoch == 5 && back->next_producer_id == 5000);
     const meta_broker *b2 = meta_image_broker(back, 2), *b3 = meta_image_broker(back, 3);
-    CHECK(b2->fenced && b2->epoch == 4 && strcmp(b2->rack, "rack-b") == 0 && b2->port == 9002);
+    CHECK(b2->fenced && b2->epoch == 4 && strcmp(b2->rack, "rack-b") == 0);
+    REQUIRE(b2->nendpoints == 2 && b3->nendpoints == 1);
+    CHECK(strcmp(b2->endpoints[0].name, "PLAINTEXT") == 0 && b2->endpoints[0].port == 9002 &&
+          b2->endpoints[0].protocol == 0 && strcmp(b2->endpoints[0].host, "10.0.0.1") == 0);
+    CHECK(strcmp(b2->endpoints[1].name, "SSL") == 0 && b2->endpoints[1].port == 9402 &&
+          b2->endpoints[1].protocol == 1 && strcmp(b2->endpoints[1].host, "ssl.example") == 0);
+    CHECK(strcmp(b3->endpoints[0].name, "PLAINTEXT") == 0 && b3->endpoints[0].port == 9003);
     CHECK(b3->in_controlled_shutdown && !b3->fenced && !meta_image_broker(back, 1)->rack);
     CHECK(strcmp(meta_broker_config_get(back, "2", "min.insync.replicas"), "2") == 0);
     const meta_topic *t = meta_image_topic(back, "alpha", 5);

@@ -66,10 +66,13 @@
     const state = new Map(d.brokers.map((b) => [b.id, b.state]));
     const rows = d.status.brokers.map((b) => {
       const st = state.get(b.id) || 'unknown';
+      const eps = (b.endpoints || []).map((e) =>
+        el('div', { class: 'endpoint' }, e.name + ' ' + e.host + ':' + e.port + ' (' + e.security_protocol + ')'));
       return el('tr', { 'data-broker': b.id }, el('td', {}, b.id), el('td', {}, b.host + ':' + b.port),
-        el('td', { class: 'state-' + st }, st), num(b.last_heartbeat_ms_ago));
+        el('td', {}, ...eps), el('td', { class: 'state-' + st }, st), num(b.last_heartbeat_ms_ago));
     });
-    return section('brokers', 'Brokers', table(['Broker', 'Address', 'State', 'Last heartbeat (ms ago)'], rows));
+    return section('brokers', 'Brokers',
+      table(['Broker', 'Address', 'Listeners', 'State', 'Last heartbeat (ms ago)'], rows));
   }
 
   function topics(d) {
