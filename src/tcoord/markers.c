@@ -45,7 +45,8 @@ static kclient_t *client_for(tcoord *c, const meta_image *img, int32_t broker_id
         return NULL;
     char addr[300];
     snprintf(addr, sizeof addr, strchr(mb->host, ':') ? "[%s]:%u" : "%s:%u", mb->host, (unsigned)mb->port);
-    kclient_t *kc = kclient_new(c->net, NULL, addr, NULL);
+    kclient_config kcfg = kclient_config_secure(c->peer_security);
+    kclient_t *kc = kclient_new(c->net, NULL, addr, &kcfg);
     if (!kc)
         return NULL;
     c->clients = xrealloc(c->clients, (size_t)(c->nclients + 1) * sizeof *c->clients);
