@@ -321,6 +321,9 @@ int tls_conn_connected(net_conn *c)
 
 void tls_conn_end(net_conn *c)
 {
+    if (SSL_is_init_finished(c->ssl))
+        SSL_shutdown(c->ssl); /* best effort: close_notify, so the peer sees a clean end */
+    ERR_clear_error();
     SSL_free(c->ssl); /* the socket is closed by the caller */
     c->ssl = NULL;
     free(c->tls_subject);
