@@ -430,6 +430,24 @@ static int bind_client_listeners(broker *b)
     return 0;
 }
 
+/* The controller listener's callbacks: its own dispatch table, no
+ * connection limits, and TLS and SASL logins when its protocol says so. */
+static net_handler controller_handler(broker *b)
+{
+    static const config_listener plain = {.name = "CONTROLLER", .protocol = CONFIG_PLAINTEXT, .controller = true};
+    const config_listener *cl = &plain;
+    for (int i = 0; i < b->cfg.nlisteners; i++)
+        if (b->cfg.listeners[i].controller)
+            cl = &b->cfg.listeners[i];
+    b->controller_listener = (broker_listener){.b = b, .cfg = cl};
+    bool tls = cl->protocol == CONFIG_SSL || cl->protocol == CONFIG_SASL_SSL;
+    net_handler h = {.on_frame = broker_on_controller_frame, .ctx = &b->controller_listener, .unlimited = true,
+                     .tls = tls ? b->tls : NULL};
+    if (broker_sasl_listener(&b->controller_listener))
+        broker_sasl_handler(&h);
+    return h;
+}
+
 /* Bind every listener before the data directory is touched, so that an
  * address in use is the first thing reported. Connections wait in the
  * backlogs until the broker serves. The controller listener has its own
@@ -443,17 +461,7 @@ static int bind_listeners(broker *b)
         return -1;
     char caddr[CONFIG_HOST_MAX + 16];
     fmt_hostport(caddr, sizeof caddr, &b->cfg.controller_listen);
-    static const config_listener plain = {.name = "CONTROLLER", .protocol = CONFIG_PLAINTEXT, .controller = true};
-    const config_listener *cl = NULL;
-    for (int i = 0; i < b->cfg.nlisteners; i++)
-        if (b->cfg.listeners[i].controller)
-            cl = &b->cfg.listeners[i];
-    b->controller_listener = (broker_listener){.b = b, .cfg = cl ? cl : &plain};
-    bool tls = cl && (cl->protocol == CONFIG_SSL || cl->protocol == CONFIG_SASL_SSL);
-    net_handler ch = {.on_frame = broker_on_controller_frame, .ctx = &b->controller_listener, .unlimited = true,
-                      .tls = tls ? b->tls : NULL};
-    if (broker_sasl_listener(&b->controller_listener))
-        broker_sasl_handler(&ch);
+    net_handler ch = controller_handler(b);
     int rc = net_listen(b->net, caddr, &ch, &b->controller_port);
     if (rc != 0)
         return listen_failed("controller", "--controller-listen", caddr, -rc);

@@ -10,6 +10,7 @@ The start-up users (sasl.scram.bootstrap.users) are given alike on every
 node: the nodes log in to each other's controller listeners with them
 before the metadata log that stores the credentials has replicated."""
 
+import re
 import ssl
 
 import pytest
@@ -257,3 +258,28 @@ def mtls_ctx(pki):
     ctx.load_cert_chain(pki.path("client.pem"), pki.path("client.key"))
     return ctx
 
+
+
+def relogged_peers(node):
+    """Peer addresses (one per connection) that logged in more than once."""
+    peers = re.findall(r"SASL login peer=(\S+) principal=User:broker", server_log(node))
+    return {p for p in peers if peers.count(p) > 1}
+
+
+# connections.max.reauth.ms bounds a session: the nodes log in again on the
+# same connections before their sessions end (KIP-368), so no connection
+# between them is closed as expired and the cluster keeps serving.
+def test_nodes_reauthenticate(cluster, pki):
+    def kwargs(i):
+        return {"settings": dict(sasl_ssl_settings(pki), **{"connections.max.reauth.ms": "1500"}),
+                "ssl_context": tls_ctx(pki)}
+    nodes = cluster(3, node_kwargs=kwargs)
+    leader = leader_node(nodes)
+    wait_for(lambda: registered(leader) == [1, 2, 3], "three brokers registered", DEADLINE_S)
+    wait_for(lambda: all(relogged_peers(b) for b in nodes), "a node connection re-authenticated on each node",
+             DEADLINE_S)
+    for b in nodes:
+        assert "SASL session expired" not in server_log(b), server_log(b)[-3000:]
+    conf = admin_conf(pki, nodes)
+    create_topic(conf, "relogin", 1, 3)
+    produce_all(conf, "relogin", 100)
