@@ -67,9 +67,10 @@ class Pki:
     def write(self, name, data):
         (self.dir / name).write_bytes(data)
 
-    def write_keystore(self, name, serial, password=None):
+    def write_keystore(self, name, serial, password=None, san=True):
+        """san=False: a certificate that names no host (CN only): host-name checks fail on it."""
         key = _key()
-        cert = _cert("localhost", key, "Chronik Test CA", self.ca_key, serial, san=True)
+        cert = _cert("localhost", key, "Chronik Test CA", self.ca_key, serial, san=san)
         self.write(name, _pem_key(key, password) + _pem_cert(cert) + _pem_cert(self.ca))
 
     def replace_keystore(self, serial):

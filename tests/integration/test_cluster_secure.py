@@ -73,13 +73,14 @@ def secure_cluster(cluster, pki, n=3):
     return cluster(n, node_kwargs=lambda i: {"settings": sasl_ssl_settings(pki), "ssl_context": tls_ctx(pki)})
 
 
-def cluster_with_outsider(broker_factory, pki, outsider_settings):
+def cluster_with_outsider(broker_factory, pki, outsider_settings, all_settings=None, ctx=None):
     """Three voters, node 3 with outsider_settings; started like the cluster
     fixture does, waiting for nodes 1 and 2 only to be ready."""
     def node(i):
-        own = sasl_ssl_settings(pki)
+        own = dict(sasl_ssl_settings(pki), **(all_settings or {}))
         own.update(outsider_settings if i == 3 else {})
-        return broker_factory(name="node%d" % i, node_id=i, settings=own, start=False, ssl_context=tls_ctx(pki))
+        return broker_factory(name="node%d" % i, node_id=i, settings=own, start=False,
+                              ssl_context=ctx or tls_ctx(pki))
     nodes = [node(i) for i in (1, 2, 3)]
     ports = harness.free_ports(9)
     for i, b in enumerate(nodes):
@@ -258,6 +259,25 @@ def mtls_ctx(pki):
     ctx.load_cert_chain(pki.path("client.pem"), pki.path("client.key"))
     return ctx
 
+
+
+# ssl.endpoint.identification.algorithm: with certificates that name no host
+# (no subjectAltName), nodes that do not check host names (empty) form a
+# cluster, while the node that checks them (https, the default) refuses
+# every peer's certificate, says so, and stays out.
+def test_host_name_check(broker_factory, pki):
+    pki.write_keystore("nosan.pem", 0x5005, san=False)
+    ctx = tls_ctx(pki)
+    ctx.check_hostname = False  # the start-up probe: these certificates name no host
+    nodes = cluster_with_outsider(broker_factory, pki, {"ssl.endpoint.identification.algorithm": "https"},
+                                  all_settings={"ssl.keystore.location": pki.path("nosan.pem"),
+                                                "ssl.endpoint.identification.algorithm": ""}, ctx=ctx)
+    good, bad = nodes[:2], nodes[2]
+    leader = leader_node(good)
+    wait_for(lambda: registered(leader) == [1, 2], "the two nodes that skip the check registered", DEADLINE_S)
+    wait_for(lambda: "TLS handshake failed" in server_log(bad), "the refused certificate in the log", DEADLINE_S)
+    assert "IP address mismatch" in server_log(bad), server_log(bad)[-2000:]
+    assert 3 not in registered(leader)
 
 
 def relogged_peers(node):
