@@ -221,8 +221,9 @@ def test_untrusting_node_stays_out(broker_factory, pki):
     good, bad = nodes[:2], nodes[2]
     leader = leader_node(good)
     wait_for(lambda: registered(leader) == [1, 2], "the two good brokers registered", DEADLINE_S)
-    wait_for(lambda: "TLS handshake failed" in bad.log_text(), "the failed handshake in the node's log", DEADLINE_S)
-    assert "certificate verify failed" in bad.log_text() or "unable to get local issuer" in bad.log_text()
+    # (TLS failures share one rate limit: an earlier one may hide the first of these for a while)
+    wait_for(lambda: "TLS handshake failed" in server_log(bad) and "certificate verify failed" in server_log(bad),
+             "the failed verification in the node's log", DEADLINE_S)
     assert 3 not in registered(leader)
     conf = admin_conf(pki, good)
     create_topic(conf, "trusting", 1, 2)
@@ -275,8 +276,7 @@ def test_host_name_check(broker_factory, pki):
     good, bad = nodes[:2], nodes[2]
     leader = leader_node(good)
     wait_for(lambda: registered(leader) == [1, 2], "the two nodes that skip the check registered", DEADLINE_S)
-    wait_for(lambda: "TLS handshake failed" in server_log(bad), "the refused certificate in the log", DEADLINE_S)
-    assert "IP address mismatch" in server_log(bad), server_log(bad)[-2000:]
+    wait_for(lambda: "IP address mismatch" in server_log(bad), "the refused certificate in the log", DEADLINE_S)
     assert 3 not in registered(leader)
 
 
