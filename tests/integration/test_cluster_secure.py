@@ -20,8 +20,11 @@ from confluent_kafka import Consumer, Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 import harness  # noqa: E402
+import kwire  # noqa: E402
 from pki import Pki  # noqa: E402
 from test_cluster import brokers_in_status, cluster, leader_view, ready, status, wait_for  # noqa: E402,F401
+from test_quorum import describe_quorum  # noqa: E402
+from test_sasl import handshake_v1, sasl_authenticate_v1  # noqa: E402
 
 CLIENT_TIMEOUT_S = 30.0
 DEADLINE_S = 60.0          # ASan builds, TLS and SCRAM on a loaded 2-core machine
@@ -303,3 +306,31 @@ def test_nodes_reauthenticate(cluster, pki):
     conf = admin_conf(pki, nodes)
     create_topic(conf, "relogin", 1, 3)
     produce_all(conf, "relogin", 100)
+
+
+def controller_login(node, pki, user, password):
+    """A TLS connection to node's controller listener, logged in with PLAIN."""
+    c = kwire.Conn(node.host, node.controller_port, timeout=CLIENT_TIMEOUT_S, ssl_context=tls_ctx(pki))
+    assert handshake_v1(c, "PLAIN") == 0
+    err, _, _, _ = sasl_authenticate_v1(c, b"\0" + user.encode() + b"\0" + password.encode())
+    assert err == 0, err
+    return c
+
+
+# With the authorizer on, a SASL_SSL controller listener serves only
+# principals allowed CLUSTER_ACTION: a super user (the brokers', the
+# admin) is answered, a user without it is disconnected after its login.
+def test_controller_listener_needs_cluster_action(cluster, pki):
+    def kwargs(i):
+        s = sasl_ssl_settings(pki)
+        s["sasl.enabled.mechanisms"] = "PLAIN,SCRAM-SHA-512"
+        s["sasl.scram.bootstrap.users"] += ";SCRAM-SHA-512=[name=alice,password=alice-pw]"
+        return {"settings": s, "ssl_context": tls_ctx(pki)}
+    (node,) = cluster(1, node_kwargs=kwargs)
+    for user, pw in (("broker", BROKER_PASSWORD), ("admin", ADMIN_PASSWORD)):
+        with controller_login(node, pki, user, pw) as c:
+            assert describe_quorum(c)["partitions"][0]["leader_id"] == node.node_id
+    with controller_login(node, pki, "alice", "alice-pw") as c:
+        with pytest.raises((kwire.WireError, OSError)):
+            describe_quorum(c)
+    assert "may not use the controller listener" in server_log(node)
