@@ -194,7 +194,9 @@ TEST(listener_names_mapped)
     CHECK(config_listener_find(&c, "PLAINTEXT") != NULL && c.listen.port == 7 && c.advertise.port == 7);
 }
 
-/* Unknown names, SASL_SSL without a keystore, unknown SASL mechanisms, an SSL inter-broker listener without a truststore and a missing keystore are clear startup errors. */
+/* Unknown names, SASL_SSL without a keystore, unknown SASL mechanisms, an SSL
+ * inter-broker listener without a truststore and a missing keystore are clear
+ * startup errors. */
 TEST(listener_errors)
 {
     config c;
@@ -244,8 +246,10 @@ TEST(secure_peers)
     char user[64], pw[64];
     const char *bad[] = {"", "Foo required username=\"a\" password=\"b\";",
                          "x.PlainLoginModule optional username=\"a\" password=\"b\";",
-                         "x.PlainLoginModule required username=\"a\";", "x.PlainLoginModule required username=a password=\"b\";",
-                         "x.PlainLoginModule required username=\"a\" password=\"b\"", "x.PlainLoginModule required username=\"a"};
+                         "x.PlainLoginModule required username=\"a\";",
+                         "x.PlainLoginModule required username=a password=\"b\";",
+                         "x.PlainLoginModule required username=\"a\" password=\"b\"",
+                         "x.PlainLoginModule required username=\"a"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(config_parse_jaas(bad[i], user, sizeof user, pw, sizeof pw, err, sizeof err) == -1 &&
               strstr(err, "sasl.jaas.config") != NULL);
