@@ -11,8 +11,11 @@
  * handshake and READY (state LOGIN), so queued requests wait for it. A
  * server that gives the session a lifetime is logged into again on the
  * same connection at 85-95% of it (KIP-368), the connection staying READY
- * meanwhile. Any failure is logged with the user, mechanism and reason
- * (never the password or a proof) and drops the connection with EACCES,
+ * meanwhile; as Kafka's clients do, no new request is sent until that login
+ * is done (a server answers in order, so the login's answers would
+ * otherwise wait behind long polls sent after it). Any failure is logged with the user, mechanism and reason
+ * (never the password or a proof; rate-limited, as every attempt fails
+ * alike) and drops the connection with EACCES,
  * which backs off like a failed connect.
  */
 #include <errno.h>
@@ -39,7 +42,8 @@ static const char *mech_name(const kclient_t *k) { return sasl_mech_name(k->cfg.
 
 static void auth_fail(kclient_t *k, const char *why, kstr_t detail)
 {
-    log_warn("kclient", "SASL login failed addr=%s user=\"%s\" mechanism=%s reason=\"%s%s%.*s\"", k->addr,
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RATELIMIT_DEFAULT_MS); /* every attempt fails alike */
+    log_warn_limited(&rl, "kclient", "SASL login failed addr=%s user=\"%s\" mechanism=%s reason=\"%s%s%.*s\"", k->addr,
              k->cfg.security->user, mech_name(k), why, detail.len > 0 ? ": " : "", (int)MAX(detail.len, 0),
              detail.len > 0 ? detail.ptr : "");
     OPENSSL_cleanse(&k->scram, sizeof k->scram);
@@ -137,6 +141,8 @@ static void auth_done(kclient_t *k, int64_t lifetime_ms)
     }
     if (k->relogin) {
         log_debug("kclient", "SASL re-authenticated addr=%s user=%s", k->addr, k->cfg.security->user);
+        k->relogin = false;
+        req_pump(k);
         return;
     }
     log_debug("kclient", "SASL login addr=%s user=%s mechanism=%s", k->addr, k->cfg.security->user, mech_name(k));

@@ -63,6 +63,7 @@ static void conn_lost(kclient_t *k, int err)
     atomic_store(&k->ready, false);
     timer_stop(k, &k->conn_timer);
     timer_stop(k, &k->reauth_timer);
+    k->relogin = false;
     if (err == ESHUTDOWN) {
         net_stopped(k); /* everything completes CLOSED */
         return;

@@ -76,10 +76,11 @@
  * PLAIN's token or SCRAM's two rounds (src/sasl; the server's final
  * signature is checked, so a server that does not know the credential is
  * refused too). A refused or failed login ends the connection like a failed
- * connect (logged once per attempt with the user and the reason, never the
+ * connect (logged, rate-limited, with the user and the reason, never the
  * password; backoff) and requests stay queued. When the server gives the
  * session a lifetime (SessionLifetimeMs), the client logs in again on the
- * same connection before it runs out (KIP-368), at 85-95% of it.
+ * same connection before it runs out (KIP-368), at 85-95% of it, sending no
+ * new request until that login is done.
  *
  * Limits. Requests not yet completed (queued or on the wire) are bounded by
  * count (pending_max) and encoded bytes (pending_bytes_max): past either,

@@ -86,7 +86,7 @@ struct kclient {
     net_timer backoff_timer;
     net_timer reauth_timer;   /* auth.c: log in again before the session ends */
     sasl_scram_client scram;  /* auth.c: the login under way */
-    bool relogin;             /* auth.c: that login is a re-authentication (stays READY) */
+    bool relogin;             /* auth.c: a re-authentication is under way (READY, nothing new sent) */
     uint32_t attempts;        /* failed attempts since the last ready connection */
     uint64_t resolve_seq;     /* the resolver result still wanted */
     int16_t hs_version;       /* ApiVersions version of the next handshake */

@@ -290,11 +290,12 @@ def relogged_peers(node):
 
 
 # connections.max.reauth.ms bounds a session: the nodes log in again on the
-# same connections before their sessions end (KIP-368), so no connection
-# between them is closed as expired and the cluster keeps serving.
+# same connections before their sessions end (KIP-368), holding new requests
+# meanwhile (the answers come in order, and Raft fetches long-poll), so no
+# connection between them is closed as expired and the cluster keeps serving.
 def test_nodes_reauthenticate(cluster, pki):
     def kwargs(i):
-        return {"settings": dict(sasl_ssl_settings(pki), **{"connections.max.reauth.ms": "1500"}),
+        return {"settings": dict(sasl_ssl_settings(pki), **{"connections.max.reauth.ms": "6000"}),
                 "ssl_context": tls_ctx(pki)}
     nodes = cluster(3, node_kwargs=kwargs)
     leader = leader_node(nodes)
