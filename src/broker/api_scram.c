@@ -204,8 +204,7 @@ breq_rc api_alter_user_scram_credentials(breq *r)
 
 /* ---- start-up users ---------------------------------------------------------------- */
 
-/* "SCRAM-SHA-512=[name=admin,password=secret]": 0, or -1 when malformed. */
-static int parse_bootstrap(const char *s, int *mech, char *name, size_t nlen, char *pw, size_t plen)
+int broker_sasl_parse_bootstrap(const char *s, int *mech, char *name, size_t nlen, char *pw, size_t plen)
 {
     const char *eq = strchr(s, '=');
     if (!eq || eq[1] != '[' || s[strlen(s) - 1] != ']')
@@ -233,7 +232,7 @@ static void bootstrap_one(broker *b, const meta_image *img, const char *entry)
 {
     int mech;
     char name[SASL_NAME_MAX + 1], pw[256];
-    if (parse_bootstrap(entry, &mech, name, sizeof name, pw, sizeof pw) != 0) {
+    if (broker_sasl_parse_bootstrap(entry, &mech, name, sizeof name, pw, sizeof pw) != 0) {
         log_error("broker", "sasl.scram.bootstrap.users: want MECH=[name=NAME,password=PASSWORD], skipped");
         return;
     }

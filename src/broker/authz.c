@@ -18,9 +18,15 @@
  *
  * Inter-broker requests on the client listener (a follower's Fetch, the
  * transaction coordinator's WriteTxnMarkers) need CLUSTER_ACTION on the
- * cluster. Besides an ACL or super.users, it is granted to a peer whose IP
- * is the advertised host of a registered broker: with PLAINTEXT a node has
- * no other proof of who it is, and this grants nothing but CLUSTER_ACTION.
+ * cluster. Besides an ACL or super.users, on a PLAINTEXT listener it is
+ * granted to a peer whose IP is the advertised host of a registered broker:
+ * with PLAINTEXT a node has no other proof of who it is, and this grants
+ * nothing but CLUSTER_ACTION. On SSL and SASL listeners the brokers have a
+ * principal (super.users=User:broker is Kafka's way).
+ *
+ * The controller listener: a plaintext one is trusted as said above; a TLS
+ * or SASL one, with the authorizer on, serves only principals allowed
+ * CLUSTER_ACTION (broker_authz_controller_admit), then as internal.
  * A cluster whose brokers advertise host names (not IPs) grants it by ACL
  * or super.users instead.
  */
@@ -79,9 +85,24 @@ static const char *tls_principal(breq *r, net_conn *c)
 void broker_authz_identify(breq *r, net_conn *c, const api_table *t)
 {
     r->internal = t == &broker_controller_api;
-    const char *sasl = broker_sasl_principal(r->listener, c);
+    const char *sasl = broker_sasl_principal(r->via, c);
     r->principal = sasl ? sasl : tls_principal(r, c);
     peer_ip(c ? net_conn_peer(c) : "", r->host, sizeof r->host);
+}
+
+bool broker_authz_controller_admit(const breq *r)
+{
+    int16_t k = r->hdr.api_key;
+    if (r->table != &broker_controller_api || !r->b->acl.enabled || !r->via ||
+        r->via->cfg->protocol == CONFIG_PLAINTEXT || k == API_API_VERSIONS || k == API_SASL_HANDSHAKE ||
+        k == API_SASL_AUTHENTICATE)
+        return true;
+    meta_image *img = meta_acquire(r->b->meta);
+    acl_request q = {r->principal, r->host, ACL_OP_CLUSTER_ACTION, ACL_RES_CLUSTER, ACL_CLUSTER_NAME,
+                     strlen(ACL_CLUSTER_NAME)};
+    bool ok = acl_authorize(img->acls, &r->b->acl, &q);
+    meta_image_release(img);
+    return ok;
 }
 
 bool broker_authz_on(const breq *r)
@@ -124,8 +145,9 @@ bool broker_allowed_cluster_action(const breq *r)
     meta_image *img = meta_acquire(r->b->meta);
     bool ok = broker_allowed_in(r, img, ACL_OP_CLUSTER_ACTION, ACL_RES_CLUSTER, ACL_CLUSTER_NAME,
                                 strlen(ACL_CLUSTER_NAME));
+    bool plaintext = !r->via || r->via->cfg->protocol == CONFIG_PLAINTEXT;
     const char *ib = meta_inter_broker_listener(r->b->meta);
-    for (int32_t i = 0; !ok && i < img->nbrokers; i++) {
+    for (int32_t i = 0; !ok && plaintext && i < img->nbrokers; i++) {
         const meta_endpoint *e = meta_broker_endpoint(&img->brokers[i], ib);
         ok = e && strcmp(e->host, r->host) == 0;
     }

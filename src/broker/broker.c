@@ -341,7 +341,8 @@ static int open_storage(broker *b)
                       .leader_imbalance_check_interval_ms = b->cfg.leader_imbalance_check_interval_seconds * 1000,
                       .snapshot_max_bytes = b->cfg.metadata_snapshot_max_bytes,
                       .snapshot_interval_ms = b->cfg.metadata_snapshot_interval_ms > 0
-                                                  ? b->cfg.metadata_snapshot_interval_ms : -1};
+                                                  ? b->cfg.metadata_snapshot_interval_ms : -1,
+                      .controller_security = &b->peer_controller};
     register_listeners(&b->cfg, &mc);
     for (int i = 0; i < b->cfg.nvoters && i < META_VOTERS_MAX; i++) {
         mc.voter_ids[mc.n_voters] = b->cfg.voters[i].id;
@@ -442,6 +443,24 @@ static int bind_client_listeners(broker *b)
     return 0;
 }
 
+/* The controller listener's callbacks: its own dispatch table, no
+ * connection limits, and TLS and SASL logins when its protocol says so. */
+static net_handler controller_handler(broker *b)
+{
+    static const config_listener plain = {.name = "CONTROLLER", .protocol = CONFIG_PLAINTEXT, .controller = true};
+    const config_listener *cl = &plain;
+    for (int i = 0; i < b->cfg.nlisteners; i++)
+        if (b->cfg.listeners[i].controller)
+            cl = &b->cfg.listeners[i];
+    b->controller_listener = (broker_listener){.b = b, .cfg = cl};
+    bool tls = cl->protocol == CONFIG_SSL || cl->protocol == CONFIG_SASL_SSL;
+    net_handler h = {.on_frame = broker_on_controller_frame, .ctx = &b->controller_listener, .unlimited = true,
+                     .tls = tls ? b->tls : NULL};
+    if (broker_sasl_listener(&b->controller_listener))
+        broker_sasl_handler(&h);
+    return h;
+}
+
 /* Bind every listener before the data directory is touched, so that an
  * address in use is the first thing reported. Connections wait in the
  * backlogs until the broker serves. The controller listener has its own
@@ -451,11 +470,11 @@ static int bind_listeners(broker *b)
     net_raise_fd_limit();
     net_config nc = net_settings(&b->cfg);
     b->net = net_new(&nc);
-    if (broker_tls_open(b) != 0 || bind_client_listeners(b) != 0)
+    if (broker_peer_security_open(b) != 0 || broker_tls_open(b) != 0 || bind_client_listeners(b) != 0)
         return -1;
     char caddr[CONFIG_HOST_MAX + 16];
     fmt_hostport(caddr, sizeof caddr, &b->cfg.controller_listen);
-    net_handler ch = {.on_frame = broker_on_controller_frame, .ctx = b, .unlimited = true};
+    net_handler ch = controller_handler(b);
     int rc = net_listen(b->net, caddr, &ch, &b->controller_port);
     if (rc != 0)
         return listen_failed("controller", "--controller-listen", caddr, -rc);
@@ -501,6 +520,7 @@ int broker_run(const config *cfg)
     b->cfg = *cfg;
     b->static_cfg = *cfg;
     broker_authz_init(b);
+    broker_sasl_local_init(b);
     broker_quotas_init(b);
     b->started_ms = clock_mono_ms();
     b->dir_lock_fd = -1;
@@ -525,7 +545,9 @@ int broker_run(const config *cfg)
     if (net_start(b->net) != 0)
         goto out;
     meta_connect(b->meta, b->net);
+    replica_set_peer_security(b->replicas, &b->peer_broker);
     replica_connect(b->replicas, b->net, b->meta);
+    tcoord_set_peer_security(b->txns, &b->peer_broker);
     tcoord_connect(b->txns, b->net);
     while (sem_wait(&g_stop_sem) != 0 && errno == EINTR)
         ;
@@ -542,9 +564,11 @@ out:
     if (b->net)
         net_free(b->net);
     broker_tls_close(b);
+    broker_peer_security_close(b);
     pthread_mutex_destroy(&b->parked_lock);
     storage_unlock_dir(b->dir_lock_fd);
     broker_authz_free(b);
+    broker_sasl_local_free(b);
     broker_quotas_free(b);
     free(b);
     if (rc == 0)

@@ -96,7 +96,12 @@ typedef struct broker {
     uint16_t port;             /* bound port of the inter-broker client listener */
     broker_listener listeners[CONFIG_LISTENERS_MAX]; /* client listeners (controller excluded) */
     int nlisteners;
+    broker_listener controller_listener; /* the controller listener (its SASL and TLS) */
     net_tls *tls;              /* the SSL listeners' context (tls_watch.c); NULL: none */
+    net_tls *peer_tls;         /* this node's client context to its peers (peer_security.c); NULL: none */
+    kclient_security peer_controller; /* how it reaches the controller listeners */
+    kclient_security peer_broker;     /* how it reaches other brokers' inter-broker listeners */
+    struct sasl_local *sasl_local;    /* start-up SCRAM users, until the metadata has them (sasl.c) */
     pthread_t tls_watcher;
     bool tls_watching;
     atomic_bool tls_watch_stop;
@@ -123,6 +128,7 @@ typedef struct breq {
     meta_image *image;         /* held while the response points into it */
     const struct api_table *table; /* the listener's dispatch table */
     const broker_listener *listener; /* the client listener it came on; NULL: the controller listener */
+    const broker_listener *via;      /* the listener it came on, client or controller */
     int64_t received_ms;
     /* Who asks (authz.c): the connection's principal and peer IP; internal
      * for the controller listener (the cluster's own nodes). */
@@ -171,6 +177,10 @@ void broker_status_metrics(broker *b, buf_t *out);
  * its files; 0, or -1 after logging why. Close after net_free. */
 int broker_tls_open(broker *b);
 void broker_tls_close(broker *b);
+/* peer_security.c: b->peer_tls, peer_controller and peer_broker from the
+ * configuration, once; 0, or -1 (logged). Close after net_free. */
+int broker_peer_security_open(broker *b);
+void broker_peer_security_close(broker *b);
 void broker_scrubber_start(broker *b);
 void broker_scrubber_stop(broker *b);
 
@@ -258,6 +268,11 @@ bool broker_sasl_listener(const broker_listener *l);
 void broker_sasl_handler(net_handler *h);
 /* "User:NAME" once c has logged in on SASL listener l, else NULL. */
 const char *broker_sasl_principal(const broker_listener *l, net_conn *c);
+/* authz.c: may this request use the controller listener? Always on a
+ * plaintext one, and before a login; with the authorizer on, a TLS or SASL
+ * controller listener serves only principals allowed CLUSTER_ACTION
+ * (super.users, or an ACL), as Kafka's controller does. */
+bool broker_authz_controller_admit(const breq *r);
 /* May r be served on its connection (false: close it)? Before a login
  * only ApiVersions, SaslHandshake and SaslAuthenticate are. */
 bool broker_sasl_admit(const breq *r);
@@ -266,6 +281,11 @@ bool broker_sasl_admit(const breq *r);
 bool broker_sasl_raw(breq *r, const uint8_t *frame, size_t len);
 /* --add-scram users: created at start when absent (api_scram.c). */
 void broker_sasl_bootstrap(broker *b);
+/* "SCRAM-SHA-512=[name=admin,password=secret]": 0, or -1 when malformed. */
+int broker_sasl_parse_bootstrap(const char *s, int *mech, char *name, size_t nlen, char *pw, size_t plen);
+/* The start-up users' credentials from this node's configuration (sasl.c). */
+void broker_sasl_local_init(broker *b);
+void broker_sasl_local_free(broker *b);
 /* The error for a partition this node holds no log of: NOT_LEADER_OR_FOLLOWER
  * when the topic has it (another node leads it: the client refreshes its
  * metadata and goes there), else UNKNOWN_TOPIC_OR_PARTITION (topics.c). */

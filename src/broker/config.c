@@ -59,20 +59,37 @@ static const struct ckey keys[] = {
      "NAME:PROTOCOL,... the security protocol of each listener name (PLAINTEXT, SSL, SASL_PLAINTEXT or "
      "SASL_SSL)"},
     {"inter.broker.listener.name", CT_STR, F(inter_broker_listener_name), S(inter_broker_listener_name), "",
-     "the listener whose advertised address is registered for other brokers (default: PLAINTEXT; it must "
-     "be a PLAINTEXT listener: traffic between brokers is not encrypted yet)"},
+     "the listener whose advertised address is registered for other brokers, and whose security protocol "
+     "brokers use to reach each other (default: the listener named PLAINTEXT, else the first PLAINTEXT one)"},
     {"controller.listener.names", CT_STR, F(controller_listener_names), S(controller_listener_names),
-     "CONTROLLER", "the name of the controller listener in listeners (PLAINTEXT only for now)"},
+     "CONTROLLER", "the name of the controller listener in listeners; nodes reach the quorum with its "
+     "security protocol"},
+    {"sasl.mechanism.inter.broker.protocol", CT_STR, F(sasl_mechanism_inter_broker), S(sasl_mechanism_inter_broker),
+     "PLAIN", "the SASL mechanism a broker logs in to other brokers with when the inter-broker listener is "
+     "SASL_PLAINTEXT or SASL_SSL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default GSSAPI is not offered)"},
+    {"sasl.mechanism.controller.protocol", CT_STR, F(sasl_mechanism_controller), S(sasl_mechanism_controller),
+     "PLAIN", "the SASL mechanism a node logs in to the quorum's controller listeners with when that listener "
+     "is SASL_PLAINTEXT or SASL_SSL"},
+    {"sasl.jaas.config", CT_STR, F(sasl_jaas_config), S(sasl_jaas_config), "",
+     "the node's own login to its peers, in Kafka's JAAS form: 'org.apache.kafka.common.security.scram."
+     "ScramLoginModule required username=\"broker\" password=\"secret\";' (PlainLoginModule alike); "
+     "only username and password are read. Kafka's per-listener listener.name.L.MECH.sasl.jaas.config is "
+     "not read: one login serves both the inter-broker and the controller listener", SECRET},
+    {"ssl.endpoint.identification.algorithm", CT_STR, F(ssl_endpoint_identification),
+     S(ssl_endpoint_identification), "https",
+     "https: a peer's TLS certificate must name the host this node connects to (subjectAltName); empty: "
+     "not checked (the certificate must still chain to ssl.truststore.location)"},
     {"ssl.keystore.type", CT_STR, F(ssl_keystore_type), S(ssl_keystore_type), "PEM",
      "PEM (JKS and PKCS12 are not read: convert them to PEM)"},
     {"ssl.keystore.location", CT_STR, F(ssl_keystore_location), S(ssl_keystore_location), "",
      "SSL listeners: a PEM file holding the private key and the certificate chain (read again when it "
-     "changes, and on SIGHUP)"},
+     "changes, and on SIGHUP); also the certificate this node presents to peers that ask for one"},
     {"ssl.key.password", CT_STR, F(ssl_key_password), S(ssl_key_password), "",
      "the password of an encrypted private key in ssl.keystore.location", SECRET},
     {"ssl.truststore.type", CT_STR, F(ssl_truststore_type), S(ssl_truststore_type), "PEM", "PEM"},
     {"ssl.truststore.location", CT_STR, F(ssl_truststore_location), S(ssl_truststore_location), "",
-     "a PEM file of the CA certificates that client certificates must chain to"},
+     "a PEM file of the CA certificates that client certificates, and peers' certificates when this node "
+     "connects to an SSL or SASL_SSL inter-broker or controller listener, must chain to"},
     {"ssl.client.auth", CT_STR, F(ssl_client_auth), S(ssl_client_auth), "none",
      "none, requested (a client certificate is verified if one is sent) or required"},
     {"ssl.enabled.protocols", CT_STR, F(ssl_enabled_protocols), S(ssl_enabled_protocols), "TLSv1.2,TLSv1.3",
@@ -618,7 +635,7 @@ static int map_lookup(const config *c, const char *name, int32_t *proto, char *e
     return rc;
 }
 
-/* Each listener's role and protocol; the controller listener (PLAINTEXT). */
+/* Each listener's role and protocol; the controller listener. */
 static int resolve_protocols(config *c, char *err, size_t errlen)
 {
     int controllers = 0;
@@ -636,9 +653,6 @@ static int resolve_protocols(config *c, char *err, size_t errlen)
             if (++controllers > 1)
                 return fail(err, errlen, "controller.listener.names names more than one listener of listeners; "
                                          "one controller listener is supported");
-            if (l->protocol != CONFIG_PLAINTEXT)
-                return fail(err, errlen, "controller listener '%s' uses %s: only PLAINTEXT is supported for the "
-                            "controller listener yet", l->name, config_protocol_name(l->protocol));
             c->controller_listen = l->addr;
         }
     }
@@ -646,7 +660,8 @@ static int resolve_protocols(config *c, char *err, size_t errlen)
 }
 
 /* The inter-broker listener: inter.broker.listener.name, else the listener
- * named PLAINTEXT, else the first PLAINTEXT one. Brokers talk PLAINTEXT. */
+ * named PLAINTEXT, else the first PLAINTEXT one. Brokers reach each other
+ * with its protocol (peer_security.c). */
 static int resolve_inter_broker(config *c, char *err, size_t errlen)
 {
     c->inter_broker = -1;
@@ -660,12 +675,8 @@ static int resolve_inter_broker(config *c, char *err, size_t errlen)
         if (!c->listeners[i].controller && c->listeners[i].protocol == CONFIG_PLAINTEXT)
             c->inter_broker = i;
     if (c->inter_broker < 0)
-        return fail(err, errlen, "no PLAINTEXT listener for traffic between brokers: add one to listeners "
-                                 "(brokers do not talk SSL to each other yet)");
-    const config_listener *ib = &c->listeners[c->inter_broker];
-    if (ib->protocol != CONFIG_PLAINTEXT)
-        return fail(err, errlen, "inter-broker listener '%s' uses %s: traffic between brokers is PLAINTEXT only "
-                    "for now", ib->name, config_protocol_name(ib->protocol));
+        return fail(err, errlen, "no listener for traffic between brokers: name one with "
+                                 "inter.broker.listener.name, or add a PLAINTEXT listener");
     return 0;
 }
 
@@ -782,9 +793,115 @@ static int resolve_sasl(config *c, char *err, size_t errlen)
     return rc;
 }
 
+/* One option value of a JAAS line: `"text"` with backslash escapes, at *p. */
+static int jaas_value(const char **p, char *out, size_t n)
+{
+    const char *s = *p;
+    if (*s++ != '"')
+        return -1;
+    size_t o = 0;
+    for (; *s && *s != '"'; s++) {
+        if (*s == '\\' && s[1])
+            s++;
+        if (o + 1 >= n)
+            return -1;
+        out[o++] = *s;
+    }
+    if (*s != '"')
+        return -1;
+    out[o] = 0;
+    *p = s + 1;
+    return 0;
+}
+
+int config_parse_jaas(const char *s, char *user, size_t ulen, char *password, size_t plen, char *err, size_t errlen)
+{
+    user[0] = password[0] = 0;
+    const char *p = s + strspn(s, " \t");
+    size_t n = strcspn(p, " \t");
+    static const char *const modules[] = {"PlainLoginModule", "ScramLoginModule"};
+    bool known = false;
+    for (size_t i = 0; i < ARRAY_LEN(modules); i++)
+        known |= n >= strlen(modules[i]) && strncmp(p + n - strlen(modules[i]), modules[i], strlen(modules[i])) == 0;
+    if (!known)
+        return fail(err, errlen, "sasl.jaas.config: want a PlainLoginModule or ScramLoginModule line");
+    p += n;
+    p += strspn(p, " \t");
+    if (strncmp(p, "required", 8) != 0)
+        return fail(err, errlen, "sasl.jaas.config: the login module must be 'required'");
+    for (p += 8;;) {
+        p += strspn(p, " \t");
+        if (*p == ';' || *p == 0)
+            break;
+        size_t k = strcspn(p, "= \t;");
+        bool is_user = k == 8 && strncmp(p, "username", 8) == 0, is_pw = k == 8 && strncmp(p, "password", 8) == 0;
+        char scratch[256];
+        const char *opt = p;
+        p += k;
+        if (*p++ != '=' || jaas_value(&p, is_user ? user : is_pw ? password : scratch,
+                                      is_user ? ulen : is_pw ? plen : sizeof scratch) != 0)
+            return fail(err, errlen, "sasl.jaas.config: option '%.*s' wants a value in double quotes (and "
+                        "short enough)", (int)MIN(k, (size_t)64), opt);
+    }
+    if (*p != ';' || p[1 + strspn(p + 1, " \t")] != 0)
+        return fail(err, errlen, "sasl.jaas.config: the line must end with ';'");
+    if (!user[0] || !password[0])
+        return fail(err, errlen, "sasl.jaas.config: username=\"...\" and password=\"...\" are both needed");
+    return 0;
+}
+
+/* The controller listener's protocol, even on a node that does not list it. */
+static int controller_protocol(config *c, char *err, size_t errlen)
+{
+    for (int i = 0; i < c->nlisteners; i++)
+        if (c->listeners[i].controller)
+            return c->controller_protocol = c->listeners[i].protocol, 0;
+    char name[CONFIG_NAME_MAX];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(c->controller_listener_names, ","), c->controller_listener_names);
+    c->controller_protocol = CONFIG_PLAINTEXT;
+    return map_lookup(c, trim(name), &c->controller_protocol, err, errlen) < 0 ? -1 : 0;
+}
+
+/* How this node reaches its peers over a listener of protocol proto. */
+static int resolve_peer(config *c, int32_t proto, const char *mech_key, const char *mech, char *err, size_t errlen)
+{
+    bool tls = proto == CONFIG_SSL || proto == CONFIG_SASL_SSL;
+    bool sasl = proto == CONFIG_SASL_PLAINTEXT || proto == CONFIG_SASL_SSL;
+    if (tls && !c->ssl_truststore_location[0])
+        return fail(err, errlen, "reaching peers over %s needs ssl.truststore.location (the CA certificates "
+                    "their certificates chain to)", config_protocol_name(proto));
+    if (!sasl)
+        return 0;
+    int m = sasl_mech_from_name(mech, strlen(mech));
+    if (m == SASL_MECH_UNKNOWN)
+        return fail(err, errlen, "%s: '%s' is not offered (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", mech_key, mech);
+    if (!(c->sasl_mechanisms & (1 << (m % 32))))
+        return fail(err, errlen, "%s is %s, which sasl.enabled.mechanisms does not enable", mech_key, mech);
+    if (!c->sasl_jaas_config[0])
+        return fail(err, errlen, "reaching peers over %s needs this node's login: set sasl.jaas.config",
+                    config_protocol_name(proto));
+    return config_parse_jaas(c->sasl_jaas_config, c->sasl_username, sizeof c->sasl_username, c->sasl_password,
+                             sizeof c->sasl_password, err, errlen);
+}
+
+static int resolve_peer_security(config *c, char *err, size_t errlen)
+{
+    if (c->ssl_endpoint_identification[0] && strcasecmp(c->ssl_endpoint_identification, "https") != 0)
+        return fail(err, errlen, "ssl.endpoint.identification.algorithm must be https or empty (got '%s')",
+                    c->ssl_endpoint_identification);
+    if (controller_protocol(c, err, errlen) != 0)
+        return -1;
+    if (resolve_peer(c, c->listeners[c->inter_broker].protocol, "sasl.mechanism.inter.broker.protocol",
+                     c->sasl_mechanism_inter_broker, err, errlen) != 0)
+        return -1;
+    return resolve_peer(c, c->controller_protocol, "sasl.mechanism.controller.protocol", c->sasl_mechanism_controller,
+                        err, errlen);
+}
+
 int config_finish(config *c, char *err, size_t errlen)
 {
-    if (resolve_listeners(c, err, errlen) != 0 || resolve_sasl(c, err, errlen) != 0)
+    if (resolve_listeners(c, err, errlen) != 0 || resolve_sasl(c, err, errlen) != 0 ||
+        resolve_peer_security(c, err, errlen) != 0)
         return -1;
     if (strcmp(c->process_roles, "broker") == 0)
         c->broker_only = true;

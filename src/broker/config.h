@@ -150,6 +150,14 @@ typedef struct config {
     int64_t failed_auth_delay_ms;        /* connection.failed.authentication.delay.ms */
     int64_t connections_max_reauth_ms;   /* 0: sessions do not expire */
     char sasl_bootstrap_scram[2048];     /* --add-scram: "MECH=[name=N,password=P]" lines */
+    /* This node as a client of its peers (broker/peer_security.c). */
+    char sasl_mechanism_inter_broker[32]; /* sasl.mechanism.inter.broker.protocol */
+    char sasl_mechanism_controller[32];   /* sasl.mechanism.controller.protocol */
+    char sasl_jaas_config[1024];          /* sasl.jaas.config: the node's own login */
+    char ssl_endpoint_identification[16]; /* "https" or "": check the peer's certificate names it */
+    int32_t controller_protocol;          /* config_finish: the controller listener's protocol */
+    char sasl_username[256];              /* config_finish: from sasl_jaas_config */
+    char sasl_password[256];
 } config;
 
 /* Defaults: a single-node cluster on 127.0.0.1:9092 (DESIGN.md §3). */
@@ -158,6 +166,12 @@ void config_defaults(config *c);
 /* Set one key (Kafka name) from its string value. Returns 0, or -1 with a
  * message in err ("unknown configuration key 'foo'", "invalid value ..."). */
 int config_set(config *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* A JAAS login line as Kafka's sasl.jaas.config takes it:
+ *   org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="p";
+ * (PlainLoginModule too): the username and password options into user and
+ * password (a backslash escapes the next character). 0, or -1 and why. */
+int config_parse_jaas(const char *s, char *user, size_t ulen, char *password, size_t plen, char *err, size_t errlen);
 
 /* Read a properties file: `key=value` lines, '#' and '!' comments, blank lines. */
 int config_load_file(config *c, const char *path, char *err, size_t errlen);

@@ -68,6 +68,8 @@ static const api_handler client_handlers[] = {
 static const api_handler controller_handlers[] = {
     {API_FETCH, 16, 16, api_raft}, /* the metadata log between voters */
     {API_API_VERSIONS, 0, 3, api_versions},
+    {API_SASL_HANDSHAKE, 1, 1, api_sasl_handshake}, /* a SASL controller listener's logins */
+    {API_SASL_AUTHENTICATE, 0, 2, api_sasl_authenticate},
     {API_CREATE_TOPICS, 0, 7, api_create_topics}, /* forwarded by the other nodes */
     {API_DELETE_TOPICS, 0, 6, api_delete_topics},
     {API_CREATE_PARTITIONS, 0, 3, api_create_partitions},
@@ -201,7 +203,8 @@ static void on_frame(const api_table *t, const broker_listener *l, net_conn *c, 
     breq *r = xcalloc(1, sizeof *r);
     r->b = b;
     r->table = t;
-    r->listener = l;
+    r->via = l;
+    r->listener = t == &broker_controller_api ? NULL : l;
     arena_init(&r->arena);
     broker_authz_identify(r, c, t);
     r->nreq = req;
@@ -221,6 +224,10 @@ static void on_frame(const api_table *t, const broker_listener *l, net_conn *c, 
     }
     if (!r->principal) {
         close_malformed(r, "no ssl.principal.mapping.rules rule maps the client certificate", NULL);
+        return;
+    }
+    if (!broker_authz_controller_admit(r)) {
+        close_malformed(r, "the principal may not use the controller listener (CLUSTER_ACTION)", NULL);
         return;
     }
     const api_handler *h = broker_handler(t, r->hdr.api_key);
@@ -246,5 +253,6 @@ void broker_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len
 
 void broker_on_controller_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
 {
-    on_frame(&broker_controller_api, NULL, c, req, frame, len, ctx);
+    const broker_listener *l = ctx;
+    on_frame(&broker_controller_api, l, c, req, frame, len, l->b);
 }

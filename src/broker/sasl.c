@@ -28,6 +28,14 @@
  * SCRAM-SHA-256 one (the password salted and iterated again must give its
  * StoredKey). A user without credentials cannot log in.
  *
+ * Start-up users (sasl.scram.bootstrap.users, --add-scram, given alike on
+ * every node) are also accepted from this node's own configuration while
+ * the metadata image has no credential of that user and mechanism: the
+ * nodes log in to each other's controller listeners before the metadata
+ * log that will hold the credentials has replicated. Their credentials are
+ * derived once at start (a random salt, 4096 iterations); once the image
+ * has the user, the image alone decides (a changed password wins).
+ *
  * Failed logins are answered SASL_AUTHENTICATION_FAILED with one generic
  * message whatever the reason (unknown user, wrong password, bad message);
  * the log says why, with the peer and user name, never a password or proof.
@@ -90,7 +98,7 @@ void broker_sasl_handler(net_handler *h)
 
 static broker_sasl_conn *conn_state(const breq *r)
 {
-    return broker_sasl_listener(r->listener) ? net_conn_user(net_req_conn(r->nreq)) : NULL;
+    return broker_sasl_listener(r->via) ? net_conn_user(net_req_conn(r->nreq)) : NULL;
 }
 
 const char *broker_sasl_principal(const broker_listener *l, net_conn *c)
@@ -175,6 +183,57 @@ static void authenticated(breq *r, broker_sasl_conn *s, const char *name, const 
              s->principal, sasl_mech_name(s->mech));
 }
 
+/* ---- start-up users from the local configuration ----------------------------------- */
+
+#define SASL_LOCAL_MAX 32
+
+struct sasl_local {
+    int n;
+    struct local_user {
+        char name[SASL_NAME_MAX + 1];
+        sasl_cred cred;
+    } users[SASL_LOCAL_MAX];
+};
+
+void broker_sasl_local_init(broker *b)
+{
+    struct sasl_local *l = xcalloc(1, sizeof *l);
+    char *copy = xstrdup(b->cfg.sasl_bootstrap_scram), *save = NULL;
+    for (char *tok = strtok_r(copy, ";", &save); tok && l->n < SASL_LOCAL_MAX; tok = strtok_r(NULL, ";", &save)) {
+        int mech;
+        char pw[256];
+        struct local_user *u = &l->users[l->n];
+        if (broker_sasl_parse_bootstrap(tok, &mech, u->name, sizeof u->name, pw, sizeof pw) != 0)
+            continue; /* reported by broker_sasl_bootstrap */
+        uint8_t salt[16];
+        CK_ASSERT(RAND_bytes(salt, sizeof salt) == 1);
+        sasl_cred_make(&u->cred, mech, pw, salt, sizeof salt, SASL_SCRAM_ITERATIONS_MIN);
+        OPENSSL_cleanse(pw, sizeof pw);
+        l->n++;
+    }
+    OPENSSL_cleanse(copy, strlen(copy));
+    free(copy);
+    b->sasl_local = l;
+}
+
+void broker_sasl_local_free(broker *b)
+{
+    if (b->sasl_local)
+        OPENSSL_cleanse(b->sasl_local, sizeof *b->sasl_local);
+    free(b->sasl_local);
+    b->sasl_local = NULL;
+}
+
+/* The image's credential of user for mech, else the start-up one. */
+static const sasl_cred *find_cred(const broker *b, const meta_image *img, const char *user, int mech)
+{
+    const sasl_cred *c = meta_image_scram(img, user, mech);
+    for (int i = 0; !c && b->sasl_local && i < b->sasl_local->n; i++)
+        if (b->sasl_local->users[i].cred.mech == mech && strcmp(b->sasl_local->users[i].name, user) == 0)
+            c = &b->sasl_local->users[i].cred;
+    return c;
+}
+
 static const char *step_plain(breq *r, broker_sasl_conn *s, const uint8_t *p, size_t n, char *user, size_t ulen)
 {
     sasl_plain pl;
@@ -183,9 +242,9 @@ static const char *step_plain(breq *r, broker_sasl_conn *s, const uint8_t *p, si
         return why;
     snprintf(user, ulen, "%.*s", (int)pl.name_len, pl.name);
     meta_image *img = meta_acquire(r->b->meta);
-    const sasl_cred *c = meta_image_scram(img, user, SASL_SCRAM_SHA_512);
+    const sasl_cred *c = find_cred(r->b, img, user, SASL_SCRAM_SHA_512);
     if (!c)
-        c = meta_image_scram(img, user, SASL_SCRAM_SHA_256);
+        c = find_cred(r->b, img, user, SASL_SCRAM_SHA_256);
     bool ok = c && sasl_cred_check_password(c, pl.password, pl.password_len);
     meta_image_release(img);
     if (!c)
@@ -199,7 +258,7 @@ static const char *step_plain(breq *r, broker_sasl_conn *s, const uint8_t *p, si
 static const char *scram_challenge(breq *r, broker_sasl_conn *s, char *out, size_t cap, size_t *outlen)
 {
     meta_image *img = meta_acquire(r->b->meta);
-    const sasl_cred *c = meta_image_scram(img, s->scram.name, s->mech);
+    const sasl_cred *c = find_cred(r->b, img, s->scram.name, s->mech);
     sasl_cred cred;
     if (c)
         cred = *c;

@@ -51,6 +51,8 @@ static void *tls_watch(void *arg)
             break;
         bool force = atomic_exchange(&g_reload_asked, 0) != 0;
         char err[512], who[512];
+        if (b->peer_tls && net_tls_reload(b->peer_tls, force, err, sizeof err) < 0)
+            log_error("broker", "TLS certificates to peers not reloaded, the previous ones stay: %s", err);
         int rc = net_tls_reload(b->tls, force, err, sizeof err);
         if (rc > 0) {
             net_tls_describe(b->tls, who, sizeof who);
@@ -67,8 +69,7 @@ int broker_tls_open(broker *b)
     const config *c = &b->cfg;
     bool any = false;
     for (int i = 0; i < c->nlisteners; i++)
-        any |= (c->listeners[i].protocol == CONFIG_SSL || c->listeners[i].protocol == CONFIG_SASL_SSL) &&
-               !c->listeners[i].controller;
+        any |= c->listeners[i].protocol == CONFIG_SSL || c->listeners[i].protocol == CONFIG_SASL_SSL;
     if (!any)
         return 0;
     net_tls_config tc = {.keystore = c->ssl_keystore_location, .key_password = c->ssl_key_password,

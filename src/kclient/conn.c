@@ -3,7 +3,7 @@
  * on failure or loss, fail what is on the wire and retry after a backoff.
  *
  *   DOWN --attempt--> RESOLVING --> CONNECTING --on_connect--> HANDSHAKE
- *        --ApiVersions ok--> READY
+ *        --ApiVersions ok--> (LOGIN --SASL ok (auth.c)-->) READY
  *   any of them --failure, loss, connect_timeout_ms--> DOWN (backoff timer)
  *   any --kclient_free or net stopping--> CLOSED (final)
  *
@@ -62,6 +62,8 @@ static void conn_lost(kclient_t *k, int err)
     bool was_ready = k->state == KS_READY;
     atomic_store(&k->ready, false);
     timer_stop(k, &k->conn_timer);
+    timer_stop(k, &k->reauth_timer);
+    k->relogin = false;
     if (err == ESHUTDOWN) {
         net_stopped(k); /* everything completes CLOSED */
         return;
@@ -106,6 +108,8 @@ static void conn_open(kclient_t *k, const char *target)
         .on_connect = on_connect, .on_frame = on_frame, .on_close = on_close};
     net_client_cb mine = cb;
     mine.ctx = k;
+    mine.tls = k->cfg.security ? k->cfg.security->tls : NULL;
+    mine.tls_host = k->host;
     net_conn *c = net_connect(k->net, k->r, target, &mine);
     if (c == NULL) {
         conn_lost(k, errno);
@@ -282,6 +286,16 @@ static void handshake_done(void *arg, int err, const void *response, kclient_res
         return;
     }
     versions_set(k, &resp);
+    if (auth_wanted(k)) {
+        k->state = KS_LOGIN;
+        auth_start(k, false);
+        return;
+    }
+    conn_ready(k);
+}
+
+void conn_ready(kclient_t *k)
+{
     timer_stop(k, &k->conn_timer);
     k->state = KS_READY;
     k->attempts = 0;
@@ -291,20 +305,26 @@ static void handshake_done(void *arg, int err, const void *response, kclient_res
     req_pump(k);
 }
 
+void conn_send_internal(kclient_t *k, int16_t api_key, int16_t v, const proto_struct_desc *d, const void *req,
+                        bool raw, kclient_cb cb)
+{
+    kreq *q = req_new(k, api_key, v, true);
+    proto_encode(d, v, proto_request_flexible(api_key, v), req, &q->frame);
+    q->frame_len = q->frame.len;
+    q->raw = raw;
+    q->cb = cb;
+    q->arg = k;
+    req_wire_send(k, q);
+}
+
 static void handshake_send(kclient_t *k)
 {
     ApiVersionsRequest req;
     proto_set_defaults(&ApiVersionsRequest_desc, k->hs_version, &req);
     req.ClientSoftwareName = KSTR_LIT("chronik");
     req.ClientSoftwareVersion = KSTR_LIT(CHRONIK_VERSION);
-    kreq *q = req_new(k, PROTO_API_API_VERSIONS, k->hs_version, true);
-    proto_encode(&ApiVersionsRequest_desc, k->hs_version,
-                 proto_request_flexible(PROTO_API_API_VERSIONS, k->hs_version), &req, &q->frame);
-    q->frame_len = q->frame.len;
-    q->raw = true;
-    q->cb = handshake_done;
-    q->arg = k;
-    req_wire_send(k, q);
+    conn_send_internal(k, PROTO_API_API_VERSIONS, k->hs_version, &ApiVersionsRequest_desc, &req, true,
+                       handshake_done);
 }
 
 /* ---- net callbacks (the reactor thread) ------------------------------------------ */

@@ -15,6 +15,7 @@
  *      reactor has ended, by kclient_free's thread), exactly once.
  * The connection half (connect, handshake, backoff) is in conn.c.
  */
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -77,6 +78,13 @@ kclient_config kclient_config_defaults(void)
     };
 }
 
+kclient_config kclient_config_secure(const kclient_security *sec)
+{
+    kclient_config c = kclient_config_defaults();
+    c.security = sec;
+    return c;
+}
+
 static void config_fix(kclient_config *cfg)
 {
     kclient_config d = kclient_config_defaults();
@@ -110,6 +118,7 @@ void client_unref(kclient_t *k)
     pthread_cond_destroy(&k->cv);
     free(k->addr);
     free(k->client_id);
+    OPENSSL_cleanse(&k->scram, sizeof k->scram);
     free(k);
 }
 
@@ -146,6 +155,7 @@ kclient_t *kclient_new(net_t *net, net_reactor *r, const char *hostport, const k
     hmap_init(&k->inflight);
     net_timer_init(&k->conn_timer);
     net_timer_init(&k->backoff_timer);
+    net_timer_init(&k->reauth_timer);
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->cv, NULL);
     k->rng = ((uint64_t)clock_mono_ns() ^ hmap_hash(hostport, strlen(hostport)) ^ (uintptr_t)k) | 1;
@@ -171,6 +181,7 @@ static void shutdown_local(kclient_t *k)
     k->state = KS_CLOSED;
     timer_stop(k, &k->conn_timer);
     timer_stop(k, &k->backoff_timer);
+    timer_stop(k, &k->reauth_timer);
     if (k->conn != NULL) {
         net_conn *c = k->conn;
         k->conn = NULL;

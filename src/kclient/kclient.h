@@ -28,8 +28,9 @@
  *   4. kclient_stats_get() and kclient_api_version() read atomics: any thread.
  *
  * Connection life. kclient_new() starts connecting at once. Each connection
- * goes: resolve → TCP connect → ApiVersions → ready. The connect and the
- * handshake together must finish within connect_timeout_ms. Until the
+ * goes: resolve → TCP connect (→ TLS) → ApiVersions (→ SASL login) → ready.
+ * The connect, the handshakes and the login together must finish within
+ * connect_timeout_ms. Until the
  * connection is ready, requests wait in the queue; once ready, they are sent
  * in submission order, at most inflight_max on the wire at a time. When a
  * connection fails or ends, every request on the wire completes with
@@ -66,6 +67,20 @@
  * kclient_err_kafka() maps each to the Kafka error code a broker would
  * answer with. Errors inside the response body (ErrorCode fields) are the
  * caller's.
+ *
+ * Security (kclient_config.security; NULL: plaintext, no login). With a
+ * TLS client context the connection speaks TLS and the server's certificate
+ * is checked (net.h); the name checked is the host given to kclient_new.
+ * With a SASL mechanism the client logs in after ApiVersions, Kafka's way:
+ * SaslHandshake v1 names the mechanism, then SaslAuthenticate v2 carries
+ * PLAIN's token or SCRAM's two rounds (src/sasl; the server's final
+ * signature is checked, so a server that does not know the credential is
+ * refused too). A refused or failed login ends the connection like a failed
+ * connect (logged, rate-limited, with the user and the reason, never the
+ * password; backoff) and requests stay queued. When the server gives the
+ * session a lifetime (SessionLifetimeMs), the client logs in again on the
+ * same connection before it runs out (KIP-368), at 85-95% of it, sending no
+ * new request until that login is done.
  *
  * Limits. Requests not yet completed (queued or on the wire) are bounded by
  * count (pending_max) and encoded bytes (pending_bytes_max): past either,
@@ -109,8 +124,18 @@
 #define KCLIENT_BACKOFF_JITTER_PCT 20              /* ± this much per delay */
 #define KCLIENT_TIMEOUT_MAX_MS (24u * 3600 * 1000) /* longest request timeout */
 
+/* How a node reaches a peer: built once (it must outlive the clients that
+ * point to it) and shared. */
+typedef struct kclient_security {
+    net_tls *tls;                 /* a client context (net_tls_config.client); NULL: plaintext */
+    int sasl_mech;                /* enum sasl_mech (sasl/sasl.h); 0: no login */
+    char user[256];
+    char password[256];
+} kclient_security;
+
 typedef struct kclient_config {
     const char *client_id;        /* request header ClientId; NULL = default */
+    const kclient_security *security; /* NULL: plaintext, no login (see Security) */
     uint32_t connect_timeout_ms;  /* resolve excluded; connect + handshake */
     uint32_t backoff_min_ms;
     uint32_t backoff_max_ms;
@@ -121,6 +146,9 @@ typedef struct kclient_config {
 
 /* Every field at its KCLIENT_DEFAULT_* value. */
 kclient_config kclient_config_defaults(void);
+/* The defaults with security set (the one way a node's peer clients get
+ * their TLS and login; sec may be NULL). */
+kclient_config kclient_config_secure(const kclient_security *sec);
 
 /* ---- errors ---------------------------------------------------------------- */
 #define KCLIENT_ERR_TABLE(X)                                                         \

@@ -16,10 +16,11 @@
 #include "base/hmap.h"
 #include "kclient/kclient.h"
 #include "proto/proto.h"
+#include "sasl/sasl.h"
 
 #define PROTO_API_VERSIONS_MAX 3 /* the handshake's first try */
 
-enum kstate { KS_DOWN, KS_RESOLVING, KS_CONNECTING, KS_HANDSHAKE, KS_READY, KS_CLOSED };
+enum kstate { KS_DOWN, KS_RESOLVING, KS_CONNECTING, KS_HANDSHAKE, KS_LOGIN, KS_READY, KS_CLOSED };
 enum kwhere { W_NONE, W_QUEUED, W_WIRE };
 
 typedef struct kreq {
@@ -83,6 +84,9 @@ struct kclient {
     hmap inflight;            /* correlation id (4 bytes) -> kreq */
     net_timer conn_timer;     /* connect + handshake deadline */
     net_timer backoff_timer;
+    net_timer reauth_timer;   /* auth.c: log in again before the session ends */
+    sasl_scram_client scram;  /* auth.c: the login under way */
+    bool relogin;             /* auth.c: a re-authentication is under way (READY, nothing new sent) */
     uint32_t attempts;        /* failed attempts since the last ready connection */
     uint64_t resolve_seq;     /* the resolver result still wanted */
     int16_t hs_version;       /* ApiVersions version of the next handshake */
@@ -117,5 +121,14 @@ void req_on_frame(kclient_t *k, const uint8_t *frame, size_t len);
 /* conn.c */
 void conn_attempt(kclient_t *k);
 void conn_drop(kclient_t *k, int err);
+void conn_ready(kclient_t *k);
+/* Send an internal request (no reservation, no timer) on the connection;
+ * raw: the response is not decoded. */
+void conn_send_internal(kclient_t *k, int16_t api_key, int16_t v, const proto_struct_desc *d, const void *req,
+                        bool raw, kclient_cb cb);
+
+/* auth.c */
+bool auth_wanted(const kclient_t *k);
+void auth_start(kclient_t *k, bool relogin);
 
 #endif

@@ -148,7 +148,8 @@ void req_pump(kclient_t *k)
     if (k->pumping)
         return;
     k->pumping = true;
-    while (k->state == KS_READY && k->queue.head != NULL && k->wire.n < k->cfg.inflight_max) {
+    while (k->state == KS_READY && !k->relogin && k->queue.head != NULL &&
+           k->wire.n < k->cfg.inflight_max) {
         kreq *q = k->queue.head;
         kq_remove(&k->queue, q);
         q->where = W_NONE;

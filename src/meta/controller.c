@@ -32,6 +32,7 @@ struct meta {
     plog_t *log;
     quorum_t *quorum;
     qnet_t *qnet;              /* NULL: a single voter */
+    const kclient_security *controller_security; /* meta_config's */
     int32_t node_id;
     meta_listener_fn listener;
     void *listener_ctx;
@@ -677,6 +678,7 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
     }
     meta_t *m = meta_new(log, cfg->node_id, listener, listener_ctx);
     snprintf(m->inter_broker, sizeof m->inter_broker, "%s", cfg->inter_broker ? cfg->inter_broker : "PLAINTEXT");
+    m->controller_security = cfg->controller_security;
     m->ctl.unclean_leader_election = cfg->unclean_leader_election;
     m->ctl.auto_leader_rebalance = cfg->auto_leader_rebalance;
     if (cfg->leader_imbalance_check_interval_ms > 0)
@@ -724,7 +726,7 @@ int meta_open(const meta_config *cfg, meta_listener_fn listener, void *listener_
 void meta_connect(meta_t *m, net_t *net)
 {
     if (m->qnet)
-        qnet_connect(m->qnet, net);
+        qnet_connect(m->qnet, net, m->controller_security);
     if (m->lifecycle)
         lifecycle_start(m->lifecycle, net);
 }

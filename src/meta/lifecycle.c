@@ -75,6 +75,7 @@ struct lifecycle {
     int32_t voter_ids[META_VOTERS_MAX];
     char voter_addrs[META_VOTERS_MAX][300];
     kclient_t *clients[META_VOTERS_MAX]; /* lifecycle thread only */
+    const kclient_security *security;    /* to the controller listeners */
     net_t *net;
     _Atomic int64_t epoch;               /* -1: not registered; written by the lifecycle thread */
     bool fenced;
@@ -113,6 +114,7 @@ lifecycle_t *lifecycle_new(meta_t *m, const meta_config *cfg)
         l->voter_ids[i] = cfg->voter_ids[i];
         snprintf(l->voter_addrs[i], sizeof l->voter_addrs[i], "%s", cfg->voter_addrs[i]);
     }
+    l->security = cfg->controller_security;
     l->epoch = -1;
     l->fenced = true;
     pthread_mutex_init(&l->mu, NULL);
@@ -231,8 +233,9 @@ static kclient_t *client_for(lifecycle_t *l, int32_t id)
     for (int i = 0; i < l->n_voters; i++) {
         if (l->voter_ids[i] != id)
             continue;
+        kclient_config kc = kclient_config_secure(l->security);
         if (!l->clients[i] && l->net)
-            l->clients[i] = kclient_new(l->net, NULL, l->voter_addrs[i], NULL);
+            l->clients[i] = kclient_new(l->net, NULL, l->voter_addrs[i], &kc);
         return l->clients[i];
     }
     return NULL;

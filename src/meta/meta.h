@@ -242,6 +242,9 @@ typedef struct meta_config {
      * long (metadata.log.max.snapshot.interval.ms; 0: 1 h, < 0: never). */
     int64_t snapshot_max_bytes;
     int64_t snapshot_interval_ms;
+    /* How this node reaches the other voters' controller listeners (TLS,
+     * SASL login); NULL: plaintext. Must outlive the meta. */
+    const kclient_security *controller_security;
 } meta_config;
 #define META_SNAPSHOT_BYTES_DEFAULT (20LL * 1024 * 1024)
 #define META_SNAPSHOT_INTERVAL_MS_DEFAULT (3600LL * 1000)

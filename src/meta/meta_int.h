@@ -151,7 +151,7 @@ typedef struct qnet_peer_addr {
 typedef void (*qnet_reply_fn)(void *arg, const raft_msg_t *resp);
 qnet_t *qnet_new(int32_t self, const qnet_peer_addr *peers, int n);
 void qnet_attach(qnet_t *t, quorum_t *q);
-void qnet_connect(qnet_t *t, net_t *net); /* after net_start */
+void qnet_connect(qnet_t *t, net_t *net, const kclient_security *sec); /* after net_start */
 void qnet_free(qnet_t *t);
 void qnet_send(void *arg, const raft_msg_t *m); /* quorum_cb.send */
 int qnet_request(qnet_t *t, raft_msg_type_t type, const uint8_t *body, size_t len, arena_t *a,

@@ -96,10 +96,10 @@ qnet_t *qnet_new(int32_t self, const qnet_peer_addr *peers, int n)
     return t;
 }
 
-void qnet_connect(qnet_t *t, net_t *net)
+void qnet_connect(qnet_t *t, net_t *net, const kclient_security *sec)
 {
     for (int i = 0; i < t->npeers; i++) {
-        kclient_config kc = kclient_config_defaults();
+        kclient_config kc = kclient_config_secure(sec);
         kc.client_id = "chronik-quorum";
         t->peers[i].client = kclient_new(net, NULL, t->peers[i].addr, &kc);
         kc.client_id = "chronik-forward";

@@ -1,6 +1,7 @@
 /*
  * client.c - outbound connections: non-blocking connect with a deadline,
- * frames sent from any thread in order, response frames to a callback.
+ * frames sent from any thread in order, response frames to a callback;
+ * optionally TLS as a client (tls.c).
  *
  * The caller's handle is one reference on the connection (net_int.h
  * invariant 2); net_conn_close() closes and drops it. Reconnecting is the
@@ -22,6 +23,8 @@ static void msg_register(net_reactor *r, void *a, void *b)
     UNUSED(b);
     net_conn *c = a;
     if (r->dead) {
+        if (c->ssl != NULL)
+            tls_conn_end(c);
         close(c->fd);
         c->fd = -1;
         c->state = CONN_CLOSED;
@@ -63,10 +66,15 @@ net_conn *net_connect(net_t *net, net_reactor *r, const char *hostport, const ne
     net_conn *c = conn_new(net, r, fd, true);
     c->pending_err = err;
     c->cb = *cb;
+    c->cb.tls_host = NULL; /* not kept: used here only */
+    if (cb->tls != NULL && err == 0 && !tls_conn_start_client(c, cb->tls, cb->tls_host))
+        c->pending_err = ENOMEM;
     net_format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
     conn_ref(c); /* the caller's handle */
     STAT_ADD(net, out_connects, 1);
     if (!reactor_post(r, msg_register, c, NULL)) {
+        if (c->ssl != NULL)
+            tls_conn_end(c);
         close(c->fd);
         c->fd = -1;
         c->state = CONN_CLOSED;

@@ -687,6 +687,10 @@ static void on_connected(net_conn *c)
     }
     c->state = CONN_OPEN;
     net_timer_cancel(&c->timer);
+    if (c->ssl != NULL && (err = tls_conn_connected(c)) != 0) {
+        conn_close(c, -err);
+        return;
+    }
     if (c->cb.on_connect != NULL)
         c->cb.on_connect(c, c->cb.ctx);
     if (c->state == CONN_OPEN)

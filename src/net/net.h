@@ -27,7 +27,9 @@
  * connections: the handshake runs on the reactor without blocking, frames
  * are read from and written to the record layer, and file parts are copied
  * through it (read into memory, then encrypted) instead of sendfile(2). A
- * plaintext connection takes none of these paths.
+ * plaintext connection takes none of these paths. An outbound connection
+ * given a client net_tls (net_client_cb.tls) does the same as a TLS client:
+ * SSL_connect's handshake is driven by the same reads and writes.
  *
  * Out of descriptors. When accept(2) fails with EMFILE or ENFILE, the
  * listener sheds what is pending (a spare descriptor kept for the purpose is
@@ -147,6 +149,16 @@ typedef struct net_client_cb {
      * net_conn_close). The handle stays valid until net_conn_close(). */
     void (*on_close)(net_conn *c, int err, void *ctx);
     void *ctx;
+    /* Non-NULL: speak TLS as a client with this context (net_tls_config
+     * .client; it must outlive the connection). on_connect then runs once
+     * TCP is up; the TLS handshake follows with the first bytes sent, and a
+     * handshake failure (an untrusted or misnamed server certificate) ends
+     * the connection with EPROTO. */
+    net_tls *tls;
+    /* The name the server certificate must carry (a DNS name, or an IP
+     * address matched against IP SANs) when the context verifies host
+     * names; also sent as SNI when not an address. Copied. */
+    const char *tls_host;
 } net_client_cb;
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -309,11 +321,17 @@ typedef struct net_tls_config {
     const char *keystore;      /* PEM file: the private key and the certificate chain */
     const char *key_password;  /* the key's password; NULL or "": not encrypted */
     const char *truststore;    /* PEM file of CA certificates for client certificates; NULL: none */
-    int client_auth;           /* enum net_tls_auth */
+    int client_auth;           /* enum net_tls_auth (server contexts) */
     bool tls12, tls13;         /* versions offered (neither: TLS 1.3) */
+    /* A client context (outbound connections): the server's certificate must
+     * chain to truststore (required); keystore, when given, is presented if
+     * the server asks for a client certificate. */
+    bool client;
+    bool verify_host;          /* client: the certificate must name the host connected to */
 } net_tls_config;
 
-/* A server context read from cfg's files, or NULL with a message in err. */
+/* A server or client context read from cfg's files, or NULL with a message
+ * in err. */
 net_tls *net_tls_new(const net_tls_config *cfg, char *err, size_t errlen);
 /* Read the files again if any changed since last read (or if force); new
  * connections then use them. Returns 1 when reloaded, 0 when unchanged, -1

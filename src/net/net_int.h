@@ -282,6 +282,10 @@ void budget_wait_end(net_conn *c);
 
 /* tls.c */
 bool tls_conn_start(net_conn *c, net_tls *t);  /* accept state on c->fd */
+/* connect state on c->fd, the server to be host (client contexts) */
+bool tls_conn_start_client(net_conn *c, net_tls *t, const char *host);
+/* TCP is up: send the ClientHello. 0, or -errno (the handshake failed) */
+int tls_conn_connected(net_conn *c);
 void tls_conn_end(net_conn *c);                /* frees c->ssl */
 size_t tls_pending(const net_conn *c);         /* decrypted bytes not yet read */
 /* > 0 bytes, 0 the peer's end, -EAGAIN (tls_*_wants_* say for what), -errno */

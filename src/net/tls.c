@@ -1,7 +1,8 @@
 /*
- * tls.c - TLS for inbound connections (OpenSSL): the server context, its
- * reload when the certificate files change, and the record layer calls of
- * one connection (net.h: net_tls, net_int.h: tls_*).
+ * tls.c - TLS (OpenSSL): server contexts for inbound connections, client
+ * contexts for outbound ones, their reload when the certificate files
+ * change, and the record layer calls of one connection (net.h: net_tls,
+ * net_int.h: tls_*).
  *
  * Context. One SSL_CTX per net_tls, built from PEM files: the keystore
  * holds the private key (encrypted or not) and the certificate chain, the
@@ -25,7 +26,16 @@
  * expired client certificate) closes that connection alone. A verified
  * client certificate's subject is read once, when the upper layer first
  * asks (net_conn_tls_subject), and kept with the connection.
+ *
+ * Client side. A client context always verifies the server: its chain must
+ * reach a CA of the truststore, and with verify_host (Kafka's
+ * ssl.endpoint.identification.algorithm=https) a subjectAltName must match
+ * the host connected to (an IP address against the IP entries). The
+ * keystore, when given, is sent when the server asks for a certificate.
+ * The handshake starts when TCP is up (tls_conn_connected) and is driven
+ * by the same reads and writes as the server's.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -57,6 +67,7 @@ struct net_tls {
     char *key_password;
     int client_auth;          /* enum net_tls_auth */
     bool tls12, tls13;
+    bool client, verify_host;
     file_sig sigs[TLS_FILES]; /* under mu: the files as last read */
 };
 
@@ -132,7 +143,7 @@ static int load_truststore(net_tls *t, SSL_CTX *ctx, char *err, size_t errlen)
 
 static SSL_CTX *ctx_build(net_tls *t, char *err, size_t errlen)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = SSL_CTX_new(t->client ? TLS_client_method() : TLS_server_method());
     if (ctx == NULL) {
         err_openssl(err, errlen, "cannot create a TLS context", "");
         return NULL;
@@ -143,8 +154,8 @@ static SSL_CTX *ctx_build(net_tls *t, char *err, size_t errlen)
     SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     static const unsigned char sid_ctx[] = "chronik";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
-    SSL_CTX_set_verify(ctx, verify_mode(t->client_auth), NULL);
-    if (load_keystore(t, ctx, err, errlen) != 0 || load_truststore(t, ctx, err, errlen) != 0) {
+    SSL_CTX_set_verify(ctx, t->client ? SSL_VERIFY_PEER : verify_mode(t->client_auth), NULL);
+    if ((t->paths[0] && load_keystore(t, ctx, err, errlen) != 0) || load_truststore(t, ctx, err, errlen) != 0) {
         SSL_CTX_free(ctx);
         return NULL;
     }
@@ -178,8 +189,10 @@ net_tls *net_tls_new(const net_tls_config *cfg, char *err, size_t errlen)
     t->client_auth = cfg->client_auth;
     t->tls12 = cfg->tls12;
     t->tls13 = cfg->tls13 || !cfg->tls12;
-    if (t->paths[0] == NULL) {
-        snprintf(err, errlen, "no keystore file");
+    t->client = cfg->client;
+    t->verify_host = cfg->verify_host;
+    if (t->paths[t->client ? 1 : 0] == NULL) {
+        snprintf(err, errlen, t->client ? "no truststore file" : "no keystore file");
         net_tls_free(t);
         return NULL;
     }
@@ -262,8 +275,55 @@ bool tls_conn_start(net_conn *c, net_tls *t)
     return true;
 }
 
+static ssize_t failure(net_conn *c, int r, bool reading);
+
+static bool is_address(const char *host)
+{
+    unsigned char a[16];
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* SNI for a name; with verify, the server must be host (an address: an IP
+ * SAN; a name: a DNS SAN). */
+static bool expect_host(SSL *ssl, const char *host, bool verify)
+{
+    if (is_address(host))
+        return !verify || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1;
+    return SSL_set_tlsext_host_name(ssl, host) == 1 && (!verify || SSL_set1_host(ssl, host) == 1);
+}
+
+bool tls_conn_start_client(net_conn *c, net_tls *t, const char *host)
+{
+    CK_ASSERT(t->client);
+    pthread_mutex_lock(&t->mu);
+    c->ssl = SSL_new(t->ctx);
+    pthread_mutex_unlock(&t->mu);
+    bool ok = c->ssl != NULL && SSL_set_fd(c->ssl, c->fd) == 1;
+    if (ok && host && host[0])
+        ok = expect_host(c->ssl, host, t->verify_host);
+    ERR_clear_error();
+    if (!ok)
+        return false;
+    SSL_set_connect_state(c->ssl);
+    return true;
+}
+
+int tls_conn_connected(net_conn *c)
+{
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1)
+        return 0;
+    ssize_t f = failure(c, r, true);
+    return f == -EAGAIN ? 0 : f == 0 ? -ECONNRESET : (int)f;
+}
+
 void tls_conn_end(net_conn *c)
 {
+    if (SSL_is_init_finished(c->ssl))
+        SSL_shutdown(c->ssl); /* best effort: close_notify, so the peer sees a clean end */
+    ERR_clear_error();
     SSL_free(c->ssl); /* the socket is closed by the caller */
     c->ssl = NULL;
     free(c->tls_subject);

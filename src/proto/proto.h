@@ -68,6 +68,8 @@
 
 #define PROTO_API_API_VERSIONS 18
 #define PROTO_API_CONTROLLED_SHUTDOWN 7
+#define PROTO_API_SASL_HANDSHAKE 17
+#define PROTO_API_SASL_AUTHENTICATE 36
 
 /* ---- value types --------------------------------------------------------- */
 typedef struct kstr { const char *ptr; int32_t len; } kstr_t;       /* len -1: null */

@@ -387,7 +387,7 @@ static bool ensure_client(fetcher *f)
         return true;
     kclient_free(f->kc);
     snprintf(f->addr, sizeof f->addr, "%s", addr);
-    kclient_config cfg = kclient_config_defaults();
+    kclient_config cfg = kclient_config_secure(replica_peer_security(f->fs->m));
     cfg.backoff_max_ms = 500;
     f->kc = kclient_new(f->fs->net, NULL, f->addr, &cfg);
     return f->kc != NULL;

@@ -37,6 +37,7 @@ struct replica_mgr {
      * and the ticker (ISR shrinking, acks=all timeouts). */
     _Atomic(meta_t *) meta;
     fetchers *fetchers;
+    const kclient_security *peer_security; /* how fetchers reach leaders */
     _Atomic int64_t lag_time_max_ms;
     pthread_mutex_t tick_mu;
     pthread_cond_t tick_cv;
@@ -125,6 +126,9 @@ static void *ticker_main(void *arg)
     pthread_mutex_unlock(&m->tick_mu);
     return NULL;
 }
+
+void replica_set_peer_security(replica_mgr *m, const kclient_security *sec) { m->peer_security = sec; }
+const kclient_security *replica_peer_security(const replica_mgr *m) { return m->peer_security; }
 
 void replica_connect(replica_mgr *m, net_t *net, meta_t *meta)
 {

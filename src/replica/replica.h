@@ -111,6 +111,11 @@ typedef struct partition {
 
 typedef struct replica_mgr replica_mgr;
 
+/* How follower fetchers reach leaders (TLS, SASL login; NULL: plaintext);
+ * set before replica_connect, it must outlive the manager. */
+void replica_set_peer_security(replica_mgr *m, const kclient_security *sec);
+const kclient_security *replica_peer_security(const replica_mgr *m);
+
 /* Derives a partition's log configuration from its topic's overrides. */
 typedef void (*replica_config_fn)(void *ctx, const meta_topic *t, plog_config_t *out);
 

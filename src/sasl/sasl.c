@@ -1,5 +1,5 @@
-/* sasl.c - PLAIN and SCRAM-SHA-256/512: credentials, message parsers and the
- * server side of a SCRAM exchange (sasl.h has the formats). */
+/* sasl.c - PLAIN and SCRAM-SHA-256/512: credentials, message parsers, and the
+ * server and client sides of a SCRAM exchange (sasl.h has the formats). */
 #include "sasl/sasl.h"
 
 #include <openssl/crypto.h>
@@ -300,14 +300,20 @@ const char *sasl_parse_client_final(const uint8_t *msg, size_t len, sasl_client_
 
 /* ---- the SCRAM exchange --------------------------------------------------------------- */
 
+/* AuthMessage grows by n bytes at p (kept NUL-terminated); false when full. */
+static bool append_to(char *buf, size_t cap, size_t *len, const char *p, size_t n)
+{
+    if (*len + n + 1 > cap)
+        return false;
+    memcpy(buf + *len, p, n);
+    *len += n;
+    buf[*len] = 0;
+    return true;
+}
+
 static bool auth_append(sasl_scram *s, const char *p, size_t n)
 {
-    if (s->auth_len + n + 1 > sizeof s->auth_message)
-        return false;
-    memcpy(s->auth_message + s->auth_len, p, n);
-    s->auth_len += n;
-    s->auth_message[s->auth_len] = 0;
-    return true;
+    return append_to(s->auth_message, sizeof s->auth_message, &s->auth_len, p, n);
 }
 
 const char *sasl_scram_first(sasl_scram *s, int mech, const uint8_t *msg, size_t len)
@@ -383,5 +389,164 @@ const char *sasl_scram_final(sasl_scram *s, const uint8_t *msg, size_t len, char
     sasl_b64_encode(sig, sasl_scram_key_len(s->mech), sig64, sizeof sig64);
     int n = snprintf(out, cap, "v=%s", sig64);
     CK_ASSERT(n > 0 && (size_t)n < cap);
+    return NULL;
+}
+
+/* ---- the client side ------------------------------------------------------------------ */
+
+size_t sasl_plain_token(const char *name, const char *password, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(name), p = strlen(password);
+    if (n == 0 || n > SASL_NAME_MAX || 2 + n + p > cap || 2 + n + p > SASL_MSG_MAX)
+        return 0;
+    out[0] = 0;
+    memcpy(out + 1, name, n);
+    out[1 + n] = 0;
+    memcpy(out + 2 + n, password, p);
+    return 2 + n + p;
+}
+
+/* saslname: ',' and '=' escaped; false when it does not fit or holds a control. */
+static bool escape_name(const char *name, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = name; *p; p++) {
+        const char *rep = *p == ',' ? "=2C" : *p == '=' ? "=3D" : NULL;
+        size_t k = rep ? 3 : 1;
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || o + k >= cap)
+            return false;
+        memcpy(out + o, rep ? rep : p, k);
+        o += k;
+    }
+    out[o] = 0;
+    return o > 0;
+}
+
+const char *sasl_parse_server_first(const uint8_t *msg, size_t len, sasl_server_first *out)
+{
+    if (len > SASL_MSG_MAX)
+        return "server-first message too long";
+    if (memchr(msg, 0, len))
+        return "NUL in server-first message";
+    const char *p = (const char *)msg, *end = p + len, *v;
+    size_t vlen;
+    memset(out, 0, sizeof *out);
+    if (end - p >= 2 && p[0] == 'm' && p[1] == '=')
+        return "mandatory extensions are not supported";
+    if (!(out->nonce = attr(p, end, 'r', &out->nonce_len)) || !printable_nonce(out->nonce, out->nonce_len))
+        return "server-first message has no valid nonce";
+    p = out->nonce + out->nonce_len;
+    if (p >= end || !(v = attr(p + 1, end, 's', &vlen)))
+        return "server-first message has no salt";
+    int n = sasl_b64_decode(v, vlen, out->salt, sizeof out->salt);
+    if (n <= 0)
+        return "salt is not base64 or too long";
+    out->salt_len = (size_t)n;
+    p = v + vlen;
+    if (p >= end || !(v = attr(p + 1, end, 'i', &vlen)) || vlen == 0 || vlen > 7)
+        return "server-first message has no iteration count";
+    int64_t it = 0;
+    for (size_t i = 0; i < vlen; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return "iteration count is not a number";
+        it = it * 10 + (v[i] - '0');
+    }
+    if (it < SASL_SCRAM_ITERATIONS_MIN || it > SASL_SCRAM_CLIENT_ITERATIONS_MAX)
+        return "iteration count out of range";
+    out->iterations = (int32_t)it;
+    return NULL; /* anything after: extensions, ignored */
+}
+
+const char *sasl_parse_server_final(const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len)
+{
+    if (len > SASL_MSG_MAX)
+        return "server-final message too long";
+    const char *p = (const char *)msg, *end = p + len, *v;
+    size_t vlen;
+    if (attr(p, end, 'e', &vlen))
+        return "the server refused the login (server-final e=)";
+    if (!(v = attr(p, end, 'v', &vlen)))
+        return "server-final message has no signature";
+    int n = sasl_b64_decode(v, vlen, sig, SASL_KEY_MAX);
+    if (n <= 0)
+        return "signature is not base64";
+    *sig_len = (size_t)n;
+    return NULL;
+}
+
+static bool client_append(sasl_scram_client *s, const char *p, size_t n)
+{
+    return append_to(s->auth_message, sizeof s->auth_message, &s->auth_len, p, n);
+}
+
+size_t sasl_scram_client_first(sasl_scram_client *s, int mech, const char *name, const char *nonce, char *out,
+                               size_t cap)
+{
+    CK_ASSERT(sasl_scram_key_len(mech) > 0);
+    memset(s, 0, sizeof *s);
+    s->mech = mech;
+    char esc[3 * SASL_NAME_MAX + 1];
+    if (strlen(name) > SASL_NAME_MAX || !escape_name(name, esc, sizeof esc) ||
+        !printable_nonce(nonce, strlen(nonce)))
+        return 0;
+    snprintf(s->nonce, sizeof s->nonce, "%s", nonce);
+    int n = snprintf(out, cap, "n,,n=%s,r=%s", esc, nonce);
+    if (n < 0 || (size_t)n >= cap || !client_append(s, out + 3, (size_t)n - 3))
+        return 0;
+    s->state = SASL_CLIENT_SENT_FIRST;
+    return (size_t)n;
+}
+
+const char *sasl_scram_client_final(sasl_scram_client *s, const char *password, const uint8_t *msg, size_t len,
+                                    char *out, size_t cap, size_t *out_len)
+{
+    if (s->state != SASL_CLIENT_SENT_FIRST)
+        return "unexpected SCRAM message";
+    s->state = SASL_CLIENT_DONE; /* until it succeeds */
+    sasl_server_first f;
+    const char *why = sasl_parse_server_first(msg, len, &f);
+    if (why)
+        return why;
+    size_t cn = strlen(s->nonce);
+    if (f.nonce_len <= cn || memcmp(f.nonce, s->nonce, cn) != 0)
+        return "the server's nonce does not extend the client's";
+    int n = snprintf(out, cap, "c=biws,r=%.*s", (int)f.nonce_len, f.nonce);
+    if (n < 0 || (size_t)n >= cap || !client_append(s, ",", 1) || !client_append(s, (const char *)msg, len) ||
+        !client_append(s, ",", 1) || !client_append(s, out, (size_t)n))
+        return "SCRAM messages too long";
+    size_t kl = sasl_scram_key_len(s->mech);
+    uint8_t salted[SASL_KEY_MAX], client_key[SASL_KEY_MAX], stored[SASL_KEY_MAX], sig[SASL_KEY_MAX];
+    sasl_scram_salt_password(s->mech, password, strlen(password), f.salt, f.salt_len, f.iterations, salted);
+    hmac(s->mech, salted, "Client Key", 10, client_key);
+    hash(s->mech, client_key, kl, stored);
+    hmac(s->mech, salted, "Server Key", 10, s->server_key);
+    hmac(s->mech, stored, s->auth_message, s->auth_len, sig);
+    for (size_t i = 0; i < kl; i++)
+        client_key[i] ^= sig[i]; /* now the proof */
+    char proof64[SASL_KEY_MAX * 2];
+    sasl_b64_encode(client_key, kl, proof64, sizeof proof64);
+    OPENSSL_cleanse(salted, sizeof salted);
+    OPENSSL_cleanse(client_key, sizeof client_key);
+    int m = snprintf(out + n, cap - (size_t)n, ",p=%s", proof64);
+    if (m < 0 || (size_t)m >= cap - (size_t)n)
+        return "SCRAM messages too long";
+    *out_len = (size_t)(n + m);
+    s->state = SASL_CLIENT_SENT_FINAL;
+    return NULL;
+}
+
+const char *sasl_scram_client_verify(sasl_scram_client *s, const uint8_t *msg, size_t len)
+{
+    if (s->state != SASL_CLIENT_SENT_FINAL)
+        return "unexpected SCRAM message";
+    s->state = SASL_CLIENT_DONE;
+    uint8_t sig[SASL_KEY_MAX], want[SASL_KEY_MAX];
+    size_t n = 0;
+    const char *why = sasl_parse_server_final(msg, len, sig, &n);
+    if (why)
+        return why;
+    hmac(s->mech, s->server_key, s->auth_message, s->auth_len, want);
+    if (n != sasl_scram_key_len(s->mech) || CRYPTO_memcmp(sig, want, n) != 0)
+        return "the server's signature is wrong (it does not know the credential)";
     return NULL;
 }

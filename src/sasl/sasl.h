@@ -22,6 +22,11 @@
  *                 gs2 header; as Kafka does, the nonce need only end with
  *                 the server-first one: librdkafka repeats CNONCE in front)
  *   server-final  "v=SIGNATURE64"
+ * A server-final that begins "e=" is the server's refusal. The client side
+ * (sasl_scram_client_*) writes client-first and client-final and checks
+ * the server's nonce, salt, iteration count (SASL_SCRAM_ITERATIONS_MIN to
+ * SASL_SCRAM_CLIENT_ITERATIONS_MAX) and, last, its signature: a server
+ * that does not know the password cannot pass for one that does.
  * NAME escapes ',' and '=' as "=2C" and "=3D"; a name with any other '='
  * or a control character is refused. Every parser is strict: one reason
  * string on failure, nothing allocated, bounded by SASL_MSG_MAX.
@@ -40,6 +45,7 @@
 #define SASL_NONCE_MAX 256
 #define SASL_SCRAM_ITERATIONS_MIN 4096  /* Kafka's bounds */
 #define SASL_SCRAM_ITERATIONS_MAX 16384
+#define SASL_SCRAM_CLIENT_ITERATIONS_MAX 1000000 /* a client computes no more than this */
 
 /* Kafka's ScramMechanism codes. */
 enum sasl_mech { SASL_MECH_UNKNOWN = 0, SASL_SCRAM_SHA_256 = 1, SASL_SCRAM_SHA_512 = 2, SASL_PLAIN = 100 };
@@ -128,5 +134,47 @@ size_t sasl_scram_challenge(sasl_scram *s, const sasl_cred *cred, const char *se
 /* Step 3: check client-final; on success the server-final message into out
  * and NULL, else why not (a wrong password says "invalid credentials"). */
 const char *sasl_scram_final(sasl_scram *s, const uint8_t *msg, size_t len, char *out, size_t cap);
+
+/* ---- the client side ------------------------------------------------------------ */
+
+/* PLAIN's token "\0NAME\0PASSWORD" into out; its length, 0 when it does
+ * not fit or a part holds a NUL. */
+size_t sasl_plain_token(const char *name, const char *password, uint8_t *out, size_t cap);
+
+typedef struct sasl_server_first {
+    const char *nonce;             /* view into msg: the client's nonce then the server's */
+    size_t nonce_len;
+    uint8_t salt[SASL_SALT_MAX];
+    size_t salt_len;
+    int32_t iterations;
+} sasl_server_first;
+const char *sasl_parse_server_first(const uint8_t *msg, size_t len, sasl_server_first *out);
+
+/* server-final: the signature (NULL returned), or why not ("e=" included). */
+const char *sasl_parse_server_final(const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len);
+
+enum sasl_scram_client_state { SASL_CLIENT_START = 0, SASL_CLIENT_SENT_FIRST, SASL_CLIENT_SENT_FINAL,
+                               SASL_CLIENT_DONE };
+
+typedef struct sasl_scram_client {
+    int mech;
+    int state;
+    char nonce[SASL_NONCE_MAX + 1];          /* the client's */
+    uint8_t server_key[SASL_KEY_MAX];        /* to check the server's signature */
+    char auth_message[3 * SASL_MSG_MAX];
+    size_t auth_len;
+} sasl_scram_client;
+
+/* Step 1: client-first "n,,n=NAME,r=NONCE" into out (NUL-terminated) for
+ * name (escaped here) and a fresh printable nonce without ','; its length,
+ * 0 when name is empty or too long, the nonce bad, or out too small. */
+size_t sasl_scram_client_first(sasl_scram_client *s, int mech, const char *name, const char *nonce, char *out,
+                               size_t cap);
+/* Step 2: check server-first and write client-final (with the proof of
+ * password) into out; NULL and *out_len, or why not. */
+const char *sasl_scram_client_final(sasl_scram_client *s, const char *password, const uint8_t *msg, size_t len,
+                                    char *out, size_t cap, size_t *out_len);
+/* Step 3: check server-final's signature. NULL (logged in), or why not. */
+const char *sasl_scram_client_verify(sasl_scram_client *s, const uint8_t *msg, size_t len);
 
 #endif

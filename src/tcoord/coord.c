@@ -392,6 +392,13 @@ tcoord *tcoord_start(const tcoord_config *cfg, struct meta *meta, struct replica
     return c;
 }
 
+void tcoord_set_peer_security(tcoord *c, const kclient_security *sec)
+{
+    pthread_mutex_lock(&c->lock);
+    c->peer_security = sec;
+    pthread_mutex_unlock(&c->lock);
+}
+
 void tcoord_connect(tcoord *c, struct net *net)
 {
     pthread_mutex_lock(&c->lock);

@@ -67,6 +67,7 @@ struct tcoord {
     meta_t *meta;
     replica_mgr *replicas;
     net_t *net;                /* NULL until tcoord_connect */
+    const kclient_security *peer_security; /* marker clients' TLS and login */
     hmap txns;                 /* transactional id -> tcoord_txn* */
     meta_itopic topic;         /* __transaction_state, created on first need */
     int32_t *loaded_epoch;     /* per partition: leader epoch loaded at; -1 none */

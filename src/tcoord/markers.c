@@ -43,7 +43,8 @@ static kclient_t *client_for(tcoord *c, const meta_image *img, int32_t broker_id
     char addr[300];
     if (!meta_broker_addr(img, broker_id, meta_inter_broker_listener(c->meta), addr, sizeof addr))
         return NULL;
-    kclient_t *kc = kclient_new(c->net, NULL, addr, NULL);
+    kclient_config kcfg = kclient_config_secure(c->peer_security);
+    kclient_t *kc = kclient_new(c->net, NULL, addr, &kcfg);
     if (!kc)
         return NULL;
     c->clients = xrealloc(c->clients, (size_t)(c->nclients + 1) * sizeof *c->clients);

@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "kclient/kclient.h"
 
 #define TCOORD_TOPIC "__transaction_state"
 #define TCOORD_PARTS_MAX 100000   /* partitions of one transaction */
@@ -171,6 +172,9 @@ typedef struct tcoord_config {
 tcoord *tcoord_start(const tcoord_config *cfg, struct meta *meta, struct replica_mgr *replicas);
 /* Markers go out once the network runs (before that they wait). */
 void tcoord_connect(tcoord *c, struct net *net);
+/* How marker requests reach other brokers (NULL: plaintext); before
+ * tcoord_connect, and it must outlive c. */
+void tcoord_set_peer_security(tcoord *c, const kclient_security *sec);
 /* Answers waiting requests NOT_COORDINATOR, stops the thread, closes the
  * marker clients; appends in flight keep the rest alive. */
 void tcoord_stop(tcoord *c);

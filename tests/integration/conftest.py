@@ -42,10 +42,10 @@ def broker_factory(request, tmp_path):
     request.node._brokers = made
 
     def make(name=None, node_id=1, settings=None, extra_args=(), start=True, preexec_fn=None,
-             binary=None, host="127.0.0.1"):
+             binary=None, host="127.0.0.1", ssl_context=None):
         b = harness.Broker(tmp_path, name=name or "broker%d" % (len(made) + 1),
                            node_id=node_id, settings=settings, extra_args=extra_args,
-                           preexec_fn=preexec_fn, binary=binary, host=host)
+                           preexec_fn=preexec_fn, binary=binary, host=host, ssl_context=ssl_context)
         made.append(b)
         return b.start() if start else b
 

@@ -80,7 +80,7 @@ class Broker:
     """One broker process. Attributes: bootstrap, host, port, data_dir, proc, node_id."""
 
     def __init__(self, workdir, name="broker", node_id=1, settings=None, extra_args=(), preexec_fn=None,
-                 binary=None, host="127.0.0.1"):
+                 binary=None, host="127.0.0.1", ssl_context=None):
         self.name = name
         self.host = host  # every listener binds this loopback address
         self.kind = TARGET
@@ -93,6 +93,7 @@ class Broker:
         self.extra_args = list(extra_args)
         self.preexec_fn = preexec_fn  # runs in the child before exec (e.g. setrlimit)
         self.binary = Path(binary) if binary else CHRONIK_BIN  # e.g. REL_BIN to measure memory
+        self.ssl_context = ssl_context  # the client listener speaks TLS: the start-up check does too
         self.port = self.controller_port = self.admin_port = None
         self.proc = None
         self._log = None
@@ -170,7 +171,7 @@ class Broker:
                 raise BrokerError("%s exited with %s during start-up\n%s"
                                   % (self.name, self.proc.returncode, self.log_tail()))
             try:
-                with kwire.Conn(self.host, self.port, timeout=2.0) as c:
+                with kwire.Conn(self.host, self.port, timeout=2.0, ssl_context=self.ssl_context) as c:
                     r = kwire.api_versions(c, 0, timeout=2.0)
                     if r["error_code"] == kwire.ERR_NONE and r["apis"]:
                         return

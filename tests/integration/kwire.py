@@ -300,11 +300,14 @@ def parse_request_header(payload):
 
 class Conn:
     """One blocking TCP connection to a broker, with deadlines on every read.
-    source: the local address to connect from (e.g. "127.0.0.2"), else the system's choice."""
+    source: the local address to connect from (e.g. "127.0.0.2"), else the system's choice.
+    ssl_context: speak TLS with it (the server must be named "localhost")."""
 
-    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT_S, source=None):
+    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT_S, source=None, ssl_context=None):
         self.sock = socket.create_connection((host, port), timeout=timeout,
                                              source_address=(source, 0) if source else None)
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname="localhost")
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._rx = bytearray()
         self._next_corr = 1

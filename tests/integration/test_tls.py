@@ -6,7 +6,6 @@ Certificates are made at test time (Python's cryptography): a CA, a server
 certificate for localhost/127.0.0.1, client certificates (one expired) and
 an unrelated CA that the server's certificate does not chain to."""
 
-import datetime
 import os
 import signal
 import socket
@@ -18,91 +17,16 @@ import pytest
 # virtualenv, which has no cryptography, collects this file without running it
 pytest.importorskip("cryptography", reason="TLS tests run on Debian's Python (python3-cryptography)")
 from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
 
 import harness
 import kwire
+from pki import SERVER_SERIAL, Pki  # noqa: E402
 
 CLIENT_TIMEOUT_S = 30.0
 CLOSE_DEADLINE_S = 5.0
 RELOAD_DEADLINE_S = 15.0     # the broker looks at its files every 2 s
 IO_TIMEOUT_S = 10.0
-SERVER_SERIAL = 0x1001
 RENEWED_SERIAL = 0x2002
-
-
-# ---- certificates -----------------------------------------------------------
-
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _cert(subject_cn, key, issuer_cn, issuer_key, serial, days=(-1, 30), ca=False, san=False):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    b = (x509.CertificateBuilder().subject_name(_name(subject_cn)).issuer_name(_name(issuer_cn))
-         .public_key(key.public_key()).serial_number(serial)
-         .not_valid_before(now + datetime.timedelta(days=days[0]))
-         .not_valid_after(now + datetime.timedelta(days=days[1]))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if san:
-        import ipaddress
-        b = b.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-    return b.sign(issuer_key, hashes.SHA256())
-
-
-def _pem_key(key, password=None):
-    enc = (serialization.BestAvailableEncryption(password.encode()) if password
-           else serialization.NoEncryption())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
-
-
-def _pem_cert(cert):
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-class Pki:
-    """Files under dir: ca.pem, other-ca.pem, keystore.pem (server key + chain),
-    client.pem/client.key, expired.pem/expired.key."""
-
-    def __init__(self, d):
-        self.dir = d
-        self.ca_key, self.other_key = _key(), _key()
-        self.ca = _cert("Chronik Test CA", self.ca_key, "Chronik Test CA", self.ca_key, 1, ca=True)
-        other = _cert("Unrelated CA", self.other_key, "Unrelated CA", self.other_key, 2, ca=True)
-        self.write("ca.pem", _pem_cert(self.ca))
-        self.write("other-ca.pem", _pem_cert(other))
-        self.write_keystore("keystore.pem", SERVER_SERIAL)
-        self.client("client", 0x3003, (-1, 30))
-        self.client("expired", 0x4004, (-30, -1))
-
-    def path(self, name):
-        return str(self.dir / name)
-
-    def write(self, name, data):
-        (self.dir / name).write_bytes(data)
-
-    def write_keystore(self, name, serial, password=None):
-        key = _key()
-        cert = _cert("localhost", key, "Chronik Test CA", self.ca_key, serial, san=True)
-        self.write(name, _pem_key(key, password) + _pem_cert(cert) + _pem_cert(self.ca))
-
-    def replace_keystore(self, serial):
-        """Atomically, as a certificate renewal tool would."""
-        self.write_keystore("keystore.new", serial)
-        os.replace(self.path("keystore.new"), self.path("keystore.pem"))
-
-    def client(self, name, serial, days):
-        key = _key()
-        self.write(name + ".key", _pem_key(key))
-        self.write(name + ".pem", _pem_cert(_cert("client-" + name, key, "Chronik Test CA", self.ca_key, serial,
-                                                   days=days)))
 
 
 @pytest.fixture

@@ -194,7 +194,9 @@ TEST(listener_names_mapped)
     CHECK(config_listener_find(&c, "PLAINTEXT") != NULL && c.listen.port == 7 && c.advertise.port == 7);
 }
 
-/* Unknown names, SASL_SSL without a keystore, unknown SASL mechanisms, an SSL inter-broker listener and a missing keystore are clear startup errors. */
+/* Unknown names, SASL_SSL without a keystore, unknown SASL mechanisms, an SSL
+ * inter-broker listener without a truststore and a missing keystore are clear
+ * startup errors. */
 TEST(listener_errors)
 {
     config c;
@@ -210,7 +212,7 @@ TEST(listener_errors)
     CHECK(finish_with(&c, ok, err, sizeof err) == 0);
     const char *const ib[] = {"listeners", "PLAINTEXT://127.0.0.1:2,SSL://127.0.0.1:3", "inter.broker.listener.name",
                               "SSL", "ssl.keystore.location", "/k.pem", NULL};
-    CHECK(finish_with(&c, ib, err, sizeof err) == -1 && strstr(err, "PLAINTEXT only") != NULL);
+    CHECK(finish_with(&c, ib, err, sizeof err) == -1 && strstr(err, "ssl.truststore.location") != NULL);
     const char *const nokey[] = {"listeners", "PLAINTEXT://127.0.0.1:2,SSL://127.0.0.1:3", NULL};
     CHECK(finish_with(&c, nokey, err, sizeof err) == -1 && strstr(err, "ssl.keystore.location") != NULL);
     const char *const adv[] = {"advertised.listeners", "SSL://h:1", NULL};
@@ -221,6 +223,46 @@ TEST(listener_errors)
     CHECK(finish_with(&c, old, err, sizeof err) == -1 && strstr(err, "TLSv1.1") != NULL);
     const char *const bad[] = {"listeners", "B@D://127.0.0.1:1", NULL};
     CHECK(finish_with(&c, bad, err, sizeof err) == -2);
+}
+
+/* Every listener SASL_SSL: the node's login comes from sasl.jaas.config in
+ * Kafka's JAAS form; a missing or malformed one, or a mechanism not enabled,
+ * is a clear startup error. */
+TEST(secure_peers)
+{
+    config c;
+    char err[256];
+    const char *const base[] = {
+        "listeners", "SASL_SSL://127.0.0.1:2,CONTROLLER://127.0.0.1:3", "listener.security.protocol.map",
+        "SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL", "inter.broker.listener.name", "SASL_SSL", "ssl.keystore.location",
+        "/k.pem", "ssl.truststore.location", "/ca.pem", "sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512",
+        "sasl.mechanism.controller.protocol", "SCRAM-SHA-512", "sasl.jaas.config",
+        "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" "
+        "password=\"p\\\"w\";", NULL};
+    CHECK(finish_with(&c, base, err, sizeof err) == 0);
+    CHECK_EQ_INT(c.listeners[c.inter_broker].protocol, CONFIG_SASL_SSL);
+    CHECK_EQ_INT(c.controller_protocol, CONFIG_SASL_SSL);
+    CHECK(strcmp(c.sasl_username, "broker") == 0 && strcmp(c.sasl_password, "p\"w") == 0);
+    char user[64], pw[64];
+    const char *bad[] = {"", "Foo required username=\"a\" password=\"b\";",
+                         "x.PlainLoginModule optional username=\"a\" password=\"b\";",
+                         "x.PlainLoginModule required username=\"a\";",
+                         "x.PlainLoginModule required username=a password=\"b\";",
+                         "x.PlainLoginModule required username=\"a\" password=\"b\"",
+                         "x.PlainLoginModule required username=\"a"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(config_parse_jaas(bad[i], user, sizeof user, pw, sizeof pw, err, sizeof err) == -1 &&
+              strstr(err, "sasl.jaas.config") != NULL);
+    CHECK(config_parse_jaas(" a.b.PlainLoginModule required  serviceName=\"x\" username=\"u\" password=\"\" ;",
+                            user, sizeof user, pw, sizeof pw, err, sizeof err) == -1); /* empty password */
+    const char *const nologin[] = {"listeners", "SASL_PLAINTEXT://127.0.0.1:2,CONTROLLER://127.0.0.1:3",
+                                   "inter.broker.listener.name", "SASL_PLAINTEXT", NULL};
+    CHECK(finish_with(&c, nologin, err, sizeof err) == -1 && strstr(err, "sasl.jaas.config") != NULL);
+    const char *const mech[] = {"listeners", "SASL_PLAINTEXT://127.0.0.1:2,CONTROLLER://127.0.0.1:3",
+                                "inter.broker.listener.name", "SASL_PLAINTEXT", "sasl.enabled.mechanisms", "PLAIN",
+                                "sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256", "sasl.jaas.config",
+                                "x.ScramLoginModule required username=\"u\" password=\"p\";", NULL};
+    CHECK(finish_with(&c, mech, err, sizeof err) == -1 && strstr(err, "does not enable") != NULL);
 }
 
 /* A password is never shown. */

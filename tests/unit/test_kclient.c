@@ -21,6 +21,7 @@
 #include "net/net.h"
 #include "proto/kerr.h"
 #include "proto/proto.h"
+#include "sasl/sasl.h"
 #include "test.h"
 
 #define WAIT_MS 5000   /* deadline for anything that should happen */
@@ -130,6 +131,9 @@ typedef struct srv {
     atomic_int garble;        /* answer Metadata with a body that does not decode */
     atomic_int api_versions;  /* ApiVersions requests seen */
     atomic_int metadata;      /* Metadata requests seen */
+    atomic_int sasl;          /* require a SCRAM-SHA-256 login (srv_sasl) */
+    atomic_int logins;        /* logins that succeeded */
+    sasl_cred cred;           /* the one user's, "user"/"pencil" */
     pthread_mutex_t mu;
     net_req *parked[MAX_PARKED];
     int16_t parked_ver[MAX_PARKED];
@@ -152,9 +156,11 @@ static void reply_api_versions(srv *s, net_req *req, const proto_req_header_t *h
     if (h->api_version > av_max)
         resp.ErrorCode = KERR_UNSUPPORTED_VERSION;
     ApiVersionsResponse_ApiVersion *items =
-        proto_array_init(&a, &resp.ApiKeys, 2, sizeof(*items), &ApiVersionsResponse_ApiVersion_desc);
+        proto_array_init(&a, &resp.ApiKeys, 4, sizeof(*items), &ApiVersionsResponse_ApiVersion_desc);
     items[0] = (ApiVersionsResponse_ApiVersion){PROTO_API_API_VERSIONS, 0, av_max};
     items[1] = (ApiVersionsResponse_ApiVersion){3, 0, (int16_t)atomic_load(&s->meta_max)};
+    items[2] = (ApiVersionsResponse_ApiVersion){PROTO_API_SASL_HANDSHAKE, 0, 1};
+    items[3] = (ApiVersionsResponse_ApiVersion){PROTO_API_SASL_AUTHENTICATE, 0, 2};
     buf_t b;
     buf_init(&b);
     proto_response_encode(PROTO_API_API_VERSIONS, v, h->correlation_id, &resp, &b);
@@ -208,9 +214,66 @@ static void srv_metadata(srv *s, net_req *req, const proto_req_header_t *h, rd_t
     net_req_reply_buf(req, &b);
 }
 
+/* The server side of a SCRAM-SHA-256 login (src/sasl), one state per
+ * connection: SaslHandshake, then SaslAuthenticate twice. false: refused. */
+typedef struct srv_conn {
+    sasl_scram scram;
+    bool in;
+} srv_conn;
+
+static bool srv_sasl(srv *s, net_conn *c, net_req *req, const proto_req_header_t *h, rd_t *rd, arena_t *a)
+{
+    srv_conn *sc = net_conn_user(c);
+    proto_err_t perr;
+    buf_t b;
+    buf_init(&b);
+    if (h->api_key == PROTO_API_SASL_HANDSHAKE) {
+        SaslHandshakeRequest q;
+        CK_ASSERT(proto_request_body_decode(h, rd, a, &q, &perr) == 0);
+        SaslHandshakeResponse resp;
+        proto_set_defaults(&SaslHandshakeResponse_desc, h->api_version, &resp);
+        resp.ErrorCode = sasl_mech_from_name(q.Mechanism.ptr, (size_t)q.Mechanism.len) == SASL_SCRAM_SHA_256
+                             ? KERR_NONE : KERR_UNSUPPORTED_SASL_MECHANISM;
+        proto_response_encode(h->api_key, h->api_version, h->correlation_id, &resp, &b);
+        net_req_reply_buf(req, &b);
+        return true;
+    }
+    SaslAuthenticateRequest q;
+    CK_ASSERT(proto_request_body_decode(h, rd, a, &q, &perr) == 0);
+    SaslAuthenticateResponse resp;
+    proto_set_defaults(&SaslAuthenticateResponse_desc, h->api_version, &resp);
+    char out[SASL_MSG_MAX];
+    const char *why;
+    if (sc->scram.state == SASL_SCRAM_START) {
+        why = sasl_scram_first(&sc->scram, SASL_SCRAM_SHA_256, q.AuthBytes.ptr, (size_t)q.AuthBytes.len);
+        if (!why && sasl_scram_challenge(&sc->scram, &s->cred, "srvnonce", out, sizeof out) == 0)
+            why = "too long";
+    } else {
+        why = sasl_scram_final(&sc->scram, q.AuthBytes.ptr, (size_t)q.AuthBytes.len, out, sizeof out);
+        sc->in = why == NULL;
+        atomic_fetch_add(&s->logins, sc->in);
+    }
+    resp.ErrorCode = why ? KERR_SASL_AUTHENTICATION_FAILED : KERR_NONE;
+    resp.AuthBytes = why ? (kbytes_t){NULL, 0} : (kbytes_t){(const uint8_t *)out, (int32_t)strlen(out)};
+    proto_response_encode(h->api_key, h->api_version, h->correlation_id, &resp, &b);
+    net_req_reply_buf(req, &b);
+    return why == NULL;
+}
+
+static void srv_on_open(net_conn *c, void *ctx)
+{
+    UNUSED(ctx);
+    net_conn_set_user(c, xcalloc(1, sizeof(srv_conn)));
+}
+
+static void srv_on_close(net_conn *c, void *ctx)
+{
+    UNUSED(ctx);
+    free(net_conn_user(c));
+}
+
 static void srv_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t len, void *ctx)
 {
-    UNUSED(c);
     srv *s = ctx;
     arena_t a;
     arena_init(&a);
@@ -219,9 +282,14 @@ static void srv_on_frame(net_conn *c, net_req *req, const uint8_t *frame, size_t
     proto_req_header_t h;
     proto_err_t perr;
     CK_ASSERT(proto_request_header_decode(&rd, &a, &h, &perr) == 0);
+    srv_conn *sc = net_conn_user(c);
     if (h.api_key == PROTO_API_API_VERSIONS) {
         atomic_fetch_add(&s->api_versions, 1);
         reply_api_versions(s, req, &h);
+    } else if (h.api_key == PROTO_API_SASL_HANDSHAKE || h.api_key == PROTO_API_SASL_AUTHENTICATE) {
+        srv_sasl(s, c, req, &h, &rd, &a);
+    } else if (h.api_key == 3 && atomic_load(&s->sasl) && !sc->in) {
+        net_req_close_conn(req); /* not logged in */
     } else if (h.api_key == 3) {
         srv_metadata(s, req, &h, &rd, &a);
     } else {
@@ -276,7 +344,8 @@ static bool srv_start(srv *s, uint16_t port, int meta_max)
     net_config cfg = net_config_defaults();
     cfg.num_threads = 1;
     s->net = net_new(&cfg);
-    net_handler h = {.on_frame = srv_on_frame, .ctx = s};
+    net_handler h = {.on_frame = srv_on_frame, .on_open = srv_on_open, .on_close = srv_on_close, .ctx = s};
+    sasl_cred_make(&s->cred, SASL_SCRAM_SHA_256, "pencil", (const uint8_t *)"saltsalt", 8, 4096);
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
     if (net_listen(s->net, addr, &h, &s->port) != 0)
@@ -411,6 +480,31 @@ TEST(request_response_and_versions)
     f.k = NULL;
     CHECK_EQ_INT(sink_count(&f.sk), 1);
     fx_end(&f);
+}
+
+/* With a SASL mechanism the client logs in (SCRAM-SHA-256: handshake and two
+ * rounds, the server's signature checked) before any request goes out; a
+ * wrong password never gets to send it: the attempts fail and back off, the
+ * request waits queued until its timeout. */
+TEST(sasl_login_before_requests)
+{
+    for (int wrong = 0; wrong < 2; wrong++) {
+        kclient_security sec = {.sasl_mech = SASL_SCRAM_SHA_256, .user = "user"};
+        snprintf(sec.password, sizeof sec.password, "%s", wrong ? "pencil2" : "pencil");
+        kclient_config cfg = kclient_config_secure(&sec);
+        cfg.backoff_min_ms = cfg.backoff_max_ms = 20;
+        fx f;
+        REQUIRE(fx_start(&f, META_V, 0, &cfg));
+        atomic_store(&f.s.sasl, 1);
+        CHECK_EQ_INT(send_meta(f.k, META_V, "beta", wrong ? 500 : 2000, &f.sk), KCLIENT_OK);
+        REQUIRE(sink_wait(&f.sk, 1));
+        CHECK_EQ_INT(f.sk.d[0].err, wrong ? KCLIENT_ERR_TIMED_OUT : KCLIENT_OK);
+        CHECK_EQ_INT(atomic_load(&f.s.metadata), 0 + !wrong);
+        CHECK(wrong ? atomic_load(&f.s.logins) == 0 : atomic_load(&f.s.logins) == 1);
+        kclient_stats st = stats(f.k);
+        CHECK(wrong ? st.connects == 0 && st.connect_failures >= 2 : st.connects == 1);
+        fx_end(&f);
+    }
 }
 
 static void on_raw(void *arg, int err, const void *response, kclient_resp_t *resp)

@@ -98,3 +98,77 @@ TEST(base64)
     CHECK(sasl_b64_decode("AA=A", 4, back, sizeof back) < 0);
     CHECK(sasl_b64_decode("AAA", 3, back, sizeof back) < 0);
 }
+
+/* The client side of RFC 7677's example: the client-first, client-final
+ * (with its proof) and the server signature check, byte for byte. */
+TEST(scram_client_rfc7677)
+{
+    sasl_scram_client s;
+    char out[512];
+    size_t n = sasl_scram_client_first(&s, SASL_SCRAM_SHA_256, "user", "rOprNGfwEbeRWgbNEkqO", out, sizeof out);
+    CHECK(n > 0 && strcmp(out, "n,,n=user,r=rOprNGfwEbeRWgbNEkqO") == 0);
+    const char *sf = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    CHECK(sasl_scram_client_final(&s, "pencil", u8(sf), strlen(sf), out, sizeof out, &n) == NULL);
+    CHECK(strcmp(out, "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                      "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=") == 0 && n == strlen(out));
+    const char *bad = "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    sasl_scram_client copy = s;
+    CHECK(sasl_scram_client_verify(&copy, u8(bad), strlen(bad)) != NULL);
+    const char *sig = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    CHECK(sasl_scram_client_verify(&s, u8(sig), strlen(sig)) == NULL);
+    CHECK(sasl_scram_client_verify(&s, u8(sig), strlen(sig)) != NULL); /* once only */
+}
+
+/* SCRAM-SHA-512, the client against the server side: right and wrong passwords. */
+TEST(scram_client_sha512_roundtrip)
+{
+    uint8_t salt[16] = "0123456789abcdef";
+    sasl_cred c;
+    sasl_cred_make(&c, SASL_SCRAM_SHA_512, "s3cr=t,x", salt, 16, 4096);
+    for (int wrong = 0; wrong < 2; wrong++) {
+        sasl_scram_client cl;
+        sasl_scram sv;
+        char a[1024], b[1024];
+        size_t n = sasl_scram_client_first(&cl, SASL_SCRAM_SHA_512, "bro=ker,1", "cnonce1", a, sizeof a);
+        CHECK(n > 0 && strcmp(a, "n,,n=bro=3Dker=2C1,r=cnonce1") == 0);
+        CHECK(sasl_scram_first(&sv, SASL_SCRAM_SHA_512, u8(a), n) == NULL);
+        CHECK(strcmp(sv.name, "bro=ker,1") == 0);
+        n = sasl_scram_challenge(&sv, &c, "snonce2", b, sizeof b);
+        CHECK(n > 0);
+        CHECK(sasl_scram_client_final(&cl, wrong ? "nope" : "s3cr=t,x", u8(b), n, a, sizeof a, &n) == NULL);
+        const char *why = sasl_scram_final(&sv, u8(a), n, b, sizeof b);
+        if (wrong) {
+            CHECK(why != NULL && strcmp(why, "invalid credentials") == 0);
+            continue;
+        }
+        CHECK(why == NULL);
+        CHECK(sasl_scram_client_verify(&cl, u8(b), strlen(b)) == NULL);
+    }
+}
+
+/* The client's parsers refuse what a bad or hostile server sends. */
+TEST(scram_client_refusals)
+{
+    sasl_server_first f;
+    const char *cases[] = {"", "r=,s=QUJD,i=4096", "r=abc,s=,i=4096", "r=abc,s=QUJD,i=4095",
+                           "r=abc,s=QUJD,i=99999999", "r=abc,s=QUJD,i=40x6", "r=abc,s=QUJD", "m=x,r=abc,s=QUJD,i=4096",
+                           "r=abc,s=QUJ,i=4096"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK(sasl_parse_server_first(u8(cases[i]), strlen(cases[i]), &f) != NULL);
+    const char *ok = "r=abc,s=QUJD,i=4096,x=ext";
+    CHECK(sasl_parse_server_first(u8(ok), strlen(ok), &f) == NULL && f.iterations == 4096 && f.salt_len == 3);
+    uint8_t sig[64];
+    size_t n;
+    CHECK(sasl_parse_server_final(u8("e=invalid-proof"), 15, sig, &n) != NULL);
+    CHECK(sasl_parse_server_final(u8("v=QUJD"), 6, sig, &n) == NULL && n == 3);
+    sasl_scram_client s;
+    char out[256];
+    CHECK(sasl_scram_client_first(&s, SASL_SCRAM_SHA_256, "", "n", out, sizeof out) == 0);
+    CHECK(sasl_scram_client_first(&s, SASL_SCRAM_SHA_256, "u", "a,b", out, sizeof out) == 0);
+    CHECK(sasl_scram_client_first(&s, SASL_SCRAM_SHA_256, "u", "abc", out, sizeof out) > 0);
+    const char *other = "r=xyz123,s=QUJD,i=4096"; /* does not extend "abc" */
+    CHECK(sasl_scram_client_final(&s, "pw", u8(other), strlen(other), out, sizeof out, &n) != NULL);
+    uint8_t tok[32];
+    CHECK(sasl_plain_token("u", "pw", tok, sizeof tok) == 5 && memcmp(tok, "\0u\0pw", 5) == 0);
+    CHECK(sasl_plain_token("", "pw", tok, sizeof tok) == 0);
+}
