@@ -2,7 +2,7 @@
 """cluster.py - the metadata quorum's figures on 3 nodes of this machine.
 
     build/deps/venv/bin/python bench/cluster.py [--creates N] [--producers N] [--failovers N]
-                                                [--nodes 3] [--keep]
+                                                [--nodes 3] [--keep] [--bin PATH [--bin PATH2 ... --rounds R]]
 
 (the newest confluent-kafka, which tools/deps.sh test installs there: Debian's
 librdkafka 2.0.2 asks for a new topic's metadata only at its once-a-second
@@ -40,6 +40,13 @@ until all are ready, then measures:
                before the next round: median and max over --failovers.
 
 Prints one JSON object with the figures, and a table on stderr.
+
+Comparing builds: with --bin given twice or more, each of --rounds rounds
+runs every binary once, one after the other (a fresh cluster each time), so
+that load from other work on the machine falls on all of them alike; one
+JSON line per run (with the 1-minute load average when the creates began),
+then the medians over the rounds per binary, e.g. the tree before and after
+a change: --producers 0 --failovers 0 --bin /tmp/before --bin build/chronik.
 """
 
 import argparse
@@ -61,6 +68,7 @@ import urllib.request
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, "build", "chronik")
 DEADLINE_S = 30.0
+BIN_PATH = [BIN]  # --bin replaces it (A/B runs of two builds)
 
 
 def free_port():
@@ -78,7 +86,7 @@ class Node:
 
     def start(self, voters):
         log = open(self.dir + ".log", "ab")
-        self.proc = subprocess.Popen([BIN, "server", "--node-id", str(self.id),
+        self.proc = subprocess.Popen([BIN_PATH[0], "server", "--node-id", str(self.id),
                                       "--listen", "127.0.0.1:%d" % self.port,
                                       "--controller-listen", "127.0.0.1:%d" % self.cport,
                                       "--admin-listen", "127.0.0.1:%d" % self.aport,
@@ -264,14 +272,9 @@ def report(out):
              out["failover_ms"]["median"], out["failover_ms"]["max"]), file=sys.stderr)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--creates", type=int, default=1000)
-    ap.add_argument("--producers", type=int, default=100)
-    ap.add_argument("--failovers", type=int, default=10)
-    ap.add_argument("--nodes", type=int, default=3)
-    ap.add_argument("--keep", action="store_true", help="keep the nodes' data and logs (kept anyway on failure)")
-    a = ap.parse_args()
+def run_once(a, bin_path):
+    """One fresh cluster of bin_path: the figures, as one JSON object."""
+    BIN_PATH[0] = bin_path
     work = tempfile.mkdtemp(prefix="chronik-cluster-bench-")
     ok = False
     nodes = [Node(work, i) for i in range(1, a.nodes + 1)]
@@ -285,17 +288,17 @@ def main():
         elections = sum(n.elections() for n in nodes)
         leader = wait(lambda: leader_of(nodes), "a leader")
         follower = next(n for n in nodes if n is not leader)
+        load = os.getloadavg()[0]
         ct, cf = creates([leader, follower], a.creates)
         ac = auto_create(nodes, a.producers) if a.producers else None
         fo = [failover_once(nodes, voters, k) for k in range(a.failovers)]
-        out = {"bench": "cluster", "nodes": a.nodes, "startup_ready_ms": round(ready_ms, 1),
-               "startup_elections": elections, "create_ms": summary(ct), "create_via_follower_ms": summary(cf),
-               "auto_create": ac,
+        out = {"bench": "cluster", "bin": bin_path, "nodes": a.nodes, "startup_ready_ms": round(ready_ms, 1),
+               "startup_elections": elections, "load1_at_creates": round(load, 2), "create_ms": summary(ct),
+               "create_via_follower_ms": summary(cf), "auto_create": ac,
                "failover_ms": {"n": len(fo), "median": round(statistics.median(fo), 1) if fo else None,
                                "max": round(max(fo), 1) if fo else None, "all": [round(x) for x in fo]}}
-        print(json.dumps(out))
-        report(out)
         ok = True
+        return out
     finally:
         for n in nodes:
             if n.proc and n.proc.poll() is None:
@@ -305,6 +308,51 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
         else:
             print("cluster.py: data and logs kept in %s" % work, file=sys.stderr)
+
+
+def compare(a):
+    """--bin given more than once: --rounds rounds, each running every
+    binary once in turn (a fresh cluster each), so that load from other work
+    falls on all of them alike; medians over the rounds per binary."""
+    runs = []
+    for r in range(a.rounds):
+        for b in a.bin:
+            out = run_once(a, b)
+            out["round"] = r + 1
+            print(json.dumps(out), flush=True)
+            runs.append(out)
+    med = {}
+    for b in a.bin:
+        mine = [o for o in runs if o["bin"] == b]
+        med[b] = {k: round(statistics.median(o[f][q] for o in mine), 3)
+                  for k, f, q in (("create_p50", "create_ms", "p50"), ("create_p99", "create_ms", "p99"),
+                                  ("via_follower_p50", "create_via_follower_ms", "p50"),
+                                  ("via_follower_p99", "create_via_follower_ms", "p99"))}
+        med[b]["load1"] = round(statistics.median(o["load1_at_creates"] for o in mine), 2)
+        print("%s: median of %d: leader p50 %.2f p99 %.2f ms, via follower p50 %.2f p99 %.2f ms (load %.2f)"
+              % (b, len(mine), med[b]["create_p50"], med[b]["create_p99"], med[b]["via_follower_p50"],
+                 med[b]["via_follower_p99"], med[b]["load1"]), file=sys.stderr)
+    print(json.dumps({"bench": "cluster-compare", "rounds": a.rounds, "medians": med}))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--creates", type=int, default=1000)
+    ap.add_argument("--producers", type=int, default=100)
+    ap.add_argument("--failovers", type=int, default=10)
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the nodes' data and logs (kept anyway on failure)")
+    ap.add_argument("--bin", action="append",
+                    help="a chronik binary to run (default: build/chronik); twice or more: compare them")
+    ap.add_argument("--rounds", type=int, default=5, help="with several --bin: rounds of one run each")
+    a = ap.parse_args()
+    a.bin = a.bin or [BIN]
+    if len(a.bin) > 1:
+        compare(a)
+        return
+    out = run_once(a, a.bin[0])
+    print(json.dumps(out))
+    report(out)
 
 
 if __name__ == "__main__":

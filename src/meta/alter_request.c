@@ -87,7 +87,8 @@ static void kick_locked(meta_ap *ap)
 void meta_ap_published(meta_ap *ap)
 {
     pthread_mutex_lock(&ap->mu);
-    kick_locked(ap);
+    if (ap->head) /* with nothing in flight no image can finish anything: no wake-up per publish */
+        kick_locked(ap);
     pthread_mutex_unlock(&ap->mu);
 }
 

@@ -9,11 +9,13 @@
  * queue, feeds the core, ticks it at its next deadline, and carries out
  * what the core asks (raft_ready) in this order: (1) the durable ops, all
  * of them, ending with one fsync of the log; (2) role changes; (3)
- * committed entries, handed to the apply callback in offset order, then
- * the proposals they complete; (4) messages, to the send callback; then
+ * messages, to the send callback; (4) committed entries, handed to the
+ * apply callback in offset order, then the proposals they complete; then
  * raft_io_done for the ops. Since every op is durable before any message of
  * the same ready leaves, no peer ever learns of a vote, an epoch or an
- * offset a crash could take back. The thread never does other disk work.
+ * offset a crash could take back. Messages go before applying so that the
+ * followers learn a new high watermark without waiting for the leader's
+ * own apply. The thread never does other disk work.
  *
  * QUORUM-STATE FILE (text, written with sfs_write_atomic: tmp, fsync,
  * rename, fsync dir):
@@ -491,10 +493,14 @@ static bool handle_ready(quorum_t *q, int64_t now)
     if (rd->role_changed)
         log_info("meta", "quorum role=%s epoch=%" PRId32 " leader=%" PRId32, raft_role_name(rd->role), rd->epoch,
                  rd->leader_id);
-    apply_committed(q, rd);
+    /* messages before applying: a leader's Fetch answers carry the new
+     * high watermark, which the followers then apply alongside this node
+     * rather than after it (applying wakes other threads, and on a busy
+     * machine one of them may take this core first) */
     for (size_t i = 0; i < rd->n_msgs; i++)
         if (q->cb.send)
             q->cb.send(q->cb.send_arg, &rd->msgs[i]);
+    apply_committed(q, rd);
     bool any = rd->n_ops || rd->n_msgs || rd->n_committed || rd->role_changed;
     if (rd->want_snapshot)
         want_snapshot(q);

@@ -186,20 +186,32 @@ int sfs_pwrite_full(sfs_t *fs, int fd, const void *buf, size_t n, uint64_t off)
     return 0;
 }
 
+/* Writes path whole (created or truncated) and syncs its contents. */
+static int write_synced(sfs_t *fs, const char *path, const void *data, size_t n, bool datasync)
+{
+    int fd, r = fs->open(fs, path, SFS_RDWR | SFS_CREATE | SFS_TRUNC, &fd);
+    if (r < 0)
+        return r;
+    r = sfs_pwrite_full(fs, fd, data, n, 0);
+    if (r == 0)
+        r = datasync ? fs->fdatasync(fs, fd) : fs->fsync(fs, fd);
+    int rc = fs->close(fs, fd);
+    return r == 0 ? rc : r;
+}
+
+int sfs_write_synced(sfs_t *fs, const char *dir, const char *name, const void *data, size_t n)
+{
+    char dst[SEG_PATH_MAX];
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    return write_synced(fs, dst, data, n, true);
+}
+
 int sfs_write_atomic(sfs_t *fs, const char *dir, const char *name, const void *data, size_t n)
 {
     char tmp[SEG_PATH_MAX], dst[SEG_PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    int fd, r = fs->open(fs, tmp, SFS_RDWR | SFS_CREATE | SFS_TRUNC, &fd);
-    if (r < 0)
-        return r;
-    r = sfs_pwrite_full(fs, fd, data, n, 0);
-    if (r == 0)
-        r = fs->fsync(fs, fd);
-    int rc = fs->close(fs, fd);
-    if (r == 0)
-        r = rc;
+    int r = write_synced(fs, tmp, data, n, false);
     if (r == 0)
         r = fs->rename(fs, tmp, dst);
     if (r == 0)

@@ -328,13 +328,34 @@ static bool uuid_decode(const char *s, uint8_t id[16])
     return true;
 }
 
+/* A log being created (segment.c, CREATION): partition.metadata is
+ * written in place and synced, then one sync of the directory makes it and
+ * the first segment durable together. */
+static int write_created_meta(plog_t *log, const char *text, size_t n)
+{
+    int r = sfs_write_synced(log->fs, log->dir, META_FILE, text, n);
+    if (r == 0)
+        r = log->fs->fsync_dir(log->fs, log->dir);
+    if (r == 0) {
+        pthread_mutex_lock(&log->mu);
+        log->dir_unsynced = false;
+        log->created = false;
+        pthread_mutex_unlock(&log->mu);
+    }
+    return r;
+}
+
 int plog_set_topic_id(plog_t *log, const uint8_t topic_id[16])
 {
     char id[23], text[64];
     uuid_encode(topic_id, id);
     int n = snprintf(text, sizeof text, "version: 0\ntopic_id: %s\n", id);
     pthread_mutex_lock(&log->ckpt_mu);
-    int r = sfs_write_atomic(log->fs, log->dir, META_FILE, text, (size_t)n);
+    pthread_mutex_lock(&log->mu);
+    bool created = log->created && log->leo == 0 && log->state == STORAGE_OK;
+    pthread_mutex_unlock(&log->mu);
+    int r = created ? write_created_meta(log, text, (size_t)n)
+                    : sfs_write_atomic(log->fs, log->dir, META_FILE, text, (size_t)n);
     pthread_mutex_unlock(&log->ckpt_mu);
     return r < 0 ? STORAGE_ERR_IO : STORAGE_OK;
 }
@@ -762,6 +783,10 @@ static int finish_open(plog_t *log, int64_t ckpt_start, int64_t rp)
     log->recovery_point = MAX(MIN(rp, log->leo), act->base);
     epochs_truncate_end(log, log->leo);
     epochs_truncate_start(log, log->log_start);
+    if (log->created) {
+        log->dir_unsynced = true; /* synced with partition.metadata, or by the first flush */
+        return STORAGE_OK;
+    }
     if (fs->fsync_dir(fs, log->dir) < 0)
         return STORAGE_ERR_IO;
     return STORAGE_OK;
@@ -782,20 +807,29 @@ static void init_roll_ref(plog_t *log)
         act->roll_ref_ms = plog_now_ms(log);
 }
 
-static int open_dir(plog_t *log, bool create)
+/* Makes the log's directory; *made when this call made it (it is empty). */
+static int make_dir(plog_t *log, bool *made)
+{
+    int r = log->fs->mkdir(log->fs, log->dir);
+    if (r == -ENOENT) /* the data directory is missing too */
+        r = sfs_mkdir_p(log->fs, log->dir);
+    *made = r == 0;
+    return r == 0 || r == -EEXIST ? STORAGE_OK : STORAGE_ERR_IO;
+}
+
+/* Reads what an existing directory holds and recovers its segments
+ * (segment.c, RECOVERY); STORAGE_ERR_DAMAGED leaves a usable prefix. */
+static int recover_dir(plog_t *log, int64_t *ckpt_start, int64_t *rp)
 {
     listing_t l;
-    int64_t ckpt_start, rp;
     bool epochs_ok;
-    if (create && sfs_mkdir_p(log->fs, log->dir) < 0)
-        return STORAGE_ERR_IO;
-    int r = load_checkpoint(log, &ckpt_start, &rp);
+    int r = load_checkpoint(log, ckpt_start, rp);
     if (r != STORAGE_OK)
         return r;
     if (load_epochs(log, &epochs_ok) < 0)
         return STORAGE_ERR_IO;
     if (!epochs_ok)
-        rp = 0;
+        *rp = 0;
     int cr = compact_recover(log->fs, log->dir);
     if (cr == -ENOENT)
         return STORAGE_ERR_NOT_FOUND;
@@ -806,8 +840,25 @@ static int open_dir(plog_t *log, bool create)
         return STORAGE_ERR_NOT_FOUND;
     if (lr < 0)
         return STORAGE_ERR_IO;
-    r = recover_segments(log, &l, rp);
+    if (l.n == 0 && *ckpt_start == 0) {
+        /* no segment and log start 0: no data ever reached this directory
+         * (a creation cut short, segment.c CREATION): completed as a new log */
+        log_info("storage", "directory holds no segment, completing it as a new log dir=%s", log->dir);
+        log->created = true;
+    }
+    r = recover_segments(log, &l, *rp);
     free(l.bases);
+    return r;
+}
+
+static int open_dir(plog_t *log, bool create)
+{
+    int64_t ckpt_start = 0, rp = 0;
+    bool made = false;
+    if (create && make_dir(log, &made) != STORAGE_OK)
+        return STORAGE_ERR_IO;
+    log->created = made;
+    int r = made ? STORAGE_OK : recover_dir(log, &ckpt_start, &rp);
     bool damaged = r == STORAGE_ERR_DAMAGED;
     if (r != STORAGE_OK && !damaged)
         return r;
@@ -818,6 +869,8 @@ static int open_dir(plog_t *log, bool create)
     plog_check_locked(log);
     if (damaged)
         return STORAGE_ERR_DAMAGED; /* read-only: no checkpoint may move past the damage */
+    if (log->created)
+        return STORAGE_OK; /* no chronik.checkpoint yet: log start 0, recovery point 0, as it says */
     r = plog_write_checkpoint(log);
     if (r == STORAGE_OK && log->epochs_dirty)
         r = plog_write_epochs(log);

@@ -96,6 +96,39 @@
  *     lowered R (R <= new end) and the epochs and fdatasyncs the cut file,
  *     so new appends never land below a stale R.
  *
+ * CREATION (plog_open with create, on a directory it makes)
+ * ========
+ *  1. mkdir DIR.
+ *  2. Create the empty first segment 00000000000000000000.log.
+ *  3. partition.metadata (plog_set_topic_id, which the broker calls right
+ *     after the open) is written in place, not through a .tmp, and
+ *     fdatasynced.
+ *  4. One fsync of DIR makes both entries durable.
+ * Nothing else is written: chronik.checkpoint and leader-epoch-checkpoint
+ * are absent until there is something to say, and absent means log start
+ * 0, recovery point 0 and no epochs, which are a new log's values. That is
+ * two syncs in all. When step 3 does not come (the metadata log, tools),
+ * the first flush syncs DIR before anything appended is acknowledged
+ * (FSYNC ORDER, 2). Until step 4 the directory holds no data, so whatever
+ * part of it a crash keeps is safe to complete.
+ *
+ * Crash states found at start-up, and what recovery does:
+ *  - no DIR: the broker opens the partition with create again (1-4).
+ *  - DIR without 00000000000000000000.log, or with it: a directory with no
+ *    segment and no chronik.checkpoint naming a log start above 0 is
+ *    recognised as a creation cut short (logged), and completed as a new
+ *    log: the segment is created, and the directory is synced with the
+ *    partition.metadata written next, as in 2-4.
+ *  - partition.metadata missing, empty or torn (its entry reached the disk
+ *    before its bytes): storage_read_topic_id reports it absent or
+ *    malformed; the broker adopts the directory and plog_set_topic_id
+ *    writes it again (in place, the directory holding no data).
+ *  - *.tmp files (a directory created by an older version, which wrote
+ *    every small file through a .tmp): deleted, as below.
+ * The directory's own entry in DATA_DIR is not synced here (it never
+ * was): that rests on the file system committing a directory's creation
+ * with the first sync inside it, as journaling ones (ext4, xfs) do.
+ *
  * RECOVERY (plog_open)
  * ====================
  *  - What an interrupted compaction left is resolved first (compact.c):

@@ -105,6 +105,10 @@ int sfs_pread_full(sfs_t *fs, int fd, void *buf, size_t n, uint64_t off);
 int sfs_pwrite_full(sfs_t *fs, int fd, const void *buf, size_t n, uint64_t off);
 /* Writes a small file atomically: tmp + fsync + rename + fsync dir. */
 int sfs_write_atomic(sfs_t *fs, const char *dir, const char *name, const void *data, size_t n);
+/* Writes dir/name in place (created or truncated) + fdatasync; the
+ * directory is not synced. Only for a file whose torn or missing state
+ * the reader handles (a partition.metadata in a log being created). */
+int sfs_write_synced(sfs_t *fs, const char *dir, const char *name, const void *data, size_t n);
 /* Reads a whole small file (<= max bytes) into a malloc'ed NUL-terminated
  * buffer. -ENOENT when missing, -EFBIG when larger than max. */
 int sfs_read_small(sfs_t *fs, const char *path, size_t max, char **out, size_t *len);

@@ -99,6 +99,8 @@ struct plog {
     int64_t oldest_unflushed_ms;
     uint64_t trunc_gen;        /* bumped by truncation */
     bool dir_unsynced;         /* a file was created since the last dir sync */
+    bool created;              /* made by this open, or found holding no segment (segment.c,
+                                * CREATION): no data; partition.metadata not yet written */
     bool epochs_dirty;
     bool ckpt_dirty;           /* log start raised since chronik.checkpoint was written */
     int state;                 /* STORAGE_OK, _OFFLINE, _FAILED, _DELETED, _DAMAGED */

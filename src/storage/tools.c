@@ -41,9 +41,7 @@ int storage_open_partition(const char *data_dir, const char *topic, int32_t part
     if (!topic_name_ok(topic) || partition < 0 ||
         !storage_partition_dir(data_dir, topic, partition, dir, sizeof dir))
         return STORAGE_ERR_INVALID;
-    if (sfs_mkdir_p(fs, data_dir) < 0)
-        return STORAGE_ERR_IO;
-    return plog_open(dir, cfg, fs, true, out);
+    return plog_open(dir, cfg, fs, true, out); /* makes data_dir too when missing */
 }
 
 typedef struct list_ctx {

@@ -58,6 +58,21 @@ static int test_failed_now;
         }                                                                    \
     } while (0)
 
+/* Writes dir/name with text (a test setting up files by hand). */
+static inline void test_write_file(const char *dir, const char *name, const char *text)
+{
+    char path[4200];
+    FILE *f = NULL;
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path)
+        f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "  cannot write %s\n", path);
+        abort();
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
 int main(int argc, char **argv)
 {
     int passed = 0, failed = 0;

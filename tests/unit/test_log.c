@@ -1052,6 +1052,161 @@ TEST(topic_id)
     drop_dir(dir);
 }
 
+/* ---- creation and its crash states (segment.c, CREATION) --------------------- */
+
+static const uint8_t create_id[16] = {7, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+/* What the broker does with a partition it holds: open with create, then
+ * write partition.metadata unless it names the topic already. */
+static plog_t *broker_open(const char *dir, sfs_t *fs)
+{
+    plog_t *log;
+    CK_ASSERT(plog_open(dir, NULL, fs, true, &log) == STORAGE_OK);
+    uint8_t id[16];
+    if (plog_topic_id(log, id) != STORAGE_OK)
+        CHECK_EQ_INT(plog_set_topic_id(log, create_id), STORAGE_OK);
+    return log;
+}
+
+/* Makes everything appended durable with a round of a new flusher (freed
+ * after the log is closed: *f); true when it did. */
+static bool flush_now(plog_t *log, flusher_t **f)
+{
+    *f = flusher_new();
+    flusher_attach(*f, log);
+    int synced = 0;
+    flusher_request(*f, log, plog_log_end_offset(log), on_synced, &synced);
+    flusher_run_once(*f);
+    return synced == 1;
+}
+
+/* A new log costs one sync of partition.metadata and one of the directory;
+ * nothing else is written but the segment and partition.metadata. */
+TEST(create_syncs_once)
+{
+    char *parent = tmpdir(), dir[4200];
+    snprintf(dir, sizeof dir, "%s/topic-0", parent);
+    flusher_t *f;
+    fault_fs_t *ff = fault_fs_new();
+    plog_t *log = broker_open(dir, fault_fs_sfs(ff));
+    fault_fs_stats_t st;
+    fault_fs_stats(ff, &st);
+    CHECK_EQ_INT(st.syncs, 1);
+    CHECK_EQ_INT(st.dir_syncs, 1);
+    CHECK_EQ_INT(st.renames, 0);
+    CHECK_EQ_INT(count_files(dir, ".log"), 1);
+    CHECK_EQ_INT(count_files(dir, ".metadata"), 1);
+    CHECK_EQ_INT(count_files(dir, "checkpoint"), 0);
+    CHECK(flush_now(log, &f));
+    fault_fs_stats(ff, &st);
+    CHECK_EQ_INT(st.syncs + st.dir_syncs, 2); /* nothing more was to be made durable */
+    plog_close(log);
+    flusher_free(f);
+    fault_fs_free(ff);
+    drop_dir(parent);
+}
+
+/* Without partition.metadata (the metadata log, tools) the first flush
+ * syncs the directory before anything appended counts as durable. */
+TEST(create_dir_synced_by_first_flush)
+{
+    char *parent = tmpdir(), dir[4200];
+    snprintf(dir, sizeof dir, "%s/topic-0", parent);
+    flusher_t *f;
+    fault_fs_t *ff = fault_fs_new();
+    plog_t *log;
+    REQUIRE(plog_open(dir, NULL, fault_fs_sfs(ff), true, &log) == STORAGE_OK);
+    fault_fs_stats_t st;
+    fault_fs_stats(ff, &st);
+    CHECK_EQ_INT(st.syncs + st.dir_syncs, 0);
+    plog_append_result_t res;
+    REQUIRE(append_one(log, 1, 1000, 10, -1, &res) == STORAGE_OK);
+    CHECK(flush_now(log, &f));
+    fault_fs_stats(ff, &st);
+    CHECK_EQ_INT(st.dir_syncs, 1); /* no epoch, so no leader-epoch-checkpoint: the directory's own */
+    CHECK_EQ_INT(plog_flushed_offset(log), 1);
+    plog_close(log);
+    flusher_free(f);
+    fault_fs_free(ff);
+    drop_dir(parent);
+}
+
+/* Every state a crash can leave a creation in is completed at the next
+ * start: no directory; the directory with or without its first segment;
+ * partition.metadata absent, empty, torn or whole; .tmp files of an
+ * older version. The log then opens empty, names the topic, takes data
+ * and keeps it across a reopen. */
+TEST(create_crash_states)
+{
+    static const char *const metas[] = {NULL, "", "version: 0\ntopic_id: BwE", NULL /* whole, below */};
+    int states = 0;
+    for (int nodir = 0; nodir < 2; nodir++)
+        for (int seg = 0; seg < 2; seg++)
+            for (int meta = 0; meta < 4; meta++)
+                for (int tmp = 0; tmp < 2; tmp++) {
+                    if (nodir && (seg || meta || tmp))
+                        continue; /* no directory: nothing in it */
+                    char *parent = tmpdir(), dir[4200], p[4200];
+                    snprintf(dir, sizeof dir, "%s/topic-3", parent);
+                    if (!nodir)
+                        REQUIRE(mkdir(dir, 0755) == 0);
+                    if (seg) {
+                        seg_file(p, sizeof p, dir, 0, ".log");
+                        test_write_file(dir, p + strlen(dir) + 1, "");
+                    }
+                    if (meta == 3) {
+                        plog_t *w = broker_open(dir, sfs_posix()); /* a whole one, as step 3 writes it */
+                        plog_close(w);
+                        seg_file(p, sizeof p, dir, 0, ".log");
+                        if (!seg)
+                            unlink(p);
+                        unlink(strcat(strcpy(p, dir), "/chronik.checkpoint"));
+                    } else if (metas[meta]) {
+                        test_write_file(dir, "partition.metadata", metas[meta]);
+                    }
+                    if (tmp) {
+                        test_write_file(dir, "partition.metadata.tmp", "version: 0\n");
+                        test_write_file(dir, "chronik.checkpoint.tmp", "chronik-che");
+                    }
+                    plog_t *log = broker_open(dir, sfs_posix());
+                    CHECK_EQ_INT(plog_segment_count(log), 1);
+                    CHECK_EQ_INT(plog_log_start_offset(log), 0);
+                    CHECK_EQ_INT(plog_log_end_offset(log), 0);
+                    CHECK_EQ_INT(count_files(dir, ".tmp"), 0);
+                    uint8_t id[16];
+                    CHECK(plog_topic_id(log, id) == STORAGE_OK && memcmp(id, create_id, 16) == 0);
+                    plog_append_result_t res;
+                    REQUIRE(append_one(log, 3, 1000, 10, 0, &res) == STORAGE_OK);
+                    flusher_t *f;
+                    CHECK(flush_now(log, &f));
+                    plog_close(log);
+                    flusher_free(f);
+                    REQUIRE(plog_open(dir, NULL, sfs_posix(), false, &log) == STORAGE_OK);
+                    CHECK_EQ_INT(plog_log_end_offset(log), 3);
+                    CHECK(plog_topic_id(log, id) == STORAGE_OK && memcmp(id, create_id, 16) == 0);
+                    plog_close(log);
+                    drop_dir(parent);
+                    states++;
+                }
+    CHECK_EQ_INT(states, 17);
+}
+
+/* A directory with no segment whose checkpoint names a log start above 0
+ * is not a creation cut short: it opens at that start. */
+TEST(create_not_confused_with_emptied_log)
+{
+    char *dir = tmpdir();
+    test_write_file(dir, "chronik.checkpoint", "chronik-checkpoint 1\nlog_start_offset 40\nrecovery_point 40\n");
+    plog_t *log;
+    REQUIRE(plog_open(dir, NULL, sfs_posix(), true, &log) == STORAGE_OK);
+    CHECK_EQ_INT(plog_log_start_offset(log), 40);
+    CHECK_EQ_INT(plog_log_end_offset(log), 40);
+    CHECK_EQ_INT(plog_set_topic_id(log, create_id), STORAGE_OK);
+    CHECK_EQ_INT(count_files(dir, ".tmp"), 0);
+    plog_close(log);
+    drop_dir(dir);
+}
+
 /* Replica appends keep offsets and epochs, check CRCs and refuse going backwards. */
 TEST(append_replica)
 {

@@ -369,16 +369,6 @@ TEST(acks_all_timeout_and_leadership_loss)
     drop_dir(dir);
 }
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    CK_ASSERT(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static int64_t reopened_hw(const char *dir, fake3 *f)
 {
     replica_mgr *m = replica_new(dir, sfs_posix(), 2, default_cfg, NULL); /* a follower: nothing moves it */
@@ -407,13 +397,13 @@ TEST(high_watermark_checkpoint)
         REQUIRE(append_acks(p, 1, 1).err == KERR_NONE);
     partition_put(p);
     replica_free(m);
-    write_file(dir, "replication-offset-checkpoint", "0\n1\nr 0 2\n");
+    test_write_file(dir, "replication-offset-checkpoint", "0\n1\nr 0 2\n");
     CHECK_EQ_INT(reopened_hw(dir, &f), 2);
-    write_file(dir, "replication-offset-checkpoint", "0\n1\nr 0 99\n");
+    test_write_file(dir, "replication-offset-checkpoint", "0\n1\nr 0 99\n");
     CHECK_EQ_INT(reopened_hw(dir, &f), 3);
-    write_file(dir, "replication-offset-checkpoint", "0\n2\nr 0 2\n");
+    test_write_file(dir, "replication-offset-checkpoint", "0\n2\nr 0 2\n");
     CHECK_EQ_INT(reopened_hw(dir, &f), 0);
-    write_file(dir, "replication-offset-checkpoint", "1\n1\nr 0 2\n");
+    test_write_file(dir, "replication-offset-checkpoint", "1\n1\nr 0 2\n");
     CHECK_EQ_INT(reopened_hw(dir, &f), 0);
     drop_dir(dir);
 }
