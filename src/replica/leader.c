@@ -151,13 +151,16 @@ static int64_t hw_candidate(partition *p)
     return hw;
 }
 
-static void wake_list(partition *p, bool hw_moved)
+/* Wakes the waiters that wait for the log end (replica fetches: they are
+ * served up to it, and the high watermark changes nothing in their answer)
+ * or, with log_end false, for the high watermark (consumers). */
+static void wake_list(partition *p, bool log_end)
 {
     pthread_mutex_lock(&p->wlock);
     pwaiter **pp = &p->waiters;
     while (*pp) {
         pwaiter *w = *pp;
-        if (w->on_log_end || hw_moved) {
+        if (w->on_log_end == log_end) {
             *pp = w->next;
             w->queued = false;
             w->wake(w->arg);
@@ -168,7 +171,7 @@ static void wake_list(partition *p, bool hw_moved)
     pthread_mutex_unlock(&p->wlock);
 }
 
-void replica_wake_log_end(partition *p) { wake_list(p, false); }
+void replica_wake_log_end(partition *p) { wake_list(p, true); }
 
 /* Raises the high watermark to hw (never lowers it); wakes waiters. */
 void replica_raise_hw(partition *p, int64_t hw)
@@ -177,7 +180,7 @@ void replica_raise_hw(partition *p, int64_t hw)
     while (hw > cur && !atomic_compare_exchange_weak(&p->high_watermark, &cur, hw))
         ;
     if (hw > cur)
-        wake_list(p, true);
+        wake_list(p, false);
 }
 
 /* Recomputes the leader's high watermark and answers the acks it passed. */
