@@ -10,7 +10,9 @@
  * partition_max_bytes per partition (but at least one batch), sent with
  * sendfile(2) straight from the segment files. A fetch that finds fewer
  * than min_bytes waits up to max_wait_ms and is woken as soon as a
- * partition's high watermark advances. No fetch sessions (id 0).
+ * partition's high watermark advances (a follower's: its log end, not the
+ * high watermark, which adds nothing to its answer). No fetch sessions
+ * (id 0).
  *
  * Isolation (KIP-98): read_uncommitted consumers read up to the high
  * watermark; read_committed ones (IsolationLevel 1) up to the last stable

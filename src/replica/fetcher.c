@@ -7,8 +7,9 @@
  *      fetcher's broker (a scan of the replica map, so a leadership change
  *      needs no hand-over: the partition simply shows up in another
  *      fetcher's next round);
- *   2. make what each of them appended durable (the flusher), so that the
- *      fetch offset sent in step 3 tells the leader what is durable here;
+ *   2. make what each of them appended durable (synced on this thread,
+ *      flusher_sync_now), so that the fetch offset sent in step 3 tells
+ *      the leader what is durable here;
  *   3. send Fetch v12 with ReplicaId set, each partition's log end as
  *      FetchOffset, its latest epoch as LastFetchedEpoch and the leader
  *      epoch from the image as CurrentLeaderEpoch; the leader long-polls up
@@ -17,7 +18,8 @@
  *      the same leader at the same epoch: truncate to the divergence point
  *      when the leader sent DivergingEpoch (KIP-320: the lower of its end
  *      for that epoch and ours), or append the batches (plog_append_replica:
- *      CRCs checked, offsets and epochs kept), rebuild producer state from
+ *      CRCs checked, offsets and epochs kept; the _nowake form when step 2
+ *      syncs them), rebuild producer state from
  *      them, take the leader's log start and the high watermark (never
  *      above our own log end).
  * A partition whose leader answers an error is skipped for
@@ -178,43 +180,24 @@ static void pick_one(void *arg, partition *p)
 
 /* ---- step 2: durable before fetching --------------------------------------- */
 
-typedef struct sync_group {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int pending;
-} sync_group;
-
-static void one_synced(void *arg, int16_t err)
+/* Syncs here, on the fetcher's thread: the next Fetch waits for nothing
+ * else, and a hand-over to the flusher thread and back would add two
+ * wake-ups to every round on a busy machine. A partition whose sync failed
+ * (its log is failed now) moves behind the returned count and is not
+ * fetched: its log end is not durable. */
+static int32_t sync_all(fpart *parts, int32_t n)
 {
-    (void)err; /* a failed sync leaves durable_end behind: the next round retries */
-    sync_group *g = arg;
-    pthread_mutex_lock(&g->mu);
-    g->pending--;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-}
-
-static void sync_all(fpart *parts, int32_t n)
-{
-    sync_group g = {.pending = 0};
-    pthread_mutex_init(&g.mu, NULL);
-    pthread_cond_init(&g.cv, NULL);
-    for (int32_t i = 0; i < n; i++) {
+    int32_t kept = n;
+    for (int32_t i = 0; i < kept; i++) {
         partition *p = parts[i].p;
-        int64_t end = plog_log_end_offset(p->log);
-        if (!plog_ack_needs_flush(p->log) || atomic_load(&p->durable_end) >= end)
+        if (!plog_ack_needs_flush(p->log) || atomic_load(&p->durable_end) >= plog_log_end_offset(p->log) ||
+            replica_sync_now(p) == KERR_NONE)
             continue;
-        pthread_mutex_lock(&g.mu);
-        g.pending++;
-        pthread_mutex_unlock(&g.mu);
-        replica_request_sync(p, end, one_synced, &g);
+        fpart failed = parts[i];
+        parts[i--] = parts[--kept];
+        parts[kept] = failed;
     }
-    pthread_mutex_lock(&g.mu);
-    while (g.pending > 0)
-        pthread_cond_wait(&g.cv, &g.mu);
-    pthread_mutex_unlock(&g.mu);
-    pthread_mutex_destroy(&g.mu);
-    pthread_cond_destroy(&g.cv);
+    return kept;
 }
 
 /* ---- step 3: the request ------------------------------------------------- */
@@ -295,7 +278,9 @@ static size_t append_batches(partition *p, kbytes_t recs)
     if (pos <= start)
         return 0;
     plog_append_result_t res;
-    int rc = plog_append_replica(p->log, data + start, pos - start, &res);
+    /* step 2 syncs a log that acknowledges after fsync; the flusher others */
+    int rc = plog_ack_needs_flush(p->log) ? plog_append_replica_nowake(p->log, data + start, pos - start, &res)
+                                          : plog_append_replica(p->log, data + start, pos - start, &res);
     if (rc != STORAGE_OK) {
         log_error("replica", "follower append failed topic=%s partition=%d err=\"%s\"", p->topic, p->index,
                   storage_strerror(rc));
@@ -396,8 +381,8 @@ static bool ensure_client(fetcher *f)
 /* One round; false when the fetcher should back off. */
 static bool fetch_round(fetcher *f, fpart *parts, int32_t n)
 {
-    sync_all(parts, n);
-    if (!ensure_client(f))
+    n = sync_all(parts, n);
+    if (n == 0 || !ensure_client(f))
         return false;
     arena_t a;
     arena_init(&a);

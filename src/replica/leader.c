@@ -151,13 +151,16 @@ static int64_t hw_candidate(partition *p)
     return hw;
 }
 
-static void wake_list(partition *p, bool hw_moved)
+/* Wakes the waiters that wait for the log end (replica fetches: they are
+ * served up to it, and the high watermark changes nothing in their answer)
+ * or, with log_end false, for the high watermark (consumers). */
+static void wake_list(partition *p, bool log_end)
 {
     pthread_mutex_lock(&p->wlock);
     pwaiter **pp = &p->waiters;
     while (*pp) {
         pwaiter *w = *pp;
-        if (w->on_log_end || hw_moved) {
+        if (w->on_log_end == log_end) {
             *pp = w->next;
             w->queued = false;
             w->wake(w->arg);
@@ -168,7 +171,7 @@ static void wake_list(partition *p, bool hw_moved)
     pthread_mutex_unlock(&p->wlock);
 }
 
-void replica_wake_log_end(partition *p) { wake_list(p, false); }
+void replica_wake_log_end(partition *p) { wake_list(p, true); }
 
 /* Raises the high watermark to hw (never lowers it); wakes waiters. */
 void replica_raise_hw(partition *p, int64_t hw)
@@ -177,7 +180,7 @@ void replica_raise_hw(partition *p, int64_t hw)
     while (hw > cur && !atomic_compare_exchange_weak(&p->high_watermark, &cur, hw))
         ;
     if (hw > cur)
-        wake_list(p, true);
+        wake_list(p, false);
 }
 
 /* Recomputes the leader's high watermark and answers the acks it passed. */
@@ -211,17 +214,23 @@ static int16_t storage_kerr(int rc)
     return rc == STORAGE_ERR_DELETED ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_KAFKA_STORAGE_ERROR;
 }
 
+/* Everything below upto is durable here: durable_end follows (it only
+ * grows here), and so may the high watermark. */
+static void note_durable(partition *p, int64_t upto)
+{
+    int64_t cur = atomic_load(&p->durable_end);
+    while (upto > cur && !atomic_compare_exchange_weak(&p->durable_end, &cur, upto))
+        ;
+    if (atomic_load(&p->leading))
+        replica_leader_advance(p);
+}
+
 static void synced(void *arg, int err)
 {
     sync_wait *a = arg;
     partition *p = a->p;
-    if (err == STORAGE_OK) {
-        int64_t cur = atomic_load(&p->durable_end);
-        while (a->upto > cur && !atomic_compare_exchange_weak(&p->durable_end, &cur, a->upto))
-            ;
-        if (atomic_load(&p->leading))
-            replica_leader_advance(p);
-    }
+    if (err == STORAGE_OK)
+        note_durable(p, a->upto);
     if (a->done)
         a->done(a->arg, storage_kerr(err));
     partition_put(p);
@@ -234,6 +243,14 @@ void replica_request_sync(partition *p, int64_t upto, partition_acked_fn done, v
     atomic_fetch_add(&p->refs, 1);
     *a = (sync_wait){p, upto, done, arg};
     flusher_request(replica_flusher(p->mgr), p->log, upto, synced, a);
+}
+
+int16_t replica_sync_now(partition *p)
+{
+    int rc = flusher_sync_now(replica_flusher(p->mgr), p->log);
+    if (rc == STORAGE_OK)
+        note_durable(p, plog_flushed_offset(p->log));
+    return storage_kerr(rc);
 }
 
 void partition_sync(partition *p, partition_acked_fn done, void *arg)

@@ -50,7 +50,7 @@ typedef struct pwaiter {
     void (*wake)(void *arg); /* called with the partition's waiter lock held: keep it short */
     void *arg;
     bool queued;
-    bool on_log_end;         /* wake on log-end advances (replica fetches), not only the high watermark */
+    bool on_log_end;         /* wake on log-end advances (replica fetches), not the high watermark */
 } pwaiter;
 
 /* A parked acks=all append (leader.c): answered once the high watermark

@@ -32,6 +32,10 @@ void replica_fail_acks(partition *p, int16_t err);
 void replica_raise_hw(partition *p, int64_t hw);
 void replica_leader_advance(partition *p);
 void replica_request_sync(partition *p, int64_t upto, partition_acked_fn done, void *arg);
+/* Syncs p's log on the calling thread now (a follower's fetcher, which
+ * would only wait for the flusher) and raises durable_end; KERR_NONE or
+ * the storage error. */
+int16_t replica_sync_now(partition *p);
 void replica_wake_log_end(partition *p);
 void replica_adopt_isr(partition *p, int32_t partition_epoch, const int32_t *isr, int32_t nisr);
 void replica_leader_tick(partition *p, int64_t now, int64_t lag_ms);

@@ -4,7 +4,9 @@
  * dirty file, plog_sync), then fires, in request order, the callbacks whose
  * offsets became durable. Requests that arrive during a round share the
  * next one. Logs in relaxed mode (flush.messages > 1) are also looked at
- * every FLUSHER_SCAN_MS for their flush.ms deadline.
+ * every FLUSHER_SCAN_MS for their flush.ms deadline. A thread that would
+ * only block until its log is synced can sync it itself (flusher_sync_now,
+ * a follower's fetcher): plog_sync runs one call per log at a time.
  *
  * Locks: f->round_mu serialises rounds with detach; f->mu guards the lists
  * and every log's request queue. f->mu is never held while a log's mutex
@@ -210,6 +212,20 @@ int flusher_run_once(flusher_t *f)
     pthread_mutex_unlock(&f->mu);
     pthread_mutex_unlock(&f->round_mu);
     return syncs;
+}
+
+int flusher_sync_now(flusher_t *f, plog_t *log)
+{
+    int r = plog_sync(log, true);
+    if (r > 0) {
+        pthread_mutex_lock(&f->mu);
+        f->st.syncs += (uint64_t)r;
+        pthread_mutex_unlock(&f->mu);
+    }
+    if (r >= 0)
+        return STORAGE_OK;
+    int state = plog_state(log);
+    return state != STORAGE_OK ? state : STORAGE_ERR_IO;
 }
 
 static void *flusher_main(void *arg)

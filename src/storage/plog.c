@@ -483,6 +483,7 @@ static plog_t *log_new(const char *dir, const plog_config_t *cfg, sfs_t *fs)
     plog_t *log = xcalloc(1, sizeof *log);
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->ckpt_mu, NULL);
+    pthread_mutex_init(&log->sync_mu, NULL);
     log->dir = xstrdup(dir);
     log->fs = fs;
     log->oldest_unflushed_ms = -1;
@@ -508,6 +509,7 @@ static void log_free(plog_t *log)
     free(log->dir_old);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->ckpt_mu);
+    pthread_mutex_destroy(&log->sync_mu);
     free(log);
 }
 
@@ -1039,11 +1041,9 @@ static void drop_cached(drop_item_t *items, int n)
     free(items);
 }
 
-int plog_sync(plog_t *log, bool force)
+/* Under sync_mu: plog_sync's work. */
+static int sync_serialised(plog_t *log)
 {
-    int64_t now = plog_now_ms(log);
-    if (!force && !plog_wants_sync(log, now))
-        return 0;
     pthread_mutex_lock(&log->mu);
     if (log->state != STORAGE_OK) {
         pthread_mutex_unlock(&log->mu);
@@ -1086,6 +1086,17 @@ int plog_sync(plog_t *log, bool force)
     if ((move || (ckpt && r == 0)) && plog_write_checkpoint(log) != STORAGE_OK)
         r = -EIO;
     return r < 0 ? -1 : count;
+}
+
+int plog_sync(plog_t *log, bool force)
+{
+    int64_t now = plog_now_ms(log);
+    if (!force && !plog_wants_sync(log, now))
+        return 0;
+    pthread_mutex_lock(&log->sync_mu);
+    int r = sync_serialised(log);
+    pthread_mutex_unlock(&log->sync_mu);
+    return r;
 }
 
 /* Clean close: everything synced, active indexes on disk, recovery point at

@@ -281,10 +281,12 @@ static int write_locked(plog_t *log, const uint8_t *data, size_t len, const plan
     return STORAGE_OK;
 }
 
-static void after_append(plog_t *log)
+/* Unlocks; wake: an append whose caller does not sync the log itself
+ * wakes the flusher when the log is due. */
+static void after_append(plog_t *log, bool wake)
 {
-    bool kick = log->flusher && (log->cfg.flush_messages <= 1 ||
-                                 log->unflushed_msgs >= log->cfg.flush_messages);
+    bool kick = wake && log->flusher &&
+                (log->cfg.flush_messages <= 1 || log->unflushed_msgs >= log->cfg.flush_messages);
     flusher_t *f = log->flusher;
     pthread_mutex_unlock(&log->mu);
     if (kick)
@@ -318,11 +320,11 @@ int plog_append(plog_t *log, uint8_t *data, size_t len, int32_t leader_epoch, pl
         pos += be32_load(q + BATCH_OFF_LENGTH) + BATCH_LOG_OVERHEAD;
     }
     r = write_locked(log, data, len, &p, res);
-    after_append(log);
+    after_append(log, true);
     return r;
 }
 
-int plog_append_replica(plog_t *log, const uint8_t *data, size_t len, plog_append_result_t *res)
+static int append_replica(plog_t *log, const uint8_t *data, size_t len, bool wake, plog_append_result_t *res)
 {
     plan_t p;
     int r = plan_payload(data, len, true, &p);
@@ -339,8 +341,18 @@ int plog_append_replica(plog_t *log, const uint8_t *data, size_t len, plog_appen
         return r;
     }
     r = write_locked(log, data, len, &p, res);
-    after_append(log);
+    after_append(log, wake);
     return r;
+}
+
+int plog_append_replica(plog_t *log, const uint8_t *data, size_t len, plog_append_result_t *res)
+{
+    return append_replica(log, data, len, true, res);
+}
+
+int plog_append_replica_nowake(plog_t *log, const uint8_t *data, size_t len, plog_append_result_t *res)
+{
+    return append_replica(log, data, len, false, res);
 }
 
 /* ---- read ----------------------------------------------------------------- */

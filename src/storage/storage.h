@@ -247,6 +247,10 @@ int plog_append(plog_t *log, uint8_t *data, size_t len, int32_t leader_epoch,
  * offset and offsets must increase. Each batch's CRC is checked.
  */
 int plog_append_replica(plog_t *log, const uint8_t *data, size_t len, plog_append_result_t *res);
+/* The same, for a caller that syncs the log itself before it relies on
+ * the data (flusher_sync_now): the flusher is not woken for it (left
+ * alone, the data is synced by the flusher's next periodic scan). */
+int plog_append_replica_nowake(plog_t *log, const uint8_t *data, size_t len, plog_append_result_t *res);
 
 /* One contiguous range of whole batches in one segment file. */
 typedef struct plog_read_result {
@@ -502,6 +506,12 @@ void flusher_request(flusher_t *f, plog_t *log, int64_t upto_offset, flusher_cb 
 /* One round: syncs every dirty file once, fires satisfied callbacks.
  * Returns the number of fdatasync calls made. */
 int flusher_run_once(flusher_t *f);
+/* Syncs log (attached to f) on the calling thread at once, for a caller
+ * that would only wait for the flusher thread's round: no hand-over to
+ * that thread and back. Everything below plog_flushed_offset is then
+ * durable. Waiting flusher_request callbacks still fire on the flusher
+ * thread (in order). Returns STORAGE_OK or the log's error. */
+int flusher_sync_now(flusher_t *f, plog_t *log);
 void flusher_get_stats(flusher_t *f, flusher_stats_t *out);
 
 /* ---- data dir ------------------------------------------------------------- */

@@ -83,6 +83,7 @@ typedef struct flush_req {
 struct plog {
     pthread_mutex_t mu;        /* in-memory state; never held across fsync */
     pthread_mutex_t ckpt_mu;   /* serialises checkpoint/epoch file writes */
+    pthread_mutex_t sync_mu;   /* one plog_sync at a time (the flusher's, a caller's own) */
     char *dir;                 /* changed only by plog_mark_deleted (under mu and ckpt_mu) */
     char *dir_old;             /* the name before plog_mark_deleted, freed with the log */
     sfs_t *fs;
@@ -294,7 +295,9 @@ void plog_set_error(plog_t *log, int state, const char *fmt, ...) __attribute__(
 void flusher_notify(flusher_t *f, plog_t *log);
 void flusher_detach(flusher_t *f, plog_t *log, flush_req_t **reqs);
 /* One flush of log: syncs dirty files, persists epochs and the recovery
- * point. Returns the number of fdatasync calls, or -1 on error. */
+ * point. Returns the number of fdatasync calls, or -1 on error. Calls on
+ * one log run one after another (sync_mu): each reports durable only what
+ * it or an earlier call synced. */
 int plog_sync(plog_t *log, bool force);
 bool plog_wants_sync(plog_t *log, int64_t now_ms);
 int plog_write_checkpoint(plog_t *log);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1318,6 +1319,22 @@ TEST(flusher_shares_syncs)
     fault_fs_free(ff);
 }
 
+/* A new log (small_config) in a new *dir on a new fault fs *ff, attached
+ * to a new flusher *f; NULL when it cannot be opened. */
+static plog_t *open_attached(char **dir, fault_fs_t **ff, flusher_t **f)
+{
+    *dir = tmpdir();
+    *ff = fault_fs_new();
+    *f = flusher_new();
+    plog_config_t cfg;
+    small_config(&cfg);
+    plog_t *log;
+    if (plog_open(*dir, &cfg, fault_fs_sfs(*ff), true, &log) != STORAGE_OK)
+        return NULL;
+    flusher_attach(*f, log);
+    return log;
+}
+
 typedef struct waiter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -1353,22 +1370,42 @@ static void *produce(void *arg)
     return NULL;
 }
 
-/* The flusher thread group-commits concurrent producers: every request completes. */
-TEST(flusher_thread_group_commit)
-{
-    char *dir = tmpdir();
-    fault_fs_t *ff = fault_fs_new();
-    flusher_t *f = flusher_new();
-    plog_config_t cfg;
-    small_config(&cfg);
+typedef struct syncer {
     plog_t *log;
-    REQUIRE(plog_open(dir, &cfg, fault_fs_sfs(ff), true, &log) == STORAGE_OK);
-    flusher_attach(f, log);
+    flusher_t *f;
+    atomic_bool stop;
+    int errors;
+} syncer_t;
+
+/* A follower's fetcher, in a loop: syncs the log itself. */
+static void *sync_loop(void *arg)
+{
+    syncer_t *s = arg;
+    while (!atomic_load(&s->stop))
+        s->errors += flusher_sync_now(s->f, s->log) != STORAGE_OK;
+    return NULL;
+}
+
+/* Concurrent producers on the flusher thread, and with beside a thread
+ * calling flusher_sync_now on the same log meanwhile (syncs then run one
+ * at a time): every request completes, all is durable at the end. */
+static void group_commit(bool beside)
+{
+    char *dir;
+    fault_fs_t *ff;
+    flusher_t *f;
+    plog_t *log = open_attached(&dir, &ff, &f);
+    REQUIRE(log);
     flusher_start(f);
     fault_fs_reset_stats(ff);
     waiter_t w = {.done = 0};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
+    syncer_t sy = {.log = log, .f = f};
+    atomic_init(&sy.stop, false);
+    pthread_t syt;
+    if (beside)
+        pthread_create(&syt, NULL, sync_loop, &sy);
     enum { THREADS = 4, PER = 200 };
     pthread_t th[THREADS];
     producer_t pr = {log, f, &w, PER};
@@ -1384,12 +1421,16 @@ TEST(flusher_thread_group_commit)
         ;
     int done = w.done, errors = w.errors;
     pthread_mutex_unlock(&w.mu);
+    atomic_store(&sy.stop, true);
+    if (beside)
+        pthread_join(syt, NULL);
     CHECK_EQ_INT(done, THREADS * PER);
     CHECK_EQ_INT(errors, 0);
+    CHECK_EQ_INT(sy.errors, 0);
     CHECK_EQ_INT(plog_flushed_offset(log), THREADS * PER * 5);
     flusher_stats_t st;
     flusher_get_stats(f, &st);
-    CHECK(st.syncs <= (uint64_t)THREADS * PER);
+    CHECK(beside || st.syncs <= (uint64_t)THREADS * PER);
     CHECK_EQ_INT(st.callbacks, THREADS * PER);
     plog_close(log);
     flusher_free(f);
@@ -1398,6 +1439,11 @@ TEST(flusher_thread_group_commit)
     pthread_cond_destroy(&w.cv);
     drop_dir(dir);
 }
+
+/* The flusher thread group-commits concurrent producers: every request completes. */
+TEST(flusher_thread_group_commit) { group_commit(false); }
+
+TEST(flusher_sync_now_beside_thread) { group_commit(true); }
 
 /* flush.messages > 1 acknowledges from the page cache and syncs every N messages. */
 TEST(flusher_relaxed_flush_messages)
@@ -1455,14 +1501,11 @@ TEST(flusher_relaxed_flush_ms)
 /* A failed fsync fails the waiting requests and makes the log refuse writes. */
 TEST(sync_failure_is_sticky)
 {
-    char *dir = tmpdir();
-    fault_fs_t *ff = fault_fs_new();
-    flusher_t *f = flusher_new();
-    plog_config_t cfg;
-    small_config(&cfg);
-    plog_t *log;
-    REQUIRE(plog_open(dir, &cfg, fault_fs_sfs(ff), true, &log) == STORAGE_OK);
-    flusher_attach(f, log);
+    char *dir;
+    fault_fs_t *ff;
+    flusher_t *f;
+    plog_t *log = open_attached(&dir, &ff, &f);
+    REQUIRE(log);
     plog_append_result_t res;
     ack_t a = {0}, b = {0};
     REQUIRE(append_one(log, 1, 1000, 10, 0, &res) == STORAGE_OK);
@@ -1479,11 +1522,55 @@ TEST(sync_failure_is_sticky)
     plog_close(log);
     flusher_free(f);
     /* a failed write, too */
+    plog_config_t cfg;
+    small_config(&cfg);
     REQUIRE(plog_open(dir, &cfg, fault_fs_sfs(ff), false, &log) == STORAGE_OK);
     fault_fs_fail_write_at(ff, 1);
     CHECK_EQ_INT(append_one(log, 1, 1000, 10, 0, &res), STORAGE_ERR_IO);
     CHECK_EQ_INT(plog_state(log), STORAGE_ERR_FAILED);
     plog_close(log);
+    fault_fs_free(ff);
+    drop_dir(dir);
+}
+
+/* A follower's append does not wake the flusher; flusher_sync_now makes it
+ * durable on the calling thread, counted in the flusher's syncs. */
+TEST(flusher_sync_now_on_caller)
+{
+    char *dir;
+    fault_fs_t *ff;
+    flusher_t *f;
+    plog_t *log = open_attached(&dir, &ff, &f);
+    REQUIRE(log);
+    flusher_run_once(f); /* the first round looks at every log */
+    buf_t b;
+    buf_init(&b);
+    make_batch(&b, 4, 1000, 10);
+    plog_append_result_t res;
+    REQUIRE(plog_append_replica_nowake(log, b.data, b.len, &res) == STORAGE_OK);
+    CHECK_EQ_INT(flusher_run_once(f), 0); /* not put on the dirty list */
+    CHECK_EQ_INT(plog_flushed_offset(log), 0);
+    fault_fs_reset_stats(ff);
+    CHECK_EQ_INT(flusher_sync_now(f, log), STORAGE_OK);
+    CHECK_EQ_INT(plog_flushed_offset(log), 4);
+    fault_fs_stats_t st;
+    fault_fs_stats(ff, &st);
+    flusher_stats_t fst;
+    flusher_get_stats(f, &fst);
+    CHECK(fst.syncs >= 1 && fst.syncs <= st.syncs); /* the epochs file's fsync is not a log sync */
+    uint64_t before = st.syncs;
+    CHECK_EQ_INT(flusher_sync_now(f, log), STORAGE_OK); /* nothing left: no sync */
+    fault_fs_stats(ff, &st);
+    CHECK_EQ_INT(st.syncs, before);
+    batch_set_base_offset(b.data, 4);
+    REQUIRE(plog_append_replica_nowake(log, b.data, b.len, &res) == STORAGE_OK);
+    fault_fs_fail_sync_at(ff, 1);
+    CHECK_EQ_INT(flusher_sync_now(f, log), STORAGE_ERR_FAILED);
+    CHECK_EQ_INT(plog_flushed_offset(log), 4); /* the failed sync made nothing durable */
+    CHECK_EQ_INT(plog_state(log), STORAGE_ERR_FAILED);
+    buf_free(&b);
+    plog_close(log);
+    flusher_free(f);
     fault_fs_free(ff);
     drop_dir(dir);
 }
