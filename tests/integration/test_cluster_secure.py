@@ -258,6 +258,36 @@ def test_mixed_protocols(cluster, pki):
     consume_all(conf, "mixed", 500)
 
 
+# Clients on a listener of their own (CLIENTS, SASL_SSL with SCRAM), the
+# brokers on the inter-broker listener (PLAINTEXT, mapped to SSL with client
+# certificates) and the quorum on SSL: each broker registers both listeners,
+# a client is told every broker's CLIENTS address, and the brokers replicate
+# over SSL between themselves.
+def test_clients_and_brokers_on_separate_listeners(cluster, pki):
+    client_ports = dict(zip(range(1, 4), harness.free_ports(3)))
+
+    def kwargs(i):
+        s = sasl_ssl_settings(pki)
+        s.update({"listeners": "CLIENTS://127.0.0.1:%d" % client_ports[i],
+                  "listener.security.protocol.map": "PLAINTEXT:SSL,CLIENTS:SASL_SSL,CONTROLLER:SSL",
+                  "inter.broker.listener.name": "PLAINTEXT", "ssl.client.auth": "required",
+                  "super.users": "User:admin;User:CN=localhost"})
+        return {"settings": s, "ssl_context": mtls_ctx(pki)}
+    nodes = cluster(3, node_kwargs=kwargs)
+    leader = leader_node(nodes)
+    wait_for(lambda: registered(leader) == [1, 2, 3], "three brokers registered", DEADLINE_S)
+    assert "controller protocol=SSL, inter-broker protocol=SSL" in server_log(leader)
+    conf = dict(admin_conf(pki, nodes), **{"ssl.certificate.location": pki.path("client.pem"),
+                                           "ssl.key.location": pki.path("client.key")})
+    conf["bootstrap.servers"] = ",".join("127.0.0.1:%d" % p for p in client_ports.values())
+    md = AdminClient(conf).list_topics(timeout=CLIENT_TIMEOUT_S)
+    assert {b.id: b.port for b in md.brokers.values()} == client_ports
+    create_topic(conf, "separate", 3, 3)
+    wait_for(lambda: full_isr(conf, "separate", 3, 3), "ISR of 3", DEADLINE_S)
+    produce_all(conf, "separate", 500)
+    consume_all(conf, "separate", 500)
+
+
 def mtls_ctx(pki):
     ctx = tls_ctx(pki)
     ctx.load_cert_chain(pki.path("client.pem"), pki.path("client.key"))
