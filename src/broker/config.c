@@ -59,8 +59,8 @@ static const struct ckey keys[] = {
      "NAME:PROTOCOL,... the security protocol of each listener name (PLAINTEXT, SSL, SASL_PLAINTEXT or "
      "SASL_SSL)"},
     {"inter.broker.listener.name", CT_STR, F(inter_broker_listener_name), S(inter_broker_listener_name), "",
-     "the listener whose advertised address is registered for other brokers, and whose security protocol "
-     "brokers use to reach each other (default: the listener named PLAINTEXT, else the first PLAINTEXT one)"},
+     "the listener brokers reach each other on: its advertised address and its security protocol (every "
+     "client listener is registered; default: the listener named PLAINTEXT, else the first PLAINTEXT one)"},
     {"controller.listener.names", CT_STR, F(controller_listener_names), S(controller_listener_names),
      "CONTROLLER", "the name of the controller listener in listeners; nodes reach the quorum with its "
      "security protocol"},
