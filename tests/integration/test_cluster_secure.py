@@ -196,24 +196,35 @@ def server_log(node):
     return "\n".join(line for line in node.log_text().splitlines() if not line.startswith("---- start"))
 
 
+def outsider_left_out(nodes):
+    """(the two good nodes, the outsider, the leader) once the good two are registered."""
+    good, bad = nodes[:2], nodes[2]
+    leader = leader_node(good)
+    wait_for(lambda: registered(leader) == [1, 2], "the two good brokers registered", DEADLINE_S)
+    return good, bad, leader
+
+
+def good_nodes_serve(pki, good, leader, topic):
+    """The two good nodes take a topic and 50 messages while node 3 stays unregistered."""
+    assert 3 not in registered(leader)
+    conf = admin_conf(pki, good)
+    create_topic(conf, topic, 1, 2)
+    produce_all(conf, topic, 50)
+    assert 3 not in registered(leader)
+
+
 # A node given a wrong inter-broker password does not join: its log says the
 # login was refused (and never shows a password), while the other two elect
 # a leader, register and serve a client over SASL_SSL.
 def test_wrong_password_stays_out(broker_factory, pki):
     nodes = cluster_with_outsider(broker_factory, pki, {"sasl.jaas.config": SCRAM_LOGIN % ("broker", "not-the-password")})
-    good, bad = nodes[:2], nodes[2]
-    leader = leader_node(good)
-    wait_for(lambda: registered(leader) == [1, 2], "the two good brokers registered", DEADLINE_S)
+    good, bad, leader = outsider_left_out(nodes)
     wait_for(lambda: "SASL login failed" in bad.log_text(), "the refused login in the bad node's log", DEADLINE_S)
     text = bad.log_text()
     assert 'user="broker" mechanism=SCRAM-SHA-512' in text and "refused the login" in text, text[-2000:]
     for b in nodes:
         assert "not-the-password" not in server_log(b) and BROKER_PASSWORD not in server_log(b)
-    assert 3 not in registered(leader)
-    conf = admin_conf(pki, good)
-    create_topic(conf, "two-nodes", 1, 2)
-    produce_all(conf, "two-nodes", 50)
-    assert 3 not in registered(leader)
+    good_nodes_serve(pki, good, leader, "two-nodes")
 
 
 # A node whose truststore does not hold the cluster's CA cannot verify its
@@ -221,17 +232,11 @@ def test_wrong_password_stays_out(broker_factory, pki):
 # while the other two serve.
 def test_untrusting_node_stays_out(broker_factory, pki):
     nodes = cluster_with_outsider(broker_factory, pki, {"ssl.truststore.location": pki.path("other-ca.pem")})
-    good, bad = nodes[:2], nodes[2]
-    leader = leader_node(good)
-    wait_for(lambda: registered(leader) == [1, 2], "the two good brokers registered", DEADLINE_S)
+    good, bad, leader = outsider_left_out(nodes)
     # (TLS failures share one rate limit: an earlier one may hide the first of these for a while)
     wait_for(lambda: "TLS handshake failed" in server_log(bad) and "certificate verify failed" in server_log(bad),
              "the failed verification in the node's log", DEADLINE_S)
-    assert 3 not in registered(leader)
-    conf = admin_conf(pki, good)
-    create_topic(conf, "trusting", 1, 2)
-    produce_all(conf, "trusting", 50)
-    assert 3 not in registered(leader)
+    good_nodes_serve(pki, good, leader, "trusting")
 
 
 # A mixed cluster: clients and brokers on SASL_SSL (SCRAM), the quorum's
